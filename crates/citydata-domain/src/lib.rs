@@ -1,0 +1,16 @@
+//! citydata-domain: the platform's vocabulary as types that can only be built by parsing,
+//! plus the pure rules over them (validators, the audit hash chain, permissions).
+//!
+//! This crate owns no IO: no database, no files, no network, no clock reads except through
+//! arguments. Everything here is deterministic and unit-testable. It must not depend on any
+//! other citydata crate.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod dept;
+pub mod error;
+pub mod principal;
+pub mod region;
+pub mod user;
+
+pub use error::{FieldError, ValidationErrors};
