@@ -1,0 +1,45 @@
+//! Helpers for tests that need a fresh PostgreSQL database (used by this crate's suite and by
+//! `citydata-testkit`).
+
+use sqlx::{Connection, PgConnection};
+
+/// The server to create test databases on: `CITYDATA_TEST_DATABASE_URL`, when set and non-empty.
+pub fn admin_url() -> Option<String> {
+    std::env::var("CITYDATA_TEST_DATABASE_URL").ok().filter(|s| !s.trim().is_empty())
+}
+
+/// Create an empty database with a unique name on the server of `admin_url` and return its URL.
+pub async fn create_database(admin_url: &str) -> Result<String, sqlx::Error> {
+    let name = format!("citydata_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(replace_database(admin_url, &name))
+}
+
+/// `admin_url` with its database name replaced by `name` (query string kept).
+pub fn replace_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (admin_url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_database_name() {
+        assert_eq!(super::replace_database("postgres://u:p@h:5432/postgres", "x"), "postgres://u:p@h:5432/x");
+        assert_eq!(super::replace_database("postgres://u:p@h:5432", "x"), "postgres://u:p@h:5432/x");
+        assert_eq!(super::replace_database("postgres://h/db?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+    }
+}

@@ -1,0 +1,234 @@
+//! The storage test suite, run by every backend against itself (see [`store_suite!`]).
+//!
+//! Each function receives a store on a fresh, migrated database and panics on a failed check.
+
+use crate::{AuditFilter, NewUser, SessionRecord, Store, StoreError, TokenRecord};
+use chrono::{Duration, SubsecRound, Utc};
+use citydata_domain::audit::{AuditEvent, ChainVerifier, Outcome};
+use citydata_domain::dept::{DeptCode, Department};
+use citydata_domain::user::{Membership, Role, Username};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Generate one `#[tokio::test]` per suite function. `$factory` is an async fn returning
+/// `Option<(Arc<dyn Store>, Guard)>`; `None` skips (e.g. PostgreSQL not configured).
+#[macro_export]
+macro_rules! store_suite {
+    ($factory:path) => {
+        $crate::store_suite!(@tests $factory;
+            departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
+            sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent);
+    };
+    (@tests $factory:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some((store, _guard)) = $factory().await else { return; };
+                $crate::suite::$name(store).await;
+            }
+        )*
+    };
+}
+
+fn dept(code: &str, parent: Option<&str>) -> Department {
+    Department::parse(code, &format!("部门{code}"), "321200", "city", parent).unwrap()
+}
+
+fn new_user(name: &str, ms: Vec<Membership>) -> NewUser {
+    NewUser {
+        id: Uuid::new_v4(),
+        username: Username::parse(name).unwrap(),
+        display_name: format!("用户 {name}"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        memberships: ms,
+        created_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+fn member(d: &str, r: Role) -> Membership {
+    Membership { department: DeptCode::parse(d).unwrap(), role: r }
+}
+
+pub async fn departments(s: Arc<dyn Store>) {
+    s.create_department(&dept("dsjzx", None)).await.unwrap();
+    let child = Department::parse("hlq-gaj", "海陵区公安分局", "321202", "district", Some("dsjzx")).unwrap();
+    s.create_department(&child).await.unwrap();
+    let got = s.get_department(&child.code).await.unwrap().unwrap();
+    assert_eq!(got, child);
+    let all = s.list_departments().await.unwrap();
+    assert_eq!(all.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(), ["dsjzx", "hlq-gaj"]);
+    match s.create_department(&dept("dsjzx", None)).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("dsjzx"), "{m}"),
+        other => panic!("expected conflict, got {other:?}"),
+    }
+    assert!(s.get_department(&DeptCode::parse("nope").unwrap()).await.unwrap().is_none());
+}
+
+pub async fn department_parent_must_exist(s: Arc<dyn Store>) {
+    match s.create_department(&dept("a", Some("missing"))).await {
+        Err(StoreError::NotFound(m)) => assert!(m.contains("missing"), "{m}"),
+        other => panic!("expected not found, got {other:?}"),
+    }
+    assert!(s.list_departments().await.unwrap().is_empty());
+}
+
+pub async fn users(s: Arc<dyn Store>) {
+    s.create_department(&dept("gaj", None)).await.unwrap();
+    s.create_department(&dept("wjw", None)).await.unwrap();
+    let u = new_user("gaj-steward", vec![member("gaj", Role::Steward), member("wjw", Role::Analyst)]);
+    let created = s.create_user(&u).await.unwrap();
+    assert_eq!(created.memberships, u.memberships);
+    let (by_name, hash) = s.get_user_by_username(&u.username).await.unwrap().unwrap();
+    assert_eq!(by_name, created);
+    assert_eq!(hash, u.password_hash);
+    assert_eq!(s.get_user(u.id).await.unwrap().unwrap(), created);
+    s.set_password_hash(u.id, "$argon2id$new").await.unwrap();
+    assert_eq!(s.get_user_by_username(&u.username).await.unwrap().unwrap().1, "$argon2id$new");
+    let dup = new_user("gaj-steward", vec![]);
+    assert!(matches!(s.create_user(&dup).await, Err(StoreError::Conflict(_))));
+    s.create_user(&new_user("admin", vec![])).await.unwrap();
+    let names: Vec<String> = s.list_users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
+    assert_eq!(names, ["admin", "gaj-steward"]);
+}
+
+pub async fn user_with_unknown_department_writes_nothing(s: Arc<dyn Store>) {
+    let u = new_user("ghost", vec![member("nowhere", Role::Analyst)]);
+    match s.create_user(&u).await {
+        Err(StoreError::NotFound(m)) => assert!(m.contains("nowhere"), "{m}"),
+        other => panic!("expected not found, got {other:?}"),
+    }
+    assert!(s.get_user_by_username(&u.username).await.unwrap().is_none());
+}
+
+pub async fn sessions(s: Arc<dyn Store>) {
+    let u = new_user("someone", vec![]);
+    s.create_user(&u).await.unwrap();
+    let now = Utc::now().trunc_subsecs(6);
+    let live = SessionRecord { id_hash: "h1".into(), user_id: u.id, created_at: now, expires_at: now + Duration::hours(1) };
+    let old = SessionRecord { id_hash: "h2".into(), user_id: u.id, created_at: now - Duration::hours(2), expires_at: now - Duration::hours(1) };
+    s.create_session(&live).await.unwrap();
+    s.create_session(&old).await.unwrap();
+    assert_eq!(s.get_session("h1", now).await.unwrap(), Some(live.clone()));
+    assert_eq!(s.get_session("h2", now).await.unwrap(), None, "expired sessions are not returned");
+    assert_eq!(s.delete_expired_sessions(now).await.unwrap(), 1);
+    s.delete_session("h1").await.unwrap();
+    assert_eq!(s.get_session("h1", now).await.unwrap(), None);
+}
+
+pub async fn tokens(s: Arc<dyn Store>) {
+    let a = new_user("alice", vec![]);
+    let b = new_user("bob", vec![]);
+    s.create_user(&a).await.unwrap();
+    s.create_user(&b).await.unwrap();
+    let now = Utc::now().trunc_subsecs(6);
+    let t = TokenRecord {
+        id: Uuid::new_v4(),
+        user_id: a.id,
+        name: "etl".into(),
+        prefix: "cd_abcdefg".into(),
+        secret_hash: "sh1".into(),
+        created_at: now,
+        expires_at: Some(now + Duration::days(90)),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    s.create_token(&t).await.unwrap();
+    assert_eq!(s.get_token_by_hash("sh1").await.unwrap(), Some(t.clone()));
+    assert_eq!(s.list_tokens(a.id).await.unwrap(), vec![t.clone()]);
+    assert!(s.list_tokens(b.id).await.unwrap().is_empty());
+    assert!(!s.revoke_token(b.id, t.id, now).await.unwrap(), "another user's token cannot be revoked");
+    s.touch_token(t.id, now).await.unwrap();
+    assert!(s.revoke_token(a.id, t.id, now).await.unwrap());
+    assert!(!s.revoke_token(a.id, t.id, now).await.unwrap(), "revoking twice reports false");
+    let got = s.get_token_by_hash("sh1").await.unwrap().unwrap();
+    assert_eq!(got.revoked_at, Some(now));
+    assert_eq!(got.last_used_at, Some(now));
+}
+
+fn event(i: usize, actor: &str, action: &str, outcome: Outcome) -> AuditEvent {
+    let mut e = AuditEvent::new(action, outcome, Utc::now());
+    e.actor = Some(actor.into());
+    e.department = Some("gaj".into());
+    e.target = Some(format!("thing:{i}"));
+    e.request_id = Some(format!("req-{i}"));
+    e.client = Some("127.0.0.1".into());
+    e.details = serde_json::json!({"i": i, "名称": "测试"});
+    e
+}
+
+async fn verify_all(s: &dyn Store) -> u64 {
+    let mut v = ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let page = s.audit_after(after, 100).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            v.push(e).unwrap_or_else(|b| panic!("chain broken: {b}"));
+            after = e.seq;
+        }
+    }
+    let head = s.audit_head().await.unwrap();
+    v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap()
+}
+
+pub async fn audit_chain(s: Arc<dyn Store>) {
+    assert_eq!(s.audit_head().await.unwrap(), None);
+    let mut last = None;
+    for i in 0..5 {
+        let ev = event(i, "alice", "token.create", Outcome::Success);
+        let e = s.append_audit(&ev).await.unwrap();
+        assert_eq!(e.seq, i as i64 + 1);
+        assert_eq!(e.event, ev, "the stored event reads back unchanged");
+        last = Some((e.seq, e.hash));
+    }
+    assert_eq!(s.audit_head().await.unwrap(), last);
+    assert_eq!(verify_all(&*s).await, 5);
+    let page = s.audit_after(2, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+}
+
+pub async fn audit_filters(s: Arc<dyn Store>) {
+    s.append_audit(&event(1, "alice", "auth.login", Outcome::Success)).await.unwrap();
+    s.append_audit(&event(2, "bob", "auth.login", Outcome::Failure)).await.unwrap();
+    s.append_audit(&event(3, "alice", "department.create", Outcome::Denied)).await.unwrap();
+    let all = s.list_audit(&AuditFilter::default(), 10, 0).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2, 1], "newest first");
+    let alice = AuditFilter { actor: Some("alice".into()), ..Default::default() };
+    assert_eq!(s.count_audit(&alice).await.unwrap(), 2);
+    let auth = AuditFilter { action: Some("auth.".into()), ..Default::default() };
+    assert_eq!(s.count_audit(&auth).await.unwrap(), 2);
+    let exact = AuditFilter { action: Some("auth.login".into()), outcome: Some(Outcome::Failure), ..Default::default() };
+    let got = s.list_audit(&exact, 10, 0).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].event.actor.as_deref(), Some("bob"));
+    let paged = s.list_audit(&AuditFilter::default(), 1, 1).await.unwrap();
+    assert_eq!(paged[0].seq, 2);
+    let future = AuditFilter { from: Some(Utc::now() + Duration::hours(1)), ..Default::default() };
+    assert_eq!(s.count_audit(&future).await.unwrap(), 0);
+    let target = AuditFilter { target: Some("thing:3".into()), ..Default::default() };
+    assert_eq!(s.count_audit(&target).await.unwrap(), 1);
+}
+
+pub async fn audit_concurrent(s: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40 {
+                s.append_audit(&event(w * 1000 + i, &format!("writer{w}"), "x.y", Outcome::Success)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(verify_all(&*s).await, 320);
+}
+
+pub async fn migrations_idempotent(s: Arc<dyn Store>) {
+    s.migrate().await.unwrap();
+    s.migrate().await.unwrap();
+    assert!(s.ready().await.unwrap());
+}
