@@ -1,1 +1,88 @@
+//! citydata-core: the use cases. Each public method of [`Core`] runs the same labelled steps:
+//! validate the input into domain types, authorize the principal, write through the store,
+//! and append an audit entry for every mutation (success, denial or failure).
+//!
+//! HTTP, HTML and CLI surfaces call these methods and nothing below them. This crate names no
+//! concrete store backend and no web framework.
 #![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod demo;
+mod error;
+mod password;
+mod ratelimit;
+pub mod tokens;
+
+pub use error::CoreError;
+
+use chrono::Duration;
+use citydata_store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Facts about the request a use case runs for, recorded in the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub client: Option<String>,
+    /// Set once an audit entry has been appended for this request, so that the HTTP layer can
+    /// audit the mutating requests that were refused before reaching a use case.
+    pub audited: Arc<AtomicBool>,
+}
+
+impl RequestMeta {
+    pub fn new(request_id: Option<String>, client: Option<String>) -> Self {
+        Self { request_id, client, audited: Arc::default() }
+    }
+    pub fn was_audited(&self) -> bool {
+        self.audited.load(Ordering::SeqCst)
+    }
+}
+
+/// Tunables of the use cases, filled from the server's settings.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Failed logins allowed per username and client within `login_window` before 429.
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+    /// The longest lifetime a new API token may have.
+    pub token_max_days: u32,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::hours(12),
+            login_max_failures: 10,
+            login_window: Duration::minutes(15),
+            token_max_days: 3650,
+        }
+    }
+}
+
+/// The application's use cases over one store.
+#[derive(Clone)]
+pub struct Core {
+    store: Arc<dyn Store>,
+    config: CoreConfig,
+    login_limiter: Arc<ratelimit::FailureLimiter>,
+}
+
+impl Core {
+    pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
+        let login_limiter = Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures, config.login_window));
+        Self { store, config, login_limiter }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+}

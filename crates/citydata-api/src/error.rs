@@ -1,0 +1,101 @@
+//! The one error model of the HTTP API: stable snake_case codes, zh-CN-first messages, field
+//! details; never a stack trace, SQL text or file path.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use citydata_core::CoreError;
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: serde_json::Value,
+    pub retry_after: Option<u64>,
+}
+
+/// The envelope, for the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable code: `validation_failed`, `malformed_json`, `invalid_body`, `unauthenticated`,
+    /// `invalid_token`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal`.
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: json!({}), retry_after: None }
+    }
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn route_not_found() -> Self {
+        Self::not_found("没有这个接口 / no such endpoint")
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "此接口不支持该请求方法 / method not allowed on this endpoint")
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后重试 / internal server error")
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Validation(errs) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                format!("输入有误 / invalid input: {errs}"),
+            )
+            .with_details(json!({ "fields": errs.0 })),
+            CoreError::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
+            CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            CoreError::NotFound(m) => Self::not_found(m),
+            CoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            CoreError::RateLimited { retry_after_secs } => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("尝试次数过多，请 {retry_after_secs} 秒后重试 / too many attempts, retry after {retry_after_secs} s"),
+                )
+                .with_details(json!({ "retry_after_secs": retry_after_secs }));
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
+            CoreError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}

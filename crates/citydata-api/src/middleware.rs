@@ -1,0 +1,118 @@
+//! Request middleware: request facts and the audit safety net, authentication, metrics.
+
+use crate::extract::MaybeAuth;
+use crate::{ApiError, AppState, SESSION_COOKIE};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use citydata_core::RequestMeta;
+use citydata_core::audit::Actor;
+use citydata_domain::audit::Outcome;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+fn is_mutating(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+}
+
+/// Build the [`RequestMeta`] (request id, client address) for the handlers, and after the
+/// response, audit any mutating `/api` request that no use case audited — the ones refused
+/// before reaching one (malformed body, 401, 413, 415, unknown route).
+pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(128).collect::<String>());
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let meta = RequestMeta::new(request_id, client);
+    req.extensions_mut().insert(meta.clone());
+    let method = req.method().clone();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().chars().take(200).collect());
+    let audit = is_mutating(&method) && path.starts_with("/api/");
+    let resp = next.run(req).await;
+    if audit && !meta.was_audited() {
+        let status = resp.status();
+        let outcome = match status {
+            s if s.is_success() => Outcome::Success,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => Outcome::Denied,
+            _ => Outcome::Failure,
+        };
+        let principal = resp.extensions().get::<MaybeAuth>().and_then(|m| m.0.clone());
+        let actor = match &principal {
+            Some(p) => Actor::Principal(p),
+            None => Actor::Anonymous,
+        };
+        let details = serde_json::json!({ "status": status.as_u16() });
+        if let Err(e) = state
+            .core
+            .record(&meta, actor, "http.rejected", Some(format!("{method} {path}")), outcome, details)
+            .await
+        {
+            tracing::error!(error = %e, "audit append failed");
+            return ApiError::internal().into_response();
+        }
+    }
+    resp
+}
+
+/// Resolve the caller from `Authorization: Bearer cd_...` (or CKAN's bare `Authorization:
+/// cd_...`) or the session cookie. A presented token that is not valid is refused with 401
+/// `invalid_token`; a stale cookie is ignored (the caller is anonymous).
+pub async fn authenticate(State(state): State<AppState>, jar: CookieJar, mut req: Request, next: Next) -> Response {
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim().to_string());
+    let principal = if let Some(tok) = header_token {
+        match state.core.authenticate_token(&tok).await {
+            Ok(Some(p)) => Some(p),
+            Ok(None) => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "API 令牌无效、已过期或已撤销 / the API token is invalid, expired or revoked",
+                )
+                .into_response();
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else if let Some(c) = jar.get(SESSION_COOKIE) {
+        match state.core.authenticate_session(c.value()).await {
+            Ok(p) => p,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        None
+    };
+    let auth = MaybeAuth(principal);
+    req.extensions_mut().insert(auth.clone());
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(auth);
+    resp
+}
+
+/// Count requests by route, method and status; observe latency by route.
+pub async fn metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,79 @@
+use super::views::MeView;
+use crate::error::ErrorEnvelope;
+use crate::extract::{ApiJson, Auth, Meta};
+use crate::{ApiError, AppState, SESSION_COOKIE};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub user: MeView,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Log in with a username and password; sets the session cookie (HttpOnly, SameSite=Lax).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = LoginResponse, description = "Logged in; the session cookie is set"),
+        (status = 401, body = ErrorEnvelope, description = "Wrong username or password"),
+        (status = 429, body = ErrorEnvelope, description = "Too many failed attempts"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let s = state.core.login(&meta, &body.username, &body.password).await?;
+    let max_age = (s.expires_at - Utc::now()).num_seconds().max(0);
+    let cookie = Cookie::build((SESSION_COOKIE, s.cookie_value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.cookie_secure)
+        .max_age(time_duration(max_age));
+    let body = LoginResponse { user: MeView::from(&s.principal), expires_at: s.expires_at };
+    Ok((jar.add(cookie), Json(body)))
+}
+
+fn time_duration(secs: i64) -> time::Duration {
+    time::Duration::seconds(secs)
+}
+
+/// End the current session and clear the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Logged out"), (status = 401, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    let value = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
+    state.core.logout(&meta, &p, value.as_deref()).await?;
+    let removal = Cookie::build((SESSION_COOKIE, "")).path("/").http_only(true).same_site(SameSite::Lax);
+    Ok((StatusCode::NO_CONTENT, jar.remove(removal)))
+}
+
+/// Who am I: the authenticated user and its roles.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, body = MeView), (status = 401, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn me(Auth(p): Auth) -> Json<MeView> {
+    Json(MeView::from(&p))
+}

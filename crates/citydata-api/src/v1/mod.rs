@@ -1,0 +1,49 @@
+//! REST API v1 (`/api/v1`).
+
+mod audit;
+mod auth;
+mod departments;
+mod tokens;
+mod users;
+pub mod views;
+
+use crate::openapi::ApiDoc;
+use crate::{ApiError, AppState};
+use axum::extract::Extension;
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// All `/api/v1` routes and the OpenAPI document describing exactly them.
+pub fn router() -> (Router<AppState>, OpenApiDoc) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi_json))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(departments::list_departments, departments::create_department))
+        .routes(routes!(departments::get_department))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::verify_audit))
+        .split_for_parts();
+    let shared = Arc::new(doc.clone());
+    let router = router
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(Extension(shared));
+    (router, doc)
+}
+
+/// This OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json(Extension(doc): Extension<Arc<OpenApiDoc>>) -> impl IntoResponse {
+    Json(doc.as_ref().clone())
+}

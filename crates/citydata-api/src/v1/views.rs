@@ -1,0 +1,126 @@
+//! Response shapes of the v1 API.
+
+use chrono::{DateTime, Utc};
+use citydata_domain::dept::Department;
+use citydata_domain::principal::{AuthMethod, Principal};
+use citydata_domain::user::{Membership, User};
+use citydata_store::TokenRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Serialize, ToSchema)]
+pub struct DepartmentView {
+    pub code: String,
+    pub name: String,
+    pub region_code: String,
+    /// 行政区划名称, when known.
+    pub region_name: Option<String>,
+    /// `city` or `district`.
+    pub level: String,
+    pub parent: Option<String>,
+}
+
+impl From<Department> for DepartmentView {
+    fn from(d: Department) -> Self {
+        Self {
+            region_name: d.region.name().map(str::to_string),
+            code: d.code.to_string(),
+            name: d.name.as_str().to_string(),
+            region_code: d.region.to_string(),
+            level: d.level.as_str().to_string(),
+            parent: d.parent.map(|p| p.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub department: String,
+    /// `admin`, `dept_admin`, `steward` or `analyst`.
+    pub role: String,
+    /// The role's Chinese title.
+    pub role_title: String,
+}
+
+impl From<&Membership> for MembershipView {
+    fn from(m: &Membership) -> Self {
+        Self { department: m.department.to_string(), role: m.role.as_str().into(), role_title: m.role.title_zh().into() }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub memberships: Vec<MembershipView>,
+    pub disabled: bool,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.to_string(),
+            display_name: u.display_name,
+            memberships: u.memberships.iter().map(Into::into).collect(),
+            disabled: u.disabled,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub memberships: Vec<MembershipView>,
+    pub is_admin: bool,
+    /// `session` or `token`.
+    pub authenticated_by: String,
+}
+
+impl From<&Principal> for MeView {
+    fn from(p: &Principal) -> Self {
+        Self {
+            id: p.user_id,
+            username: p.username.to_string(),
+            display_name: p.display_name.clone(),
+            memberships: p.memberships.iter().map(Into::into).collect(),
+            is_admin: p.is_admin(),
+            authenticated_by: match p.via {
+                AuthMethod::Session => "session",
+                AuthMethod::Token { .. } => "token",
+                AuthMethod::Cli => "cli",
+            }
+            .into(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: Uuid,
+    pub name: String,
+    /// The token's first characters, to recognise it.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}

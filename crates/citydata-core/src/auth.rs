@@ -1,0 +1,135 @@
+//! Login, logout and authentication of session cookies and API tokens.
+
+use crate::audit::Actor;
+use crate::{Core, CoreError, RequestMeta, password};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use citydata_domain::principal::{AuthMethod, Principal};
+use citydata_domain::user::{User, Username};
+use citydata_store::SessionRecord;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// A new session: the cookie value (shown once, never stored) and when it expires.
+#[derive(Debug)]
+pub struct NewSession {
+    pub cookie_value: String,
+    pub expires_at: DateTime<Utc>,
+    pub principal: Principal,
+}
+
+/// The prefix every API token starts with, so that secret scanners and people recognise one.
+pub const TOKEN_PREFIX: &str = "cd_";
+
+pub(crate) fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub(crate) fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn principal(user: User, via: AuthMethod) -> Principal {
+    Principal {
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        memberships: user.memberships,
+        via,
+    }
+}
+
+fn bad_credentials() -> CoreError {
+    CoreError::Unauthenticated("用户名或密码错误 / wrong username or password".into())
+}
+
+impl Core {
+    /// Check a username and password and open a session. Every attempt is audited; repeated
+    /// failures from one client for one username are refused for a while (429).
+    pub async fn login(&self, meta: &RequestMeta, username: &str, password: &str) -> Result<NewSession, CoreError> {
+        let now = Utc::now();
+        let key = format!("{}|{}", username.trim().to_lowercase(), meta.client.as_deref().unwrap_or(""));
+        if let Some(retry_after_secs) = self.login_limiter.blocked(&key, now) {
+            let r = Err(CoreError::RateLimited { retry_after_secs });
+            return self.audited(meta, Actor::Name(username), "auth.login", None, r).await;
+        }
+        let found = match Username::parse(username) {
+            Ok(u) => self.store.get_user_by_username(&u).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match found {
+            Some((u, h)) if !u.disabled => (Some(u), Some(h)),
+            _ => (None, None),
+        };
+        let ok = password::verify(password.to_string(), hash).await;
+        let user = match (ok, user) {
+            (true, Some(u)) => u,
+            _ => {
+                self.login_limiter.record_failure(&key, now);
+                return self.audited(meta, Actor::Name(username), "auth.login", None, Err(bad_credentials())).await;
+            }
+        };
+        self.login_limiter.clear(&key);
+        let cookie_value = random_secret(32);
+        let expires_at = now + self.config.session_ttl;
+        let record = SessionRecord { id_hash: sha256_hex(&cookie_value), user_id: user.id, created_at: now, expires_at };
+        self.store.create_session(&record).await?;
+        let p = principal(user, AuthMethod::Session);
+        self.record(meta, Actor::Principal(&p), "auth.login", Some(format!("user:{}", p.username)), citydata_domain::audit::Outcome::Success, serde_json::json!({}))
+            .await?;
+        Ok(NewSession { cookie_value, expires_at, principal: p })
+    }
+
+    /// End the session behind `cookie_value`.
+    pub async fn logout(&self, meta: &RequestMeta, principal: &Principal, cookie_value: Option<&str>) -> Result<(), CoreError> {
+        if let Some(v) = cookie_value {
+            self.store.delete_session(&sha256_hex(v)).await?;
+        }
+        self.audited(meta, Actor::Principal(principal), "auth.logout", Some(format!("user:{}", principal.username)), Ok(()))
+            .await
+    }
+
+    /// The principal of a live session cookie, or `None`.
+    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Principal>, CoreError> {
+        let Some(s) = self.store.get_session(&sha256_hex(cookie_value), Utc::now()).await? else {
+            return Ok(None);
+        };
+        let user = self.store.get_user(s.user_id).await?;
+        Ok(user.filter(|u| !u.disabled).map(|u| principal(u, AuthMethod::Session)))
+    }
+
+    /// The principal of a valid API token (`cd_...`), or `None` when unknown, expired or revoked.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Option<Principal>, CoreError> {
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        let Some(t) = self.store.get_token_by_hash(&sha256_hex(token)).await? else {
+            return Ok(None);
+        };
+        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
+            return Ok(None);
+        }
+        let Some(user) = self.store.get_user(t.user_id).await?.filter(|u| !u.disabled) else {
+            return Ok(None);
+        };
+        // Record use at most once a minute, to keep reads cheap.
+        if t.last_used_at.is_none_or(|l| now - l > chrono::Duration::minutes(1)) {
+            self.store.touch_token(t.id, now).await?;
+        }
+        Ok(Some(principal(user, AuthMethod::Token { token_id: t.id })))
+    }
+
+    /// A principal for the command line acting directly on the data directory.
+    pub async fn cli_principal(&self, username: &str) -> Result<Principal, CoreError> {
+        let u = Username::parse(username)?;
+        let (user, _) = self
+            .store
+            .get_user_by_username(&u)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("用户不存在：{u} / no such user: {u}")))?;
+        Ok(principal(user, AuthMethod::Cli))
+    }
+}

@@ -1,0 +1,67 @@
+use citydata_domain::ValidationErrors;
+use citydata_store::StoreError;
+
+/// Why a use case did not succeed. Messages are user-facing (zh-CN first, then English);
+/// `Internal` carries detail for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts, retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// Stable snake_case code, as used in the API error envelope and audit details.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation_failed",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn forbidden() -> Self {
+        Self::Forbidden("没有执行此操作的权限 / you are not allowed to do this".into())
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::Unauthenticated("需要登录或有效的 API 令牌 / authentication required".into())
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(format!("已存在：{what} / already exists: {what}")),
+            StoreError::NotFound(what) => Self::NotFound(format!("不存在：{what} / not found: {what}")),
+            StoreError::Corrupt(m) | StoreError::Backend(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<ValidationErrors> for CoreError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Validation(e)
+    }
+}
+
+impl From<citydata_domain::FieldError> for CoreError {
+    fn from(e: citydata_domain::FieldError) -> Self {
+        Self::Validation(e.into())
+    }
+}

@@ -1,0 +1,174 @@
+//! Building and running the HTTP application.
+
+use crate::settings::ResolvedSettings;
+use crate::telemetry;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use citydata_api::{ApiError, AppState, middleware};
+use citydata_core::{Core, CoreConfig};
+use citydata_store::Store;
+use citydata_store_postgres::PostgresStore;
+use citydata_store_sqlite::SqliteStore;
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+/// Open the metadata store named by `url`: `sqlite://...` or `postgres(ql)://...`.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let redacted = crate::settings::redact_url_password(url);
+    if url.starts_with("sqlite:") {
+        let s = SqliteStore::connect(url).await.with_context(|| format!("cannot open SQLite database {redacted}"))?;
+        Ok(Arc::new(s))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = PostgresStore::connect(url).await.with_context(|| format!("cannot connect to PostgreSQL at {redacted}"))?;
+        Ok(Arc::new(s))
+    } else {
+        anyhow::bail!("unsupported database_url {redacted}: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB")
+    }
+}
+
+/// The whole HTTP application: REST v1, ops endpoints, middleware.
+pub fn build_router(state: AppState, max_body_bytes: usize) -> Router {
+    let (api, _doc) = citydata_api::v1::router();
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::route_not_found() })
+        .layer(from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(from_fn_with_state(state.clone(), middleware::request_context))
+        .layer(from_fn(middleware::metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path())
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.core.store().ready().await {
+        Ok(true) => axum::Json(json!({ "status": "ready", "store": state.core.store().backend() })).into_response(),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "migrations_pending" }))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "store_unreachable" }))).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let stats = state.core.store().pool_stats();
+    metrics::gauge!("store_pool_connections", "state" => "total").set(f64::from(stats.size));
+    metrics::gauge!("store_pool_connections", "state" => "idle").set(f64::from(stats.idle));
+    let body = telemetry::prometheus().render();
+    let mut resp = body.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    core: Core,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Open the store, run migrations, seed the demo when asked, and bind the listener.
+    pub async fn build(settings: ResolvedSettings) -> anyhow::Result<Self> {
+        let _ = telemetry::prometheus();
+        let store = open_store(&settings.database_url).await?;
+        store.migrate().await.context("database migration failed")?;
+        let config = CoreConfig {
+            session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
+            ..CoreConfig::default()
+        };
+        let core = Core::new(store, config);
+        if settings.settings.demo {
+            let r = core.seed_demo().await.context("seeding the demo content failed")?;
+            tracing::info!(departments = r.departments_created, users = r.users_created, "demo content seeded");
+        }
+        let state = AppState { core: core.clone(), cookie_secure: settings.cookie_secure() };
+        let router = build_router(state, settings.settings.max_body_bytes);
+        let listener = TcpListener::bind(settings.settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.settings.listen))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, router, core, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight requests and close the store.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let store = self.core.store().clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.delete_expired_sessions(chrono::Utc::now()).await {
+                    tracing::warn!(error = %e, "expired-session sweep failed");
+                }
+            }
+        });
+        let result = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        sweeper.abort();
+        self.core.store().close().await;
+        result.context("server error")
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

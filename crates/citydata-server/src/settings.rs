@@ -1,0 +1,268 @@
+//! Layered configuration: defaults < `citydata.toml` (or `--config FILE`) < `CITYDATA__*`
+//! environment variables (`__` separates nested keys) < command-line flags.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret value: never shown by `Debug` or by `config show`.
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The configuration as layered from every source, before defaults that depend on the data
+/// directory are filled in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the SQLite file, the lake, the search index and the generated secret live.
+    pub data_dir: PathBuf,
+    /// Metadata database: `sqlite://...` or `postgres://...`. Default: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Table storage: a path or `s3://...` URL. Default: `data_dir/lake`.
+    pub lake_url: Option<String>,
+    /// The address users reach the server at (links, cookie `Secure` when https).
+    pub public_base_url: Option<String>,
+    /// Key for sessions and HMAC pseudonyms. Generated into `data_dir/secret_key` when absent.
+    pub secret_key: Option<Secret>,
+    pub log_format: LogFormat,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Login session lifetime, in hours.
+    pub session_ttl_hours: u32,
+    /// Seed the demo city, departments and users at start.
+    pub demo: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            data_dir: PathBuf::from("./citydata-data"),
+            database_url: None,
+            lake_url: None,
+            public_base_url: None,
+            secret_key: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 2 * 1024 * 1024,
+            session_ttl_hours: 12,
+            demo: false,
+        }
+    }
+}
+
+/// Values given as command-line flags; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+}
+
+impl Settings {
+    /// Layer defaults, the configuration file, `CITYDATA__*` variables and `overrides`.
+    /// Without `config_file`, `./citydata.toml` is read when it exists.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match config_file {
+            Some(p) if !p.exists() => return Err(SettingsError::MissingFile(p.to_path_buf())),
+            Some(p) => fig = fig.merge(Toml::file(p)),
+            None if Path::new("citydata.toml").exists() => fig = fig.merge(Toml::file("citydata.toml")),
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("CITYDATA__").split("__")).merge(Serialized::globals(overrides));
+        fig.extract().map_err(|e| SettingsError::Invalid(e.to_string()))
+    }
+
+    /// Fill in the defaults that depend on the data directory (creating it), reading or
+    /// generating the secret key.
+    pub fn resolve(self) -> Result<ResolvedSettings, SettingsError> {
+        let dd = |source| SettingsError::DataDir { path: self.data_dir.clone(), source };
+        std::fs::create_dir_all(&self.data_dir).map_err(dd)?;
+        let data_dir = self.data_dir.canonicalize().map_err(dd)?;
+        let database_url = self
+            .database_url
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("citydata.db").display()));
+        let lake_url = self
+            .lake_url
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| data_dir.join("lake").display().to_string());
+        let secret_key = match &self.secret_key {
+            Some(s) if !s.expose().is_empty() => s.clone(),
+            _ => load_or_create_secret(&data_dir).map_err(dd)?,
+        };
+        if let Some(u) = &self.public_base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(SettingsError::Invalid(format!("public_base_url must start with http:// or https://, got {u}")));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(SettingsError::Invalid("max_body_bytes must be at least 1024".into()));
+        }
+        Ok(ResolvedSettings { database_url, lake_url, secret_key, data_dir, settings: self })
+    }
+}
+
+fn load_or_create_secret(data_dir: &Path) -> std::io::Result<Secret> {
+    let path = data_dir.join("secret_key");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_string();
+        if !s.is_empty() {
+            return Ok(Secret(s));
+        }
+    }
+    let mut buf = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    let s = hex::encode(buf);
+    write_private(&path, &s)?;
+    Ok(Secret(s))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, s: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(s.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, s: &str) -> std::io::Result<()> {
+    std::fs::write(path, s)
+}
+
+/// Settings with every default filled in.
+#[derive(Debug, Clone)]
+pub struct ResolvedSettings {
+    pub settings: Settings,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub lake_url: String,
+    pub secret_key: Secret,
+}
+
+impl ResolvedSettings {
+    /// The effective configuration as TOML, secrets and database passwords redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let s = &self.settings;
+        let mut t = toml::map::Map::new();
+        t.insert("listen".into(), s.listen.to_string().into());
+        t.insert("data_dir".into(), self.data_dir.display().to_string().into());
+        t.insert("database_url".into(), redact_url_password(&self.database_url).into());
+        t.insert("lake_url".into(), self.lake_url.clone().into());
+        if let Some(u) = &s.public_base_url {
+            t.insert("public_base_url".into(), u.clone().into());
+        }
+        t.insert("secret_key".into(), "<redacted>".into());
+        t.insert("log_format".into(), if s.log_format == LogFormat::Json { "json" } else { "text" }.into());
+        t.insert("max_body_bytes".into(), (s.max_body_bytes as i64).into());
+        t.insert("session_ttl_hours".into(), i64::from(s.session_ttl_hours).into());
+        t.insert("demo".into(), s.demo.into());
+        toml::to_string(&t).unwrap_or_default()
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.settings.public_base_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:<redacted>@host/db`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme_end..];
+    let Some(at) = rest.find('@') else { return url.to_string() };
+    let creds = &rest[..at];
+    match creds.find(':') {
+        Some(colon) => format!("{}{}:<redacted>{}", &url[..scheme_end], &creds[..colon], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url_password("postgres://u:p%40ss@h:5432/db"), "postgres://u:<redacted>@h:5432/db");
+        assert_eq!(redact_url_password("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "<redacted>");
+    }
+
+    #[test]
+    fn layers_file_then_flags_and_resolves() {
+        let dir = tempfile_dir();
+        let cfg = dir.join("c.toml");
+        std::fs::write(&cfg, format!("listen = \"127.0.0.1:9999\"\ndata_dir = \"{}\"\nsession_ttl_hours = 3\n", dir.display())).unwrap();
+        let s = Settings::load(Some(&cfg), &Overrides { listen: Some("127.0.0.1:7777".parse().unwrap()), ..Default::default() }).unwrap();
+        assert_eq!(s.listen.port(), 7777, "flags beat the file");
+        assert_eq!(s.session_ttl_hours, 3, "the file beats defaults");
+        let r = s.resolve().unwrap();
+        assert!(r.database_url.starts_with("sqlite://"));
+        let secret = std::fs::read_to_string(dir.join("secret_key")).unwrap();
+        assert_eq!(secret, r.secret_key.expose());
+        assert!(!r.to_redacted_toml().contains(&secret));
+        std::fs::write(&cfg, "listen = 5\n").unwrap();
+        let e = Settings::load(Some(&cfg), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        std::fs::write(&cfg, "no_such_key = 1\n").unwrap();
+        assert!(Settings::load(Some(&cfg), &Overrides::default()).is_err());
+        assert!(matches!(Settings::load(Some(&dir.join("missing.toml")), &Overrides::default()), Err(SettingsError::MissingFile(_))));
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("citydata-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

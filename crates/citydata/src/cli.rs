@@ -1,0 +1,358 @@
+//! Command-line parsing and the commands.
+
+use anyhow::{Context, bail};
+use citydata_core::accounts::{MembershipInput, NewDepartmentInput, NewUserInput};
+use citydata_core::{Core, CoreConfig, CoreError, RequestMeta};
+use citydata_server::{Application, Overrides, ResolvedSettings, Settings, open_store, shutdown_signal, telemetry};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "citydata", version, about = "城市数据共享交换与开放平台 / city data sharing, exchange and open-data platform")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Configuration file (default: ./citydata.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite file, lake, search index, secret key).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Metadata database URL (sqlite://... or postgres://...).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Seed the demo city (泰州), departments and users.
+        #[arg(long)]
+        demo: bool,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Create the first platform administrator (password from CITYDATA_ADMIN_PASSWORD or a prompt).
+    Init {
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        #[arg(long, default_value = "平台管理员")]
+        display_name: String,
+        /// The platform department the administrator belongs to (created when missing).
+        #[arg(long, default_value = "dsjzx")]
+        department: String,
+        #[arg(long, default_value = "大数据管理中心")]
+        department_name: String,
+        /// GB/T 2260 code of the platform department's region.
+        #[arg(long, default_value = "321200")]
+        region: String,
+    },
+    /// Show configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Departments (部门).
+    Dept {
+        #[command(subcommand)]
+        command: DeptCommand,
+    },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum DeptCommand {
+    /// Add a department.
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// GB/T 2260 region code, six digits.
+        #[arg(long)]
+        region: String,
+        /// city or district.
+        #[arg(long, default_value = "city")]
+        level: String,
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List departments.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user (password from CITYDATA_USER_PASSWORD or a prompt).
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// Department code of the user's role.
+        #[arg(long)]
+        department: String,
+        /// admin, dept_admin, steward or analyst.
+        #[arg(long)]
+        role: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user; the token is printed once.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Lifetime: 90d, 12w, 1y or a number of days.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 1 naming the first broken entry.
+    Verify,
+}
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let demo = matches!(cli.command, Command::Serve { demo: true, .. }).then_some(true);
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        demo,
+    };
+    let settings = Settings::load(cli.global.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Serve { .. } => serve(settings).await,
+        Command::Config { command: ConfigCommand::Show } => {
+            print!("{}", settings.resolve()?.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let r = settings.resolve()?;
+            let store = open_store(&r.database_url).await?;
+            store.migrate().await.context("migration failed")?;
+            println!("迁移完成 / migrations applied ({})", store.backend());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init { admin, display_name, department, department_name, region } => {
+            let core = open_core(settings.resolve()?).await?;
+            let meta = cli_meta();
+            let code = citydata_domain::dept::DeptCode::parse(&department).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if core.store().get_department(&code).await?.is_none() {
+                let input = NewDepartmentInput {
+                    code: department.clone(),
+                    name: department_name,
+                    region_code: region,
+                    level: "city".into(),
+                    parent: None,
+                };
+                core.bootstrap_department(&meta, "cli:init", &input).await.map_err(user_error)?;
+            }
+            let password = read_password("CITYDATA_ADMIN_PASSWORD", &format!("管理员 {admin} 的密码 / password for {admin}: "))?;
+            let input = NewUserInput {
+                username: admin.clone(),
+                display_name,
+                password,
+                memberships: vec![MembershipInput { department, role: "admin".into() }],
+            };
+            let u = core.bootstrap_user(&meta, "cli:init", &input).await.map_err(user_error)?;
+            println!("已创建平台管理员 / created platform administrator: {}", u.username);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dept { command } => {
+            let core = open_core(settings.resolve()?).await?;
+            match command {
+                DeptCommand::Add { code, name, region, level, parent } => {
+                    let input = NewDepartmentInput { code, name, region_code: region, level, parent };
+                    let d = core.bootstrap_department(&cli_meta(), "cli", &input).await.map_err(user_error)?;
+                    println!("已创建部门 / created department {} {}", d.code, d.name.as_str());
+                }
+                DeptCommand::List => {
+                    for d in core.list_departments().await.map_err(user_error)? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            d.code,
+                            d.name.as_str(),
+                            d.region,
+                            d.level.as_str(),
+                            d.parent.map(|p| p.to_string()).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command } => {
+            let core = open_core(settings.resolve()?).await?;
+            match command {
+                UserCommand::Add { username, display_name, department, role } => {
+                    let password = read_password("CITYDATA_USER_PASSWORD", &format!("{username} 的密码 / password for {username}: "))?;
+                    let input = NewUserInput {
+                        username,
+                        display_name,
+                        password,
+                        memberships: vec![MembershipInput { department, role }],
+                    };
+                    let u = core.bootstrap_user(&cli_meta(), "cli", &input).await.map_err(user_error)?;
+                    println!("已创建用户 / created user {}", u.username);
+                }
+                UserCommand::List => {
+                    for u in core.store().list_users().await? {
+                        let roles: Vec<String> =
+                            u.memberships.iter().map(|m| format!("{}:{}", m.department, m.role.as_str())).collect();
+                        println!("{}\t{}\t{}", u.username, u.display_name, roles.join(","));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command: TokenCommand::Create { user, name, expires } } => {
+            let days = expires.as_deref().map(parse_days).transpose()?;
+            let core = open_core(settings.resolve()?).await?;
+            let p = core.cli_principal(&user).await.map_err(user_error)?;
+            let t = core.create_token(&cli_meta(), &p, &name, days).await.map_err(user_error)?;
+            eprintln!("令牌只显示这一次，请妥善保存 / the token is shown only once:");
+            println!("{}", t.token);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let r = settings.resolve()?;
+            let store = open_store(&r.database_url).await?;
+            let report = citydata_core::audit::verify_chain(&*store).await.map_err(user_error)?;
+            store.close().await;
+            match report.first_break {
+                None => {
+                    println!("审计链完整 / audit chain intact: {} entries", report.entries);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    println!("审计链损坏 / audit chain BROKEN at entry #{}: {}", b.seq, b.message);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let resolved = settings.resolve()?;
+    telemetry::init_logging(resolved.settings.log_format);
+    let demo = resolved.settings.demo;
+    let app = Application::build(resolved).await?;
+    let addr = app.local_addr();
+    println!("citydata 已启动 / listening on http://{addr}");
+    if demo {
+        println!("演示账号 / demo logins (password: {}):", citydata_core::demo::DEMO_PASSWORD);
+        for (u, name, dept, role) in citydata_core::demo::USERS {
+            println!("  {u:<14} {name} ({dept}, {role})");
+        }
+    }
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
+    let store = open_store(&r.database_url).await?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(Core::new(store, CoreConfig::default()))
+}
+
+fn cli_meta() -> RequestMeta {
+    RequestMeta::new(Some(format!("cli-{}", uuid_like())), Some("cli".into()))
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::process::id()) + &format!("{:x}", chrono::Utc::now().timestamp_micros())
+}
+
+/// Turn a use-case error into a message for the terminal.
+fn user_error(e: CoreError) -> anyhow::Error {
+    match e {
+        CoreError::Validation(v) => anyhow::anyhow!("输入有误 / invalid input: {v}"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn read_password(env: &str, prompt: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var(env)
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password(prompt).with_context(|| format!("no terminal to ask for a password: set {env}"))?;
+    let again = rpassword::prompt_password("再输入一次 / again: ")?;
+    if p != again {
+        bail!("两次输入的密码不一致 / passwords do not match");
+    }
+    Ok(p)
+}
+
+/// `90d`, `12w`, `1y` or a bare number of days.
+fn parse_days(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('d') => (&s[..s.len() - 1], 1),
+        Some('w') => (&s[..s.len() - 1], 7),
+        Some('y') => (&s[..s.len() - 1], 365),
+        _ => (s, 1),
+    };
+    let n: i64 = num.parse().with_context(|| format!("--expires: expected e.g. 90d, 12w or 1y, got {s}"))?;
+    Ok(n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_expiry() {
+        assert_eq!(super::parse_days("90d").unwrap(), 90);
+        assert_eq!(super::parse_days("2w").unwrap(), 14);
+        assert_eq!(super::parse_days("1y").unwrap(), 365);
+        assert_eq!(super::parse_days("30").unwrap(), 30);
+        assert!(super::parse_days("soon").is_err());
+    }
+}
