@@ -1,7 +1,6 @@
 //! Extractors: JSON bodies with enveloped rejections, the authenticated caller, request facts.
 
 use crate::{ApiError, AppState};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -10,65 +9,81 @@ use citydata_domain::principal::Principal;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-/// `Json<T>` whose rejections use the API envelope: 400 `malformed_json` (with line and
-/// column), 415 `unsupported_media_type`, 413 `payload_too_large`, 422 `invalid_body`
-/// (a field of the wrong type, missing or unknown).
+/// `Json<T>` whose rejections use the API envelope: 415 `unsupported_media_type`,
+/// 413 `payload_too_large`, 400 `malformed_json` (with line and column), 422 `invalid_body`
+/// (a field of the wrong type, missing or unknown, named by its path in `details.field`).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "请求体须为 JSON，Content-Type 应为 application/json / expected Content-Type: application/json",
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "请求体过大 / request body too large")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "无法读取请求体 / could not read the request body")
+            }
+        })?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            json_error(&path, e.into_inner())
+        })?;
+        de.end().map_err(|e| json_error(".", e))?;
+        Ok(Self(value))
     }
 }
 
-fn json_rejection(rej: JsonRejection) -> ApiError {
-    match rej {
-        JsonRejection::JsonSyntaxError(e) => {
-            let (line, column, msg) = serde_position(&e.body_text());
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("请求体不是合法的 JSON（第 {line} 行第 {column} 列）/ request body is not valid JSON (line {line}, column {column}): {msg}"),
-            )
-            .with_details(json!({ "line": line, "column": column }))
-        }
-        JsonRejection::JsonDataError(e) => {
-            let (line, column, msg) = serde_position(&e.body_text());
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("请求体字段有误 / request body does not match the expected shape: {msg}"),
-            )
-            .with_details(json!({ "line": line, "column": column, "reason": msg }))
-        }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "请求体须为 JSON，Content-Type 应为 application/json / expected Content-Type: application/json",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "请求体过大 / request body too large",
-        ),
-        other => ApiError::new(other.status(), "bad_request", "无法读取请求体 / could not read the request body"),
-    }
-}
-
-/// Pull "line L column C" out of serde_json's message (kept free of any internal detail).
-fn serde_position(text: &str) -> (u64, u64, String) {
-    let msg = text.rsplit_once(": ").map(|(_, m)| m).unwrap_or(text).to_string();
-    let num_after = |key: &str| -> u64 {
-        msg.find(key)
-            .and_then(|i| msg[i + key.len()..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-            .unwrap_or(0)
+fn json_error(path: &str, inner: serde_json::Error) -> ApiError {
+    let (line, column) = (inner.line(), inner.column());
+    let reason = strip_position(&inner.to_string());
+    // A missing field is reported by serde at its parent; name the field itself.
+    let missing = reason.strip_prefix("missing field `").and_then(|r| r.split('`').next());
+    let path = match (missing, path) {
+        (Some(m), ".") => m.to_string(),
+        (Some(m), p) => format!("{p}.{m}"),
+        (None, p) => p.to_string(),
     };
-    (num_after("line "), num_after("column "), msg)
+    match inner.classify() {
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("请求体字段 {path} 有误 / field {path} is invalid: {reason}"),
+        )
+        .with_details(json!({ "field": path, "reason": reason, "line": line, "column": column })),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("请求体不是合法的 JSON（第 {line} 行第 {column} 列）/ request body is not valid JSON (line {line}, column {column}): {reason}"),
+        )
+        .with_details(json!({ "line": line, "column": column })),
+    }
+}
+
+/// serde_json appends " at line L column C"; the envelope carries those as fields.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
 }
 
 /// The caller, when authenticated (set by the authentication middleware).
@@ -108,9 +123,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn extracts_serde_position() {
-        let (l, c, m) = super::serde_position("Failed to parse the request body as JSON: key must be a string at line 1 column 2");
-        assert_eq!((l, c), (1, 2));
-        assert!(m.starts_with("key must"));
+    fn strips_position() {
+        assert_eq!(super::strip_position("key must be a string at line 1 column 2"), "key must be a string");
+        assert_eq!(super::strip_position("EOF"), "EOF");
     }
 }

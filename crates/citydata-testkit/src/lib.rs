@@ -1,1 +1,140 @@
+//! citydata-testkit: boot the real application for tests — port 0, a fresh temporary data
+//! directory, a fresh SQLite database, or a fresh PostgreSQL database when
+//! `CITYDATA_TEST_DATABASE_URL` is set — and speak HTTP to it.
 #![forbid(unsafe_code)]
+
+use citydata_server::{Application, Overrides, Settings};
+use citydata_store::Store;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub use citydata_core::demo::DEMO_PASSWORD;
+
+/// Options for [`spawn_app_with`].
+#[derive(Debug, Clone)]
+pub struct SpawnOptions {
+    /// Seed the demo departments and users (default true).
+    pub demo: bool,
+    /// Largest JSON body (default: the server default).
+    pub max_body_bytes: Option<usize>,
+    /// Use this database instead of a fresh one (e.g. two apps sharing one PostgreSQL).
+    pub database_url: Option<String>,
+}
+
+impl Default for SpawnOptions {
+    fn default() -> Self {
+        Self { demo: true, max_body_bytes: None, database_url: None }
+    }
+}
+
+/// A running app; dropped at the end of the test (the server stops with the runtime).
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub data_dir: tempfile::TempDir,
+    pub store: Arc<dyn Store>,
+    /// A client with a cookie jar, not logged in.
+    pub client: reqwest::Client,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// `true` when the tests run against PostgreSQL.
+pub fn using_postgres() -> bool {
+    citydata_store_postgres::testing::admin_url().is_some()
+}
+
+/// A fresh database URL: PostgreSQL when configured, else SQLite in `dir`.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match citydata_store_postgres::testing::admin_url() {
+        Some(admin) => citydata_store_postgres::testing::create_database(&admin)
+            .await
+            .expect("create a PostgreSQL test database (is CITYDATA_TEST_DATABASE_URL reachable, with CREATEDB?)"),
+        None => format!("sqlite://{}", dir.join("citydata.db").display()),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(SpawnOptions::default()).await
+}
+
+pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match opts.database_url.clone() {
+        Some(u) => u,
+        None => fresh_database_url(data_dir.path()).await,
+    };
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data_dir.path().to_path_buf()),
+        database_url: Some(database_url.clone()),
+        demo: Some(opts.demo),
+    };
+    let mut settings = Settings::load(None, &overrides).expect("settings");
+    if let Some(m) = opts.max_body_bytes {
+        settings.max_body_bytes = m;
+    }
+    let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
+    let address = format!("http://{}", app.local_addr());
+    let store = app.core().store().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp { address, database_url, data_dir, store, client: new_client(), _shutdown: tx }
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).build().expect("client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A new client logged in as `username` with the demo password.
+    pub async fn login(&self, username: &str) -> reqwest::Client {
+        let c = new_client();
+        let r = c
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "username": username, "password": DEMO_PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status(), 200, "login as {username} failed: {}", r.text().await.unwrap_or_default());
+        c
+    }
+
+    /// An API token for `username` (logging in to create it).
+    pub async fn token(&self, username: &str) -> String {
+        let c = self.login(username).await;
+        let r = c.post(self.url("/api/v1/tokens")).json(&json!({ "name": "test" })).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Run one SQL statement directly on the app's database (to tamper with it in tests).
+    pub async fn exec_sql(&self, sql: &str) {
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Assert an API error envelope with `status` and `code`; returns the body.
+pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    let got = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status, body: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "message missing: {body}");
+    body
+}
