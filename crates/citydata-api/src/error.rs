@@ -49,7 +49,11 @@ impl ApiError {
         Self::not_found("没有这个接口 / no such endpoint")
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "此接口不支持该请求方法 / method not allowed on this endpoint")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "此接口不支持该请求方法 / method not allowed on this endpoint",
+        )
     }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请稍后重试 / internal server error")
@@ -59,12 +63,10 @@ impl ApiError {
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::Validation(errs) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "validation_failed",
-                format!("输入有误 / invalid input: {errs}"),
-            )
-            .with_details(json!({ "fields": errs.0 })),
+            CoreError::Validation(errs) => {
+                Self::new(StatusCode::BAD_REQUEST, "validation_failed", format!("输入有误 / invalid input: {errs}"))
+                    .with_details(json!({ "fields": errs.0 }))
+            }
             CoreError::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
             CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::NotFound(m) => Self::not_found(m),

@@ -39,7 +39,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "请求体过大 / request body too large")
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "无法读取请求体 / could not read the request body")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "无法读取请求体 / could not read the request body",
+                )
             }
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);

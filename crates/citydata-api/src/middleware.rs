@@ -50,10 +50,8 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
             None => Actor::Anonymous,
         };
         let details = serde_json::json!({ "status": status.as_u16() });
-        if let Err(e) = state
-            .core
-            .record(&meta, actor, "http.rejected", Some(format!("{method} {path}")), outcome, details)
-            .await
+        if let Err(e) =
+            state.core.record(&meta, actor, "http.rejected", Some(format!("{method} {path}")), outcome, details).await
         {
             tracing::error!(error = %e, "audit append failed");
             return ApiError::internal().into_response();
@@ -112,7 +110,8 @@ pub async fn metrics(req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
     resp
 }

@@ -3,7 +3,7 @@
 use crate::audit::Actor;
 use crate::{Core, CoreError, RequestMeta, password};
 use chrono::{SubsecRound, Utc};
-use citydata_domain::dept::{DeptCode, Department};
+use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::principal::Principal;
 use citydata_domain::user::{Membership, Password, Role, User, Username, parse_display_name};
 use citydata_domain::{FieldError, ValidationErrors};
@@ -108,7 +108,8 @@ impl Core {
                 return Err(CoreError::forbidden());
             }
             // 2. Validate.
-            let d = Department::parse(&input.code, &input.name, &input.region_code, &input.level, input.parent.as_deref())?;
+            let d =
+                Department::parse(&input.code, &input.name, &input.region_code, &input.level, input.parent.as_deref())?;
             // 3. Write.
             match self.store.create_department(&d).await {
                 Ok(()) => Ok(d),
@@ -116,7 +117,10 @@ impl Core {
                     FieldError::new(
                         "parent",
                         "unknown_department",
-                        format!("上级部门不存在：{} / parent department does not exist", input.parent.as_deref().unwrap_or("")),
+                        format!(
+                            "上级部门不存在：{} / parent department does not exist",
+                            input.parent.as_deref().unwrap_or("")
+                        ),
                     )
                     .into(),
                 )),
@@ -175,7 +179,12 @@ impl Core {
         match self.store.create_user(&new).await {
             Ok(u) => Ok(u),
             Err(StoreError::NotFound(what)) => Err(CoreError::Validation(
-                FieldError::new("memberships", "unknown_department", format!("部门不存在：{what} / {what} does not exist")).into(),
+                FieldError::new(
+                    "memberships",
+                    "unknown_department",
+                    format!("部门不存在：{what} / {what} does not exist"),
+                )
+                .into(),
             )),
             Err(StoreError::Conflict(_)) => Err(CoreError::Conflict(format!(
                 "用户名已被使用：{} / username is taken: {}",
@@ -187,7 +196,12 @@ impl Core {
 
     /// Create a user without a principal: the operator at the command line (`citydata init`,
     /// `citydata user add`) and demo seeding. `operator` names who did it in the audit log.
-    pub async fn bootstrap_user(&self, meta: &RequestMeta, operator: &str, input: &NewUserInput) -> Result<User, CoreError> {
+    pub async fn bootstrap_user(
+        &self,
+        meta: &RequestMeta,
+        operator: &str,
+        input: &NewUserInput,
+    ) -> Result<User, CoreError> {
         let target = Some(format!("user:{}", input.username.trim().to_lowercase()));
         let result = async { self.insert_user(parse_user(input)?).await }.await;
         self.audited(meta, Actor::Name(operator), "user.create", target, result).await
@@ -202,7 +216,8 @@ impl Core {
     ) -> Result<Department, CoreError> {
         let target = Some(format!("department:{}", input.code.trim().to_lowercase()));
         let result = async {
-            let d = Department::parse(&input.code, &input.name, &input.region_code, &input.level, input.parent.as_deref())?;
+            let d =
+                Department::parse(&input.code, &input.name, &input.region_code, &input.level, input.parent.as_deref())?;
             self.store.create_department(&d).await?;
             Ok(d)
         }
@@ -216,12 +231,8 @@ impl Core {
         if principal.is_admin() {
             return Ok(users);
         }
-        let managed: Vec<&DeptCode> = principal
-            .memberships
-            .iter()
-            .filter(|m| m.role == Role::DeptAdmin)
-            .map(|m| &m.department)
-            .collect();
+        let managed: Vec<&DeptCode> =
+            principal.memberships.iter().filter(|m| m.role == Role::DeptAdmin).map(|m| &m.department).collect();
         if managed.is_empty() {
             return Err(CoreError::forbidden());
         }

@@ -74,21 +74,40 @@ impl Core {
         self.login_limiter.clear(&key);
         let cookie_value = random_secret(32);
         let expires_at = now + self.config.session_ttl;
-        let record = SessionRecord { id_hash: sha256_hex(&cookie_value), user_id: user.id, created_at: now, expires_at };
+        let record =
+            SessionRecord { id_hash: sha256_hex(&cookie_value), user_id: user.id, created_at: now, expires_at };
         self.store.create_session(&record).await?;
         let p = principal(user, AuthMethod::Session);
-        self.record(meta, Actor::Principal(&p), "auth.login", Some(format!("user:{}", p.username)), citydata_domain::audit::Outcome::Success, serde_json::json!({}))
-            .await?;
+        self.record(
+            meta,
+            Actor::Principal(&p),
+            "auth.login",
+            Some(format!("user:{}", p.username)),
+            citydata_domain::audit::Outcome::Success,
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(NewSession { cookie_value, expires_at, principal: p })
     }
 
     /// End the session behind `cookie_value`.
-    pub async fn logout(&self, meta: &RequestMeta, principal: &Principal, cookie_value: Option<&str>) -> Result<(), CoreError> {
+    pub async fn logout(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        cookie_value: Option<&str>,
+    ) -> Result<(), CoreError> {
         if let Some(v) = cookie_value {
             self.store.delete_session(&sha256_hex(v)).await?;
         }
-        self.audited(meta, Actor::Principal(principal), "auth.logout", Some(format!("user:{}", principal.username)), Ok(()))
-            .await
+        self.audited(
+            meta,
+            Actor::Principal(principal),
+            "auth.logout",
+            Some(format!("user:{}", principal.username)),
+            Ok(()),
+        )
+        .await
     }
 
     /// The principal of a live session cookie, or `None`.

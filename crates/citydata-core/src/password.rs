@@ -1,8 +1,8 @@
 //! argon2id password hashing, off the async runtime.
 
 use crate::CoreError;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 
 pub(crate) async fn hash(password: String) -> Result<String, CoreError> {
     tokio::task::spawn_blocking(move || {
@@ -19,7 +19,8 @@ pub(crate) async fn hash(password: String) -> Result<String, CoreError> {
 /// Verify `password` against a PHC string; `None` hash runs a dummy verification so that
 /// unknown usernames take as long as wrong passwords.
 pub(crate) async fn verify(password: String, phc: Option<String>) -> bool {
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2x0DpJ8X/5Nd3xO0nqgtKUCdf3vJ0N8a7W8lLu5VHqk";
+    const DUMMY: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2x0DpJ8X/5Nd3xO0nqgtKUCdf3vJ0N8a7W8lLu5VHqk";
     let known = phc.is_some();
     tokio::task::spawn_blocking(move || {
         let phc = phc.unwrap_or_else(|| DUMMY.to_string());

@@ -29,7 +29,12 @@ impl Core {
             let name = name.trim();
             let n = name.chars().count();
             if n == 0 || n > 100 || name.chars().any(char::is_control) {
-                return Err(FieldError::new("name", "invalid_token_name", "令牌名称须为 1–100 个字符 / token name must be 1–100 characters").into());
+                return Err(FieldError::new(
+                    "name",
+                    "invalid_token_name",
+                    "令牌名称须为 1–100 个字符 / token name must be 1–100 characters",
+                )
+                .into());
             }
             let max = i64::from(self.config.token_max_days);
             if let Some(d) = expires_in_days

@@ -289,7 +289,10 @@ mod tests {
 
         let mut edited = c.clone();
         edited[2].event.actor = Some("mallory".into());
-        assert_eq!(verify(&edited, head).unwrap_err(), ChainBreak { seq: 3, kind: BreakKind::Edited, message: verify(&edited, head).unwrap_err().message });
+        assert_eq!(
+            verify(&edited, head).unwrap_err(),
+            ChainBreak { seq: 3, kind: BreakKind::Edited, message: verify(&edited, head).unwrap_err().message }
+        );
 
         let mut deleted = c.clone();
         deleted.remove(1);

@@ -102,7 +102,9 @@ impl DeptLevel {
             other => Err(FieldError::new(
                 "level",
                 "invalid_department_level",
-                format!("层级必须是 city 或 district，收到 \"{other}\" / level must be city or district, got \"{other}\""),
+                format!(
+                    "层级必须是 city 或 district，收到 \"{other}\" / level must be city or district, got \"{other}\""
+                ),
             )),
         }
     }
@@ -140,9 +142,7 @@ impl Department {
         let level = errs.check(DeptLevel::parse(level));
         let parent = match parent.map(str::trim).filter(|p| !p.is_empty()) {
             None => Some(None),
-            Some(p) => errs
-                .check(DeptCode::parse(p).map_err(|e| FieldError { field: "parent".into(), ..e }))
-                .map(Some),
+            Some(p) => errs.check(DeptCode::parse(p).map_err(|e| FieldError { field: "parent".into(), ..e })).map(Some),
         };
         if let (Some(c), Some(Some(p))) = (&code, &parent)
             && c == p

@@ -55,7 +55,7 @@ impl Password {
     pub const MIN_CHARS: usize = 8;
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         let n = s.chars().count();
-        if n < Self::MIN_CHARS || n > 256 {
+        if !(Self::MIN_CHARS..=256).contains(&n) {
             return Err(FieldError::new(
                 "password",
                 "weak_password",

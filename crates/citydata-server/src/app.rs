@@ -20,9 +20,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::LatencyUnit;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// Open the metadata store named by `url`: `sqlite://...` or `postgres(ql)://...`.
@@ -32,7 +32,8 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         let s = SqliteStore::connect(url).await.with_context(|| format!("cannot open SQLite database {redacted}"))?;
         Ok(Arc::new(s))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let s = PostgresStore::connect(url).await.with_context(|| format!("cannot connect to PostgreSQL at {redacted}"))?;
+        let s =
+            PostgresStore::connect(url).await.with_context(|| format!("cannot connect to PostgreSQL at {redacted}"))?;
         Ok(Arc::new(s))
     } else {
         anyhow::bail!("unsupported database_url {redacted}: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB")
@@ -53,11 +54,14 @@ pub fn build_router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(from_fn(middleware::metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path())
-        })
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", request_id = %rid, method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
@@ -70,7 +74,9 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.core.store().ready().await {
         Ok(true) => axum::Json(json!({ "status": "ready", "store": state.core.store().backend() })).into_response(),
-        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "migrations_pending" }))).into_response(),
+        Ok(false) => {
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "migrations_pending" }))).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "store not reachable");
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "store_unreachable" }))).into_response()

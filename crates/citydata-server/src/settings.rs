@@ -140,7 +140,9 @@ impl Settings {
         if let Some(u) = &self.public_base_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            return Err(SettingsError::Invalid(format!("public_base_url must start with http:// or https://, got {u}")));
+            return Err(SettingsError::Invalid(format!(
+                "public_base_url must start with http:// or https://, got {u}"
+            )));
         }
         if self.max_body_bytes < 1024 {
             return Err(SettingsError::Invalid("max_body_bytes must be at least 1024".into()));
@@ -243,8 +245,16 @@ mod tests {
     fn layers_file_then_flags_and_resolves() {
         let dir = tempfile_dir();
         let cfg = dir.join("c.toml");
-        std::fs::write(&cfg, format!("listen = \"127.0.0.1:9999\"\ndata_dir = \"{}\"\nsession_ttl_hours = 3\n", dir.display())).unwrap();
-        let s = Settings::load(Some(&cfg), &Overrides { listen: Some("127.0.0.1:7777".parse().unwrap()), ..Default::default() }).unwrap();
+        std::fs::write(
+            &cfg,
+            format!("listen = \"127.0.0.1:9999\"\ndata_dir = \"{}\"\nsession_ttl_hours = 3\n", dir.display()),
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&cfg),
+            &Overrides { listen: Some("127.0.0.1:7777".parse().unwrap()), ..Default::default() },
+        )
+        .unwrap();
         assert_eq!(s.listen.port(), 7777, "flags beat the file");
         assert_eq!(s.session_ttl_hours, 3, "the file beats defaults");
         let r = s.resolve().unwrap();
@@ -257,7 +267,10 @@ mod tests {
         assert!(e.contains("listen"), "{e}");
         std::fs::write(&cfg, "no_such_key = 1\n").unwrap();
         assert!(Settings::load(Some(&cfg), &Overrides::default()).is_err());
-        assert!(matches!(Settings::load(Some(&dir.join("missing.toml")), &Overrides::default()), Err(SettingsError::MissingFile(_))));
+        assert!(matches!(
+            Settings::load(Some(&dir.join("missing.toml")), &Overrides::default()),
+            Err(SettingsError::MissingFile(_))
+        ));
     }
 
     fn tempfile_dir() -> PathBuf {

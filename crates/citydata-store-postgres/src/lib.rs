@@ -10,12 +10,12 @@ pub mod testing;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
-use citydata_domain::dept::{DeptCode, DeptLevel, DeptName, Department};
+use citydata_domain::dept::{Department, DeptCode, DeptLevel, DeptName};
 use citydata_domain::region::RegionCode;
 use citydata_domain::user::{Membership, Role, User, Username};
 use citydata_store::{
-    AuditFilter, AuditStore, DepartmentStore, NewUser, PoolStats, Result, SessionRecord,
-    SessionStore, Store, StoreError, TokenRecord, TokenStore, UserStore,
+    AuditFilter, AuditStore, DepartmentStore, NewUser, PoolStats, Result, SessionRecord, SessionStore, Store,
+    StoreError, TokenRecord, TokenStore, UserStore,
 };
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
@@ -167,22 +167,24 @@ fn push_audit_filter(q: &mut QueryBuilder<'_, Postgres>, f: &AuditFilter) {
 #[async_trait]
 impl DepartmentStore for PostgresStore {
     async fn create_department(&self, d: &Department) -> Result<()> {
-        let res = sqlx::query("INSERT INTO departments (code, name, region_code, level, parent) VALUES ($1, $2, $3, $4, $5)")
-            .bind(d.code.as_str())
-            .bind(d.name.as_str())
-            .bind(d.region.as_str())
-            .bind(d.level.as_str())
-            .bind(d.parent.as_ref().map(|p| p.as_str()))
-            .execute(&self.pool)
-            .await;
+        let res =
+            sqlx::query("INSERT INTO departments (code, name, region_code, level, parent) VALUES ($1, $2, $3, $4, $5)")
+                .bind(d.code.as_str())
+                .bind(d.name.as_str())
+                .bind(d.region.as_str())
+                .bind(d.level.as_str())
+                .bind(d.parent.as_ref().map(|p| p.as_str()))
+                .execute(&self.pool)
+                .await;
         match res {
             Ok(_) => Ok(()),
             Err(e) if is_kind(&e, sqlx::error::ErrorKind::UniqueViolation) => {
                 Err(StoreError::Conflict(format!("department {}", d.code)))
             }
-            Err(e) if is_kind(&e, sqlx::error::ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound(
-                format!("parent department {}", d.parent.as_ref().map(|p| p.as_str()).unwrap_or("")),
-            )),
+            Err(e) if is_kind(&e, sqlx::error::ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound(format!(
+                "parent department {}",
+                d.parent.as_ref().map(|p| p.as_str()).unwrap_or("")
+            ))),
             Err(e) => Err(backend(e)),
         }
     }
@@ -197,7 +199,8 @@ impl DepartmentStore for PostgresStore {
     }
 
     async fn list_departments(&self) -> Result<Vec<Department>> {
-        let rows = sqlx::query("SELECT * FROM departments ORDER BY code").fetch_all(&self.pool).await.map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT * FROM departments ORDER BY code").fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(dept_from_row).collect()
     }
 }
@@ -224,13 +227,14 @@ impl UserStore for PostgresStore {
             Err(e) => return Err(backend(e)),
         }
         for (i, m) in u.memberships.iter().enumerate() {
-            let res = sqlx::query("INSERT INTO memberships (user_id, department, role, position) VALUES ($1, $2, $3, $4)")
-                .bind(u.id)
-                .bind(m.department.as_str())
-                .bind(m.role.as_str())
-                .bind(i as i32)
-                .execute(&mut *tx)
-                .await;
+            let res =
+                sqlx::query("INSERT INTO memberships (user_id, department, role, position) VALUES ($1, $2, $3, $4)")
+                    .bind(u.id)
+                    .bind(m.department.as_str())
+                    .bind(m.role.as_str())
+                    .bind(i as i32)
+                    .execute(&mut *tx)
+                    .await;
             match res {
                 Ok(_) => {}
                 Err(e) if is_kind(&e, sqlx::error::ErrorKind::ForeignKeyViolation) => {
@@ -253,7 +257,11 @@ impl UserStore for PostgresStore {
     }
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         match row {
             Some(r) => Ok(Some(self.user_from_row(&r).await?)),
             None => Ok(None),
@@ -325,12 +333,20 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await.map_err(backend)?;
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(r.rows_affected())
     }
 }
@@ -376,13 +392,14 @@ impl TokenStore for PostgresStore {
     }
 
     async fn revoke_token(&self, user_id: Uuid, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-            .bind(at)
-            .bind(id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let r =
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(r.rows_affected() == 1)
     }
 

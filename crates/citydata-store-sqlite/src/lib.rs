@@ -9,12 +9,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
-use citydata_domain::dept::{DeptCode, DeptLevel, DeptName, Department};
+use citydata_domain::dept::{Department, DeptCode, DeptLevel, DeptName};
 use citydata_domain::region::RegionCode;
 use citydata_domain::user::{Membership, Role, User, Username};
 use citydata_store::{
-    AuditFilter, AuditStore, DepartmentStore, NewUser, PoolStats, Result, SessionRecord,
-    SessionStore, Store, StoreError, TokenRecord, TokenStore, UserStore,
+    AuditFilter, AuditStore, DepartmentStore, NewUser, PoolStats, Result, SessionRecord, SessionStore, Store,
+    StoreError, TokenRecord, TokenStore, UserStore,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -209,9 +209,10 @@ impl DepartmentStore for SqliteStore {
             Err(e) if is_kind(&e, sqlx::error::ErrorKind::UniqueViolation) => {
                 Err(StoreError::Conflict(format!("department {}", d.code)))
             }
-            Err(e) if is_kind(&e, sqlx::error::ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound(
-                format!("parent department {}", d.parent.as_ref().map(|p| p.as_str()).unwrap_or("")),
-            )),
+            Err(e) if is_kind(&e, sqlx::error::ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound(format!(
+                "parent department {}",
+                d.parent.as_ref().map(|p| p.as_str()).unwrap_or("")
+            ))),
             Err(e) => Err(backend(e)),
         }
     }
@@ -226,7 +227,8 @@ impl DepartmentStore for SqliteStore {
     }
 
     async fn list_departments(&self) -> Result<Vec<Department>> {
-        let rows = sqlx::query("SELECT * FROM departments ORDER BY code").fetch_all(&self.pool).await.map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT * FROM departments ORDER BY code").fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(dept_from_row).collect()
     }
 }
@@ -362,7 +364,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -504,7 +510,10 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_head(&self) -> Result<Option<(i64, String)>> {
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&self.pool).await.map_err(backend)
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::{AuditFilter, NewUser, SessionRecord, Store, StoreError, TokenRecord};
 use chrono::{Duration, SubsecRound, Utc};
 use citydata_domain::audit::{AuditEvent, ChainVerifier, Outcome};
-use citydata_domain::dept::{DeptCode, Department};
+use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::user::{Membership, Role, Username};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -104,8 +104,14 @@ pub async fn sessions(s: Arc<dyn Store>) {
     let u = new_user("someone", vec![]);
     s.create_user(&u).await.unwrap();
     let now = Utc::now().trunc_subsecs(6);
-    let live = SessionRecord { id_hash: "h1".into(), user_id: u.id, created_at: now, expires_at: now + Duration::hours(1) };
-    let old = SessionRecord { id_hash: "h2".into(), user_id: u.id, created_at: now - Duration::hours(2), expires_at: now - Duration::hours(1) };
+    let live =
+        SessionRecord { id_hash: "h1".into(), user_id: u.id, created_at: now, expires_at: now + Duration::hours(1) };
+    let old = SessionRecord {
+        id_hash: "h2".into(),
+        user_id: u.id,
+        created_at: now - Duration::hours(2),
+        expires_at: now - Duration::hours(1),
+    };
     s.create_session(&live).await.unwrap();
     s.create_session(&old).await.unwrap();
     assert_eq!(s.get_session("h1", now).await.unwrap(), Some(live.clone()));
@@ -199,7 +205,8 @@ pub async fn audit_filters(s: Arc<dyn Store>) {
     assert_eq!(s.count_audit(&alice).await.unwrap(), 2);
     let auth = AuditFilter { action: Some("auth.".into()), ..Default::default() };
     assert_eq!(s.count_audit(&auth).await.unwrap(), 2);
-    let exact = AuditFilter { action: Some("auth.login".into()), outcome: Some(Outcome::Failure), ..Default::default() };
+    let exact =
+        AuditFilter { action: Some("auth.login".into()), outcome: Some(Outcome::Failure), ..Default::default() };
     let got = s.list_audit(&exact, 10, 0).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].event.actor.as_deref(), Some("bob"));

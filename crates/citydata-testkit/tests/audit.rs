@@ -111,7 +111,8 @@ async fn concurrent_writers_never_fork_the_chain() {
         tasks.push(tokio::spawn(async move {
             let c = reqwest::Client::new();
             for i in 0..200 {
-                let r = c.post(&url).bearer_auth(&token).json(&json!({"name": format!("w{w}-{i}")})).send().await.unwrap();
+                let r =
+                    c.post(&url).bearer_auth(&token).json(&json!({"name": format!("w{w}-{i}")})).send().await.unwrap();
                 assert_eq!(r.status(), 201);
             }
         }));
@@ -136,7 +137,12 @@ async fn two_servers_sharing_postgres_keep_one_chain() {
     let ta = a.token("admin").await;
     let tb = b.token("gaj-steward").await;
     let mut tasks = Vec::new();
-    for (url, tok) in [(a.url("/api/v1/tokens"), ta.clone()), (b.url("/api/v1/tokens"), tb.clone()), (a.url("/api/v1/tokens"), ta), (b.url("/api/v1/tokens"), tb)] {
+    for (url, tok) in [
+        (a.url("/api/v1/tokens"), ta.clone()),
+        (b.url("/api/v1/tokens"), tb.clone()),
+        (a.url("/api/v1/tokens"), ta),
+        (b.url("/api/v1/tokens"), tb),
+    ] {
         tasks.push(tokio::spawn(async move {
             let c = reqwest::Client::new();
             for i in 0..50 {
@@ -156,7 +162,8 @@ async fn two_servers_sharing_postgres_keep_one_chain() {
 async fn audit_listing_filters_and_pages() {
     let (app, _) = app_with_history().await;
     let admin = app.login("admin").await;
-    let page: Value = admin.get(app.url("/api/v1/audit?action=token.&per_page=2&page=2")).send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        admin.get(app.url("/api/v1/audit?action=token.&per_page=2&page=2")).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["total"], 6, "the admin token and five steward tokens");
     assert_eq!(page["entries"].as_array().unwrap().len(), 2);
     assert_eq!(page["page"], 2);

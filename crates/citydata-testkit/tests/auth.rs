@@ -110,7 +110,8 @@ async fn tokens_work_as_bearer_are_listed_without_secrets_and_can_be_revoked() {
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     // The mutation's audit entry records that a token did it.
-    let page: Value = admin.get(app.url("/api/v1/audit?action=department.create")).send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        admin.get(app.url("/api/v1/audit?action=department.create")).send().await.unwrap().json().await.unwrap();
     let e = &page["entries"][0];
     assert_eq!(e["actor"], "admin");
     assert_eq!(e["details"]["via"], "token");
@@ -126,8 +127,14 @@ async fn tokens_work_as_bearer_are_listed_without_secrets_and_can_be_revoked() {
     let id = created["id"].as_str().unwrap();
     assert_error(other.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap(), 404, "not_found").await;
     assert_eq!(admin.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap().status(), 204);
-    assert_error(bearer.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap(), 401, "invalid_token").await;
-    assert_error(bearer.get(app.url("/api/v1/me")).bearer_auth("cd_forged").send().await.unwrap(), 401, "invalid_token").await;
+    assert_error(bearer.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap(), 401, "invalid_token")
+        .await;
+    assert_error(
+        bearer.get(app.url("/api/v1/me")).bearer_auth("cd_forged").send().await.unwrap(),
+        401,
+        "invalid_token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -136,12 +143,18 @@ async fn token_input_is_validated() {
     let c = app.login("wjw-analyst").await;
     let r = c.post(app.url("/api/v1/tokens")).json(&json!({"name": "", "expires_in_days": 0})).send().await.unwrap();
     let body = assert_error(r, 400, "validation_failed").await;
-    let fields: Vec<&str> = body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["name"]);
     let r = c.post(app.url("/api/v1/tokens")).json(&json!({"name": "x", "expires_in_days": 0})).send().await.unwrap();
     let body = assert_error(r, 400, "validation_failed").await;
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "expires_in_days");
-    assert_error(new_client().post(app.url("/api/v1/tokens")).json(&json!({"name": "x"})).send().await.unwrap(), 401, "unauthenticated").await;
+    assert_error(
+        new_client().post(app.url("/api/v1/tokens")).json(&json!({"name": "x"})).send().await.unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
 }
 
 #[tokio::test]

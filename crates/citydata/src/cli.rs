@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "citydata", version, about = "城市数据共享交换与开放平台 / city data sharing, exchange and open-data platform")]
+#[command(
+    name = "citydata",
+    version,
+    about = "城市数据共享交换与开放平台 / city data sharing, exchange and open-data platform"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -193,7 +197,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 };
                 core.bootstrap_department(&meta, "cli:init", &input).await.map_err(user_error)?;
             }
-            let password = read_password("CITYDATA_ADMIN_PASSWORD", &format!("管理员 {admin} 的密码 / password for {admin}: "))?;
+            let password =
+                read_password("CITYDATA_ADMIN_PASSWORD", &format!("管理员 {admin} 的密码 / password for {admin}: "))?;
             let input = NewUserInput {
                 username: admin.clone(),
                 display_name,
@@ -231,7 +236,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             let core = open_core(settings.resolve()?).await?;
             match command {
                 UserCommand::Add { username, display_name, department, role } => {
-                    let password = read_password("CITYDATA_USER_PASSWORD", &format!("{username} 的密码 / password for {username}: "))?;
+                    let password = read_password(
+                        "CITYDATA_USER_PASSWORD",
+                        &format!("{username} 的密码 / password for {username}: "),
+                    )?;
                     let input = NewUserInput {
                         username,
                         display_name,
@@ -324,7 +332,8 @@ fn read_password(env: &str, prompt: &str) -> anyhow::Result<String> {
     {
         return Ok(p);
     }
-    let p = rpassword::prompt_password(prompt).with_context(|| format!("no terminal to ask for a password: set {env}"))?;
+    let p =
+        rpassword::prompt_password(prompt).with_context(|| format!("no terminal to ask for a password: set {env}"))?;
     let again = rpassword::prompt_password("再输入一次 / again: ")?;
     if p != again {
         bail!("两次输入的密码不一致 / passwords do not match");

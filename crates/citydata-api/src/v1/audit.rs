@@ -55,13 +55,21 @@ pub async fn list_audit(
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPageView>, ApiError> {
     let Query(q) = q.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", format!("查询参数有误 / invalid query parameters: {}", e.body_text()))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
+        )
     })?;
     let outcome = match q.outcome.as_deref() {
         None | Some("") => None,
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", "outcome 须为 success、denied 或 failure / outcome must be success, denied or failure")
-                .with_details(json!({"fields": [{"field": "outcome", "code": "invalid_outcome"}]}))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "outcome 须为 success、denied 或 failure / outcome must be success, denied or failure",
+            )
+            .with_details(json!({"fields": [{"field": "outcome", "code": "invalid_outcome"}]}))
         })?),
     };
     let filter = AuditFilter {

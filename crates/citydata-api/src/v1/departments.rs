@@ -18,7 +18,10 @@ pub async fn list_departments(State(state): State<AppState>) -> Result<Json<Vec<
 #[utoipa::path(get, path = "/api/v1/departments/{code}", tag = "departments",
     params(("code" = String, Path, description = "Department code, e.g. gaj")),
     responses((status = 200, body = DepartmentView), (status = 404, body = ErrorEnvelope)))]
-pub async fn get_department(State(state): State<AppState>, Path(code): Path<String>) -> Result<Json<DepartmentView>, ApiError> {
+pub async fn get_department(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<DepartmentView>, ApiError> {
     Ok(Json(state.core.get_department(&code).await?.into()))
 }
 

@@ -60,7 +60,8 @@ pub async fn revoke_token(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("令牌不存在：{id} / no such token: {id}")))?;
+    let id =
+        Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("令牌不存在：{id} / no such token: {id}")))?;
     state.core.revoke_token(&meta, &p, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -45,7 +45,11 @@ pub struct MembershipView {
 
 impl From<&Membership> for MembershipView {
     fn from(m: &Membership) -> Self {
-        Self { department: m.department.to_string(), role: m.role.as_str().into(), role_title: m.role.title_zh().into() }
+        Self {
+            department: m.department.to_string(),
+            role: m.role.as_str().into(),
+            role_title: m.role.title_zh().into(),
+        }
     }
 }
 
