@@ -11,6 +11,8 @@ pub mod dept;
 pub mod error;
 pub mod principal;
 pub mod region;
+pub mod resource;
 pub mod user;
+pub mod vocab;
 
 pub use error::{FieldError, ValidationErrors};
