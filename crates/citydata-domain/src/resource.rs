@@ -387,6 +387,31 @@ pub struct Resource {
     pub content: ResourceContent,
 }
 
+/// Who looks at the catalog, which decides what they may see of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Anonymous callers and public users: the open catalog (开放目录), i.e. published
+    /// resources whose open type is not `none`.
+    Public,
+    /// Members of departments: the sharing catalog (共享目录), i.e. every published resource,
+    /// plus every state of the resources their own departments provide.
+    Government { departments: Vec<DeptCode> },
+    /// Platform administrators: everything.
+    Platform,
+}
+
+impl Audience {
+    pub fn can_see(&self, r: &Resource) -> bool {
+        match self {
+            Self::Platform => true,
+            Self::Public => r.state == ResourceState::Published && r.content.open.kind != OpenType::None,
+            Self::Government { departments } => {
+                r.state == ResourceState::Published || departments.contains(&r.content.provider)
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Input
 

@@ -90,17 +90,7 @@ fn register_tokenizer(index: &Index) {
     index.tokenizers().register(TOKENIZER, analyzer);
 }
 
-/// Who is searching: decides which resources can match.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    /// Anonymous and public users: the open catalog (published, open type not `none`).
-    Public,
-    /// Government users: the sharing catalog (all published) plus every state of the
-    /// resources their departments provide.
-    Government { departments: Vec<String> },
-    /// Platform administrators: everything.
-    Everything,
-}
+pub use citydata_domain::resource::Audience as Scope;
 
 /// Exact-match filters; each set one narrows the result.
 #[derive(Debug, Clone, Default)]
@@ -381,7 +371,7 @@ impl CatalogIndex {
     fn scope_query(&self, scope: &Scope) -> Option<Box<dyn Query>> {
         let published = self.term(self.f.state, ResourceState::Published.as_str());
         match scope {
-            Scope::Everything => None,
+            Scope::Platform => None,
             Scope::Public => Some(Box::new(BooleanQuery::new(vec![
                 (Occur::Must, published),
                 (Occur::MustNot, self.term(self.f.open, OpenType::None.as_str())),
@@ -389,7 +379,7 @@ impl CatalogIndex {
             Scope::Government { departments } => {
                 let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, published)];
                 for d in departments {
-                    any.push((Occur::Should, self.term(self.f.provider, d)));
+                    any.push((Occur::Should, self.term(self.f.provider, d.as_str())));
                 }
                 Some(Box::new(BooleanQuery::new(any)))
             }

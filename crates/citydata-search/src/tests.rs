@@ -57,16 +57,16 @@ fn names(r: &SearchResults) -> Vec<&str> {
 #[test]
 fn chinese_words_match_and_scope_applies() {
     let (idx, _) = fixture();
-    let gov = Scope::Government { departments: vec!["wjw".into()] };
+    let gov = Scope::Government { departments: vec![citydata_domain::dept::DeptCode::parse("wjw").unwrap()] };
     let r = idx.search(&q("人口"), &gov).unwrap();
     assert!(names(&r).contains(&"人口基础信息"), "{:?}", names(&r));
     assert!(!names(&r).iter().any(|n| n.contains("草稿")), "drafts of other departments never match");
     let r = idx.search(&q("人口"), &Scope::Public).unwrap();
     assert!(!names(&r).contains(&"人口基础信息"), "open type none is not in the open catalog");
     assert!(names(&r).contains(&"旅游景区客流"));
-    let own = Scope::Government { departments: vec!["gaj".into()] };
+    let own = Scope::Government { departments: vec![citydata_domain::dept::DeptCode::parse("gaj").unwrap()] };
     assert!(names(&idx.search(&q("流动人口"), &own).unwrap()).contains(&"流动人口登记（草稿）"));
-    assert_eq!(idx.search(&q("人口"), &Scope::Everything).unwrap().total, 3);
+    assert_eq!(idx.search(&q("人口"), &Scope::Platform).unwrap().total, 3);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! transaction, so appends from any number of server processes serialize into one chain.
 #![forbid(unsafe_code)]
 
+mod catalog;
 pub mod testing;
 
 use async_trait::async_trait;
@@ -25,10 +26,10 @@ use uuid::Uuid;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
-fn backend(e: sqlx::Error) -> StoreError {
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -36,7 +37,7 @@ fn corrupt<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn is_kind(e: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
+pub(crate) fn is_kind(e: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == kind)
 }
 

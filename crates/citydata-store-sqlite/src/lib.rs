@@ -6,6 +6,8 @@
 //! behind an in-process lock (so that tasks in one process do not spin on `SQLITE_BUSY`).
 #![forbid(unsafe_code)]
 
+mod catalog;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
@@ -25,19 +27,19 @@ use uuid::Uuid;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     write_lock: tokio::sync::Mutex<()>,
 }
 
-fn backend(e: sqlx::Error) -> StoreError {
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn micros(t: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn from_micros(v: i64) -> Result<DateTime<Utc>> {
+pub(crate) fn from_micros(v: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
 }
 
@@ -45,7 +47,7 @@ fn opt_from_micros(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     v.map(from_micros).transpose()
 }
 
-fn uuid(s: &str) -> Result<Uuid> {
+pub(crate) fn uuid(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("uuid {s}")))
 }
 
@@ -53,7 +55,7 @@ fn corrupt<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn is_kind(e: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
+pub(crate) fn is_kind(e: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == kind)
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Each function receives a store on a fresh, migrated database and panics on a failed check.
 
-use crate::{AuditFilter, NewUser, SessionRecord, Store, StoreError, TokenRecord};
+use crate::{AuditFilter, NewUser, ResourceFilter, RevisionRecord, SessionRecord, Store, StoreError, TokenRecord};
+use citydata_domain::resource::{Audience, FieldChange, Resource, ResourceCode, ResourceDraft, ResourceInput, Slug};
+use citydata_domain::vocab::ResourceState;
 use chrono::{Duration, SubsecRound, Utc};
 use citydata_domain::audit::{AuditEvent, ChainVerifier, Outcome};
 use citydata_domain::dept::{Department, DeptCode};
@@ -17,7 +19,9 @@ macro_rules! store_suite {
     ($factory:path) => {
         $crate::store_suite!(@tests $factory;
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
-            sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent);
+            sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent,
+            resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
+            resource_delete_and_changes);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -238,4 +242,159 @@ pub async fn migrations_idempotent(s: Arc<dyn Store>) {
     s.migrate().await.unwrap();
     s.migrate().await.unwrap();
     assert!(s.ready().await.unwrap());
+}
+
+fn resource(seq: u32, provider: &str, theme: &str, open: &str, state: ResourceState) -> Resource {
+    let class = if theme == "population" { "basic" } else { "thematic" };
+    let input: ResourceInput = serde_json::from_value(serde_json::json!({
+        "name": format!("资源{seq}"), "abstract": "摘要", "provider": provider,
+        "classification": {"class": class, "theme": theme},
+        "format": {"category": "database"},
+        "items": [{"name": "a", "title": "甲"}],
+        "share": {"type": "unconditional"},
+        "open": {"type": open, "conditions": "申请"},
+        "update_cycle": "daily",
+        "regions": ["321202", "321203"]
+    }))
+    .unwrap();
+    let d = ResourceDraft::parse(&input).unwrap();
+    let prefix = d.content.classification.code();
+    let now = Utc::now().trunc_subsecs(6) + Duration::seconds(i64::from(seq));
+    Resource {
+        id: Uuid::new_v4(),
+        state,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+        published_at: None,
+        content: d.complete(ResourceCode::assign(&prefix, seq), Slug::parse(&format!("r-{seq}")).unwrap()),
+    }
+}
+
+fn rev(r: &Resource, action: &str) -> RevisionRecord {
+    RevisionRecord {
+        resource_id: r.id,
+        revision: r.revision,
+        at: r.updated_at,
+        actor: "gaj-steward".into(),
+        action: action.into(),
+        changes: vec![FieldChange { field: "name".into(), before: serde_json::Value::Null, after: "x".into() }],
+    }
+}
+
+async fn depts(s: &dyn Store) {
+    for c in ["gaj", "wjw", "sthjj"] {
+        s.create_department(&dept(c, None)).await.unwrap();
+    }
+}
+
+pub async fn resources_roundtrip_and_uniqueness(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let r = resource(1, "gaj", "population", "none", ResourceState::Draft);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    assert_eq!(s.get_resource(r.id).await.unwrap(), Some(r.clone()));
+    for key in [r.id.to_string(), r.content.code.to_string(), r.content.slug.as_str().to_string()] {
+        assert_eq!(s.find_resource(&key).await.unwrap().map(|x| x.id), Some(r.id), "by {key}");
+    }
+    assert!(s.find_resource("nothing").await.unwrap().is_none());
+    let mut same_code = resource(1, "gaj", "population", "none", ResourceState::Draft);
+    same_code.content.slug = Slug::parse("other").unwrap();
+    match s.insert_resource(&same_code, &rev(&same_code, "create")).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("101/000001"), "{m}"),
+        other => panic!("expected conflict, got {other:?}"),
+    }
+    let same_slug = resource(2, "gaj", "population", "none", ResourceState::Draft);
+    let mut same_slug = same_slug;
+    same_slug.content.slug = r.content.slug.clone();
+    match s.insert_resource(&same_slug, &rev(&same_slug, "create")).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("slug"), "{m}"),
+        other => panic!("expected conflict, got {other:?}"),
+    }
+    let orphan = resource(3, "nowhere", "population", "none", ResourceState::Draft);
+    assert!(matches!(s.insert_resource(&orphan, &rev(&orphan, "create")).await, Err(StoreError::NotFound(_))));
+    assert_eq!(s.max_code_sequence("101").await.unwrap(), 1);
+    assert_eq!(s.max_code_sequence("203").await.unwrap(), 0);
+    assert!(s.slug_taken("r-1").await.unwrap());
+    assert!(!s.slug_taken("r-9").await.unwrap());
+    let revs = s.list_revisions(r.id).await.unwrap();
+    assert_eq!(revs, vec![rev(&r, "create")]);
+}
+
+pub async fn resource_audiences_and_filters(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let all = [
+        resource(1, "gaj", "population", "none", ResourceState::Published),
+        resource(2, "gaj", "population", "none", ResourceState::Draft),
+        resource(3, "sthjj", "environment", "unconditional", ResourceState::Published),
+        resource(4, "sthjj", "environment", "conditional", ResourceState::Withdrawn),
+        resource(5, "wjw", "health", "unconditional", ResourceState::Draft),
+    ];
+    for r in &all {
+        s.insert_resource(r, &rev(r, "create")).await.unwrap();
+    }
+    let names = |v: Vec<Resource>| v.into_iter().map(|r| r.content.name).collect::<Vec<_>>();
+    let public = ResourceFilter::new(Audience::Public);
+    assert_eq!(names(s.list_resources(&public, 100, 0).await.unwrap()), ["资源3"]);
+    let wjw = ResourceFilter::new(Audience::Government { departments: vec![DeptCode::parse("wjw").unwrap()] });
+    assert_eq!(names(s.list_resources(&wjw, 100, 0).await.unwrap()), ["资源5", "资源3", "资源1"], "newest first");
+    assert_eq!(s.count_resources(&wjw).await.unwrap(), 3);
+    let platform = ResourceFilter::new(Audience::Platform);
+    assert_eq!(s.count_resources(&platform).await.unwrap(), 5);
+    let mut f = ResourceFilter::new(Audience::Platform);
+    f.theme = Some("population".into());
+    f.state = Some("draft".into());
+    assert_eq!(names(s.list_resources(&f, 100, 0).await.unwrap()), ["资源2"]);
+    let mut f = ResourceFilter::new(Audience::Platform);
+    f.region = Some("321203".into());
+    assert_eq!(s.count_resources(&f).await.unwrap(), 5);
+    f.region = Some("32120".into());
+    assert_eq!(s.count_resources(&f).await.unwrap(), 0, "region matches whole codes only");
+    let mut f = ResourceFilter::new(Audience::Platform);
+    f.provider = Some("sthjj".into());
+    f.open = Some("conditional".into());
+    assert_eq!(names(s.list_resources(&f, 100, 0).await.unwrap()), ["资源4"]);
+    let mut f = ResourceFilter::new(Audience::Platform);
+    f.code = Some(all[2].content.code.to_string());
+    assert_eq!(s.count_resources(&f).await.unwrap(), 1);
+    assert_eq!(names(s.list_resources(&platform, 2, 1).await.unwrap()), ["资源4", "资源3"]);
+}
+
+pub async fn resource_updates_are_optimistic(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let r = resource(1, "gaj", "population", "none", ResourceState::Draft);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    let mut v2 = r.clone();
+    v2.revision = 2;
+    v2.state = ResourceState::Published;
+    v2.content.name = "改名".into();
+    s.update_resource(&v2, &rev(&v2, "update")).await.unwrap();
+    assert_eq!(s.get_resource(r.id).await.unwrap().unwrap().content.name, "改名");
+    // A writer that read revision 1 loses.
+    match s.update_resource(&v2, &rev(&v2, "update")).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected conflict, got {other:?}"),
+    }
+    assert_eq!(s.list_revisions(r.id).await.unwrap().len(), 2);
+    let other = resource(2, "gaj", "population", "none", ResourceState::Draft);
+    s.insert_resource(&other, &rev(&other, "create")).await.unwrap();
+    let mut clash = other.clone();
+    clash.revision = 2;
+    clash.content.slug = r.content.slug.clone();
+    assert!(matches!(s.update_resource(&clash, &rev(&clash, "update")).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.list_revisions(other.id).await.unwrap().len(), 1, "a failed update writes no revision");
+}
+
+pub async fn resource_delete_and_changes(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let start = s.last_catalog_change().await.unwrap();
+    let r = resource(1, "gaj", "population", "none", ResourceState::Draft);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    assert!(s.delete_resource(r.id).await.unwrap());
+    assert!(!s.delete_resource(r.id).await.unwrap());
+    assert!(s.get_resource(r.id).await.unwrap().is_none());
+    assert!(s.list_revisions(r.id).await.unwrap().is_empty());
+    let changes = s.catalog_changes_after(start, 10).await.unwrap();
+    assert_eq!(changes.iter().map(|c| c.resource_id).collect::<Vec<_>>(), vec![r.id, r.id]);
+    assert_eq!(s.last_catalog_change().await.unwrap(), changes[1].seq);
+    assert_eq!(s.catalog_changes_after(changes[0].seq, 10).await.unwrap().len(), 1);
 }

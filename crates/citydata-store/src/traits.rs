@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
-use citydata_domain::dept::{Department, DeptCode};
+use citydata_domain::dept::{DeptCode, Department};
+use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
 use uuid::Uuid;
 
@@ -122,7 +123,9 @@ pub struct PoolStats {
 
 /// The whole metadata store.
 #[async_trait]
-pub trait Store: DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + Send + Sync {
+pub trait Store:
+    DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + ResourceStore + Send + Sync
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations.
@@ -131,4 +134,80 @@ pub trait Store: DepartmentStore + UserStore + SessionStore + TokenStore + Audit
     async fn ready(&self) -> Result<bool>;
     fn pool_stats(&self) -> PoolStats;
     async fn close(&self);
+}
+
+/// Filters for listing resources; `audience` always applies.
+#[derive(Debug, Clone)]
+pub struct ResourceFilter {
+    pub audience: Audience,
+    pub provider: Option<String>,
+    pub theme: Option<String>,
+    pub class: Option<String>,
+    pub share: Option<String>,
+    pub open: Option<String>,
+    pub cycle: Option<String>,
+    pub state: Option<String>,
+    pub region: Option<String>,
+    pub code: Option<String>,
+}
+
+impl ResourceFilter {
+    pub fn new(audience: Audience) -> Self {
+        Self {
+            audience,
+            provider: None,
+            theme: None,
+            class: None,
+            share: None,
+            open: None,
+            cycle: None,
+            state: None,
+            region: None,
+            code: None,
+        }
+    }
+}
+
+/// One kept revision of a resource: who changed what, when.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RevisionRecord {
+    pub resource_id: Uuid,
+    pub revision: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `create`, `update`, `publish`, `withdraw`.
+    pub action: String,
+    pub changes: Vec<FieldChange>,
+}
+
+/// A catalog change, for nodes catching their search index up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogChange {
+    pub seq: i64,
+    pub resource_id: Uuid,
+}
+
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Insert a new resource with its first revision; `Conflict` names the code or slug taken.
+    async fn insert_resource(&self, r: &Resource, rev: &RevisionRecord) -> Result<()>;
+    /// Replace a resource whose stored revision is `r.revision - 1`; `Conflict` when someone
+    /// else changed it first, or the new code or slug is taken.
+    async fn update_resource(&self, r: &Resource, rev: &RevisionRecord) -> Result<()>;
+    async fn get_resource(&self, id: Uuid) -> Result<Option<Resource>>;
+    /// By UUID, code or slug.
+    async fn find_resource(&self, key: &str) -> Result<Option<Resource>>;
+    /// Newest first.
+    async fn list_resources(&self, f: &ResourceFilter, limit: u32, offset: u64) -> Result<Vec<Resource>>;
+    async fn count_resources(&self, f: &ResourceFilter) -> Result<u64>;
+    /// Delete a resource and its revisions; `false` when it did not exist.
+    async fn delete_resource(&self, id: Uuid) -> Result<bool>;
+    /// Oldest first.
+    async fn list_revisions(&self, id: Uuid) -> Result<Vec<RevisionRecord>>;
+    /// The largest sequence number used under a classification prefix (0 when none).
+    async fn max_code_sequence(&self, prefix: &str) -> Result<u32>;
+    async fn slug_taken(&self, slug: &str) -> Result<bool>;
+    /// Changes after `seq`, oldest first.
+    async fn catalog_changes_after(&self, seq: i64, limit: u32) -> Result<Vec<CatalogChange>>;
+    async fn last_catalog_change(&self) -> Result<i64>;
 }
