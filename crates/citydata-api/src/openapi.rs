@@ -18,6 +18,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "users", description = "用户 / users"),
         (name = "tokens", description = "API 令牌 / API tokens"),
         (name = "audit", description = "审计日志 / audit log"),
+        (name = "catalog", description = "信息资源目录 / resource catalog"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod demo;
 mod error;
 mod password;
@@ -18,6 +19,7 @@ pub mod tokens;
 pub use error::CoreError;
 
 use chrono::Duration;
+use citydata_search::CatalogIndex;
 use citydata_store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,12 +72,20 @@ pub struct Core {
     store: Arc<dyn Store>,
     config: CoreConfig,
     login_limiter: Arc<ratelimit::FailureLimiter>,
+    search: Option<Arc<CatalogIndex>>,
+    search_sync: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
         let login_limiter = Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures, config.login_window));
-        Self { store, config, login_limiter }
+        Self { store, config, login_limiter, search: None, search_sync: Arc::default() }
+    }
+
+    /// Keep `index` in step with the catalog and answer searches from it.
+    pub fn with_search(mut self, index: Arc<CatalogIndex>) -> Self {
+        self.search = Some(index);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

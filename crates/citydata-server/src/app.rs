@@ -113,10 +113,17 @@ impl Application {
             session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
             ..CoreConfig::default()
         };
-        let core = Core::new(store, config);
+        let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
+        let core = Core::new(store, config).with_search(Arc::new(index));
         if settings.settings.demo {
             let r = core.seed_demo().await.context("seeding the demo content failed")?;
-            tracing::info!(departments = r.departments_created, users = r.users_created, "demo content seeded");
+            tracing::info!(departments = r.departments_created, users = r.users_created, resources = r.resources_created, "demo content seeded");
+        }
+        if fresh {
+            let n = core.reindex().await.context("building the search index failed")?;
+            tracing::info!(documents = n, "search index built");
+        } else {
+            core.sync_search().await;
         }
         let state = AppState { core: core.clone(), cookie_secure: settings.cookie_secure() };
         let router = build_router(state, settings.settings.max_body_bytes);
@@ -138,6 +145,15 @@ impl Application {
     /// Serve until `shutdown` resolves, then finish in-flight requests and close the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.core.store().clone();
+        let core = self.core.clone();
+        // Catch the search index up with catalog changes made elsewhere (other nodes, the CLI).
+        let follower = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                core.sync_search().await;
+            }
+        });
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
@@ -151,6 +167,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        follower.abort();
         self.core.store().close().await;
         result.context("server error")
     }
@@ -177,4 +194,11 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Open (or create, or rebuild when damaged) the catalog search index.
+pub fn open_search_index(dir: &std::path::Path) -> anyhow::Result<(citydata_search::CatalogIndex, bool)> {
+    citydata_search::CatalogIndex::open(dir).with_context(|| {
+        format!("cannot open the search index in {} (is another citydata process using this data directory?)", dir.display())
+    })
 }

@@ -257,6 +257,16 @@ async fn openapi_documents_every_v1_route() {
         "DELETE /api/v1/tokens/{id}",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
+        "GET /api/v1/resources",
+        "POST /api/v1/resources",
+        "GET /api/v1/resources/{id}",
+        "PATCH /api/v1/resources/{id}",
+        "DELETE /api/v1/resources/{id}",
+        "POST /api/v1/resources/{id}/publish",
+        "POST /api/v1/resources/{id}/withdraw",
+        "GET /api/v1/resources/{id}/revisions",
+        "GET /api/v1/themes",
+        "GET /api/v1/search",
     ]
     .into_iter()
     .map(String::from)

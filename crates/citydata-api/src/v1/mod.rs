@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod departments;
+pub mod resources;
 mod tokens;
 mod users;
 pub mod views;
@@ -32,6 +33,13 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .routes(routes!(resources::list_resources, resources::create_resource))
+        .routes(routes!(resources::get_resource, resources::update_resource, resources::delete_resource))
+        .routes(routes!(resources::publish_resource))
+        .routes(routes!(resources::withdraw_resource))
+        .routes(routes!(resources::resource_revisions))
+        .routes(routes!(resources::list_themes))
+        .routes(routes!(resources::search))
         .split_for_parts();
     let shared = Arc::new(doc.clone());
     let router = router

@@ -1,0 +1,383 @@
+//! The catalog: resources (信息资源), their lifecycle and revisions, themes, search.
+
+use crate::error::ErrorEnvelope;
+use crate::extract::{ApiJson, Auth, MaybeAuth, Meta};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use citydata_core::catalog::ListFilter;
+use citydata_domain::region::RegionCode;
+use citydata_domain::resource::{Resource, ResourceInput};
+use citydata_domain::vocab::{self, THEMES};
+use citydata_search::{Filters, SearchQuery, SearchResults, Sort};
+use citydata_store::RevisionRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// Chinese labels for a resource's codes.
+pub fn labels(r: &Resource, dept_names: &HashMap<String, String>) -> Value {
+    let c = &r.content;
+    json!({
+        "provider": dept_names.get(c.provider.as_str()),
+        "theme": vocab::theme(&c.classification.theme).map(|t| t.name),
+        "class": c.classification.class.title(),
+        "format": c.format.category.title(),
+        "share": c.share.kind.title(),
+        "share_method": c.share.method.title(),
+        "open": c.open.kind.title(),
+        "update_cycle": c.update_cycle.title(),
+        "security_level": c.security_level.title(),
+        "state": r.state.title(),
+        "regions": c.regions.iter().map(|g| g.name().unwrap_or(g.as_str())).collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON of a resource: its elements, lifecycle facts and `labels` (Chinese titles).
+pub fn view(r: &Resource, dept_names: &HashMap<String, String>) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("labels".into(), labels(r, dept_names));
+    }
+    v
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Provider department code.
+    pub provider: Option<String>,
+    /// Theme code, e.g. `population`, `health`.
+    pub theme: Option<String>,
+    /// `basic`, `thematic`, `departmental`.
+    pub class: Option<String>,
+    /// Share type: `unconditional`, `conditional`, `none`.
+    pub share: Option<String>,
+    /// Open type: `unconditional`, `conditional`, `none`.
+    pub open: Option<String>,
+    /// Update cycle, e.g. `daily`.
+    pub cycle: Option<String>,
+    /// `draft`, `published`, `withdrawn` (others' drafts are never visible).
+    pub state: Option<String>,
+    /// A GB/T 2260 code the resource covers.
+    pub region: Option<String>,
+    /// Exact resource code, e.g. `101/000001`.
+    pub code: Option<String>,
+    pub page: Option<u64>,
+    /// 1–1000, default 20.
+    pub per_page: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourcePage {
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u32,
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", format!("查询参数有误 / invalid query parameters: {}", e.body_text()))
+}
+
+/// The catalog the caller may see: the open catalog for anonymous callers, the sharing catalog
+/// for government users (plus their own department's drafts), filtered and paged.
+#[utoipa::path(get, path = "/api/v1/resources", tag = "catalog", params(ListQuery),
+    responses((status = 200, body = ResourcePage), (status = 400, body = ErrorEnvelope)))]
+pub async fn list_resources(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ResourcePage>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let per_page = q.per_page.unwrap_or(20).clamp(1, 1000);
+    let page = q.page.unwrap_or(1).max(1);
+    let filter = ListFilter {
+        provider: q.provider,
+        theme: q.theme,
+        class: q.class,
+        share: q.share,
+        open: q.open,
+        cycle: q.cycle,
+        state: q.state,
+        region: q.region,
+        code: q.code,
+    };
+    let (total, items) = state.core.list_resources(p.as_ref(), &filter, per_page, (page - 1) * u64::from(per_page)).await?;
+    let names = state.core.department_names().await?;
+    Ok(Json(ResourcePage { total, page, per_page, items: items.iter().map(|r| view(r, &names)).collect() }))
+}
+
+/// Create a draft resource. Every GB/T 21063 element is checked; problems are named by field
+/// path in `details.fields` (e.g. `items[2].validator`). The code is assigned when absent.
+#[utoipa::path(post, path = "/api/v1/resources", tag = "catalog",
+    request_body(content = Object, description = "The resource's elements: name, abstract, provider, classification {class, theme}, format {category, type}, items [...], share {type, conditions, method}, open {type, conditions}, update_cycle, publish_date, related, security_level, tags, license, regions, contact; optional code and slug."),
+    responses((status = 201, description = "The created draft", body = Object), (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn create_resource(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    ApiJson(input): ApiJson<ResourceInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = state.core.create_resource(&meta, &p, &input).await?;
+    let names = state.core.department_names().await?;
+    Ok((StatusCode::CREATED, Json(view(&r, &names))))
+}
+
+/// One resource by UUID, code or slug (404 when the caller may not see it).
+#[utoipa::path(get, path = "/api/v1/resources/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "UUID, resource code (URL-encoded) or slug")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_resource(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.core.get_resource(p.as_ref(), &id).await?;
+    let names = state.core.department_names().await?;
+    Ok(Json(view(&r, &names)))
+}
+
+/// Change elements with a JSON merge patch (RFC 7396); every change becomes a revision.
+#[utoipa::path(patch, path = "/api/v1/resources/{id}", tag = "catalog",
+    params(("id" = String, Path)),
+    request_body(content = Object, description = "Merge patch of the resource's elements"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn update_resource(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.core.update_resource(&meta, &p, &id, &patch).await?;
+    let names = state.core.department_names().await?;
+    Ok(Json(view(&r, &names)))
+}
+
+/// Delete a draft.
+#[utoipa::path(delete, path = "/api/v1/resources/{id}", tag = "catalog",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "Not a draft")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn delete_resource(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.core.delete_resource(&meta, &p, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Publish a draft or withdrawn resource.
+#[utoipa::path(post, path = "/api/v1/resources/{id}/publish", tag = "catalog",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn publish_resource(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.core.publish_resource(&meta, &p, &id).await?;
+    let names = state.core.department_names().await?;
+    Ok(Json(view(&r, &names)))
+}
+
+/// Withdraw a published resource from the catalogs.
+#[utoipa::path(post, path = "/api/v1/resources/{id}/withdraw", tag = "catalog",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn withdraw_resource(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.core.withdraw_resource(&meta, &p, &id).await?;
+    let names = state.core.department_names().await?;
+    Ok(Json(view(&r, &names)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevisionView {
+    pub revision: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub action: String,
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Value,
+}
+
+impl From<RevisionRecord> for RevisionView {
+    fn from(r: RevisionRecord) -> Self {
+        Self { revision: r.revision, at: r.at, actor: r.actor, action: r.action, changes: serde_json::to_value(r.changes).unwrap_or_default() }
+    }
+}
+
+/// Every revision of a resource: who changed which elements, when (government users).
+#[utoipa::path(get, path = "/api/v1/resources/{id}/revisions", tag = "catalog",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<RevisionView>), (status = 404, body = ErrorEnvelope)))]
+pub async fn resource_revisions(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<RevisionView>>, ApiError> {
+    Ok(Json(state.core.resource_revisions(p.as_ref(), &id).await?.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ThemeView {
+    pub code: String,
+    pub name: String,
+    pub name_en: String,
+    /// `basic` for the five basic libraries (基础库), `thematic` otherwise.
+    pub kind: String,
+    /// Two-digit number used in resource codes.
+    pub number: u8,
+}
+
+/// Themes (主题) and basic libraries (基础库).
+#[utoipa::path(get, path = "/api/v1/themes", tag = "catalog", responses((status = 200, body = Vec<ThemeView>)))]
+pub async fn list_themes() -> Json<Vec<ThemeView>> {
+    Json(
+        THEMES
+            .iter()
+            .map(|t| ThemeView {
+                code: t.code.into(),
+                name: t.name.into(),
+                name_en: t.name_en.into(),
+                kind: if t.basic { "basic" } else { "thematic" }.into(),
+                number: t.number,
+            })
+            .collect(),
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Words to find (Chinese is segmented); empty lists everything visible.
+    pub q: Option<String>,
+    pub theme: Option<String>,
+    pub provider: Option<String>,
+    pub class: Option<String>,
+    pub share: Option<String>,
+    pub open: Option<String>,
+    /// Format category, e.g. `database`, `spreadsheet`.
+    pub format: Option<String>,
+    pub cycle: Option<String>,
+    pub region: Option<String>,
+    /// `relevance` (default) or `updated`.
+    pub sort: Option<String>,
+    pub page: Option<u64>,
+    /// 1–100, default 20.
+    pub per_page: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FacetValue {
+    pub value: String,
+    pub label: String,
+    pub count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub total: usize,
+    pub page: u64,
+    pub per_page: u32,
+    #[schema(value_type = Vec<Object>)]
+    pub hits: Vec<Value>,
+    #[schema(value_type = Object)]
+    pub facets: HashMap<String, Vec<FacetValue>>,
+}
+
+/// Label of a facet value in Chinese.
+pub fn facet_label(dim: &str, value: &str, names: &HashMap<String, String>) -> String {
+    let label = match dim {
+        "theme" => vocab::theme(value).map(|t| t.name.to_string()),
+        "provider" => names.get(value).cloned(),
+        "class" => vocab::ResourceClass::parse(value).ok().map(|v| v.title().to_string()),
+        "share" => vocab::ShareType::parse(value).ok().map(|v| v.title().to_string()),
+        "open" => vocab::OpenType::parse(value).ok().map(|v| v.title().to_string()),
+        "format" => vocab::FormatCategory::parse(value).ok().map(|v| v.title().to_string()),
+        "cycle" => vocab::UpdateCycle::parse(value).ok().map(|v| v.title().to_string()),
+        "region" => RegionCode::parse(value).ok().and_then(|r| r.name().map(str::to_string)),
+        _ => None,
+    };
+    label.unwrap_or_else(|| value.to_string())
+}
+
+/// Turn search results into the API's shape (shared with the CKAN surface).
+pub fn search_response(r: SearchResults, page: u64, per_page: u32, names: &HashMap<String, String>) -> SearchResponse {
+    let facets = r
+        .facets
+        .iter()
+        .map(|(dim, vals)| {
+            let vs = vals
+                .iter()
+                .map(|(v, n)| FacetValue { value: v.clone(), label: facet_label(dim, v, names), count: *n })
+                .collect();
+            (dim.clone(), vs)
+        })
+        .collect();
+    let hits = r.hits.into_iter().map(|h| serde_json::to_value(h).unwrap_or_default()).collect();
+    SearchResponse { total: r.total, page, per_page, hits, facets }
+}
+
+/// Full-text search of the catalog the caller may see, with facets and highlights.
+#[utoipa::path(get, path = "/api/v1/search", tag = "catalog", params(SearchParams),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorEnvelope)))]
+pub async fn search(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    q: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
+    let page = q.page.unwrap_or(1).clamp(1, 10_000);
+    let sort = match q.sort.as_deref() {
+        None | Some("") | Some("relevance") => Sort::Relevance,
+        Some("updated") => Sort::Updated,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                format!("sort 须为 relevance 或 updated，收到 \"{other}\" / sort must be relevance or updated"),
+            ));
+        }
+    };
+    let query = SearchQuery {
+        text: q.q.unwrap_or_default().chars().take(200).collect(),
+        filters: Filters {
+            theme: q.theme,
+            provider: q.provider,
+            class: q.class,
+            share: q.share,
+            open: q.open,
+            format: q.format,
+            cycle: q.cycle,
+            region: q.region,
+            state: None,
+        },
+        offset: ((page - 1) * u64::from(per_page)) as usize,
+        limit: per_page as usize,
+        sort,
+    };
+    let r = state.core.search_catalog(p.as_ref(), &query).await?;
+    let names = state.core.department_names().await?;
+    Ok(Json(search_response(r, page, per_page, &names)))
+}
