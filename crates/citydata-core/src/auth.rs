@@ -152,3 +152,18 @@ impl Core {
         Ok(principal(user, AuthMethod::Cli))
     }
 }
+
+/// The operator at the command line of the server machine, acting on the data directory with
+/// platform rights. `name` is what the audit log and revisions record (e.g. `cli`, `system`).
+pub fn operator(name: &str) -> Principal {
+    Principal {
+        user_id: uuid::Uuid::nil(),
+        username: Username::parse(name).unwrap_or_else(|_| Username::parse("cli").expect("static")),
+        display_name: "命令行操作员 / operator".into(),
+        memberships: vec![citydata_domain::user::Membership {
+            department: citydata_domain::dept::DeptCode::parse("dsjzx").expect("static"),
+            role: citydata_domain::user::Role::Admin,
+        }],
+        via: AuthMethod::Cli,
+    }
+}

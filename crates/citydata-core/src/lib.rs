@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod catalog_io;
 pub mod demo;
 mod error;
 mod password;

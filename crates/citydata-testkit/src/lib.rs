@@ -20,11 +20,13 @@ pub struct SpawnOptions {
     pub max_body_bytes: Option<usize>,
     /// Use this database instead of a fresh one (e.g. two apps sharing one PostgreSQL).
     pub database_url: Option<String>,
+    /// With `demo: false`: still seed the demo departments and users (an empty catalog).
+    pub accounts_only: bool,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        Self { demo: true, max_body_bytes: None, database_url: None }
+        Self { demo: true, max_body_bytes: None, database_url: None, accounts_only: false }
     }
 }
 
@@ -75,6 +77,9 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
         settings.max_body_bytes = m;
     }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
+    if opts.accounts_only {
+        app.core().seed_demo_accounts().await.expect("seed demo accounts");
+    }
     let address = format!("http://{}", app.local_addr());
     let store = app.core().store().clone();
     let (tx, rx) = oneshot::channel::<()>();

@@ -88,6 +88,45 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The resource catalog (信息资源目录) as spreadsheets.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// The catalog search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Write the whole catalog to a workbook (资源 and 信息项 sheets) or a CSV.
+    Export {
+        /// Output file; its extension picks the format unless --format is given.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// xlsx or csv.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Import a catalog file; nothing is imported when any row fails, unless --partial.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        partial: bool,
+        /// xlsx or csv (detected when absent).
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Rebuild the search index from the database (stop the server first, or it will rebuild
+    /// the index itself at start when the directory is removed).
+    Reindex,
 }
 
 #[derive(Subcommand)]
@@ -268,6 +307,15 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             println!("{}", t.token);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Catalog { command } => catalog(settings, command).await,
+        Command::Search { command: SearchCommand::Reindex } => {
+            let r = settings.resolve()?;
+            let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;
+            let core = open_core(r).await?.with_search(std::sync::Arc::new(index));
+            let n = core.reindex().await.map_err(user_error)?;
+            println!("搜索索引已重建 / search index rebuilt: {n} resources");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let r = settings.resolve()?;
             let store = open_store(&r.database_url).await?;
@@ -363,5 +411,44 @@ mod tests {
         assert_eq!(super::parse_days("1y").unwrap(), 365);
         assert_eq!(super::parse_days("30").unwrap(), 30);
         assert!(super::parse_days("soon").is_err());
+    }
+}
+
+async fn catalog(settings: Settings, command: CatalogCommand) -> anyhow::Result<ExitCode> {
+    use citydata_core::catalog_io::CatalogFormat;
+    let core = open_core(settings.resolve()?).await?;
+    let operator = citydata_core::auth::operator("cli");
+    match command {
+        CatalogCommand::Export { out, format } => {
+            let format = match format {
+                Some(f) => CatalogFormat::parse(&f).map_err(user_error)?,
+                None if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) => CatalogFormat::Csv,
+                None => CatalogFormat::Xlsx,
+            };
+            let bytes = core.export_catalog(Some(&operator), format).await.map_err(user_error)?;
+            std::fs::write(&out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("目录已导出 / catalog written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Import { file, partial, format } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let format = format.as_deref().map(CatalogFormat::parse).transpose().map_err(user_error)?;
+            let report = core.import_catalog(&cli_meta(), &operator, &bytes, format, partial).await.map_err(user_error)?;
+            for issue in &report.issues {
+                eprintln!("{issue}");
+            }
+            println!(
+                "新建 {} 条，更新 {} 条，跳过 {} 条 / created {}, updated {}, skipped {}",
+                report.created, report.updated, report.skipped, report.created, report.updated, report.skipped
+            );
+            if report.issues.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                if !partial {
+                    eprintln!("有问题的文件未导入任何内容；修正后重试，或用 --partial 导入无误的行 / nothing was imported; fix the file or use --partial");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod catalog_io;
 mod departments;
 pub mod resources;
 mod tokens;
@@ -18,6 +19,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// Largest catalog file accepted by `POST /api/v1/catalog/import`.
+pub const IMPORT_LIMIT: usize = 32 * 1024 * 1024;
 
 /// All `/api/v1` routes and the OpenAPI document describing exactly them.
 pub fn router() -> (Router<AppState>, OpenApiDoc) {
@@ -40,6 +44,12 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(resources::resource_revisions))
         .routes(routes!(resources::list_themes))
         .routes(routes!(resources::search))
+        .routes(routes!(catalog_io::export_catalog))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(catalog_io::import_catalog))
+                .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
         .split_for_parts();
     let shared = Arc::new(doc.clone());
     let router = router

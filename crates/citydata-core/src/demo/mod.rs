@@ -4,9 +4,8 @@
 use crate::accounts::{MembershipInput, NewDepartmentInput, NewUserInput};
 use crate::{Core, CoreError, RequestMeta};
 use citydata_domain::dept::DeptCode;
-use citydata_domain::principal::{AuthMethod, Principal};
 use citydata_domain::resource::{ItemInput, ResourceInput};
-use citydata_domain::user::{Membership, Role, Username};
+use citydata_domain::user::Username;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -127,19 +126,20 @@ pub struct SeedReport {
 }
 
 /// The principal the demo seeding acts as: a platform administrator named `system`.
-fn seeder() -> Principal {
-    Principal {
-        user_id: uuid::Uuid::nil(),
-        username: Username::parse("system").expect("static"),
-        display_name: "演示数据".into(),
-        memberships: vec![Membership { department: DeptCode::parse("dsjzx").expect("static"), role: Role::Admin }],
-        via: AuthMethod::Cli,
-    }
+fn seeder() -> citydata_domain::principal::Principal {
+    crate::auth::operator("system")
 }
 
 impl Core {
     /// Seed the demo departments, users and catalog; existing ones are kept as they are.
     pub async fn seed_demo(&self) -> Result<SeedReport, CoreError> {
+        let mut report = self.seed_demo_accounts().await?;
+        report.resources_created = self.seed_demo_catalog().await?;
+        Ok(report)
+    }
+
+    /// Seed only the demo departments and users.
+    pub async fn seed_demo_accounts(&self) -> Result<SeedReport, CoreError> {
         let meta = RequestMeta::new(Some("demo-seed".into()), None);
         let mut report = SeedReport::default();
         for (code, name) in DEPARTMENTS {
@@ -170,6 +170,13 @@ impl Core {
             self.bootstrap_user(&meta, "system:demo", &input).await?;
             report.users_created += 1;
         }
+        Ok(report)
+    }
+
+    /// Seed the demo catalog; returns how many resources were created.
+    pub async fn seed_demo_catalog(&self) -> Result<usize, CoreError> {
+        let meta = RequestMeta::new(Some("demo-seed".into()), None);
+        let mut created = 0;
         let catalog: Vec<DemoResource> =
             serde_json::from_str(CATALOG).map_err(|e| CoreError::Internal(format!("demo catalog: {e}")))?;
         let system = seeder();
@@ -183,10 +190,10 @@ impl Core {
             if d.state.as_deref() != Some("draft") {
                 unindexed.publish_resource(&meta, &system, &r.id.to_string()).await?;
             }
-            report.resources_created += 1;
+            created += 1;
         }
         self.sync_search().await;
-        Ok(report)
+        Ok(created)
     }
 }
 
