@@ -5,6 +5,8 @@
 //! This crate holds no SQL and no business rule, and names no concrete store backend.
 #![forbid(unsafe_code)]
 
+pub mod ckan;
+pub mod dcat;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -21,6 +23,24 @@ pub struct AppState {
     pub core: Core,
     /// Mark the session cookie `Secure` (when `public_base_url` is https).
     pub cookie_secure: bool,
+    /// The address users reach the server at, for absolute links (CKAN, DCAT); when absent
+    /// it is taken from the request's `Host`.
+    pub public_base_url: Option<String>,
+}
+
+impl AppState {
+    /// The base URL for absolute links in answers to `headers`' request.
+    pub fn base_url(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(u) = &self.public_base_url {
+            return u.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
 }
 
 /// The session cookie's name.

@@ -45,9 +45,7 @@ pub fn audience(principal: Option<&Principal>) -> Audience {
 
 /// Who may edit a department's resources: its stewards and department admins, and platform admins.
 pub fn can_edit(principal: &Principal, provider: &DeptCode) -> bool {
-    principal.is_admin()
-        || principal.has_role(provider, Role::Steward)
-        || principal.has_role(provider, Role::DeptAdmin)
+    principal.is_admin() || principal.has_role(provider, Role::Steward) || principal.has_role(provider, Role::DeptAdmin)
 }
 
 fn not_found(key: &str) -> CoreError {
@@ -200,7 +198,8 @@ impl Core {
         patch: &serde_json::Value,
     ) -> Result<Resource, CoreError> {
         let found = self.store.find_resource(key.trim()).await?;
-        let target = Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
+        let target =
+            Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
         let result = async {
             let current = self.editable(principal, key).await?;
             if !patch.is_object() {
@@ -218,10 +217,18 @@ impl Core {
             let slug = draft.slug.clone().unwrap_or_else(|| current.content.slug.clone());
             if current.state != ResourceState::Draft {
                 if code != current.content.code {
-                    errs.push(FieldError::new("code", "immutable", "已发布资源的信息资源代码不可更改 / the code of a published resource cannot change"));
+                    errs.push(FieldError::new(
+                        "code",
+                        "immutable",
+                        "已发布资源的信息资源代码不可更改 / the code of a published resource cannot change",
+                    ));
                 }
                 if slug != current.content.slug {
-                    errs.push(FieldError::new("slug", "immutable", "已发布资源的 slug 不可更改 / the slug of a published resource cannot change"));
+                    errs.push(FieldError::new(
+                        "slug",
+                        "immutable",
+                        "已发布资源的 slug 不可更改 / the slug of a published resource cannot change",
+                    ));
                 }
             }
             errs.into_result()?;
@@ -247,14 +254,13 @@ impl Core {
     ) -> Result<Resource, CoreError> {
         let now = Utc::now().trunc_subsecs(6);
         let mut changes = diff(&current.content, &content);
-        let mut next = Resource {
-            revision: current.revision + 1,
-            updated_at: now,
-            content,
-            ..current.clone()
-        };
+        let mut next = Resource { revision: current.revision + 1, updated_at: now, content, ..current.clone() };
         if let Some(s) = state {
-            changes.push(FieldChange { field: "state".into(), before: current.state.as_str().into(), after: s.as_str().into() });
+            changes.push(FieldChange {
+                field: "state".into(),
+                before: current.state.as_str().into(),
+                after: s.as_str().into(),
+            });
             next.state = s;
             if s == ResourceState::Published {
                 next.published_at = Some(now);
@@ -276,7 +282,9 @@ impl Core {
         };
         match self.store.update_resource(&next, &rev).await {
             Ok(()) => Ok(next),
-            Err(StoreError::Conflict(m)) => Err(CoreError::Conflict(format!("保存冲突，请刷新后重试：{m} / conflict, reload and retry: {m}"))),
+            Err(StoreError::Conflict(m)) => {
+                Err(CoreError::Conflict(format!("保存冲突，请刷新后重试：{m} / conflict, reload and retry: {m}")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -289,7 +297,8 @@ impl Core {
         to: ResourceState,
     ) -> Result<Resource, CoreError> {
         let found = self.store.find_resource(key.trim()).await?;
-        let target = Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
+        let target =
+            Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
         let action = if to == ResourceState::Published { "publish" } else { "withdraw" };
         let result = async {
             let current = self.editable(principal, key).await?;
@@ -310,30 +319,43 @@ impl Core {
             self.save(principal, current, content, Some(to), action).await
         }
         .await;
-        let result = self.audited(meta, Actor::Principal(principal), &format!("resource.{action}"), target, result).await;
+        let result =
+            self.audited(meta, Actor::Principal(principal), &format!("resource.{action}"), target, result).await;
         if result.is_ok() {
             self.sync_search().await;
         }
         result
     }
 
-    pub async fn publish_resource(&self, meta: &RequestMeta, principal: &Principal, key: &str) -> Result<Resource, CoreError> {
+    pub async fn publish_resource(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        key: &str,
+    ) -> Result<Resource, CoreError> {
         self.transition(meta, principal, key, ResourceState::Published).await
     }
 
-    pub async fn withdraw_resource(&self, meta: &RequestMeta, principal: &Principal, key: &str) -> Result<Resource, CoreError> {
+    pub async fn withdraw_resource(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        key: &str,
+    ) -> Result<Resource, CoreError> {
         self.transition(meta, principal, key, ResourceState::Withdrawn).await
     }
 
     /// Delete a draft (never a resource that has been published).
     pub async fn delete_resource(&self, meta: &RequestMeta, principal: &Principal, key: &str) -> Result<(), CoreError> {
         let found = self.store.find_resource(key.trim()).await?;
-        let target = Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
+        let target =
+            Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
         let result = async {
             let current = self.editable(principal, key).await?;
             if current.state != ResourceState::Draft {
                 return Err(CoreError::Conflict(
-                    "只能删除草稿；已发布的资源请撤回 / only drafts can be deleted; withdraw a published resource".into(),
+                    "只能删除草稿；已发布的资源请撤回 / only drafts can be deleted; withdraw a published resource"
+                        .into(),
                 ));
             }
             self.store.delete_resource(current.id).await?;
@@ -378,7 +400,11 @@ impl Core {
     }
 
     /// The revisions of a resource (government users who can see it).
-    pub async fn resource_revisions(&self, principal: Option<&Principal>, key: &str) -> Result<Vec<RevisionRecord>, CoreError> {
+    pub async fn resource_revisions(
+        &self,
+        principal: Option<&Principal>,
+        key: &str,
+    ) -> Result<Vec<RevisionRecord>, CoreError> {
         if audience(principal) == Audience::Public {
             return Err(not_found(key));
         }
@@ -387,7 +413,11 @@ impl Core {
     }
 
     /// Full-text search of the catalog the caller may see.
-    pub async fn search_catalog(&self, principal: Option<&Principal>, q: &SearchQuery) -> Result<SearchResults, CoreError> {
+    pub async fn search_catalog(
+        &self,
+        principal: Option<&Principal>,
+        q: &SearchQuery,
+    ) -> Result<SearchResults, CoreError> {
         let Some(index) = &self.search else {
             return Err(CoreError::Internal("search index not configured".into()));
         };

@@ -81,7 +81,12 @@ impl CatalogFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "xlsx" => Ok(Self::Xlsx),
             "csv" => Ok(Self::Csv),
-            other => Err(citydata_domain::FieldError::new("format", "invalid_format", format!("格式须为 xlsx 或 csv，收到 \"{other}\" / format must be xlsx or csv")).into()),
+            other => Err(citydata_domain::FieldError::new(
+                "format",
+                "invalid_format",
+                format!("格式须为 xlsx 或 csv，收到 \"{other}\" / format must be xlsx or csv"),
+            )
+            .into()),
         }
     }
     /// Guess from the bytes: a zip container is a workbook.
@@ -193,7 +198,7 @@ fn xlsx_error(e: rust_xlsxwriter::XlsxError) -> CoreError {
 
 impl Core {
     /// Every resource the caller may see, in code order.
-    async fn visible_catalog(&self, principal: Option<&Principal>) -> Result<Vec<Resource>, CoreError> {
+    pub async fn visible_catalog(&self, principal: Option<&Principal>) -> Result<Vec<Resource>, CoreError> {
         let f = ResourceFilter::new(audience(principal));
         let mut all = Vec::new();
         loop {
@@ -208,7 +213,11 @@ impl Core {
     }
 
     /// The catalog the caller may see as a workbook or a flat CSV (UTF-8 with BOM, for Excel).
-    pub async fn export_catalog(&self, principal: Option<&Principal>, format: CatalogFormat) -> Result<Vec<u8>, CoreError> {
+    pub async fn export_catalog(
+        &self,
+        principal: Option<&Principal>,
+        format: CatalogFormat,
+    ) -> Result<Vec<u8>, CoreError> {
         let resources = self.visible_catalog(principal).await?;
         let names = self.department_names().await?;
         match format {
@@ -300,7 +309,13 @@ fn cell_text(d: &Data) -> String {
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         Data::Float(f) => f.to_string(),
         Data::Int(i) => i.to_string(),
-        Data::Bool(b) => if *b { "是".into() } else { "否".into() },
+        Data::Bool(b) => {
+            if *b {
+                "是".into()
+            } else {
+                "否".into()
+            }
+        }
         Data::DateTime(dt) => excel_date(dt.as_f64()),
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.chars().take(10).collect(),
         Data::Error(e) => format!("#ERR {e:?}"),
@@ -320,17 +335,24 @@ fn map_headers(
         .iter()
         .map(|h| {
             let h = norm(h);
-            columns.iter().find(|(k, t)| {
-                let t = if item_prefix { csv_item_header(t) } else { t.to_string() };
-                h == t || h == *k
-            })
-            .map(|(k, _)| *k)
+            columns
+                .iter()
+                .find(|(k, t)| {
+                    let t = if item_prefix { csv_item_header(t) } else { t.to_string() };
+                    h == t || h == *k
+                })
+                .map(|(k, _)| *k)
         })
         .collect();
     for required in ["code", "name"] {
         if columns.iter().any(|(k, _)| *k == required) && !mapped.contains(&Some(required)) {
             let title = columns.iter().find(|(k, _)| *k == required).map(|(_, t)| *t).unwrap_or(required);
-            issues.push(ImportIssue { sheet: sheet.into(), row: 1, column: Some(title.into()), message: format!("缺少必需的列「{title}」/ missing column {title}") });
+            issues.push(ImportIssue {
+                sheet: sheet.into(),
+                row: 1,
+                column: Some(title.into()),
+                message: format!("缺少必需的列「{title}」/ missing column {title}"),
+            });
         }
     }
     mapped
@@ -340,7 +362,12 @@ fn read_xlsx(bytes: &[u8], issues: &mut Vec<ImportIssue>) -> (Vec<Row>, Vec<Row>
     let mut wb: calamine::Xlsx<_> = match calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)) {
         Ok(w) => w,
         Err(e) => {
-            issues.push(ImportIssue { sheet: "-".into(), row: 0, column: None, message: format!("无法读取 xlsx 文件 / not a readable xlsx workbook: {e}") });
+            issues.push(ImportIssue {
+                sheet: "-".into(),
+                row: 0,
+                column: None,
+                message: format!("无法读取 xlsx 文件 / not a readable xlsx workbook: {e}"),
+            });
             return (vec![], vec![]);
         }
     };
@@ -348,7 +375,12 @@ fn read_xlsx(bytes: &[u8], issues: &mut Vec<ImportIssue>) -> (Vec<Row>, Vec<Row>
         let range = match wb.worksheet_range(sheet) {
             Ok(r) => r,
             Err(_) => {
-                issues.push(ImportIssue { sheet: sheet.into(), row: 0, column: None, message: format!("缺少工作表「{sheet}」/ missing sheet {sheet}") });
+                issues.push(ImportIssue {
+                    sheet: sheet.into(),
+                    row: 0,
+                    column: None,
+                    message: format!("缺少工作表「{sheet}」/ missing sheet {sheet}"),
+                });
                 return vec![];
             }
         };
@@ -382,7 +414,12 @@ fn read_csv(bytes: &[u8], issues: &mut Vec<ImportIssue>) -> (Vec<Row>, Vec<Row>)
         Err(_) => {
             let (t, _, bad) = encoding_rs::GB18030.decode(bytes);
             if bad {
-                issues.push(ImportIssue { sheet: "CSV".into(), row: 0, column: None, message: "文件既不是 UTF-8 也不是 GB18030 编码 / the file is neither UTF-8 nor GB18030".into() });
+                issues.push(ImportIssue {
+                    sheet: "CSV".into(),
+                    row: 0,
+                    column: None,
+                    message: "文件既不是 UTF-8 也不是 GB18030 编码 / the file is neither UTF-8 nor GB18030".into(),
+                });
                 return (vec![], vec![]);
             }
             t.into_owned()
@@ -392,7 +429,12 @@ fn read_csv(bytes: &[u8], issues: &mut Vec<ImportIssue>) -> (Vec<Row>, Vec<Row>)
     let headers: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(str::to_string).collect(),
         Err(e) => {
-            issues.push(ImportIssue { sheet: "CSV".into(), row: 1, column: None, message: format!("无法读取表头 / cannot read the header: {e}") });
+            issues.push(ImportIssue {
+                sheet: "CSV".into(),
+                row: 1,
+                column: None,
+                message: format!("无法读取表头 / cannot read the header: {e}"),
+            });
             return (vec![], vec![]);
         }
     };
@@ -408,7 +450,12 @@ fn read_csv(bytes: &[u8], issues: &mut Vec<ImportIssue>) -> (Vec<Row>, Vec<Row>)
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                issues.push(ImportIssue { sheet: "CSV".into(), row: number, column: None, message: format!("无法解析此行 / cannot parse this row: {e}") });
+                issues.push(ImportIssue {
+                    sheet: "CSV".into(),
+                    row: number,
+                    column: None,
+                    message: format!("无法解析此行 / cannot parse this row: {e}"),
+                });
                 continue;
             }
         };
@@ -512,7 +559,9 @@ impl Core {
                     sheet: ir.sheet.into(),
                     row: ir.number,
                     column: Some("信息资源代码".into()),
-                    message: format!("资源表中没有信息资源代码 \"{code}\" / no resource with code \"{code}\" in the resource sheet"),
+                    message: format!(
+                        "资源表中没有信息资源代码 \"{code}\" / no resource with code \"{code}\" in the resource sheet"
+                    ),
                 });
                 continue;
             }
@@ -536,7 +585,9 @@ impl Core {
             let code = rr.get("code");
             match &code {
                 None => issue("信息资源代码", "信息资源代码为必填项 / the resource code is required".into()),
-                Some(c) if !seen_codes.insert(c.clone()) => issue("信息资源代码", format!("文件中信息资源代码重复：{c} / duplicate code {c}")),
+                Some(c) if !seen_codes.insert(c.clone()) => {
+                    issue("信息资源代码", format!("文件中信息资源代码重复：{c} / duplicate code {c}"))
+                }
                 _ => {}
             }
             let item_rows = code.as_ref().and_then(|c| items_by_code.get(c)).cloned().unwrap_or_default();
@@ -547,7 +598,12 @@ impl Core {
                     Some(l) => match l.parse::<u32>() {
                         Ok(n) => Some(n),
                         Err(_) => {
-                            report.issues.push(ImportIssue { sheet: ir.sheet.into(), row: ir.number, column: Some("长度".into()), message: format!("长度应为正整数，收到 \"{l}\" / length must be a whole number") });
+                            report.issues.push(ImportIssue {
+                                sheet: ir.sheet.into(),
+                                row: ir.number,
+                                column: Some("长度".into()),
+                                message: format!("长度应为正整数，收到 \"{l}\" / length must be a whole number"),
+                            });
                             None
                         }
                     },
@@ -555,7 +611,12 @@ impl Core {
                 let mut flag = |k: &str, title: &str| match parse_bool(ir.get(k)) {
                     Ok(b) => b,
                     Err(m) => {
-                        report.issues.push(ImportIssue { sheet: ir.sheet.into(), row: ir.number, column: Some(title.into()), message: m });
+                        report.issues.push(ImportIssue {
+                            sheet: ir.sheet.into(),
+                            row: ir.number,
+                            column: Some(title.into()),
+                            message: m,
+                        });
                         None
                     }
                 };
@@ -585,7 +646,11 @@ impl Core {
                 classification: Some(ClassificationInput { class: rr.get("class"), theme }),
                 format: Some(FormatInput { category: rr.get("format_category"), kind: rr.get("format_type") }),
                 items,
-                share: Some(ShareInput { kind: rr.get("share_type"), conditions: rr.get("share_conditions"), method: rr.get("share_method") }),
+                share: Some(ShareInput {
+                    kind: rr.get("share_type"),
+                    conditions: rr.get("share_conditions"),
+                    method: rr.get("share_method"),
+                }),
                 open: Some(OpenInput { kind: rr.get("open_type"), conditions: rr.get("open_conditions") }),
                 update_cycle: rr.get("update_cycle"),
                 publish_date: rr.get("publish_date"),
@@ -601,7 +666,12 @@ impl Core {
                 Some(s) => match ResourceState::parse(&s) {
                     Ok(s) => s,
                     Err(e) => {
-                        report.issues.push(ImportIssue { sheet: rr.sheet.into(), row: rr.number, column: Some("状态".into()), message: e.message });
+                        report.issues.push(ImportIssue {
+                            sheet: rr.sheet.into(),
+                            row: rr.number,
+                            column: Some("状态".into()),
+                            message: e.message,
+                        });
                         ResourceState::Draft
                     }
                 },
@@ -634,18 +704,38 @@ impl Core {
                 }
                 Ok(d) => {
                     if !dept_names.contains_key(d.content.provider.as_str()) {
-                        report.issues.push(ImportIssue { sheet: rr.sheet.into(), row: rr.number, column: Some("资源提供方代码".into()), message: format!("部门不存在：{} / unknown department", d.content.provider) });
+                        report.issues.push(ImportIssue {
+                            sheet: rr.sheet.into(),
+                            row: rr.number,
+                            column: Some("资源提供方代码".into()),
+                            message: format!("部门不存在：{} / unknown department", d.content.provider),
+                        });
                     } else if !can_edit(principal, &d.content.provider) {
-                        report.issues.push(ImportIssue { sheet: rr.sheet.into(), row: rr.number, column: Some("资源提供方代码".into()), message: format!("无权维护 {} 的资源 / not allowed to maintain this department's resources", d.content.provider) });
+                        report.issues.push(ImportIssue {
+                            sheet: rr.sheet.into(),
+                            row: rr.number,
+                            column: Some("资源提供方代码".into()),
+                            message: format!(
+                                "无权维护 {} 的资源 / not allowed to maintain this department's resources",
+                                d.content.provider
+                            ),
+                        });
                     }
                     for r in &d.content.related {
                         if !codes.contains(r.as_str()) && self.store.find_resource(r.as_str()).await?.is_none() {
-                            report.issues.push(ImportIssue { sheet: rr.sheet.into(), row: rr.number, column: Some("关联资源代码".into()), message: format!("关联资源不存在：{r} / related resource does not exist") });
+                            report.issues.push(ImportIssue {
+                                sheet: rr.sheet.into(),
+                                row: rr.number,
+                                column: Some("关联资源代码".into()),
+                                message: format!("关联资源不存在：{r} / related resource does not exist"),
+                            });
                         }
                     }
                 }
             }
-            if report.issues.len() > before || item_rows.iter().any(|ir| report.issues.iter().any(|i| i.sheet == ir.sheet && i.row == ir.number)) {
+            if report.issues.len() > before
+                || item_rows.iter().any(|ir| report.issues.iter().any(|i| i.sheet == ir.sheet && i.row == ir.number))
+            {
                 bad_rows.insert(rr.number);
             } else {
                 parsed.push(Parsed { row: rr.number, sheet: rr.sheet, input, state });
@@ -685,7 +775,12 @@ impl Core {
             };
             if let Err(e) = outcome {
                 report.skipped += 1;
-                report.issues.push(ImportIssue { sheet: p.sheet.into(), row: p.row, column: None, message: e.to_string() });
+                report.issues.push(ImportIssue {
+                    sheet: p.sheet.into(),
+                    row: p.row,
+                    column: None,
+                    message: e.to_string(),
+                });
             }
         }
         self.record(
@@ -693,21 +788,33 @@ impl Core {
             crate::audit::Actor::Principal(principal),
             "catalog.import",
             None,
-            if report.issues.is_empty() { citydata_domain::audit::Outcome::Success } else { citydata_domain::audit::Outcome::Failure },
+            if report.issues.is_empty() {
+                citydata_domain::audit::Outcome::Success
+            } else {
+                citydata_domain::audit::Outcome::Failure
+            },
             serde_json::json!({"created": report.created, "updated": report.updated, "skipped": report.skipped}),
         )
         .await?;
         Ok(report)
     }
 
-    async fn reach_state(&self, meta: &RequestMeta, p: &Principal, r: Resource, want: ResourceState) -> Result<(), CoreError> {
+    async fn reach_state(
+        &self,
+        meta: &RequestMeta,
+        p: &Principal,
+        r: Resource,
+        want: ResourceState,
+    ) -> Result<(), CoreError> {
         let id = r.id.to_string();
         if r.state == want {
             return Ok(());
         }
         match (r.state, want) {
             (_, ResourceState::Published) => self.publish_resource(meta, p, &id).await.map(|_| ()),
-            (ResourceState::Published, ResourceState::Withdrawn) => self.withdraw_resource(meta, p, &id).await.map(|_| ()),
+            (ResourceState::Published, ResourceState::Withdrawn) => {
+                self.withdraw_resource(meta, p, &id).await.map(|_| ())
+            }
             (ResourceState::Draft, ResourceState::Withdrawn) => {
                 self.publish_resource(meta, p, &id).await?;
                 self.withdraw_resource(meta, p, &id).await.map(|_| ())

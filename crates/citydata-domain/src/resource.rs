@@ -92,7 +92,9 @@ impl Slug {
             Err(FieldError::new(
                 "slug",
                 "invalid_slug",
-                format!("slug 只能由小写字母、数字和 - 组成，收到 \"{t}\" / slug must be lower-case letters and digits separated by '-', got \"{t}\""),
+                format!(
+                    "slug 只能由小写字母、数字和 - 组成，收到 \"{t}\" / slug must be lower-case letters and digits separated by '-', got \"{t}\""
+                ),
             ))
         }
     }
@@ -138,11 +140,7 @@ impl From<Slug> for String {
 /// ASCII transliteration of one character (Chinese characters become pinyin syllables),
 /// with word breaks around each transliterated character.
 fn deunicode_char(c: char) -> String {
-    if c.is_ascii() {
-        c.to_string()
-    } else {
-        format!(" {} ", deunicode::deunicode_char(c).unwrap_or(" "))
-    }
+    if c.is_ascii() { c.to_string() } else { format!(" {} ", deunicode::deunicode_char(c).unwrap_or(" ")) }
 }
 
 /// 信息项名称: a column identifier, `[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters, stored lower-case.
@@ -163,7 +161,9 @@ impl ItemName {
             Err(FieldError::new(
                 "name",
                 "invalid_item_name",
-                format!("信息项名称须为字母或下划线开头的字母、数字、下划线组合（≤64），收到 \"{t}\" / item name must be an identifier (letters, digits, '_', ≤64), got \"{t}\""),
+                format!(
+                    "信息项名称须为字母或下划线开头的字母、数字、下划线组合（≤64），收到 \"{t}\" / item name must be an identifier (letters, digits, '_', ≤64), got \"{t}\""
+                ),
             ))
         }
     }
@@ -204,7 +204,10 @@ pub enum Validator {
     Email,
     Regex(String),
     Enum(Vec<String>),
-    Range { min: f64, max: f64 },
+    Range {
+        min: f64,
+        max: f64,
+    },
 }
 
 impl Validator {
@@ -227,7 +230,9 @@ impl Validator {
                     let vals: Vec<String> =
                         list.split('|').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
                     if vals.is_empty() {
-                        return Err(err("enum: 后至少需要一个取值，如 enum:男|女 / enum: needs values, e.g. enum:a|b".into()));
+                        return Err(err(
+                            "enum: 后至少需要一个取值，如 enum:男|女 / enum: needs values, e.g. enum:a|b".into()
+                        ));
                     }
                     Self::Enum(vals)
                 } else if let Some(range) = t.strip_prefix("range:") {
@@ -238,7 +243,11 @@ impl Validator {
                     });
                     match parsed {
                         Some((min, max)) => Self::Range { min, max },
-                        None => return Err(err(format!("range 应为 range:最小值..最大值，收到 \"{t}\" / expected range:MIN..MAX, got \"{t}\""))),
+                        None => {
+                            return Err(err(format!(
+                                "range 应为 range:最小值..最大值，收到 \"{t}\" / expected range:MIN..MAX, got \"{t}\""
+                            )));
+                        }
                     }
                 } else {
                     return Err(err(format!(
@@ -570,7 +579,11 @@ fn text(errs: &mut ValidationErrors, field: &str, title: &str, v: Option<&str>, 
             None
         }
         Some(s) if s.chars().count() > max => {
-            errs.push(FieldError::new(field, "too_long", format!("{title}不能超过 {max} 个字符 / {field} is longer than {max} characters")));
+            errs.push(FieldError::new(
+                field,
+                "too_long",
+                format!("{title}不能超过 {max} 个字符 / {field} is longer than {max} characters"),
+            ));
             None
         }
         Some(s) => Some(s.to_string()),
@@ -580,13 +593,23 @@ fn text(errs: &mut ValidationErrors, field: &str, title: &str, v: Option<&str>, 
 fn opt_text(errs: &mut ValidationErrors, field: &str, v: Option<&str>, max: usize) -> Option<String> {
     let s = v.map(str::trim).filter(|s| !s.is_empty())?;
     if s.chars().count() > max {
-        errs.push(FieldError::new(field, "too_long", format!("不能超过 {max} 个字符 / {field} is longer than {max} characters")));
+        errs.push(FieldError::new(
+            field,
+            "too_long",
+            format!("不能超过 {max} 个字符 / {field} is longer than {max} characters"),
+        ));
         return None;
     }
     Some(s.to_string())
 }
 
-fn vocab<T>(errs: &mut ValidationErrors, field: &str, v: Option<&str>, parse: fn(&str) -> Result<T, FieldError>, default: Option<T>) -> Option<T> {
+fn vocab<T>(
+    errs: &mut ValidationErrors,
+    field: &str,
+    v: Option<&str>,
+    parse: fn(&str) -> Result<T, FieldError>,
+    default: Option<T>,
+) -> Option<T> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => match default {
             Some(d) => Some(d),
@@ -609,12 +632,8 @@ impl ResourceDraft {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .and_then(|c| errs.check(ResourceCode::parse(c)));
-        let slug = input
-            .slug
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .and_then(|s| errs.check(Slug::parse(s)));
+        let slug =
+            input.slug.as_deref().map(str::trim).filter(|s| !s.is_empty()).and_then(|s| errs.check(Slug::parse(s)));
         let name = text(&mut errs, "name", "资源名称", input.name.as_deref(), 200);
         let summary = text(&mut errs, "abstract", "资源摘要", input.summary.as_deref(), 5000);
         let provider = match input.provider.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -658,7 +677,10 @@ impl ResourceDraft {
                 errs.push(FieldError::new(
                     "classification.theme",
                     "theme_class_mismatch",
-                    format!("\"{}\" 是基础库，仅用于基础信息资源 / \"{}\" is a basic library, for basic resources only", th.name, th.code),
+                    format!(
+                        "\"{}\" 是基础库，仅用于基础信息资源 / \"{}\" is a basic library, for basic resources only",
+                        th.name, th.code
+                    ),
                 ));
             }
         }
@@ -672,7 +694,11 @@ impl ResourceDraft {
             errs.push(FieldError::new(
                 "code",
                 "code_classification_mismatch",
-                format!("信息资源代码 {code} 的分类代码应以 {} 开头 / the code's classification part must start with {}", cl.code(), cl.code()),
+                format!(
+                    "信息资源代码 {code} 的分类代码应以 {} 开头 / the code's classification part must start with {}",
+                    cl.code(),
+                    cl.code()
+                ),
             ));
         }
 
@@ -686,7 +712,8 @@ impl ResourceDraft {
         let si = input.share.clone().unwrap_or_default();
         let share_kind = vocab(&mut errs, "share.type", si.kind.as_deref(), ShareType::parse, None);
         let share_conditions = opt_text(&mut errs, "share.conditions", si.conditions.as_deref(), 2000);
-        let share_method = vocab(&mut errs, "share.method", si.method.as_deref(), ShareMethod::parse, Some(ShareMethod::Api));
+        let share_method =
+            vocab(&mut errs, "share.method", si.method.as_deref(), ShareMethod::parse, Some(ShareMethod::Api));
         match (share_kind, &share_conditions) {
             (Some(ShareType::Conditional), None) => errs.push(FieldError::new(
                 "share.conditions",
@@ -704,10 +731,20 @@ impl ResourceDraft {
         let open_kind = vocab(&mut errs, "open.type", oi.kind.as_deref(), OpenType::parse, None);
         let open_conditions = opt_text(&mut errs, "open.conditions", oi.conditions.as_deref(), 2000);
         if open_kind == Some(OpenType::Conditional) && open_conditions.is_none() {
-            errs.push(FieldError::new("open.conditions", "required", "有条件开放须写明开放条件 / conditional opening needs its conditions"));
+            errs.push(FieldError::new(
+                "open.conditions",
+                "required",
+                "有条件开放须写明开放条件 / conditional opening needs its conditions",
+            ));
         }
         let update_cycle = vocab(&mut errs, "update_cycle", input.update_cycle.as_deref(), UpdateCycle::parse, None);
-        let security_level = vocab(&mut errs, "security_level", input.security_level.as_deref(), SecurityLevel::parse, Some(SecurityLevel::General2));
+        let security_level = vocab(
+            &mut errs,
+            "security_level",
+            input.security_level.as_deref(),
+            SecurityLevel::parse,
+            Some(SecurityLevel::General2),
+        );
 
         // Rules across fields.
         if let (Some(level), Some(open)) = (security_level, open_kind)
@@ -740,7 +777,11 @@ impl ResourceDraft {
             Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
                 Ok(d) => Some(d),
                 Err(_) => {
-                    errs.push(FieldError::new("publish_date", "invalid_date", format!("发布日期应为 YYYY-MM-DD，收到 \"{d}\" / publish_date must be YYYY-MM-DD")));
+                    errs.push(FieldError::new(
+                        "publish_date",
+                        "invalid_date",
+                        format!("发布日期应为 YYYY-MM-DD，收到 \"{d}\" / publish_date must be YYYY-MM-DD"),
+                    ));
                     None
                 }
             },
@@ -758,7 +799,11 @@ impl ResourceDraft {
                 continue;
             }
             if t.chars().count() > 50 || t.chars().any(char::is_control) {
-                errs.push(FieldError::new(format!("tags[{i}]"), "invalid_tag", "标签须为 1–50 个字符 / tags are 1–50 characters"));
+                errs.push(FieldError::new(
+                    format!("tags[{i}]"),
+                    "invalid_tag",
+                    "标签须为 1–50 个字符 / tags are 1–50 characters",
+                ));
             } else if !tags.iter().any(|x| x == t) {
                 tags.push(t.to_string());
             }
@@ -788,7 +833,11 @@ impl ResourceDraft {
                 classification: classification.expect("checked"),
                 format: format.expect("checked"),
                 items,
-                share: Share { kind: share_kind.expect("checked"), conditions: share_conditions, method: share_method.expect("checked") },
+                share: Share {
+                    kind: share_kind.expect("checked"),
+                    conditions: share_conditions,
+                    method: share_method.expect("checked"),
+                },
                 open: Open { kind: open_kind.expect("checked"), conditions: open_conditions },
                 update_cycle: update_cycle.expect("checked"),
                 publish_date,
@@ -823,7 +872,8 @@ fn parse_items(errs: &mut ValidationErrors, inputs: &[ItemInput]) -> Vec<InfoIte
             None => Some(DataType::String),
             Some(t) => errs.check(DataType::parse_any(t).map_err(|e| at(&f("data_type"), e))),
         };
-        let sensitivity = vocab(errs, &f("sensitivity"), it.sensitivity.as_deref(), Sensitivity::parse, Some(Sensitivity::None));
+        let sensitivity =
+            vocab(errs, &f("sensitivity"), it.sensitivity.as_deref(), Sensitivity::parse, Some(Sensitivity::None));
         let validator = match it.validator.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(v) => errs.check(Validator::parse(v).map_err(|e| at(&f("validator"), e))),
@@ -838,22 +888,40 @@ fn parse_items(errs: &mut ValidationErrors, inputs: &[ItemInput]) -> Vec<InfoIte
             errs.push(FieldError::new(
                 f("validator"),
                 "validator_type_mismatch",
-                format!("校验规则 {} 不适用于 {} 类型 / validator {} does not apply to {}", v.to_spec(), t.title(), v.to_spec(), t.as_str()),
+                format!(
+                    "校验规则 {} 不适用于 {} 类型 / validator {} does not apply to {}",
+                    v.to_spec(),
+                    t.title(),
+                    v.to_spec(),
+                    t.as_str()
+                ),
             ));
         }
         if let Some(l) = it.length
             && (l == 0 || l > 1_000_000)
         {
-            errs.push(FieldError::new(f("length"), "invalid_length", "长度须在 1–1000000 之间 / length must be 1–1000000"));
+            errs.push(FieldError::new(
+                f("length"),
+                "invalid_length",
+                "长度须在 1–1000000 之间 / length must be 1–1000000",
+            ));
         }
         let unit = opt_text(errs, &f("unit"), it.unit.as_deref(), 20);
         let description = opt_text(errs, &f("description"), it.description.as_deref(), 1000);
         if let (Some(n), Some(t)) = (&name, &title) {
             if items.iter().any(|x| &x.name == n) {
-                errs.push(FieldError::new(f("name"), "duplicate_item", format!("信息项名称重复：{n} / duplicate item name {n}")));
+                errs.push(FieldError::new(
+                    f("name"),
+                    "duplicate_item",
+                    format!("信息项名称重复：{n} / duplicate item name {n}"),
+                ));
             }
             if items.iter().any(|x| &x.title == t) {
-                errs.push(FieldError::new(f("title"), "duplicate_item", format!("信息项中文名称重复：{t} / duplicate item title {t}")));
+                errs.push(FieldError::new(
+                    f("title"),
+                    "duplicate_item",
+                    format!("信息项中文名称重复：{t} / duplicate item title {t}"),
+                ));
             }
         }
         let key = it.key.unwrap_or(false);
@@ -967,7 +1035,17 @@ mod tests {
     fn reports_every_missing_field() {
         let e = ResourceDraft::parse(&ResourceInput::default()).unwrap_err();
         let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
-        for f in ["name", "abstract", "provider", "classification.class", "classification.theme", "format.category", "share.type", "open.type", "update_cycle"] {
+        for f in [
+            "name",
+            "abstract",
+            "provider",
+            "classification.class",
+            "classification.theme",
+            "format.category",
+            "share.type",
+            "open.type",
+            "update_cycle",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
     }
@@ -1015,8 +1093,19 @@ mod tests {
     #[test]
     fn items_are_checked() {
         let mut i = population();
-        i.items.push(ItemInput { name: Some("sfzh".into()), title: Some("姓名".into()), validator: Some("range:1..0".into()), ..Default::default() });
-        i.items.push(ItemInput { name: Some("age".into()), title: Some("年龄".into()), data_type: Some("integer".into()), validator: Some("mobile".into()), ..Default::default() });
+        i.items.push(ItemInput {
+            name: Some("sfzh".into()),
+            title: Some("姓名".into()),
+            validator: Some("range:1..0".into()),
+            ..Default::default()
+        });
+        i.items.push(ItemInput {
+            name: Some("age".into()),
+            title: Some("年龄".into()),
+            data_type: Some("integer".into()),
+            validator: Some("mobile".into()),
+            ..Default::default()
+        });
         let e = ResourceDraft::parse(&i).unwrap_err();
         let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert!(fields.contains(&"items[3].validator"));
@@ -1025,7 +1114,18 @@ mod tests {
 
     #[test]
     fn validators_roundtrip() {
-        for s in ["id_card", "uscc", "org_code", "region_code", "mobile", "bank_card", "email", "regex:^[A-Z]+$", "enum:男|女", "range:0..150"] {
+        for s in [
+            "id_card",
+            "uscc",
+            "org_code",
+            "region_code",
+            "mobile",
+            "bank_card",
+            "email",
+            "regex:^[A-Z]+$",
+            "enum:男|女",
+            "range:0..150",
+        ] {
             assert_eq!(Validator::parse(s).unwrap().to_spec(), s);
         }
         assert!(Validator::parse("regex:(").is_err());

@@ -239,7 +239,13 @@ pub struct Theme {
 pub const THEMES: &[Theme] = &[
     Theme { code: "population", number: 1, name: "人口", name_en: "Population", basic: true },
     Theme { code: "legal_entity", number: 2, name: "法人", name_en: "Legal entities", basic: true },
-    Theme { code: "geospatial", number: 3, name: "自然资源和空间地理", name_en: "Natural resources and geospatial", basic: true },
+    Theme {
+        code: "geospatial",
+        number: 3,
+        name: "自然资源和空间地理",
+        name_en: "Natural resources and geospatial",
+        basic: true,
+    },
     Theme { code: "credit", number: 4, name: "社会信用", name_en: "Social credit", basic: true },
     Theme { code: "e_license", number: 5, name: "电子证照", name_en: "Electronic licenses", basic: true },
     Theme { code: "health", number: 1, name: "健康医疗", name_en: "Health care", basic: false },
@@ -248,7 +254,9 @@ pub const THEMES: &[Theme] = &[
     Theme { code: "tourism", number: 4, name: "旅游", name_en: "Tourism", basic: false },
     Theme { code: "transport", number: 5, name: "交通运输", name_en: "Transport", basic: false },
     Theme { code: "market", number: 6, name: "市场监管", name_en: "Market regulation", basic: false },
-    Theme { code: "social_security", number: 7, name: "人社", name_en: "Employment and social security", basic: false },
+    Theme {
+        code: "social_security", number: 7, name: "人社", name_en: "Employment and social security", basic: false
+    },
     Theme { code: "education", number: 8, name: "教育", name_en: "Education", basic: false },
     Theme { code: "public_safety", number: 9, name: "公共安全", name_en: "Public safety", basic: false },
     Theme { code: "urban", number: 10, name: "城乡建设", name_en: "Urban and rural construction", basic: false },

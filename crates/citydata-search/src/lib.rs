@@ -62,7 +62,9 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = |stored: bool| {
         let o = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         if stored { o.set_stored() } else { o }
     };
@@ -104,6 +106,10 @@ pub struct Filters {
     pub cycle: Option<String>,
     pub region: Option<String>,
     pub state: Option<String>,
+    /// Only resources updated at or after this time (for harvesters).
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only resources updated before this time.
+    pub updated_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Filters {
@@ -414,6 +420,18 @@ impl CatalogIndex {
         for (dim, v) in q.filters.pairs() {
             clauses.push((Occur::Must, self.facet(dim, v)));
         }
+        if q.filters.updated_since.is_some() || q.filters.updated_before.is_some() {
+            use std::ops::Bound;
+            let lower = match q.filters.updated_since {
+                Some(t) => Bound::Included(Term::from_field_i64(f.updated, t.timestamp_micros())),
+                None => Bound::Unbounded,
+            };
+            let upper = match q.filters.updated_before {
+                Some(t) => Bound::Excluded(Term::from_field_i64(f.updated, t.timestamp_micros())),
+                None => Bound::Unbounded,
+            };
+            clauses.push((Occur::Must, Box::new(tantivy::query::RangeQuery::new(lower, upper))));
+        }
         let query = BooleanQuery::new(clauses);
 
         let limit = q.limit.clamp(1, 1000);
@@ -425,9 +443,10 @@ impl CatalogIndex {
         let (total, facet_counts, docs) = if by_score {
             let top = TopDocs::with_limit(limit).and_offset(q.offset).order_by_score();
             let (total, facets, docs) = searcher.search(&query, &(Count, facet_collector, top))?;
-            (total, facets, docs.into_iter().map(|(s, a)| (s, a)).collect::<Vec<_>>())
+            (total, facets, docs)
         } else {
-            let top = TopDocs::with_limit(limit).and_offset(q.offset).order_by_fast_field::<i64>("updated", Order::Desc);
+            let top =
+                TopDocs::with_limit(limit).and_offset(q.offset).order_by_fast_field::<i64>("updated", Order::Desc);
             let (total, facets, docs) = searcher.search(&query, &(Count, facet_collector, top))?;
             (total, facets, docs.into_iter().map(|(_, a)| (0.0, a)).collect::<Vec<_>>())
         };
@@ -445,10 +464,8 @@ impl CatalogIndex {
         let mut hits = Vec::with_capacity(docs.len());
         for (score, addr) in docs {
             let d: TantivyDocument = searcher.doc(addr)?;
-            let Some(data) = d
-                .get_first(f.stored)
-                .and_then(|v| v.as_str())
-                .and_then(|s| serde_json::from_str::<HitData>(s).ok())
+            let Some(data) =
+                d.get_first(f.stored).and_then(|v| v.as_str()).and_then(|s| serde_json::from_str::<HitData>(s).ok())
             else {
                 continue;
             };
@@ -456,11 +473,7 @@ impl CatalogIndex {
                 Some((ng, sg)) => {
                     let n = ng.snippet_from_doc(&d);
                     let s = sg.snippet_from_doc(&d);
-                    if !s.highlighted().is_empty() && n.highlighted().is_empty() {
-                        s.to_html()
-                    } else {
-                        n.to_html()
-                    }
+                    if !s.highlighted().is_empty() && n.highlighted().is_empty() { s.to_html() } else { n.to_html() }
                 }
                 None => String::new(),
             };

@@ -3,7 +3,15 @@ use chrono::Utc;
 use citydata_domain::resource::{ResourceCode, ResourceDraft, ResourceInput, Slug};
 use serde_json::json;
 
-fn resource(n: u32, name: &str, summary: &str, provider: &str, theme: &str, open: &str, state: ResourceState) -> Resource {
+fn resource(
+    n: u32,
+    name: &str,
+    summary: &str,
+    provider: &str,
+    theme: &str,
+    open: &str,
+    state: ResourceState,
+) -> Resource {
     let class = if ["population", "legal_entity"].contains(&theme) { "basic" } else { "thematic" };
     let input: ResourceInput = serde_json::from_value(json!({
         "name": name, "abstract": summary, "provider": provider,
@@ -35,10 +43,34 @@ fn fixture() -> (CatalogIndex, Vec<Resource>) {
     let idx = CatalogIndex::in_memory().unwrap();
     let rs = vec![
         resource(1, "人口基础信息", "全市户籍人口的基础信息", "gaj", "population", "none", ResourceState::Published),
-        resource(2, "企业登记信息", "市场主体登记注册信息", "scjgj", "legal_entity", "unconditional", ResourceState::Published),
-        resource(3, "空气质量监测数据", "各监测站点的空气质量小时数据", "sthjj", "environment", "unconditional", ResourceState::Published),
+        resource(
+            2,
+            "企业登记信息",
+            "市场主体登记注册信息",
+            "scjgj",
+            "legal_entity",
+            "unconditional",
+            ResourceState::Published,
+        ),
+        resource(
+            3,
+            "空气质量监测数据",
+            "各监测站点的空气质量小时数据",
+            "sthjj",
+            "environment",
+            "unconditional",
+            ResourceState::Published,
+        ),
         resource(4, "流动人口登记（草稿）", "流动人口登记信息", "gaj", "population", "none", ResourceState::Draft),
-        resource(5, "旅游景区客流", "景区实时客流人口统计", "whlyj", "tourism", "conditional", ResourceState::Published),
+        resource(
+            5,
+            "旅游景区客流",
+            "景区实时客流人口统计",
+            "whlyj",
+            "tourism",
+            "conditional",
+            ResourceState::Published,
+        ),
     ];
     for r in &rs {
         idx.upsert(r, &format!("{}名称", r.content.provider)).unwrap();
@@ -108,6 +140,17 @@ fn codes_match_exactly_and_updates_replace() {
     idx.delete(rs[2].id).unwrap();
     assert_eq!(idx.search(&q("水质"), &Scope::Public).unwrap().total, 0);
     assert_eq!(idx.num_docs(), 4);
+}
+
+#[test]
+fn updated_range_filters() {
+    let (idx, rs) = fixture();
+    let mut fq = q("");
+    fq.filters.updated_since = Some(rs[2].updated_at);
+    let r = idx.search(&fq, &Scope::Platform).unwrap();
+    assert_eq!(r.total, 3, "resources 3, 4 and 5 were updated at or after resource 3");
+    fq.filters.updated_before = Some(rs[3].updated_at);
+    assert_eq!(names(&idx.search(&fq, &Scope::Platform).unwrap()), ["空气质量监测数据"]);
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub fn build_router(state: AppState, max_body_bytes: usize) -> Router {
     let (api, _doc) = citydata_api::v1::router();
     Router::new()
         .merge(api)
+        .merge(citydata_api::ckan::router())
+        .merge(citydata_api::dcat::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -117,7 +119,12 @@ impl Application {
         let core = Core::new(store, config).with_search(Arc::new(index));
         if settings.settings.demo {
             let r = core.seed_demo().await.context("seeding the demo content failed")?;
-            tracing::info!(departments = r.departments_created, users = r.users_created, resources = r.resources_created, "demo content seeded");
+            tracing::info!(
+                departments = r.departments_created,
+                users = r.users_created,
+                resources = r.resources_created,
+                "demo content seeded"
+            );
         }
         if fresh {
             let n = core.reindex().await.context("building the search index failed")?;
@@ -125,7 +132,11 @@ impl Application {
         } else {
             core.sync_search().await;
         }
-        let state = AppState { core: core.clone(), cookie_secure: settings.cookie_secure() };
+        let state = AppState {
+            core: core.clone(),
+            cookie_secure: settings.cookie_secure(),
+            public_base_url: settings.settings.public_base_url.clone(),
+        };
         let router = build_router(state, settings.settings.max_body_bytes);
         let listener = TcpListener::bind(settings.settings.listen)
             .await
@@ -199,6 +210,9 @@ pub async fn shutdown_signal() {
 /// Open (or create, or rebuild when damaged) the catalog search index.
 pub fn open_search_index(dir: &std::path::Path) -> anyhow::Result<(citydata_search::CatalogIndex, bool)> {
     citydata_search::CatalogIndex::open(dir).with_context(|| {
-        format!("cannot open the search index in {} (is another citydata process using this data directory?)", dir.display())
+        format!(
+            "cannot open the search index in {} (is another citydata process using this data directory?)",
+            dir.display()
+        )
     })
 }

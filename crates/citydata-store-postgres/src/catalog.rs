@@ -55,7 +55,7 @@ async fn insert_revision(conn: &mut PgConnection, rev: &RevisionRecord) -> Resul
 async fn record_change(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     sqlx::query("INSERT INTO catalog_changes (resource_id) VALUES ($1)")
         .bind(id)
-                .execute(&mut *conn)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
     Ok(())
@@ -196,7 +196,10 @@ impl ResourceStore for PostgresStore {
     async fn list_resources(&self, f: &ResourceFilter, limit: u32, offset: u64) -> Result<Vec<Resource>> {
         let mut q = QueryBuilder::<Postgres>::new("SELECT doc FROM resources");
         push_filter(&mut q, f);
-        q.push(" ORDER BY updated_at DESC, code LIMIT ").push_bind(i64::from(limit)).push(" OFFSET ").push_bind(offset as i64);
+        q.push(" ORDER BY updated_at DESC, code LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(" OFFSET ")
+            .push_bind(offset as i64);
         let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(from_doc).collect()
     }

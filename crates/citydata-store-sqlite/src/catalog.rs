@@ -39,16 +39,18 @@ fn unique_conflict(e: &sqlx::Error, r: &Resource) -> Option<StoreError> {
 }
 
 async fn insert_revision(conn: &mut SqliteConnection, rev: &RevisionRecord) -> Result<()> {
-    sqlx::query("INSERT INTO resource_revisions (resource_id, revision, at, actor, action, changes) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(rev.resource_id.to_string())
-        .bind(rev.revision)
-        .bind(micros(rev.at))
-        .bind(&rev.actor)
-        .bind(&rev.action)
-        .bind(serde_json::to_string(&rev.changes).unwrap_or_else(|_| "[]".into()))
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO resource_revisions (resource_id, revision, at, actor, action, changes) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(rev.resource_id.to_string())
+    .bind(rev.revision)
+    .bind(micros(rev.at))
+    .bind(&rev.actor)
+    .bind(&rev.action)
+    .bind(serde_json::to_string(&rev.changes).unwrap_or_else(|_| "[]".into()))
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -197,7 +199,10 @@ impl ResourceStore for SqliteStore {
     async fn list_resources(&self, f: &ResourceFilter, limit: u32, offset: u64) -> Result<Vec<Resource>> {
         let mut q = QueryBuilder::<Sqlite>::new("SELECT doc FROM resources");
         push_filter(&mut q, f);
-        q.push(" ORDER BY updated_at DESC, code LIMIT ").push_bind(i64::from(limit)).push(" OFFSET ").push_bind(offset as i64);
+        q.push(" ORDER BY updated_at DESC, code LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(" OFFSET ")
+            .push_bind(offset as i64);
         let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(from_doc).collect()
     }

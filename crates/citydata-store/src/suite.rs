@@ -3,12 +3,12 @@
 //! Each function receives a store on a fresh, migrated database and panics on a failed check.
 
 use crate::{AuditFilter, NewUser, ResourceFilter, RevisionRecord, SessionRecord, Store, StoreError, TokenRecord};
-use citydata_domain::resource::{Audience, FieldChange, Resource, ResourceCode, ResourceDraft, ResourceInput, Slug};
-use citydata_domain::vocab::ResourceState;
 use chrono::{Duration, SubsecRound, Utc};
 use citydata_domain::audit::{AuditEvent, ChainVerifier, Outcome};
 use citydata_domain::dept::{Department, DeptCode};
+use citydata_domain::resource::{Audience, FieldChange, Resource, ResourceCode, ResourceDraft, ResourceInput, Slug};
 use citydata_domain::user::{Membership, Role, Username};
+use citydata_domain::vocab::ResourceState;
 use std::sync::Arc;
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
-use citydata_domain::dept::{DeptCode, Department};
+use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
 use uuid::Uuid;

@@ -267,6 +267,8 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/resources/{id}/revisions",
         "GET /api/v1/themes",
         "GET /api/v1/search",
+        "GET /api/v1/catalog/export",
+        "POST /api/v1/catalog/import",
     ]
     .into_iter()
     .map(String::from)

@@ -93,7 +93,12 @@ async fn drafts_are_seen_only_by_the_provider_until_published() {
     assert_eq!(get_status(&other_dept, &one).await, 404);
     assert_eq!(get_status(&anon, &one).await, 404);
     assert_error(steward.delete(&one).send().await.unwrap(), 409, "conflict").await;
-    assert_error(steward.post(app.url(&format!("/api/v1/resources/{id}/withdraw"))).send().await.unwrap(), 409, "conflict").await;
+    assert_error(
+        steward.post(app.url(&format!("/api/v1/resources/{id}/withdraw"))).send().await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
     assert_eq!(steward.post(app.url(&format!("/api/v1/resources/{id}/publish"))).send().await.unwrap().status(), 200);
     assert_eq!(get_status(&anon, &one).await, 200);
 }
@@ -119,15 +124,45 @@ async fn anonymous_callers_see_the_open_catalog_and_government_users_the_sharing
     assert_eq!(r["open"]["type"], "none");
     assert_eq!(r["security_level"], "general_3");
     let titles: Vec<&str> = r["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, ["身份证号", "姓名", "性别", "出生日期", "民族", "行政区划代码", "区县", "户籍地址", "手机号", "婚姻状况", "文化程度", "更新时间"]);
+    assert_eq!(
+        titles,
+        [
+            "身份证号",
+            "姓名",
+            "性别",
+            "出生日期",
+            "民族",
+            "行政区划代码",
+            "区县",
+            "户籍地址",
+            "手机号",
+            "婚姻状况",
+            "文化程度",
+            "更新时间"
+        ]
+    );
     assert_eq!(r["items"][0]["key"], true);
     assert_eq!(r["items"][0]["validator"], "id_card");
     assert_eq!(r["items"][0]["sensitivity"], "sensitive_personal");
     assert_eq!(r["items"][8]["validator"], "mobile");
     // Filters.
-    let v: Value = anon.get(app.url("/api/v1/resources?theme=environment&open=unconditional")).send().await.unwrap().json().await.unwrap();
+    let v: Value = anon
+        .get(app.url("/api/v1/resources?theme=environment&open=unconditional"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(v["items"].as_array().unwrap().iter().all(|r| r["classification"]["theme"] == "environment"));
-    let v: Value = gov.get(app.url("/api/v1/resources?provider=gaj&share=conditional")).send().await.unwrap().json().await.unwrap();
+    let v: Value = gov
+        .get(app.url("/api/v1/resources?provider=gaj&share=conditional"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(v["total"].as_u64().unwrap() >= 2);
     let v: Value = gov.get(app.url("/api/v1/resources?region=321283")).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["total"], 1, "only the population register lists 泰兴市");
@@ -146,9 +181,17 @@ async fn search_finds_the_population_register_for_government_users_only_and_face
     // Facet counts over everything visible equal the list totals for each value.
     for (client, who) in [(&gov, "government"), (&new_client(), "anonymous")] {
         let s: Value = client.get(app.url("/api/v1/search?per_page=1")).send().await.unwrap().json().await.unwrap();
-        let list: Value = client.get(app.url("/api/v1/resources?per_page=1")).send().await.unwrap().json().await.unwrap();
+        let list: Value =
+            client.get(app.url("/api/v1/resources?per_page=1")).send().await.unwrap().json().await.unwrap();
         assert_eq!(s["total"], list["total"], "{who}");
-        for (dim, param) in [("theme", "theme"), ("provider", "provider"), ("share", "share"), ("open", "open"), ("cycle", "cycle"), ("region", "region")] {
+        for (dim, param) in [
+            ("theme", "theme"),
+            ("provider", "provider"),
+            ("share", "share"),
+            ("open", "open"),
+            ("cycle", "cycle"),
+            ("region", "region"),
+        ] {
             let counts: BTreeMap<String, u64> = s["facets"][dim]
                 .as_array()
                 .unwrap()
@@ -175,7 +218,8 @@ async fn search_finds_the_population_register_for_government_users_only_and_face
     let s: Value = gov.get(app.url("/api/v1/search?q=信息&provider=gaj")).send().await.unwrap().json().await.unwrap();
     assert!(s["total"].as_u64().unwrap() >= 1);
     assert!(s["hits"].as_array().unwrap().iter().all(|h| h["provider"] == "gaj"));
-    assert_error(gov.get(app.url("/api/v1/search?sort=sideways")).send().await.unwrap(), 400, "validation_failed").await;
+    assert_error(gov.get(app.url("/api/v1/search?sort=sideways")).send().await.unwrap(), 400, "validation_failed")
+        .await;
 }
 
 #[tokio::test]
@@ -188,12 +232,19 @@ async fn only_the_provider_edits_and_every_change_is_a_revision() {
 
     // Others cannot create for wjw, nor edit it.
     let gaj = app.login("gaj-steward").await;
-    assert_error(gaj.post(app.url("/api/v1/resources")).json(&air_quality()).send().await.unwrap(), 403, "forbidden").await;
+    assert_error(gaj.post(app.url("/api/v1/resources")).json(&air_quality()).send().await.unwrap(), 403, "forbidden")
+        .await;
     let analyst = app.login("wjw-analyst").await;
     assert_error(analyst.patch(&url).json(&json!({"name": "x"})).send().await.unwrap(), 403, "forbidden").await;
-    assert_error(new_client().patch(&url).json(&json!({"name": "x"})).send().await.unwrap(), 401, "unauthenticated").await;
+    assert_error(new_client().patch(&url).json(&json!({"name": "x"})).send().await.unwrap(), 401, "unauthenticated")
+        .await;
 
-    let r = steward.patch(&url).json(&json!({"name": "泰州市PM2.5浓度（小时）", "tags": ["空气"], "contact": "0523-1234567"})).send().await.unwrap();
+    let r = steward
+        .patch(&url)
+        .json(&json!({"name": "泰州市PM2.5浓度（小时）", "tags": ["空气"], "contact": "0523-1234567"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["revision"], 2);
@@ -201,12 +252,14 @@ async fn only_the_provider_edits_and_every_change_is_a_revision() {
     assert_eq!(v["items"].as_array().unwrap().len(), 3, "untouched elements stay");
     steward.post(app.url(&format!("/api/v1/resources/{id}/publish"))).send().await.unwrap();
 
-    let revs: Value = steward.get(app.url(&format!("/api/v1/resources/{id}/revisions"))).send().await.unwrap().json().await.unwrap();
+    let revs: Value =
+        steward.get(app.url(&format!("/api/v1/resources/{id}/revisions"))).send().await.unwrap().json().await.unwrap();
     let revs = revs.as_array().unwrap();
     assert_eq!(revs.len(), 3);
     assert_eq!(revs[0]["action"], "create");
     assert_eq!(revs[1]["actor"], "wjw-steward");
-    let changed: Vec<&str> = revs[1]["changes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    let changed: Vec<&str> =
+        revs[1]["changes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
     assert_eq!(changed, ["contact", "name", "tags"]);
     assert_eq!(revs[1]["changes"][1]["before"], "泰州市PM2.5小时浓度");
     assert_eq!(revs[2]["action"], "publish");
@@ -214,16 +267,37 @@ async fn only_the_provider_edits_and_every_change_is_a_revision() {
     assert_eq!(get_status(&new_client(), &app.url(&format!("/api/v1/resources/{id}/revisions"))).await, 404);
 
     // Published resources keep their code, slug and provider.
-    let body = assert_error(steward.patch(&url).json(&json!({"code": "203/000099", "provider": "gaj"})).send().await.unwrap(), 400, "validation_failed").await;
-    let fields: Vec<&str> = body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let body = assert_error(
+        steward.patch(&url).json(&json!({"code": "203/000099", "provider": "gaj"})).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["provider", "code"]);
     // Bad patches name the field.
-    let body = assert_error(steward.patch(&url).json(&json!({"update_cycle": "hourly"})).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.patch(&url).json(&json!({"update_cycle": "hourly"})).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "update_cycle");
-    let body = assert_error(steward.patch(&url).json(&json!({"colour": "red"})).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.patch(&url).json(&json!({"colour": "red"})).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert!(body["error"]["message"].as_str().unwrap().contains("colour"));
     // Removing a required element with null is refused.
-    let body = assert_error(steward.patch(&url).json(&json!({"abstract": null})).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.patch(&url).json(&json!({"abstract": null})).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "abstract");
 }
 
@@ -233,12 +307,22 @@ async fn creation_rules_are_enforced_with_field_errors() {
     let steward = app.login("wjw-steward").await;
     let mut b = air_quality();
     b["security_level"] = json!("core");
-    let body = assert_error(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["fields"][0]["code"], "cannot_open_important_data");
 
     let mut b = air_quality();
     b["items"][0]["sensitivity"] = json!("sensitive_personal");
-    let body = assert_error(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "items[0].public");
     b["items"][0]["public"] = json!("excluded");
     assert_eq!(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap().status(), 201);
@@ -247,18 +331,34 @@ async fn creation_rules_are_enforced_with_field_errors() {
     b["classification"]["theme"] = json!("astrology");
     b["regions"] = json!(["999999"]);
     b["related"] = json!(["203/999999"]);
-    let body = assert_error(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(), 400, "validation_failed").await;
-    let fields: Vec<&str> = body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let body = assert_error(
+        steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["classification.theme", "regions[0]"]);
 
     let mut b = air_quality();
     b["related"] = json!(["203/999999"]);
-    let body = assert_error(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "related[0]");
 
     let mut b = air_quality();
     b["code"] = json!("101/000001");
-    let body = assert_error(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(), 400, "validation_failed").await;
+    let body = assert_error(
+        steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["error"]["details"]["fields"][0]["code"], "code_classification_mismatch");
     b["code"] = json!("203/000001");
     assert_error(steward.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap(), 409, "conflict").await;
@@ -276,7 +376,21 @@ async fn themes_are_listed() {
     let app = spawn_app().await;
     let v: Value = new_client().get(app.url("/api/v1/themes")).send().await.unwrap().json().await.unwrap();
     let names: Vec<&str> = v.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for n in ["人口", "法人", "自然资源和空间地理", "社会信用", "电子证照", "健康医疗", "金融", "生态环境", "旅游", "交通运输", "市场监管", "人社", "教育"] {
+    for n in [
+        "人口",
+        "法人",
+        "自然资源和空间地理",
+        "社会信用",
+        "电子证照",
+        "健康医疗",
+        "金融",
+        "生态环境",
+        "旅游",
+        "交通运输",
+        "市场监管",
+        "人社",
+        "教育",
+    ] {
         assert!(names.contains(&n), "{n}");
     }
 }

@@ -93,10 +93,16 @@ async fn unreadable_files_are_refused() {
     let app = spawn_app_with(SpawnOptions { demo: false, accounts_only: true, ..Default::default() }).await;
     let admin = app.login("admin").await;
     assert_error(import(&app, &admin, vec![], "").await, 400, "validation_failed").await;
-    let body = assert_error(import(&app, &admin, b"PK\x03\x04garbage".to_vec(), "").await, 400, "validation_failed").await;
+    let body =
+        assert_error(import(&app, &admin, b"PK\x03\x04garbage".to_vec(), "").await, 400, "validation_failed").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("xlsx"), "{body}");
     let body = assert_error(import(&app, &admin, "a,b\n1,2\n".into(), "").await, 400, "validation_failed").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("信息资源代码"), "missing columns are named: {body}");
     assert_error(import(&app, &admin, vec![1], "?format=pdf").await, 400, "validation_failed").await;
-    assert_error(new_client().post(app.url("/api/v1/catalog/import")).body("x").send().await.unwrap(), 401, "unauthenticated").await;
+    assert_error(
+        new_client().post(app.url("/api/v1/catalog/import")).body("x").send().await.unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
 }

@@ -402,18 +402,6 @@ fn parse_days(s: &str) -> anyhow::Result<i64> {
     Ok(n * mult)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_expiry() {
-        assert_eq!(super::parse_days("90d").unwrap(), 90);
-        assert_eq!(super::parse_days("2w").unwrap(), 14);
-        assert_eq!(super::parse_days("1y").unwrap(), 365);
-        assert_eq!(super::parse_days("30").unwrap(), 30);
-        assert!(super::parse_days("soon").is_err());
-    }
-}
-
 async fn catalog(settings: Settings, command: CatalogCommand) -> anyhow::Result<ExitCode> {
     use citydata_core::catalog_io::CatalogFormat;
     let core = open_core(settings.resolve()?).await?;
@@ -433,7 +421,8 @@ async fn catalog(settings: Settings, command: CatalogCommand) -> anyhow::Result<
         CatalogCommand::Import { file, partial, format } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let format = format.as_deref().map(CatalogFormat::parse).transpose().map_err(user_error)?;
-            let report = core.import_catalog(&cli_meta(), &operator, &bytes, format, partial).await.map_err(user_error)?;
+            let report =
+                core.import_catalog(&cli_meta(), &operator, &bytes, format, partial).await.map_err(user_error)?;
             for issue in &report.issues {
                 eprintln!("{issue}");
             }
@@ -445,10 +434,24 @@ async fn catalog(settings: Settings, command: CatalogCommand) -> anyhow::Result<
                 Ok(ExitCode::SUCCESS)
             } else {
                 if !partial {
-                    eprintln!("有问题的文件未导入任何内容；修正后重试，或用 --partial 导入无误的行 / nothing was imported; fix the file or use --partial");
+                    eprintln!(
+                        "有问题的文件未导入任何内容；修正后重试，或用 --partial 导入无误的行 / nothing was imported; fix the file or use --partial"
+                    );
                 }
                 Ok(ExitCode::from(1))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_expiry() {
+        assert_eq!(super::parse_days("90d").unwrap(), 90);
+        assert_eq!(super::parse_days("2w").unwrap(), 14);
+        assert_eq!(super::parse_days("1y").unwrap(), 365);
+        assert_eq!(super::parse_days("30").unwrap(), 30);
+        assert!(super::parse_days("soon").is_err());
     }
 }

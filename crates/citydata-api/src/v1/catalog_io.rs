@@ -3,11 +3,11 @@
 use crate::error::ErrorEnvelope;
 use crate::extract::{Auth, MaybeAuth, Meta};
 use crate::{ApiError, AppState};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use citydata_core::catalog_io::{CatalogFormat, ImportReport};
 use serde::Deserialize;
 use serde_json::json;
@@ -52,7 +52,8 @@ pub async fn export_catalog(
     };
     let mut resp = bytes.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    resp.headers_mut().insert(header::CONTENT_DISPOSITION, attachment(&format!("catalog.{ext}"), &format!("政务数据资源目录.{ext}")));
+    resp.headers_mut()
+        .insert(header::CONTENT_DISPOSITION, attachment(&format!("catalog.{ext}"), &format!("政务数据资源目录.{ext}")));
     Ok(resp)
 }
 
@@ -97,7 +98,12 @@ pub async fn import_catalog(
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "validation_failed",
-            format!("目录文件有 {} 处问题，未导入 / the catalog file has {} problems: {}", report.issues.len(), report.issues.len(), summary.join("; ")),
+            format!(
+                "目录文件有 {} 处问题，未导入 / the catalog file has {} problems: {}",
+                report.issues.len(),
+                report.issues.len(),
+                summary.join("; ")
+            ),
         )
         .with_details(json!({ "issues": report.issues, "resources_in_file": report.resources_in_file })));
     }

@@ -80,7 +80,11 @@ pub struct ResourcePage {
 }
 
 fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", format!("查询参数有误 / invalid query parameters: {}", e.body_text()))
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
+    )
 }
 
 /// The catalog the caller may see: the open catalog for anonymous callers, the sharing catalog
@@ -106,7 +110,8 @@ pub async fn list_resources(
         region: q.region,
         code: q.code,
     };
-    let (total, items) = state.core.list_resources(p.as_ref(), &filter, per_page, (page - 1) * u64::from(per_page)).await?;
+    let (total, items) =
+        state.core.list_resources(p.as_ref(), &filter, per_page, (page - 1) * u64::from(per_page)).await?;
     let names = state.core.department_names().await?;
     Ok(Json(ResourcePage { total, page, per_page, items: items.iter().map(|r| view(r, &names)).collect() }))
 }
@@ -222,7 +227,13 @@ pub struct RevisionView {
 
 impl From<RevisionRecord> for RevisionView {
     fn from(r: RevisionRecord) -> Self {
-        Self { revision: r.revision, at: r.at, actor: r.actor, action: r.action, changes: serde_json::to_value(r.changes).unwrap_or_default() }
+        Self {
+            revision: r.revision,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            changes: serde_json::to_value(r.changes).unwrap_or_default(),
+        }
     }
 }
 
@@ -372,6 +383,8 @@ pub async fn search(
             cycle: q.cycle,
             region: q.region,
             state: None,
+            updated_since: None,
+            updated_before: None,
         },
         offset: ((page - 1) * u64::from(per_page)) as usize,
         limit: per_page as usize,

@@ -104,7 +104,10 @@ impl DemoResource {
                 conditions: self.share.1.clone(),
                 method: Some(self.share.2.clone()),
             }),
-            open: Some(citydata_domain::resource::OpenInput { kind: Some(self.open.0.clone()), conditions: self.open.1.clone() }),
+            open: Some(citydata_domain::resource::OpenInput {
+                kind: Some(self.open.0.clone()),
+                conditions: self.open.1.clone(),
+            }),
             update_cycle: Some(self.cycle.clone()),
             publish_date: None,
             related: vec![],
