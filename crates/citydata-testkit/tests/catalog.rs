@@ -394,3 +394,27 @@ async fn themes_are_listed() {
         assert!(names.contains(&n), "{n}");
     }
 }
+
+/// A change written by another process (another node, or the command line) reaches this
+/// node's search index through the catalog change log.
+#[tokio::test]
+async fn changes_from_another_process_reach_the_search_index() {
+    let app = spawn_app().await;
+    let store = citydata_server::open_store(&app.database_url).await.unwrap();
+    let other_node = citydata_core::Core::new(store, citydata_core::CoreConfig::default());
+    let operator = citydata_core::auth::operator("cli");
+    let meta = citydata_core::RequestMeta::default();
+    let input: citydata_domain::resource::ResourceInput = serde_json::from_value(air_quality()).unwrap();
+    let r = other_node.create_resource(&meta, &operator, &input).await.unwrap();
+    other_node.publish_resource(&meta, &operator, &r.id.to_string()).await.unwrap();
+    let anon = new_client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s: Value = anon.get(app.url("/api/v1/search?q=PM2.5小时浓度")).send().await.unwrap().json().await.unwrap();
+        if s["total"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the index never caught up: {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

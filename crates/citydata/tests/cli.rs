@@ -164,4 +164,40 @@ fn serve_demo_answers_and_stops_gracefully_on_sigterm() {
     // Restarting the demo is idempotent, and the chain written so far verifies.
     let o = run(citydata(d).args(["audit", "verify"]));
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // A damaged search index is rebuilt by `search reindex` from the database.
+    std::fs::write(d.join("search").join("meta.json"), "{ damaged").unwrap();
+    let o = run(citydata(d).args(["search", "reindex"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("33 resources"), "{}", stdout(&o));
+
+    // The catalog exports to a workbook and a CSV from the command line.
+    let o = run(citydata(d).args(["catalog", "export", "--out", "catalog.xlsx"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(d.join("catalog.xlsx")).unwrap().starts_with(b"PK"));
+    let o = run(citydata(d).args(["catalog", "export", "--out", "catalog.csv"]));
+    assert!(o.status.success());
+    let csv = std::fs::read_to_string(d.join("catalog.csv")).unwrap();
+    assert!(csv.contains("人口基础信息") && csv.contains("信息资源代码"));
+
+    // A second start with a damaged index rebuilds it and search answers.
+    std::fs::write(d.join("search").join("meta.json"), "{ damaged").unwrap();
+    let mut child = citydata(d)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_up(port, &mut child);
+    rt.block_on(async {
+        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/search?q=企业"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
+    });
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
 }

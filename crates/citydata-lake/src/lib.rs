@@ -1,0 +1,2 @@
+//! citydata-lake (under construction).
+#![forbid(unsafe_code)]
