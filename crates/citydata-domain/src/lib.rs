@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod cast;
 pub mod dept;
 pub mod error;
+pub mod identifiers;
 pub mod principal;
 pub mod region;
 pub mod resource;

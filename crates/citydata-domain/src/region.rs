@@ -1,10 +1,7 @@
 //! 行政区划代码 (administrative division code, GB/T 2260).
 //!
-//! A code is six digits: province (2), prefecture (2), county (2). This module checks the
-//! structure and the province against the GB/T 2260 province list, and knows the names of
-//! the divisions the demo city uses. The complete bundled code table arrives with the
-//! identifier validators (collection issue); until then any structurally valid code in a
-//! real province is accepted.
+//! A code is six digits: province (2), prefecture (2), county (2). A `RegionCode` exists only
+//! for codes in the bundled GB/T 2260 table (`identifiers::region_name`).
 
 use crate::error::FieldError;
 use serde::{Deserialize, Serialize};
@@ -80,13 +77,22 @@ impl RegionCode {
                 &s[..2]
             )));
         }
+        if !crate::identifiers::is_region_code(s) {
+            return Err(err(format!(
+                "行政区划代码 {s} 不在 GB/T 2260 代码表中 / region code {s} is not in the GB/T 2260 table"
+            )));
+        }
         Ok(Self(s.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The division's name when known (province names always are).
+    /// The division's name from the bundled GB/T 2260 table.
     pub fn name(&self) -> Option<&'static str> {
+        crate::identifiers::region_name(&self.0).or_else(|| self.known_name())
+    }
+
+    fn known_name(&self) -> Option<&'static str> {
         KNOWN.iter().find(|(c, _)| *c == self.0).map(|(_, n)| *n).or_else(|| {
             if &self.0[2..] == "0000" {
                 PROVINCES.iter().find(|(p, _)| *p == &self.0[..2]).map(|(_, n)| *n)
@@ -141,10 +147,9 @@ mod tests {
             let _ = RegionCode::parse(&s);
         }
         #[test]
-        fn six_digits_in_known_province_parse(p in 0usize..PROVINCES.len(), rest in 0u32..10000) {
+        fn codes_parse_exactly_when_in_the_table(p in 0usize..PROVINCES.len(), rest in 0u32..10000) {
             let code = format!("{}{:04}", PROVINCES[p].0, rest);
-            let parsed = RegionCode::parse(&code).unwrap();
-            prop_assert_eq!(parsed.as_str(), code.as_str());
+            prop_assert_eq!(RegionCode::parse(&code).is_ok(), crate::identifiers::is_region_code(&code));
         }
     }
 }
