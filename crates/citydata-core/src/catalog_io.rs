@@ -43,6 +43,7 @@ pub const RESOURCE_COLUMNS: &[(&str, &str)] = &[
     ("license", "许可协议"),
     ("regions", "覆盖区域"),
     ("contact", "联系方式"),
+    ("consistency", "一致性规则"),
     ("slug", "访问标识"),
     ("state", "状态"),
 ];
@@ -162,6 +163,7 @@ fn resource_cells(r: &Resource, names: &HashMap<String, String>) -> Vec<String> 
             "license" => c.license.clone().unwrap_or_default(),
             "regions" => join(c.regions.iter().map(|x| x.to_string())),
             "contact" => c.contact.clone().unwrap_or_default(),
+            "consistency" => join(c.consistency.iter().map(|x| x.to_spec())),
             "slug" => c.slug.as_str().to_string(),
             "state" => r.state.title().into(),
             _ => String::new(),
@@ -660,6 +662,10 @@ impl Core {
                 license: rr.get("license"),
                 regions: split_list(rr.get("regions")),
                 contact: rr.get("contact"),
+                consistency: rr
+                    .get("consistency")
+                    .map(|s| s.split([';', '；']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                    .unwrap_or_default(),
             };
             let state = match rr.get("state") {
                 None => ResourceState::Draft,

@@ -293,6 +293,64 @@ impl<'de> Deserialize<'de> for Validator {
     }
 }
 
+/// A rule across items of one row (资源级一致性规则).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsistencyRule {
+    /// The date item equals the birth date in the identity number item.
+    IdCardBirthDate { id: ItemName, date: ItemName },
+    /// The sex item (男/女, or 1/2 per GB/T 2261.1) agrees with the identity number item.
+    IdCardSex { id: ItemName, sex: ItemName },
+}
+
+impl ConsistencyRule {
+    /// `id_card_birth_date(sfzh, csrq)` or `id_card_sex(sfzh, xb)`.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        let err = || {
+            FieldError::new(
+                "consistency",
+                "invalid_rule",
+                format!("一致性规则应为 id_card_birth_date(身份证项, 日期项) 或 id_card_sex(身份证项, 性别项)，收到 \"{s}\" / expected id_card_birth_date(ID_ITEM, DATE_ITEM) or id_card_sex(ID_ITEM, SEX_ITEM)"),
+            )
+        };
+        let t = s.trim();
+        let (kind, args) = t.split_once('(').ok_or_else(err)?;
+        let args = args.strip_suffix(')').ok_or_else(err)?;
+        let (a, b) = args.split_once(',').ok_or_else(err)?;
+        let a = ItemName::parse(a).map_err(|_| err())?;
+        let b = ItemName::parse(b).map_err(|_| err())?;
+        match kind.trim() {
+            "id_card_birth_date" => Ok(Self::IdCardBirthDate { id: a, date: b }),
+            "id_card_sex" => Ok(Self::IdCardSex { id: a, sex: b }),
+            _ => Err(err()),
+        }
+    }
+    pub fn to_spec(&self) -> String {
+        match self {
+            Self::IdCardBirthDate { id, date } => format!("id_card_birth_date({id}, {date})"),
+            Self::IdCardSex { id, sex } => format!("id_card_sex({id}, {sex})"),
+        }
+    }
+    /// The rule's name in reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::IdCardBirthDate { .. } => "id_card_birth_date",
+            Self::IdCardSex { .. } => "id_card_sex",
+        }
+    }
+}
+
+impl Serialize for ConsistencyRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_spec())
+    }
+}
+impl<'de> Deserialize<'de> for ConsistencyRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
 /// 信息项
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InfoItem {
@@ -373,6 +431,9 @@ pub struct ResourceContent {
     pub license: Option<String>,
     pub regions: Vec<RegionCode>,
     pub contact: Option<String>,
+    /// Rules across items that every row must satisfy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consistency: Vec<ConsistencyRule>,
 }
 
 impl ResourceContent {
@@ -499,6 +560,8 @@ pub struct ResourceInput {
     #[serde(default)]
     pub regions: Vec<String>,
     pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consistency: Vec<String>,
 }
 
 impl From<&ResourceContent> for ResourceInput {
@@ -535,6 +598,7 @@ pub struct ResourceContentParts {
     pub license: Option<String>,
     pub regions: Vec<RegionCode>,
     pub contact: Option<String>,
+    pub consistency: Vec<ConsistencyRule>,
 }
 
 impl ResourceDraft {
@@ -560,6 +624,7 @@ impl ResourceDraft {
             license: p.license,
             regions: p.regions,
             contact: p.contact,
+            consistency: p.consistency,
         }
     }
 }
@@ -821,6 +886,28 @@ impl ResourceDraft {
         }
         let license = opt_text(&mut errs, "license", input.license.as_deref(), 200);
         let contact = opt_text(&mut errs, "contact", input.contact.as_deref(), 200);
+        let mut consistency = Vec::new();
+        for (i, spec) in input.consistency.iter().enumerate() {
+            let field = format!("consistency[{i}]");
+            let Some(rule) = errs.check(ConsistencyRule::parse(spec).map_err(|e| at(&field, e))) else { continue };
+            let find = |n: &ItemName| items.iter().find(|it| &it.name == n);
+            let (id, other, want) = match &rule {
+                ConsistencyRule::IdCardBirthDate { id, date } => (id, date, Some(DataType::Date)),
+                ConsistencyRule::IdCardSex { id, sex } => (id, sex, None),
+            };
+            match (find(id), find(other)) {
+                (Some(i1), Some(i2)) => {
+                    if i1.validator != Some(Validator::IdCard) {
+                        errs.push(FieldError::new(&field, "invalid_rule", format!("{id} 须使用 id_card 校验规则 / {id} must have the id_card validator")));
+                    }
+                    if want.is_some_and(|w| i2.data_type != w) {
+                        errs.push(FieldError::new(&field, "invalid_rule", format!("{other} 须为日期型 / {other} must be a date item")));
+                    }
+                }
+                _ => errs.push(FieldError::new(&field, "unknown_item", format!("规则引用了不存在的信息项 / the rule names an unknown item: {}", rule.to_spec()))),
+            }
+            consistency.push(rule);
+        }
 
         errs.into_result()?;
         Ok(Self {
@@ -847,6 +934,7 @@ impl ResourceDraft {
                 license,
                 regions,
                 contact,
+                consistency,
             },
         })
     }

@@ -1,2 +1,17 @@
-//! citydata-lake (under construction).
+//! citydata-lake: the data behind catalog resources. Each resource's rows live in a Delta Lake
+//! table on object storage (a local directory or `s3://`); every write is one atomic Delta
+//! commit, so a crash leaves the previous version intact.
+//!
+//! This crate owns readers and decoders ([`read`], [`decode`]), the conversion and validation
+//! of rows against information items ([`convert`]), and table operations ([`table`]). It knows
+//! nothing of HTTP or of the metadata database; it depends only on `citydata-domain`.
 #![forbid(unsafe_code)]
+
+pub mod convert;
+pub mod decode;
+mod error;
+pub mod read;
+pub mod schema;
+pub mod table;
+
+pub use error::{LakeError, Result};

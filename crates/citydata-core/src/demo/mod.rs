@@ -66,6 +66,8 @@ struct DemoResource {
     regions: Vec<String>,
     #[serde(default)]
     state: Option<String>,
+    #[serde(default)]
+    consistency: Vec<String>,
     items: Vec<(String, String, String, String, Option<String>, bool)>,
 }
 
@@ -116,6 +118,7 @@ impl DemoResource {
             license: Some("泰州市公共数据开放许可协议".into()),
             regions: self.regions.clone(),
             contact: Some(format!("{}数据管理员", self.provider)),
+            consistency: self.consistency.clone(),
         }
     }
 }

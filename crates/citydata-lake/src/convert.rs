@@ -1,0 +1,443 @@
+//! From raw text batches to typed, validated record batches: column mapping, casting,
+//! validators, key uniqueness, consistency rules. Invalid rows are set aside with every
+//! failure named (item, rule, message).
+
+use crate::error::{LakeError, Result};
+use crate::read::RawBatch;
+use crate::schema::{DECIMAL_SCALE, LOCAL_OFFSET_HOURS, MONEY_SCALE, table_schema};
+use arrow::array::{
+    Array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
+    StringArray, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use base64::Engine;
+use citydata_domain::cast;
+use citydata_domain::identifiers::{self, IdNumber, Sex};
+use citydata_domain::resource::{ConsistencyRule, InfoItem, Validator};
+use citydata_domain::vocab::DataType;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// One failed check of one cell (or row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub line: u64,
+    /// Item name; `None` for whole-row rules.
+    pub item: Option<String>,
+    pub title: Option<String>,
+    /// `required`, `type`, `length`, `id_card`, `uscc`, `org_code`, `region_code`, `mobile`,
+    /// `bank_card`, `email`, `regex`, `enum`, `range`, `unique_key`, `id_card_birth_date`, `id_card_sex`.
+    pub rule: String,
+    pub message: String,
+    pub value: Option<String>,
+}
+
+/// A rejected row: its failures and its original cells.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidRow {
+    pub line: u64,
+    pub failures: Vec<Failure>,
+    pub record: BTreeMap<String, Option<String>>,
+}
+
+fn normalize_header(s: &str) -> String {
+    cast::half_width(s).chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '-').collect::<String>().to_lowercase()
+}
+
+/// Which raw column feeds which item.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// For each item, the index of its source column.
+    pub sources: Vec<Option<usize>>,
+    pub headers: Vec<String>,
+}
+
+impl Mapping {
+    /// Map headers to items by name or Chinese title: exact first, then normalized (full-width
+    /// to half-width, spaces, case). Unmapped columns are an error unless `ignore_extra`;
+    /// missing required items are an error.
+    pub fn new(headers: &[String], items: &[InfoItem], ignore_extra: bool) -> Result<Self> {
+        let mut sources: Vec<Option<usize>> = vec![None; items.len()];
+        let mut used = vec![false; headers.len()];
+        for pass in 0..2 {
+            for (ii, item) in items.iter().enumerate() {
+                if sources[ii].is_some() {
+                    continue;
+                }
+                let found = headers.iter().enumerate().find(|(hi, h)| {
+                    !used[*hi]
+                        && if pass == 0 {
+                            h.trim() == item.name.as_str() || h.trim() == item.title
+                        } else {
+                            let n = normalize_header(h);
+                            n == normalize_header(item.name.as_str()) || n == normalize_header(&item.title)
+                        }
+                });
+                if let Some((hi, _)) = found {
+                    sources[ii] = Some(hi);
+                    used[hi] = true;
+                }
+            }
+        }
+        let extra: Vec<&str> = headers.iter().zip(&used).filter(|(_, u)| !**u).map(|(h, _)| h.as_str()).collect();
+        if !extra.is_empty() && !ignore_extra {
+            return Err(LakeError::Input {
+                code: "unknown_columns",
+                message: format!(
+                    "这些列不对应任何信息项：{}（可加 ignore_extra=true 忽略）/ these columns match no item: {} (pass ignore_extra=true to ignore them)",
+                    extra.join("、"),
+                    extra.join(", ")
+                ),
+                line: Some(1),
+                column: Some(extra.join(",")),
+            });
+        }
+        let missing: Vec<String> = items
+            .iter()
+            .zip(&sources)
+            .filter(|(i, s)| i.required && s.is_none())
+            .map(|(i, _)| format!("{}（{}）", i.title, i.name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(LakeError::Input {
+                code: "missing_columns",
+                message: format!("缺少必填信息项的列：{} / missing columns for required items: {}", missing.join("、"), missing.join(", ")),
+                line: Some(1),
+                column: None,
+            });
+        }
+        Ok(Self { sources, headers: headers.to_vec() })
+    }
+}
+
+enum Compiled {
+    None,
+    Regex(regex::Regex),
+    Other(Validator),
+}
+
+/// Converts raw batches for one resource, remembering keys across batches.
+pub struct Converter {
+    items: Vec<InfoItem>,
+    compiled: Vec<Compiled>,
+    rules: Vec<ConsistencyRule>,
+    mapping: Mapping,
+    schema: SchemaRef,
+    key_items: Vec<usize>,
+    seen_keys: HashSet<u64>,
+    /// Keys already in the table (append mode), as hashes.
+    existing_keys: Option<HashSet<u64>>,
+}
+
+/// A hash of a key's normalized cell texts.
+pub fn key_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        p.trim().to_uppercase().hash(&mut h);
+        0xffu8.hash(&mut h);
+    }
+    h.finish()
+}
+
+pub struct Converted {
+    pub batch: RecordBatch,
+    pub invalid: Vec<InvalidRow>,
+}
+
+fn failure(line: u64, item: &InfoItem, rule: &str, message: String, value: Option<&str>) -> Failure {
+    Failure {
+        line,
+        item: Some(item.name.to_string()),
+        title: Some(item.title.clone()),
+        rule: rule.into(),
+        message,
+        value: value.map(|v| v.chars().take(200).collect()),
+    }
+}
+
+impl Converter {
+    pub fn new(items: &[InfoItem], rules: &[ConsistencyRule], mapping: Mapping) -> Self {
+        let compiled = items
+            .iter()
+            .map(|i| match &i.validator {
+                None => Compiled::None,
+                Some(Validator::Regex(r)) => regex::Regex::new(&format!("^(?:{r})$")).map(Compiled::Regex).unwrap_or(Compiled::None),
+                Some(v) => Compiled::Other(v.clone()),
+            })
+            .collect();
+        let key_items = items.iter().enumerate().filter(|(_, i)| i.key).map(|(n, _)| n).collect();
+        Self {
+            items: items.to_vec(),
+            compiled,
+            rules: rules.to_vec(),
+            mapping,
+            schema: table_schema(items),
+            key_items,
+            seen_keys: HashSet::new(),
+            existing_keys: None,
+        }
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Refuse rows whose key is already in the table.
+    pub fn with_existing_keys(mut self, keys: HashSet<u64>) -> Self {
+        self.existing_keys = Some(keys);
+        self
+    }
+
+    pub fn has_keys(&self) -> bool {
+        !self.key_items.is_empty()
+    }
+
+    pub fn key_items(&self) -> Vec<&InfoItem> {
+        self.key_items.iter().map(|i| &self.items[*i]).collect()
+    }
+
+    fn check_text(&self, idx: usize, s: &str, line: u64) -> Option<Failure> {
+        let item = &self.items[idx];
+        if let Some(max) = item.length
+            && s.chars().count() > max as usize
+        {
+            return Some(failure(line, item, "length", format!("“{}”超过长度 {max} / longer than {max} characters", item.title), Some(s)));
+        }
+        let bad = |rule: &str, what: &str| Some(failure(line, item, rule, format!("“{}”{what}", item.title), Some(s)));
+        match &self.compiled[idx] {
+            Compiled::None => None,
+            Compiled::Regex(re) => (!re.is_match(s)).then(|| failure(line, item, "regex", format!("“{}”不符合格式要求 / does not match the required pattern", item.title), Some(s))),
+            Compiled::Other(v) => match v {
+                Validator::IdCard => match IdNumber::parse(s) {
+                    Ok(_) => None,
+                    Err(e) => Some(failure(line, item, "id_card", format!("“{}”无效：{}", item.title, e.message()), Some(s))),
+                },
+                Validator::Uscc => (!identifiers::is_uscc(s)).then(|| ()).and_then(|_| bad("uscc", "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code")),
+                Validator::OrgCode => (!identifiers::is_org_code(s)).then(|| ()).and_then(|_| bad("org_code", "不是有效的组织机构代码（GB 11714）/ not a valid organization code")),
+                Validator::RegionCode => (!identifiers::is_region_code(s.trim())).then(|| ()).and_then(|_| bad("region_code", "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code")),
+                Validator::Mobile => (!identifiers::is_mobile(s)).then(|| ()).and_then(|_| bad("mobile", "不是有效的手机号码 / not a valid mobile number")),
+                Validator::BankCard => (!identifiers::is_bank_card(s)).then(|| ()).and_then(|_| bad("bank_card", "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number")),
+                Validator::Email => (!identifiers::is_email(s)).then(|| ()).and_then(|_| bad("email", "不是有效的电子邮箱 / not a valid email address")),
+                Validator::Enum(vals) => (!vals.iter().any(|v| v == s.trim())).then(|| {
+                    failure(line, item, "enum", format!("“{}”须为 {} 之一 / must be one of {}", item.title, vals.join("、"), vals.join(", ")), Some(s))
+                }),
+                Validator::Range { .. } | Validator::Regex(_) => None,
+            },
+        }
+    }
+
+    fn check_range(&self, idx: usize, v: f64, s: &str, line: u64) -> Option<Failure> {
+        let item = &self.items[idx];
+        if let Compiled::Other(Validator::Range { min, max }) = &self.compiled[idx]
+            && (v < *min || v > *max)
+        {
+            return Some(failure(line, item, "range", format!("“{}”应在 {min} 到 {max} 之间 / must be between {min} and {max}", item.title), Some(s)));
+        }
+        None
+    }
+
+    /// Convert one raw batch: valid rows into the table's schema, the others set aside.
+    pub fn convert(&mut self, raw: &RawBatch) -> Result<Converted> {
+        let n = raw.num_rows();
+        let mut failures: Vec<Vec<Failure>> = vec![Vec::new(); n];
+        let text: Vec<Option<&StringArray>> = self
+            .mapping
+            .sources
+            .iter()
+            .map(|s| s.and_then(|i| raw.columns.get(i)).and_then(|c| c.as_any().downcast_ref::<StringArray>()))
+            .collect();
+        fn cell(col: Option<&StringArray>, r: usize) -> Option<&str> {
+            col.filter(|c| !c.is_null(r)).map(|c| c.value(r)).map(str::trim).filter(|s| !s.is_empty())
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.items.len());
+        for (idx, item) in self.items.iter().enumerate() {
+            let col = text[idx];
+            macro_rules! each {
+                ($builder:expr, $parse:expr, $what:expr) => {
+                    each!($builder, $parse, $what, 1.0)
+                };
+                ($builder:expr, $parse:expr, $what:expr, $div:expr) => {{
+                    let mut b = $builder;
+                    for r in 0..n {
+                        let line = raw.lines[r];
+                        match cell(col, r) {
+                            None => {
+                                if item.required {
+                                    failures[r].push(failure(line, item, "required", format!("“{}”为必填项 / {} is required", item.title, item.name), None));
+                                }
+                                b.append_null();
+                            }
+                            Some(s) => match $parse(s) {
+                                Some(v) => {
+                                    if let Some(f) = self.check_text(idx, s, line) {
+                                        failures[r].push(f);
+                                    }
+                                    let x: f64 = ToF64::to_f64(&v) / $div;
+                                    if let Some(f) = self.check_range(idx, x, s, line) {
+                                        failures[r].push(f);
+                                    }
+                                    b.append_value(v);
+                                }
+                                None => {
+                                    failures[r].push(failure(line, item, "type", format!("“{}”不是有效的{}：\"{}\" / not a valid {}", item.title, $what, s.chars().take(50).collect::<String>(), item.data_type.as_str()), Some(s)));
+                                    b.append_null();
+                                }
+                            },
+                        }
+                    }
+                    Arc::new(b.finish()) as ArrayRef
+                }};
+            }
+            let array: ArrayRef = match item.data_type {
+                DataType::String | DataType::Text => each!(StringBuilder::with_capacity(n, n * 16), |s: &str| Some(s.to_string()), "文本"),
+                DataType::Integer => each!(Int64Builder::with_capacity(n), cast::parse_int, "整数"),
+                DataType::Decimal => each!(
+                    Decimal128Builder::with_capacity(n).with_precision_and_scale(38, DECIMAL_SCALE)?,
+                    |s: &str| cast::parse_decimal(s, DECIMAL_SCALE as u32),
+                    "数值",
+                    1e6
+                ),
+                DataType::Money => each!(
+                    Decimal128Builder::with_capacity(n).with_precision_and_scale(20, MONEY_SCALE)?,
+                    |s: &str| cast::parse_decimal(s, MONEY_SCALE as u32).filter(|v| v.abs() < 10i128.pow(20)),
+                    "金额",
+                    1e2
+                ),
+                DataType::Boolean => each!(BooleanBuilder::with_capacity(n), cast::parse_bool, "是/否"),
+                DataType::Date => each!(
+                    Date32Builder::with_capacity(n),
+                    |s: &str| cast::parse_date(s).map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32),
+                    "日期"
+                ),
+                DataType::Datetime => each!(
+                    TimestampMicrosecondBuilder::with_capacity(n).with_timezone(crate::schema::TZ),
+                    |s: &str| cast::parse_datetime(s).map(|t| (t - chrono::Duration::hours(LOCAL_OFFSET_HOURS)).and_utc().timestamp_micros()),
+                    "日期时间"
+                ),
+                DataType::Binary => each!(
+                    BinaryBuilder::with_capacity(n, n * 16),
+                    |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok(),
+                    "Base64 二进制"
+                ),
+            };
+            columns.push(array);
+        }
+
+        // Rules across items.
+        for rule in &self.rules {
+            let (id_name, other_name) = match rule {
+                ConsistencyRule::IdCardBirthDate { id, date } => (id, date),
+                ConsistencyRule::IdCardSex { id, sex } => (id, sex),
+            };
+            let (Some(ii), Some(oi)) = (
+                self.items.iter().position(|i| &i.name == id_name),
+                self.items.iter().position(|i| &i.name == other_name),
+            ) else {
+                continue;
+            };
+            for r in 0..n {
+                let (Some(id_text), Some(other)) = (cell(text[ii], r), cell(text[oi], r)) else { continue };
+                let Ok(id) = IdNumber::parse(id_text) else { continue };
+                let line = raw.lines[r];
+                let item = &self.items[oi];
+                match rule {
+                    ConsistencyRule::IdCardBirthDate { .. } => {
+                        if let Some(d) = cast::parse_date(other)
+                            && d != id.birth_date()
+                        {
+                            failures[r].push(failure(line, item, "id_card_birth_date", format!("“{}”{d} 与身份证号中的出生日期 {} 不一致 / disagrees with the birth date in the ID number", item.title, id.birth_date()), Some(other)));
+                        }
+                    }
+                    ConsistencyRule::IdCardSex { .. } => {
+                        let sex = match other {
+                            "男" | "1" | "M" | "m" | "male" => Some(Sex::Male),
+                            "女" | "2" | "F" | "f" | "female" => Some(Sex::Female),
+                            _ => None,
+                        };
+                        if sex.is_some_and(|s| s != id.sex()) {
+                            failures[r].push(failure(line, item, "id_card_sex", format!("“{}”{other} 与身份证号中的性别（{}）不一致 / disagrees with the sex in the ID number", item.title, id.sex().title()), Some(other)));
+                        }
+                    }
+                }
+            }
+        }
+
+        // Key uniqueness: within the file, and against the table when asked.
+        if !self.key_items.is_empty() {
+            for r in 0..n {
+                if !failures[r].is_empty() {
+                    continue;
+                }
+                let parts: Vec<&str> = self.key_items.iter().map(|k| cell(text[*k], r).unwrap_or("")).collect();
+                let h = key_hash(parts.iter().copied());
+                let line = raw.lines[r];
+                let first_key = &self.items[self.key_items[0]];
+                if self.existing_keys.as_ref().is_some_and(|e| e.contains(&h)) {
+                    failures[r].push(failure(line, first_key, "unique_key", format!("主键 {} 已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)", parts.join("+")), Some(&parts.join("+"))));
+                } else if !self.seen_keys.insert(h) {
+                    failures[r].push(failure(line, first_key, "unique_key", format!("主键 {} 在文件中重复 / duplicate key in the file", parts.join("+")), Some(&parts.join("+"))));
+                }
+            }
+        }
+
+        let mask = BooleanArray::from(failures.iter().map(|f| f.is_empty()).collect::<Vec<_>>());
+        let full = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let batch = arrow::compute::filter_record_batch(&full, &mask)?;
+        let mut invalid = Vec::new();
+        for (r, fs) in failures.into_iter().enumerate() {
+            if fs.is_empty() {
+                continue;
+            }
+            let record = self
+                .mapping
+                .headers
+                .iter()
+                .enumerate()
+                .map(|(ci, h)| {
+                    let v = raw.columns[ci].as_any().downcast_ref::<StringArray>().filter(|c| !c.is_null(r)).map(|c| c.value(r).to_string());
+                    (h.clone(), v)
+                })
+                .collect();
+            invalid.push(InvalidRow { line: raw.lines[r], failures: fs, record });
+        }
+        Ok(Converted { batch, invalid })
+    }
+}
+
+/// A number's value for range checks (non-numbers are 0 and never range-checked).
+trait ToF64 {
+    fn to_f64(&self) -> f64;
+}
+impl ToF64 for String {
+    fn to_f64(&self) -> f64 {
+        0.0
+    }
+}
+impl ToF64 for i64 {
+    fn to_f64(&self) -> f64 {
+        *self as f64
+    }
+}
+impl ToF64 for bool {
+    fn to_f64(&self) -> f64 {
+        0.0
+    }
+}
+impl ToF64 for i32 {
+    fn to_f64(&self) -> f64 {
+        0.0
+    }
+}
+impl ToF64 for Vec<u8> {
+    fn to_f64(&self) -> f64 {
+        0.0
+    }
+}
+impl ToF64 for i128 {
+    fn to_f64(&self) -> f64 {
+        *self as f64
+    }
+}

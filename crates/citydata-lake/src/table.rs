@@ -1,0 +1,356 @@
+//! Delta tables for resources: atomic writes in four modes, idempotent by ingest key,
+//! quarantine, history, scans and vacuum.
+
+use crate::error::{LakeError, Result};
+use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::MemTable;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::Transaction;
+use deltalake::protocol::SaveMode;
+use deltalake::DeltaTable;
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Once};
+use tokio::sync::mpsc;
+use url::Url;
+use uuid::Uuid;
+
+/// How an ingest changes a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Add the rows.
+    Append,
+    /// The new version holds only these rows.
+    Replace,
+    /// Insert new keys, update existing ones (Delta MERGE).
+    Upsert,
+    /// Delete the rows with these keys.
+    Delete,
+}
+
+impl WriteMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "" | "append" => Ok(Self::Append),
+            "replace" | "overwrite" => Ok(Self::Replace),
+            "upsert" | "merge" => Ok(Self::Upsert),
+            "delete" => Ok(Self::Delete),
+            other => Err(LakeError::input("invalid_mode", format!("mode 须为 append、replace、upsert 或 delete，收到 \"{other}\" / mode must be append, replace, upsert or delete"))),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Append => "append",
+            Self::Replace => "replace",
+            Self::Upsert => "upsert",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// One version in a table's history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub timestamp: Option<i64>,
+    pub operation: Option<String>,
+    pub ingest_id: Option<String>,
+    pub rows_added: Option<i64>,
+}
+
+/// Where tables live.
+#[derive(Clone, Debug)]
+pub struct Lake {
+    root: Url,
+}
+
+static REGISTER: Once = Once::new();
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    /// The table version after the write; `None` when the table does not exist (a delete on
+    /// an empty resource).
+    pub version: Option<i64>,
+    /// `true` when the idempotency key had already been applied and nothing was written.
+    pub already_applied: bool,
+}
+
+#[derive(Debug)]
+struct ChannelPartition {
+    schema: SchemaRef,
+    rx: Mutex<Option<mpsc::Receiver<Result<RecordBatch>>>>,
+}
+
+impl PartitionStream for ChannelPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let rx = self.rx.lock().ok().and_then(|mut r| r.take());
+        let stream = futures::stream::unfold(rx, |rx| async move {
+            let mut rx = rx?;
+            let next = rx.recv().await?;
+            Some((next.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))), Some(rx)))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+fn quote(c: &str) -> String {
+    format!("\"{}\"", c.replace('"', "\"\""))
+}
+
+impl Lake {
+    /// `root` is a local directory path or an object store URL (`s3://bucket/prefix`).
+    pub fn new(root: &str) -> Result<Self> {
+        REGISTER.call_once(|| deltalake::aws::register_handlers(None));
+        let url = if root.contains("://") {
+            Url::parse(root).map_err(|e| LakeError::Other(format!("lake_url {root}: {e}")))?
+        } else {
+            let p = std::path::Path::new(root);
+            std::fs::create_dir_all(p)?;
+            let abs = p.canonicalize()?;
+            Url::from_directory_path(&abs).map_err(|_| LakeError::Other(format!("lake path {}", abs.display())))?
+        };
+        let mut url = url;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        Ok(Self { root: url })
+    }
+
+    fn url(&self, kind: &str, id: Uuid) -> Result<Url> {
+        let u = self.root.join(&format!("{kind}/{id}/")).map_err(|e| LakeError::Other(e.to_string()))?;
+        if u.scheme() == "file"
+            && let Ok(p) = u.to_file_path()
+        {
+            std::fs::create_dir_all(p)?;
+        }
+        Ok(u)
+    }
+
+    pub fn table_url(&self, id: Uuid) -> Result<Url> {
+        self.url("tables", id)
+    }
+
+    pub fn quarantine_url(&self, id: Uuid) -> Result<Url> {
+        self.url("quarantine", id)
+    }
+
+    pub async fn open(&self, url: Url) -> Result<DeltaTable> {
+        Ok(DeltaTable::try_from_url(url).await?)
+    }
+
+    /// The current version of a resource's table (`None` before the first write).
+    pub async fn version(&self, id: Uuid) -> Result<Option<i64>> {
+        let t = self.open(self.table_url(id)?).await?;
+        Ok(t.version().map(|v| v as i64))
+    }
+
+    /// Key hashes of every row in the table, for uniqueness checks on append.
+    pub async fn key_hashes(&self, id: Uuid, keys: &[String]) -> Result<HashSet<u64>> {
+        let t = self.open(self.table_url(id)?).await?;
+        if t.version().is_none() || keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let ctx = SessionContext::new();
+        t.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("t", t.table_provider().await?)?;
+        let cols: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        let mut stream = ctx.sql(&format!("SELECT {} FROM t", cols.join(", "))).await?.execute_stream().await?;
+        let mut out = HashSet::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let text: Vec<Arc<dyn Array>> =
+                batch.columns().iter().map(|c| arrow::compute::cast(c, &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;
+            let text: Vec<&StringArray> = text.iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+            for r in 0..batch.num_rows() {
+                out.insert(crate::convert::key_hash(text.iter().map(|c| if c.is_null(r) { "" } else { c.value(r) })));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write the batches coming from `rx` in `mode`, as one Delta commit. When `app_id` was
+    /// already committed to this table, nothing is written (`already_applied`). The commit
+    /// records `ingest_id` in its commit info.
+    pub async fn write(
+        &self,
+        id: Uuid,
+        schema: SchemaRef,
+        mode: WriteMode,
+        keys: &[String],
+        rx: mpsc::Receiver<Result<RecordBatch>>,
+        app_id: Option<&str>,
+        ingest_id: &str,
+    ) -> Result<WriteOutcome> {
+        let table = self.open(self.table_url(id)?).await?;
+        if let (Some(app), Some(_)) = (app_id, table.version())
+            && table.snapshot()?.transaction_version(table.log_store().as_ref(), app).await?.is_some()
+        {
+            return Ok(WriteOutcome { version: table.version().map(|v| v as i64), already_applied: true });
+        }
+        let mut props = CommitProperties::default()
+            .with_metadata([("citydata.ingestId".to_string(), serde_json::Value::String(ingest_id.to_string()))]);
+        if let Some(app) = app_id {
+            props = props.with_application_transaction(Transaction::new(app, 1));
+        }
+        let ctx = SessionContext::new();
+        let effective = match (mode, table.version()) {
+            (WriteMode::Upsert, None) => WriteMode::Append,
+            (m, _) => m,
+        };
+        match effective {
+            WriteMode::Append | WriteMode::Replace => {
+                let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
+                ctx.register_table("source", Arc::new(StreamingTable::try_new(schema, vec![part])?))?;
+                let df = ctx.table("source").await?;
+                let save = if effective == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite };
+                let schema_mode = if effective == WriteMode::Append {
+                    deltalake::operations::write::SchemaMode::Merge
+                } else {
+                    deltalake::operations::write::SchemaMode::Overwrite
+                };
+                let t = table
+                    .write(Vec::<RecordBatch>::new())
+                    .with_input_plan(df.logical_plan().clone())
+                    .with_session_state(Arc::new(ctx.state()))
+                    .with_save_mode(save)
+                    .with_schema_mode(schema_mode)
+                    .with_commit_properties(props)
+                    .await?;
+                Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
+            }
+            WriteMode::Upsert | WriteMode::Delete => {
+                let mut rx = rx;
+                let mut batches = Vec::new();
+                while let Some(b) = rx.recv().await {
+                    batches.push(b?);
+                }
+                if table.version().is_none() {
+                    return Ok(WriteOutcome { version: None, already_applied: false });
+                }
+                if keys.is_empty() {
+                    return Err(LakeError::input("no_key", "此资源没有主键信息项，不能按键更新或删除 / the resource has no key items: upsert and delete need keys"));
+                }
+                let source = ctx.read_table(Arc::new(MemTable::try_new(schema.clone(), vec![batches])?))?;
+                let predicate = keys
+                    .iter()
+                    .map(|k| format!("target.{} = source.{}", quote(k), quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                table.update_datafusion_session(&ctx.state())?;
+                let builder = table
+                    .merge(source, predicate)
+                    .with_source_alias("source")
+                    .with_target_alias("target")
+                    .with_session_state(Arc::new(ctx.state()))
+                    .with_commit_properties(props);
+                let builder = if effective == WriteMode::Upsert {
+                    let cols = columns.clone();
+                    builder
+                        .when_matched_update(|mut u| {
+                            for c in &cols {
+                                u = u.update(quote(c), format!("source.{}", quote(c)));
+                            }
+                            u
+                        })?
+                        .when_not_matched_insert(|mut i| {
+                            for c in &columns {
+                                i = i.set(quote(c), format!("source.{}", quote(c)));
+                            }
+                            i
+                        })?
+                } else {
+                    builder.when_matched_delete(|d| d)?
+                };
+                let (t, _metrics) = builder.await?;
+                Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
+            }
+        }
+    }
+
+    /// Append rows to a resource's quarantine table.
+    pub async fn quarantine(&self, id: Uuid, batches: Vec<RecordBatch>) -> Result<()> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(());
+        }
+        let table = self.open(self.quarantine_url(id)?).await?;
+        table.write(batches).with_save_mode(SaveMode::Append).await?;
+        Ok(())
+    }
+
+    /// The table's versions, newest first.
+    pub async fn history(&self, id: Uuid) -> Result<Vec<VersionInfo>> {
+        let table = self.open(self.table_url(id)?).await?;
+        let Some(current) = table.version() else { return Ok(vec![]) };
+        let infos: Vec<_> = table.history(None).collect().await;
+        let mut out = Vec::new();
+        for (i, info) in infos.into_iter().enumerate() {
+            let info = info?;
+            let rows_added = info
+                .info
+                .get("operationMetrics")
+                .and_then(|m| m.get("num_added_rows").or_else(|| m.get("numOutputRows")))
+                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+            out.push(VersionInfo {
+                version: current as i64 - i as i64,
+                timestamp: info.timestamp,
+                operation: info.operation.clone(),
+                ingest_id: info.info.get("citydata.ingestId").and_then(|v| v.as_str()).map(str::to_string),
+                rows_added,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Run `sql` over table `t` (the resource's table, at `version` when given). For tests and
+    /// internal use: governed reads go through the policy gate.
+    pub async fn query(&self, id: Uuid, version: Option<i64>, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.query_url(self.table_url(id)?, version, sql).await
+    }
+
+    /// The same over the quarantine table.
+    pub async fn query_quarantine(&self, id: Uuid, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.query_url(self.quarantine_url(id)?, None, sql).await
+    }
+
+    async fn query_url(&self, url: Url, version: Option<i64>, sql: &str) -> Result<Vec<RecordBatch>> {
+        let mut table = self.open(url).await?;
+        if table.version().is_none() {
+            return Ok(vec![]);
+        }
+        if let Some(v) = version {
+            table.load_version(v.max(0) as u64).await?;
+        }
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("t", table.table_provider().await?)?;
+        Ok(ctx.sql(sql).await?.collect().await?)
+    }
+
+    /// Remove files no longer referenced (left by failed or killed writes, or old versions
+    /// past the retention period). Returns the number of files deleted.
+    pub async fn vacuum(&self, id: Uuid, retention_hours: u64) -> Result<usize> {
+        let table = self.open(self.table_url(id)?).await?;
+        if table.version().is_none() {
+            return Ok(0);
+        }
+        let (_, metrics) = table
+            .vacuum()
+            .with_retention_period(chrono::Duration::hours(retention_hours as i64))
+            .with_enforce_retention_duration(false)
+            .await?;
+        Ok(metrics.files_deleted.len())
+    }
+}
