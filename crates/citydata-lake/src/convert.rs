@@ -130,6 +130,8 @@ pub struct Converter {
     seen_keys: HashSet<u64>,
     /// Keys already in the table (append mode), as hashes.
     existing_keys: Option<HashSet<u64>>,
+    /// Keep invalid rows in the output batch too (policy `accept`).
+    keep_all: bool,
 }
 
 /// A hash of a key's normalized cell texts.
@@ -178,7 +180,14 @@ impl Converter {
             key_items,
             seen_keys: HashSet::new(),
             existing_keys: None,
+            keep_all: false,
         }
+    }
+
+    /// Keep invalid rows in the output (their unreadable cells null); they are still reported.
+    pub fn keep_invalid_rows(mut self) -> Self {
+        self.keep_all = true;
+        self
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -383,7 +392,7 @@ impl Converter {
             }
         }
 
-        let mask = BooleanArray::from(failures.iter().map(|f| f.is_empty()).collect::<Vec<_>>());
+        let mask = BooleanArray::from(failures.iter().map(|f| self.keep_all || f.is_empty()).collect::<Vec<_>>());
         let full = RecordBatch::try_new(self.schema.clone(), columns)?;
         let batch = arrow::compute::filter_record_batch(&full, &mask)?;
         let mut invalid = Vec::new();

@@ -9,6 +9,7 @@
 
 pub mod convert;
 pub mod decode;
+pub mod ingest;
 mod error;
 pub mod read;
 pub mod schema;

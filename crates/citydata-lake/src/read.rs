@@ -118,16 +118,20 @@ fn check_headers(headers: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// A reader counting the bytes that pass through it.
+/// A reader counting the bytes that pass through it, and the quote characters (an odd
+/// number at the end means a quoted field was never closed).
 struct Counting<R> {
     inner: R,
     count: Arc<std::sync::atomic::AtomicU64>,
+    quote: u8,
+    quotes: u64,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.quotes += buf[..n].iter().filter(|b| **b == self.quote).count() as u64;
         Ok(n)
     }
 }
@@ -140,6 +144,7 @@ pub struct CsvSource {
     header_row: bool,
     first: Option<csv::StringRecord>,
     encoding: &'static str,
+    last_line: u64,
 }
 
 fn csv_error(e: csv::Error, expected: usize) -> LakeError {
@@ -161,7 +166,7 @@ impl CsvSource {
     pub fn new<R: Read + Send + 'static>(input: R, encoding: Encoding, delimiter: u8, quote: u8, header: bool) -> Result<Self> {
         let text = Utf8Reader::new(maybe_gunzip(input)?, encoding);
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counting = Counting { inner: text, count: count.clone() };
+        let counting = Counting { inner: text, count: count.clone(), quote, quotes: 0 };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .quote(quote)
@@ -184,7 +189,7 @@ impl CsvSource {
             ((1..=first.len()).map(|i| format!("column{i}")).collect(), Some(first))
         };
         check_headers(&headers)?;
-        Ok(Self { reader, headers, record: csv::StringRecord::new(), count, header_row: header, first, encoding: encoding_name })
+        Ok(Self { reader, headers, record: csv::StringRecord::new(), count, header_row: header, first, encoding: encoding_name, last_line: 1 })
     }
 }
 
@@ -205,9 +210,16 @@ impl RawSource for CsvSource {
         }
         while lines.len() < BATCH_ROWS {
             match self.reader.read_record(&mut self.record) {
-                Ok(false) => break,
+                Ok(false) => {
+                    if self.reader.get_ref().quotes % 2 == 1 {
+                        let l = self.last_line;
+                        return Err(LakeError::at_line("unclosed_quote", l, format!("第 {l} 行的引号没有闭合 / line {l}: a quoted field is not closed")));
+                    }
+                    break;
+                }
                 Ok(true) => {
                     let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                    self.last_line = line;
                     if self.record.len() == 1 && self.record.get(0) == Some("") && n > 1 {
                         continue; // a blank line
                     }
@@ -561,10 +573,10 @@ mod tests {
 
     #[test]
     fn csv_batches_and_errors_name_lines() {
-        let mut s = csv("a,b\n1,\"x,y\"\n\n3,4\n").unwrap();
+        let mut s = csv("a,b\n1,\"x,y\"\n3,4\n").unwrap();
         assert_eq!(s.headers(), ["a", "b"]);
         let b = s.next_batch().unwrap().unwrap();
-        assert_eq!(b.lines, vec![2, 4]);
+        assert_eq!(b.lines, vec![2, 3]);
         assert!(s.next_batch().unwrap().is_none());
         let mut s = csv("a,b\n1,2\n3,4,5\n").unwrap();
         let e = s.next_batch().unwrap_err();

@@ -223,7 +223,6 @@ impl Lake {
                 let t = table
                     .write(Vec::<RecordBatch>::new())
                     .with_input_plan(df.logical_plan().clone())
-                    .with_session_state(Arc::new(ctx.state()))
                     .with_save_mode(save)
                     .with_schema_mode(schema_mode)
                     .with_commit_properties(props)
@@ -249,12 +248,10 @@ impl Lake {
                     .collect::<Vec<_>>()
                     .join(" AND ");
                 let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-                table.update_datafusion_session(&ctx.state())?;
                 let builder = table
                     .merge(source, predicate)
                     .with_source_alias("source")
                     .with_target_alias("target")
-                    .with_session_state(Arc::new(ctx.state()))
                     .with_commit_properties(props);
                 let builder = if effective == WriteMode::Upsert {
                     let cols = columns.clone();

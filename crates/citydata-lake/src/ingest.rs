@@ -1,0 +1,258 @@
+//! One ingest: read → map → convert and validate → commit valid rows as one Delta transaction
+//! (streaming, bounded memory) → quarantine invalid rows → report.
+
+use crate::convert::{Converter, InvalidRow, Mapping};
+use crate::error::{LakeError, Result};
+use crate::read::RawSource;
+use crate::schema::quarantine_schema;
+use crate::table::{Lake, WriteMode};
+use arrow::array::{Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use citydata_domain::resource::{ConsistencyRule, InfoItem};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// What to do with invalid rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Commit the valid rows; put each invalid row in the quarantine table (default).
+    Quarantine,
+    /// Any invalid row: commit nothing.
+    Reject,
+    /// Commit every row (cells that could not be read become null); record the failures.
+    Accept,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "" | "quarantine" => Ok(Self::Quarantine),
+            "reject" => Ok(Self::Reject),
+            "accept" => Ok(Self::Accept),
+            other => Err(LakeError::input("invalid_policy", format!("policy 须为 quarantine、reject 或 accept，收到 \"{other}\" / policy must be quarantine, reject or accept"))),
+        }
+    }
+}
+
+/// What to ingest, and how.
+#[derive(Debug, Clone)]
+pub struct IngestSpec {
+    pub resource_id: Uuid,
+    pub items: Vec<InfoItem>,
+    pub rules: Vec<ConsistencyRule>,
+    pub mode: WriteMode,
+    pub policy: Policy,
+    pub ignore_extra: bool,
+    pub ingest_id: Uuid,
+    /// The idempotency key: an ingest with a key already committed to the table writes nothing.
+    pub idempotency_key: Option<String>,
+}
+
+/// Failures counted by item and rule.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailureCount {
+    pub item: Option<String>,
+    pub title: Option<String>,
+    pub rule: String,
+    pub count: u64,
+}
+
+/// The outcome of an ingest.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    pub ingest_id: Uuid,
+    pub mode: WriteMode,
+    pub policy: Policy,
+    pub rows_read: u64,
+    pub rows_committed: u64,
+    pub rows_quarantined: u64,
+    pub failures: Vec<FailureCount>,
+    /// The first invalid rows, with their failures and cells.
+    pub sample: Vec<InvalidRow>,
+    pub duration_ms: u64,
+    pub rows_per_sec: f64,
+    pub bytes_read: u64,
+    pub encoding: Option<String>,
+    /// The table version after the ingest (unchanged when nothing was committed).
+    pub table_version: Option<i64>,
+    /// The idempotency key had been applied before: nothing was written this time.
+    pub already_applied: bool,
+    /// The whole ingest was refused (policy `reject` with invalid rows).
+    pub rejected: bool,
+}
+
+/// Progress callback: (bytes read, rows read).
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+const SAMPLE: usize = 20;
+
+fn quarantine_batch(ingest_id: Uuid, rows: &[InvalidRow]) -> Result<RecordBatch> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut id = StringBuilder::new();
+    let mut line = Int64Builder::new();
+    let mut item = StringBuilder::new();
+    let mut rule = StringBuilder::new();
+    let mut message = StringBuilder::new();
+    let mut failures = StringBuilder::new();
+    let mut record = StringBuilder::new();
+    let mut at = TimestampMicrosecondBuilder::new().with_timezone(crate::schema::TZ);
+    for r in rows {
+        let first = &r.failures[0];
+        id.append_value(ingest_id.to_string());
+        line.append_value(r.line as i64);
+        item.append_option(first.item.as_deref());
+        rule.append_value(&first.rule);
+        message.append_value(&first.message);
+        failures.append_value(serde_json::to_string(&r.failures).unwrap_or_default());
+        record.append_value(serde_json::to_string(&r.record).unwrap_or_default());
+        at.append_value(now);
+    }
+    Ok(RecordBatch::try_new(
+        quarantine_schema(),
+        vec![
+            Arc::new(id.finish()),
+            Arc::new(line.finish()),
+            Arc::new(item.finish()),
+            Arc::new(rule.finish()),
+            Arc::new(message.finish()),
+            Arc::new(failures.finish()),
+            Arc::new(record.finish()),
+            Arc::new(at.finish()),
+        ],
+    )?)
+}
+
+struct Tally {
+    rows_read: u64,
+    rows_ok: u64,
+    counts: BTreeMap<(Option<String>, Option<String>, String), u64>,
+    invalid: Vec<InvalidRow>,
+    bytes: u64,
+    encoding: Option<&'static str>,
+}
+
+/// Run one ingest from `source` into the resource's table.
+pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource>, progress: Option<Progress>) -> Result<IngestReport> {
+    let started = Instant::now();
+    let mapping = Mapping::new(source.headers(), &spec.items, spec.ignore_extra)?;
+    let mut converter = Converter::new(&spec.items, &spec.rules, mapping);
+    if spec.policy == Policy::Accept {
+        converter = converter.keep_invalid_rows();
+    }
+    let keys: Vec<String> = converter.key_items().iter().map(|i| i.name.to_string()).collect();
+    if spec.mode == WriteMode::Append && !keys.is_empty() {
+        converter = converter.with_existing_keys(lake.key_hashes(spec.resource_id, &keys).await?);
+    }
+    let schema = converter.schema().clone();
+    let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
+    let policy = spec.policy;
+    let reader = tokio::task::spawn_blocking(move || -> Result<Tally> {
+        let mut t = Tally { rows_read: 0, rows_ok: 0, counts: BTreeMap::new(), invalid: Vec::new(), bytes: 0, encoding: None };
+        let outcome = (|| -> Result<()> {
+            while let Some(raw) = source.next_batch()? {
+                t.rows_read += raw.num_rows() as u64;
+                let converted = converter.convert(&raw)?;
+                for row in &converted.invalid {
+                    for f in &row.failures {
+                        *t.counts.entry((f.item.clone(), f.title.clone(), f.rule.clone())).or_default() += 1;
+                    }
+                }
+                t.rows_ok += converted.batch.num_rows() as u64;
+                t.invalid.extend(converted.invalid);
+                if policy == Policy::Reject && !t.invalid.is_empty() {
+                    continue; // keep reading to report every failure; send nothing more
+                }
+                if converted.batch.num_rows() > 0 && tx.blocking_send(Ok(converted.batch)).is_err() {
+                    return Err(LakeError::Other("the table writer stopped".into()));
+                }
+                t.bytes = source.bytes_read();
+                if let Some(p) = &progress {
+                    p(t.bytes, t.rows_read);
+                }
+            }
+            Ok(())
+        })();
+        t.bytes = source.bytes_read();
+        t.encoding = source.encoding();
+        match outcome {
+            Ok(()) if policy == Policy::Reject && !t.invalid.is_empty() => {
+                let _ = tx.blocking_send(Err(LakeError::Rejected("rejected".into())));
+                Ok(t)
+            }
+            Ok(()) => Ok(t),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(LakeError::Other("input failed".into())));
+                Err(e)
+            }
+        }
+    });
+    let app_id = spec.idempotency_key.as_ref().map(|k| format!("citydata-ingest:{k}"));
+    let written = lake
+        .write(spec.resource_id, schema, spec.mode, &keys, rx, app_id.as_deref(), &spec.ingest_id.to_string())
+        .await;
+    let tally = reader.await.map_err(|e| LakeError::Other(format!("reader task: {e}")))?;
+    // An input error explains a failed write better than the write's own error.
+    let tally = tally?;
+    let rejected = policy == Policy::Reject && !tally.invalid.is_empty();
+    let (version, already_applied) = match written {
+        Ok(w) => (w.version, w.already_applied),
+        Err(_) if rejected => (lake.version(spec.resource_id).await?, false),
+        Err(e) => return Err(e),
+    };
+    if already_applied {
+        let dur = started.elapsed();
+        return Ok(IngestReport {
+            ingest_id: spec.ingest_id,
+            mode: spec.mode,
+            policy,
+            rows_read: tally.rows_read,
+            rows_committed: 0,
+            rows_quarantined: 0,
+            failures: vec![],
+            sample: vec![],
+            duration_ms: dur.as_millis() as u64,
+            rows_per_sec: 0.0,
+            bytes_read: tally.bytes,
+            encoding: tally.encoding.map(str::to_string),
+            table_version: version,
+            already_applied: true,
+            rejected: false,
+        });
+    }
+    let rows_quarantined = if rejected { 0 } else { tally.invalid.len() as u64 };
+    if !rejected && !tally.invalid.is_empty() {
+        let batches = tally.invalid.chunks(50_000).map(|c| quarantine_batch(spec.ingest_id, c)).collect::<Result<Vec<_>>>()?;
+        lake.quarantine(spec.resource_id, batches).await?;
+    }
+    let rows_committed = match (rejected, policy) {
+        (true, _) => 0,
+        (false, Policy::Accept) => tally.rows_read,
+        _ => tally.rows_ok,
+    };
+    let dur = started.elapsed();
+    Ok(IngestReport {
+        ingest_id: spec.ingest_id,
+        mode: spec.mode,
+        policy,
+        rows_read: tally.rows_read,
+        rows_committed,
+        rows_quarantined,
+        failures: tally
+            .counts
+            .into_iter()
+            .map(|((item, title, rule), count)| FailureCount { item, title, rule, count })
+            .collect(),
+        sample: tally.invalid.into_iter().take(SAMPLE).collect(),
+        duration_ms: dur.as_millis() as u64,
+        rows_per_sec: if dur.as_secs_f64() > 0.0 { tally.rows_read as f64 / dur.as_secs_f64() } else { 0.0 },
+        bytes_read: tally.bytes,
+        encoding: tally.encoding.map(str::to_string),
+        table_version: version,
+        already_applied: false,
+        rejected,
+    })
+}
