@@ -26,6 +26,8 @@ pub struct AppState {
     /// The address users reach the server at, for absolute links (CKAN, DCAT); when absent
     /// it is taken from the request's `Host`.
     pub public_base_url: Option<String>,
+    /// Largest data upload, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl AppState {

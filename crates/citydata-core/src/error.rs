@@ -17,6 +17,12 @@ pub enum CoreError {
     Conflict(String),
     #[error("too many attempts, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A problem in an uploaded file: `code` is stable (`ragged_row`, `bad_encoding`, ...),
+    /// `line` and `column` point at it when known.
+    #[error("{message}")]
+    Input { code: &'static str, message: String, line: Option<u64>, column: Option<String> },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -31,6 +37,8 @@ impl CoreError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Input { code, .. } => code,
+            Self::TooLarge(_) => "payload_too_large",
             Self::Internal(_) => "internal",
         }
     }
@@ -63,5 +71,17 @@ impl From<ValidationErrors> for CoreError {
 impl From<citydata_domain::FieldError> for CoreError {
     fn from(e: citydata_domain::FieldError) -> Self {
         Self::Validation(e.into())
+    }
+}
+
+impl From<citydata_lake::LakeError> for CoreError {
+    fn from(e: citydata_lake::LakeError) -> Self {
+        use citydata_lake::LakeError as L;
+        match e {
+            L::Input { code: "too_large", message, .. } => Self::TooLarge(message),
+            L::Input { code, message, line, column } => Self::Input { code, message, line, column },
+            L::Rejected(m) => Self::Input { code: "rejected", message: m, line: None, column: None },
+            other => Self::Internal(other.to_string()),
+        }
     }
 }

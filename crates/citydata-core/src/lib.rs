@@ -12,6 +12,7 @@ pub mod auth;
 pub mod catalog;
 pub mod catalog_io;
 pub mod demo;
+pub mod ingest;
 mod error;
 mod password;
 mod ratelimit;
@@ -75,12 +76,26 @@ pub struct Core {
     login_limiter: Arc<ratelimit::FailureLimiter>,
     search: Option<Arc<CatalogIndex>>,
     search_sync: Arc<tokio::sync::Mutex<()>>,
+    lake: Option<Arc<citydata_lake::table::Lake>>,
+    /// Where uploads that need random access (XLSX, Parquet, JSON) are spooled.
+    spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
         let login_limiter = Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures, config.login_window));
-        Self { store, config, login_limiter, search: None, search_sync: Arc::default() }
+        Self { store, config, login_limiter, search: None, search_sync: Arc::default(), lake: None, spool_dir: None }
+    }
+
+    /// Keep resource data in `lake`; spool random-access uploads in `spool_dir`.
+    pub fn with_lake(mut self, lake: citydata_lake::table::Lake, spool_dir: std::path::PathBuf) -> Self {
+        self.lake = Some(Arc::new(lake));
+        self.spool_dir = Some(spool_dir);
+        self
+    }
+
+    pub fn lake(&self) -> Result<&Arc<citydata_lake::table::Lake>, CoreError> {
+        self.lake.as_ref().ok_or_else(|| CoreError::Internal("no lake configured".into()))
     }
 
     /// Keep `index` in step with the catalog and answer searches from it.

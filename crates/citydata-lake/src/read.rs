@@ -156,6 +156,7 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
             format!("第 {line} 行有 {len} 列，表头有 {expected} 列（可能是分隔符或引号有误）/ line {line} has {len} fields, the header has {expected} (a stray delimiter or quote?)"),
         ),
         csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => LakeError::input("bad_encoding", io.to_string()),
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => LakeError::input("too_large", io.to_string()),
         csv::ErrorKind::Io(io) => LakeError::input("unreadable", format!("读取失败（文件可能被截断或损坏）/ read failed (truncated or damaged file?): {io}")),
         csv::ErrorKind::Utf8 { .. } => LakeError::at_line("bad_encoding", line, format!("第 {line} 行不是有效的文本 / line {line} is not valid text")),
         _ => LakeError::at_line("bad_csv", line, format!("第 {line} 行无法解析 / line {line} cannot be parsed: {e}")),

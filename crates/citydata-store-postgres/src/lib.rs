@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod ingests;
 pub mod testing;
 
 use async_trait::async_trait;

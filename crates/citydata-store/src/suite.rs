@@ -21,7 +21,7 @@ macro_rules! store_suite {
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
             sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
-            resource_delete_and_changes);
+            resource_delete_and_changes, ingests);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -397,4 +397,40 @@ pub async fn resource_delete_and_changes(s: Arc<dyn Store>) {
     assert_eq!(changes.iter().map(|c| c.resource_id).collect::<Vec<_>>(), vec![r.id, r.id]);
     assert_eq!(s.last_catalog_change().await.unwrap(), changes[1].seq);
     assert_eq!(s.catalog_changes_after(changes[0].seq, 10).await.unwrap().len(), 1);
+}
+
+pub async fn ingests(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let r = resource(1, "gaj", "population", "none", ResourceState::Published);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    let now = Utc::now().trunc_subsecs(6);
+    let rec = crate::IngestRecord {
+        id: Uuid::new_v4(),
+        resource_id: r.id,
+        idempotency_key: Some("k1".into()),
+        actor: "gaj-steward".into(),
+        mode: "append".into(),
+        policy: "quarantine".into(),
+        state: "running".into(),
+        report: None,
+        error: None,
+        created_at: now,
+        finished_at: None,
+    };
+    s.create_ingest(&rec).await.unwrap();
+    let dup = crate::IngestRecord { id: Uuid::new_v4(), ..rec.clone() };
+    assert!(matches!(s.create_ingest(&dup).await, Err(StoreError::Conflict(_))));
+    let keyless = crate::IngestRecord { id: Uuid::new_v4(), idempotency_key: None, ..rec.clone() };
+    s.create_ingest(&keyless).await.unwrap();
+    s.create_ingest(&crate::IngestRecord { id: Uuid::new_v4(), ..keyless.clone() }).await.unwrap();
+    let report = serde_json::json!({"rows_read": 3});
+    s.finish_ingest(rec.id, "committed", Some(&report), None, now).await.unwrap();
+    let got = s.find_ingest_by_key(r.id, "k1").await.unwrap().unwrap();
+    assert_eq!(got.state, "committed");
+    assert_eq!(got.report, Some(report));
+    assert_eq!(got.finished_at, Some(now));
+    assert_eq!(s.get_ingest(rec.id).await.unwrap().unwrap().id, rec.id);
+    assert_eq!(s.list_ingests(r.id, 10).await.unwrap().len(), 3);
+    s.delete_ingest(rec.id).await.unwrap();
+    assert!(s.find_ingest_by_key(r.id, "k1").await.unwrap().is_none());
 }

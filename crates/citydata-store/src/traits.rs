@@ -124,7 +124,7 @@ pub struct PoolStats {
 /// The whole metadata store.
 #[async_trait]
 pub trait Store:
-    DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + ResourceStore + Send + Sync
+    DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + ResourceStore + IngestStore + Send + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -210,4 +210,42 @@ pub trait ResourceStore: Send + Sync {
     /// Changes after `seq`, oldest first.
     async fn catalog_changes_after(&self, seq: i64, limit: u32) -> Result<Vec<CatalogChange>>;
     async fn last_catalog_change(&self) -> Result<i64>;
+}
+
+/// An ingest as recorded in the metadata store: who sent what, how it ended, its report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestRecord {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub idempotency_key: Option<String>,
+    pub actor: String,
+    pub mode: String,
+    pub policy: String,
+    /// `running`, `committed`, `rejected`, `failed`.
+    pub state: String,
+    pub report: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait IngestStore: Send + Sync {
+    /// Record a starting ingest; `Conflict` when the resource already has an ingest with the
+    /// same idempotency key.
+    async fn create_ingest(&self, r: &IngestRecord) -> Result<()>;
+    async fn finish_ingest(
+        &self,
+        id: Uuid,
+        state: &str,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn get_ingest(&self, id: Uuid) -> Result<Option<IngestRecord>>;
+    async fn find_ingest_by_key(&self, resource_id: Uuid, key: &str) -> Result<Option<IngestRecord>>;
+    /// Newest first.
+    async fn list_ingests(&self, resource_id: Uuid, limit: u32) -> Result<Vec<IngestRecord>>;
+    /// Forget a failed attempt's key so that the same key can be retried.
+    async fn delete_ingest(&self, id: Uuid) -> Result<()>;
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod catalog_io;
+mod data;
 mod departments;
 pub mod resources;
 mod tokens;
@@ -45,6 +46,11 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(resources::list_themes))
         .routes(routes!(resources::search))
         .routes(routes!(catalog_io::export_catalog))
+        .routes(routes!(data::list_ingests))
+        .routes(routes!(data::get_ingest))
+        .routes(routes!(data::versions))
+        .routes(routes!(data::quarantine))
+        .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(catalog_io::import_catalog))

@@ -1,6 +1,8 @@
 //! Demo content for `serve --demo`: the city of 泰州 (Taizhou, 321200), its departments, demo
 //! users and a catalog of about 30 resources. Idempotent: what exists already is left alone.
 
+pub mod generate;
+
 use crate::accounts::{MembershipInput, NewDepartmentInput, NewUserInput};
 use crate::{Core, CoreError, RequestMeta};
 use citydata_domain::dept::DeptCode;

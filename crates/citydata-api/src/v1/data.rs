@@ -1,0 +1,174 @@
+//! Data of a resource: uploads (ingests), versions, quarantine.
+
+use crate::error::ErrorEnvelope;
+use crate::extract::{Auth, MaybeAuth, Meta};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use citydata_core::ingest::{IngestBody, IngestParams, ingest_view};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::io::Read;
+use utoipa::IntoParams;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// `append` (default), `replace`, `upsert` (by key items) or `delete` (by key items).
+    pub mode: Option<String>,
+    /// `csv` (default), `tsv`, `xlsx`, `json`, `ndjson`, `parquet`; gzip is detected.
+    pub format: Option<String>,
+    /// `auto` (default: UTF-8, UTF-8 with BOM or GB18030 detected), `utf-8`, `gb18030`/`gbk`.
+    pub encoding: Option<String>,
+    /// `quarantine` (default), `reject` or `accept`.
+    pub policy: Option<String>,
+    /// CSV delimiter (one character, or `tab`).
+    pub delimiter: Option<String>,
+    /// XLSX sheet name (default: the first sheet).
+    pub sheet: Option<String>,
+    /// `false` when the file has no header row.
+    pub header: Option<bool>,
+    /// Ignore columns that match no item instead of refusing the file.
+    pub ignore_extra: Option<bool>,
+}
+
+/// Reads the request body as it arrives, refusing more than `limit` bytes.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "upload limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn format_from_content_type(headers: &HeaderMap) -> Option<String> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?.split(';').next()?.trim().to_ascii_lowercase();
+    Some(
+        match ct.as_str() {
+            "text/csv" => "csv",
+            "text/tab-separated-values" => "tsv",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+            "application/x-ndjson" | "application/jsonl" => "ndjson",
+            "application/json" => "json",
+            "application/vnd.apache.parquet" | "application/x-parquet" => "parquet",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// Upload data into a resource's table (stewards of the provider department). The body is the
+/// file itself, read as it arrives. Valid rows are committed as one new table version; invalid
+/// rows go to the quarantine with their failing item and rule. An `Idempotency-Key` header makes
+/// a retry safe: the same key is never applied twice.
+#[utoipa::path(post, path = "/api/v1/resources/{id}/data", tag = "data", params(("id" = String, Path), UploadQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Apply this upload at most once")),
+    request_body(content = Vec<u8>, description = "The file", content_type = "text/csv"),
+    responses(
+        (status = 201, description = "Committed; the ingest with its report", body = Object),
+        (status = 200, description = "The Idempotency-Key was applied before; that ingest", body = Object),
+        (status = 400, body = ErrorEnvelope, description = "The file cannot be read: details.line and details.column name where"),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "policy=reject and invalid rows: nothing committed"),
+    ),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", format!("查询参数有误 / invalid query parameters: {}", e.body_text())))?;
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let params = IngestParams {
+        mode: q.mode,
+        format: q.format.or_else(|| format_from_content_type(&headers)),
+        encoding: q.encoding,
+        policy: q.policy,
+        delimiter: q.delimiter,
+        sheet: q.sheet,
+        header: q.header,
+        ignore_extra: q.ignore_extra.unwrap_or(false),
+        idempotency_key: key.clone(),
+    };
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let limited = Limited { inner: reader, left: state.max_upload_bytes };
+    let (record, replayed) = state.core.ingest_data(&meta, &p, &id, &params, IngestBody::Stream(Box::new(limited)), None, None).await?;
+    let view = ingest_view(&record);
+    if record.state == "rejected" {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "文件中有无效行，按 policy=reject 未写入任何数据 / the file has invalid rows; with policy=reject nothing was committed",
+        )
+        .with_details(json!({ "ingest": view })));
+    }
+    Ok((if replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(view)))
+}
+
+/// The ingests of a resource, newest first.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/ingests", tag = "data", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorEnvelope)))]
+pub async fn list_ingests(State(state): State<AppState>, MaybeAuth(p): MaybeAuth, Path(id): Path<String>) -> Result<Json<Vec<Value>>, ApiError> {
+    Ok(Json(state.core.list_ingests(p.as_ref(), &id).await?.iter().map(ingest_view).collect()))
+}
+
+/// One ingest and its report: rows read, committed, quarantined, failures per item and rule, a
+/// sample of failing rows, duration, rows/s and the resulting table version.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/ingests/{ingest_id}", tag = "data",
+    params(("id" = String, Path), ("ingest_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+pub async fn get_ingest(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    Path((id, ingest_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(ingest_view(&state.core.get_ingest(p.as_ref(), &id, &ingest_id).await?)))
+}
+
+/// The versions of a resource's table, newest first (time travel reads name one).
+#[utoipa::path(get, path = "/api/v1/resources/{id}/versions", tag = "data", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorEnvelope)))]
+pub async fn versions(State(state): State<AppState>, MaybeAuth(p): MaybeAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let v = state.core.table_versions(p.as_ref(), &id).await?;
+    Ok(Json(serde_json::to_value(v).unwrap_or_default()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuarantineQuery {
+    /// Only the rows of this ingest.
+    pub ingest_id: Option<String>,
+    /// 1–10000, default 100.
+    pub limit: Option<u32>,
+}
+
+/// Quarantined rows with the failing item, rule and message and the original cells (the
+/// provider department only).
+#[utoipa::path(get, path = "/api/v1/resources/{id}/quarantine", tag = "data", params(("id" = String, Path), QuarantineQuery),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn quarantine(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: Result<Query<QuarantineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
+    Ok(Json(state.core.quarantine(&p, &id, q.ingest_id.as_deref(), q.limit.unwrap_or(100)).await?))
+}

@@ -1,0 +1,330 @@
+//! 数据汇聚: taking a department's file into the resource's table — authorization, the
+//! idempotency key, the ingest record and report, audit.
+
+use crate::audit::Actor;
+use crate::catalog::can_edit;
+use crate::{Core, CoreError, RequestMeta};
+use chrono::Utc;
+use citydata_domain::audit::Outcome;
+use citydata_domain::principal::Principal;
+use citydata_lake::decode::Encoding;
+use citydata_lake::ingest::{IngestReport, IngestSpec, Policy, Progress};
+use citydata_lake::read::{self, Format, RawSource};
+use citydata_lake::table::{VersionInfo, WriteMode};
+use citydata_store::{IngestRecord, StoreError};
+use serde_json::Value;
+use std::io::Read;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// How to read and apply an upload (query parameters of the API, flags of the CLI).
+#[derive(Debug, Clone, Default)]
+pub struct IngestParams {
+    pub mode: Option<String>,
+    pub format: Option<String>,
+    pub encoding: Option<String>,
+    pub policy: Option<String>,
+    pub delimiter: Option<String>,
+    pub sheet: Option<String>,
+    /// `false` when the file has no header row.
+    pub header: Option<bool>,
+    pub ignore_extra: bool,
+    pub idempotency_key: Option<String>,
+}
+
+/// The upload itself.
+pub enum IngestBody {
+    /// A stream (text formats are read as it arrives; others are spooled to a file first).
+    Stream(Box<dyn Read + Send>),
+    /// A file on this machine (the CLI).
+    File(PathBuf),
+}
+
+struct Parsed {
+    mode: WriteMode,
+    format: Format,
+    encoding: Encoding,
+    policy: Policy,
+}
+
+fn parse_params(p: &IngestParams, file_hint: Option<&str>) -> Result<Parsed, CoreError> {
+    let format_name = p
+        .format
+        .clone()
+        .or_else(|| {
+            file_hint.and_then(|f| {
+                let lower = f.to_ascii_lowercase();
+                let lower = lower.trim_end_matches(".gz");
+                lower.rsplit_once('.').map(|(_, ext)| ext.to_string())
+            })
+        })
+        .unwrap_or_else(|| "csv".into());
+    Ok(Parsed {
+        mode: WriteMode::parse(p.mode.as_deref().unwrap_or("append"))?,
+        format: Format::parse(&format_name, p.delimiter.as_deref(), p.sheet.as_deref(), p.header.unwrap_or(true))?,
+        encoding: Encoding::parse(p.encoding.as_deref().unwrap_or("auto"))?,
+        policy: Policy::parse(p.policy.as_deref().unwrap_or("quarantine"))?,
+    })
+}
+
+fn valid_key(k: &str) -> Result<(), CoreError> {
+    if k.is_empty() || k.len() > 200 || k.chars().any(char::is_control) {
+        return Err(citydata_domain::FieldError::new("Idempotency-Key", "invalid_key", "Idempotency-Key 须为 1–200 个可见字符 / must be 1–200 visible characters").into());
+    }
+    Ok(())
+}
+
+/// Open a raw source; spooling streams that need random access into `spool`.
+fn open_source(format: &Format, encoding: Encoding, body: IngestBody, spool: Option<&PathBuf>) -> Result<(Box<dyn RawSource>, Option<tempfile::TempPath>), CoreError> {
+    let (path, temp) = match (format.needs_file(), body) {
+        (false, IngestBody::Stream(r)) => return Ok((text_source(format, encoding, r)?, None)),
+        (false, IngestBody::File(p)) => {
+            let f = std::fs::File::open(&p).map_err(|e| CoreError::Input { code: "unreadable", message: format!("无法打开文件 / cannot open the file: {e}"), line: None, column: None })?;
+            return Ok((text_source(format, encoding, Box::new(f))?, None));
+        }
+        (true, IngestBody::File(p)) => (p, None),
+        (true, IngestBody::Stream(mut r)) => {
+            let dir = spool.cloned().unwrap_or_else(std::env::temp_dir);
+            std::fs::create_dir_all(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
+            let mut f = tempfile::NamedTempFile::new_in(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
+            std::io::copy(&mut r, &mut f).map_err(|e| match e.kind() {
+                std::io::ErrorKind::FileTooLarge => CoreError::TooLarge(e.to_string()),
+                _ => CoreError::Input { code: "unreadable", message: format!("上传中断 / the upload was interrupted: {e}"), line: None, column: None },
+            })?;
+            let temp = f.into_temp_path();
+            (temp.to_path_buf(), Some(temp))
+        }
+    };
+    let src: Box<dyn RawSource> = match format {
+        Format::Xlsx { sheet } => Box::new(read::xlsx(&path, sheet.as_deref())?),
+        Format::Parquet => Box::new(read::ParquetSource::new(&path)?),
+        Format::Json => Box::new(read::json_array(&path, encoding)?),
+        _ => unreachable!("text formats are streamed"),
+    };
+    Ok((src, temp))
+}
+
+fn text_source(format: &Format, encoding: Encoding, r: Box<dyn Read + Send>) -> Result<Box<dyn RawSource>, CoreError> {
+    Ok(match format {
+        Format::Csv { delimiter, quote, header } => Box::new(read::CsvSource::new(r, encoding, *delimiter, *quote, *header)?),
+        Format::Ndjson => Box::new(read::NdjsonSource::new(r, encoding)?),
+        _ => return Err(CoreError::Internal("not a text format".into())),
+    })
+}
+
+/// The JSON of an ingest record, with its report.
+pub fn ingest_view(r: &IngestRecord) -> Value {
+    serde_json::json!({
+        "id": r.id,
+        "resource_id": r.resource_id,
+        "idempotency_key": r.idempotency_key,
+        "actor": r.actor,
+        "mode": r.mode,
+        "policy": r.policy,
+        "state": r.state,
+        "report": r.report,
+        "error": r.error,
+        "created_at": r.created_at,
+        "finished_at": r.finished_at,
+    })
+}
+
+impl Core {
+    /// Take an upload into a resource's table (stewards of the provider department).
+    pub async fn ingest_data(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        key: &str,
+        params: &IngestParams,
+        body: IngestBody,
+        file_hint: Option<&str>,
+        progress: Option<Progress>,
+    ) -> Result<(IngestRecord, bool), CoreError> {
+        let found = self.store.find_resource(key.trim()).await?;
+        let target = Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
+        let result = self.ingest_inner(principal, key, params, body, file_hint, progress).await;
+        let details = match &result {
+            Ok((r, replayed)) => serde_json::json!({
+                "ingest_id": r.id,
+                "replayed": replayed,
+                "state": r.state,
+                "rows_committed": r.report.as_ref().and_then(|v| v.get("rows_committed")).cloned(),
+                "rows_quarantined": r.report.as_ref().and_then(|v| v.get("rows_quarantined")).cloned(),
+                "table_version": r.report.as_ref().and_then(|v| v.get("table_version")).cloned(),
+            }),
+            Err(e) => serde_json::json!({ "error": e.code() }),
+        };
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(CoreError::Forbidden(_) | CoreError::Unauthenticated(_)) => Outcome::Denied,
+            Err(_) => Outcome::Failure,
+        };
+        self.record(meta, Actor::Principal(principal), "data.ingest", target, outcome, details).await?;
+        result
+    }
+
+    async fn ingest_inner(
+        &self,
+        principal: &Principal,
+        key: &str,
+        params: &IngestParams,
+        body: IngestBody,
+        file_hint: Option<&str>,
+        progress: Option<Progress>,
+    ) -> Result<(IngestRecord, bool), CoreError> {
+        // 1. The resource, visible and editable by the caller.
+        let resource = self.get_resource(Some(principal), key).await?;
+        if !can_edit(principal, &resource.content.provider) {
+            return Err(CoreError::forbidden());
+        }
+        if resource.content.items.is_empty() {
+            return Err(CoreError::Conflict("此资源没有信息项，无法接收数据 / the resource has no items, so it cannot take data".into()));
+        }
+        // 2. Parameters.
+        let p = parse_params(params, file_hint)?;
+        if let Some(k) = &params.idempotency_key {
+            valid_key(k)?;
+        }
+        let lake = self.lake()?.clone();
+        // 3. Idempotency: a key seen before returns the earlier ingest.
+        if let Some(k) = &params.idempotency_key
+            && let Some(prev) = self.store.find_ingest_by_key(resource.id, k).await?
+        {
+            return match prev.state.as_str() {
+                "running" => Err(CoreError::Conflict(format!("使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress: {}", prev.id))),
+                _ => Ok((prev, true)),
+            };
+        }
+        let record = IngestRecord {
+            id: Uuid::now_v7(),
+            resource_id: resource.id,
+            idempotency_key: params.idempotency_key.clone(),
+            actor: principal.username.to_string(),
+            mode: p.mode.as_str().into(),
+            policy: serde_json::to_value(p.policy).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            state: "running".into(),
+            report: None,
+            error: None,
+            created_at: Utc::now(),
+            finished_at: None,
+        };
+        match self.store.create_ingest(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(CoreError::Conflict("使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress".into())),
+            Err(e) => return Err(e.into()),
+        }
+        // 4. Read, validate, commit.
+        let spool = self.spool_dir.clone();
+        let opened = {
+            let format = p.format.clone();
+            let encoding = p.encoding;
+            tokio::task::spawn_blocking(move || open_source(&format, encoding, body, spool.as_ref()))
+                .await
+                .map_err(|e| CoreError::Internal(e.to_string()))?
+        };
+        let spec = IngestSpec {
+            resource_id: resource.id,
+            items: resource.content.items.clone(),
+            rules: resource.content.consistency.clone(),
+            mode: p.mode,
+            policy: p.policy,
+            ignore_extra: params.ignore_extra,
+            ingest_id: record.id,
+            idempotency_key: params.idempotency_key.clone(),
+        };
+        let result: Result<IngestReport, CoreError> = match opened {
+            Ok((source, _temp)) => citydata_lake::ingest::ingest(&lake, spec, source, progress).await.map_err(CoreError::from),
+            Err(e) => Err(e),
+        };
+        // 5. Record the outcome. A failed attempt forgets its key so that it can be retried.
+        let now = Utc::now();
+        match result {
+            Ok(report) => {
+                let state = if report.rejected { "rejected" } else { "committed" };
+                let value = serde_json::to_value(&report).map_err(|e| CoreError::Internal(e.to_string()))?;
+                self.store.finish_ingest(record.id, state, Some(&value), None, now).await?;
+                Ok((IngestRecord { state: state.into(), report: Some(value), finished_at: Some(now), ..record }, false))
+            }
+            Err(e) => {
+                if record.idempotency_key.is_some() {
+                    self.store.delete_ingest(record.id).await?;
+                } else {
+                    self.store.finish_ingest(record.id, "failed", None, Some(&e.to_string()), now).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One ingest of a resource (whoever may see the resource).
+    pub async fn get_ingest(&self, principal: Option<&Principal>, key: &str, ingest_id: &str) -> Result<IngestRecord, CoreError> {
+        let resource = self.get_resource(principal, key).await?;
+        let not_found = || CoreError::NotFound(format!("导入记录不存在：{ingest_id} / no such ingest"));
+        let id = Uuid::parse_str(ingest_id).map_err(|_| not_found())?;
+        match self.store.get_ingest(id).await? {
+            Some(r) if r.resource_id == resource.id => Ok(r),
+            _ => Err(not_found()),
+        }
+    }
+
+    pub async fn list_ingests(&self, principal: Option<&Principal>, key: &str) -> Result<Vec<IngestRecord>, CoreError> {
+        let resource = self.get_resource(principal, key).await?;
+        Ok(self.store.list_ingests(resource.id, 100).await?)
+    }
+
+    /// The table's versions, newest first (whoever may see the resource).
+    pub async fn table_versions(&self, principal: Option<&Principal>, key: &str) -> Result<Vec<VersionInfo>, CoreError> {
+        let resource = self.get_resource(principal, key).await?;
+        Ok(self.lake()?.history(resource.id).await?)
+    }
+
+    /// Quarantined rows with their failures (the provider department only).
+    pub async fn quarantine(&self, principal: &Principal, key: &str, ingest_id: Option<&str>, limit: u32) -> Result<Vec<Value>, CoreError> {
+        let resource = self.get_resource(Some(principal), key).await?;
+        if !can_edit(principal, &resource.content.provider) && !principal.is_member_of(&resource.content.provider) {
+            return Err(CoreError::forbidden());
+        }
+        let mut sql = String::from("SELECT ingest_id, line, item, rule, message, failures, record FROM t");
+        if let Some(i) = ingest_id {
+            let id = Uuid::parse_str(i).map_err(|_| citydata_domain::FieldError::new("ingest_id", "invalid_id", "ingest_id 须为 UUID / must be a UUID"))?;
+            sql.push_str(&format!(" WHERE ingest_id = '{id}'"));
+        }
+        sql.push_str(&format!(" ORDER BY quarantined_at DESC, line LIMIT {}", limit.clamp(1, 10_000)));
+        let batches = self.lake()?.query_quarantine(resource.id, &sql).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let col = |i: usize, r: usize| arrow::util::display::array_value_to_string(b.column(i), r).unwrap_or_default();
+            for r in 0..b.num_rows() {
+                out.push(serde_json::json!({
+                    "ingest_id": col(0, r),
+                    "line": col(1, r).parse::<i64>().unwrap_or(0),
+                    "item": col(2, r),
+                    "rule": col(3, r),
+                    "message": col(4, r),
+                    "failures": serde_json::from_str::<Value>(&col(5, r)).unwrap_or(Value::Null),
+                    "record": serde_json::from_str::<Value>(&col(6, r)).unwrap_or(Value::Null),
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Vacuum every resource table (files left by failed writes and expired versions).
+    pub async fn vacuum_lake(&self, retention_hours: u64) -> Result<usize, CoreError> {
+        let f = citydata_store::ResourceFilter::new(citydata_domain::resource::Audience::Platform);
+        let mut n = 0;
+        let mut offset = 0;
+        loop {
+            let page = self.store.list_resources(&f, 500, offset).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as u64;
+            for r in page {
+                n += self.lake()?.vacuum(r.id, retention_hours).await?;
+            }
+        }
+        Ok(n)
+    }
+}
