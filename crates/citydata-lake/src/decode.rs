@@ -34,10 +34,19 @@ impl Encoding {
     }
 }
 
+/// An IO error while reading an upload, as the caller's problem.
+pub fn input_io_error(e: std::io::Error) -> LakeError {
+    match e.kind() {
+        std::io::ErrorKind::FileTooLarge => LakeError::input("too_large", e.to_string()),
+        std::io::ErrorKind::InvalidData => LakeError::input("bad_encoding", e.to_string()),
+        _ => LakeError::input("unreadable", format!("无法读取文件（可能被截断或损坏）/ cannot read the file (truncated or damaged?): {e}")),
+    }
+}
+
 /// Wrap `inner` so that gzip input is decompressed (detected by its magic bytes).
 pub fn maybe_gunzip<R: Read + Send + 'static>(inner: R) -> Result<Box<dyn BufRead + Send>> {
     let mut br = BufReader::with_capacity(256 * 1024, inner);
-    let head = br.fill_buf()?;
+    let head = br.fill_buf().map_err(input_io_error)?;
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
         Ok(Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(br))))
     } else {

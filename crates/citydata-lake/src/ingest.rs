@@ -174,6 +174,9 @@ pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource
                     p(t.bytes, t.rows_read);
                 }
             }
+            if t.rows_read == 0 {
+                return Err(LakeError::at_line("no_rows", 2, "文件只有表头，没有数据行 / the file has a header but no data rows"));
+            }
             Ok(())
         })();
         t.bytes = source.bytes_read();

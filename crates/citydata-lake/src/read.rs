@@ -163,9 +163,31 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
     }
 }
 
+/// Refuse input that is plainly not text: NUL bytes or a known binary signature.
+pub fn refuse_binary(mut r: Box<dyn BufRead + Send>) -> Result<Box<dyn BufRead + Send>> {
+    let head = r.fill_buf().map_err(crate::decode::input_io_error)?;
+    let kind = if head.starts_with(b"PK\x03\x04") {
+        Some("ZIP/XLSX（请用 format=xlsx）")
+    } else if head.starts_with(b"PAR1") {
+        Some("Parquet（请用 format=parquet）")
+    } else if head.starts_with(b"%PDF") {
+        Some("PDF")
+    } else if head.starts_with(b"\x89PNG") || head.starts_with(b"\xFF\xD8\xFF") || head.starts_with(b"GIF8") {
+        Some("图片 / image")
+    } else if head.iter().take(8192).any(|b| *b == 0) {
+        Some("二进制 / binary")
+    } else {
+        None
+    };
+    match kind {
+        Some(k) => Err(LakeError::at_line("not_text", 1, format!("文件不是文本表格，看起来是 {k} / the file is not a text table; it looks like {k}"))),
+        None => Ok(r),
+    }
+}
+
 impl CsvSource {
     pub fn new<R: Read + Send + 'static>(input: R, encoding: Encoding, delimiter: u8, quote: u8, header: bool) -> Result<Self> {
-        let text = Utf8Reader::new(maybe_gunzip(input)?, encoding);
+        let text = Utf8Reader::new(refuse_binary(maybe_gunzip(input)?)?, encoding);
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counting = Counting { inner: text, count: count.clone(), quote, quotes: 0 };
         let mut reader = csv::ReaderBuilder::new()
@@ -240,7 +262,8 @@ impl RawSource for CsvSource {
                 }
                 Err(e) => {
                     let unclosed = matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. })
-                        && self.reader.position().line() > e.position().map(|p| p.line()).unwrap_or(0) + 1;
+                        && (self.reader.get_ref().quotes % 2 == 1
+                            || self.reader.position().line() > e.position().map(|p| p.line()).unwrap_or(0) + 1);
                     let err = csv_error(e, n);
                     if unclosed && let LakeError::Input { line: Some(l), .. } = &err {
                         let l = *l;
@@ -297,7 +320,7 @@ fn json_object(line: u64, text: &str) -> Result<serde_json::Map<String, serde_js
 
 impl NdjsonSource {
     pub fn new<R: Read + Send + 'static>(input: R, encoding: Encoding) -> Result<Self> {
-        let mut lines = BufReader::new(Utf8Reader::new(maybe_gunzip(input)?, encoding)).lines();
+        let mut lines = BufReader::new(Utf8Reader::new(refuse_binary(maybe_gunzip(input)?)?, encoding)).lines();
         let mut line_no = 0;
         loop {
             line_no += 1;

@@ -116,7 +116,9 @@ impl Application {
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
-        let core = Core::new(store, config).with_search(Arc::new(index));
+        let lake = citydata_lake::table::Lake::new(&settings.lake_url)
+            .with_context(|| format!("cannot use the lake at {}", settings.lake_url))?;
+        let core = Core::new(store, config).with_search(Arc::new(index)).with_lake(lake, settings.data_dir.join("tmp"));
         if settings.settings.demo {
             let r = core.seed_demo().await.context("seeding the demo content failed")?;
             tracing::info!(
@@ -125,6 +127,13 @@ impl Application {
                 resources = r.resources_created,
                 "demo content seeded"
             );
+        }
+        if settings.settings.demo && settings.settings.demo_rows > 0 {
+            let started = std::time::Instant::now();
+            let loaded = core.load_demo_data(settings.settings.demo_rows).await.context("loading the demo data failed")?;
+            if loaded > 0 {
+                tracing::info!(rows = loaded, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
+            }
         }
         if fresh {
             let n = core.reindex().await.context("building the search index failed")?;
@@ -136,6 +145,7 @@ impl Application {
             core: core.clone(),
             cookie_secure: settings.cookie_secure(),
             public_base_url: settings.settings.public_base_url.clone(),
+            max_upload_bytes: settings.settings.max_upload_bytes,
         };
         let router = build_router(state, settings.settings.max_body_bytes);
         let listener = TcpListener::bind(settings.settings.listen)

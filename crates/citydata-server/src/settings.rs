@@ -60,6 +60,11 @@ pub struct Settings {
     pub session_ttl_hours: u32,
     /// Seed the demo city, departments and users at start.
     pub demo: bool,
+    /// With `demo`: rows of the demo population register loaded at first start (enterprises:
+    /// a fifth of it; 0 loads no data).
+    pub demo_rows: u64,
+    /// Largest data upload, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Settings {
@@ -75,6 +80,8 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             session_ttl_hours: 12,
             demo: false,
+            demo_rows: 100_000,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -206,6 +213,8 @@ impl ResolvedSettings {
         t.insert("max_body_bytes".into(), (s.max_body_bytes as i64).into());
         t.insert("session_ttl_hours".into(), i64::from(s.session_ttl_hours).into());
         t.insert("demo".into(), s.demo.into());
+        t.insert("demo_rows".into(), (s.demo_rows as i64).into());
+        t.insert("max_upload_bytes".into(), (s.max_upload_bytes as i64).into());
         toml::to_string(&t).unwrap_or_default()
     }
 

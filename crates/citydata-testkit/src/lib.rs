@@ -22,11 +22,15 @@ pub struct SpawnOptions {
     pub database_url: Option<String>,
     /// With `demo: false`: still seed the demo departments and users (an empty catalog).
     pub accounts_only: bool,
+    /// Demo population rows to load at start (default 0: tests ingest what they need).
+    pub demo_rows: u64,
+    /// Largest data upload (default: the server default).
+    pub max_upload_bytes: Option<u64>,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        Self { demo: true, max_body_bytes: None, database_url: None, accounts_only: false }
+        Self { demo: true, max_body_bytes: None, database_url: None, accounts_only: false, demo_rows: 0, max_upload_bytes: None }
     }
 }
 
@@ -75,6 +79,10 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     let mut settings = Settings::load(None, &overrides).expect("settings");
     if let Some(m) = opts.max_body_bytes {
         settings.max_body_bytes = m;
+    }
+    settings.demo_rows = opts.demo_rows;
+    if let Some(m) = opts.max_upload_bytes {
+        settings.max_upload_bytes = m;
     }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {

@@ -81,6 +81,20 @@ fn csv_field(s: &str) -> String {
 /// Write `rows` rows (plus the header) to `out`, `defects` of them (a fraction) deliberately
 /// wrong. Deterministic for a given `seed`. Returns the number of defective rows.
 pub fn generate(register: Register, rows: u64, defects: f64, seed: u64, gb18030: bool, out: &mut dyn Write) -> std::io::Result<u64> {
+    Ok(generate_listing(register, rows, defects, seed, gb18030, out)?.len() as u64)
+}
+
+/// As [`generate`], returning each defective row's file line and the rule it breaks
+/// (`id_card`, `mobile`, `id_card_birth_date`, `id_card_sex`, `uscc`).
+pub fn generate_listing(
+    register: Register,
+    rows: u64,
+    defects: f64,
+    seed: u64,
+    gb18030: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<Vec<(u64, &'static str)>> {
+    let mut listing = Vec::new();
     let mut rng = StdRng::seed_from_u64(seed);
     let emit = |line: String, out: &mut dyn Write| -> std::io::Result<()> {
         if gb18030 {
@@ -90,7 +104,6 @@ pub fn generate(register: Register, rows: u64, defects: f64, seed: u64, gb18030:
             out.write_all(line.as_bytes())
         }
     };
-    let mut bad = 0;
     match register {
         Register::Population => {
             emit("身份证号,姓名,性别,出生日期,民族,行政区划代码,区县,户籍地址,手机号,婚姻状况,文化程度,更新时间\n".into(), out)?;
@@ -109,17 +122,27 @@ pub fn generate(register: Register, rows: u64, defects: f64, seed: u64, gb18030:
                 let mut sex = if male { "男" } else { "女" };
                 let mut birth_text = if rng.gen_bool(0.2) { birth.format("%Y/%-m/%-d").to_string() } else { birth.format("%Y-%m-%d").to_string() };
                 if rng.gen_bool(defects.clamp(0.0, 1.0)) {
-                    bad += 1;
-                    match rng.gen_range(0..4) {
+                    let rule = match rng.gen_range(0..4) {
                         0 => {
                             // A wrong check character.
                             let c = id.pop().expect("18 chars");
                             id.push(if c == '0' { '1' } else { '0' });
+                            "id_card"
                         }
-                        1 => phone.truncate(10),
-                        2 => birth_text = (birth + chrono::Duration::days(1)).format("%Y-%m-%d").to_string(),
-                        _ => sex = if male { "女" } else { "男" },
-                    }
+                        1 => {
+                            phone.truncate(10);
+                            "mobile"
+                        }
+                        2 => {
+                            birth_text = (birth + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+                            "id_card_birth_date"
+                        }
+                        _ => {
+                            sex = if male { "女" } else { "男" };
+                            "id_card_sex"
+                        }
+                    };
+                    listing.push((i + 2, rule));
                 }
                 let ethnic = {
                     let total: u32 = ETHNIC.iter().map(|e| e.1).sum();
@@ -161,7 +184,7 @@ pub fn generate(register: Register, rows: u64, defects: f64, seed: u64, gb18030:
                 let first17 = format!("91{code}{org}");
                 let mut uscc = format!("{first17}{}", uscc_check_char(&first17).expect("alphabet"));
                 if rng.gen_bool(defects.clamp(0.0, 1.0)) {
-                    bad += 1;
+                    listing.push((i + 2, "uscc"));
                     let c = uscc.pop().expect("18 chars");
                     let next = alphabet[(alphabet.iter().position(|a| *a == c).unwrap_or(0) + 1) % alphabet.len()];
                     uscc.push(next);
@@ -183,7 +206,7 @@ pub fn generate(register: Register, rows: u64, defects: f64, seed: u64, gb18030:
             }
         }
     }
-    Ok(bad)
+    Ok(listing)
 }
 
 #[cfg(test)]
