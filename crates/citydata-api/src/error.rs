@@ -83,7 +83,11 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Input { code, message, line, column } => Self::new(StatusCode::BAD_REQUEST, code, message)
                 .with_details(json!({ "line": line, "column": column })),
-            CoreError::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("上传的文件超过大小限制 / the upload is larger than allowed: {m}")),
+            CoreError::TooLarge(m) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("上传的文件超过大小限制 / the upload is larger than allowed: {m}"),
+            ),
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::internal()

@@ -69,17 +69,32 @@ fn parse_params(p: &IngestParams, file_hint: Option<&str>) -> Result<Parsed, Cor
 
 fn valid_key(k: &str) -> Result<(), CoreError> {
     if k.is_empty() || k.len() > 200 || k.chars().any(char::is_control) {
-        return Err(citydata_domain::FieldError::new("Idempotency-Key", "invalid_key", "Idempotency-Key 须为 1–200 个可见字符 / must be 1–200 visible characters").into());
+        return Err(citydata_domain::FieldError::new(
+            "Idempotency-Key",
+            "invalid_key",
+            "Idempotency-Key 须为 1–200 个可见字符 / must be 1–200 visible characters",
+        )
+        .into());
     }
     Ok(())
 }
 
 /// Open a raw source; spooling streams that need random access into `spool`.
-fn open_source(format: &Format, encoding: Encoding, body: IngestBody, spool: Option<&PathBuf>) -> Result<(Box<dyn RawSource>, Option<tempfile::TempPath>), CoreError> {
+fn open_source(
+    format: &Format,
+    encoding: Encoding,
+    body: IngestBody,
+    spool: Option<&PathBuf>,
+) -> Result<(Box<dyn RawSource>, Option<tempfile::TempPath>), CoreError> {
     let (path, temp) = match (format.needs_file(), body) {
         (false, IngestBody::Stream(r)) => return Ok((text_source(format, encoding, r)?, None)),
         (false, IngestBody::File(p)) => {
-            let f = std::fs::File::open(&p).map_err(|e| CoreError::Input { code: "unreadable", message: format!("无法打开文件 / cannot open the file: {e}"), line: None, column: None })?;
+            let f = std::fs::File::open(&p).map_err(|e| CoreError::Input {
+                code: "unreadable",
+                message: format!("无法打开文件 / cannot open the file: {e}"),
+                line: None,
+                column: None,
+            })?;
             return Ok((text_source(format, encoding, Box::new(f))?, None));
         }
         (true, IngestBody::File(p)) => (p, None),
@@ -89,7 +104,12 @@ fn open_source(format: &Format, encoding: Encoding, body: IngestBody, spool: Opt
             let mut f = tempfile::NamedTempFile::new_in(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
             std::io::copy(&mut r, &mut f).map_err(|e| match e.kind() {
                 std::io::ErrorKind::FileTooLarge => CoreError::TooLarge(e.to_string()),
-                _ => CoreError::Input { code: "unreadable", message: format!("上传中断 / the upload was interrupted: {e}"), line: None, column: None },
+                _ => CoreError::Input {
+                    code: "unreadable",
+                    message: format!("上传中断 / the upload was interrupted: {e}"),
+                    line: None,
+                    column: None,
+                },
             })?;
             let temp = f.into_temp_path();
             (temp.to_path_buf(), Some(temp))
@@ -106,7 +126,9 @@ fn open_source(format: &Format, encoding: Encoding, body: IngestBody, spool: Opt
 
 fn text_source(format: &Format, encoding: Encoding, r: Box<dyn Read + Send>) -> Result<Box<dyn RawSource>, CoreError> {
     Ok(match format {
-        Format::Csv { delimiter, quote, header } => Box::new(read::CsvSource::new(r, encoding, *delimiter, *quote, *header)?),
+        Format::Csv { delimiter, quote, header } => {
+            Box::new(read::CsvSource::new(r, encoding, *delimiter, *quote, *header)?)
+        }
         Format::Ndjson => Box::new(read::NdjsonSource::new(r, encoding)?),
         _ => return Err(CoreError::Internal("not a text format".into())),
     })
@@ -138,12 +160,12 @@ impl Core {
         key: &str,
         params: &IngestParams,
         body: IngestBody,
-        file_hint: Option<&str>,
         progress: Option<Progress>,
     ) -> Result<(IngestRecord, bool), CoreError> {
         let found = self.store.find_resource(key.trim()).await?;
-        let target = Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
-        let result = self.ingest_inner(principal, key, params, body, file_hint, progress).await;
+        let target =
+            Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
+        let result = self.ingest_inner(principal, key, params, body, progress).await;
         let details = match &result {
             Ok((r, replayed)) => serde_json::json!({
                 "ingest_id": r.id,
@@ -170,7 +192,6 @@ impl Core {
         key: &str,
         params: &IngestParams,
         body: IngestBody,
-        file_hint: Option<&str>,
         progress: Option<Progress>,
     ) -> Result<(IngestRecord, bool), CoreError> {
         // 1. The resource, visible and editable by the caller.
@@ -179,10 +200,16 @@ impl Core {
             return Err(CoreError::forbidden());
         }
         if resource.content.items.is_empty() {
-            return Err(CoreError::Conflict("此资源没有信息项，无法接收数据 / the resource has no items, so it cannot take data".into()));
+            return Err(CoreError::Conflict(
+                "此资源没有信息项，无法接收数据 / the resource has no items, so it cannot take data".into(),
+            ));
         }
-        // 2. Parameters.
-        let p = parse_params(params, file_hint)?;
+        // 2. Parameters (the format may come from the file's name).
+        let file_hint = match &body {
+            IngestBody::File(p) => p.file_name().map(|n| n.to_string_lossy().to_string()),
+            IngestBody::Stream(_) => None,
+        };
+        let p = parse_params(params, file_hint.as_deref())?;
         if let Some(k) = &params.idempotency_key {
             valid_key(k)?;
         }
@@ -192,7 +219,10 @@ impl Core {
             && let Some(prev) = self.store.find_ingest_by_key(resource.id, k).await?
         {
             return match prev.state.as_str() {
-                "running" => Err(CoreError::Conflict(format!("使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress: {}", prev.id))),
+                "running" => Err(CoreError::Conflict(format!(
+                    "使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress: {}",
+                    prev.id
+                ))),
                 _ => Ok((prev, true)),
             };
         }
@@ -202,7 +232,10 @@ impl Core {
             idempotency_key: params.idempotency_key.clone(),
             actor: principal.username.to_string(),
             mode: p.mode.as_str().into(),
-            policy: serde_json::to_value(p.policy).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            policy: serde_json::to_value(p.policy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             state: "running".into(),
             report: None,
             error: None,
@@ -211,7 +244,11 @@ impl Core {
         };
         match self.store.create_ingest(&record).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Err(CoreError::Conflict("使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress".into())),
+            Err(StoreError::Conflict(_)) => {
+                return Err(CoreError::Conflict(
+                    "使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress".into(),
+                ));
+            }
             Err(e) => return Err(e.into()),
         }
         // 4. Read, validate, commit.
@@ -234,7 +271,9 @@ impl Core {
             idempotency_key: params.idempotency_key.clone(),
         };
         let result: Result<IngestReport, CoreError> = match opened {
-            Ok((source, _temp)) => citydata_lake::ingest::ingest(&lake, spec, source, progress).await.map_err(CoreError::from),
+            Ok((source, _temp)) => {
+                citydata_lake::ingest::ingest(&lake, spec, source, progress).await.map_err(CoreError::from)
+            }
             Err(e) => Err(e),
         };
         // 5. Record the outcome. A failed attempt forgets its key so that it can be retried.
@@ -258,7 +297,12 @@ impl Core {
     }
 
     /// One ingest of a resource (whoever may see the resource).
-    pub async fn get_ingest(&self, principal: Option<&Principal>, key: &str, ingest_id: &str) -> Result<IngestRecord, CoreError> {
+    pub async fn get_ingest(
+        &self,
+        principal: Option<&Principal>,
+        key: &str,
+        ingest_id: &str,
+    ) -> Result<IngestRecord, CoreError> {
         let resource = self.get_resource(principal, key).await?;
         let not_found = || CoreError::NotFound(format!("导入记录不存在：{ingest_id} / no such ingest"));
         let id = Uuid::parse_str(ingest_id).map_err(|_| not_found())?;
@@ -274,27 +318,40 @@ impl Core {
     }
 
     /// The table's versions, newest first (whoever may see the resource).
-    pub async fn table_versions(&self, principal: Option<&Principal>, key: &str) -> Result<Vec<VersionInfo>, CoreError> {
+    pub async fn table_versions(
+        &self,
+        principal: Option<&Principal>,
+        key: &str,
+    ) -> Result<Vec<VersionInfo>, CoreError> {
         let resource = self.get_resource(principal, key).await?;
         Ok(self.lake()?.history(resource.id).await?)
     }
 
     /// Quarantined rows with their failures (the provider department only).
-    pub async fn quarantine(&self, principal: &Principal, key: &str, ingest_id: Option<&str>, limit: u32) -> Result<Vec<Value>, CoreError> {
+    pub async fn quarantine(
+        &self,
+        principal: &Principal,
+        key: &str,
+        ingest_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Value>, CoreError> {
         let resource = self.get_resource(Some(principal), key).await?;
         if !can_edit(principal, &resource.content.provider) && !principal.is_member_of(&resource.content.provider) {
             return Err(CoreError::forbidden());
         }
         let mut sql = String::from("SELECT ingest_id, line, item, rule, message, failures, record FROM t");
         if let Some(i) = ingest_id {
-            let id = Uuid::parse_str(i).map_err(|_| citydata_domain::FieldError::new("ingest_id", "invalid_id", "ingest_id 须为 UUID / must be a UUID"))?;
+            let id = Uuid::parse_str(i).map_err(|_| {
+                citydata_domain::FieldError::new("ingest_id", "invalid_id", "ingest_id 须为 UUID / must be a UUID")
+            })?;
             sql.push_str(&format!(" WHERE ingest_id = '{id}'"));
         }
         sql.push_str(&format!(" ORDER BY quarantined_at DESC, line LIMIT {}", limit.clamp(1, 10_000)));
         let batches = self.lake()?.query_quarantine(resource.id, &sql).await?;
         let mut out = Vec::new();
         for b in &batches {
-            let col = |i: usize, r: usize| arrow::util::display::array_value_to_string(b.column(i), r).unwrap_or_default();
+            let col =
+                |i: usize, r: usize| arrow::util::display::array_value_to_string(b.column(i), r).unwrap_or_default();
             for r in 0..b.num_rows() {
                 out.push(serde_json::json!({
                     "ingest_id": col(0, r),

@@ -111,7 +111,9 @@ pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
         None => {
             // 2024年1月5日8时30分
             match t.find('日') {
-                Some(i) if i + '日'.len_utf8() < t.len() => (&t[..i + '日'.len_utf8()], t[i + '日'.len_utf8()..].trim()),
+                Some(i) if i + '日'.len_utf8() < t.len() => {
+                    (&t[..i + '日'.len_utf8()], t[i + '日'.len_utf8()..].trim())
+                }
                 _ => (t, ""),
             }
         }
@@ -137,7 +139,9 @@ mod tests {
     #[test]
     fn dates_in_every_usual_form() {
         let d = NaiveDate::from_ymd_opt(2024, 1, 5).unwrap();
-        for s in ["2024-01-05", "2024/1/5", "2024年1月5日", "20240105", "2024.1.5", "２０２４－０１－０５", " 2024-1-05 "] {
+        for s in
+            ["2024-01-05", "2024/1/5", "2024年1月5日", "20240105", "2024.1.5", "２０２４－０１－０５", " 2024-1-05 "]
+        {
             assert_eq!(parse_date(s), Some(d), "{s}");
         }
         for s in ["2024-02-30", "2024/13/1", "24/1/5", "", "昨天", "2024-1-5-1"] {
@@ -148,7 +152,9 @@ mod tests {
     #[test]
     fn datetimes() {
         let dt = NaiveDate::from_ymd_opt(2024, 1, 5).unwrap().and_hms_opt(8, 30, 0).unwrap();
-        for s in ["2024-01-05 08:30", "2024/1/5 8:30:00", "2024-01-05T08:30:00", "2024年1月5日 8:30", "2024年1月5日8时30分"] {
+        for s in
+            ["2024-01-05 08:30", "2024/1/5 8:30:00", "2024-01-05T08:30:00", "2024年1月5日 8:30", "2024年1月5日8时30分"]
+        {
             assert_eq!(parse_datetime(s), Some(dt), "{s}");
         }
         assert_eq!(parse_datetime("2024-01-05").unwrap().time(), NaiveTime::MIN);

@@ -10,13 +10,7 @@ const GBT2260: &str = include_str!("gbt2260.tsv");
 
 fn regions() -> &'static HashMap<&'static str, &'static str> {
     static TABLE: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        GBT2260
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('\t'))
-            .collect()
-    })
+    TABLE.get_or_init(|| GBT2260.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('\t')).collect())
 }
 
 /// The name of a GB/T 2260 code in the bundled table (province, prefecture or county).
@@ -203,7 +197,10 @@ pub fn is_mobile(s: &str) -> bool {
     let t: String = s.trim().chars().filter(|c| *c != ' ' && *c != '-').collect();
     let t = t.strip_prefix("+86").or_else(|| t.strip_prefix("0086")).unwrap_or(&t);
     let t = if t.len() == 13 { t.strip_prefix("86").unwrap_or(t) } else { t };
-    t.len() == 11 && t.bytes().all(|b| b.is_ascii_digit()) && t.starts_with('1') && (b'3'..=b'9').contains(&t.as_bytes()[1])
+    t.len() == 11
+        && t.bytes().all(|b| b.is_ascii_digit())
+        && t.starts_with('1')
+        && (b'3'..=b'9').contains(&t.as_bytes()[1])
 }
 
 /// Bank card numbers: 12–19 digits passing the Luhn check.
@@ -226,7 +223,7 @@ pub fn is_bank_card(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces.

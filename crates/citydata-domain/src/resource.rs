@@ -309,7 +309,9 @@ impl ConsistencyRule {
             FieldError::new(
                 "consistency",
                 "invalid_rule",
-                format!("一致性规则应为 id_card_birth_date(身份证项, 日期项) 或 id_card_sex(身份证项, 性别项)，收到 \"{s}\" / expected id_card_birth_date(ID_ITEM, DATE_ITEM) or id_card_sex(ID_ITEM, SEX_ITEM)"),
+                format!(
+                    "一致性规则应为 id_card_birth_date(身份证项, 日期项) 或 id_card_sex(身份证项, 性别项)，收到 \"{s}\" / expected id_card_birth_date(ID_ITEM, DATE_ITEM) or id_card_sex(ID_ITEM, SEX_ITEM)"
+                ),
             )
         };
         let t = s.trim();
@@ -898,13 +900,25 @@ impl ResourceDraft {
             match (find(id), find(other)) {
                 (Some(i1), Some(i2)) => {
                     if i1.validator != Some(Validator::IdCard) {
-                        errs.push(FieldError::new(&field, "invalid_rule", format!("{id} 须使用 id_card 校验规则 / {id} must have the id_card validator")));
+                        errs.push(FieldError::new(
+                            &field,
+                            "invalid_rule",
+                            format!("{id} 须使用 id_card 校验规则 / {id} must have the id_card validator"),
+                        ));
                     }
                     if want.is_some_and(|w| i2.data_type != w) {
-                        errs.push(FieldError::new(&field, "invalid_rule", format!("{other} 须为日期型 / {other} must be a date item")));
+                        errs.push(FieldError::new(
+                            &field,
+                            "invalid_rule",
+                            format!("{other} 须为日期型 / {other} must be a date item"),
+                        ));
                     }
                 }
-                _ => errs.push(FieldError::new(&field, "unknown_item", format!("规则引用了不存在的信息项 / the rule names an unknown item: {}", rule.to_spec()))),
+                _ => errs.push(FieldError::new(
+                    &field,
+                    "unknown_item",
+                    format!("规则引用了不存在的信息项 / the rule names an unknown item: {}", rule.to_spec()),
+                )),
             }
             consistency.push(rule);
         }

@@ -44,7 +44,11 @@ pub struct InvalidRow {
 }
 
 fn normalize_header(s: &str) -> String {
-    cast::half_width(s).chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '-').collect::<String>().to_lowercase()
+    cast::half_width(s)
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// Which raw column feeds which item.
@@ -104,7 +108,11 @@ impl Mapping {
         if !missing.is_empty() {
             return Err(LakeError::Input {
                 code: "missing_columns",
-                message: format!("缺少必填信息项的列：{} / missing columns for required items: {}", missing.join("、"), missing.join(", ")),
+                message: format!(
+                    "缺少必填信息项的列：{} / missing columns for required items: {}",
+                    missing.join("、"),
+                    missing.join(", ")
+                ),
                 line: Some(1),
                 column: None,
             });
@@ -166,7 +174,9 @@ impl Converter {
             .iter()
             .map(|i| match &i.validator {
                 None => Compiled::None,
-                Some(Validator::Regex(r)) => regex::Regex::new(&format!("^(?:{r})$")).map(Compiled::Regex).unwrap_or(Compiled::None),
+                Some(Validator::Regex(r)) => {
+                    regex::Regex::new(&format!("^(?:{r})$")).map(Compiled::Regex).unwrap_or(Compiled::None)
+                }
                 Some(v) => Compiled::Other(v.clone()),
             })
             .collect();
@@ -213,26 +223,60 @@ impl Converter {
         if let Some(max) = item.length
             && s.chars().count() > max as usize
         {
-            return Some(failure(line, item, "length", format!("“{}”超过长度 {max} / longer than {max} characters", item.title), Some(s)));
+            return Some(failure(
+                line,
+                item,
+                "length",
+                format!("“{}”超过长度 {max} / longer than {max} characters", item.title),
+                Some(s),
+            ));
         }
-        let bad = |rule: &str, what: &str| Some(failure(line, item, rule, format!("“{}”{what}", item.title), Some(s)));
+        let check = |ok: bool, rule: &str, what: &str| {
+            if ok { None } else { Some(failure(line, item, rule, format!("“{}”{what}", item.title), Some(s))) }
+        };
         match &self.compiled[idx] {
             Compiled::None => None,
-            Compiled::Regex(re) => (!re.is_match(s)).then(|| failure(line, item, "regex", format!("“{}”不符合格式要求 / does not match the required pattern", item.title), Some(s))),
+            Compiled::Regex(re) => {
+                check(re.is_match(s), "regex", "不符合格式要求 / does not match the required pattern")
+            }
             Compiled::Other(v) => match v {
                 Validator::IdCard => match IdNumber::parse(s) {
                     Ok(_) => None,
-                    Err(e) => Some(failure(line, item, "id_card", format!("“{}”无效：{}", item.title, e.message()), Some(s))),
+                    Err(e) => {
+                        Some(failure(line, item, "id_card", format!("“{}”无效：{}", item.title, e.message()), Some(s)))
+                    }
                 },
-                Validator::Uscc => (!identifiers::is_uscc(s)).then(|| ()).and_then(|_| bad("uscc", "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code")),
-                Validator::OrgCode => (!identifiers::is_org_code(s)).then(|| ()).and_then(|_| bad("org_code", "不是有效的组织机构代码（GB 11714）/ not a valid organization code")),
-                Validator::RegionCode => (!identifiers::is_region_code(s.trim())).then(|| ()).and_then(|_| bad("region_code", "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code")),
-                Validator::Mobile => (!identifiers::is_mobile(s)).then(|| ()).and_then(|_| bad("mobile", "不是有效的手机号码 / not a valid mobile number")),
-                Validator::BankCard => (!identifiers::is_bank_card(s)).then(|| ()).and_then(|_| bad("bank_card", "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number")),
-                Validator::Email => (!identifiers::is_email(s)).then(|| ()).and_then(|_| bad("email", "不是有效的电子邮箱 / not a valid email address")),
-                Validator::Enum(vals) => (!vals.iter().any(|v| v == s.trim())).then(|| {
-                    failure(line, item, "enum", format!("“{}”须为 {} 之一 / must be one of {}", item.title, vals.join("、"), vals.join(", ")), Some(s))
-                }),
+                Validator::Uscc => check(
+                    identifiers::is_uscc(s),
+                    "uscc",
+                    "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code",
+                ),
+                Validator::OrgCode => check(
+                    identifiers::is_org_code(s),
+                    "org_code",
+                    "不是有效的组织机构代码（GB 11714）/ not a valid organization code",
+                ),
+                Validator::RegionCode => check(
+                    identifiers::is_region_code(s.trim()),
+                    "region_code",
+                    "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code",
+                ),
+                Validator::Mobile => {
+                    check(identifiers::is_mobile(s), "mobile", "不是有效的手机号码 / not a valid mobile number")
+                }
+                Validator::BankCard => check(
+                    identifiers::is_bank_card(s),
+                    "bank_card",
+                    "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number",
+                ),
+                Validator::Email => {
+                    check(identifiers::is_email(s), "email", "不是有效的电子邮箱 / not a valid email address")
+                }
+                Validator::Enum(vals) => check(
+                    vals.iter().any(|v| v == s.trim()),
+                    "enum",
+                    &format!("须为 {} 之一 / must be one of {}", vals.join("、"), vals.join(", ")),
+                ),
                 Validator::Range { .. } | Validator::Regex(_) => None,
             },
         }
@@ -243,7 +287,13 @@ impl Converter {
         if let Compiled::Other(Validator::Range { min, max }) = &self.compiled[idx]
             && (v < *min || v > *max)
         {
-            return Some(failure(line, item, "range", format!("“{}”应在 {min} 到 {max} 之间 / must be between {min} and {max}", item.title), Some(s)));
+            return Some(failure(
+                line,
+                item,
+                "range",
+                format!("“{}”应在 {min} 到 {max} 之间 / must be between {min} and {max}", item.title),
+                Some(s),
+            ));
         }
         None
     }
@@ -275,7 +325,13 @@ impl Converter {
                         match cell(col, r) {
                             None => {
                                 if item.required {
-                                    failures[r].push(failure(line, item, "required", format!("“{}”为必填项 / {} is required", item.title, item.name), None));
+                                    failures[r].push(failure(
+                                        line,
+                                        item,
+                                        "required",
+                                        format!("“{}”为必填项 / {} is required", item.title, item.name),
+                                        None,
+                                    ));
                                 }
                                 b.append_null();
                             }
@@ -291,7 +347,19 @@ impl Converter {
                                     b.append_value(v);
                                 }
                                 None => {
-                                    failures[r].push(failure(line, item, "type", format!("“{}”不是有效的{}：\"{}\" / not a valid {}", item.title, $what, s.chars().take(50).collect::<String>(), item.data_type.as_str()), Some(s)));
+                                    failures[r].push(failure(
+                                        line,
+                                        item,
+                                        "type",
+                                        format!(
+                                            "“{}”不是有效的{}：\"{}\" / not a valid {}",
+                                            item.title,
+                                            $what,
+                                            s.chars().take(50).collect::<String>(),
+                                            item.data_type.as_str()
+                                        ),
+                                        Some(s),
+                                    ));
                                     b.append_null();
                                 }
                             },
@@ -301,7 +369,9 @@ impl Converter {
                 }};
             }
             let array: ArrayRef = match item.data_type {
-                DataType::String | DataType::Text => each!(StringBuilder::with_capacity(n, n * 16), |s: &str| Some(s.to_string()), "文本"),
+                DataType::String | DataType::Text => {
+                    each!(StringBuilder::with_capacity(n, n * 16), |s: &str| Some(s.to_string()), "文本")
+                }
                 DataType::Integer => each!(Int64Builder::with_capacity(n), cast::parse_int, "整数"),
                 DataType::Decimal => each!(
                     Decimal128Builder::with_capacity(n).with_precision_and_scale(38, DECIMAL_SCALE)?,
@@ -318,12 +388,14 @@ impl Converter {
                 DataType::Boolean => each!(BooleanBuilder::with_capacity(n), cast::parse_bool, "是/否"),
                 DataType::Date => each!(
                     Date32Builder::with_capacity(n),
-                    |s: &str| cast::parse_date(s).map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32),
+                    |s: &str| cast::parse_date(s)
+                        .map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32),
                     "日期"
                 ),
                 DataType::Datetime => each!(
                     TimestampMicrosecondBuilder::with_capacity(n).with_timezone(crate::schema::TZ),
-                    |s: &str| cast::parse_datetime(s).map(|t| (t - chrono::Duration::hours(LOCAL_OFFSET_HOURS)).and_utc().timestamp_micros()),
+                    |s: &str| cast::parse_datetime(s)
+                        .map(|t| (t - chrono::Duration::hours(LOCAL_OFFSET_HOURS)).and_utc().timestamp_micros()),
                     "日期时间"
                 ),
                 DataType::Binary => each!(
@@ -347,7 +419,7 @@ impl Converter {
             ) else {
                 continue;
             };
-            for r in 0..n {
+            for (r, row_failures) in failures.iter_mut().enumerate() {
                 let (Some(id_text), Some(other)) = (cell(text[ii], r), cell(text[oi], r)) else { continue };
                 let Ok(id) = IdNumber::parse(id_text) else { continue };
                 let line = raw.lines[r];
@@ -357,7 +429,7 @@ impl Converter {
                         if let Some(d) = cast::parse_date(other)
                             && d != id.birth_date()
                         {
-                            failures[r].push(failure(line, item, "id_card_birth_date", format!("“{}”{d} 与身份证号中的出生日期 {} 不一致 / disagrees with the birth date in the ID number", item.title, id.birth_date()), Some(other)));
+                            row_failures.push(failure(line, item, "id_card_birth_date", format!("“{}”{d} 与身份证号中的出生日期 {} 不一致 / disagrees with the birth date in the ID number", item.title, id.birth_date()), Some(other)));
                         }
                     }
                     ConsistencyRule::IdCardSex { .. } => {
@@ -367,7 +439,7 @@ impl Converter {
                             _ => None,
                         };
                         if sex.is_some_and(|s| s != id.sex()) {
-                            failures[r].push(failure(line, item, "id_card_sex", format!("“{}”{other} 与身份证号中的性别（{}）不一致 / disagrees with the sex in the ID number", item.title, id.sex().title()), Some(other)));
+                            row_failures.push(failure(line, item, "id_card_sex", format!("“{}”{other} 与身份证号中的性别（{}）不一致 / disagrees with the sex in the ID number", item.title, id.sex().title()), Some(other)));
                         }
                     }
                 }
@@ -376,8 +448,8 @@ impl Converter {
 
         // Key uniqueness: within the file, and against the table when asked.
         if !self.key_items.is_empty() {
-            for r in 0..n {
-                if !failures[r].is_empty() {
+            for (r, row_failures) in failures.iter_mut().enumerate() {
+                if !row_failures.is_empty() {
                     continue;
                 }
                 let parts: Vec<&str> = self.key_items.iter().map(|k| cell(text[*k], r).unwrap_or("")).collect();
@@ -385,9 +457,15 @@ impl Converter {
                 let line = raw.lines[r];
                 let first_key = &self.items[self.key_items[0]];
                 if self.existing_keys.as_ref().is_some_and(|e| e.contains(&h)) {
-                    failures[r].push(failure(line, first_key, "unique_key", format!("主键 {} 已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)", parts.join("+")), Some(&parts.join("+"))));
+                    row_failures.push(failure(line, first_key, "unique_key", format!("主键 {} 已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)", parts.join("+")), Some(&parts.join("+"))));
                 } else if !self.seen_keys.insert(h) {
-                    failures[r].push(failure(line, first_key, "unique_key", format!("主键 {} 在文件中重复 / duplicate key in the file", parts.join("+")), Some(&parts.join("+"))));
+                    row_failures.push(failure(
+                        line,
+                        first_key,
+                        "unique_key",
+                        format!("主键 {} 在文件中重复 / duplicate key in the file", parts.join("+")),
+                        Some(&parts.join("+")),
+                    ));
                 }
             }
         }
@@ -406,7 +484,11 @@ impl Converter {
                 .iter()
                 .enumerate()
                 .map(|(ci, h)| {
-                    let v = raw.columns[ci].as_any().downcast_ref::<StringArray>().filter(|c| !c.is_null(r)).map(|c| c.value(r).to_string());
+                    let v = raw.columns[ci]
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .filter(|c| !c.is_null(r))
+                        .map(|c| c.value(r).to_string());
                     (h.clone(), v)
                 })
                 .collect();

@@ -28,7 +28,9 @@ impl Encoding {
             "gb18030" | "gbk" | "gb2312" | "cp936" => Ok(Self::Gb18030),
             other => Err(LakeError::input(
                 "invalid_encoding",
-                format!("不支持的编码 \"{other}\"，可用 auto、utf-8、gb18030（含 GBK）/ unsupported encoding \"{other}\": use auto, utf-8 or gb18030"),
+                format!(
+                    "不支持的编码 \"{other}\"，可用 auto、utf-8、gb18030（含 GBK）/ unsupported encoding \"{other}\": use auto, utf-8 or gb18030"
+                ),
             )),
         }
     }
@@ -39,7 +41,10 @@ pub fn input_io_error(e: std::io::Error) -> LakeError {
     match e.kind() {
         std::io::ErrorKind::FileTooLarge => LakeError::input("too_large", e.to_string()),
         std::io::ErrorKind::InvalidData => LakeError::input("bad_encoding", e.to_string()),
-        _ => LakeError::input("unreadable", format!("无法读取文件（可能被截断或损坏）/ cannot read the file (truncated or damaged?): {e}")),
+        _ => LakeError::input(
+            "unreadable",
+            format!("无法读取文件（可能被截断或损坏）/ cannot read the file (truncated or damaged?): {e}"),
+        ),
     }
 }
 
@@ -87,7 +92,18 @@ impl<R: BufRead> Utf8Reader<R> {
             Encoding::Gb18030 => Mode::Gb18030,
         };
         let decoder = (mode == Mode::Gb18030).then(|| GB18030.new_decoder_without_bom_handling());
-        Self { inner, mode, decoder, out: Vec::new(), out_pos: 0, carry: Vec::new(), lines: 1, bom_checked: false, eof: false, error: None }
+        Self {
+            inner,
+            mode,
+            decoder,
+            out: Vec::new(),
+            out_pos: 0,
+            carry: Vec::new(),
+            lines: 1,
+            bom_checked: false,
+            eof: false,
+            error: None,
+        }
     }
 
     /// Which encoding was used (after detection).
@@ -174,7 +190,9 @@ impl<R: BufRead> Utf8Reader<R> {
         debug_assert!(matches!(result, CoderResult::InputEmpty));
         if had_errors {
             let line = self.lines + buf.bytes().take_while(|b| *b != 0).filter(|b| *b == b'\n').count() as u64;
-            let msg = format!("第 {line} 行不是有效的 GB18030 文本：编码与声明不符 / line {line}: not valid GB18030 text; the encoding does not match");
+            let msg = format!(
+                "第 {line} 行不是有效的 GB18030 文本：编码与声明不符 / line {line}: not valid GB18030 text; the encoding does not match"
+            );
             self.error = Some(msg.clone());
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
         }

@@ -33,7 +33,12 @@ impl Policy {
             "" | "quarantine" => Ok(Self::Quarantine),
             "reject" => Ok(Self::Reject),
             "accept" => Ok(Self::Accept),
-            other => Err(LakeError::input("invalid_policy", format!("policy 须为 quarantine、reject 或 accept，收到 \"{other}\" / policy must be quarantine, reject or accept"))),
+            other => Err(LakeError::input(
+                "invalid_policy",
+                format!(
+                    "policy 须为 quarantine、reject 或 accept，收到 \"{other}\" / policy must be quarantine, reject or accept"
+                ),
+            )),
         }
     }
 }
@@ -136,7 +141,12 @@ struct Tally {
 }
 
 /// Run one ingest from `source` into the resource's table.
-pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource>, progress: Option<Progress>) -> Result<IngestReport> {
+pub async fn ingest(
+    lake: &Lake,
+    spec: IngestSpec,
+    mut source: Box<dyn RawSource>,
+    progress: Option<Progress>,
+) -> Result<IngestReport> {
     let started = Instant::now();
     let mapping = Mapping::new(source.headers(), &spec.items, spec.ignore_extra)?;
     let mut converter = Converter::new(&spec.items, &spec.rules, mapping);
@@ -151,7 +161,8 @@ pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
     let policy = spec.policy;
     let reader = tokio::task::spawn_blocking(move || -> Result<Tally> {
-        let mut t = Tally { rows_read: 0, rows_ok: 0, counts: BTreeMap::new(), invalid: Vec::new(), bytes: 0, encoding: None };
+        let mut t =
+            Tally { rows_read: 0, rows_ok: 0, counts: BTreeMap::new(), invalid: Vec::new(), bytes: 0, encoding: None };
         let outcome = (|| -> Result<()> {
             while let Some(raw) = source.next_batch()? {
                 t.rows_read += raw.num_rows() as u64;
@@ -175,7 +186,11 @@ pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource
                 }
             }
             if t.rows_read == 0 {
-                return Err(LakeError::at_line("no_rows", 2, "文件只有表头，没有数据行 / the file has a header but no data rows"));
+                return Err(LakeError::at_line(
+                    "no_rows",
+                    2,
+                    "文件只有表头，没有数据行 / the file has a header but no data rows",
+                ));
             }
             Ok(())
         })();
@@ -195,7 +210,14 @@ pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource
     });
     let app_id = spec.idempotency_key.as_ref().map(|k| format!("citydata-ingest:{k}"));
     let written = lake
-        .write(spec.resource_id, schema, spec.mode, &keys, rx, app_id.as_deref(), &spec.ingest_id.to_string())
+        .write(
+            spec.resource_id,
+            schema,
+            spec.mode,
+            &keys,
+            rx,
+            crate::table::CommitTag { app_id: app_id.as_deref(), ingest_id: &spec.ingest_id.to_string() },
+        )
         .await;
     let tally = reader.await.map_err(|e| LakeError::Other(format!("reader task: {e}")))?;
     // An input error explains a failed write better than the write's own error.
@@ -228,7 +250,8 @@ pub async fn ingest(lake: &Lake, spec: IngestSpec, mut source: Box<dyn RawSource
     }
     let rows_quarantined = if rejected { 0 } else { tally.invalid.len() as u64 };
     if !rejected && !tally.invalid.is_empty() {
-        let batches = tally.invalid.chunks(50_000).map(|c| quarantine_batch(spec.ingest_id, c)).collect::<Result<Vec<_>>>()?;
+        let batches =
+            tally.invalid.chunks(50_000).map(|c| quarantine_batch(spec.ingest_id, c)).collect::<Result<Vec<_>>>()?;
         lake.quarantine(spec.resource_id, batches).await?;
     }
     let rows_committed = match (rejected, policy) {

@@ -9,8 +9,8 @@
 
 pub mod convert;
 pub mod decode;
-pub mod ingest;
 mod error;
+pub mod ingest;
 pub mod read;
 pub mod schema;
 pub mod table;

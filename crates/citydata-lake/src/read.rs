@@ -31,7 +31,10 @@ impl Format {
                 None | Some("") => Ok(default),
                 Some("\\t") | Some("tab") => Ok(b'\t'),
                 Some(d) if d.len() == 1 && d.is_ascii() => Ok(d.as_bytes()[0]),
-                Some(d) => Err(LakeError::input("invalid_option", format!("分隔符须为单个 ASCII 字符，收到 \"{d}\" / delimiter must be one ASCII character"))),
+                Some(d) => Err(LakeError::input(
+                    "invalid_option",
+                    format!("分隔符须为单个 ASCII 字符，收到 \"{d}\" / delimiter must be one ASCII character"),
+                )),
             }
         };
         Ok(match n {
@@ -44,7 +47,9 @@ impl Format {
             other => {
                 return Err(LakeError::input(
                     "unsupported_format",
-                    format!("不支持的格式 \"{other}\"，可用 csv、tsv、xlsx、json、ndjson、parquet / unsupported format \"{other}\""),
+                    format!(
+                        "不支持的格式 \"{other}\"，可用 csv、tsv、xlsx、json、ndjson、parquet / unsupported format \"{other}\""
+                    ),
                 ));
             }
         })
@@ -153,12 +158,25 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
         csv::ErrorKind::UnequalLengths { len, .. } => LakeError::at_line(
             "ragged_row",
             line,
-            format!("第 {line} 行有 {len} 列，表头有 {expected} 列（可能是分隔符或引号有误）/ line {line} has {len} fields, the header has {expected} (a stray delimiter or quote?)"),
+            format!(
+                "第 {line} 行有 {len} 列，表头有 {expected} 列（可能是分隔符或引号有误）/ line {line} has {len} fields, the header has {expected} (a stray delimiter or quote?)"
+            ),
         ),
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => LakeError::input("bad_encoding", io.to_string()),
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => LakeError::input("too_large", io.to_string()),
-        csv::ErrorKind::Io(io) => LakeError::input("unreadable", format!("读取失败（文件可能被截断或损坏）/ read failed (truncated or damaged file?): {io}")),
-        csv::ErrorKind::Utf8 { .. } => LakeError::at_line("bad_encoding", line, format!("第 {line} 行不是有效的文本 / line {line} is not valid text")),
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            LakeError::input("bad_encoding", io.to_string())
+        }
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
+            LakeError::input("too_large", io.to_string())
+        }
+        csv::ErrorKind::Io(io) => LakeError::input(
+            "unreadable",
+            format!("读取失败（文件可能被截断或损坏）/ read failed (truncated or damaged file?): {io}"),
+        ),
+        csv::ErrorKind::Utf8 { .. } => LakeError::at_line(
+            "bad_encoding",
+            line,
+            format!("第 {line} 行不是有效的文本 / line {line} is not valid text"),
+        ),
         _ => LakeError::at_line("bad_csv", line, format!("第 {line} 行无法解析 / line {line} cannot be parsed: {e}")),
     }
 }
@@ -180,13 +198,23 @@ pub fn refuse_binary(mut r: Box<dyn BufRead + Send>) -> Result<Box<dyn BufRead +
         None
     };
     match kind {
-        Some(k) => Err(LakeError::at_line("not_text", 1, format!("文件不是文本表格，看起来是 {k} / the file is not a text table; it looks like {k}"))),
+        Some(k) => Err(LakeError::at_line(
+            "not_text",
+            1,
+            format!("文件不是文本表格，看起来是 {k} / the file is not a text table; it looks like {k}"),
+        )),
         None => Ok(r),
     }
 }
 
 impl CsvSource {
-    pub fn new<R: Read + Send + 'static>(input: R, encoding: Encoding, delimiter: u8, quote: u8, header: bool) -> Result<Self> {
+    pub fn new<R: Read + Send + 'static>(
+        input: R,
+        encoding: Encoding,
+        delimiter: u8,
+        quote: u8,
+        header: bool,
+    ) -> Result<Self> {
         let text = Utf8Reader::new(refuse_binary(maybe_gunzip(input)?)?, encoding);
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counting = Counting { inner: text, count: count.clone(), quote, quotes: 0 };
@@ -204,7 +232,11 @@ impl CsvSource {
         }
         let encoding_name = reader.get_ref().inner.detected();
         if first.len() == 1 && first.get(0).is_some_and(|f| f.chars().any(|c| c.is_control() && c != '\t')) {
-            return Err(LakeError::at_line("not_text", 1, "文件不是文本表格（可能是二进制文件）/ not a text table (a binary file?)"));
+            return Err(LakeError::at_line(
+                "not_text",
+                1,
+                "文件不是文本表格（可能是二进制文件）/ not a text table (a binary file?)",
+            ));
         }
         let (headers, first): (Vec<String>, Option<csv::StringRecord>) = if header {
             (first.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect(), None)
@@ -212,7 +244,16 @@ impl CsvSource {
             ((1..=first.len()).map(|i| format!("column{i}")).collect(), Some(first))
         };
         check_headers(&headers)?;
-        Ok(Self { reader, headers, record: csv::StringRecord::new(), count, header_row: header, first, encoding: encoding_name, last_line: 1 })
+        Ok(Self {
+            reader,
+            headers,
+            record: csv::StringRecord::new(),
+            count,
+            header_row: header,
+            first,
+            encoding: encoding_name,
+            last_line: 1,
+        })
     }
 }
 
@@ -236,7 +277,11 @@ impl RawSource for CsvSource {
                 Ok(false) => {
                     if self.reader.get_ref().quotes % 2 == 1 {
                         let l = self.last_line;
-                        return Err(LakeError::at_line("unclosed_quote", l, format!("第 {l} 行的引号没有闭合 / line {l}: a quoted field is not closed")));
+                        return Err(LakeError::at_line(
+                            "unclosed_quote",
+                            l,
+                            format!("第 {l} 行的引号没有闭合 / line {l}: a quoted field is not closed"),
+                        ));
                     }
                     break;
                 }
@@ -247,13 +292,21 @@ impl RawSource for CsvSource {
                         continue; // a blank line
                     }
                     if self.record.len() != n {
-                        let unclosed = self.record.iter().last().is_some_and(|f| f.contains('\n'));
+                        let unclosed = self.record.iter().next_back().is_some_and(|f| f.contains('\n'));
                         let msg = if unclosed {
                             format!("第 {line} 行的引号没有闭合 / line {line}: a quoted field is not closed")
                         } else {
-                            format!("第 {line} 行有 {} 列，表头有 {n} 列 / line {line} has {} fields, the header has {n}", self.record.len(), self.record.len())
+                            format!(
+                                "第 {line} 行有 {} 列，表头有 {n} 列 / line {line} has {} fields, the header has {n}",
+                                self.record.len(),
+                                self.record.len()
+                            )
                         };
-                        return Err(LakeError::at_line(if unclosed { "unclosed_quote" } else { "ragged_row" }, line, msg));
+                        return Err(LakeError::at_line(
+                            if unclosed { "unclosed_quote" } else { "ragged_row" },
+                            line,
+                            msg,
+                        ));
                     }
                     for (i, f) in self.record.iter().enumerate() {
                         if f.is_empty() { b[i].append_null() } else { b[i].append_value(f) }
@@ -267,7 +320,11 @@ impl RawSource for CsvSource {
                     let err = csv_error(e, n);
                     if unclosed && let LakeError::Input { line: Some(l), .. } = &err {
                         let l = *l;
-                        return Err(LakeError::at_line("unclosed_quote", l, format!("第 {l} 行的引号没有闭合 / line {l}: a quoted field is not closed")));
+                        return Err(LakeError::at_line(
+                            "unclosed_quote",
+                            l,
+                            format!("第 {l} 行的引号没有闭合 / line {l}: a quoted field is not closed"),
+                        ));
                     }
                     return Err(err);
                 }
@@ -308,10 +365,18 @@ pub struct NdjsonSource {
 fn json_object(line: u64, text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(_) => Err(LakeError::at_line("bad_json", line, format!("第 {line} 行不是 JSON 对象 / line {line} is not a JSON object"))),
+        Ok(_) => Err(LakeError::at_line(
+            "bad_json",
+            line,
+            format!("第 {line} 行不是 JSON 对象 / line {line} is not a JSON object"),
+        )),
         Err(e) => Err(LakeError::Input {
             code: "bad_json",
-            message: format!("第 {line} 行 JSON 无效（第 {} 列）/ line {line}: invalid JSON at column {}: {e}", e.column(), e.column()),
+            message: format!(
+                "第 {line} 行 JSON 无效（第 {} 列）/ line {line}: invalid JSON at column {}: {e}",
+                e.column(),
+                e.column()
+            ),
             line: Some(line),
             column: Some(e.column().to_string()),
         }),
@@ -339,11 +404,18 @@ impl NdjsonSource {
     }
 }
 
-fn push_object(b: &mut [StringBuilder], headers: &[String], obj: &serde_json::Map<String, serde_json::Value>, line: u64) -> Result<()> {
+fn push_object(
+    b: &mut [StringBuilder],
+    headers: &[String],
+    obj: &serde_json::Map<String, serde_json::Value>,
+    line: u64,
+) -> Result<()> {
     if let Some(k) = obj.keys().find(|k| !headers.contains(k)) {
         return Err(LakeError::Input {
             code: "ragged_row",
-            message: format!("第 {line} 行有表头中没有的字段“{k}” / line {line} has a field \"{k}\" that the first record does not"),
+            message: format!(
+                "第 {line} 行有表头中没有的字段“{k}” / line {line} has a field \"{k}\" that the first record does not"
+            ),
             line: Some(line),
             column: Some(k.clone()),
         });
@@ -423,12 +495,22 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
     }
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| LakeError::Input {
         code: "bad_json",
-        message: format!("JSON 无效（第 {} 行第 {} 列）/ invalid JSON at line {}, column {}: {e}", e.line(), e.column(), e.line(), e.column()),
+        message: format!(
+            "JSON 无效（第 {} 行第 {} 列）/ invalid JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column(),
+            e.line(),
+            e.column()
+        ),
         line: Some(e.line() as u64),
         column: Some(e.column().to_string()),
     })?;
     let serde_json::Value::Array(items) = v else {
-        return Err(LakeError::at_line("bad_json", 1, "JSON 文件须为对象数组；逐行对象请用 format=ndjson / a JSON file must be an array of objects (use format=ndjson for one object per line)"));
+        return Err(LakeError::at_line(
+            "bad_json",
+            1,
+            "JSON 文件须为对象数组；逐行对象请用 format=ndjson / a JSON file must be an array of objects (use format=ndjson for one object per line)",
+        ));
     };
     let mut headers: Vec<String> = Vec::new();
     for it in &items {
@@ -444,7 +526,11 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
     let mut rows = Vec::with_capacity(items.len());
     for (i, it) in items.into_iter().enumerate() {
         let serde_json::Value::Object(m) = it else {
-            return Err(LakeError::at_line("bad_json", (i + 1) as u64, format!("第 {} 个元素不是对象 / element {} is not an object", i + 1, i + 1)));
+            return Err(LakeError::at_line(
+                "bad_json",
+                (i + 1) as u64,
+                format!("第 {} 个元素不是对象 / element {} is not an object", i + 1, i + 1),
+            ));
         };
         rows.push(((i + 1) as u64, headers.iter().map(|h| m.get(h).and_then(json_text)).collect()));
     }
@@ -485,18 +571,25 @@ fn column_letter(mut c: usize) -> String {
 /// The first sheet (or `sheet`) of an XLSX workbook; the first row is the header.
 pub fn xlsx(path: &Path, sheet: Option<&str>) -> Result<MemorySource> {
     use calamine::Reader;
-    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(path)
-        .map_err(|e| LakeError::input("bad_xlsx", format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}")))?;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(path).map_err(|e| {
+        LakeError::input("bad_xlsx", format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}"))
+    })?;
     let names = wb.sheet_names().to_vec();
     let name = match sheet {
         Some(s) => names.iter().find(|n| n.as_str() == s).cloned().ok_or_else(|| {
-            LakeError::input("no_sheet", format!("工作簿中没有工作表“{s}”，现有：{} / no sheet \"{s}\"", names.join("、")))
+            LakeError::input(
+                "no_sheet",
+                format!("工作簿中没有工作表“{s}”，现有：{} / no sheet \"{s}\"", names.join("、")),
+            )
         })?,
-        None => names.first().cloned().ok_or_else(|| LakeError::input("bad_xlsx", "工作簿没有工作表 / the workbook has no sheets"))?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| LakeError::input("bad_xlsx", "工作簿没有工作表 / the workbook has no sheets"))?,
     };
-    let range = wb
-        .worksheet_range(&name)
-        .map_err(|e| LakeError::input("bad_xlsx", format!("无法读取工作表“{name}” / cannot read sheet \"{name}\": {e}")))?;
+    let range = wb.worksheet_range(&name).map_err(|e| {
+        LakeError::input("bad_xlsx", format!("无法读取工作表“{name}” / cannot read sheet \"{name}\": {e}"))
+    })?;
     if let Ok(merged) = wb.merge_cells_by_sheet_name(&name) {
         let start_row = range.start().map(|(r, _)| r).unwrap_or(0);
         if let Some(m) = merged.iter().find(|m| m.start.0 <= start_row && m.end.0 >= start_row && m.end.1 > m.start.1) {
@@ -504,7 +597,10 @@ pub fn xlsx(path: &Path, sheet: Option<&str>) -> Result<MemorySource> {
                 code: "merged_header",
                 message: format!(
                     "表头含合并单元格（{}1 到 {}1），请取消合并并为每列写一个列名 / the header has merged cells ({}1:{}1): unmerge them and name each column",
-                    column_letter(m.start.1 as usize), column_letter(m.end.1 as usize), column_letter(m.start.1 as usize), column_letter(m.end.1 as usize)
+                    column_letter(m.start.1 as usize),
+                    column_letter(m.end.1 as usize),
+                    column_letter(m.start.1 as usize),
+                    column_letter(m.end.1 as usize)
                 ),
                 line: Some(1),
                 column: Some(column_letter(m.start.1 as usize)),
@@ -520,7 +616,11 @@ pub fn xlsx(path: &Path, sheet: Option<&str>) -> Result<MemorySource> {
     if let Some(i) = headers.iter().position(|h| h.is_empty()) {
         return Err(LakeError::Input {
             code: "empty_header",
-            message: format!("表头 {}1 单元格为空（是否有合并单元格？）/ header cell {}1 is empty (merged cells?)", column_letter(i), column_letter(i)),
+            message: format!(
+                "表头 {}1 单元格为空（是否有合并单元格？）/ header cell {}1 is empty (merged cells?)",
+                column_letter(i),
+                column_letter(i)
+            ),
             line: Some(1),
             column: Some(column_letter(i)),
         });
@@ -534,7 +634,11 @@ pub fn xlsx(path: &Path, sheet: Option<&str>) -> Result<MemorySource> {
             continue;
         }
         if r.iter().skip(n).any(|c| cell(c).is_some_and(|s| !s.trim().is_empty())) {
-            return Err(LakeError::at_line("ragged_row", (i + 2) as u64, format!("第 {} 行在表头之外还有数据 / row {} has values beyond the header's columns", i + 2, i + 2)));
+            return Err(LakeError::at_line(
+                "ragged_row",
+                (i + 2) as u64,
+                format!("第 {} 行在表头之外还有数据 / row {} has values beyond the header's columns", i + 2, i + 2),
+            ));
         }
         out.push(((i + 2) as u64, vals));
     }
@@ -551,8 +655,9 @@ pub struct ParquetSource {
 impl ParquetSource {
     pub fn new(path: &Path) -> Result<Self> {
         let file = std::fs::File::open(path)?;
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| LakeError::input("bad_parquet", format!("不是有效的 Parquet 文件 / not a valid Parquet file: {e}")))?;
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+            LakeError::input("bad_parquet", format!("不是有效的 Parquet 文件 / not a valid Parquet file: {e}"))
+        })?;
         let headers: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
         check_headers(&headers)?;
         let reader = builder
@@ -569,12 +674,15 @@ impl RawSource for ParquetSource {
     }
     fn next_batch(&mut self) -> Result<Option<RawBatch>> {
         let Some(batch) = self.reader.next() else { return Ok(None) };
-        let batch = batch.map_err(|e| LakeError::input("bad_parquet", format!("Parquet 数据损坏 / damaged Parquet data: {e}")))?;
+        let batch = batch
+            .map_err(|e| LakeError::input("bad_parquet", format!("Parquet 数据损坏 / damaged Parquet data: {e}")))?;
         let mut columns = Vec::with_capacity(batch.num_columns());
         for c in batch.columns() {
             let text = match c.data_type() {
                 arrow::datatypes::DataType::Utf8 => c.clone(),
-                arrow::datatypes::DataType::Date32 | arrow::datatypes::DataType::Date64 => arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?,
+                arrow::datatypes::DataType::Date32 | arrow::datatypes::DataType::Date64 => {
+                    arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?
+                }
                 _ => arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?,
             };
             columns.push(text);
@@ -617,7 +725,11 @@ mod tests {
 
     #[test]
     fn ndjson_streams_objects() {
-        let mut s = NdjsonSource::new(std::io::Cursor::new(b"{\"a\":1,\"b\":\"x\"}\n\n{\"a\":2,\"b\":null}\n".to_vec()), Encoding::Auto).unwrap();
+        let mut s = NdjsonSource::new(
+            std::io::Cursor::new(b"{\"a\":1,\"b\":\"x\"}\n\n{\"a\":2,\"b\":null}\n".to_vec()),
+            Encoding::Auto,
+        )
+        .unwrap();
         let b = s.next_batch().unwrap().unwrap();
         assert_eq!(b.lines, vec![1, 3]);
         assert!(b.columns[1].is_null(1));

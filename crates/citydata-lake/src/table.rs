@@ -11,10 +11,10 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::Transaction;
-use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Once};
@@ -43,7 +43,12 @@ impl WriteMode {
             "replace" | "overwrite" => Ok(Self::Replace),
             "upsert" | "merge" => Ok(Self::Upsert),
             "delete" => Ok(Self::Delete),
-            other => Err(LakeError::input("invalid_mode", format!("mode 须为 append、replace、upsert 或 delete，收到 \"{other}\" / mode must be append, replace, upsert or delete"))),
+            other => Err(LakeError::input(
+                "invalid_mode",
+                format!(
+                    "mode 须为 append、replace、upsert 或 delete，收到 \"{other}\" / mode must be append, replace, upsert or delete"
+                ),
+            )),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -74,6 +79,9 @@ pub struct Lake {
 
 static REGISTER: Once = Once::new();
 
+/// Data files are cut at about this size, which also bounds the writer's buffer.
+pub const TARGET_FILE_SIZE: u64 = 32 * 1024 * 1024;
+
 /// What a write did.
 #[derive(Debug, Clone)]
 pub struct WriteOutcome {
@@ -82,6 +90,15 @@ pub struct WriteOutcome {
     pub version: Option<i64>,
     /// `true` when the idempotency key had already been applied and nothing was written.
     pub already_applied: bool,
+}
+
+/// How a write is recorded in the Delta log.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitTag<'a> {
+    /// Application transaction id: a second write with the same id is skipped.
+    pub app_id: Option<&'a str>,
+    /// Written to the commit info as `citydata.ingestId`.
+    pub ingest_id: &'a str,
 }
 
 #[derive(Debug)]
@@ -170,9 +187,13 @@ impl Lake {
         let mut out = HashSet::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
-            let text: Vec<Arc<dyn Array>> =
-                batch.columns().iter().map(|c| arrow::compute::cast(c, &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;
-            let text: Vec<&StringArray> = text.iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+            let text: Vec<Arc<dyn Array>> = batch
+                .columns()
+                .iter()
+                .map(|c| arrow::compute::cast(c, &DataType::Utf8))
+                .collect::<std::result::Result<_, _>>()?;
+            let text: Vec<&StringArray> =
+                text.iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
             for r in 0..batch.num_rows() {
                 out.insert(crate::convert::key_hash(text.iter().map(|c| if c.is_null(r) { "" } else { c.value(r) })));
             }
@@ -190,9 +211,9 @@ impl Lake {
         mode: WriteMode,
         keys: &[String],
         rx: mpsc::Receiver<Result<RecordBatch>>,
-        app_id: Option<&str>,
-        ingest_id: &str,
+        tag: CommitTag<'_>,
     ) -> Result<WriteOutcome> {
+        let (app_id, ingest_id) = (tag.app_id, tag.ingest_id);
         let table = self.open(self.table_url(id)?).await?;
         if let (Some(app), Some(_)) = (app_id, table.version())
             && table.snapshot()?.transaction_version(table.log_store().as_ref(), app).await?.is_some()
@@ -225,6 +246,7 @@ impl Lake {
                     .with_input_plan(df.logical_plan().clone())
                     .with_save_mode(save)
                     .with_schema_mode(schema_mode)
+                    .with_target_file_size(std::num::NonZeroU64::new(TARGET_FILE_SIZE))
                     .with_commit_properties(props)
                     .await?;
                 Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
@@ -239,7 +261,10 @@ impl Lake {
                     return Ok(WriteOutcome { version: None, already_applied: false });
                 }
                 if keys.is_empty() {
-                    return Err(LakeError::input("no_key", "此资源没有主键信息项，不能按键更新或删除 / the resource has no key items: upsert and delete need keys"));
+                    return Err(LakeError::input(
+                        "no_key",
+                        "此资源没有主键信息项，不能按键更新或删除 / the resource has no key items: upsert and delete need keys",
+                    ));
                 }
                 let source = ctx.read_table(Arc::new(MemTable::try_new(schema.clone(), vec![batches])?))?;
                 let predicate = keys

@@ -1,11 +1,11 @@
 //! The ingest pipeline against real Delta tables in a temporary directory.
 
 use citydata_domain::resource::{ResourceDraft, ResourceInput};
+use citydata_lake::LakeError;
 use citydata_lake::decode::Encoding;
 use citydata_lake::ingest::{IngestSpec, Policy, ingest};
 use citydata_lake::read::CsvSource;
 use citydata_lake::table::{Lake, WriteMode};
-use citydata_lake::LakeError;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -37,7 +37,16 @@ fn id(region: &str, birth: &str, seq: u32) -> String {
 
 fn spec(rid: Uuid, mode: WriteMode, policy: Policy, key: Option<&str>) -> IngestSpec {
     let (items, rules) = population();
-    IngestSpec { resource_id: rid, items, rules, mode, policy, ignore_extra: false, ingest_id: Uuid::new_v4(), idempotency_key: key.map(str::to_string) }
+    IngestSpec {
+        resource_id: rid,
+        items,
+        rules,
+        mode,
+        policy,
+        ignore_extra: false,
+        ingest_id: Uuid::new_v4(),
+        idempotency_key: key.map(str::to_string),
+    }
 }
 
 fn source(text: &str) -> Box<CsvSource> {
@@ -91,15 +100,26 @@ async fn modes_upsert_delete_replace_and_idempotency() {
     let b = id("321202", "19900101", 13);
     let c = id("321202", "19900101", 15);
     let first = format!("sfzh,xm,xb,csrq\n{a},甲,男,1990-01-01\n{b},乙,男,1990-01-01\n");
-    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, Some("k1")), source(&first), None).await.unwrap();
+    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, Some("k1")), source(&first), None)
+        .await
+        .unwrap();
     assert_eq!(r.table_version, Some(0));
     // The same key again changes nothing.
-    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, Some("k1")), source(&first), None).await.unwrap();
+    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, Some("k1")), source(&first), None)
+        .await
+        .unwrap();
     assert!(r.already_applied);
     assert_eq!(lake.version(rid).await.unwrap(), Some(0));
     assert_eq!(count(&lake, rid).await, 2);
     // Appending an existing key is quarantined.
-    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source(&format!("sfzh,xm\n{a},甲2\n")), None).await.unwrap();
+    let r = ingest(
+        &lake,
+        spec(rid, WriteMode::Append, Policy::Quarantine, None),
+        source(&format!("sfzh,xm\n{a},甲2\n")),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.failures[0].rule, "unique_key");
     // Upsert updates a and inserts c.
     let up = format!("sfzh,xm\n{a},甲改\n{c},丙\n");
@@ -114,7 +134,9 @@ async fn modes_upsert_delete_replace_and_idempotency() {
     assert_eq!(count(&lake, rid).await, 2);
     // Replace: the new version holds only these rows; the old version is still readable.
     let before = lake.version(rid).await.unwrap().unwrap();
-    ingest(&lake, spec(rid, WriteMode::Replace, Policy::Quarantine, None), source(&format!("sfzh,xm\n{b},乙\n")), None).await.unwrap();
+    ingest(&lake, spec(rid, WriteMode::Replace, Policy::Quarantine, None), source(&format!("sfzh,xm\n{b},乙\n")), None)
+        .await
+        .unwrap();
     assert_eq!(count(&lake, rid).await, 1);
     let old = lake.query(rid, Some(before), "SELECT count(*) FROM t").await.unwrap();
     assert_eq!(arrow::util::display::array_value_to_string(old[0].column(0), 0).unwrap(), "2");
@@ -129,23 +151,38 @@ async fn reject_policy_commits_nothing_and_bad_input_leaves_the_table_unchanged(
     let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
     let rid = Uuid::new_v4();
     let a = id("321202", "19900101", 11);
-    ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source(&format!("sfzh,xm\n{a},甲\n")), None).await.unwrap();
+    ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source(&format!("sfzh,xm\n{a},甲\n")), None)
+        .await
+        .unwrap();
     let v0 = lake.version(rid).await.unwrap();
     let b = id("321202", "19900101", 13);
-    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Reject, None), source(&format!("sfzh,xm\n{b},乙\n123,丙\n")), None).await.unwrap();
+    let r = ingest(
+        &lake,
+        spec(rid, WriteMode::Append, Policy::Reject, None),
+        source(&format!("sfzh,xm\n{b},乙\n123,丙\n")),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(r.rejected);
     assert_eq!(r.rows_committed, 0);
     assert_eq!(lake.version(rid).await.unwrap(), v0);
     // A ragged row mid-file: an error naming the line, nothing committed.
-    let many: String = (0..40_000).map(|i| format!("{},人{i}\n", id("321202", "19900101", (i % 900) as u32))).collect::<String>();
+    let many: String =
+        (0..40_000).map(|i| format!("{},人{i}\n", id("321202", "19900101", (i % 900) as u32))).collect::<String>();
     let text = format!("sfzh,xm\n{many}x,y,z\n");
-    let e = ingest(&lake, spec(rid, WriteMode::Replace, Policy::Quarantine, None), source(&text), None).await.unwrap_err();
+    let e =
+        ingest(&lake, spec(rid, WriteMode::Replace, Policy::Quarantine, None), source(&text), None).await.unwrap_err();
     assert!(matches!(&e, LakeError::Input { code: "ragged_row", line: Some(40002), .. }), "{e:?}");
     assert_eq!(lake.version(rid).await.unwrap(), v0);
     assert_eq!(count(&lake, rid).await, 1);
     // Unknown columns and missing required items are named before anything is read.
-    let e = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source("sfzh,xm,color\n"), None).await.unwrap_err();
+    let e = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source("sfzh,xm,color\n"), None)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("color"), "{e}");
-    let e = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source("xb\n男\n"), None).await.unwrap_err();
+    let e = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source("xb\n男\n"), None)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("身份证号") && e.to_string().contains("姓名"), "{e}");
 }

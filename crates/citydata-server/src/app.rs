@@ -130,7 +130,8 @@ impl Application {
         }
         if settings.settings.demo && settings.settings.demo_rows > 0 {
             let started = std::time::Instant::now();
-            let loaded = core.load_demo_data(settings.settings.demo_rows).await.context("loading the demo data failed")?;
+            let loaded =
+                core.load_demo_data(settings.settings.demo_rows).await.context("loading the demo data failed")?;
             if loaded > 0 {
                 tracing::info!(rows = loaded, seconds = started.elapsed().as_secs_f64(), "demo data loaded");
             }

@@ -54,7 +54,14 @@ impl IngestStore for PostgresStore {
         }
     }
 
-    async fn finish_ingest(&self, id: Uuid, state: &str, report: Option<&serde_json::Value>, error: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+    async fn finish_ingest(
+        &self,
+        id: Uuid,
+        state: &str,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query("UPDATE ingests SET state = $1, report = $2, error = $3, finished_at = $4 WHERE id = $5")
             .bind(state)
             .bind(report.map(|v| v.to_string()))
@@ -68,7 +75,11 @@ impl IngestStore for PostgresStore {
     }
 
     async fn get_ingest(&self, id: Uuid) -> Result<Option<IngestRecord>> {
-        let row = sqlx::query("SELECT * FROM ingests WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+        let row = sqlx::query("SELECT * FROM ingests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         row.as_ref().map(record).transpose()
     }
 

@@ -54,7 +54,14 @@ impl IngestStore for SqliteStore {
         }
     }
 
-    async fn finish_ingest(&self, id: Uuid, state: &str, report: Option<&serde_json::Value>, error: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+    async fn finish_ingest(
+        &self,
+        id: Uuid,
+        state: &str,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query("UPDATE ingests SET state = ?, report = ?, error = ?, finished_at = ? WHERE id = ?")
             .bind(state)
             .bind(report.map(|v| v.to_string()))
@@ -68,7 +75,11 @@ impl IngestStore for SqliteStore {
     }
 
     async fn get_ingest(&self, id: Uuid) -> Result<Option<IngestRecord>> {
-        let row = sqlx::query("SELECT * FROM ingests WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(backend)?;
+        let row = sqlx::query("SELECT * FROM ingests WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         row.as_ref().map(record).transpose()
     }
 
@@ -93,7 +104,11 @@ impl IngestStore for SqliteStore {
     }
 
     async fn delete_ingest(&self, id: Uuid) -> Result<()> {
-        sqlx::query("DELETE FROM ingests WHERE id = ?").bind(id.to_string()).execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("DELETE FROM ingests WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 }

@@ -30,7 +30,14 @@ pub struct SpawnOptions {
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        Self { demo: true, max_body_bytes: None, database_url: None, accounts_only: false, demo_rows: 0, max_upload_bytes: None }
+        Self {
+            demo: true,
+            max_body_bytes: None,
+            database_url: None,
+            accounts_only: false,
+            demo_rows: 0,
+            max_upload_bytes: None,
+        }
     }
 }
 

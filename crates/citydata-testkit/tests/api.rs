@@ -269,6 +269,11 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/search",
         "GET /api/v1/catalog/export",
         "POST /api/v1/catalog/import",
+        "POST /api/v1/resources/{id}/data",
+        "GET /api/v1/resources/{id}/ingests",
+        "GET /api/v1/resources/{id}/ingests/{ingest_id}",
+        "GET /api/v1/resources/{id}/versions",
+        "GET /api/v1/resources/{id}/quarantine",
     ]
     .into_iter()
     .map(String::from)
@@ -276,7 +281,10 @@ async fn openapi_documents_every_v1_route() {
     assert_eq!(documented, shipped);
     for pair in &documented {
         let (method, path) = pair.split_once(' ').unwrap();
-        let path = path.replace("{code}", "gaj").replace("{id}", "00000000-0000-0000-0000-000000000000");
+        let path = path
+            .replace("{code}", "gaj")
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{ingest_id}", "00000000-0000-0000-0000-000000000000");
         let r = new_client().request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();

@@ -14,7 +14,14 @@ async fn upload(app: &TestApp, c: &reqwest::Client, res: &str, query: &str, body
 }
 
 async fn version(app: &TestApp, res: &str) -> Option<i64> {
-    let v: Value = new_client().get(app.url(&format!("/api/v1/resources/{res}/versions"))).send().await.unwrap().json().await.unwrap();
+    let v: Value = new_client()
+        .get(app.url(&format!("/api/v1/resources/{res}/versions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     v.as_array().unwrap().first().map(|x| x["version"].as_i64().unwrap())
 }
 
@@ -63,21 +70,35 @@ async fn a_gb18030_register_lands_with_exactly_the_defective_rows_quarantined() 
         .json()
         .await
         .unwrap();
-    let got: BTreeSet<(u64, String)> = q.iter().map(|r| (r["line"].as_u64().unwrap(), r["rule"].as_str().unwrap().to_string())).collect();
+    let got: BTreeSet<(u64, String)> =
+        q.iter().map(|r| (r["line"].as_u64().unwrap(), r["rule"].as_str().unwrap().to_string())).collect();
     let want: BTreeSet<(u64, String)> = defects.iter().map(|(l, r)| (*l, r.to_string())).collect();
     assert_eq!(got, want);
     assert!(q[0]["record"]["身份证号"].is_string(), "the original cells are kept");
     assert_eq!(count(&app, POP).await, 3000 - defects.len() as i64);
     // The report is stored and retrievable.
     let id = v["id"].as_str().unwrap();
-    let again: Value = steward.get(app.url(&format!("/api/v1/resources/{POP}/ingests/{id}"))).send().await.unwrap().json().await.unwrap();
+    let again: Value = steward
+        .get(app.url(&format!("/api/v1/resources/{POP}/ingests/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["report"]["rows_quarantined"], report["rows_quarantined"]);
-    let rules: BTreeSet<&str> = report["failures"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    let rules: BTreeSet<&str> =
+        report["failures"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
     assert_eq!(rules, BTreeSet::from(["id_card", "id_card_birth_date", "id_card_sex", "mobile"]));
     // Others may not upload or read the quarantine.
     let other = app.login("wjw-steward").await;
     assert_error(upload(&app, &other, POP, "", b"x".to_vec()).await, 403, "forbidden").await;
-    assert_error(other.get(app.url(&format!("/api/v1/resources/{POP}/quarantine"))).send().await.unwrap(), 403, "forbidden").await;
+    assert_error(
+        other.get(app.url(&format!("/api/v1/resources/{POP}/quarantine"))).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
     assert_error(upload(&app, &new_client(), POP, "", b"x".to_vec()).await, 401, "unauthenticated").await;
 }
 
@@ -134,7 +155,14 @@ async fn upsert_delete_and_the_same_idempotency_key_twice() {
     let r = upload(&app, &c, ENT, "?mode=delete", del.into_bytes()).await;
     assert_eq!(r.status(), 201);
     assert_eq!(count(&app, ENT).await, 50);
-    let v: Value = new_client().get(app.url(&format!("/api/v1/resources/{ENT}/versions"))).send().await.unwrap().json().await.unwrap();
+    let v: Value = new_client()
+        .get(app.url(&format!("/api/v1/resources/{ENT}/versions")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let ops: Vec<&str> = v.as_array().unwrap().iter().map(|x| x["operation"].as_str().unwrap()).collect();
     assert_eq!(ops, ["MERGE", "MERGE", "WRITE"]);
     // Appending an existing key again is refused row by row.
@@ -175,11 +203,20 @@ async fn bad_inputs_get_a_clear_4xx_and_leave_the_table_unchanged() {
     ws.write_string(1, 0, "x").unwrap();
     let merged = wb.save_to_buffer().unwrap();
 
-    let cases: Vec<(&str, Vec<u8>, &str, u16, &str, &str)> = vec![
+    // (case, body, query, status, error code, words the message must contain)
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         ("binary", vec![0x89, b'P', b'N', b'G', 0, 0, 1, 2, 3], "", 400, "not_text", "不是文本"),
         ("truncated gzip", truncated, "", 400, "unreadable", "截断"),
         ("ragged rows", format!("{header}\n{row}\n{row},多余\n").into_bytes(), "", 400, "ragged_row", "第 3 行"),
-        ("unclosed quote", format!("{header}\n{row}\n\"91321202,泰州\n").into_bytes(), "", 400, "unclosed_quote", "引号"),
+        (
+            "unclosed quote",
+            format!("{header}\n{row}\n\"91321202,泰州\n").into_bytes(),
+            "",
+            400,
+            "unclosed_quote",
+            "引号",
+        ),
         ("empty file", vec![], "", 400, "empty_file", "为空"),
         ("header only", format!("{header}\n").into_bytes(), "", 400, "no_rows", "只有表头"),
         ("merged header", merged, "?format=xlsx", 400, "merged_header", "合并单元格"),
@@ -209,7 +246,8 @@ async fn a_file_over_the_limit_is_413_and_changes_nothing() {
     let small = enterprises(5, 5);
     assert_eq!(upload(&app, &c, ENT, "", small.into_bytes()).await.status(), 201);
     let v0 = version(&app, ENT).await;
-    let limited = citydata_testkit::spawn_app_with(SpawnOptions { max_upload_bytes: Some(10_000), ..Default::default() }).await;
+    let limited =
+        citydata_testkit::spawn_app_with(SpawnOptions { max_upload_bytes: Some(10_000), ..Default::default() }).await;
     let c2 = limited.login("scjgj-steward").await;
     let big = enterprises(2000, 6);
     let r = upload(&limited, &c2, ENT, "", big.into_bytes()).await;
@@ -254,10 +292,16 @@ async fn every_format_lands() {
     }
     let xlsx = wb.save_to_buffer().unwrap();
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(
-        header.iter().map(|h| arrow::datatypes::Field::new(*h, arrow::datatypes::DataType::Utf8, true)).collect::<Vec<_>>(),
+        header
+            .iter()
+            .map(|h| arrow::datatypes::Field::new(*h, arrow::datatypes::DataType::Utf8, true))
+            .collect::<Vec<_>>(),
     ));
     let cols: Vec<arrow::array::ArrayRef> = (0..header.len())
-        .map(|ci| std::sync::Arc::new(arrow::array::StringArray::from(rows.iter().map(|r| r[ci]).collect::<Vec<_>>())) as arrow::array::ArrayRef)
+        .map(|ci| {
+            std::sync::Arc::new(arrow::array::StringArray::from(rows.iter().map(|r| r[ci]).collect::<Vec<_>>()))
+                as arrow::array::ArrayRef
+        })
         .collect();
     let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), cols).unwrap();
     let mut parquet_bytes = Vec::new();

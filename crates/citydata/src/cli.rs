@@ -5,9 +5,9 @@ use citydata_core::accounts::{MembershipInput, NewDepartmentInput, NewUserInput}
 use citydata_core::{Core, CoreConfig, CoreError, RequestMeta};
 use citydata_server::{Application, Overrides, ResolvedSettings, Settings, open_store, shutdown_signal, telemetry};
 use clap::{Args, Parser, Subcommand};
+use futures::TryStreamExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use futures::TryStreamExt;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -405,7 +405,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
             let bad = citydata_core::demo::generate::generate(reg, rows, defects, seed, gb, &mut w)?;
             std::io::Write::flush(&mut w)?;
-            println!("已生成 {rows} 行（其中 {bad} 行有意出错）/ wrote {rows} rows ({bad} with deliberate defects) to {}", out.display());
+            println!(
+                "已生成 {rows} 行（其中 {bad} 行有意出错）/ wrote {rows} rows ({bad} with deliberate defects) to {}",
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Lake { command: LakeCommand::Vacuum { retention_hours } } => {
@@ -461,7 +464,8 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
     let store = open_store(&r.database_url).await?;
     store.migrate().await.context("database migration failed")?;
-    let lake = citydata_lake::table::Lake::new(&r.lake_url).with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
+    let lake = citydata_lake::table::Lake::new(&r.lake_url)
+        .with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
     Ok(Core::new(store, CoreConfig::default()).with_lake(lake, r.data_dir.join("tmp")))
 }
 
@@ -481,10 +485,21 @@ fn print_report(v: &serde_json::Value) {
         "  读取 rows read {}，写入 committed {}，隔离 quarantined {}，表版本 table version {}",
         r["rows_read"], r["rows_committed"], r["rows_quarantined"], r["table_version"]
     );
-    println!("  用时 {} ms，{:.0} 行/秒 rows/s，编码 encoding {}", r["duration_ms"], r["rows_per_sec"].as_f64().unwrap_or(0.0), r["encoding"].as_str().unwrap_or("-"));
+    println!(
+        "  用时 {} ms，{:.0} 行/秒 rows/s，编码 encoding {}",
+        r["duration_ms"],
+        r["rows_per_sec"].as_f64().unwrap_or(0.0),
+        r["encoding"].as_str().unwrap_or("-")
+    );
     if let Some(fs) = r["failures"].as_array() {
         for f in fs {
-            println!("  {}（{}）{}: {}", f["title"].as_str().unwrap_or("-"), f["item"].as_str().unwrap_or("-"), f["rule"].as_str().unwrap_or(""), f["count"]);
+            println!(
+                "  {}（{}）{}: {}",
+                f["title"].as_str().unwrap_or("-"),
+                f["item"].as_str().unwrap_or("-"),
+                f["rule"].as_str().unwrap_or(""),
+                f["count"]
+            );
         }
     }
     if r["already_applied"].as_bool() == Some(true) {
@@ -500,12 +515,21 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
         let token = a.token.clone().ok_or_else(|| anyhow::anyhow!("--server needs --token (or CITYDATA_TOKEN)"))?;
         let file = tokio::fs::File::open(&a.file).await?;
         let bar = pb.clone();
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect_ok(move |chunk| bar.inc(chunk.len() as u64));
-        let mut url = reqwest::Url::parse(&format!("{}/api/v1/resources/{}/data", server.trim_end_matches('/'), urlencode(&a.resource)))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024)
+            .inspect_ok(move |chunk| bar.inc(chunk.len() as u64));
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/api/v1/resources/{}/data",
+            server.trim_end_matches('/'),
+            urlencode(&a.resource)
+        ))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("mode", &a.mode).append_pair("policy", &a.policy).append_pair("encoding", &a.encoding);
-            let fmt = a.format.clone().or_else(|| file_name.as_deref().and_then(|n| n.trim_end_matches(".gz").rsplit_once('.').map(|(_, e)| e.to_string())));
+            let fmt = a.format.clone().or_else(|| {
+                file_name
+                    .as_deref()
+                    .and_then(|n| n.trim_end_matches(".gz").rsplit_once('.').map(|(_, e)| e.to_string()))
+            });
             if let Some(f) = fmt {
                 q.append_pair("format", &f);
             }
@@ -558,7 +582,14 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
             bar.set_message(format!("{rows} 行 rows"));
         });
         let result = core
-            .ingest_data(&cli_meta(), &principal, &a.resource, &params, citydata_core::ingest::IngestBody::File(a.file.clone()), file_name.as_deref(), Some(progress))
+            .ingest_data(
+                &cli_meta(),
+                &principal,
+                &a.resource,
+                &params,
+                citydata_core::ingest::IngestBody::File(a.file.clone()),
+                Some(progress),
+            )
             .await;
         pb.finish_and_clear();
         let (rec, _) = result.map_err(user_error)?;
@@ -570,7 +601,13 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 

@@ -190,14 +190,123 @@ fn serve_demo_answers_and_stops_gracefully_on_sigterm() {
         .unwrap();
     wait_until_up(port, &mut child);
     rt.block_on(async {
-        let v: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/search?q=企业"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: serde_json::Value =
+            reqwest::get(format!("http://127.0.0.1:{port}/api/v1/search?q=企业")).await.unwrap().json().await.unwrap();
         assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
     });
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
+}
+
+/// Seed the demo catalog into `d` without data: start `serve --demo`, wait for it, stop it.
+fn seed_demo_catalog(d: &Path) {
+    let port = free_port();
+    let mut child = citydata(d)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CITYDATA__DEMO_ROWS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_up(port, &mut child);
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+}
+
+fn table_state(d: &Path) -> (Option<i64>, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store_url = format!("sqlite://{}", d.join("citydata.db").display());
+        let pool = sqlx::SqlitePool::connect(&store_url).await.unwrap();
+        let id: String =
+            sqlx::query_scalar("SELECT id FROM resources WHERE code = '101/000001'").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        let lake = citydata_lake::table::Lake::new(d.join("lake").to_str().unwrap()).unwrap();
+        let id = id.parse().unwrap();
+        let v = lake.version(id).await.unwrap();
+        let n = lake.query(id, None, "SELECT count(*) FROM t").await.unwrap();
+        let n = n.first().map(arrow_value).unwrap_or_default();
+        (v, n)
+    })
+}
+
+fn arrow_value(b: &arrow::record_batch::RecordBatch) -> String {
+    arrow::util::display::array_value_to_string(b.column(0), 0).unwrap()
+}
+
+/// A writer killed mid-ingest leaves the table at its previous version; vacuum then removes
+/// the files it left behind.
+#[test]
+fn a_killed_ingest_leaves_the_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed_demo_catalog(d);
+    let o = run(citydata(d).args([
+        "demo",
+        "generate",
+        "population",
+        "--rows",
+        "2000",
+        "--out",
+        "small.csv",
+        "--defects",
+        "0",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(citydata(d).args(["ingest", "small.csv", "--resource", "101/000001"]));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("committed"), "{}", stdout(&o));
+    let before = table_state(d);
+    assert_eq!(before, (Some(0), "2000".to_string()));
+
+    let o = run(citydata(d).args([
+        "demo",
+        "generate",
+        "population",
+        "--rows",
+        "200000",
+        "--out",
+        "big.csv",
+        "--encoding",
+        "gb18030",
+    ]));
+    assert!(o.status.success());
+    let mut child = citydata(d)
+        .args(["ingest", "big.csv", "--resource", "101/000001", "--mode", "replace"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the writer when it has written a data file, or after two seconds, mid-way either way.
+    let tables = d.join("lake").join("tables");
+    let count_parquet =
+        || -> usize { walk(&tables).iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count() };
+    let initial = count_parquet();
+    let started = Instant::now();
+    while count_parquet() == initial && started.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the ingest finished before it could be killed");
+    Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    assert_eq!(table_state(d), before, "the killed writer changed the table");
+    let o = run(citydata(d).args(["lake", "vacuum", "--retention-hours", "0"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(count_parquet(), initial, "vacuum removed the leftovers");
+    assert_eq!(table_state(d), before);
+}
+
+fn walk(p: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }

@@ -92,7 +92,13 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", format!("查询参数有误 / invalid query parameters: {}", e.body_text())))?;
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
+        )
+    })?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let params = IngestParams {
         mode: q.mode,
@@ -108,7 +114,8 @@ pub async fn upload(
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let limited = Limited { inner: reader, left: state.max_upload_bytes };
-    let (record, replayed) = state.core.ingest_data(&meta, &p, &id, &params, IngestBody::Stream(Box::new(limited)), None, None).await?;
+    let (record, replayed) =
+        state.core.ingest_data(&meta, &p, &id, &params, IngestBody::Stream(Box::new(limited)), None).await?;
     let view = ingest_view(&record);
     if record.state == "rejected" {
         return Err(ApiError::new(
@@ -124,7 +131,11 @@ pub async fn upload(
 /// The ingests of a resource, newest first.
 #[utoipa::path(get, path = "/api/v1/resources/{id}/ingests", tag = "data", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorEnvelope)))]
-pub async fn list_ingests(State(state): State<AppState>, MaybeAuth(p): MaybeAuth, Path(id): Path<String>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn list_ingests(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Value>>, ApiError> {
     Ok(Json(state.core.list_ingests(p.as_ref(), &id).await?.iter().map(ingest_view).collect()))
 }
 
@@ -144,7 +155,11 @@ pub async fn get_ingest(
 /// The versions of a resource's table, newest first (time travel reads name one).
 #[utoipa::path(get, path = "/api/v1/resources/{id}/versions", tag = "data", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorEnvelope)))]
-pub async fn versions(State(state): State<AppState>, MaybeAuth(p): MaybeAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn versions(
+    State(state): State<AppState>,
+    MaybeAuth(p): MaybeAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let v = state.core.table_versions(p.as_ref(), &id).await?;
     Ok(Json(serde_json::to_value(v).unwrap_or_default()))
 }

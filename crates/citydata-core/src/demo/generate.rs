@@ -35,7 +35,8 @@ const DISTRICTS: &[(&str, &str, &[&str])] = &[
 
 const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤";
 const GIVEN: &str = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文辉鹏宇浩然子涵欣怡梓轩雨桐博文一诺思远晨阳佳琪俊杰海燕春梅晓东";
-const ETHNIC: &[(&str, u32)] = &[("汉族", 970), ("回族", 10), ("满族", 6), ("蒙古族", 4), ("壮族", 4), ("苗族", 3), ("土家族", 3)];
+const ETHNIC: &[(&str, u32)] =
+    &[("汉族", 970), ("回族", 10), ("满族", 6), ("蒙古族", 4), ("壮族", 4), ("苗族", 3), ("土家族", 3)];
 const MARITAL: &[&str] = &["未婚", "已婚", "已婚", "已婚", "离婚", "丧偶"];
 const EDUCATION: &[&str] = &["小学", "初中", "初中", "高中", "中专", "大专", "本科", "本科", "研究生"];
 const INDUSTRY: &[(&str, &str)] = &[
@@ -70,7 +71,13 @@ fn name(rng: &mut StdRng) -> String {
 }
 
 fn mobile(rng: &mut StdRng) -> String {
-    let prefix = pick(rng, &["138", "139", "137", "136", "150", "151", "152", "157", "158", "159", "182", "187", "188", "133", "153", "180", "189", "177", "199"]);
+    let prefix = pick(
+        rng,
+        &[
+            "138", "139", "137", "136", "150", "151", "152", "157", "158", "159", "182", "187", "188", "133", "153",
+            "180", "189", "177", "199",
+        ],
+    );
     format!("{prefix}{:08}", rng.gen_range(0..100_000_000u32))
 }
 
@@ -80,7 +87,14 @@ fn csv_field(s: &str) -> String {
 
 /// Write `rows` rows (plus the header) to `out`, `defects` of them (a fraction) deliberately
 /// wrong. Deterministic for a given `seed`. Returns the number of defective rows.
-pub fn generate(register: Register, rows: u64, defects: f64, seed: u64, gb18030: bool, out: &mut dyn Write) -> std::io::Result<u64> {
+pub fn generate(
+    register: Register,
+    rows: u64,
+    defects: f64,
+    seed: u64,
+    gb18030: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<u64> {
     Ok(generate_listing(register, rows, defects, seed, gb18030, out)?.len() as u64)
 }
 
@@ -106,7 +120,11 @@ pub fn generate_listing(
     };
     match register {
         Register::Population => {
-            emit("身份证号,姓名,性别,出生日期,民族,行政区划代码,区县,户籍地址,手机号,婚姻状况,文化程度,更新时间\n".into(), out)?;
+            emit(
+                "身份证号,姓名,性别,出生日期,民族,行政区划代码,区县,户籍地址,手机号,婚姻状况,文化程度,更新时间\n"
+                    .into(),
+                out,
+            )?;
             let epoch = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).expect("static date");
             for i in 0..rows {
                 // (district, birth date, sequence) is unique per row up to tens of millions of
@@ -120,7 +138,11 @@ pub fn generate_listing(
                 let mut id = format!("{first17}{}", id_check_char(&first17).expect("digits"));
                 let mut phone = mobile(&mut rng);
                 let mut sex = if male { "男" } else { "女" };
-                let mut birth_text = if rng.gen_bool(0.2) { birth.format("%Y/%-m/%-d").to_string() } else { birth.format("%Y-%m-%d").to_string() };
+                let mut birth_text = if rng.gen_bool(0.2) {
+                    birth.format("%Y/%-m/%-d").to_string()
+                } else {
+                    birth.format("%Y-%m-%d").to_string()
+                };
                 if rng.gen_bool(defects.clamp(0.0, 1.0)) {
                     let rule = match rng.gen_range(0..4) {
                         0 => {
@@ -147,10 +169,28 @@ pub fn generate_listing(
                 let ethnic = {
                     let total: u32 = ETHNIC.iter().map(|e| e.1).sum();
                     let mut x = rng.gen_range(0..total);
-                    ETHNIC.iter().find(|e| if x < e.1 { true } else { x -= e.1; false }).map(|e| e.0).unwrap_or("汉族")
+                    ETHNIC
+                        .iter()
+                        .find(|e| {
+                            if x < e.1 {
+                                true
+                            } else {
+                                x -= e.1;
+                                false
+                            }
+                        })
+                        .map(|e| e.0)
+                        .unwrap_or("汉族")
                 };
                 let addr = format!("江苏省泰州市{district}{}{}号", pick(&mut rng, roads), rng.gen_range(1..400));
-                let updated = format!("2024-{:02}-{:02} {:02}:{:02}:{:02}", rng.gen_range(1..13), rng.gen_range(1..29), rng.gen_range(0..24), rng.gen_range(0..60), rng.gen_range(0..60));
+                let updated = format!(
+                    "2024-{:02}-{:02} {:02}:{:02}:{:02}",
+                    rng.gen_range(1..13),
+                    rng.gen_range(1..29),
+                    rng.gen_range(0..24),
+                    rng.gen_range(0..60),
+                    rng.gen_range(0..60)
+                );
                 let line = [
                     id,
                     name(&mut rng),
@@ -173,7 +213,10 @@ pub fn generate_listing(
             }
         }
         Register::Enterprise => {
-            emit("统一社会信用代码,企业名称,法定代表人,注册资本万元,成立日期,区县,行政区划代码,行业,住所\n".into(), out)?;
+            emit(
+                "统一社会信用代码,企业名称,法定代表人,注册资本万元,成立日期,区县,行政区划代码,行业,住所\n".into(),
+                out,
+            )?;
             let alphabet: Vec<char> = USCC_ALPHABET.chars().collect();
             let epoch = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).expect("static date");
             for i in 0..rows {
@@ -197,11 +240,21 @@ pub fn generate_listing(
                 let capital = format!("{:.2}", rng.gen_range(10.0..50_000.0f64));
                 let founded = epoch + chrono::Duration::days(rng.gen_range(0..12_000));
                 let addr = format!("泰州市{district}{}{}号", pick(&mut rng, roads), rng.gen_range(1..400));
-                let line = [uscc, company, name(&mut rng), capital, founded.format("%Y-%m-%d").to_string(), district.to_string(), code.to_string(), industry.to_string(), addr]
-                    .iter()
-                    .map(|s| csv_field(s))
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let line = [
+                    uscc,
+                    company,
+                    name(&mut rng),
+                    capital,
+                    founded.format("%Y-%m-%d").to_string(),
+                    district.to_string(),
+                    code.to_string(),
+                    industry.to_string(),
+                    addr,
+                ]
+                .iter()
+                .map(|s| csv_field(s))
+                .collect::<Vec<_>>()
+                .join(",");
                 emit(format!("{line}\n"), out)?;
             }
         }

@@ -218,9 +218,10 @@ impl Core {
         let operator = crate::auth::operator("system");
         let meta = RequestMeta::new(Some("demo-data".into()), None);
         let mut total = 0;
-        for (code, register, n, seed) in
-            [("101/000001", generate::Register::Population, rows, 11u64), ("102/000001", generate::Register::Enterprise, rows / 5, 12)]
-        {
+        for (code, register, n, seed) in [
+            ("101/000001", generate::Register::Population, rows, 11u64),
+            ("102/000001", generate::Register::Enterprise, rows / 5, 12),
+        ] {
             let Some(r) = self.store.find_resource(code).await? else { continue };
             if lake.version(r.id).await?.is_some() || n == 0 {
                 continue;
@@ -231,14 +232,15 @@ impl Core {
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut writer);
                 generate::generate(register, n, 0.01, seed, false, &mut w)
             });
-            let params = crate::ingest::IngestParams {
-                idempotency_key: Some(format!("demo-{code}")),
-                ..Default::default()
-            };
+            let params =
+                crate::ingest::IngestParams { idempotency_key: Some(format!("demo-{code}")), ..Default::default() };
             let (rec, _) = self
-                .ingest_data(&meta, &operator, code, &params, crate::ingest::IngestBody::Stream(Box::new(reader)), None, None)
+                .ingest_data(&meta, &operator, code, &params, crate::ingest::IngestBody::Stream(Box::new(reader)), None)
                 .await?;
-            producer.join().map_err(|_| CoreError::Internal("demo generator panicked".into()))?.map_err(|e| CoreError::Internal(e.to_string()))?;
+            producer
+                .join()
+                .map_err(|_| CoreError::Internal("demo generator panicked".into()))?
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
             total += rec.report.as_ref().and_then(|v| v.get("rows_read")).and_then(|v| v.as_u64()).unwrap_or(0);
         }
         Ok(total)
