@@ -326,3 +326,46 @@ async fn every_format_lands() {
         assert_eq!(count(&app, ENT).await, 2, "{name}");
     }
 }
+
+#[tokio::test]
+async fn multipart_uploads_work_too() {
+    let app = spawn_app().await;
+    let c = app.login("scjgj-steward").await;
+    let csv = enterprises(7, 9);
+    let form = reqwest::multipart::Form::new()
+        .text("note", "月度更新")
+        .part("file", reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("企业登记.csv"));
+    let r = c.post(app.url(&format!("/api/v1/resources/{ENT}/data"))).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(count(&app, ENT).await, 7);
+    let form = reqwest::multipart::Form::new().text("note", "no file");
+    let r = c.post(app.url(&format!("/api/v1/resources/{ENT}/data"))).multipart(form).send().await.unwrap();
+    assert_error(r, 400, "bad_multipart").await;
+}
+
+/// `serve --demo` fills every demo resource: the registers with about 1% defects, every other
+/// resource with rows that pass all its validators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_loads_data_into_every_resource() {
+    let app = spawn_app_with(SpawnOptions { demo_rows: 500, ..Default::default() }).await;
+    let admin = app.login("admin").await;
+    let all: Value = admin.get(app.url("/api/v1/resources?per_page=1000")).send().await.unwrap().json().await.unwrap();
+    let mut loaded = 0;
+    for r in all["items"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        let ingests: Value =
+            admin.get(app.url(&format!("/api/v1/resources/{id}/ingests"))).send().await.unwrap().json().await.unwrap();
+        let Some(first) = ingests.as_array().unwrap().first() else {
+            assert!(r["items"].as_array().unwrap().is_empty(), "{} has items but no data", r["name"]);
+            continue;
+        };
+        let report = &first["report"];
+        match r["code"].as_str().unwrap() {
+            "101/000001" => assert_eq!(report["rows_read"], 500),
+            "102/000001" => assert_eq!(report["rows_read"], 100),
+            _ => assert_eq!(report["rows_quarantined"], 0, "{}: {report}", r["name"]),
+        }
+        loaded += 1;
+    }
+    assert_eq!(loaded, all["total"].as_u64().unwrap(), "every demo resource has items and data");
+}

@@ -4,7 +4,6 @@ use crate::error::ErrorEnvelope;
 use crate::extract::{Auth, MaybeAuth, Meta};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use citydata_core::ingest::{IngestBody, IngestParams, ingest_view};
@@ -52,6 +51,65 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// The first file part of a multipart upload, streamed: a task owns the multipart body and
+/// forwards the part's chunks.
+async fn multipart_file(request: axum::extract::Request) -> Result<(Box<dyn Read + Send>, Option<String>), ApiError> {
+    use axum::extract::FromRequest;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_multipart", m);
+    let mut mp = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|e| bad(format!("multipart 请求无效 / invalid multipart body: {}", e.body_text())))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<String>, String>>();
+    tokio::spawn(async move {
+        let mut ready = Some(ready_tx);
+        loop {
+            match mp.next_field().await {
+                Ok(Some(mut field)) if field.file_name().is_some() || field.name() == Some("file") => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Ok(field.file_name().map(str::to_string)));
+                    }
+                    loop {
+                        match field.chunk().await {
+                            Ok(Some(c)) => {
+                                if tx.send(Ok(c)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => return,
+                            Err(e) => {
+                                let _ = tx.send(Err(std::io::Error::other(e.body_text()))).await;
+                                return;
+                            }
+                        }
+                    }
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    if let Some(r) = ready.take() {
+                        let _ =
+                            r.send(Err("multipart 中没有文件（字段名 file）/ no file part (field \"file\")".into()));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Err(e.body_text()));
+                    }
+                    return;
+                }
+            }
+        }
+    });
+    let file_name = match ready_rx.await {
+        Ok(Ok(name)) => name,
+        Ok(Err(m)) => return Err(bad(m)),
+        Err(_) => return Err(bad("multipart 请求无效 / invalid multipart body".into())),
+    };
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    Ok((Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)))), file_name))
+}
+
 fn format_from_content_type(headers: &HeaderMap) -> Option<String> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?.split(';').next()?.trim().to_ascii_lowercase();
     Some(
@@ -89,9 +147,9 @@ pub async fn upload(
     Auth(p): Auth,
     Path(id): Path<String>,
     q: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let headers = request.headers().clone();
     let Query(q) = q.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -111,8 +169,23 @@ pub async fn upload(
         ignore_extra: q.ignore_extra.unwrap_or(false),
         idempotency_key: key.clone(),
     };
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let is_multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let mut params = params;
+    let reader: Box<dyn Read + Send> = if is_multipart {
+        let (r, name) = multipart_file(request).await?;
+        if params.format.is_none() {
+            params.format = name
+                .as_deref()
+                .and_then(|n| n.trim_end_matches(".gz").rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()));
+        }
+        r
+    } else {
+        let stream = request.into_body().into_data_stream().map_err(std::io::Error::other);
+        Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))
+    };
     let limited = Limited { inner: reader, left: state.max_upload_bytes };
     let (record, replayed) =
         state.core.ingest_data(&meta, &p, &id, &params, IngestBody::Stream(Box::new(limited)), None).await?;

@@ -294,3 +294,102 @@ mod tests {
         assert!(std::str::from_utf8(&out).is_err(), "GB18030 bytes");
     }
 }
+
+/// Rows that satisfy `items` (types, validators, unique keys) for any catalog resource, as CSV
+/// with the items' Chinese titles as the header.
+pub fn generate_for_items(items: &[citydata_domain::resource::InfoItem], rows: u64, seed: u64) -> String {
+    use citydata_domain::resource::Validator;
+    use citydata_domain::vocab::DataType;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = items.iter().map(|i| csv_field(&i.title)).collect::<Vec<_>>().join(",");
+    out.push('\n');
+    let base_day = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("static date");
+    let base_time =
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("static date").and_hms_opt(0, 0, 0).expect("static time");
+    for i in 0..rows {
+        let (code, district, roads) = &DISTRICTS[(i % 6) as usize];
+        let cells: Vec<String> = items
+            .iter()
+            .map(|item| {
+                let v = match (&item.validator, item.data_type) {
+                    (Some(Validator::IdCard), _) => {
+                        let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).expect("static date")
+                            + chrono::Duration::days((i * 7919 % 20_000) as i64);
+                        let first17 = format!("{code}{}{:03}", birth.format("%Y%m%d"), (i / 20_000) % 1000);
+                        format!("{first17}{}", id_check_char(&first17).expect("digits"))
+                    }
+                    (Some(Validator::Uscc), _) => {
+                        let body = format!("{:08}", 20_000_000 + i);
+                        let first17 = format!("91{code}{body}{}", org_check_char(&body).expect("digits"));
+                        format!("{first17}{}", uscc_check_char(&first17).expect("alphabet"))
+                    }
+                    (Some(Validator::OrgCode), _) => {
+                        let body = format!("{:08}", 30_000_000 + i);
+                        format!("{body}{}", org_check_char(&body).expect("digits"))
+                    }
+                    (Some(Validator::RegionCode), _) => code.to_string(),
+                    (Some(Validator::Mobile), _) => mobile(&mut rng),
+                    (Some(Validator::Email), _) => format!("user{i}@tz.gov.cn"),
+                    (Some(Validator::BankCard), _) => {
+                        let body = format!("622202{:09}", i);
+                        (0..10)
+                            .map(|c| format!("{body}{c}"))
+                            .find(|s| citydata_domain::identifiers::is_bank_card(s))
+                            .unwrap_or(body)
+                    }
+                    (Some(Validator::Enum(vals)), _) => {
+                        if item.key {
+                            format!("{}", vals[(i as usize) % vals.len()])
+                        } else {
+                            pick(&mut rng, vals).clone()
+                        }
+                    }
+                    (Some(Validator::Range { min, max }), DataType::Integer) => {
+                        let (lo, hi) = (min.ceil() as i64, max.floor() as i64);
+                        if hi > lo { rng.gen_range(lo..=hi).to_string() } else { lo.to_string() }
+                    }
+                    (Some(Validator::Range { min, max }), _) => format!("{:.2}", rng.gen_range(*min..=*max)),
+                    (_, DataType::Integer) => rng.gen_range(0..1000).to_string(),
+                    (_, DataType::Decimal) | (_, DataType::Money) => format!("{:.2}", rng.gen_range(0.0..10_000.0f64)),
+                    (_, DataType::Boolean) => if rng.gen_bool(0.5) { "是" } else { "否" }.to_string(),
+                    (_, DataType::Date) => (base_day + chrono::Duration::days(rng.gen_range(0..3650))).to_string(),
+                    (_, DataType::Datetime) if item.key => {
+                        (base_time + chrono::Duration::hours(i as i64)).format("%Y-%m-%d %H:%M:%S").to_string()
+                    }
+                    (_, DataType::Datetime) => (base_time + chrono::Duration::minutes(rng.gen_range(0..525_600)))
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string(),
+                    (_, DataType::Binary) => String::new(),
+                    (_, DataType::Text) => format!("{}{}的说明", district, item.title),
+                    (_, DataType::String) if item.key => format!("TZ{:06}", i + 1),
+                    (_, DataType::String)
+                        if item.title.contains("地址")
+                            || item.title.contains("住所")
+                            || item.title.contains("场所") =>
+                    {
+                        format!("泰州市{district}{}{}号", pick(&mut rng, roads), rng.gen_range(1..300))
+                    }
+                    (_, DataType::String) if item.title.contains("名称") => {
+                        let mut n = String::from("泰州市");
+                        n.push(pick_char(&mut rng, SHOP));
+                        n.push(pick_char(&mut rng, SHOP));
+                        n.push_str(&item.title.replace("名称", ""));
+                        n
+                    }
+                    (_, DataType::String)
+                        if item.title.contains("姓名")
+                            || item.title.contains("代表人")
+                            || item.title.contains("经营者") =>
+                    {
+                        name(&mut rng)
+                    }
+                    (_, DataType::String) => format!("{district}{}{}", item.title, rng.gen_range(1..100)),
+                };
+                csv_field(&v)
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}

@@ -243,6 +243,33 @@ impl Core {
                 .map_err(|e| CoreError::Internal(e.to_string()))?;
             total += rec.report.as_ref().and_then(|v| v.get("rows_read")).and_then(|v| v.as_u64()).unwrap_or(0);
         }
+        // A few hundred rows for every other published resource with items.
+        let f = citydata_store::ResourceFilter::new(citydata_domain::resource::Audience::Platform);
+        let all = self.store.list_resources(&f, 1000, 0).await?;
+        for (n, r) in all.iter().enumerate() {
+            let code = r.content.code.as_str();
+            if code == "101/000001"
+                || code == "102/000001"
+                || r.content.items.is_empty()
+                || lake.version(r.id).await?.is_some()
+            {
+                continue;
+            }
+            let csv = generate::generate_for_items(&r.content.items, 300, 100 + n as u64);
+            let params =
+                crate::ingest::IngestParams { idempotency_key: Some(format!("demo-{code}")), ..Default::default() };
+            let (rec, _) = self
+                .ingest_data(
+                    &meta,
+                    &operator,
+                    code,
+                    &params,
+                    crate::ingest::IngestBody::Stream(Box::new(std::io::Cursor::new(csv.into_bytes()))),
+                    None,
+                )
+                .await?;
+            total += rec.report.as_ref().and_then(|v| v.get("rows_committed")).and_then(|v| v.as_u64()).unwrap_or(0);
+        }
         Ok(total)
     }
 }
