@@ -262,39 +262,6 @@ pub fn generate_listing(
     Ok(listing)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use citydata_domain::identifiers::{IdNumber, is_mobile, is_uscc};
-
-    #[test]
-    fn clean_registers_validate_and_defects_are_counted() {
-        let mut out = Vec::new();
-        let bad = generate(Register::Population, 2000, 0.0, 1, false, &mut out).unwrap();
-        assert_eq!(bad, 0);
-        let text = String::from_utf8(out).unwrap();
-        let mut ids = std::collections::HashSet::new();
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split(',').collect();
-            let id = IdNumber::parse(f[0]).unwrap();
-            assert!(ids.insert(f[0].to_string()), "unique ids");
-            assert_eq!(id.sex().title(), f[2]);
-            assert_eq!(citydata_domain::cast::parse_date(f[3]).unwrap(), id.birth_date());
-            assert!(is_mobile(f[8]));
-            assert!(f[7].contains(f[6]));
-        }
-        let mut out = Vec::new();
-        generate(Register::Enterprise, 500, 0.0, 2, false, &mut out).unwrap();
-        for line in String::from_utf8(out).unwrap().lines().skip(1) {
-            assert!(is_uscc(line.split(',').next().unwrap()));
-        }
-        let mut out = Vec::new();
-        let bad = generate(Register::Population, 10_000, 0.01, 3, true, &mut out).unwrap();
-        assert!((50..=150).contains(&bad), "{bad}");
-        assert!(std::str::from_utf8(&out).is_err(), "GB18030 bytes");
-    }
-}
-
 /// Rows that satisfy `items` (types, validators, unique keys) for any catalog resource, as CSV
 /// with the items' Chinese titles as the header.
 pub fn generate_for_items(items: &[citydata_domain::resource::InfoItem], rows: u64, seed: u64) -> String {
@@ -339,7 +306,7 @@ pub fn generate_for_items(items: &[citydata_domain::resource::InfoItem], rows: u
                     }
                     (Some(Validator::Enum(vals)), _) => {
                         if item.key {
-                            format!("{}", vals[(i as usize) % vals.len()])
+                            vals[(i as usize) % vals.len()].to_string()
                         } else {
                             pick(&mut rng, vals).clone()
                         }
@@ -392,4 +359,37 @@ pub fn generate_for_items(items: &[citydata_domain::resource::InfoItem], rows: u
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citydata_domain::identifiers::{IdNumber, is_mobile, is_uscc};
+
+    #[test]
+    fn clean_registers_validate_and_defects_are_counted() {
+        let mut out = Vec::new();
+        let bad = generate(Register::Population, 2000, 0.0, 1, false, &mut out).unwrap();
+        assert_eq!(bad, 0);
+        let text = String::from_utf8(out).unwrap();
+        let mut ids = std::collections::HashSet::new();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let id = IdNumber::parse(f[0]).unwrap();
+            assert!(ids.insert(f[0].to_string()), "unique ids");
+            assert_eq!(id.sex().title(), f[2]);
+            assert_eq!(citydata_domain::cast::parse_date(f[3]).unwrap(), id.birth_date());
+            assert!(is_mobile(f[8]));
+            assert!(f[7].contains(f[6]));
+        }
+        let mut out = Vec::new();
+        generate(Register::Enterprise, 500, 0.0, 2, false, &mut out).unwrap();
+        for line in String::from_utf8(out).unwrap().lines().skip(1) {
+            assert!(is_uscc(line.split(',').next().unwrap()));
+        }
+        let mut out = Vec::new();
+        let bad = generate(Register::Population, 10_000, 0.01, 3, true, &mut out).unwrap();
+        assert!((50..=150).contains(&bad), "{bad}");
+        assert!(std::str::from_utf8(&out).is_err(), "GB18030 bytes");
+    }
 }
