@@ -1,0 +1,462 @@
+//! The row filter language of grants and of the `filter=` parameter: `item op literal`, `AND`,
+//! `OR`, `NOT`, `IN (...)`, `BETWEEN a AND b`, `IS [NOT] NULL`, parentheses. No functions.
+//! Items are named by `name` or Chinese `title`; literals are type-checked against the item.
+//!
+//! ```
+//! # use citydata_domain::filter::Filter;
+//! # use citydata_domain::resource::{ResourceDraft, ResourceInput};
+//! let input: ResourceInput = serde_json::from_value(serde_json::json!({
+//!     "name": "人口", "abstract": "x", "provider": "gaj",
+//!     "classification": {"class": "basic", "theme": "population"},
+//!     "format": {"category": "database"},
+//!     "items": [{"name": "qx", "title": "区县"}, {"name": "csrq", "title": "出生日期", "data_type": "date"}],
+//!     "share": {"type": "unconditional"}, "open": {"type": "none"}, "update_cycle": "daily"
+//! })).unwrap();
+//! let items = ResourceDraft::parse(&input).unwrap().content.items;
+//! let f = Filter::parse("区县 = '海陵区' AND 出生日期 >= '1990/1/1'", &items).unwrap();
+//! assert_eq!(f.to_string(), "(qx = '海陵区' AND csrq >= DATE '1990-01-01')");
+//! ```
+
+use crate::cast;
+use crate::error::FieldError;
+use crate::resource::{InfoItem, ItemName};
+use crate::vocab::DataType;
+use chrono::{NaiveDate, NaiveDateTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::NotEq => "<>",
+            Self::Lt => "<",
+            Self::LtEq => "<=",
+            Self::Gt => ">",
+            Self::GtEq => ">=",
+        }
+    }
+}
+
+/// A literal, already converted to its item's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Str(String),
+    Int(i64),
+    /// A decimal as text (exact), for decimal and money items.
+    Dec(String),
+    Bool(bool),
+    Date(NaiveDate),
+    DateTime(NaiveDateTime),
+}
+
+impl std::fmt::Display for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Dec(d) => f.write_str(d),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Date(d) => write!(f, "DATE '{d}'"),
+            Self::DateTime(t) => write!(f, "TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S")),
+        }
+    }
+}
+
+/// A parsed, type-checked filter over a resource's items.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    Cmp { item: ItemName, op: CmpOp, value: Literal },
+    In { item: ItemName, values: Vec<Literal>, negated: bool },
+    Between { item: ItemName, low: Literal, high: Literal },
+    IsNull { item: ItemName, negated: bool },
+}
+
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::And(a, b) => write!(f, "({a} AND {b})"),
+            Self::Or(a, b) => write!(f, "({a} OR {b})"),
+            Self::Not(a) => write!(f, "(NOT {a})"),
+            Self::Cmp { item, op, value } => write!(f, "{item} {} {value}", op.as_str()),
+            Self::In { item, values, negated } => {
+                let vs: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                write!(f, "{item} {}IN ({})", if *negated { "NOT " } else { "" }, vs.join(", "))
+            }
+            Self::Between { item, low, high } => write!(f, "{item} BETWEEN {low} AND {high}"),
+            Self::IsNull { item, negated } => write!(f, "{item} IS {}NULL", if *negated { "NOT " } else { "" }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn err(pos: usize, msg: impl Into<String>) -> FieldError {
+    FieldError::new("filter", "invalid_filter", format!("过滤条件第 {} 个字符处 / filter at character {}: {}", pos + 1, pos + 1, msg.into()))
+}
+
+fn lex(s: &str) -> Result<Vec<(usize, Tok)>, FieldError> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' {
+            out.push((start, Tok::LParen));
+            i += 1;
+        } else if c == ')' {
+            out.push((start, Tok::RParen));
+            i += 1;
+        } else if c == ',' || c == '，' {
+            out.push((start, Tok::Comma));
+            i += 1;
+        } else if c == '\'' || c == '‘' || c == '’' {
+            i += 1;
+            let mut v = String::new();
+            loop {
+                match chars.get(i) {
+                    None => return Err(err(start, "字符串没有结束引号 / unterminated string")),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        v.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') | Some('’') | Some('‘') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(ch) => {
+                        v.push(*ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((start, Tok::Str(v)));
+        } else if c == '"' {
+            i += 1;
+            let mut v = String::new();
+            loop {
+                match chars.get(i) {
+                    None => return Err(err(start, "标识符没有结束引号 / unterminated quoted name")),
+                    Some('"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(ch) => {
+                        v.push(*ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((start, Tok::Ident(v)));
+        } else if c.is_ascii_digit() || ((c == '-' || c == '.') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+            let mut v = String::from(c);
+            i += 1;
+            while let Some(d) = chars.get(i).filter(|d| d.is_ascii_digit() || **d == '.') {
+                v.push(*d);
+                i += 1;
+            }
+            out.push((start, Tok::Num(v)));
+        } else if "=<>!".contains(c) {
+            let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+            let op = match two.as_str() {
+                "<=" => "<=",
+                ">=" => ">=",
+                "<>" | "!=" => "<>",
+                _ => match c {
+                    '=' => "=",
+                    '<' => "<",
+                    '>' => ">",
+                    _ => return Err(err(start, "未知的运算符 / unknown operator")),
+                },
+            };
+            i += op.len().min(2).max(if op == "<>" { 2 } else { op.len() });
+            out.push((start, Tok::Op(op)));
+        } else if c.is_alphanumeric() || c == '_' || c == '.' {
+            let mut v = String::new();
+            while let Some(d) = chars.get(i).filter(|d| d.is_alphanumeric() || **d == '_' || **d == '.') {
+                v.push(*d);
+                i += 1;
+            }
+            out.push((start, Tok::Ident(v)));
+        } else {
+            return Err(err(start, format!("不能使用字符“{c}” / unexpected character '{c}'")));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+    items: &'a [InfoItem],
+    len: usize,
+}
+
+fn kw(t: &Tok, k: &str) -> bool {
+    matches!(t, Tok::Ident(s) if s.eq_ignore_ascii_case(k))
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(_, t)| t)
+    }
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map(|(p, _)| *p).unwrap_or(self.len)
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).map(|(_, t)| t.clone());
+        self.pos += 1;
+        t
+    }
+    fn eat_kw(&mut self, k: &str) -> bool {
+        if self.peek().is_some_and(|t| kw(t, k)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn or(&mut self) -> Result<Filter, FieldError> {
+        let mut l = self.and()?;
+        while self.eat_kw("OR") || self.eat_kw("或") {
+            l = Filter::Or(Box::new(l), Box::new(self.and()?));
+        }
+        Ok(l)
+    }
+    fn and(&mut self) -> Result<Filter, FieldError> {
+        let mut l = self.not()?;
+        while self.eat_kw("AND") || self.eat_kw("且") {
+            l = Filter::And(Box::new(l), Box::new(self.not()?));
+        }
+        Ok(l)
+    }
+    fn not(&mut self) -> Result<Filter, FieldError> {
+        if self.eat_kw("NOT") {
+            return Ok(Filter::Not(Box::new(self.not()?)));
+        }
+        if self.peek() == Some(&Tok::LParen) {
+            self.pos += 1;
+            let e = self.or()?;
+            if self.next() != Some(Tok::RParen) {
+                return Err(err(self.at(), "缺少右括号 / missing ')'"));
+            }
+            return Ok(e);
+        }
+        self.predicate()
+    }
+
+    fn item(&mut self) -> Result<&InfoItem, FieldError> {
+        let at = self.at();
+        match self.next() {
+            Some(Tok::Ident(name)) => {
+                let n = name.to_ascii_lowercase();
+                self.items.iter().find(|i| i.name.as_str() == n || i.title == name).ok_or_else(|| {
+                    err(at, format!("没有信息项“{name}” / no item named \"{name}\""))
+                })
+            }
+            _ => Err(err(at, "此处应为信息项名称 / an item name is expected here")),
+        }
+    }
+
+    fn literal(&mut self, item: &InfoItem) -> Result<Literal, FieldError> {
+        let at = self.at();
+        let tok = self.next().ok_or_else(|| err(at, "此处应为取值 / a value is expected here"))?;
+        let text = match &tok {
+            Tok::Str(s) | Tok::Num(s) => s.clone(),
+            Tok::Ident(s) if item.data_type == DataType::Boolean || s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+                s.to_ascii_lowercase()
+            }
+            _ => return Err(err(at, "此处应为取值（字符串用单引号）/ a value is expected here (quote strings with ')")),
+        };
+        let bad = |what: &str| err(at, format!("“{}”是{}，\"{text}\" 不是有效的取值 / {} is {}, \"{text}\" does not fit", item.title, what, item.name, item.data_type.as_str()));
+        Ok(match item.data_type {
+            DataType::String | DataType::Text | DataType::Binary => Literal::Str(text),
+            DataType::Integer => Literal::Int(cast::parse_int(&text).ok_or_else(|| bad("整数"))?),
+            DataType::Decimal | DataType::Money => {
+                cast::parse_decimal(&text, 6).ok_or_else(|| bad("数值"))?;
+                Literal::Dec(cast::half_width(text.trim()).replace([',', '，'], ""))
+            }
+            DataType::Boolean => Literal::Bool(cast::parse_bool(&text).ok_or_else(|| bad("是/否"))?),
+            DataType::Date => Literal::Date(cast::parse_date(&text).ok_or_else(|| bad("日期"))?),
+            DataType::Datetime => Literal::DateTime(cast::parse_datetime(&text).ok_or_else(|| bad("日期时间"))?),
+        })
+    }
+
+    fn predicate(&mut self) -> Result<Filter, FieldError> {
+        let item = self.item()?.clone();
+        let at = self.at();
+        if self.eat_kw("IS") {
+            let negated = self.eat_kw("NOT");
+            if !self.eat_kw("NULL") {
+                return Err(err(self.at(), "IS 后应为 NULL 或 NOT NULL / expected NULL or NOT NULL after IS"));
+            }
+            return Ok(Filter::IsNull { item: item.name, negated });
+        }
+        let negated = self.eat_kw("NOT");
+        if self.eat_kw("IN") {
+            if self.next() != Some(Tok::LParen) {
+                return Err(err(self.at(), "IN 后应为 ( / expected '(' after IN"));
+            }
+            let mut values = vec![self.literal(&item)?];
+            loop {
+                match self.next() {
+                    Some(Tok::Comma) => values.push(self.literal(&item)?),
+                    Some(Tok::RParen) => break,
+                    _ => return Err(err(self.at(), "IN 列表应以 ) 结束 / expected ',' or ')'")),
+                }
+            }
+            return Ok(Filter::In { item: item.name, values, negated });
+        }
+        if negated {
+            return Err(err(at, "NOT 后应为 IN / expected IN after NOT"));
+        }
+        if self.eat_kw("BETWEEN") {
+            let low = self.literal(&item)?;
+            if !self.eat_kw("AND") {
+                return Err(err(self.at(), "BETWEEN 需要 AND / BETWEEN needs AND"));
+            }
+            let high = self.literal(&item)?;
+            return Ok(Filter::Between { item: item.name, low, high });
+        }
+        let op = match self.next() {
+            Some(Tok::Op("=")) => CmpOp::Eq,
+            Some(Tok::Op("<>")) => CmpOp::NotEq,
+            Some(Tok::Op("<")) => CmpOp::Lt,
+            Some(Tok::Op("<=")) => CmpOp::LtEq,
+            Some(Tok::Op(">")) => CmpOp::Gt,
+            Some(Tok::Op(">=")) => CmpOp::GtEq,
+            _ => return Err(err(at, "此处应为比较运算符（= <> < <= > >=、IN、BETWEEN、IS NULL）/ a comparison is expected here")),
+        };
+        let value = self.literal(&item)?;
+        Ok(Filter::Cmp { item: item.name, op, value })
+    }
+}
+
+impl Filter {
+    /// Parse and type-check `text` against `items`.
+    pub fn parse(text: &str, items: &[InfoItem]) -> Result<Self, FieldError> {
+        if text.chars().count() > 4000 {
+            return Err(err(0, "过滤条件过长 / the filter is too long"));
+        }
+        let toks = lex(text)?;
+        if toks.is_empty() {
+            return Err(err(0, "过滤条件为空 / the filter is empty"));
+        }
+        let mut p = Parser { toks, pos: 0, items, len: text.chars().count() };
+        let f = p.or()?;
+        if p.pos < p.toks.len() {
+            return Err(err(p.at(), "条件后有多余内容 / unexpected text after the condition"));
+        }
+        Ok(f)
+    }
+
+    /// Every item the filter reads.
+    pub fn items(&self) -> Vec<&ItemName> {
+        match self {
+            Self::And(a, b) | Self::Or(a, b) => {
+                let mut v = a.items();
+                v.extend(b.items());
+                v
+            }
+            Self::Not(a) => a.items(),
+            Self::Cmp { item, .. } | Self::In { item, .. } | Self::Between { item, .. } | Self::IsNull { item, .. } => vec![item],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{ResourceDraft, ResourceInput};
+    use proptest::prelude::*;
+
+    fn items() -> Vec<InfoItem> {
+        let input: ResourceInput = serde_json::from_value(serde_json::json!({
+            "name": "人口", "abstract": "x", "provider": "gaj",
+            "classification": {"class": "basic", "theme": "population"},
+            "format": {"category": "database"},
+            "items": [
+                {"name": "qx", "title": "区县"},
+                {"name": "nl", "title": "年龄", "data_type": "integer"},
+                {"name": "csrq", "title": "出生日期", "data_type": "date"},
+                {"name": "zc", "title": "资产", "data_type": "decimal"},
+                {"name": "sy", "title": "失业", "data_type": "boolean"}
+            ],
+            "share": {"type": "unconditional"}, "open": {"type": "none"}, "update_cycle": "daily"
+        }))
+        .unwrap();
+        ResourceDraft::parse(&input).unwrap().content.items
+    }
+
+    #[test]
+    fn the_whole_language() {
+        let it = items();
+        let cases = [
+            ("区县 = '海陵区'", "qx = '海陵区'"),
+            ("qx IN ('海陵区', '高港区')", "qx IN ('海陵区', '高港区')"),
+            ("qx NOT IN ('海陵区')", "qx NOT IN ('海陵区')"),
+            ("年龄 BETWEEN 18 AND 60", "nl BETWEEN 18 AND 60"),
+            ("csrq >= '1990年1月1日' AND NOT (qx IS NULL)", "(csrq >= DATE '1990-01-01' AND (NOT qx IS NULL))"),
+            ("zc > 1000.5 OR sy = 是", "(zc > 1000.5 OR sy = true)"),
+            ("qx IS NOT NULL or nl <> 3", "(qx IS NOT NULL OR nl <> 3)"),
+            ("\"区县\" = 'O''Brien'", "qx = 'O''Brien'"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(Filter::parse(input, &it).unwrap().to_string(), want, "{input}");
+        }
+        let f = Filter::parse("qx = 'a' AND (nl > 1 OR csrq IS NULL)", &it).unwrap();
+        assert_eq!(f.items().len(), 3);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let it = items();
+        for (bad, needle) in [
+            ("颜色 = '红'", "颜色"),
+            ("年龄 = 'abc'", "abc"),
+            ("出生日期 > 'yesterday'", "yesterday"),
+            ("qx = '海陵区", "引号"),
+            ("qx = 'a' AND", "信息项"),
+            ("(qx = 'a'", "括号"),
+            ("qx LIKE 'a%'", "比较"),
+            ("upper(qx) = 'A'", "upper"),
+            ("qx = 'a'; DROP TABLE t", "字符"),
+            ("", "为空"),
+        ] {
+            let e = Filter::parse(bad, &it).unwrap_err();
+            assert_eq!(e.field, "filter");
+            assert!(e.message.contains(needle), "{bad}: {}", e.message);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,60}") {
+            let _ = Filter::parse(&s, &items());
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! 脱敏 (masking) specifications: which function hides an item's values, chosen by the item's
+//! sensitivity and the audience, or by a grant. The kernels that apply them run in
+//! `citydata-lake`; this module only names them and picks defaults.
+
+use crate::error::FieldError;
+use crate::resource::{InfoItem, Validator};
+use crate::vocab::{DataType, Sensitivity};
+use serde::{Deserialize, Serialize};
+
+/// One masking function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MaskSpec {
+    /// Keep the first and last characters, replace the rest with `*`.
+    Keep { first: u32, last: u32 },
+    /// 张** — the surname, then one `*` per remaining character.
+    ChineseName,
+    /// First 6, `********`, last 4.
+    IdCard,
+    /// 138****1234.
+    Mobile,
+    /// Kept up to the district or county (区/县/市), the rest `*`.
+    Address,
+    /// Only the last 4 digits.
+    BankCard,
+    /// First character + `***@domain`.
+    Email,
+    /// A date reduced to its year.
+    DateToYear,
+    /// A number replaced by the range of `width` it falls in, e.g. `20-29`.
+    NumberRange { width: u32 },
+    /// Always null.
+    Null,
+    /// Always `***`.
+    Redact,
+    /// HMAC-SHA256 of the value with the server's secret, encoded short: the same value gets
+    /// the same pseudonym everywhere, so pseudonymized tables still join.
+    Pseudonym,
+    /// Shown as it is (a grant may lift a default mask explicitly).
+    Clear,
+}
+
+impl MaskSpec {
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        let t = s.trim();
+        let err = || {
+            FieldError::new(
+                "masks",
+                "invalid_mask",
+                format!("未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、null、redact、pseudonym、none / unknown mask \"{t}\""),
+            )
+        };
+        let args = |inner: &str| -> Option<Vec<u32>> { inner.split(',').map(|x| x.trim().parse().ok()).collect() };
+        Ok(match t {
+            "chinese_name" => Self::ChineseName,
+            "id_card" => Self::IdCard,
+            "mobile" => Self::Mobile,
+            "address" => Self::Address,
+            "bank_card" => Self::BankCard,
+            "email" => Self::Email,
+            "date_to_year" => Self::DateToYear,
+            "null" => Self::Null,
+            "redact" => Self::Redact,
+            "pseudonym" => Self::Pseudonym,
+            "none" | "clear" => Self::Clear,
+            _ => {
+                if let Some(inner) = t.strip_prefix("keep(").and_then(|r| r.strip_suffix(')')) {
+                    match args(inner).as_deref() {
+                        Some([f, l]) => Self::Keep { first: *f, last: *l },
+                        _ => return Err(err()),
+                    }
+                } else if let Some(inner) = t.strip_prefix("number_range(").and_then(|r| r.strip_suffix(')')) {
+                    match args(inner).as_deref() {
+                        Some([w]) if *w > 0 => Self::NumberRange { width: *w },
+                        _ => return Err(err()),
+                    }
+                } else {
+                    return Err(err());
+                }
+            }
+        })
+    }
+
+    pub fn to_spec(&self) -> String {
+        match self {
+            Self::Keep { first, last } => format!("keep({first},{last})"),
+            Self::ChineseName => "chinese_name".into(),
+            Self::IdCard => "id_card".into(),
+            Self::Mobile => "mobile".into(),
+            Self::Address => "address".into(),
+            Self::BankCard => "bank_card".into(),
+            Self::Email => "email".into(),
+            Self::DateToYear => "date_to_year".into(),
+            Self::NumberRange { width } => format!("number_range({width})"),
+            Self::Null => "null".into(),
+            Self::Redact => "redact".into(),
+            Self::Pseudonym => "pseudonym".into(),
+            Self::Clear => "none".into(),
+        }
+    }
+
+    /// Whether the mask can apply to an item of type `t` (text masks need text; date and number
+    /// masks need their types; null, redact and pseudonym fit anything).
+    pub fn fits(&self, t: DataType) -> bool {
+        match self {
+            Self::Null | Self::Redact | Self::Pseudonym | Self::Clear => true,
+            Self::DateToYear => matches!(t, DataType::Date | DataType::Datetime),
+            Self::NumberRange { .. } => matches!(t, DataType::Integer | DataType::Decimal | DataType::Money),
+            _ => matches!(t, DataType::String | DataType::Text),
+        }
+    }
+
+    /// The mask an item gets by default when it must be masked.
+    pub fn default_for(item: &InfoItem) -> Self {
+        match (&item.validator, item.data_type) {
+            (Some(Validator::IdCard), _) => Self::IdCard,
+            (Some(Validator::Mobile), _) => Self::Mobile,
+            (Some(Validator::BankCard), _) => Self::BankCard,
+            (Some(Validator::Email), _) => Self::Email,
+            (_, DataType::Date | DataType::Datetime) => Self::DateToYear,
+            (_, DataType::Integer | DataType::Decimal | DataType::Money) => Self::NumberRange { width: 10 },
+            (_, DataType::String | DataType::Text) => {
+                let t = &item.title;
+                if t.contains("姓名") || t.contains("代表人") || t.contains("经营者") || t.ends_with("人") || item.name.as_str() == "xm" {
+                    Self::ChineseName
+                } else if t.contains("地址") || t.contains("住所") || t.contains("住址") || t.contains("居住地") {
+                    Self::Address
+                } else if item.sensitivity == Sensitivity::SensitivePersonal {
+                    Self::Redact
+                } else {
+                    Self::Keep { first: 1, last: 0 }
+                }
+            }
+            _ => Self::Null,
+        }
+    }
+}
+
+impl Serialize for MaskSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_spec())
+    }
+}
+impl<'de> Deserialize<'de> for MaskSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_roundtrip() {
+        for s in ["keep(3,4)", "chinese_name", "id_card", "mobile", "address", "bank_card", "email", "date_to_year", "number_range(10)", "null", "redact", "pseudonym", "none"] {
+            assert_eq!(MaskSpec::parse(s).unwrap().to_spec(), s);
+        }
+        for bad in ["keep(3)", "number_range(0)", "shuffle", "keep(a,b)"] {
+            assert!(MaskSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masks_fit_types() {
+        assert!(MaskSpec::IdCard.fits(DataType::String));
+        assert!(!MaskSpec::IdCard.fits(DataType::Date));
+        assert!(MaskSpec::DateToYear.fits(DataType::Date));
+        assert!(MaskSpec::Null.fits(DataType::Integer));
+    }
+}
