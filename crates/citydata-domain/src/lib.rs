@@ -13,6 +13,7 @@ pub mod error;
 pub mod filter;
 pub mod identifiers;
 pub mod mask;
+pub mod policy;
 pub mod principal;
 pub mod region;
 pub mod resource;
