@@ -11,6 +11,7 @@ pub mod convert;
 pub mod decode;
 mod error;
 pub mod ingest;
+pub mod mask;
 pub mod read;
 pub mod schema;
 pub mod table;
