@@ -20,6 +20,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "audit", description = "审计日志 / audit log"),
         (name = "catalog", description = "信息资源目录 / resource catalog"),
         (name = "data", description = "数据汇聚与版本 / data ingest and versions"),
+        (name = "grants", description = "授权 / grants"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod catalog;
 pub mod catalog_io;
 pub mod demo;
+pub mod grants;
 mod error;
 pub mod ingest;
 mod password;

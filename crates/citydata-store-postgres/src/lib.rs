@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod grants;
 mod ingests;
 pub mod testing;
 

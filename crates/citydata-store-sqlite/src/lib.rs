@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod grants;
 mod ingests;
 
 use async_trait::async_trait;

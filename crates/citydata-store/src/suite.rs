@@ -21,7 +21,7 @@ macro_rules! store_suite {
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
             sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
-            resource_delete_and_changes, ingests);
+            resource_delete_and_changes, ingests, grants);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -433,4 +433,42 @@ pub async fn ingests(s: Arc<dyn Store>) {
     assert_eq!(s.list_ingests(r.id, 10).await.unwrap().len(), 3);
     s.delete_ingest(rec.id).await.unwrap();
     assert!(s.find_ingest_by_key(r.id, "k1").await.unwrap().is_none());
+}
+
+pub async fn grants(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let r = resource(1, "gaj", "population", "none", ResourceState::Published);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    let now = Utc::now().trunc_subsecs(6);
+    let g = crate::GrantRecord {
+        id: Uuid::new_v4(),
+        resource_id: r.id,
+        grantee_kind: "department".into(),
+        grantee: "wjw".into(),
+        fields: vec!["a".into()],
+        row_filter: Some("a = 'x'".into()),
+        masks: [("a".to_string(), "redact".to_string())].into_iter().collect(),
+        purpose: "用途".into(),
+        valid_from: now,
+        expires_at: Some(now + Duration::days(30)),
+        granted_by: "gaj-steward".into(),
+        created_at: now,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    s.create_grant(&g).await.unwrap();
+    let user = crate::GrantRecord { id: Uuid::new_v4(), grantee_kind: "user".into(), grantee: Uuid::nil().to_string(), ..g.clone() };
+    s.create_grant(&user).await.unwrap();
+    assert_eq!(s.get_grant(g.id).await.unwrap(), Some(g.clone()));
+    assert_eq!(s.grants_for_resource(r.id).await.unwrap().len(), 2);
+    assert_eq!(s.list_grants(Some("gaj"), None, None).await.unwrap().len(), 2);
+    assert_eq!(s.list_grants(None, Some("wjw"), None).await.unwrap(), vec![g.clone()]);
+    assert_eq!(s.list_grants(None, None, Some(Uuid::nil())).await.unwrap().len(), 1);
+    assert_eq!(s.list_grants(Some("sthjj"), None, None).await.unwrap().len(), 0);
+    assert_eq!(s.list_grants(None, None, None).await.unwrap().len(), 2);
+    assert!(s.revoke_grant(g.id, now, "gaj-steward").await.unwrap());
+    assert!(!s.revoke_grant(g.id, now, "gaj-steward").await.unwrap());
+    let got = s.get_grant(g.id).await.unwrap().unwrap();
+    assert_eq!(got.revoked_at, Some(now));
+    assert_eq!(got.revoked_by.as_deref(), Some("gaj-steward"));
 }

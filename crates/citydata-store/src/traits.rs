@@ -124,7 +124,7 @@ pub struct PoolStats {
 /// The whole metadata store.
 #[async_trait]
 pub trait Store:
-    DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + ResourceStore + IngestStore + Send + Sync
+    DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + ResourceStore + IngestStore + GrantStore + Send + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -248,4 +248,44 @@ pub trait IngestStore: Send + Sync {
     async fn list_ingests(&self, resource_id: Uuid, limit: u32) -> Result<Vec<IngestRecord>>;
     /// Forget a failed attempt's key so that the same key can be retried.
     async fn delete_ingest(&self, id: Uuid) -> Result<()>;
+}
+
+/// A grant as stored: the filter as text, masks as specs (parsed by the use cases against the
+/// resource's current items).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    /// `department` or `user`.
+    pub grantee_kind: String,
+    /// Department code or user id.
+    pub grantee: String,
+    pub fields: Vec<String>,
+    pub row_filter: Option<String>,
+    pub masks: std::collections::BTreeMap<String, String>,
+    pub purpose: String,
+    pub valid_from: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub granted_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn create_grant(&self, g: &GrantRecord) -> Result<()>;
+    async fn get_grant(&self, id: Uuid) -> Result<Option<GrantRecord>>;
+    /// Every grant on a resource, newest first.
+    async fn grants_for_resource(&self, resource_id: Uuid) -> Result<Vec<GrantRecord>>;
+    /// Grants on resources provided by `provider`, or to `grantee_department`, or to
+    /// `grantee_user`; all grants when every filter is `None`. Newest first.
+    async fn list_grants(
+        &self,
+        provider: Option<&str>,
+        grantee_department: Option<&str>,
+        grantee_user: Option<Uuid>,
+    ) -> Result<Vec<GrantRecord>>;
+    /// Revoke; `false` when already revoked or unknown.
+    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, by: &str) -> Result<bool>;
 }

@@ -5,6 +5,7 @@ mod auth;
 mod catalog_io;
 mod data;
 mod departments;
+mod grants;
 pub mod resources;
 mod tokens;
 mod users;
@@ -50,6 +51,8 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::get_ingest))
         .routes(routes!(data::versions))
         .routes(routes!(data::quarantine))
+        .routes(routes!(grants::list_grants, grants::create_grant))
+        .routes(routes!(grants::revoke_grant))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()
