@@ -60,7 +60,10 @@ pub fn caller(p: Option<&Principal>) -> Caller {
     match p {
         None => Caller::Anonymous,
         Some(p) if p.memberships.is_empty() => Caller::Public { user_id: p.user_id },
-        Some(p) => Caller::Department { user_id: p.user_id, departments: p.memberships.iter().map(|m| m.department.clone()).collect() },
+        Some(p) => Caller::Department {
+            user_id: p.user_id,
+            departments: p.memberships.iter().map(|m| m.department.clone()).collect(),
+        },
     }
 }
 
@@ -97,16 +100,30 @@ pub fn to_domain(r: &GrantRecord, resource: &Resource) -> Option<Grant> {
 
 impl Core {
     /// What `principal` may read of `resource` for `action`.
-    pub async fn decision(&self, principal: Option<&Principal>, resource: &Resource, action: Action) -> Result<Decision, CoreError> {
+    pub async fn decision(
+        &self,
+        principal: Option<&Principal>,
+        resource: &Resource,
+        action: Action,
+    ) -> Result<Decision, CoreError> {
         let records = self.store.grants_for_resource(resource.id).await?;
         let grants: Vec<Grant> = records.iter().filter_map(|r| to_domain(r, resource)).collect();
         Ok(decide(&caller(principal), resource, action, &grants, Utc::now()))
     }
 
     /// Grant a scope of a resource (stewards and department admins of the provider, platform admins).
-    pub async fn create_grant(&self, meta: &RequestMeta, principal: &Principal, input: &NewGrantInput) -> Result<GrantRecord, CoreError> {
+    pub async fn create_grant(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        input: &NewGrantInput,
+    ) -> Result<GrantRecord, CoreError> {
         let result = self.create_grant_inner(principal, input).await;
-        let target = result.as_ref().ok().map(|g| format!("grant:{}", g.id)).or_else(|| Some(format!("resource:{}", input.resource_id)));
+        let target = result
+            .as_ref()
+            .ok()
+            .map(|g| format!("grant:{}", g.id))
+            .or_else(|| Some(format!("resource:{}", input.resource_id)));
         self.audited(meta, Actor::Principal(principal), "grant.create", target, result).await
     }
 
@@ -120,15 +137,27 @@ impl Core {
         let (kind, grantee) = match (&input.grantee.department, &input.grantee.user) {
             (Some(d), None) => match DeptCode::parse(d) {
                 Ok(code) if code == resource.content.provider => {
-                    errs.push(FieldError::new("grantee.department", "own_department", "不能授权给资源提供方自身 / the provider needs no grant"));
+                    errs.push(FieldError::new(
+                        "grantee.department",
+                        "own_department",
+                        "不能授权给资源提供方自身 / the provider needs no grant",
+                    ));
                     ("department", code.to_string())
                 }
                 Ok(code) => {
                     if self.store.get_department(&code).await?.is_none() {
-                        errs.push(FieldError::new("grantee.department", "unknown_department", format!("部门不存在：{code} / no such department")));
+                        errs.push(FieldError::new(
+                            "grantee.department",
+                            "unknown_department",
+                            format!("部门不存在：{code} / no such department"),
+                        ));
                     }
                     if resource.content.share.kind == ShareType::None {
-                        errs.push(FieldError::new("resource_id", "not_shared", "该资源不予共享，不能授权给部门 / this resource is not shared"));
+                        errs.push(FieldError::new(
+                            "resource_id",
+                            "not_shared",
+                            "该资源不予共享，不能授权给部门 / this resource is not shared",
+                        ));
                     }
                     ("department", code.to_string())
                 }
@@ -145,12 +174,20 @@ impl Core {
                     ("user", id.to_string())
                 }
                 Err(_) => {
-                    errs.push(FieldError::new("grantee.user", "invalid_user", "grantee.user 须为用户 ID / grantee.user must be a user id"));
+                    errs.push(FieldError::new(
+                        "grantee.user",
+                        "invalid_user",
+                        "grantee.user 须为用户 ID / grantee.user must be a user id",
+                    ));
                     ("user", String::new())
                 }
             },
             _ => {
-                errs.push(FieldError::new("grantee", "invalid_grantee", "须且只能指定 department 或 user 之一 / give exactly one of department or user"));
+                errs.push(FieldError::new(
+                    "grantee",
+                    "invalid_grantee",
+                    "须且只能指定 department 或 user 之一 / give exactly one of department or user",
+                ));
                 ("department", String::new())
             }
         };
@@ -158,7 +195,11 @@ impl Core {
         for (i, f) in input.fields.iter().enumerate() {
             match resource.content.item(f) {
                 Some(item) => fields.push(item.name.to_string()),
-                None => errs.push(FieldError::new(format!("fields[{i}]"), "unknown_item", format!("没有信息项“{f}” / no item \"{f}\""))),
+                None => errs.push(FieldError::new(
+                    format!("fields[{i}]"),
+                    "unknown_item",
+                    format!("没有信息项“{f}” / no item \"{f}\""),
+                )),
             }
         }
         let row_filter = match input.row_filter.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -175,12 +216,20 @@ impl Core {
         for (k, v) in &input.masks {
             let field = format!("masks.{k}");
             match (resource.content.item(k), MaskSpec::parse(v)) {
-                (None, _) => errs.push(FieldError::new(field, "unknown_item", format!("没有信息项“{k}” / no item \"{k}\""))),
+                (None, _) => {
+                    errs.push(FieldError::new(field, "unknown_item", format!("没有信息项“{k}” / no item \"{k}\"")))
+                }
                 (_, Err(e)) => errs.push(FieldError { field, ..e }),
                 (Some(item), Ok(m)) if !m.fits(item.data_type) => errs.push(FieldError::new(
                     field,
                     "mask_type_mismatch",
-                    format!("脱敏方式 {} 不适用于 {} 类型 / {} does not apply to {}", m.to_spec(), item.data_type.title(), m.to_spec(), item.data_type.as_str()),
+                    format!(
+                        "脱敏方式 {} 不适用于 {} 类型 / {} does not apply to {}",
+                        m.to_spec(),
+                        item.data_type.title(),
+                        m.to_spec(),
+                        item.data_type.as_str()
+                    ),
                 )),
                 (Some(item), Ok(m)) => {
                     masks.insert(item.name.to_string(), m.to_spec());
@@ -195,7 +244,11 @@ impl Core {
         if let Some(e) = input.expires_at
             && e <= now
         {
-            errs.push(FieldError::new("expires_at", "in_the_past", "到期时间须晚于现在 / expires_at must be in the future"));
+            errs.push(FieldError::new(
+                "expires_at",
+                "in_the_past",
+                "到期时间须晚于现在 / expires_at must be in the future",
+            ));
         }
         errs.into_result()?;
         let record = GrantRecord {
@@ -242,14 +295,23 @@ impl Core {
     }
 
     /// Revoke a grant (stewards of the provider, platform admins).
-    pub async fn revoke_grant(&self, meta: &RequestMeta, principal: &Principal, id: &str) -> Result<GrantRecord, CoreError> {
+    pub async fn revoke_grant(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<GrantRecord, CoreError> {
         let result = async {
             let not_found = || CoreError::NotFound(format!("授权不存在：{id} / no such grant"));
             let gid = Uuid::parse_str(id).map_err(|_| not_found())?;
             let g = self.store.get_grant(gid).await?.ok_or_else(not_found)?;
             let resource = self.store.get_resource(g.resource_id).await?.ok_or_else(not_found)?;
             if !can_edit(principal, &resource.content.provider) {
-                return Err(if principal.is_member_of(&resource.content.provider) { CoreError::forbidden() } else { not_found() });
+                return Err(if principal.is_member_of(&resource.content.provider) {
+                    CoreError::forbidden()
+                } else {
+                    not_found()
+                });
             }
             let now = Utc::now().trunc_subsecs(6);
             if !self.store.revoke_grant(gid, now, principal.username.as_str()).await? {

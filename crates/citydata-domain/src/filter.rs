@@ -112,7 +112,11 @@ enum Tok {
 }
 
 fn err(pos: usize, msg: impl Into<String>) -> FieldError {
-    FieldError::new("filter", "invalid_filter", format!("过滤条件第 {} 个字符处 / filter at character {}: {}", pos + 1, pos + 1, msg.into()))
+    FieldError::new(
+        "filter",
+        "invalid_filter",
+        format!("过滤条件第 {} 个字符处 / filter at character {}: {}", pos + 1, pos + 1, msg.into()),
+    )
 }
 
 fn lex(s: &str) -> Result<Vec<(usize, Tok)>, FieldError> {
@@ -171,7 +175,8 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, FieldError> {
                 }
             }
             out.push((start, Tok::Ident(v)));
-        } else if c.is_ascii_digit() || ((c == '-' || c == '.') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit() || ((c == '-' || c == '.') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let mut v = String::from(c);
             i += 1;
             while let Some(d) = chars.get(i).filter(|d| d.is_ascii_digit() || **d == '.') {
@@ -274,9 +279,10 @@ impl Parser<'_> {
         match self.next() {
             Some(Tok::Ident(name)) => {
                 let n = name.to_ascii_lowercase();
-                self.items.iter().find(|i| i.name.as_str() == n || i.title == name).ok_or_else(|| {
-                    err(at, format!("没有信息项“{name}” / no item named \"{name}\""))
-                })
+                self.items
+                    .iter()
+                    .find(|i| i.name.as_str() == n || i.title == name)
+                    .ok_or_else(|| err(at, format!("没有信息项“{name}” / no item named \"{name}\"")))
             }
             _ => Err(err(at, "此处应为信息项名称 / an item name is expected here")),
         }
@@ -287,12 +293,29 @@ impl Parser<'_> {
         let tok = self.next().ok_or_else(|| err(at, "此处应为取值 / a value is expected here"))?;
         let text = match &tok {
             Tok::Str(s) | Tok::Num(s) => s.clone(),
-            Tok::Ident(s) if item.data_type == DataType::Boolean || s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+            Tok::Ident(s)
+                if item.data_type == DataType::Boolean
+                    || s.eq_ignore_ascii_case("true")
+                    || s.eq_ignore_ascii_case("false") =>
+            {
                 s.to_ascii_lowercase()
             }
-            _ => return Err(err(at, "此处应为取值（字符串用单引号）/ a value is expected here (quote strings with ')")),
+            _ => {
+                return Err(err(at, "此处应为取值（字符串用单引号）/ a value is expected here (quote strings with ')"));
+            }
         };
-        let bad = |what: &str| err(at, format!("“{}”是{}，\"{text}\" 不是有效的取值 / {} is {}, \"{text}\" does not fit", item.title, what, item.name, item.data_type.as_str()));
+        let bad = |what: &str| {
+            err(
+                at,
+                format!(
+                    "“{}”是{}，\"{text}\" 不是有效的取值 / {} is {}, \"{text}\" does not fit",
+                    item.title,
+                    what,
+                    item.name,
+                    item.data_type.as_str()
+                ),
+            )
+        };
         Ok(match item.data_type {
             DataType::String | DataType::Text | DataType::Binary => Literal::Str(text),
             DataType::Integer => Literal::Int(cast::parse_int(&text).ok_or_else(|| bad("整数"))?),
@@ -349,7 +372,12 @@ impl Parser<'_> {
             Some(Tok::Op("<=")) => CmpOp::LtEq,
             Some(Tok::Op(">")) => CmpOp::Gt,
             Some(Tok::Op(">=")) => CmpOp::GtEq,
-            _ => return Err(err(at, "此处应为比较运算符（= <> < <= > >=、IN、BETWEEN、IS NULL）/ a comparison is expected here")),
+            _ => {
+                return Err(err(
+                    at,
+                    "此处应为比较运算符（= <> < <= > >=、IN、BETWEEN、IS NULL）/ a comparison is expected here",
+                ));
+            }
         };
         let value = self.literal(&item)?;
         Ok(Filter::Cmp { item: item.name, op, value })
@@ -383,7 +411,9 @@ impl Filter {
                 v
             }
             Self::Not(a) => a.items(),
-            Self::Cmp { item, .. } | Self::In { item, .. } | Self::Between { item, .. } | Self::IsNull { item, .. } => vec![item],
+            Self::Cmp { item, .. } | Self::In { item, .. } | Self::Between { item, .. } | Self::IsNull { item, .. } => {
+                vec![item]
+            }
         }
     }
 }

@@ -46,7 +46,9 @@ impl MaskSpec {
             FieldError::new(
                 "masks",
                 "invalid_mask",
-                format!("未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、null、redact、pseudonym、none / unknown mask \"{t}\""),
+                format!(
+                    "未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、null、redact、pseudonym、none / unknown mask \"{t}\""
+                ),
             )
         };
         let args = |inner: &str| -> Option<Vec<u32>> { inner.split(',').map(|x| x.trim().parse().ok()).collect() };
@@ -120,9 +122,15 @@ impl MaskSpec {
             (_, DataType::Integer | DataType::Decimal | DataType::Money) => Self::NumberRange { width: 10 },
             (_, DataType::String | DataType::Text) => {
                 let t = &item.title;
-                if t.contains("姓名") || t.contains("代表人") || t.contains("经营者") || t.ends_with("人") || item.name.as_str() == "xm" {
+                if t.contains("姓名")
+                    || t.contains("代表人")
+                    || t.contains("经营者")
+                    || t.ends_with("人")
+                    || item.name.as_str() == "xm"
+                {
                     Self::ChineseName
-                } else if t.contains("地址") || t.contains("住所") || t.contains("住址") || t.contains("居住地") {
+                } else if t.contains("地址") || t.contains("住所") || t.contains("住址") || t.contains("居住地")
+                {
                     Self::Address
                 } else if item.sensitivity == Sensitivity::SensitivePersonal {
                     Self::Redact
@@ -153,7 +161,21 @@ mod tests {
 
     #[test]
     fn specs_roundtrip() {
-        for s in ["keep(3,4)", "chinese_name", "id_card", "mobile", "address", "bank_card", "email", "date_to_year", "number_range(10)", "null", "redact", "pseudonym", "none"] {
+        for s in [
+            "keep(3,4)",
+            "chinese_name",
+            "id_card",
+            "mobile",
+            "address",
+            "bank_card",
+            "email",
+            "date_to_year",
+            "number_range(10)",
+            "null",
+            "redact",
+            "pseudonym",
+            "none",
+        ] {
             assert_eq!(MaskSpec::parse(s).unwrap().to_spec(), s);
         }
         for bad in ["keep(3)", "number_range(0)", "shuffle", "keep(a,b)"] {

@@ -138,13 +138,25 @@ pub const DEFAULT_MIN_GROUP: u32 = 5;
 
 fn default_masks<'a>(items: impl Iterator<Item = &'a InfoItem>) -> BTreeMap<ItemName, MaskSpec> {
     items
-        .filter(|i| matches!(i.sensitivity, Sensitivity::Personal | Sensitivity::SensitivePersonal | Sensitivity::Confidential))
-        .map(|i| (i.name.clone(), if i.sensitivity == Sensitivity::Confidential { MaskSpec::Redact } else { MaskSpec::default_for(i) }))
+        .filter(|i| {
+            matches!(i.sensitivity, Sensitivity::Personal | Sensitivity::SensitivePersonal | Sensitivity::Confidential)
+        })
+        .map(|i| {
+            (
+                i.name.clone(),
+                if i.sensitivity == Sensitivity::Confidential { MaskSpec::Redact } else { MaskSpec::default_for(i) },
+            )
+        })
         .collect()
 }
 
 /// The grant that applies: an active one, else why the caller has none.
-fn grant_for<'a>(grants: &'a [Grant], resource: Uuid, who: &dyn Fn(&Grantee) -> bool, now: DateTime<Utc>) -> Result<&'a Grant, DenyReason> {
+fn grant_for<'a>(
+    grants: &'a [Grant],
+    resource: Uuid,
+    who: &dyn Fn(&Grantee) -> bool,
+    now: DateTime<Utc>,
+) -> Result<&'a Grant, DenyReason> {
     let mine: Vec<&Grant> = grants.iter().filter(|g| g.resource_id == resource && who(&g.grantee)).collect();
     if let Some(g) = mine.iter().find(|g| g.is_active(now)) {
         return Ok(g);
@@ -186,14 +198,16 @@ pub fn decide(caller: &Caller, resource: &Resource, action: Action, grants: &[Gr
     let items = &resource.content.items;
     let all: Vec<ItemName> = items.iter().map(|i| i.name.clone()).collect();
     match caller {
-        Caller::Department { departments, .. } if departments.contains(&resource.content.provider) => Decision::Allow(Allow {
-            fields: all,
-            row_filter: None,
-            masks: BTreeMap::new(),
-            min_group_size: None,
-            grant_id: None,
-            provider: true,
-        }),
+        Caller::Department { departments, .. } if departments.contains(&resource.content.provider) => {
+            Decision::Allow(Allow {
+                fields: all,
+                row_filter: None,
+                masks: BTreeMap::new(),
+                min_group_size: None,
+                grant_id: None,
+                provider: true,
+            })
+        }
         Caller::Department { departments, .. } => {
             if resource.state != ResourceState::Published {
                 return Decision::Deny(DenyReason::NotPublished);
@@ -230,7 +244,9 @@ pub fn decide(caller: &Caller, resource: &Resource, action: Action, grants: &[Gr
             // personal items and items marked `masked` are masked.
             let visible: Vec<&InfoItem> = items
                 .iter()
-                .filter(|i| i.sensitivity != Sensitivity::SensitivePersonal || i.public == Some(PublicTreatment::Masked))
+                .filter(|i| {
+                    i.sensitivity != Sensitivity::SensitivePersonal || i.public == Some(PublicTreatment::Masked)
+                })
                 .filter(|i| i.public != Some(PublicTreatment::Excluded))
                 .filter(|i| i.sensitivity != Sensitivity::Confidential)
                 .collect();

@@ -45,11 +45,7 @@ pub fn mask_text(spec: &MaskSpec, s: &str, out: &mut String) {
         }
         MaskSpec::IdCard => {
             let n = s.chars().count();
-            if n == 18 || n == 15 {
-                keep(s, 6, 4, out)
-            } else {
-                keep(s, 1, 1, out)
-            }
+            if n == 18 || n == 15 { keep(s, 6, 4, out) } else { keep(s, 1, 1, out) }
         }
         MaskSpec::Mobile => {
             let digits = s.chars().filter(|c| c.is_ascii_digit()).count();
@@ -93,7 +89,9 @@ pub fn mask_text(spec: &MaskSpec, s: &str, out: &mut String) {
         MaskSpec::Redact => out.push_str("***"),
         MaskSpec::Clear => out.push_str(s),
         // Non-text masks on text: hide it.
-        MaskSpec::DateToYear | MaskSpec::NumberRange { .. } | MaskSpec::Null | MaskSpec::Pseudonym => stars(out, s.chars().count()),
+        MaskSpec::DateToYear | MaskSpec::NumberRange { .. } | MaskSpec::Null | MaskSpec::Pseudonym => {
+            stars(out, s.chars().count())
+        }
     }
 }
 
@@ -130,7 +128,8 @@ pub fn apply(spec: &MaskSpec, array: &ArrayRef, secret: &[u8]) -> Result<ArrayRe
                         if a.is_null(i) {
                             b.append_null();
                         } else {
-                            let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(i64::from(a.value(i)));
+                            let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+                                + chrono::Duration::days(i64::from(a.value(i)));
                             b.append_value(chrono::Datelike::year(&d));
                         }
                     }
@@ -143,7 +142,8 @@ pub fn apply(spec: &MaskSpec, array: &ArrayRef, secret: &[u8]) -> Result<ArrayRe
                         if a.is_null(i) {
                             b.append_null();
                         } else {
-                            let t = chrono::DateTime::from_timestamp_micros(a.value(i) + 8 * 3_600_000_000).unwrap_or_default();
+                            let t = chrono::DateTime::from_timestamp_micros(a.value(i) + 8 * 3_600_000_000)
+                                .unwrap_or_default();
                             b.append_value(chrono::Datelike::year(&t));
                         }
                     }
@@ -169,8 +169,13 @@ pub fn apply(spec: &MaskSpec, array: &ArrayRef, secret: &[u8]) -> Result<ArrayRe
         }
         _ => {}
     }
-    let text: ArrayRef = if array.data_type() == &DataType::Utf8 { array.clone() } else { arrow::compute::cast(array, &DataType::Utf8)? };
-    let a: &StringArray = text.as_any().downcast_ref().ok_or_else(|| LakeError::Other("mask input is not text".into()))?;
+    let text: ArrayRef = if array.data_type() == &DataType::Utf8 {
+        array.clone()
+    } else {
+        arrow::compute::cast(array, &DataType::Utf8)?
+    };
+    let a: &StringArray =
+        text.as_any().downcast_ref().ok_or_else(|| LakeError::Other("mask input is not text".into()))?;
     let mut b = StringBuilder::with_capacity(n, a.value_data().len() + n);
     let mut buf = String::new();
     for i in 0..n {

@@ -57,7 +57,11 @@ impl GrantStore for PostgresStore {
     }
 
     async fn get_grant(&self, id: Uuid) -> Result<Option<GrantRecord>> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(backend)?;
+        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         row.as_ref().map(record).transpose()
     }
 
@@ -70,8 +74,15 @@ impl GrantStore for PostgresStore {
         rows.iter().map(record).collect()
     }
 
-    async fn list_grants(&self, provider: Option<&str>, grantee_department: Option<&str>, grantee_user: Option<Uuid>) -> Result<Vec<GrantRecord>> {
-        let mut q = QueryBuilder::<Postgres>::new("SELECT g.* FROM grants g JOIN resources r ON r.id = g.resource_id WHERE 1=1");
+    async fn list_grants(
+        &self,
+        provider: Option<&str>,
+        grantee_department: Option<&str>,
+        grantee_user: Option<Uuid>,
+    ) -> Result<Vec<GrantRecord>> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT g.* FROM grants g JOIN resources r ON r.id = g.resource_id WHERE 1=1",
+        );
         if provider.is_some() || grantee_department.is_some() || grantee_user.is_some() {
             q.push(" AND (1=0");
             if let Some(p) = provider {

@@ -57,7 +57,11 @@ impl GrantStore for SqliteStore {
     }
 
     async fn get_grant(&self, id: Uuid) -> Result<Option<GrantRecord>> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await.map_err(backend)?;
+        let row = sqlx::query("SELECT * FROM grants WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
         row.as_ref().map(record).transpose()
     }
 
@@ -70,8 +74,14 @@ impl GrantStore for SqliteStore {
         rows.iter().map(record).collect()
     }
 
-    async fn list_grants(&self, provider: Option<&str>, grantee_department: Option<&str>, grantee_user: Option<Uuid>) -> Result<Vec<GrantRecord>> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT g.* FROM grants g JOIN resources r ON r.id = g.resource_id WHERE 1=1");
+    async fn list_grants(
+        &self,
+        provider: Option<&str>,
+        grantee_department: Option<&str>,
+        grantee_user: Option<Uuid>,
+    ) -> Result<Vec<GrantRecord>> {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT g.* FROM grants g JOIN resources r ON r.id = g.resource_id WHERE 1=1");
         if provider.is_some() || grantee_department.is_some() || grantee_user.is_some() {
             q.push(" AND (0=1");
             if let Some(p) = provider {

@@ -457,7 +457,12 @@ pub async fn grants(s: Arc<dyn Store>) {
         revoked_by: None,
     };
     s.create_grant(&g).await.unwrap();
-    let user = crate::GrantRecord { id: Uuid::new_v4(), grantee_kind: "user".into(), grantee: Uuid::nil().to_string(), ..g.clone() };
+    let user = crate::GrantRecord {
+        id: Uuid::new_v4(),
+        grantee_kind: "user".into(),
+        grantee: Uuid::nil().to_string(),
+        ..g.clone()
+    };
     s.create_grant(&user).await.unwrap();
     assert_eq!(s.get_grant(g.id).await.unwrap(), Some(g.clone()));
     assert_eq!(s.grants_for_resource(r.id).await.unwrap().len(), 2);

@@ -124,7 +124,16 @@ pub struct PoolStats {
 /// The whole metadata store.
 #[async_trait]
 pub trait Store:
-    DepartmentStore + UserStore + SessionStore + TokenStore + AuditStore + ResourceStore + IngestStore + GrantStore + Send + Sync
+    DepartmentStore
+    + UserStore
+    + SessionStore
+    + TokenStore
+    + AuditStore
+    + ResourceStore
+    + IngestStore
+    + GrantStore
+    + Send
+    + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -101,7 +101,14 @@ fn the_decision_table() {
     let other = Caller::Department { user_id: Uuid::from_u128(WJW_USER), departments: vec![dept("wjw")] };
     let public = Caller::Public { user_id: Uuid::from_u128(WJW_USER) };
     let anon = Caller::Anonymous;
-    let states = [GrantState::None, GrantState::Active, GrantState::Expired, GrantState::Revoked, GrantState::Narrowed, GrantState::NotYetValid];
+    let states = [
+        GrantState::None,
+        GrantState::Active,
+        GrantState::Expired,
+        GrantState::Revoked,
+        GrantState::Narrowed,
+        GrantState::NotYetValid,
+    ];
     let mut rows = 0;
     for share in ["unconditional", "conditional", "none"] {
         for open in ["unconditional", "conditional", "none"] {
@@ -122,9 +129,16 @@ fn the_decision_table() {
                     ("conditional", GrantState::Revoked) => "deny:grant_revoked".into(),
                     _ => unreachable!(),
                 };
-                assert_eq!(outcome(&decide(&other, &r, Action::ReadRows, &dg, now)), want_dept, "dept {share}/{open}/{state:?}");
+                assert_eq!(
+                    outcome(&decide(&other, &r, Action::ReadRows, &dg, now)),
+                    want_dept,
+                    "dept {share}/{open}/{state:?}"
+                );
                 // A department grant never serves the public, nor a user grant a department.
-                assert_eq!(outcome(&decide(&other, &r, Action::ReadRows, &ug, now)), outcome(&decide(&other, &r, Action::ReadRows, &[], now)));
+                assert_eq!(
+                    outcome(&decide(&other, &r, Action::ReadRows, &ug, now)),
+                    outcome(&decide(&other, &r, Action::ReadRows, &[], now))
+                );
                 // The public: by open type; sensitive personal items removed, personal masked.
                 let public_fields = if open == "unconditional" { "xm,qx,csrq|xm" } else { "xm,qx,csrq|xm" };
                 let want_public = match (open, state) {
@@ -137,14 +151,22 @@ fn the_decision_table() {
                     ("conditional", GrantState::Revoked) => "deny:grant_revoked".into(),
                     _ => unreachable!(),
                 };
-                assert_eq!(outcome(&decide(&public, &r, Action::ReadRows, &ug, now)), want_public, "public {share}/{open}/{state:?}");
+                assert_eq!(
+                    outcome(&decide(&public, &r, Action::ReadRows, &ug, now)),
+                    want_public,
+                    "public {share}/{open}/{state:?}"
+                );
                 // Anonymous callers cannot hold grants.
                 let want_anon = match open {
                     "none" => "deny:not_open".to_string(),
                     "unconditional" => format!("allow:{public_fields}|all"),
                     _ => "deny:grant_required".into(),
                 };
-                assert_eq!(outcome(&decide(&anon, &r, Action::ReadRows, &ug, now)), want_anon, "anon {share}/{open}/{state:?}");
+                assert_eq!(
+                    outcome(&decide(&anon, &r, Action::ReadRows, &ug, now)),
+                    want_anon,
+                    "anon {share}/{open}/{state:?}"
+                );
                 rows += 1;
             }
         }
@@ -194,7 +216,11 @@ fn grant_masks_override_defaults_but_never_unmask_for_the_public() {
     assert_eq!(a.grant_id, Some(Uuid::from_u128(9)));
     let mut ug = grant(GrantState::Active, Grantee::User(Uuid::from_u128(WJW_USER)), now);
     ug[0].masks.insert(name("xm"), MaskSpec::Clear);
-    let Decision::Allow(a) = decide(&Caller::Public { user_id: Uuid::from_u128(WJW_USER) }, &r, Action::ReadRows, &ug, now) else { panic!() };
+    let Decision::Allow(a) =
+        decide(&Caller::Public { user_id: Uuid::from_u128(WJW_USER) }, &r, Action::ReadRows, &ug, now)
+    else {
+        panic!()
+    };
     assert_eq!(a.masks.get(&name("xm")), Some(&MaskSpec::ChineseName), "public rules still mask personal items");
     assert!(!a.fields.contains(&name("sfzh")), "and remove sensitive ones");
 }
