@@ -140,7 +140,8 @@ fn the_decision_table() {
                     outcome(&decide(&other, &r, Action::ReadRows, &[], now))
                 );
                 // The public: by open type; sensitive personal items removed, personal masked.
-                let public_fields = if open == "unconditional" { "xm,qx,csrq|xm" } else { "xm,qx,csrq|xm" };
+                // Either way 身份证号 is gone: excluded when open, sensitive personal otherwise.
+                let public_fields = "xm,qx,csrq|xm";
                 let want_public = match (open, state) {
                     ("none", _) => "deny:not_open".to_string(),
                     ("unconditional", _) => format!("allow:{public_fields}|all"),
