@@ -290,7 +290,7 @@ impl Core {
                 out.push(g);
             }
         }
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|g| std::cmp::Reverse(g.created_at));
         Ok(out)
     }
 
