@@ -23,6 +23,9 @@ pub enum CoreError {
     Input { code: &'static str, message: String, line: Option<u64>, column: Option<String> },
     #[error("{0}")]
     TooLarge(String),
+    /// The policy gate refused the read; the reason's code is stable (`grant_required`, ...).
+    #[error("{}", .0.message())]
+    Denied(citydata_domain::policy::DenyReason),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -39,6 +42,7 @@ impl CoreError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Input { code, .. } => code,
             Self::TooLarge(_) => "payload_too_large",
+            Self::Denied(r) => r.code(),
             Self::Internal(_) => "internal",
         }
     }

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod ingest;
 mod password;
 mod ratelimit;
+pub mod reads;
 pub mod tokens;
 
 pub use error::CoreError;
@@ -56,6 +57,8 @@ pub struct CoreConfig {
     pub login_window: Duration,
     /// The longest lifetime a new API token may have.
     pub token_max_days: u32,
+    /// Key of the keyed pseudonyms (the server's secret).
+    pub pseudonym_key: Vec<u8>,
 }
 
 impl Default for CoreConfig {
@@ -65,6 +68,7 @@ impl Default for CoreConfig {
             login_max_failures: 10,
             login_window: Duration::minutes(15),
             token_max_days: 3650,
+            pseudonym_key: b"citydata-default-pseudonym-key".to_vec(),
         }
     }
 }

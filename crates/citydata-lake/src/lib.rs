@@ -10,6 +10,7 @@
 pub mod convert;
 pub mod decode;
 mod error;
+pub mod governed;
 pub mod ingest;
 pub mod mask;
 pub mod read;

@@ -113,6 +113,7 @@ impl Application {
         store.migrate().await.context("database migration failed")?;
         let config = CoreConfig {
             session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
+            pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;

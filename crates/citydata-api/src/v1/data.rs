@@ -260,3 +260,55 @@ pub async fn quarantine(
     let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
     Ok(Json(state.core.quarantine(&p, &id, q.ingest_id.as_deref(), q.limit.unwrap_or(100)).await?))
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RowsQuery {
+    /// Comma-separated items (names or Chinese titles); default: every item you may read.
+    pub fields: Option<String>,
+    /// e.g. `区县 = '海陵区' AND 出生日期 >= '1990-01-01'` (on unmasked items you may read).
+    pub filter: Option<String>,
+    /// Comma-separated items; `-` for descending.
+    pub sort: Option<String>,
+    /// 1–10000, default 100.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Read an older table version (time travel).
+    pub version: Option<i64>,
+    /// `exact`, `estimated` or `none` (default).
+    pub count: Option<String>,
+}
+
+/// Rows of a resource's table through the policy gate: only the items and rows your grant (or
+/// the share/open rules) allow, masked as decided. `403` with `grant_required`,
+/// `grant_expired`, `grant_revoked`, `not_shared` or `not_open` otherwise. Every read is audited.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/rows", tag = "data", params(("id" = String, Path), RowsQuery),
+    responses((status = 200, body = Object, description = "{fields: [{name, title, type, mask}], rows: [...], next_cursor, total}"),
+        (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+pub async fn rows(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    MaybeAuth(p): MaybeAuth,
+    Path(id): Path<String>,
+    q: Result<Query<RowsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
+        )
+    })?;
+    let params = citydata_core::reads::RowsParams {
+        fields: q.fields,
+        filter: q.filter,
+        sort: q.sort,
+        limit: q.limit,
+        cursor: q.cursor,
+        version: q.version,
+        count: q.count,
+    };
+    let r = state.core.read_rows(&meta, p.as_ref(), &id, &params).await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}

@@ -51,6 +51,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::get_ingest))
         .routes(routes!(data::versions))
         .routes(routes!(data::quarantine))
+        .routes(routes!(data::rows))
         .routes(routes!(grants::list_grants, grants::create_grant))
         .routes(routes!(grants::revoke_grant))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))

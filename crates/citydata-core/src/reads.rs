@@ -1,0 +1,258 @@
+//! Governed reads through the one gate: authorize by `decide`, build the plan from its
+//! `Allow`, return rows, audit the read with its row count.
+
+use crate::audit::Actor;
+use crate::{Core, CoreError, RequestMeta};
+use base64::Engine;
+use citydata_domain::audit::Outcome;
+use citydata_domain::filter::Filter;
+use citydata_domain::policy::{Action, Allow, Decision};
+use citydata_domain::principal::Principal;
+use citydata_domain::resource::{ItemName, Resource};
+use citydata_domain::{FieldError, ValidationErrors};
+use citydata_lake::governed::GovernedRead;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Instant;
+
+/// Query parameters of `GET .../rows`, as received.
+#[derive(Debug, Clone, Default)]
+pub struct RowsParams {
+    /// Comma-separated items (names or titles); default: every allowed item.
+    pub fields: Option<String>,
+    pub filter: Option<String>,
+    /// Comma-separated items, `-` for descending.
+    pub sort: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub version: Option<i64>,
+    /// `exact` to count the matching rows, `none` (default) not to.
+    pub count: Option<String>,
+}
+
+/// One output column.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldView {
+    pub name: String,
+    pub title: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// The mask applied, if any.
+    pub mask: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowsResult {
+    pub fields: Vec<FieldView>,
+    pub rows: Vec<Value>,
+    pub next_cursor: Option<String>,
+    pub total: Option<u64>,
+}
+
+fn encode_cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+fn decode_cursor(c: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.trim()).ok()?;
+    String::from_utf8(raw).ok()?.strip_prefix("o:")?.parse().ok()
+}
+
+fn resolve(
+    resource: &Resource,
+    allow: &Allow,
+    list: &str,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Vec<(ItemName, bool)> {
+    let mut out = Vec::new();
+    for part in list.split([',', '，']).map(str::trim).filter(|s| !s.is_empty()) {
+        let (desc, name) = match part.strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, part),
+        };
+        match resource.content.item(name) {
+            Some(i) if allow.fields.contains(&i.name) => out.push((i.name.clone(), desc)),
+            _ => errs.push(FieldError::new(
+                field,
+                "unavailable_item",
+                format!("没有可读取的信息项“{name}” / no readable item \"{name}\""),
+            )),
+        }
+    }
+    out
+}
+
+impl Core {
+    /// The allowed scope, or the gate's refusal as an error.
+    pub async fn allow(
+        &self,
+        principal: Option<&Principal>,
+        resource: &Resource,
+        action: Action,
+    ) -> Result<Allow, CoreError> {
+        match self.decision(principal, resource, action).await? {
+            Decision::Allow(a) => Ok(a),
+            Decision::Deny(r) => Err(CoreError::Denied(r)),
+        }
+    }
+
+    /// `GET /resources/{id}/rows`: rows the caller may see, masked and filtered, paged.
+    pub async fn read_rows(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        key: &str,
+        params: &RowsParams,
+    ) -> Result<RowsResult, CoreError> {
+        let started = Instant::now();
+        let resource = self.get_resource(principal, key).await?;
+        let target = Some(format!("resource:{}", resource.content.code));
+        let actor = match principal {
+            Some(p) => Actor::Principal(p),
+            None => Actor::Anonymous,
+        };
+        let allow = match self.allow(principal, &resource, Action::ReadRows).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.record(
+                    meta,
+                    actor,
+                    "data.read_rows",
+                    target,
+                    Outcome::Denied,
+                    serde_json::json!({"decision": e.code()}),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        let result = self.read_rows_allowed(&resource, &allow, params).await;
+        let (outcome, details) = match &result {
+            Ok(r) => (
+                Outcome::Success,
+                serde_json::json!({
+                    "decision": "allow",
+                    "grant_id": allow.grant_id,
+                    "fields": r.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+                    "filter": params.filter,
+                    "rows": r.rows.len(),
+                    "bytes": serde_json::to_string(&r.rows).map(|s| s.len()).unwrap_or(0),
+                    "duration_ms": started.elapsed().as_millis() as u64,
+                }),
+            ),
+            Err(e) => (Outcome::Failure, serde_json::json!({"decision": "allow", "error": e.code()})),
+        };
+        self.record(meta, actor, "data.read_rows", target, outcome, details).await?;
+        result
+    }
+
+    async fn read_rows_allowed(
+        &self,
+        resource: &Resource,
+        allow: &Allow,
+        params: &RowsParams,
+    ) -> Result<RowsResult, CoreError> {
+        let mut errs = ValidationErrors::new();
+        let fields: Vec<ItemName> = match params.fields.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(list) => resolve(resource, allow, list, "fields", &mut errs).into_iter().map(|(n, _)| n).collect(),
+            None => allow.fields.clone(),
+        };
+        let caller_filter = match params.filter.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(t) => match Filter::parse(t, &resource.content.items) {
+                Ok(f) => {
+                    // Filtering on a hidden or masked value would reveal it row by row.
+                    for item in f.items() {
+                        if !allow.fields.contains(item) || allow.masks.contains_key(item) {
+                            errs.push(FieldError::new("filter", "unavailable_item", format!("不能按未授权或已脱敏的信息项“{item}”过滤 / cannot filter on {item}: not granted or masked")));
+                        }
+                    }
+                    Some(f)
+                }
+                Err(e) => {
+                    errs.push(e);
+                    None
+                }
+            },
+        };
+        let sort = match params.sort.as_deref() {
+            Some(s) => resolve(resource, allow, s, "sort", &mut errs),
+            None => vec![],
+        };
+        let limit = params.limit.unwrap_or(100);
+        if !(1..=10_000).contains(&limit) {
+            errs.push(FieldError::new("limit", "out_of_range", "limit 须在 1–10000 之间 / limit must be 1–10000"));
+        }
+        let offset = match params.cursor.as_deref() {
+            None => 0,
+            Some(c) => decode_cursor(c).unwrap_or_else(|| {
+                errs.push(FieldError::new("cursor", "invalid_cursor", "cursor 无效 / invalid cursor"));
+                0
+            }),
+        };
+        let exact = match params.count.as_deref() {
+            None | Some("none") | Some("estimated") => false,
+            Some("exact") => true,
+            Some(_) => {
+                errs.push(FieldError::new(
+                    "count",
+                    "invalid_value",
+                    "count 须为 exact、estimated 或 none / count must be exact, estimated or none",
+                ));
+                false
+            }
+        };
+        errs.into_result()?;
+        let mut filters: Vec<&Filter> = Vec::new();
+        if let Some(g) = &allow.row_filter {
+            filters.push(g);
+        }
+        if let Some(c) = &caller_filter {
+            filters.push(c);
+        }
+        let read = GovernedRead {
+            fields: fields.clone(),
+            masks: &allow.masks,
+            filters,
+            sort,
+            offset,
+            limit: Some(limit as usize),
+            version: params.version,
+            secret: &self.config.pseudonym_key,
+        };
+        let lake = self.lake()?;
+        let batches = lake.read_governed(resource.id, &read).await.map_err(|e| match e {
+            citydata_lake::LakeError::Delta(d) if params.version.is_some() => {
+                CoreError::NotFound(format!("没有这个表版本 / no such table version: {d}"))
+            }
+            other => CoreError::from(other),
+        })?;
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::json::ArrayWriter::new(&mut buf);
+            for b in &batches {
+                w.write(b).map_err(|e| CoreError::Internal(e.to_string()))?;
+            }
+            w.finish().map_err(|e| CoreError::Internal(e.to_string()))?;
+        }
+        let rows: Vec<Value> = if buf.is_empty() {
+            vec![]
+        } else {
+            serde_json::from_slice(&buf).map_err(|e| CoreError::Internal(e.to_string()))?
+        };
+        let total = if exact { Some(lake.count_governed(resource.id, &read).await?) } else { None };
+        let next_cursor = (rows.len() == limit as usize).then(|| encode_cursor(offset + rows.len()));
+        let fields = fields
+            .iter()
+            .filter_map(|n| resource.content.items.iter().find(|i| &i.name == n))
+            .map(|i| FieldView {
+                name: i.name.to_string(),
+                title: i.title.clone(),
+                data_type: i.data_type.as_str().into(),
+                mask: allow.masks.get(&i.name).map(|m| m.to_spec()),
+            })
+            .collect();
+        Ok(RowsResult { fields, rows, next_cursor, total })
+    }
+}
