@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod catalog_io;
 pub mod demo;
 mod error;
+pub mod exports;
 pub mod grants;
 pub mod ingest;
 mod password;

@@ -83,6 +83,51 @@ fn resolve(
     out
 }
 
+/// What a read asks for, checked against what it may see.
+pub(crate) struct Scope {
+    pub fields: Vec<ItemName>,
+    pub caller_filter: Option<Filter>,
+    pub sort: Vec<(ItemName, bool)>,
+}
+
+/// Resolve `fields`, `filter` and `sort` against the decision: only readable items; filters
+/// only on items read unmasked (filtering on a hidden or masked value would reveal it).
+pub(crate) fn scope(
+    resource: &Resource,
+    allow: &Allow,
+    fields: Option<&str>,
+    filter: Option<&str>,
+    sort: Option<&str>,
+    errs: &mut ValidationErrors,
+) -> Scope {
+    let fields: Vec<ItemName> = match fields.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(list) => resolve(resource, allow, list, "fields", errs).into_iter().map(|(n, _)| n).collect(),
+        None => allow.fields.clone(),
+    };
+    let caller_filter = match filter.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(t) => match Filter::parse(t, &resource.content.items) {
+            Ok(f) => {
+                for item in f.items() {
+                    if !allow.fields.contains(item) || allow.masks.contains_key(item) {
+                        errs.push(FieldError::new("filter", "unavailable_item", format!("不能按未授权或已脱敏的信息项“{item}”过滤 / cannot filter on {item}: not granted or masked")));
+                    }
+                }
+                Some(f)
+            }
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        },
+    };
+    let sort = match sort {
+        Some(s) => resolve(resource, allow, s, "sort", errs),
+        None => vec![],
+    };
+    Scope { fields, caller_filter, sort }
+}
+
 impl Core {
     /// The allowed scope, or the gate's refusal as an error.
     pub async fn allow(

@@ -155,6 +155,42 @@ impl Lake {
         Ok(df.collect().await?)
     }
 
+    /// The rows of a read as a stream of batches, for exports in constant memory. `None` when
+    /// the table has no version yet.
+    pub async fn stream_governed(
+        &self,
+        id: Uuid,
+        r: &GovernedRead<'_>,
+    ) -> Result<Option<datafusion::physical_plan::SendableRecordBatchStream>> {
+        let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok(None) };
+        let df = self.project(df, r)?;
+        Ok(Some(df.execute_stream().await?))
+    }
+
+    fn project(&self, df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
+        let schema = df.schema().clone();
+        let df = Self::filtered(df, r)?;
+        let projection: Vec<Expr> = r
+            .fields
+            .iter()
+            .map(|f| {
+                let input = schema
+                    .field_with_unqualified_name(f.as_str())
+                    .map(|x| x.data_type().clone())
+                    .unwrap_or(DataType::Utf8);
+                match r.masks.get(f) {
+                    Some(spec) => masked(f, spec, &input, r.secret),
+                    None => ident(f.as_str()),
+                }
+            })
+            .collect();
+        let mut df = df.select(projection)?;
+        if !r.sort.is_empty() {
+            df = df.sort(r.sort.iter().map(|(c, desc)| ident(c.as_str()).sort(!desc, true)).collect())?;
+        }
+        Ok(df.limit(r.offset, r.limit)?)
+    }
+
     /// How many rows the read's filters let through (for `count=exact`).
     pub async fn count_governed(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<u64> {
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok(0) };

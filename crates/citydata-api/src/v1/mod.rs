@@ -2,7 +2,7 @@
 
 mod audit;
 mod auth;
-mod catalog_io;
+pub(crate) mod catalog_io;
 mod data;
 mod departments;
 mod grants;
@@ -52,6 +52,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::versions))
         .routes(routes!(data::quarantine))
         .routes(routes!(data::rows))
+        .routes(routes!(data::export))
         .routes(routes!(grants::list_grants, grants::create_grant))
         .routes(routes!(grants::revoke_grant))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))

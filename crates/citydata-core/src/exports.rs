@@ -1,0 +1,431 @@
+//! 数据下载: a governed read streamed out as CSV, NDJSON, JSON, Parquet or XLSX in bounded
+//! memory (XLSX is limited to a sheet's rows), audited with its row and byte counts when done.
+
+use crate::audit::Actor;
+use crate::reads::scope;
+use crate::{Core, CoreError, RequestMeta};
+use bytes::Bytes;
+use citydata_domain::audit::Outcome;
+use citydata_domain::filter::Filter;
+use citydata_domain::policy::Action;
+use citydata_domain::principal::Principal;
+use citydata_domain::{FieldError, ValidationErrors};
+use citydata_lake::governed::GovernedRead;
+use futures::StreamExt;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+    Json,
+    Parquet,
+    Xlsx,
+}
+
+impl ExportFormat {
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "csv" => Self::Csv,
+            "ndjson" | "jsonl" => Self::Ndjson,
+            "json" => Self::Json,
+            "parquet" => Self::Parquet,
+            "xlsx" => Self::Xlsx,
+            other => {
+                return Err(FieldError::new(
+                    "format",
+                    "unsupported_format",
+                    format!(
+                        "格式须为 csv、ndjson、json、parquet 或 xlsx，收到 \"{other}\" / unsupported format \"{other}\""
+                    ),
+                )
+                .into());
+            }
+        })
+    }
+    pub fn ext(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Ndjson => "ndjson",
+            Self::Json => "json",
+            Self::Parquet => "parquet",
+            Self::Xlsx => "xlsx",
+        }
+    }
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Ndjson => "application/x-ndjson",
+            Self::Json => "application/json",
+            Self::Parquet => "application/vnd.apache.parquet",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
+/// Export parameters, as received.
+#[derive(Debug, Clone, Default)]
+pub struct ExportParams {
+    pub format: Option<String>,
+    /// Start CSV with a UTF-8 BOM (for Excel).
+    pub bom: bool,
+    /// `utf-8` (default) or `gb18030`, for CSV.
+    pub encoding: Option<String>,
+    /// `title` for Chinese column titles, `name` (default) for item names.
+    pub header: Option<String>,
+    pub fields: Option<String>,
+    pub filter: Option<String>,
+    pub sort: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// A started export: what to call it and its bytes as they come.
+pub struct Export {
+    pub file_name: String,
+    pub ascii_name: String,
+    pub content_type: &'static str,
+    pub body: mpsc::Receiver<std::io::Result<Bytes>>,
+}
+
+struct Encoder {
+    format: ExportFormat,
+    gb18030: bool,
+    bom: bool,
+    first: bool,
+    titles: Option<Vec<String>>,
+}
+
+/// The batch with its columns named by `titles` (Chinese column titles), when given.
+fn retitle(
+    titles: &Option<Vec<String>>,
+    b: &arrow::record_batch::RecordBatch,
+) -> Result<arrow::record_batch::RecordBatch, CoreError> {
+    let Some(titles) = titles else { return Ok(b.clone()) };
+    let fields: Vec<arrow::datatypes::Field> =
+        b.schema().fields().iter().zip(titles).map(|(f, t)| f.as_ref().clone().with_name(t.clone())).collect();
+    arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), b.columns().to_vec())
+        .map_err(|e| CoreError::Internal(e.to_string()))
+}
+
+impl Encoder {
+    fn retitle(&self, b: &arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch, CoreError> {
+        retitle(&self.titles, b)
+    }
+
+    /// The bytes of one batch in a text format.
+    fn text(&mut self, b: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, CoreError> {
+        let b = self.retitle(b)?;
+        let mut out = Vec::new();
+        let internal = |e: arrow::error::ArrowError| CoreError::Internal(e.to_string());
+        match self.format {
+            ExportFormat::Csv => {
+                if self.first && self.bom && !self.gb18030 {
+                    out.extend_from_slice(b"\xEF\xBB\xBF");
+                }
+                let mut w = arrow::csv::WriterBuilder::new().with_header(self.first).build(&mut out);
+                w.write(&b).map_err(internal)?;
+            }
+            ExportFormat::Ndjson => {
+                let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+                w.write(&b).map_err(internal)?;
+                w.finish().map_err(internal)?;
+            }
+            ExportFormat::Json => {
+                let mut arr = Vec::new();
+                let mut w = arrow::json::ArrayWriter::new(&mut arr);
+                w.write(&b).map_err(internal)?;
+                w.finish().map_err(internal)?;
+                let inner = arr.strip_prefix(b"[").and_then(|a| a.strip_suffix(b"]")).unwrap_or(&arr);
+                if !inner.is_empty() {
+                    out.extend_from_slice(if self.first { b"[" } else { b"," });
+                    out.extend_from_slice(inner);
+                } else if self.first {
+                    out.extend_from_slice(b"[");
+                }
+            }
+            _ => {}
+        }
+        self.first = false;
+        if self.gb18030 && self.format == ExportFormat::Csv {
+            let text = String::from_utf8_lossy(&out).into_owned();
+            let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+            return Ok(bytes.into_owned());
+        }
+        Ok(out)
+    }
+}
+
+/// Sends bytes written to it down the channel (used from a blocking thread).
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+    bytes: u64,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len() as u64;
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::other("download cancelled"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Start a governed export; the gate decides before anything is sent.
+    pub async fn export(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        key: &str,
+        params: &ExportParams,
+    ) -> Result<Export, CoreError> {
+        let resource = self.get_resource(principal, key).await?;
+        let target = Some(format!("resource:{}", resource.content.code));
+        let actor_name = principal.map(|p| p.username.to_string());
+        let allow = match self.allow(principal, &resource, Action::Export).await {
+            Ok(a) => a,
+            Err(e) => {
+                let actor = match principal {
+                    Some(p) => Actor::Principal(p),
+                    None => Actor::Anonymous,
+                };
+                self.record(
+                    meta,
+                    actor,
+                    "data.export",
+                    target,
+                    Outcome::Denied,
+                    serde_json::json!({"decision": e.code()}),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        let mut errs = ValidationErrors::new();
+        let format = match ExportFormat::parse(params.format.as_deref().unwrap_or("csv")) {
+            Ok(f) => f,
+            Err(CoreError::Validation(v)) => {
+                errs.0.extend(v.0);
+                ExportFormat::Csv
+            }
+            Err(e) => return Err(e),
+        };
+        let gb18030 = match params.encoding.as_deref().map(|e| e.to_ascii_lowercase().replace(['-', '_'], "")) {
+            None => false,
+            Some(e) if e == "utf8" => false,
+            Some(e) if e == "gb18030" || e == "gbk" => true,
+            Some(e) => {
+                errs.push(FieldError::new(
+                    "encoding",
+                    "invalid_encoding",
+                    format!("encoding 须为 utf-8 或 gb18030，收到 \"{e}\" / encoding must be utf-8 or gb18030"),
+                ));
+                false
+            }
+        };
+        let titles = match params.header.as_deref() {
+            None | Some("name") => false,
+            Some("title") => true,
+            Some(other) => {
+                errs.push(FieldError::new(
+                    "header",
+                    "invalid_value",
+                    format!("header 须为 name 或 title，收到 \"{other}\" / header must be name or title"),
+                ));
+                false
+            }
+        };
+        let sc = scope(
+            &resource,
+            &allow,
+            params.fields.as_deref(),
+            params.filter.as_deref(),
+            params.sort.as_deref(),
+            &mut errs,
+        );
+        errs.into_result()?;
+        let mut filters: Vec<&Filter> = Vec::new();
+        if let Some(g) = &allow.row_filter {
+            filters.push(g);
+        }
+        if let Some(c) = &sc.caller_filter {
+            filters.push(c);
+        }
+        let read = GovernedRead {
+            fields: sc.fields.clone(),
+            masks: &allow.masks,
+            filters,
+            sort: sc.sort,
+            offset: 0,
+            limit: if format == ExportFormat::Xlsx { Some(1_048_575) } else { None },
+            version: params.version,
+            secret: &self.config.pseudonym_key,
+        };
+        let stream = self.lake()?.stream_governed(resource.id, &read).await?;
+        let title_list: Vec<String> = sc
+            .fields
+            .iter()
+            .map(|n| {
+                resource
+                    .content
+                    .items
+                    .iter()
+                    .find(|i| &i.name == n)
+                    .map(|i| i.title.clone())
+                    .unwrap_or_else(|| n.to_string())
+            })
+            .collect();
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
+        let core = self.clone();
+        let meta = meta.clone();
+        let grant_id = allow.grant_id;
+        let fields_audit: Vec<String> = sc.fields.iter().map(|f| f.to_string()).collect();
+        let filter_text = params.filter.clone();
+        let started = std::time::Instant::now();
+        let mut enc =
+            Encoder { format, gb18030, bom: params.bom, first: true, titles: titles.then_some(title_list.clone()) };
+        tokio::spawn(async move {
+            let mut rows = 0u64;
+            let mut bytes = 0u64;
+            let mut failed: Option<String> = None;
+            match (format, stream) {
+                (ExportFormat::Parquet | ExportFormat::Xlsx, Some(mut stream)) => {
+                    let tx2 = tx.clone();
+                    let handle = tokio::runtime::Handle::current();
+                    let titles_for_xlsx = title_list.clone();
+                    let parquet_titles = enc.titles.clone();
+                    let result = tokio::task::spawn_blocking(move || -> Result<(u64, u64), String> {
+                        let mut sink = ChannelWriter { tx: tx2, bytes: 0 };
+                        let mut n = 0u64;
+                        if format == ExportFormat::Parquet {
+                            let mut spare = Some(sink);
+                            let mut writer: Option<parquet::arrow::ArrowWriter<ChannelWriter>> = None;
+                            while let Some(b) = handle.block_on(stream.next()) {
+                                let b = b.map_err(|e| e.to_string())?;
+                                let b = retitle(&parquet_titles, &b).map_err(|e| e.to_string())?;
+                                n += b.num_rows() as u64;
+                                if writer.is_none() {
+                                    let s = spare.take().ok_or("writer already started")?;
+                                    writer = Some(
+                                        parquet::arrow::ArrowWriter::try_new(s, b.schema(), None)
+                                            .map_err(|e| e.to_string())?,
+                                    );
+                                }
+                                writer.as_mut().expect("set above").write(&b).map_err(|e| e.to_string())?;
+                            }
+                            let written = match writer {
+                                Some(w) => w.into_inner().map_err(|e| e.to_string())?.bytes,
+                                None => 0,
+                            };
+                            return Ok((n, written));
+                        } else {
+                            let mut wb = rust_xlsxwriter::Workbook::new();
+                            let ws = wb.add_worksheet();
+                            for (c, t) in titles_for_xlsx.iter().enumerate() {
+                                ws.write_string(0, c as u16, t).map_err(|e| e.to_string())?;
+                            }
+                            let mut row = 1u32;
+                            while let Some(b) = handle.block_on(stream.next()) {
+                                let b = b.map_err(|e| e.to_string())?;
+                                n += b.num_rows() as u64;
+                                for r in 0..b.num_rows() {
+                                    for (c, col) in b.columns().iter().enumerate() {
+                                        if col.is_null(r) {
+                                            continue;
+                                        }
+                                        let v = arrow::util::display::array_value_to_string(col, r)
+                                            .map_err(|e| e.to_string())?;
+                                        ws.write_string(row, c as u16, &v).map_err(|e| e.to_string())?;
+                                    }
+                                    row += 1;
+                                }
+                            }
+                            let buf = wb.save_to_buffer().map_err(|e| e.to_string())?;
+                            std::io::Write::write_all(&mut sink, &buf).map_err(|e| e.to_string())?;
+                        }
+                        Ok((n, sink.bytes))
+                    })
+                    .await;
+                    match result {
+                        Ok(Ok((n, b))) => {
+                            rows = n;
+                            bytes = b;
+                        }
+                        Ok(Err(e)) => failed = Some(e),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
+                }
+                (_, Some(mut stream)) => {
+                    while let Some(b) = stream.next().await {
+                        let chunk = match b {
+                            Ok(b) => {
+                                rows += b.num_rows() as u64;
+                                enc.text(&b).map_err(|e| e.to_string())
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                        match chunk {
+                            Ok(c) if c.is_empty() => {}
+                            Ok(c) => {
+                                bytes += c.len() as u64;
+                                if tx.send(Ok(Bytes::from(c))).await.is_err() {
+                                    failed = Some("download cancelled".into());
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    // Close the JSON array (or write an empty one / a bare header).
+                    let tail: Vec<u8> = match format {
+                        ExportFormat::Json if enc.first => b"[]".to_vec(),
+                        ExportFormat::Json => b"]".to_vec(),
+                        _ => vec![],
+                    };
+                    if !tail.is_empty() && failed.is_none() {
+                        bytes += tail.len() as u64;
+                        let _ = tx.send(Ok(Bytes::from(tail))).await;
+                    }
+                }
+                (_, None) => {
+                    let empty: &[u8] = match format {
+                        ExportFormat::Json => b"[]",
+                        _ => b"",
+                    };
+                    if !empty.is_empty() {
+                        let _ = tx.send(Ok(Bytes::from_static(empty))).await;
+                    }
+                }
+            }
+            if let Some(e) = &failed {
+                tracing::warn!(error = %e, "export failed");
+                let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+            }
+            let actor = actor_name.as_deref().map(Actor::Name).unwrap_or(Actor::Anonymous);
+            let details = serde_json::json!({
+                "decision": "allow", "grant_id": grant_id, "format": format.ext(), "fields": fields_audit,
+                "filter": filter_text, "rows": rows, "bytes": bytes, "duration_ms": started.elapsed().as_millis() as u64,
+                "error": failed,
+            });
+            let outcome = if failed.is_some() { Outcome::Failure } else { Outcome::Success };
+            if let Err(e) = core.record(&meta, actor, "data.export", target, outcome, details).await {
+                tracing::error!(error = %e, "audit append failed");
+            }
+        });
+        let date = chrono::Utc::now().format("%Y%m%d");
+        Ok(Export {
+            file_name: format!("{}-{date}.{}", resource.content.name, format.ext()),
+            ascii_name: format!("{}-{date}.{}", resource.content.slug.as_str(), format.ext()),
+            content_type: format.content_type(),
+            body: rx,
+        })
+    }
+}
