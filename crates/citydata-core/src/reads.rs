@@ -301,3 +301,173 @@ impl Core {
         Ok(RowsResult { fields, rows, next_cursor, total })
     }
 }
+
+/// `GET .../aggregate` parameters, as received.
+#[derive(Debug, Clone, Default)]
+pub struct AggregateParams {
+    /// Comma-separated items to group by.
+    pub group_by: Option<String>,
+    /// `count,sum(x),avg(x),min(x),max(x)`; default `count`.
+    pub metrics: Option<String>,
+    pub filter: Option<String>,
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateResult {
+    pub group_by: Vec<String>,
+    pub metrics: Vec<String>,
+    pub rows: Vec<Value>,
+    /// Groups left out because they were smaller than `min_group_size` (public audience).
+    pub suppressed_groups: u64,
+    pub min_group_size: Option<u32>,
+}
+
+impl Core {
+    /// Grouped counts and metrics through the gate; small groups are suppressed for the public.
+    pub async fn aggregate(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        key: &str,
+        params: &AggregateParams,
+    ) -> Result<AggregateResult, CoreError> {
+        use citydata_lake::governed::Metric;
+        let resource = self.get_resource(principal, key).await?;
+        let target = Some(format!("resource:{}", resource.content.code));
+        let actor = match principal {
+            Some(p) => Actor::Principal(p),
+            None => Actor::Anonymous,
+        };
+        let allow = match self.allow(principal, &resource, Action::Aggregate).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.record(
+                    meta,
+                    actor,
+                    "data.aggregate",
+                    target,
+                    Outcome::Denied,
+                    serde_json::json!({"decision": e.code()}),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        let mut errs = ValidationErrors::new();
+        let sc = scope(&resource, &allow, None, params.filter.as_deref(), None, &mut errs);
+        let group_by: Vec<ItemName> = match params.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(g) => resolve(&resource, &allow, g, "group_by", &mut errs).into_iter().map(|(n, _)| n).collect(),
+            None => vec![],
+        };
+        let mut metrics: Vec<(Metric, Option<ItemName>)> = Vec::new();
+        for m in
+            params.metrics.as_deref().unwrap_or("count").split([',', '，']).map(str::trim).filter(|s| !s.is_empty())
+        {
+            let (f, arg) = match m.split_once('(') {
+                Some((f, rest)) => (f.trim(), Some(rest.trim_end_matches(')').trim())),
+                None => (m, None),
+            };
+            let metric = match f {
+                "count" => Metric::Count,
+                "sum" => Metric::Sum,
+                "avg" => Metric::Avg,
+                "min" => Metric::Min,
+                "max" => Metric::Max,
+                other => {
+                    errs.push(FieldError::new(
+                        "metrics",
+                        "invalid_metric",
+                        format!(
+                            "未知的统计函数 \"{other}\"，可用 count、sum、avg、min、max / unknown metric \"{other}\""
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            match arg.filter(|a| !a.is_empty()) {
+                None if metric == Metric::Count => {}
+                None => errs.push(FieldError::new(
+                    "metrics",
+                    "invalid_metric",
+                    format!("{f} 需要一个信息项，如 {f}(x) / {f} needs an item"),
+                )),
+                Some(a) => match resource.content.item(a) {
+                    Some(i) if allow.fields.contains(&i.name) && !allow.masks.contains_key(&i.name) => {
+                        let numeric = matches!(
+                            i.data_type,
+                            citydata_domain::vocab::DataType::Integer
+                                | citydata_domain::vocab::DataType::Decimal
+                                | citydata_domain::vocab::DataType::Money
+                        );
+                        if matches!(metric, Metric::Sum | Metric::Avg) && !numeric {
+                            errs.push(FieldError::new(
+                                "metrics",
+                                "not_numeric",
+                                format!("{f}({a}) 需要数值型信息项 / {f} needs a numeric item"),
+                            ));
+                        }
+                        metrics.push((metric, Some(i.name.clone())));
+                    }
+                    _ => errs.push(FieldError::new(
+                        "metrics",
+                        "unavailable_item",
+                        format!("不能统计未授权或已脱敏的信息项“{a}” / cannot compute on {a}"),
+                    )),
+                },
+            }
+        }
+        errs.into_result()?;
+        let mut filters: Vec<&Filter> = Vec::new();
+        if let Some(g) = &allow.row_filter {
+            filters.push(g);
+        }
+        if let Some(c) = &sc.caller_filter {
+            filters.push(c);
+        }
+        let read = GovernedRead {
+            fields: sc.fields,
+            masks: &allow.masks,
+            filters,
+            sort: vec![],
+            offset: 0,
+            limit: None,
+            version: params.version,
+            secret: &self.config.pseudonym_key,
+        };
+        let (batches, suppressed) =
+            self.lake()?.aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size).await?;
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::json::ArrayWriter::new(&mut buf);
+            for b in &batches {
+                w.write(b).map_err(|e| CoreError::Internal(e.to_string()))?;
+            }
+            w.finish().map_err(|e| CoreError::Internal(e.to_string()))?;
+        }
+        let rows: Vec<Value> = if buf.is_empty() {
+            vec![]
+        } else {
+            serde_json::from_slice(&buf).map_err(|e| CoreError::Internal(e.to_string()))?
+        };
+        let result = AggregateResult {
+            group_by: group_by.iter().map(|g| g.to_string()).collect(),
+            metrics: std::iter::once("count".to_string())
+                .chain(metrics.iter().filter_map(|(m, i)| i.as_ref().map(|i| format!("{}_{}", m.as_str(), i))))
+                .collect(),
+            rows,
+            suppressed_groups: suppressed,
+            min_group_size: allow.min_group_size,
+        };
+        self.record(
+            meta,
+            actor,
+            "data.aggregate",
+            target,
+            Outcome::Success,
+            serde_json::json!({"decision": "allow", "grant_id": allow.grant_id, "group_by": result.group_by, "metrics": result.metrics, "filter": params.filter, "rows": result.rows.len(), "suppressed_groups": suppressed}),
+        )
+        .await?;
+        Ok(result)
+    }
+}

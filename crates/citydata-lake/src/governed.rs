@@ -17,6 +17,28 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Avg => "avg",
+            Self::Min => "min",
+            Self::Max => "max",
+        }
+    }
+}
+
 /// What one read may see and how it pages.
 #[derive(Debug, Clone)]
 pub struct GovernedRead<'a> {
@@ -189,6 +211,52 @@ impl Lake {
             df = df.sort(r.sort.iter().map(|(c, desc)| ident(c.as_str()).sort(!desc, true)).collect())?;
         }
         Ok(df.limit(r.offset, r.limit)?)
+    }
+
+    /// Grouped metrics over what the read may see (grouping on the masked values). Groups with
+    /// fewer rows than `min_group` are dropped; returns the batches and how many were dropped.
+    pub async fn aggregate_governed(
+        &self,
+        id: Uuid,
+        r: &GovernedRead<'_>,
+        group_by: &[ItemName],
+        metrics: &[(Metric, Option<ItemName>)],
+        min_group: Option<u32>,
+    ) -> Result<(Vec<RecordBatch>, u64)> {
+        use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
+        let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok((vec![], 0)) };
+        let df = self.project(df, r)?;
+        let groups: Vec<Expr> = group_by.iter().map(|g| ident(g.as_str())).collect();
+        let mut aggs: Vec<Expr> = vec![count(lit(1)).alias("count")];
+        for (m, item) in metrics {
+            let Some(item) = item else { continue };
+            let c = ident(item.as_str());
+            let name = format!("{}_{}", m.as_str(), item.as_str());
+            aggs.push(
+                match m {
+                    Metric::Count => count(c),
+                    Metric::Sum => sum(c),
+                    Metric::Avg => avg(c),
+                    Metric::Min => min(c),
+                    Metric::Max => max(c),
+                }
+                .alias(name),
+            );
+        }
+        let grouped = df.aggregate(groups.clone(), aggs)?;
+        let (kept, dropped) = match min_group {
+            Some(k) => {
+                let dropped = grouped.clone().filter(ident("count").lt(lit(i64::from(k))))?.count().await? as u64;
+                (grouped.filter(ident("count").gt_eq(lit(i64::from(k))))?, dropped)
+            }
+            None => (grouped, 0),
+        };
+        let kept = if groups.is_empty() {
+            kept
+        } else {
+            kept.sort(groups.iter().map(|g| g.clone().sort(true, true)).collect())?
+        };
+        Ok((kept.collect().await?, dropped))
     }
 
     /// How many rows the read's filters let through (for `count=exact`).

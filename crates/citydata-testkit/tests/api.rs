@@ -276,6 +276,7 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/resources/{id}/quarantine",
         "GET /api/v1/resources/{id}/rows",
         "GET /api/v1/resources/{id}/export",
+        "GET /api/v1/resources/{id}/aggregate",
         "GET /api/v1/grants",
         "POST /api/v1/grants",
         "POST /api/v1/grants/{id}/revoke",

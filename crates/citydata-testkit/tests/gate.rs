@@ -324,3 +324,71 @@ async fn every_export_format_goes_through_the_gate() {
     assert!(ok.len() >= 5, "{page}");
     assert!(ok.iter().all(|e| e["details"]["rows"].as_u64() == Some(haling as u64)));
 }
+
+#[tokio::test]
+async fn aggregates_respect_the_grant_and_suppress_small_groups_for_the_public() {
+    let app = spawn_app().await;
+    let (pop, ent) = load(&app).await;
+    let wjw = app.login("wjw-analyst").await;
+    let url = app.url("/api/v1/resources/101%2F000001/aggregate?group_by=区县");
+    assert_error(wjw.get(&url).send().await.unwrap(), 403, "grant_required").await;
+    let gaj = app.login("gaj-steward").await;
+    gaj.post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["性别", "区县"], "row_filter": "区县 = '海陵区'", "purpose": "统计"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = wjw
+        .get(app.url("/api/v1/resources/101%2F000001/aggregate?group_by=区县,性别"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["qx"] == "海陵区"), "the grant's filter applies");
+    let total: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(total as usize, column(&pop, "区县").iter().filter(|d| *d == "海陵区").count());
+    assert_error(
+        wjw.get(app.url("/api/v1/resources/101%2F000001/aggregate?group_by=姓名")).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+
+    // The public: counts by district of the enterprise register; groups under 5 suppressed.
+    let anon = new_client();
+    let v: Value = anon
+        .get(app.url(
+            "/api/v1/resources/102%2F000001/aggregate?group_by=区县&metrics=count,sum(注册资本万元),max(成立日期)",
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["min_group_size"], 5);
+    let districts = column(&ent, "区县");
+    let shown: u64 = v["rows"].as_array().unwrap().iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    let small = v["rows"].as_array().unwrap().iter().any(|r| r["count"].as_u64().unwrap() < 5);
+    assert!(!small);
+    assert!(shown as usize <= districts.len());
+    let by_rep: Value = anon
+        .get(app.url("/api/v1/resources/102%2F000001/aggregate?group_by=法定代表人"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(by_rep["suppressed_groups"].as_u64().unwrap() > 0, "individual names form groups of one: {by_rep}");
+    assert!(by_rep["rows"].as_array().unwrap().iter().all(|r| r["count"].as_u64().unwrap() >= 5));
+    assert_error(
+        anon.get(app.url("/api/v1/resources/102%2F000001/aggregate?metrics=median(x)")).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+}

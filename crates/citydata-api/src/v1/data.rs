@@ -376,3 +376,43 @@ pub async fn export(
     resp.headers_mut().insert(header::CONTENT_DISPOSITION, super::catalog_io::attachment(&e.ascii_name, &e.file_name));
     Ok(resp)
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AggregateQuery {
+    /// Comma-separated items (names or titles).
+    pub group_by: Option<String>,
+    /// `count,sum(x),avg(x),min(x),max(x)`; default `count`.
+    pub metrics: Option<String>,
+    pub filter: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// Grouped counts and metrics through the gate. For the public, groups smaller than the
+/// threshold (5) are suppressed (GB/T 37964 small-cell suppression) and counted in
+/// `suppressed_groups`.
+#[utoipa::path(get, path = "/api/v1/resources/{id}/aggregate", tag = "data", params(("id" = String, Path), AggregateQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+pub async fn aggregate(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    MaybeAuth(p): MaybeAuth,
+    Path(id): Path<String>,
+    q: Result<Query<AggregateQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
+        )
+    })?;
+    let params = citydata_core::reads::AggregateParams {
+        group_by: q.group_by,
+        metrics: q.metrics,
+        filter: q.filter,
+        version: q.version,
+    };
+    let r = state.core.aggregate(&meta, p.as_ref(), &id, &params).await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}
