@@ -63,6 +63,10 @@ const ACTIONS: &[(&str, &str)] = &[
         "Return the metadata of a resource (a data download of a dataset).\n\n:param id: the id of the resource",
     ),
     ("status_show", "Return a dictionary with information about the site's configuration."),
+    (
+        "datastore_search",
+        "Search the data of a resource, through the same policy gate as every read.\n\n:param resource_id: the resource (a package's resource id, or the dataset's id, name or code)\n:param filters: {\"field\": value or [values]}\n:param fields: fields to return (list or comma-separated)\n:param sort: \"field asc, field2 desc\"\n:param limit: at most 32000 (default 100)\n:param offset\n:param include_total: default true\n:param records_format: objects (default), lists, csv or tsv",
+    ),
     ("help_show", "Return the help string for a particular API action.\n\n:param name: action function name"),
 ];
 
@@ -271,6 +275,15 @@ async fn dispatch(
                 .ok_or_else(|| CkanError::not_found("Resource"))
         }
         "package_search" => package_search(state, p, base, &m).await,
+        "datastore_search" => datastore_search(state, p, base, &m).await,
+        "datastore_search_sql" => Err(CkanError {
+            status: StatusCode::FORBIDDEN,
+            kind: "Authorization Error",
+            message:
+                "datastore_search_sql 未启用；请使用 datastore_search 或 /api/v1/sql / datastore_search_sql is disabled"
+                    .into(),
+            fields: Map::new(),
+        }),
         "organization_list" => {
             let all_fields = param_bool(&m, "all_fields");
             let depts = core.list_departments().await?;
@@ -697,4 +710,164 @@ mod tests {
             vec![("q".into(), "人口".into()), ("rows".into(), "2".into())]
         );
     }
+}
+
+fn ckan_literal(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(format!("'{}'", s.replace('\'', "''"))),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// CKAN's `datastore_search` over the governed rows read.
+async fn datastore_search(
+    state: &AppState,
+    p: Option<&Principal>,
+    base: &str,
+    m: &Map<String, Value>,
+) -> Result<Value, CkanError> {
+    let id = param_str(m, "resource_id")
+        .or_else(|| param_str(m, "id"))
+        .ok_or_else(|| CkanError::validation("resource_id", "Missing value"))?;
+    let key = id
+        .rsplit_once('.')
+        .filter(|(_, ext)| ["csv", "json", "xlsx"].contains(ext))
+        .map(|(k, _)| k.to_string())
+        .unwrap_or(id.clone());
+    if m.get("q").is_some_and(|q| !q.is_null() && q.as_str() != Some("")) {
+        return Err(CkanError::validation("q", "Full-text q is not supported on this DataStore; use filters"));
+    }
+    let limit = param_int(m, "limit", 100)?;
+    if !(0..=32_000).contains(&limit) {
+        return Err(CkanError::validation("limit", "Must be between 0 and 32000"));
+    }
+    let offset = param_int(m, "offset", 0)?;
+    if offset < 0 {
+        return Err(CkanError::validation("offset", "Must be a natural number"));
+    }
+    let filters: Map<String, Value> = match m.get("filters") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(o)) => o.clone(),
+        Some(Value::String(s)) if s.trim().is_empty() => Map::new(),
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).map_err(|_| CkanError::validation("filters", "Must be a JSON object"))?
+        }
+        Some(_) => return Err(CkanError::validation("filters", "Must be a JSON object")),
+    };
+    let mut clauses = Vec::new();
+    for (k, v) in &filters {
+        let name = format!("\"{}\"", k.replace('"', ""));
+        match v {
+            Value::Array(vs) => {
+                let lits: Option<Vec<String>> = vs.iter().map(ckan_literal).collect();
+                let lits = lits.ok_or_else(|| CkanError::validation("filters", "Values must be strings or numbers"))?;
+                clauses.push(format!("{name} IN ({})", lits.join(", ")));
+            }
+            other => clauses.push(format!(
+                "{name} = {}",
+                ckan_literal(other)
+                    .ok_or_else(|| CkanError::validation("filters", "Values must be strings or numbers"))?
+            )),
+        }
+    }
+    let fields = match m.get("fields") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(",")),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(CkanError::validation("fields", "Must be a list or a comma-separated string")),
+    };
+    let sort = param_str(m, "sort").map(|s| {
+        s.split(',')
+            .map(|part| {
+                let mut it = part.split_whitespace();
+                let f = it.next().unwrap_or("").trim_matches('"');
+                if it.next().is_some_and(|d| d.eq_ignore_ascii_case("desc")) { format!("-{f}") } else { f.to_string() }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let include_total = m.get("include_total").map(|_| param_bool(m, "include_total")).unwrap_or(true);
+    let params = citydata_core::reads::RowsParams {
+        fields,
+        filter: (!clauses.is_empty()).then(|| clauses.join(" AND ")),
+        sort,
+        limit: Some(limit.max(1) as u32),
+        cursor: None,
+        offset: Some(offset as usize),
+        version: None,
+        count: include_total.then(|| "exact".to_string()),
+    };
+    let meta = citydata_core::RequestMeta::new(None, None);
+    let r = state.core.read_rows(&meta, p, &key, &params).await.map_err(|e| match e {
+        CoreError::Denied(reason) => CkanError {
+            status: StatusCode::FORBIDDEN,
+            kind: "Authorization Error",
+            message: reason.message().into(),
+            fields: Map::new(),
+        },
+        CoreError::NotFound(_) => CkanError::not_found("Resource"),
+        other => CkanError::from(other),
+    })?;
+    let ckan_type = |t: &str| match t {
+        "integer" => "int",
+        "decimal" | "money" => "numeric",
+        "boolean" => "bool",
+        "date" => "date",
+        "datetime" => "timestamp",
+        _ => "text",
+    };
+    let fields: Vec<Value> = r
+        .fields
+        .iter()
+        .map(|f| json!({"id": f.name, "type": ckan_type(&f.data_type), "info": {"label": f.title, "mask": f.mask}}))
+        .collect();
+    let names: Vec<String> = r.fields.iter().map(|f| f.name.clone()).collect();
+    let rows = if limit == 0 { vec![] } else { r.rows };
+    let format = param_str(m, "records_format").unwrap_or_else(|| "objects".into());
+    let records = match format.as_str() {
+        "objects" => Value::Array(rows),
+        "lists" => Value::Array(
+            rows.iter()
+                .map(|o| Value::Array(names.iter().map(|n| o.get(n).cloned().unwrap_or(Value::Null)).collect()))
+                .collect(),
+        ),
+        "csv" | "tsv" => {
+            let sep = if format == "csv" { "," } else { "\t" };
+            let text: Vec<String> = rows
+                .iter()
+                .map(|o| {
+                    names
+                        .iter()
+                        .map(|n| match o.get(n) {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(Value::Null) | None => String::new(),
+                            Some(v) => v.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(sep)
+                })
+                .collect();
+            Value::String(text.join("\n"))
+        }
+        _ => return Err(CkanError::validation("records_format", "Must be objects, lists, csv or tsv")),
+    };
+    let mut result = json!({
+        "resource_id": id,
+        "fields": fields,
+        "records": records,
+        "records_format": format,
+        "limit": limit,
+        "offset": offset,
+        "_links": {
+            "start": format!("{base}/api/3/action/datastore_search?resource_id={id}"),
+            "next": format!("{base}/api/3/action/datastore_search?resource_id={id}&offset={}", offset + limit),
+        },
+    });
+    if include_total {
+        result["total"] = json!(r.total);
+        result["total_was_estimated"] = json!(false);
+    }
+    Ok(result)
 }

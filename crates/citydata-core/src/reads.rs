@@ -25,6 +25,8 @@ pub struct RowsParams {
     pub sort: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// A plain offset (CKAN's `offset`); `cursor` wins when both are given.
+    pub offset: Option<usize>,
     pub version: Option<i64>,
     /// `exact` to count the matching rows, `none` (default) not to.
     pub count: Option<String>,
@@ -226,11 +228,11 @@ impl Core {
             None => vec![],
         };
         let limit = params.limit.unwrap_or(100);
-        if !(1..=10_000).contains(&limit) {
-            errs.push(FieldError::new("limit", "out_of_range", "limit 须在 1–10000 之间 / limit must be 1–10000"));
+        if !(1..=32_000).contains(&limit) {
+            errs.push(FieldError::new("limit", "out_of_range", "limit 须在 1–32000 之间 / limit must be 1–32000"));
         }
         let offset = match params.cursor.as_deref() {
-            None => 0,
+            None => params.offset.unwrap_or(0),
             Some(c) => decode_cursor(c).unwrap_or_else(|| {
                 errs.push(FieldError::new("cursor", "invalid_cursor", "cursor 无效 / invalid cursor"));
                 0

@@ -392,3 +392,58 @@ async fn aggregates_respect_the_grant_and_suppress_small_groups_for_the_public()
     )
     .await;
 }
+
+#[tokio::test]
+async fn ckan_datastore_search_goes_through_the_gate() {
+    let app = spawn_app().await;
+    let (pop, _) = load(&app).await;
+    let token = app.token("wjw-analyst").await;
+    let c = new_client();
+    let call = |body: Value| {
+        let c = c.clone();
+        let url = app.url("/api/3/action/datastore_search");
+        let token = token.clone();
+        async move {
+            let r = c.post(url).header("Authorization", token).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = call(json!({"resource_id": "101/000001"})).await;
+    assert_eq!(s, 403);
+    assert_eq!(v["error"]["__type"], "Authorization Error");
+    let gaj = app.login("gaj-steward").await;
+    gaj.post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["身份证号", "性别", "出生日期", "区县"], "row_filter": "区县 = '海陵区'", "purpose": "统计"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = call(json!({"resource_id": "101/000001", "limit": 32000, "filters": {"性别": "女"}})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["success"], true);
+    let recs = v["result"]["records"].as_array().unwrap();
+    assert!(!recs.is_empty());
+    assert!(
+        recs.iter().all(|r| r["qx"] == "海陵区" && r["xb"] == "女" && r["sfzh"].as_str().unwrap().contains("****"))
+    );
+    assert_eq!(v["result"]["total"].as_u64().unwrap() as usize, recs.len());
+    let ids: Vec<&str> = v["result"]["fields"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["sfzh", "xb", "csrq", "qx"]);
+    let text = v.to_string();
+    for id in column(&pop, "身份证号") {
+        assert!(!text.contains(&id), "{id} leaked");
+    }
+    let (_, v) = call(json!({"resource_id": "101/000001", "records_format": "lists", "limit": 2, "offset": 1, "fields": ["xb", "qx"]})).await;
+    assert_eq!(v["result"]["records"].as_array().unwrap().len(), 2);
+    assert_eq!(v["result"]["records"][0].as_array().unwrap().len(), 2);
+    let (s, _) = call(json!({"resource_id": "101/000001", "limit": 40000})).await;
+    assert_eq!(s, 409);
+    let (s, v) = call(json!({"sql": "SELECT 1"})).await;
+    assert_eq!(s, 409, "{v}");
+    let r = c
+        .post(app.url("/api/3/action/datastore_search_sql"))
+        .json(&json!({"sql": "SELECT * FROM x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

@@ -270,7 +270,7 @@ pub struct RowsQuery {
     pub filter: Option<String>,
     /// Comma-separated items; `-` for descending.
     pub sort: Option<String>,
-    /// 1–10000, default 100.
+    /// 1–32000, default 100.
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -306,6 +306,7 @@ pub async fn rows(
         sort: q.sort,
         limit: q.limit,
         cursor: q.cursor,
+        offset: None,
         version: q.version,
         count: q.count,
     };
