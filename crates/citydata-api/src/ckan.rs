@@ -681,37 +681,6 @@ async fn package_search(
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fq_terms_map_onto_filters() {
-        let mut f = Filters::default();
-        let mut t = String::new();
-        apply_fq(
-            "organization:gaj +groups:\"population\" tags:人口 metadata_modified:[2024-01-01T00:00:00Z TO *]",
-            &mut f,
-            &mut t,
-        )
-        .unwrap();
-        assert_eq!(f.provider.as_deref(), Some("gaj"));
-        assert_eq!(f.theme.as_deref(), Some("population"));
-        assert!(t.contains("tags:\"人口\""));
-        assert!(f.updated_since.is_some() && f.updated_before.is_none());
-        assert!(apply_fq("colour:red", &mut f, &mut t).is_err());
-        assert!(apply_fq("nonsense", &mut f, &mut t).is_err());
-    }
-
-    #[test]
-    fn form_bodies_decode() {
-        assert_eq!(
-            url_form(b"q=%E4%BA%BA%E5%8F%A3&rows=2"),
-            vec![("q".into(), "人口".into()), ("rows".into(), "2".into())]
-        );
-    }
-}
-
 fn ckan_literal(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(format!("'{}'", s.replace('\'', "''"))),
@@ -870,4 +839,35 @@ async fn datastore_search(
         result["total_was_estimated"] = json!(false);
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fq_terms_map_onto_filters() {
+        let mut f = Filters::default();
+        let mut t = String::new();
+        apply_fq(
+            "organization:gaj +groups:\"population\" tags:人口 metadata_modified:[2024-01-01T00:00:00Z TO *]",
+            &mut f,
+            &mut t,
+        )
+        .unwrap();
+        assert_eq!(f.provider.as_deref(), Some("gaj"));
+        assert_eq!(f.theme.as_deref(), Some("population"));
+        assert!(t.contains("tags:\"人口\""));
+        assert!(f.updated_since.is_some() && f.updated_before.is_none());
+        assert!(apply_fq("colour:red", &mut f, &mut t).is_err());
+        assert!(apply_fq("nonsense", &mut f, &mut t).is_err());
+    }
+
+    #[test]
+    fn form_bodies_decode() {
+        assert_eq!(
+            url_form(b"q=%E4%BA%BA%E5%8F%A3&rows=2"),
+            vec![("q".into(), "人口".into()), ("rows".into(), "2".into())]
+        );
+    }
 }
