@@ -19,6 +19,7 @@ pub mod ingest;
 mod password;
 mod ratelimit;
 pub mod reads;
+pub mod sql;
 pub mod tokens;
 
 pub use error::CoreError;

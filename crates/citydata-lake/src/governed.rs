@@ -259,6 +259,16 @@ impl Lake {
         Ok((kept.collect().await?, dropped))
     }
 
+    /// The read as a view (a table provider) for the SQL sandbox. `None` when empty.
+    pub async fn governed_view(
+        &self,
+        id: Uuid,
+        r: &GovernedRead<'_>,
+    ) -> Result<Option<Arc<dyn datafusion::catalog::TableProvider>>> {
+        let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok(None) };
+        Ok(Some(self.project(df, r)?.into_view()))
+    }
+
     /// How many rows the read's filters let through (for `count=exact`).
     pub async fn count_governed(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<u64> {
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok(0) };

@@ -277,6 +277,7 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/resources/{id}/rows",
         "GET /api/v1/resources/{id}/export",
         "GET /api/v1/resources/{id}/aggregate",
+        "POST /api/v1/sql",
         "GET /api/v1/grants",
         "POST /api/v1/grants",
         "POST /api/v1/grants/{id}/revoke",

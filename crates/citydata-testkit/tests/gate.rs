@@ -447,3 +447,70 @@ async fn ckan_datastore_search_goes_through_the_gate() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn the_sql_sandbox_holds_only_the_gates_views() {
+    let app = spawn_app().await;
+    let (pop, _) = load(&app).await;
+    let wjw = app.login("wjw-analyst").await;
+    let sql = |c: &reqwest::Client, q: &str| c.post(app.url("/api/v1/sql")).json(&json!({"sql": q})).send();
+    let r = sql(&wjw, "SELECT * FROM \"101/000001\"").await.unwrap();
+    assert_error(r, 403, "grant_required").await;
+    let gaj = app.login("gaj-steward").await;
+    gaj.post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["身份证号", "性别", "区县"], "row_filter": "区县 = '海陵区'", "purpose": "统计"}))
+        .send()
+        .await
+        .unwrap();
+    let r = sql(&wjw, "SELECT * FROM \"101/000001\" LIMIT 100000").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["columns"], json!(["sfzh", "xb", "qx"]));
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), column(&pop, "区县").iter().filter(|d| *d == "海陵区").count());
+    for id in column(&pop, "身份证号") {
+        assert!(!text.contains(&id), "{id} leaked");
+    }
+    // Ungranted columns do not exist in the view; other rows are not there either.
+    assert_error(sql(&wjw, "SELECT xm FROM \"101/000001\"").await.unwrap(), 400, "sql_error").await;
+    let v: Value =
+        sql(&wjw, "SELECT count(*) AS n FROM \"101/000001\" WHERE qx <> '海陵区'").await.unwrap().json().await.unwrap();
+    assert_eq!(v["rows"][0]["n"], 0);
+    // By slug, joined with an open resource.
+    let slug = {
+        let v: Value = wjw.get(app.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
+        v["slug"].as_str().unwrap().to_string()
+    };
+    let v: Value = sql(&wjw, &format!("SELECT p.xb, count(*) AS n FROM \"{slug}\" p GROUP BY p.xb ORDER BY p.xb"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["tables"], json!(["101/000001"]));
+    // Statements other than one SELECT are refused; no file or URL access.
+    for bad in [
+        "DROP TABLE \"101/000001\"",
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO \"101/000001\" VALUES ('x', 'y', 'z')",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT * FROM read_parquet('/tmp/x.parquet')",
+        "SET datafusion.execution.batch_size = 1",
+        "SELECT * FROM \"999/000001\"",
+    ] {
+        let r = sql(&wjw, bad).await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert!((400..500).contains(&status), "{bad}: {status} {body}");
+        assert!(!body.to_string().contains("/etc/passwd") || status == 404 || status == 400, "{bad}");
+    }
+    // The public has no SQL.
+    assert_error(
+        new_client().post(app.url("/api/v1/sql")).json(&json!({"sql": "SELECT 1"})).send().await.unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
+}

@@ -417,3 +417,28 @@ pub async fn aggregate(
     let r = state.core.aggregate(&meta, p.as_ref(), &id, &params).await?;
     Ok(Json(serde_json::to_value(r).unwrap_or_default()))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRequest {
+    /// One SELECT over views named by resource code (in double quotes) or slug, e.g.
+    /// `SELECT qx, count(*) FROM "101/000001" GROUP BY qx`.
+    pub sql: String,
+}
+
+/// Run one read-only SELECT over the resources you may read (government users). Each view is
+/// the gate's view of the resource: only granted items and rows, masked. DDL, DML and COPY are
+/// refused; at most 10,000 rows; 30 s.
+#[utoipa::path(post, path = "/api/v1/sql", tag = "data", request_body = SqlRequest,
+    responses((status = 200, body = Object, description = "{columns, rows, truncated, tables}"),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn sql(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<SqlRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.core.run_sql(&meta, &p, &body.sql).await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}

@@ -54,6 +54,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::rows))
         .routes(routes!(data::export))
         .routes(routes!(data::aggregate))
+        .routes(routes!(data::sql))
         .routes(routes!(grants::list_grants, grants::create_grant))
         .routes(routes!(grants::revoke_grant))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
