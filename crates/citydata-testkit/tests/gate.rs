@@ -514,3 +514,183 @@ async fn the_sql_sandbox_holds_only_the_gates_views() {
     )
     .await;
 }
+
+/// Keyed pseudonyms are stable across resources, so pseudonymized tables still join.
+#[tokio::test]
+async fn pseudonymized_tables_still_join() {
+    let app = spawn_app().await;
+    let (pop, _) = load(&app).await;
+    let gaj = app.login("gaj-steward").await;
+    let ids = column(&pop, "身份证号");
+    let names = column(&pop, "姓名");
+    // 流动人口: 40 of the same people.
+    let mut flow = String::from("身份证号,姓名,居住地址,登记日期\n");
+    for i in 0..40 {
+        flow.push_str(&format!("{},{},泰州市海陵区青年路{}号,2024-03-01\n", ids[i * 3], names[i * 3], i + 1));
+    }
+    let r = gaj.post(app.url("/api/v1/resources/101%2F000002/data")).body(flow).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    for code in ["101/000001", "101/000002"] {
+        let r = gaj
+            .post(app.url("/api/v1/grants"))
+            .json(&json!({"resource_id": code, "grantee": {"department": "wjw"}, "fields": ["身份证号"], "masks": {"身份证号": "pseudonym"}, "purpose": "关联分析"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let wjw = app.login("wjw-analyst").await;
+    let r = wjw
+        .post(app.url("/api/v1/sql"))
+        .json(&json!({"sql": "SELECT count(*) AS n FROM \"101/000001\" a JOIN \"101/000002\" b ON a.sfzh = b.sfzh"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["rows"][0]["n"], 40, "{v}");
+    let rows: Value = wjw.get(app.url("/api/v1/resources/101%2F000002/rows?limit=100")).send().await.unwrap().json().await.unwrap();
+    let text = rows.to_string();
+    assert_eq!(rows["fields"][0]["mask"], "pseudonym");
+    for id in &ids {
+        assert!(!text.contains(id.as_str()), "{id} leaked");
+    }
+}
+
+/// Every read path's body as text (Parquet and XLSX decoded), with its status.
+async fn every_path(app: &TestApp, c: &reqwest::Client, token: Option<&str>, code: &str) -> Vec<(String, u16, String)> {
+    let enc = code.replace('/', "%2F");
+    let mut out = Vec::new();
+    let auth = |rb: reqwest::RequestBuilder| match token {
+        Some(t) => rb.bearer_auth(t),
+        None => rb,
+    };
+    let mut gets = vec![
+        ("rows".to_string(), format!("/api/v1/resources/{enc}/rows?limit=10000")),
+        ("aggregate".to_string(), format!("/api/v1/resources/{enc}/aggregate?group_by=区县")),
+    ];
+    for f in ["csv", "ndjson", "json", "parquet", "xlsx"] {
+        gets.push((format!("export.{f}"), format!("/api/v1/resources/{enc}/export?format={f}")));
+    }
+    for (name, path) in gets {
+        let r = auth(c.get(app.url(&path))).send().await.unwrap();
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.unwrap().to_vec();
+        let text = match (name.as_str(), status) {
+            ("export.parquet", 200) if !bytes.is_empty() => {
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
+                let mut t = String::new();
+                for b in reader {
+                    let b = b.unwrap();
+                    for r in 0..b.num_rows() {
+                        for col in b.columns() {
+                            t.push_str(&arrow::util::display::array_value_to_string(col, r).unwrap());
+                            t.push('|');
+                        }
+                    }
+                }
+                t
+            }
+            ("export.xlsx", 200) => {
+                use calamine::Reader;
+                let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+                let n = wb.sheet_names()[0].clone();
+                let range = wb.worksheet_range(&n).unwrap();
+                range.rows().flat_map(|r| r.iter().map(|c| format!("{c}|")).collect::<Vec<_>>()).collect()
+            }
+            _ => String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        out.push((name, status, text));
+    }
+    let r = auth(c.post(app.url("/api/v1/sql"))).json(&json!({"sql": format!("SELECT * FROM \"{code}\"")})).send().await.unwrap();
+    out.push(("sql".into(), r.status().as_u16(), r.text().await.unwrap()));
+    let r = auth(c.post(app.url("/api/3/action/datastore_search"))).json(&json!({"resource_id": code, "limit": 32000})).send().await.unwrap();
+    out.push(("datastore_search".into(), r.status().as_u16(), r.text().await.unwrap()));
+    out
+}
+
+/// The authorization matrix: every caller class × every read path × both demo registers; the
+/// bodies are scanned for the original values of personal items and for rows outside the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_matrix() {
+    let app = spawn_app().await;
+    let (pop, ent) = load(&app).await;
+    let admin = app.login("admin").await;
+    for (u, ms) in [("rsj-analyst", json!([{"department": "rsj", "role": "analyst"}])), ("citizen", json!([]))] {
+        let r = admin
+            .post(app.url("/api/v1/users"))
+            .json(&json!({"username": u, "display_name": u, "password": "matrix-password", "memberships": ms}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let token_of = |u: &'static str| {
+        let app = &app;
+        async move {
+            let c = new_client();
+            c.post(app.url("/api/v1/auth/login")).json(&json!({"username": u, "password": "matrix-password"})).send().await.unwrap();
+            let v: Value = c.post(app.url("/api/v1/tokens")).json(&json!({"name": "m"})).send().await.unwrap().json().await.unwrap();
+            v["token"].as_str().unwrap().to_string()
+        }
+    };
+    let rsj = token_of("rsj-analyst").await;
+    let citizen = token_of("citizen").await;
+    let wjw = app.token("wjw-analyst").await;
+    let gaj_t = app.token("gaj-steward").await;
+    let scj_t = app.token("scjgj-steward").await;
+    let gaj = app.login("gaj-steward").await;
+    gaj.post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["身份证号", "性别", "出生日期", "区县"], "row_filter": "区县 = '海陵区'", "purpose": "矩阵"}))
+        .send()
+        .await
+        .unwrap();
+    let c = new_client();
+    let personal_pop: Vec<String> = ["身份证号", "姓名", "户籍地址", "手机号"].iter().flat_map(|t| column(&pop, t)).collect();
+    let reps: Vec<String> = column(&ent, "法定代表人");
+    let other_districts = ["高港区", "姜堰区", "兴化市", "靖江市", "泰兴市"];
+
+    // 人口基础信息 (conditional share, not open).
+    for (who, token) in [("anonymous", None), ("citizen", Some(citizen.as_str())), ("rsj", Some(rsj.as_str())), ("wjw", Some(wjw.as_str())), ("gaj", Some(gaj_t.as_str()))] {
+        for (path, status, text) in every_path(&app, &c, token, "101/000001").await {
+            let ctx = format!("人口 / {who} / {path}: {status} {}", text.chars().take(200).collect::<String>());
+            match who {
+                "gaj" => assert_eq!(status, 200, "{ctx}"),
+                "wjw" => {
+                    assert_eq!(status, 200, "{ctx}");
+                    for v in &personal_pop {
+                        assert!(!text.contains(v.as_str()), "{ctx}: {v} leaked");
+                    }
+                    for d in other_districts {
+                        assert!(!text.contains(d), "{ctx}: a row outside the grant ({d})");
+                    }
+                }
+                _ => {
+                    assert!((400..500).contains(&status), "{ctx}");
+                    for v in &personal_pop {
+                        assert!(!text.contains(v.as_str()), "{ctx}: {v} leaked");
+                    }
+                }
+            }
+        }
+    }
+    // 企业登记信息 (unconditional share and open): 法定代表人 masked for everyone but the provider.
+    for (who, token) in [("anonymous", None), ("citizen", Some(citizen.as_str())), ("rsj", Some(rsj.as_str())), ("scjgj", Some(scj_t.as_str()))] {
+        for (path, status, text) in every_path(&app, &c, token, "102/000001").await {
+            let ctx = format!("企业 / {who} / {path}: {status}");
+            if path == "sql" && matches!(who, "anonymous" | "citizen") {
+                assert!((400..500).contains(&status), "{ctx}");
+                continue;
+            }
+            assert_eq!(status, 200, "{ctx} {}", text.chars().take(200).collect::<String>());
+            if who == "scjgj" {
+                continue;
+            }
+            for name in &reps {
+                // Whole-cell matches only: a masked 张* never equals 张三.
+                for needle in [format!("\"{name}\""), format!(",{name},"), format!("{name}|")] {
+                    assert!(!text.contains(&needle), "{ctx}: {name} leaked");
+                }
+            }
+        }
+    }
+}
