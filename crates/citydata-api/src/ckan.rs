@@ -705,9 +705,16 @@ async fn datastore_search(
         .filter(|(_, ext)| ["csv", "json", "xlsx"].contains(ext))
         .map(|(k, _)| k.to_string())
         .unwrap_or(id.clone());
-    if m.get("q").is_some_and(|q| !q.is_null() && q.as_str() != Some("")) {
-        return Err(CkanError::validation("q", "Full-text q is not supported on this DataStore; use filters"));
-    }
+    let q = match m.get("q") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(CkanError::validation(
+                "q",
+                "Must be a string (searching several fields with a dict is not supported)",
+            ));
+        }
+    };
     let limit = param_int(m, "limit", 100)?;
     if !(0..=32_000).contains(&limit) {
         return Err(CkanError::validation("limit", "Must be between 0 and 32000"));
@@ -767,6 +774,7 @@ async fn datastore_search(
         offset: Some(offset as usize),
         version: None,
         count: include_total.then(|| "exact".to_string()),
+        q,
     };
     let meta = citydata_core::RequestMeta::new(None, None);
     let r = state.core.read_rows(&meta, p, &key, &params).await.map_err(|e| match e {

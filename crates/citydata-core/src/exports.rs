@@ -265,6 +265,7 @@ impl Core {
             limit: if format == ExportFormat::Xlsx { Some(1_048_575) } else { None },
             version: params.version,
             secret: &self.config.pseudonym_key,
+            contains: None,
         };
         let stream = self.lake()?.stream_governed(resource.id, &read).await?;
         let title_list: Vec<String> = sc

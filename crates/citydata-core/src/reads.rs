@@ -30,6 +30,8 @@ pub struct RowsParams {
     pub version: Option<i64>,
     /// `exact` to count the matching rows, `none` (default) not to.
     pub count: Option<String>,
+    /// Free text to find in the readable, unmasked text items (CKAN's `q`).
+    pub q: Option<String>,
 }
 
 /// One output column.
@@ -258,6 +260,22 @@ impl Core {
         if let Some(c) = &caller_filter {
             filters.push(c);
         }
+        let contains = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| {
+            let text_items: Vec<ItemName> = resource
+                .content
+                .items
+                .iter()
+                .filter(|i| allow.fields.contains(&i.name) && !allow.masks.contains_key(&i.name))
+                .filter(|i| {
+                    matches!(
+                        i.data_type,
+                        citydata_domain::vocab::DataType::String | citydata_domain::vocab::DataType::Text
+                    )
+                })
+                .map(|i| i.name.clone())
+                .collect();
+            (text_items, q.chars().take(200).collect::<String>())
+        });
         let read = GovernedRead {
             fields: fields.clone(),
             masks: &allow.masks,
@@ -267,6 +285,7 @@ impl Core {
             limit: Some(limit as usize),
             version: params.version,
             secret: &self.config.pseudonym_key,
+            contains,
         };
         let lake = self.lake()?;
         let batches = lake.read_governed(resource.id, &read).await.map_err(|e| match e {
@@ -436,6 +455,7 @@ impl Core {
             limit: None,
             version: params.version,
             secret: &self.config.pseudonym_key,
+            contains: None,
         };
         let (batches, suppressed) =
             self.lake()?.aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size).await?;

@@ -97,6 +97,7 @@ impl Core {
                 limit: None,
                 version: None,
                 secret: &self.config.pseudonym_key,
+                contains: None,
             };
             match self.lake()?.governed_view(resource.id, &read).await? {
                 Some(view) => {

@@ -54,6 +54,8 @@ pub struct GovernedRead<'a> {
     pub version: Option<i64>,
     /// The server's secret, for pseudonyms.
     pub secret: &'a [u8],
+    /// Free text that must occur in at least one of these (unmasked text) items (CKAN's `q`).
+    pub contains: Option<(Vec<ItemName>, String)>,
 }
 
 fn literal(v: &Literal) -> Expr {
@@ -146,6 +148,15 @@ impl Lake {
         let mut df = df;
         for f in &r.filters {
             df = df.filter(filter_expr(f))?;
+        }
+        if let Some((items, text)) = &r.contains {
+            let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let any = items.iter().map(|i| ident(i.as_str()).like(lit(pattern.clone()))).reduce(|a, b| a.or(b));
+            if let Some(e) = any {
+                df = df.filter(e)?;
+            } else {
+                df = df.filter(lit(false))?;
+            }
         }
         Ok(df)
     }

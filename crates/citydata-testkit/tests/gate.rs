@@ -437,6 +437,14 @@ async fn ckan_datastore_search_goes_through_the_gate() {
     assert_eq!(v["result"]["records"][0].as_array().unwrap().len(), 2);
     let (s, _) = call(json!({"resource_id": "101/000001", "limit": 40000})).await;
     assert_eq!(s, 409);
+    // q finds text in readable, unmasked text items only.
+    let (_, v) = call(json!({"resource_id": "101/000001", "q": "海陵", "limit": 5})).await;
+    assert_eq!(v["result"]["records"].as_array().unwrap().len(), 5);
+    let (_, v) = call(json!({"resource_id": "101/000001", "q": "高港"})).await;
+    assert_eq!(v["result"]["total"], 0, "outside the grant's rows");
+    let a_name = column(&pop, "姓名")[0].clone();
+    let (_, v) = call(json!({"resource_id": "101/000001", "q": a_name})).await;
+    assert_eq!(v["result"]["total"], 0, "names are not granted, so not searchable");
     let (s, v) = call(json!({"sql": "SELECT 1"})).await;
     assert_eq!(s, 409, "{v}");
     let r = c
@@ -548,7 +556,8 @@ async fn pseudonymized_tables_still_join() {
         .unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["rows"][0]["n"], 40, "{v}");
-    let rows: Value = wjw.get(app.url("/api/v1/resources/101%2F000002/rows?limit=100")).send().await.unwrap().json().await.unwrap();
+    let rows: Value =
+        wjw.get(app.url("/api/v1/resources/101%2F000002/rows?limit=100")).send().await.unwrap().json().await.unwrap();
     let text = rows.to_string();
     assert_eq!(rows["fields"][0]["mask"], "pseudonym");
     for id in &ids {
@@ -577,7 +586,11 @@ async fn every_path(app: &TestApp, c: &reqwest::Client, token: Option<&str>, cod
         let bytes = r.bytes().await.unwrap().to_vec();
         let text = match (name.as_str(), status) {
             ("export.parquet", 200) if !bytes.is_empty() => {
-                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap().build().unwrap();
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+                        .unwrap()
+                        .build()
+                        .unwrap();
                 let mut t = String::new();
                 for b in reader {
                     let b = b.unwrap();
@@ -601,9 +614,17 @@ async fn every_path(app: &TestApp, c: &reqwest::Client, token: Option<&str>, cod
         };
         out.push((name, status, text));
     }
-    let r = auth(c.post(app.url("/api/v1/sql"))).json(&json!({"sql": format!("SELECT * FROM \"{code}\"")})).send().await.unwrap();
+    let r = auth(c.post(app.url("/api/v1/sql")))
+        .json(&json!({"sql": format!("SELECT * FROM \"{code}\"")}))
+        .send()
+        .await
+        .unwrap();
     out.push(("sql".into(), r.status().as_u16(), r.text().await.unwrap()));
-    let r = auth(c.post(app.url("/api/3/action/datastore_search"))).json(&json!({"resource_id": code, "limit": 32000})).send().await.unwrap();
+    let r = auth(c.post(app.url("/api/3/action/datastore_search")))
+        .json(&json!({"resource_id": code, "limit": 32000}))
+        .send()
+        .await
+        .unwrap();
     out.push(("datastore_search".into(), r.status().as_u16(), r.text().await.unwrap()));
     out
 }
@@ -628,8 +649,20 @@ async fn the_authorization_matrix() {
         let app = &app;
         async move {
             let c = new_client();
-            c.post(app.url("/api/v1/auth/login")).json(&json!({"username": u, "password": "matrix-password"})).send().await.unwrap();
-            let v: Value = c.post(app.url("/api/v1/tokens")).json(&json!({"name": "m"})).send().await.unwrap().json().await.unwrap();
+            c.post(app.url("/api/v1/auth/login"))
+                .json(&json!({"username": u, "password": "matrix-password"}))
+                .send()
+                .await
+                .unwrap();
+            let v: Value = c
+                .post(app.url("/api/v1/tokens"))
+                .json(&json!({"name": "m"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v["token"].as_str().unwrap().to_string()
         }
     };
@@ -645,12 +678,19 @@ async fn the_authorization_matrix() {
         .await
         .unwrap();
     let c = new_client();
-    let personal_pop: Vec<String> = ["身份证号", "姓名", "户籍地址", "手机号"].iter().flat_map(|t| column(&pop, t)).collect();
+    let personal_pop: Vec<String> =
+        ["身份证号", "姓名", "户籍地址", "手机号"].iter().flat_map(|t| column(&pop, t)).collect();
     let reps: Vec<String> = column(&ent, "法定代表人");
     let other_districts = ["高港区", "姜堰区", "兴化市", "靖江市", "泰兴市"];
 
     // 人口基础信息 (conditional share, not open).
-    for (who, token) in [("anonymous", None), ("citizen", Some(citizen.as_str())), ("rsj", Some(rsj.as_str())), ("wjw", Some(wjw.as_str())), ("gaj", Some(gaj_t.as_str()))] {
+    for (who, token) in [
+        ("anonymous", None),
+        ("citizen", Some(citizen.as_str())),
+        ("rsj", Some(rsj.as_str())),
+        ("wjw", Some(wjw.as_str())),
+        ("gaj", Some(gaj_t.as_str())),
+    ] {
         for (path, status, text) in every_path(&app, &c, token, "101/000001").await {
             let ctx = format!("人口 / {who} / {path}: {status} {}", text.chars().take(200).collect::<String>());
             match who {
@@ -674,7 +714,12 @@ async fn the_authorization_matrix() {
         }
     }
     // 企业登记信息 (unconditional share and open): 法定代表人 masked for everyone but the provider.
-    for (who, token) in [("anonymous", None), ("citizen", Some(citizen.as_str())), ("rsj", Some(rsj.as_str())), ("scjgj", Some(scj_t.as_str()))] {
+    for (who, token) in [
+        ("anonymous", None),
+        ("citizen", Some(citizen.as_str())),
+        ("rsj", Some(rsj.as_str())),
+        ("scjgj", Some(scj_t.as_str())),
+    ] {
         for (path, status, text) in every_path(&app, &c, token, "102/000001").await {
             let ctx = format!("企业 / {who} / {path}: {status}");
             if path == "sql" && matches!(who, "anonymous" | "citizen") {

@@ -309,6 +309,7 @@ pub async fn rows(
         offset: None,
         version: q.version,
         count: q.count,
+        q: None,
     };
     let r = state.core.read_rows(&meta, p.as_ref(), &id, &params).await?;
     Ok(Json(serde_json::to_value(r).unwrap_or_default()))
