@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod calendar;
 pub mod cast;
 pub mod dept;
 pub mod error;
