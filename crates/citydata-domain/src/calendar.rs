@@ -14,7 +14,10 @@ pub struct WorkCalendar {
 }
 
 impl WorkCalendar {
-    pub fn new(holidays: impl IntoIterator<Item = NaiveDate>, makeup_workdays: impl IntoIterator<Item = NaiveDate>) -> Self {
+    pub fn new(
+        holidays: impl IntoIterator<Item = NaiveDate>,
+        makeup_workdays: impl IntoIterator<Item = NaiveDate>,
+    ) -> Self {
         Self { holidays: holidays.into_iter().collect(), makeup_workdays: makeup_workdays.into_iter().collect() }
     }
 
@@ -67,7 +70,11 @@ impl WorkCalendar {
 
     /// Parse dates written `YYYY-MM-DD` (as in configuration).
     pub fn parse_dates(list: &[String]) -> Result<Vec<NaiveDate>, String> {
-        list.iter().map(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("not a date (YYYY-MM-DD): {s}"))).collect()
+        list.iter()
+            .map(|s| {
+                NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("not a date (YYYY-MM-DD): {s}"))
+            })
+            .collect()
     }
 }
 

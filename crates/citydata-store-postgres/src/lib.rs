@@ -8,6 +8,7 @@
 mod catalog;
 mod grants;
 mod ingests;
+mod requests;
 pub mod testing;
 
 use async_trait::async_trait;

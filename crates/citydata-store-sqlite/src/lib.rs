@@ -9,6 +9,7 @@
 mod catalog;
 mod grants;
 mod ingests;
+mod requests;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -21,7 +21,7 @@ macro_rules! store_suite {
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
             sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
-            resource_delete_and_changes, ingests, grants);
+            resource_delete_and_changes, ingests, grants, requests_and_inbox);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -476,4 +476,72 @@ pub async fn grants(s: Arc<dyn Store>) {
     let got = s.get_grant(g.id).await.unwrap().unwrap();
     assert_eq!(got.revoked_at, Some(now));
     assert_eq!(got.revoked_by.as_deref(), Some("gaj-steward"));
+}
+
+pub async fn requests_and_inbox(s: Arc<dyn Store>) {
+    depts(&*s).await;
+    let r = resource(1, "gaj", "population", "none", ResourceState::Published);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    let now = Utc::now().trunc_subsecs(6);
+    let req = crate::RequestRecord {
+        id: Uuid::new_v4(),
+        resource_id: r.id,
+        requester: Uuid::from_u128(5),
+        requester_name: "wjw-analyst".into(),
+        requester_department: Some("wjw".into()),
+        fields: vec!["a".into()],
+        purpose: "用途".into(),
+        basis: "依据".into(),
+        scenario: "场景".into(),
+        contact: "电话".into(),
+        period_days: 90,
+        state: "pending".into(),
+        reason: None,
+        decided_by: None,
+        decided_at: None,
+        grant_id: None,
+        due_at: now + Duration::days(14),
+        created_at: now,
+    };
+    s.create_request(&req).await.unwrap();
+    assert_eq!(s.get_request(req.id).await.unwrap(), Some(req.clone()));
+    assert_eq!(s.list_requests(None, Some("wjw"), None).await.unwrap().len(), 1);
+    assert_eq!(s.list_requests(None, None, Some("gaj")).await.unwrap().len(), 1);
+    assert_eq!(s.list_requests(Some(Uuid::from_u128(5)), None, None).await.unwrap().len(), 1);
+    assert!(s.list_requests(None, Some("sthjj"), None).await.unwrap().is_empty());
+    let approved = crate::RequestRecord {
+        state: "approved".into(),
+        decided_by: Some("gaj-steward".into()),
+        decided_at: Some(now),
+        grant_id: Some(Uuid::from_u128(9)),
+        ..req.clone()
+    };
+    assert!(s.transition_request(&approved, "pending").await.unwrap());
+    assert!(!s.transition_request(&approved, "pending").await.unwrap(), "only from the expected state");
+    assert_eq!(s.get_request(req.id).await.unwrap().unwrap(), approved);
+    let c = crate::CommentRecord {
+        id: Uuid::new_v4(),
+        request_id: req.id,
+        author: "gaj-steward".into(),
+        body: "请补充依据".into(),
+        created_at: now,
+    };
+    s.add_comment(&c).await.unwrap();
+    assert_eq!(s.list_comments(req.id).await.unwrap(), vec![c]);
+    let m = crate::InboxRecord {
+        id: Uuid::new_v4(),
+        user_id: Uuid::from_u128(5),
+        kind: "request.decided".into(),
+        title: "t".into(),
+        body: "b".into(),
+        link: Some("/x".into()),
+        created_at: now,
+        read_at: None,
+    };
+    s.push_inbox(&m).await.unwrap();
+    assert_eq!(s.list_inbox(Uuid::from_u128(5), true, 10).await.unwrap(), vec![m.clone()]);
+    assert!(!s.mark_read(Uuid::from_u128(6), m.id, now).await.unwrap(), "not someone else's");
+    assert!(s.mark_read(Uuid::from_u128(5), m.id, now).await.unwrap());
+    assert!(s.list_inbox(Uuid::from_u128(5), true, 10).await.unwrap().is_empty());
+    assert_eq!(s.list_inbox(Uuid::from_u128(5), false, 10).await.unwrap()[0].read_at, Some(now));
 }

@@ -132,6 +132,8 @@ pub trait Store:
     + ResourceStore
     + IngestStore
     + GrantStore
+    + RequestStore
+    + InboxStore
     + Send
     + Sync
 {
@@ -297,4 +299,85 @@ pub trait GrantStore: Send + Sync {
     ) -> Result<Vec<GrantRecord>>;
     /// Revoke; `false` when already revoked or unknown.
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, by: &str) -> Result<bool>;
+}
+
+/// 共享申请: a request for a resource by a department member or a public user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    /// The requesting user.
+    pub requester: Uuid,
+    pub requester_name: String,
+    /// The requesting department (`None` for a public applicant).
+    pub requester_department: Option<String>,
+    /// Item names asked for (empty: all).
+    pub fields: Vec<String>,
+    pub purpose: String,
+    pub basis: String,
+    pub scenario: String,
+    pub contact: String,
+    pub period_days: i64,
+    /// `pending`, `approved`, `rejected`, `withdrawn`.
+    pub state: String,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub grant_id: Option<Uuid>,
+    pub due_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A comment on a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentRecord {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub author: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message in a user's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// `request.new`, `request.decided`, `request.comment`, `grant.expiring`, `grant.revoked`.
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// An API path about the subject, e.g. `/api/v1/requests/<id>`.
+    pub link: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    async fn create_request(&self, r: &RequestRecord) -> Result<()>;
+    async fn get_request(&self, id: Uuid) -> Result<Option<RequestRecord>>;
+    /// Requests by `requester`, or by members of `department`, or for resources provided by
+    /// `provider`; all when every filter is `None`. Newest first.
+    async fn list_requests(
+        &self,
+        requester: Option<Uuid>,
+        department: Option<&str>,
+        provider: Option<&str>,
+    ) -> Result<Vec<RequestRecord>>;
+    /// Move a request from `from` to the state in `r` (decision fields included); `false`
+    /// when it was no longer in `from`.
+    async fn transition_request(&self, r: &RequestRecord, from: &str) -> Result<bool>;
+    async fn add_comment(&self, c: &CommentRecord) -> Result<()>;
+    /// Oldest first.
+    async fn list_comments(&self, request_id: Uuid) -> Result<Vec<CommentRecord>>;
+}
+
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    async fn push_inbox(&self, m: &InboxRecord) -> Result<()>;
+    /// Newest first.
+    async fn list_inbox(&self, user_id: Uuid, unread_only: bool, limit: u32) -> Result<Vec<InboxRecord>>;
+    /// `false` when the message is not the user's or already read.
+    async fn mark_read(&self, user_id: Uuid, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
 }

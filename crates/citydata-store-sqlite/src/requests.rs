@@ -1,0 +1,203 @@
+//! `RequestStore` and `InboxStore` on SQLite.
+
+use crate::{SqliteStore, backend, from_micros, micros, uuid};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use citydata_store::{CommentRecord, InboxRecord, InboxStore, RequestRecord, RequestStore, Result, StoreError};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use uuid::Uuid;
+
+fn request(r: &SqliteRow) -> Result<RequestRecord> {
+    let fields: String = r.get("fields");
+    Ok(RequestRecord {
+        id: uuid(r.get("id"))?,
+        resource_id: uuid(r.get("resource_id"))?,
+        requester: uuid(r.get("requester"))?,
+        requester_name: r.get("requester_name"),
+        requester_department: r.get("requester_department"),
+        fields: serde_json::from_str(&fields).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        purpose: r.get("purpose"),
+        basis: r.get("basis"),
+        scenario: r.get("scenario"),
+        contact: r.get("contact"),
+        period_days: r.get("period_days"),
+        state: r.get("state"),
+        reason: r.get("reason"),
+        decided_by: r.get("decided_by"),
+        decided_at: r.get::<Option<i64>, _>("decided_at").map(from_micros).transpose()?,
+        grant_id: r.get::<Option<String>, _>("grant_id").map(|g| uuid(&g)).transpose()?,
+        due_at: from_micros(r.get("due_at"))?,
+        created_at: from_micros(r.get("created_at"))?,
+    })
+}
+
+fn inbox(r: &SqliteRow) -> Result<InboxRecord> {
+    Ok(InboxRecord {
+        id: uuid(r.get("id"))?,
+        user_id: uuid(r.get("user_id"))?,
+        kind: r.get("kind"),
+        title: r.get("title"),
+        body: r.get("body"),
+        link: r.get("link"),
+        created_at: from_micros(r.get("created_at"))?,
+        read_at: r.get::<Option<i64>, _>("read_at").map(from_micros).transpose()?,
+    })
+}
+
+#[async_trait]
+impl RequestStore for SqliteStore {
+    async fn create_request(&self, r: &RequestRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO requests (id, resource_id, requester, requester_name, requester_department, fields, purpose, basis, scenario, contact, \
+             period_days, state, reason, decided_by, decided_at, grant_id, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.id.to_string())
+        .bind(r.resource_id.to_string())
+        .bind(r.requester.to_string())
+        .bind(&r.requester_name)
+        .bind(&r.requester_department)
+        .bind(serde_json::to_string(&r.fields).unwrap_or_else(|_| "[]".into()))
+        .bind(&r.purpose)
+        .bind(&r.basis)
+        .bind(&r.scenario)
+        .bind(&r.contact)
+        .bind(r.period_days)
+        .bind(&r.state)
+        .bind(&r.reason)
+        .bind(&r.decided_by)
+        .bind(r.decided_at.map(micros))
+        .bind(r.grant_id.map(|g| g.to_string()))
+        .bind(micros(r.due_at))
+        .bind(micros(r.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_request(&self, id: Uuid) -> Result<Option<RequestRecord>> {
+        let row = sqlx::query("SELECT * FROM requests WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(request).transpose()
+    }
+
+    async fn list_requests(
+        &self,
+        requester: Option<Uuid>,
+        department: Option<&str>,
+        provider: Option<&str>,
+    ) -> Result<Vec<RequestRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT q.* FROM requests q JOIN resources r ON r.id = q.resource_id WHERE 1=1",
+        );
+        if requester.is_some() || department.is_some() || provider.is_some() {
+            q.push(" AND (1=0");
+            if let Some(u) = requester {
+                q.push(" OR q.requester = ").push_bind(u.to_string());
+            }
+            if let Some(d) = department {
+                q.push(" OR q.requester_department = ").push_bind(d.to_string());
+            }
+            if let Some(p) = provider {
+                q.push(" OR r.provider = ").push_bind(p.to_string());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY q.created_at DESC");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(request).collect()
+    }
+
+    async fn transition_request(&self, r: &RequestRecord, from: &str) -> Result<bool> {
+        let res = sqlx::query("UPDATE requests SET state = ?, reason = ?, decided_by = ?, decided_at = ?, grant_id = ?, fields = ? WHERE id = ? AND state = ?")
+            .bind(&r.state)
+            .bind(&r.reason)
+            .bind(&r.decided_by)
+            .bind(r.decided_at.map(micros))
+            .bind(r.grant_id.map(|g| g.to_string()))
+            .bind(serde_json::to_string(&r.fields).unwrap_or_else(|_| "[]".into()))
+            .bind(r.id.to_string())
+            .bind(from)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn add_comment(&self, c: &CommentRecord) -> Result<()> {
+        sqlx::query("INSERT INTO request_comments (id, request_id, author, body, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(c.id.to_string())
+            .bind(c.request_id.to_string())
+            .bind(&c.author)
+            .bind(&c.body)
+            .bind(micros(c.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_comments(&self, request_id: Uuid) -> Result<Vec<CommentRecord>> {
+        let rows = sqlx::query("SELECT * FROM request_comments WHERE request_id = ? ORDER BY created_at, id")
+            .bind(request_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(CommentRecord {
+                    id: uuid(r.get("id"))?,
+                    request_id: uuid(r.get("request_id"))?,
+                    author: r.get("author"),
+                    body: r.get("body"),
+                    created_at: from_micros(r.get("created_at"))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl InboxStore for SqliteStore {
+    async fn push_inbox(&self, m: &InboxRecord) -> Result<()> {
+        sqlx::query("INSERT INTO inbox (id, user_id, kind, title, body, link, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(m.id.to_string())
+            .bind(m.user_id.to_string())
+            .bind(&m.kind)
+            .bind(&m.title)
+            .bind(&m.body)
+            .bind(&m.link)
+            .bind(micros(m.created_at))
+            .bind(m.read_at.map(micros))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_inbox(&self, user_id: Uuid, unread_only: bool, limit: u32) -> Result<Vec<InboxRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM inbox WHERE user_id = ");
+        q.push_bind(user_id.to_string());
+        if unread_only {
+            q.push(" AND read_at IS NULL");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(inbox).collect()
+    }
+
+    async fn mark_read(&self, user_id: Uuid, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query("UPDATE inbox SET read_at = ? WHERE id = ? AND user_id = ? AND read_at IS NULL")
+            .bind(micros(at))
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
