@@ -21,6 +21,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "catalog", description = "信息资源目录 / resource catalog"),
         (name = "data", description = "数据汇聚与版本 / data ingest and versions"),
         (name = "grants", description = "授权 / grants"),
+        (name = "requests", description = "共享申请与消息 / requests and inbox"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

@@ -19,6 +19,7 @@ pub mod ingest;
 mod password;
 mod ratelimit;
 pub mod reads;
+pub mod requests;
 pub mod sql;
 pub mod tokens;
 
@@ -61,6 +62,10 @@ pub struct CoreConfig {
     pub token_max_days: u32,
     /// Key of the keyed pseudonyms (the server's secret).
     pub pseudonym_key: Vec<u8>,
+    /// Working days, for the response-time clock of requests.
+    pub calendar: citydata_domain::calendar::WorkCalendar,
+    /// Working days a provider has to answer a request.
+    pub response_days: u32,
 }
 
 impl Default for CoreConfig {
@@ -71,6 +76,8 @@ impl Default for CoreConfig {
             login_window: Duration::minutes(15),
             token_max_days: 3650,
             pseudonym_key: b"citydata-default-pseudonym-key".to_vec(),
+            calendar: citydata_domain::calendar::WorkCalendar::default(),
+            response_days: 10,
         }
     }
 }

@@ -281,6 +281,16 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/grants",
         "POST /api/v1/grants",
         "POST /api/v1/grants/{id}/revoke",
+        "GET /api/v1/requests",
+        "POST /api/v1/requests",
+        "GET /api/v1/requests/{id}",
+        "POST /api/v1/requests/{id}/approve",
+        "POST /api/v1/requests/{id}/reject",
+        "POST /api/v1/requests/{id}/withdraw",
+        "GET /api/v1/requests/{id}/comments",
+        "POST /api/v1/requests/{id}/comments",
+        "GET /api/v1/inbox",
+        "POST /api/v1/inbox/{id}/read",
     ]
     .into_iter()
     .map(String::from)

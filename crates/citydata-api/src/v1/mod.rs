@@ -6,6 +6,7 @@ pub(crate) mod catalog_io;
 mod data;
 mod departments;
 mod grants;
+mod requests;
 pub mod resources;
 mod tokens;
 mod users;
@@ -57,6 +58,14 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::sql))
         .routes(routes!(grants::list_grants, grants::create_grant))
         .routes(routes!(grants::revoke_grant))
+        .routes(routes!(requests::list_requests, requests::create_request))
+        .routes(routes!(requests::get_request))
+        .routes(routes!(requests::approve))
+        .routes(routes!(requests::reject))
+        .routes(routes!(requests::withdraw))
+        .routes(routes!(requests::list_comments, requests::add_comment))
+        .routes(routes!(requests::inbox))
+        .routes(routes!(requests::mark_read))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

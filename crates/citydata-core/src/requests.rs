@@ -1,0 +1,570 @@
+//! 共享申请 (the sharing workflow): a department (or a public user) asks for a resource; by
+//! share type it is granted at once, waits for the provider, or is refused at once; the
+//! provider approves (possibly narrowing) or rejects with a reason; both sides comment; the
+//! inbox tells everyone concerned; a due date counts working days.
+
+use crate::audit::Actor;
+use crate::catalog::can_edit;
+use crate::grants::{GranteeInput, NewGrantInput};
+use crate::{Core, CoreError, RequestMeta};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use citydata_domain::principal::Principal;
+use citydata_domain::resource::Resource;
+use citydata_domain::user::Role;
+use citydata_domain::vocab::{OpenType, ShareType};
+use citydata_domain::{FieldError, ValidationErrors};
+use citydata_store::{CommentRecord, InboxRecord, RequestRecord};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A new request, as received.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRequestInput {
+    /// Resource UUID, code or slug.
+    pub resource_id: String,
+    /// Items wanted (names or titles); empty: every item.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// 用途
+    pub purpose: String,
+    /// 依据 (legal or policy basis)
+    #[serde(default)]
+    pub basis: String,
+    /// 使用场景
+    #[serde(default)]
+    pub scenario: String,
+    #[serde(default)]
+    pub contact: String,
+    /// How long the data is needed, in days (1–3650, default 365).
+    #[serde(default)]
+    pub period_days: Option<i64>,
+    /// Public applicants accept the security commitment (安全承诺书).
+    #[serde(default)]
+    pub accept_commitment: bool,
+}
+
+/// An approval, as received: everything optional narrows the request.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApproveInput {
+    /// A subset of the requested items.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    #[serde(default)]
+    pub row_filter: Option<String>,
+    #[serde(default)]
+    pub masks: BTreeMap<String, String>,
+    /// No later than the requested period.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn text(errs: &mut ValidationErrors, field: &str, v: &str, required: bool, max: usize) -> String {
+    let t = v.trim();
+    if required && t.is_empty() {
+        errs.push(FieldError::new(field, "required", format!("{field} 为必填项 / {field} is required")));
+    } else if t.chars().count() > max {
+        errs.push(FieldError::new(
+            field,
+            "too_long",
+            format!("{field} 不能超过 {max} 字 / {field} is longer than {max}"),
+        ));
+    }
+    t.to_string()
+}
+
+impl Core {
+    async fn notify(
+        &self,
+        users: &[Uuid],
+        kind: &str,
+        title: String,
+        body: String,
+        link: String,
+    ) -> Result<(), CoreError> {
+        let now = Utc::now().trunc_subsecs(6);
+        for u in users {
+            self.store
+                .push_inbox(&InboxRecord {
+                    id: Uuid::now_v7(),
+                    user_id: *u,
+                    kind: kind.into(),
+                    title: title.clone(),
+                    body: body.clone(),
+                    link: Some(link.clone()),
+                    created_at: now,
+                    read_at: None,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The stewards and department admins of a department (who answer its requests).
+    async fn answerers(&self, dept: &str) -> Result<Vec<Uuid>, CoreError> {
+        Ok(self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| {
+                u.memberships
+                    .iter()
+                    .any(|m| m.department.as_str() == dept && matches!(m.role, Role::Steward | Role::DeptAdmin))
+            })
+            .map(|u| u.id)
+            .collect())
+    }
+
+    fn may_see_request(p: &Principal, r: &RequestRecord, resource: &Resource) -> bool {
+        r.requester == p.user_id
+            || r.requester_department
+                .as_deref()
+                .is_some_and(|d| p.memberships.iter().any(|m| m.department.as_str() == d))
+            || can_edit(p, &resource.content.provider)
+            || p.is_admin()
+    }
+
+    /// File a request. Unconditional sharing is granted at once, 不予共享 refused at once with the
+    /// catalog's stated basis, conditional sharing waits for the provider.
+    pub async fn create_request(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        input: &NewRequestInput,
+    ) -> Result<RequestRecord, CoreError> {
+        let result = self.create_request_inner(meta, principal, input).await;
+        let target = result.as_ref().ok().map(|r| format!("request:{}", r.id));
+        self.audited(meta, Actor::Principal(principal), "request.create", target, result).await
+    }
+
+    async fn create_request_inner(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        input: &NewRequestInput,
+    ) -> Result<RequestRecord, CoreError> {
+        let resource = self.get_resource(Some(principal), &input.resource_id).await?;
+        let dept = principal.primary_department().map(|d| d.to_string());
+        let mut errs = ValidationErrors::new();
+        if principal.is_member_of(&resource.content.provider) {
+            errs.push(FieldError::new(
+                "resource_id",
+                "own_resource",
+                "本部门的资源无需申请 / your own department's resource needs no request",
+            ));
+        }
+        let mut fields = Vec::new();
+        for (i, f) in input.fields.iter().enumerate() {
+            match resource.content.item(f) {
+                Some(item) => fields.push(item.name.to_string()),
+                None => errs.push(FieldError::new(
+                    format!("fields[{i}]"),
+                    "unknown_item",
+                    format!("没有信息项“{f}” / no item \"{f}\""),
+                )),
+            }
+        }
+        let purpose = text(&mut errs, "purpose", &input.purpose, true, 2000);
+        let basis = text(&mut errs, "basis", &input.basis, dept.is_some(), 2000);
+        let scenario = text(&mut errs, "scenario", &input.scenario, dept.is_none(), 2000);
+        let contact = text(&mut errs, "contact", &input.contact, false, 200);
+        let period_days = input.period_days.unwrap_or(365);
+        if !(1..=3650).contains(&period_days) {
+            errs.push(FieldError::new(
+                "period_days",
+                "out_of_range",
+                "period_days 须在 1–3650 之间 / period_days must be 1–3650",
+            ));
+        }
+        if dept.is_none() {
+            if !input.accept_commitment {
+                errs.push(FieldError::new(
+                    "accept_commitment",
+                    "required",
+                    "须阅读并接受《数据安全承诺书》/ you must accept the security commitment",
+                ));
+            }
+            if resource.content.open.kind != OpenType::Conditional {
+                errs.push(FieldError::new(
+                    "resource_id",
+                    "not_applicable",
+                    "只有有条件开放的资源需要申请 / only conditionally open resources take applications",
+                ));
+            }
+        }
+        errs.into_result()?;
+        let now = Utc::now().trunc_subsecs(6);
+        let mut r = RequestRecord {
+            id: Uuid::now_v7(),
+            resource_id: resource.id,
+            requester: principal.user_id,
+            requester_name: principal.username.to_string(),
+            requester_department: dept.clone(),
+            fields,
+            purpose,
+            basis,
+            scenario,
+            contact,
+            period_days,
+            state: "pending".into(),
+            reason: None,
+            decided_by: None,
+            decided_at: None,
+            grant_id: None,
+            due_at: self.config.calendar.due(now, self.config.response_days),
+            created_at: now,
+        };
+        let link = format!("/api/v1/requests/{}", r.id);
+        match (dept.is_some(), resource.content.share.kind) {
+            (true, ShareType::None) => {
+                r.state = "rejected".into();
+                r.reason = Some(format!(
+                    "该资源不予共享，依据：{} / not shared; basis: {}",
+                    resource.content.share.conditions.as_deref().unwrap_or("-"),
+                    resource.content.share.conditions.as_deref().unwrap_or("-")
+                ));
+                r.decided_by = Some("system".into());
+                r.decided_at = Some(now);
+                self.store.create_request(&r).await?;
+            }
+            (true, ShareType::Unconditional) => {
+                self.store.create_request(&r).await?;
+                let system = crate::auth::operator("system");
+                let grant = self
+                    .create_grant(
+                        meta,
+                        &system,
+                        &NewGrantInput {
+                            resource_id: resource.id.to_string(),
+                            grantee: GranteeInput { department: dept.clone(), user: None },
+                            fields: r.fields.clone(),
+                            row_filter: None,
+                            masks: BTreeMap::new(),
+                            purpose: r.purpose.clone(),
+                            valid_from: None,
+                            expires_at: Some(now + Duration::days(period_days)),
+                        },
+                    )
+                    .await?;
+                let decided = RequestRecord {
+                    state: "approved".into(),
+                    decided_by: Some("system".into()),
+                    decided_at: Some(now),
+                    grant_id: Some(grant.id),
+                    ..r.clone()
+                };
+                self.store.transition_request(&decided, "pending").await?;
+                r = decided;
+            }
+            _ => {
+                self.store.create_request(&r).await?;
+                let to = self.answerers(resource.content.provider.as_str()).await?;
+                self.notify(
+                    &to,
+                    "request.new",
+                    format!("新的数据申请：{} / new request", resource.content.name),
+                    format!(
+                        "{} 申请使用“{}”，用途：{}。请于 {} 前答复。",
+                        r.requester_name,
+                        resource.content.name,
+                        r.purpose,
+                        r.due_at.format("%Y-%m-%d")
+                    ),
+                    link,
+                )
+                .await?;
+            }
+        }
+        Ok(r)
+    }
+
+    pub async fn get_request(&self, principal: &Principal, id: &str) -> Result<(RequestRecord, Resource), CoreError> {
+        let not_found = || CoreError::NotFound(format!("申请不存在：{id} / no such request"));
+        let rid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let r = self.store.get_request(rid).await?.ok_or_else(not_found)?;
+        let resource = self.store.get_resource(r.resource_id).await?.ok_or_else(not_found)?;
+        if !Self::may_see_request(principal, &r, &resource) {
+            return Err(not_found());
+        }
+        Ok((r, resource))
+    }
+
+    /// My requests, my departments' requests, and requests to my departments (as answerer).
+    pub async fn list_requests(
+        &self,
+        principal: &Principal,
+        overdue_only: bool,
+        state: Option<&str>,
+    ) -> Result<Vec<RequestRecord>, CoreError> {
+        let mut out: Vec<RequestRecord> = if principal.is_admin() {
+            self.store.list_requests(None, None, None).await?
+        } else {
+            let mut v = self.store.list_requests(Some(principal.user_id), None, None).await?;
+            for m in &principal.memberships {
+                let provider = matches!(m.role, Role::Steward | Role::DeptAdmin).then_some(m.department.as_str());
+                for r in self.store.list_requests(None, Some(m.department.as_str()), provider).await? {
+                    if !v.iter().any(|x| x.id == r.id) {
+                        v.push(r);
+                    }
+                }
+            }
+            v.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+            v
+        };
+        let now = Utc::now();
+        if overdue_only {
+            out.retain(|r| r.state == "pending" && r.due_at < now);
+        }
+        if let Some(s) = state {
+            out.retain(|r| r.state == s);
+        }
+        Ok(out)
+    }
+
+    /// Approve a pending request (stewards of the provider): issue the grant, possibly narrowed.
+    pub async fn approve_request(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+        input: &ApproveInput,
+    ) -> Result<RequestRecord, CoreError> {
+        let result = async {
+            let (r, resource) = self.get_request(principal, id).await?;
+            if !can_edit(principal, &resource.content.provider) {
+                return Err(CoreError::forbidden());
+            }
+            if r.state != "pending" {
+                return Err(CoreError::Conflict(format!(
+                    "申请状态为 {}，不能批准 / the request is {}",
+                    r.state, r.state
+                )));
+            }
+            let mut errs = ValidationErrors::new();
+            let fields = match &input.fields {
+                None => r.fields.clone(),
+                Some(list) => {
+                    let mut out = Vec::new();
+                    for (i, f) in list.iter().enumerate() {
+                        match resource.content.item(f) {
+                            Some(item) if r.fields.is_empty() || r.fields.contains(&item.name.to_string()) => {
+                                out.push(item.name.to_string())
+                            }
+                            Some(item) => errs.push(FieldError::new(
+                                format!("fields[{i}]"),
+                                "not_requested",
+                                format!(
+                                    "“{}”不在申请的信息项中，批准只能缩小范围 / not among the requested items",
+                                    item.title
+                                ),
+                            )),
+                            None => errs.push(FieldError::new(
+                                format!("fields[{i}]"),
+                                "unknown_item",
+                                format!("没有信息项“{f}” / no item \"{f}\""),
+                            )),
+                        }
+                    }
+                    out
+                }
+            };
+            let latest = r.created_at + Duration::days(r.period_days);
+            let expires_at = input.expires_at.unwrap_or(latest);
+            if expires_at > latest {
+                errs.push(FieldError::new(
+                    "expires_at",
+                    "beyond_period",
+                    "到期时间不能晚于申请的期限 / expires_at cannot exceed the requested period",
+                ));
+            }
+            errs.into_result()?;
+            let (kind, who) = match &r.requester_department {
+                Some(d) => (Some(d.clone()), None),
+                None => (None, Some(r.requester.to_string())),
+            };
+            let grant = self
+                .create_grant(
+                    meta,
+                    principal,
+                    &NewGrantInput {
+                        resource_id: resource.id.to_string(),
+                        grantee: GranteeInput { department: kind, user: who },
+                        fields,
+                        row_filter: input.row_filter.clone(),
+                        masks: input.masks.clone(),
+                        purpose: r.purpose.clone(),
+                        valid_from: None,
+                        expires_at: Some(expires_at),
+                    },
+                )
+                .await?;
+            let now = Utc::now().trunc_subsecs(6);
+            let decided = RequestRecord {
+                state: "approved".into(),
+                decided_by: Some(principal.username.to_string()),
+                decided_at: Some(now),
+                grant_id: Some(grant.id),
+                fields: grant.fields.clone(),
+                ..r.clone()
+            };
+            if !self.store.transition_request(&decided, "pending").await? {
+                self.store.revoke_grant(grant.id, now, "system").await?;
+                return Err(CoreError::Conflict("申请已被处理 / the request was already decided".into()));
+            }
+            self.notify(
+                &[r.requester],
+                "request.decided",
+                format!("申请已批准：{} / request approved", resource.content.name),
+                format!("可用信息项：{}；到期：{}", grant.fields.join("、"), expires_at.format("%Y-%m-%d")),
+                format!("/api/v1/requests/{}", r.id),
+            )
+            .await?;
+            Ok(decided)
+        }
+        .await;
+        self.audited(meta, Actor::Principal(principal), "request.approve", Some(format!("request:{id}")), result).await
+    }
+
+    /// Reject a pending request with a reason (stewards of the provider).
+    pub async fn reject_request(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+        reason: &str,
+    ) -> Result<RequestRecord, CoreError> {
+        let result = async {
+            let (r, resource) = self.get_request(principal, id).await?;
+            if !can_edit(principal, &resource.content.provider) {
+                return Err(CoreError::forbidden());
+            }
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err(FieldError::new("reason", "required", "驳回须写明理由 / a rejection needs a reason").into());
+            }
+            let now = Utc::now().trunc_subsecs(6);
+            let decided = RequestRecord {
+                state: "rejected".into(),
+                reason: Some(reason.into()),
+                decided_by: Some(principal.username.to_string()),
+                decided_at: Some(now),
+                ..r.clone()
+            };
+            if !self.store.transition_request(&decided, "pending").await? {
+                return Err(CoreError::Conflict(format!(
+                    "申请状态为 {}，不能驳回 / the request is {}",
+                    r.state, r.state
+                )));
+            }
+            self.notify(
+                &[r.requester],
+                "request.decided",
+                format!("申请被驳回：{} / request rejected", resource.content.name),
+                reason.into(),
+                format!("/api/v1/requests/{}", r.id),
+            )
+            .await?;
+            Ok(decided)
+        }
+        .await;
+        self.audited(meta, Actor::Principal(principal), "request.reject", Some(format!("request:{id}")), result).await
+    }
+
+    /// Withdraw one's own pending request.
+    pub async fn withdraw_request(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<RequestRecord, CoreError> {
+        let result = async {
+            let (r, _) = self.get_request(principal, id).await?;
+            if r.requester != principal.user_id {
+                return Err(CoreError::forbidden());
+            }
+            let now = Utc::now().trunc_subsecs(6);
+            let w = RequestRecord {
+                state: "withdrawn".into(),
+                decided_at: Some(now),
+                decided_by: Some(principal.username.to_string()),
+                ..r.clone()
+            };
+            if !self.store.transition_request(&w, "pending").await? {
+                return Err(CoreError::Conflict(format!(
+                    "申请状态为 {}，不能撤回 / the request is {}",
+                    r.state, r.state
+                )));
+            }
+            Ok(w)
+        }
+        .await;
+        self.audited(meta, Actor::Principal(principal), "request.withdraw", Some(format!("request:{id}")), result).await
+    }
+
+    /// Comment on a request; the other side is told.
+    pub async fn comment_request(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+        body: &str,
+    ) -> Result<CommentRecord, CoreError> {
+        let result = async {
+            let (r, resource) = self.get_request(principal, id).await?;
+            let body = body.trim();
+            if body.is_empty() || body.chars().count() > 5000 {
+                return Err(
+                    FieldError::new("body", "required", "评论须为 1–5000 字 / a comment is 1–5000 characters").into()
+                );
+            }
+            let c = CommentRecord {
+                id: Uuid::now_v7(),
+                request_id: r.id,
+                author: principal.username.to_string(),
+                body: body.into(),
+                created_at: Utc::now().trunc_subsecs(6),
+            };
+            self.store.add_comment(&c).await?;
+            let to: Vec<Uuid> = if r.requester == principal.user_id {
+                self.answerers(resource.content.provider.as_str()).await?
+            } else {
+                vec![r.requester]
+            };
+            self.notify(
+                &to,
+                "request.comment",
+                format!("申请有新评论：{} / new comment", resource.content.name),
+                body.into(),
+                format!("/api/v1/requests/{}", r.id),
+            )
+            .await?;
+            Ok(c)
+        }
+        .await;
+        self.audited(meta, Actor::Principal(principal), "request.comment", Some(format!("request:{id}")), result).await
+    }
+
+    pub async fn request_comments(&self, principal: &Principal, id: &str) -> Result<Vec<CommentRecord>, CoreError> {
+        let (r, _) = self.get_request(principal, id).await?;
+        Ok(self.store.list_comments(r.id).await?)
+    }
+
+    pub async fn inbox(&self, principal: &Principal, unread_only: bool) -> Result<Vec<InboxRecord>, CoreError> {
+        Ok(self.store.list_inbox(principal.user_id, unread_only, 200).await?)
+    }
+
+    pub async fn mark_read(&self, principal: &Principal, id: &str) -> Result<(), CoreError> {
+        let not_found = || CoreError::NotFound(format!("消息不存在：{id} / no such message"));
+        let mid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        if self.store.mark_read(principal.user_id, mid, Utc::now().trunc_subsecs(6)).await? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The sharing workflow over HTTP: request, narrowed approval, reads, revocation, inboxes,
+//! audit; immediate outcomes for unconditional and 不予共享 resources.
+
+use citydata_core::demo::generate::{Register, generate_listing};
+use citydata_testkit::{assert_error, spawn_app};
+use serde_json::{Value, json};
+
+async fn inbox(c: &reqwest::Client, app: &citydata_testkit::TestApp) -> Vec<Value> {
+    c.get(app.url("/api/v1/inbox")).send().await.unwrap().json::<Vec<Value>>().await.unwrap()
+}
+
+#[tokio::test]
+async fn request_narrowed_approval_read_and_revocation() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let mut pop = Vec::new();
+    generate_listing(Register::Population, 300, 0.0, 8, false, &mut pop).unwrap();
+    assert_eq!(gaj.post(app.url("/api/v1/resources/101%2F000001/data")).body(pop).send().await.unwrap().status(), 201);
+
+    let wjw = app.login("wjw-analyst").await;
+    let r = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "101/000001", "fields": ["身份证号", "性别", "出生日期", "区县"], "purpose": "孕产妇健康管理", "basis": "《母婴保健法》", "scenario": "随访", "period_days": 180}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let req: Value = r.json().await.unwrap();
+    assert_eq!(req["state"], "pending");
+    assert!(req["due_at"].is_string());
+    let id = req["id"].as_str().unwrap().to_string();
+    // The provider's steward is told; the requester cannot approve.
+    let msgs = inbox(&gaj, &app).await;
+    assert!(msgs.iter().any(|m| m["kind"] == "request.new" && m["link"].as_str().unwrap().ends_with(&id)), "{msgs:?}");
+    assert_error(
+        wjw.post(app.url(&format!("/api/v1/requests/{id}/approve"))).json(&json!({})).send().await.unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    // A question and its answer.
+    gaj.post(app.url(&format!("/api/v1/requests/{id}/comments")))
+        .json(&json!({"body": "是否需要身份证号？"}))
+        .send()
+        .await
+        .unwrap();
+    wjw.post(app.url(&format!("/api/v1/requests/{id}/comments")))
+        .json(&json!({"body": "不需要，可以去掉"}))
+        .send()
+        .await
+        .unwrap();
+    let thread: Vec<Value> =
+        wjw.get(app.url(&format!("/api/v1/requests/{id}/comments"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(thread.len(), 2);
+    assert!(inbox(&wjw, &app).await.iter().any(|m| m["kind"] == "request.comment"));
+    // Widening is refused; narrowing is approved.
+    let r = gaj
+        .post(app.url(&format!("/api/v1/requests/{id}/approve")))
+        .json(&json!({"fields": ["姓名"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "validation_failed").await;
+    let r = gaj
+        .post(app.url(&format!("/api/v1/requests/{id}/approve")))
+        .json(&json!({"fields": ["性别", "出生日期", "区县"], "row_filter": "区县 = '海陵区'"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let approved: Value = r.json().await.unwrap();
+    assert_eq!(approved["state"], "approved");
+    assert!(inbox(&wjw, &app).await.iter().any(|m| m["kind"] == "request.decided"));
+    // The requester reads exactly those items and rows.
+    let v: Value =
+        wjw.get(app.url("/api/v1/resources/101%2F000001/rows?limit=1000")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = v["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["xb", "csrq", "qx"]);
+    assert!(v["rows"].as_array().unwrap().iter().all(|r| r["qx"] == "海陵区"));
+    // Revocation: reads fail with grant_revoked and the requester is told.
+    let grant = approved["grant_id"].as_str().unwrap();
+    assert_eq!(gaj.post(app.url(&format!("/api/v1/grants/{grant}/revoke"))).send().await.unwrap().status(), 200);
+    assert_error(wjw.get(app.url("/api/v1/resources/101%2F000001/rows")).send().await.unwrap(), 403, "grant_revoked")
+        .await;
+    assert!(inbox(&wjw, &app).await.iter().any(|m| m["kind"] == "grant.revoked"));
+    // Every step is audited.
+    let admin = app.login("admin").await;
+    let page: Value =
+        admin.get(app.url("/api/v1/audit?action=request.&per_page=100")).send().await.unwrap().json().await.unwrap();
+    let actions: Vec<&str> =
+        page["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["request.create", "request.comment", "request.approve"] {
+        assert!(actions.contains(&a), "{a} missing: {actions:?}");
+    }
+    // Mark read.
+    let m = &inbox(&wjw, &app).await[0];
+    let mid = m["id"].as_str().unwrap();
+    assert_eq!(wjw.post(app.url(&format!("/api/v1/inbox/{mid}/read"))).send().await.unwrap().status(), 204);
+    let unread: Vec<Value> = wjw.get(app.url("/api/v1/inbox?unread=true")).send().await.unwrap().json().await.unwrap();
+    assert!(!unread.iter().any(|x| x["id"] == mid));
+}
+
+#[tokio::test]
+async fn immediate_outcomes_rejections_and_withdrawals() {
+    let app = spawn_app().await;
+    let wjw = app.login("wjw-analyst").await;
+    // 不予共享: refused at once, quoting the catalog's basis.
+    let v: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "105/000002", "purpose": "核验", "basis": "依据"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "rejected");
+    assert!(v["reason"].as_str().unwrap().contains("居民身份证法"), "{v}");
+    // 无条件共享: granted at once.
+    let v: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "102/000001", "purpose": "营商环境分析", "basis": "职责"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "approved");
+    assert!(v["grant_id"].is_string());
+    // Rejection needs a reason; withdrawal is the requester's.
+    let v: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "101/000002", "purpose": "x", "basis": "y"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["id"].as_str().unwrap();
+    let gaj = app.login("gaj-steward").await;
+    assert_error(
+        gaj.post(app.url(&format!("/api/v1/requests/{id}/reject"))).json(&json!({"reason": " "})).send().await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert_error(gaj.post(app.url(&format!("/api/v1/requests/{id}/withdraw"))).send().await.unwrap(), 403, "forbidden")
+        .await;
+    assert_eq!(wjw.post(app.url(&format!("/api/v1/requests/{id}/withdraw"))).send().await.unwrap().status(), 200);
+    assert_error(
+        gaj.post(app.url(&format!("/api/v1/requests/{id}/approve"))).json(&json!({})).send().await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+    let v: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "101/000002", "purpose": "x", "basis": "y"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id2 = v["id"].as_str().unwrap();
+    let r: Value = gaj
+        .post(app.url(&format!("/api/v1/requests/{id2}/reject")))
+        .json(&json!({"reason": "用途不明确"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "rejected");
+    assert_eq!(r["reason"], "用途不明确");
+    // Listing: mine and incoming; bad input named by field.
+    let mine: Vec<Value> = wjw.get(app.url("/api/v1/requests")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(mine.len(), 4);
+    let incoming: Vec<Value> = gaj.get(app.url("/api/v1/requests")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(incoming.len(), 3);
+    let overdue: Vec<Value> =
+        gaj.get(app.url("/api/v1/requests?overdue=true")).send().await.unwrap().json().await.unwrap();
+    assert!(overdue.is_empty());
+    let r = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "101/000001", "purpose": "", "fields": ["颜色"], "period_days": 0}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(r, 400, "validation_failed").await;
+    let fields: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    for f in ["fields[0]", "purpose", "basis", "period_days"] {
+        assert!(fields.contains(&f), "{f}: {fields:?}");
+    }
+    // Nobody else sees a department's request.
+    let scj = app.login("scjgj-steward").await;
+    assert_error(scj.get(app.url(&format!("/api/v1/requests/{id}"))).send().await.unwrap(), 404, "not_found").await;
+}
