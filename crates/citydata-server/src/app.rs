@@ -114,6 +114,8 @@ impl Application {
         let config = CoreConfig {
             session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
             pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
+            calendar: settings.calendar(),
+            response_days: settings.settings.response_days.clamp(1, 365),
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;

@@ -65,6 +65,12 @@ pub struct Settings {
     pub demo_rows: u64,
     /// Largest data upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Working days a provider has to answer a request.
+    pub response_days: u32,
+    /// Public holidays (YYYY-MM-DD) for the response-time clock.
+    pub holidays: Vec<String>,
+    /// Make-up working days (调休上班, YYYY-MM-DD), usually weekend days.
+    pub makeup_workdays: Vec<String>,
 }
 
 impl Default for Settings {
@@ -82,6 +88,9 @@ impl Default for Settings {
             demo: false,
             demo_rows: 100_000,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            response_days: 10,
+            holidays: vec![],
+            makeup_workdays: vec![],
         }
     }
 }
@@ -151,6 +160,10 @@ impl Settings {
                 "public_base_url must start with http:// or https://, got {u}"
             )));
         }
+        citydata_domain::calendar::WorkCalendar::parse_dates(&self.holidays)
+            .map_err(|e| SettingsError::Invalid(format!("holidays: {e}")))?;
+        citydata_domain::calendar::WorkCalendar::parse_dates(&self.makeup_workdays)
+            .map_err(|e| SettingsError::Invalid(format!("makeup_workdays: {e}")))?;
         if self.max_body_bytes < 1024 {
             return Err(SettingsError::Invalid("max_body_bytes must be at least 1024".into()));
         }
@@ -215,6 +228,12 @@ impl ResolvedSettings {
         t.insert("demo".into(), s.demo.into());
         t.insert("demo_rows".into(), (s.demo_rows as i64).into());
         t.insert("max_upload_bytes".into(), (s.max_upload_bytes as i64).into());
+        t.insert("response_days".into(), i64::from(s.response_days).into());
+        t.insert("holidays".into(), toml::Value::Array(s.holidays.iter().map(|d| d.clone().into()).collect()));
+        t.insert(
+            "makeup_workdays".into(),
+            toml::Value::Array(s.makeup_workdays.iter().map(|d| d.clone().into()).collect()),
+        );
         toml::to_string(&t).unwrap_or_default()
     }
 
@@ -271,6 +290,20 @@ mod tests {
         let secret = std::fs::read_to_string(dir.join("secret_key")).unwrap();
         assert_eq!(secret, r.secret_key.expose());
         assert!(!r.to_redacted_toml().contains(&secret));
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = \"{}\"\nholidays = [\"2025-10-01\"]\nmakeup_workdays = [\"2025-09-28\"]\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let cal = Settings::load(Some(&cfg), &Overrides::default()).unwrap().resolve().unwrap().calendar();
+        assert!(!cal.is_workday(chrono::NaiveDate::from_ymd_opt(2025, 10, 1).unwrap()));
+        assert!(cal.is_workday(chrono::NaiveDate::from_ymd_opt(2025, 9, 28).unwrap()));
+        std::fs::write(&cfg, format!("data_dir = \"{}\"\nholidays = [\"10/1\"]\n", dir.display())).unwrap();
+        let e = Settings::load(Some(&cfg), &Overrides::default()).unwrap().resolve().unwrap_err().to_string();
+        assert!(e.contains("holidays"), "{e}");
         std::fs::write(&cfg, "listen = 5\n").unwrap();
         let e = Settings::load(Some(&cfg), &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
@@ -286,5 +319,13 @@ mod tests {
         let d = std::env::temp_dir().join(format!("citydata-settings-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+}
+
+impl ResolvedSettings {
+    /// The working-day calendar of the response-time clock (dates were checked by `resolve`).
+    pub fn calendar(&self) -> citydata_domain::calendar::WorkCalendar {
+        let p = |v: &[String]| citydata_domain::calendar::WorkCalendar::parse_dates(v).unwrap_or_default();
+        citydata_domain::calendar::WorkCalendar::new(p(&self.settings.holidays), p(&self.settings.makeup_workdays))
     }
 }

@@ -291,6 +291,7 @@ async fn openapi_documents_every_v1_route() {
         "POST /api/v1/requests/{id}/comments",
         "GET /api/v1/inbox",
         "POST /api/v1/inbox/{id}/read",
+        "GET /api/v1/departments/{code}/response-times",
     ]
     .into_iter()
     .map(String::from)

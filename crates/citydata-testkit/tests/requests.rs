@@ -196,6 +196,12 @@ async fn immediate_outcomes_rejections_and_withdrawals() {
     for f in ["fields[0]", "purpose", "basis", "period_days"] {
         assert!(fields.contains(&f), "{f}: {fields:?}");
     }
+    // Response times: two answers by a person (one rejection, one withdrawal is not an answer).
+    let rt: Value =
+        gaj.get(app.url("/api/v1/departments/gaj/response-times")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(rt["decided"], 1);
+    assert_eq!(rt["median_workdays"], 0);
+    assert_eq!(rt["pending"], 0);
     // Nobody else sees a department's request.
     let scj = app.login("scjgj-steward").await;
     assert_error(scj.get(app.url(&format!("/api/v1/requests/{id}"))).send().await.unwrap(), 404, "not_found").await;

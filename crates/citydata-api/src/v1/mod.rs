@@ -66,6 +66,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(requests::list_comments, requests::add_comment))
         .routes(routes!(requests::inbox))
         .routes(routes!(requests::mark_read))
+        .routes(routes!(requests::response_times))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

@@ -185,3 +185,16 @@ pub async fn mark_read(
     state.core.mark_read(&p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Response times of a department's answers to requests: median and 90th percentile, in
+/// working days and hours; pending and overdue counts.
+#[utoipa::path(get, path = "/api/v1/departments/{code}/response-times", tag = "requests", params(("code" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)), security(("session" = []), ("bearer" = [])))]
+pub async fn response_times(
+    State(state): State<AppState>,
+    Auth(_p): Auth,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = state.core.response_times(&code).await?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}
