@@ -254,6 +254,14 @@ pub fn redact_url_password(url: &str) -> String {
     }
 }
 
+impl ResolvedSettings {
+    /// The working-day calendar of the response-time clock (dates were checked by `resolve`).
+    pub fn calendar(&self) -> citydata_domain::calendar::WorkCalendar {
+        let p = |v: &[String]| citydata_domain::calendar::WorkCalendar::parse_dates(v).unwrap_or_default();
+        citydata_domain::calendar::WorkCalendar::new(p(&self.settings.holidays), p(&self.settings.makeup_workdays))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,13 +327,5 @@ mod tests {
         let d = std::env::temp_dir().join(format!("citydata-settings-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&d).unwrap();
         d
-    }
-}
-
-impl ResolvedSettings {
-    /// The working-day calendar of the response-time clock (dates were checked by `resolve`).
-    pub fn calendar(&self) -> citydata_domain::calendar::WorkCalendar {
-        let p = |v: &[String]| citydata_domain::calendar::WorkCalendar::parse_dates(v).unwrap_or_default();
-        citydata_domain::calendar::WorkCalendar::new(p(&self.settings.holidays), p(&self.settings.makeup_workdays))
     }
 }
