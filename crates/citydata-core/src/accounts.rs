@@ -239,3 +239,62 @@ impl Core {
         Ok(users.into_iter().filter(|u| u.memberships.iter().any(|m| managed.contains(&&m.department))).collect())
     }
 }
+
+/// A public user's registration, as received.
+#[derive(Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterInput").field("email", &self.email).field("password", &"<redacted>").finish()
+    }
+}
+
+impl Core {
+    /// A member of the public registers with an email and a password (no department). Limited
+    /// per client address; the email is not verified in this version.
+    pub async fn register_public(&self, meta: &RequestMeta, input: &RegisterInput) -> Result<User, CoreError> {
+        let email = input.email.trim().to_lowercase();
+        let result = async {
+            let key = format!("register|{}", meta.client.as_deref().unwrap_or(""));
+            let now = Utc::now();
+            if let Some(retry_after_secs) = self.register_limiter.blocked(&key, now) {
+                return Err(CoreError::RateLimited { retry_after_secs });
+            }
+            self.register_limiter.record_failure(&key, now);
+            let mut errs = ValidationErrors::new();
+            if !citydata_domain::identifiers::is_email(&email) {
+                errs.push(FieldError::new("email", "invalid_email", "电子邮箱格式不正确 / not a valid email address"));
+            }
+            let password = errs.check(Password::parse(&input.password));
+            let display =
+                input.display_name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or("用户").to_string());
+            let display_name = errs.check(parse_display_name(&display));
+            errs.into_result()?;
+            if self.store.get_user_by_email(&email).await?.is_some() {
+                return Err(CoreError::Conflict("该邮箱已注册 / this email is registered".into()));
+            }
+            use sha2::Digest;
+            let tag = hex::encode(&sha2::Sha256::digest(email.as_bytes())[..5]);
+            let parsed = ParsedUser {
+                username: Username::parse(&format!("p-{tag}"))?,
+                display_name: display_name.expect("checked"),
+                password: password.expect("checked"),
+                memberships: vec![],
+            };
+            let user = self.insert_user(parsed).await?;
+            self.store.set_user_email(user.id, &email).await?;
+            Ok(user)
+        }
+        .await;
+        self.audited(meta, Actor::Name(&email), "user.register", Some(format!("email:{email}")), result).await
+    }
+}

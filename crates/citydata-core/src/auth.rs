@@ -55,9 +55,14 @@ impl Core {
             let r = Err(CoreError::RateLimited { retry_after_secs });
             return self.audited(meta, Actor::Name(username), "auth.login", None, r).await;
         }
-        let found = match Username::parse(username) {
-            Ok(u) => self.store.get_user_by_username(&u).await?,
-            Err(_) => None,
+        // Public users log in with their email.
+        let found = if username.contains('@') {
+            self.store.get_user_by_email(username).await?
+        } else {
+            match Username::parse(username) {
+                Ok(u) => self.store.get_user_by_username(&u).await?,
+                Err(_) => None,
+            }
         };
         let (user, hash) = match found {
             Some((u, h)) if !u.disabled => (Some(u), Some(h)),

@@ -88,6 +88,8 @@ pub struct Core {
     store: Arc<dyn Store>,
     config: CoreConfig,
     login_limiter: Arc<ratelimit::FailureLimiter>,
+    /// Public self-registrations per client address.
+    register_limiter: Arc<ratelimit::FailureLimiter>,
     search: Option<Arc<CatalogIndex>>,
     search_sync: Arc<tokio::sync::Mutex<()>>,
     lake: Option<Arc<citydata_lake::table::Lake>>,
@@ -98,7 +100,17 @@ pub struct Core {
 impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
         let login_limiter = Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures, config.login_window));
-        Self { store, config, login_limiter, search: None, search_sync: Arc::default(), lake: None, spool_dir: None }
+        let register_limiter = Arc::new(ratelimit::FailureLimiter::new(5, Duration::hours(1)));
+        Self {
+            store,
+            config,
+            login_limiter,
+            register_limiter,
+            search: None,
+            search_sync: Arc::default(),
+            lake: None,
+            spool_dir: None,
+        }
     }
 
     /// Keep resource data in `lake`; spool random-access uploads in `spool_dir`.

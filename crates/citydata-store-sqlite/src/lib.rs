@@ -334,6 +334,34 @@ impl UserStore for SqliteStore {
         }
         Ok(())
     }
+
+    async fn set_user_email(&self, id: Uuid, email: &str) -> Result<()> {
+        let res = sqlx::query("UPDATE users SET email = ? WHERE id = ?")
+            .bind(email.to_lowercase())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(r) if r.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(StoreError::NotFound(format!("user {id}"))),
+            Err(e) if is_kind(&e, sqlx::error::ErrorKind::UniqueViolation) => {
+                Err(StoreError::Conflict(format!("email {email}")))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query("SELECT * FROM users WHERE email = ?")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(r) => Ok(Some((self.user_from_row(&r).await?, r.get("password_hash")))),
+            None => Ok(None),
+        }
+    }
 }
 
 #[async_trait]

@@ -91,6 +91,11 @@ pub async fn users(s: Arc<dyn Store>) {
     let dup = new_user("gaj-steward", vec![]);
     assert!(matches!(s.create_user(&dup).await, Err(StoreError::Conflict(_))));
     s.create_user(&new_user("admin", vec![])).await.unwrap();
+    s.set_user_email(u.id, "Steward@TZ.gov.cn").await.unwrap();
+    assert_eq!(s.get_user_by_email("steward@tz.gov.cn").await.unwrap().unwrap().0.id, u.id);
+    let admin = s.get_user_by_username(&Username::parse("admin").unwrap()).await.unwrap().unwrap().0;
+    assert!(matches!(s.set_user_email(admin.id, "steward@tz.gov.cn").await, Err(StoreError::Conflict(_))));
+    assert!(s.get_user_by_email("nobody@tz.gov.cn").await.unwrap().is_none());
     let names: Vec<String> = s.list_users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
     assert_eq!(names, ["admin", "gaj-steward"]);
 }

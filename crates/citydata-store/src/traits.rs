@@ -39,6 +39,10 @@ pub trait UserStore: Send + Sync {
     /// All users ordered by username.
     async fn list_users(&self) -> Result<Vec<User>>;
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> Result<()>;
+    /// Set a user's email; `Conflict` when another user has it.
+    async fn set_user_email(&self, id: Uuid, email: &str) -> Result<()>;
+    /// The user with this email (lower-cased) and its password hash.
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
 }
 
 /// A login session. Only the SHA-256 of the cookie value is stored.

@@ -206,3 +206,112 @@ async fn immediate_outcomes_rejections_and_withdrawals() {
     let scj = app.login("scjgj-steward").await;
     assert_error(scj.get(app.url(&format!("/api/v1/requests/{id}"))).send().await.unwrap(), 404, "not_found").await;
 }
+
+/// A member of the public registers, applies for a 有条件开放 resource, is approved, and reads
+/// it with its own token.
+#[tokio::test]
+async fn a_public_user_applies_and_reads_with_its_token() {
+    let app = spawn_app().await;
+    let anon = citydata_testkit::new_client();
+    let r = anon
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": "Li.Ming@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = anon
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": "li.ming@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 409, "conflict").await;
+    let r = anon
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": "not-an-email", "password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(r, 400, "validation_failed").await;
+    let fields: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["email", "password"]);
+    // The provider (大数据管理中心, run by the admin) loads 国土空间规划分区 (有条件开放).
+    let admin = app.login("admin").await;
+    let csv = "分区编码,分区名称,面积\nZ01,生态保护区,120.5\nZ02,农田保护区,300\nZ03,城镇开发区,88.25\n";
+    assert_eq!(
+        admin.post(app.url("/api/v1/resources/103%2F000001/data")).body(csv).send().await.unwrap().status(),
+        201
+    );
+
+    let user = citydata_testkit::new_client();
+    let r = user
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "li.ming@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token: Value = user
+        .post(app.url("/api/v1/tokens"))
+        .json(&json!({"name": "我的应用"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let bearer = citydata_testkit::new_client();
+    let rows = app.url("/api/v1/resources/103%2F000001/rows");
+    assert_error(bearer.get(&rows).bearer_auth(&token).send().await.unwrap(), 403, "grant_required").await;
+    // The application needs the commitment accepted and a scenario.
+    let r = user
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "103/000001", "purpose": "规划研究"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(r, 400, "validation_failed").await;
+    let fields: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"accept_commitment") && fields.contains(&"scenario"), "{fields:?}");
+    let r = user
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "103/000001", "purpose": "规划研究", "scenario": "高校课题", "accept_commitment": true, "period_days": 30}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let req: Value = r.json().await.unwrap();
+    assert_eq!(req["state"], "pending");
+    assert!(req["requester_department"].is_null());
+    let id = req["id"].as_str().unwrap();
+    let r = admin
+        .post(app.url(&format!("/api/v1/requests/{id}/approve")))
+        .json(&json!({"fields": ["分区编码", "面积"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v: Value = bearer.get(&rows).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = v["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fqbm", "mj"]);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 3);
+    // Another anonymous caller still gets nothing.
+    assert_error(anon.get(&rows).send().await.unwrap(), 403, "grant_required").await;
+    // Registrations are limited per client address.
+    let mut last = 0;
+    for i in 0..6 {
+        last = anon
+            .post(app.url("/api/v1/auth/register"))
+            .json(&json!({"email": format!("x{i}@example.cn"), "password": "public-pass-1"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+}

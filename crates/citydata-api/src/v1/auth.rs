@@ -77,3 +77,16 @@ pub async fn logout(
 pub async fn me(Auth(p): Auth) -> Json<MeView> {
     Json(MeView::from(&p))
 }
+
+/// Register as a member of the public (email and password). Limited to a few registrations per
+/// client address an hour. Log in afterwards with the email as the username.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = citydata_core::accounts::RegisterInput,
+    responses((status = 201, body = super::views::UserView), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+pub async fn register(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    ApiJson(body): ApiJson<citydata_core::accounts::RegisterInput>,
+) -> Result<(StatusCode, Json<super::views::UserView>), ApiError> {
+    let u = state.core.register_public(&meta, &body).await?;
+    Ok((StatusCode::CREATED, Json(u.into())))
+}

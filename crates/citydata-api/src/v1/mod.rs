@@ -32,6 +32,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(openapi_json))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(auth::register))
         .routes(routes!(auth::me))
         .routes(routes!(departments::list_departments, departments::create_department))
         .routes(routes!(departments::get_department))
