@@ -111,6 +111,90 @@ enum Command {
         #[command(subcommand)]
         command: SearchCommand,
     },
+    /// Sharing requests (共享申请), acting as a user.
+    Request {
+        /// The user the command acts as (the operator on this host is trusted, as for `token create`).
+        #[arg(long = "as", value_name = "USERNAME")]
+        user: String,
+        #[command(subcommand)]
+        command: RequestCommand,
+    },
+    /// Grants (授权), acting as a user.
+    Grant {
+        #[arg(long = "as", value_name = "USERNAME")]
+        user: String,
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RequestCommand {
+    /// File a request for a resource (UUID, code or slug).
+    Create {
+        #[arg(long)]
+        resource: String,
+        /// 用途
+        #[arg(long)]
+        purpose: String,
+        /// 依据
+        #[arg(long, default_value = "")]
+        basis: String,
+        /// 使用场景
+        #[arg(long, default_value = "")]
+        scenario: String,
+        #[arg(long, default_value = "")]
+        contact: String,
+        /// Items wanted, comma-separated; omitted: every item.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// Days the data is needed (1–3650, default 365).
+        #[arg(long)]
+        period_days: Option<i64>,
+        /// Public applicants: accept the security commitment (安全承诺书).
+        #[arg(long)]
+        accept_commitment: bool,
+    },
+    /// Requests this user filed or must answer.
+    List {
+        /// pending, approved, rejected or withdrawn.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only pending requests past their response deadline.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Approve a pending request, optionally narrowed.
+    Approve {
+        id: String,
+        /// A subset of the requested items, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        fields: Option<Vec<String>>,
+        #[arg(long)]
+        row_filter: Option<String>,
+        /// field=mask, repeatable (e.g. --mask sfzh=id_card).
+        #[arg(long = "mask", value_name = "FIELD=MASK")]
+        masks: Vec<String>,
+        /// Expiry as a date (2027-12-31) or RFC 3339 time; no later than the requested period.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Reject a pending request with a reason.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw one's own pending request.
+    Withdraw { id: String },
+}
+
+#[derive(Subcommand)]
+enum GrantCommand {
+    /// Grants on this user's departments' resources, or to them.
+    List,
+    /// Revoke a grant.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -425,6 +509,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             println!("搜索索引已重建 / search index rebuilt: {n} resources");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Request { user, command } => requests(settings, &user, command).await,
+        Command::Grant { user, command } => grants(settings, &user, command).await,
         Command::Audit { command: AuditCommand::Verify } => {
             let r = settings.resolve()?;
             let store = open_store(&r.database_url).await?;
@@ -653,6 +739,113 @@ fn parse_days(s: &str) -> anyhow::Result<i64> {
     };
     let n: i64 = num.parse().with_context(|| format!("--expires: expected e.g. 90d, 12w or 1y, got {s}"))?;
     Ok(n * mult)
+}
+
+fn print_request(r: &citydata_store::RequestRecord) {
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        r.id,
+        r.state,
+        r.resource_id,
+        r.requester_department.as_deref().unwrap_or("-"),
+        r.due_at.format("%Y-%m-%d %H:%M"),
+        r.reason.as_deref().unwrap_or(""),
+    );
+}
+
+/// `2027-12-31` (end of that day, UTC) or an RFC 3339 time.
+fn parse_expiry(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("--expires: expected a date like 2027-12-31 or an RFC 3339 time, got {s}"))?;
+    Ok(d.and_hms_opt(23, 59, 59).expect("valid time").and_utc())
+}
+
+async fn requests(settings: Settings, user: &str, command: RequestCommand) -> anyhow::Result<ExitCode> {
+    use citydata_core::requests::{ApproveInput, NewRequestInput};
+    let core = open_core(settings.resolve()?).await?;
+    let p = core.cli_principal(user).await.map_err(user_error)?;
+    let meta = cli_meta();
+    match command {
+        RequestCommand::Create {
+            resource,
+            purpose,
+            basis,
+            scenario,
+            contact,
+            fields,
+            period_days,
+            accept_commitment,
+        } => {
+            let input = NewRequestInput {
+                resource_id: resource,
+                fields,
+                purpose,
+                basis,
+                scenario,
+                contact,
+                period_days,
+                accept_commitment,
+            };
+            let r = core.create_request(&meta, &p, &input).await.map_err(user_error)?;
+            print_request(&r);
+        }
+        RequestCommand::List { state, overdue } => {
+            for r in core.list_requests(&p, overdue, state.as_deref()).await.map_err(user_error)? {
+                print_request(&r);
+            }
+        }
+        RequestCommand::Approve { id, fields, row_filter, masks, expires } => {
+            let mut m = std::collections::BTreeMap::new();
+            for spec in masks {
+                let (f, k) =
+                    spec.split_once('=').ok_or_else(|| anyhow::anyhow!("--mask: expected FIELD=MASK, got {spec}"))?;
+                m.insert(f.trim().to_string(), k.trim().to_string());
+            }
+            let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
+            let input = ApproveInput { fields, row_filter, masks: m, expires_at };
+            let r = core.approve_request(&meta, &p, &id, &input).await.map_err(user_error)?;
+            print_request(&r);
+        }
+        RequestCommand::Reject { id, reason } => {
+            let r = core.reject_request(&meta, &p, &id, &reason).await.map_err(user_error)?;
+            print_request(&r);
+        }
+        RequestCommand::Withdraw { id } => {
+            let r = core.withdraw_request(&meta, &p, &id).await.map_err(user_error)?;
+            print_request(&r);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn grants(settings: Settings, user: &str, command: GrantCommand) -> anyhow::Result<ExitCode> {
+    let core = open_core(settings.resolve()?).await?;
+    let p = core.cli_principal(user).await.map_err(user_error)?;
+    match command {
+        GrantCommand::List => {
+            for g in core.list_grants(&p).await.map_err(user_error)? {
+                let state = if g.revoked_at.is_some() { "revoked" } else { "active" };
+                println!(
+                    "{}\t{}\t{}\t{}:{}\t{}\t{}",
+                    g.id,
+                    state,
+                    g.resource_id,
+                    g.grantee_kind,
+                    g.grantee,
+                    if g.fields.is_empty() { "*".to_string() } else { g.fields.join(",") },
+                    g.expires_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into()),
+                );
+            }
+        }
+        GrantCommand::Revoke { id } => {
+            let g = core.revoke_grant(&cli_meta(), &p, &id).await.map_err(user_error)?;
+            println!("已撤销授权 / revoked grant {}", g.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn catalog(settings: Settings, command: CatalogCommand) -> anyhow::Result<ExitCode> {

@@ -310,3 +310,91 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The sharing workflow from the terminal: an analyst files a request, the provider's steward
+/// sees it, approves it narrowed, lists and revokes the grant; bad input names what is wrong.
+#[test]
+fn request_and_grant_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed_demo_catalog(d);
+
+    let o = run(citydata(d).args([
+        "request",
+        "--as",
+        "wjw-analyst",
+        "create",
+        "--resource",
+        "101/000001",
+        "--purpose",
+        "核验就诊人员身份",
+        "--basis",
+        "《医疗机构管理条例》",
+        "--period-days",
+        "90",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o);
+    assert!(line.contains("\tpending\t") && line.contains("\twjw\t"), "{line}");
+    let id = line.split('\t').next().unwrap().trim().to_string();
+
+    // Another department's steward does not see it; the provider's steward does.
+    let o = run(citydata(d).args(["request", "--as", "scjgj-steward", "list"]));
+    assert!(!stdout(&o).contains(&id), "{}", stdout(&o));
+    let o = run(citydata(d).args(["request", "--as", "gaj-steward", "list", "--state", "pending"]));
+    assert!(stdout(&o).contains(&id), "{}", stdout(&o));
+    // ... and the requester cannot approve its own request.
+    let o = run(citydata(d).args(["request", "--as", "wjw-analyst", "approve", &id]));
+    assert!(!o.status.success());
+
+    let o = run(citydata(d).args(["request", "--as", "gaj-steward", "approve", &id, "--mask", "sfzh"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("FIELD=MASK"), "{}", stderr(&o));
+    let o = run(citydata(d).args(["request", "--as", "gaj-steward", "approve", &id, "--expires", "next year"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--expires"), "{}", stderr(&o));
+
+    let o = run(citydata(d).args(["grant", "--as", "gaj-steward", "list"]));
+    let before = stdout(&o).lines().count();
+    let o = run(citydata(d).args(["request", "--as", "gaj-steward", "approve", &id]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\tapproved\t"), "{}", stdout(&o));
+    let o = run(citydata(d).args(["grant", "--as", "wjw-analyst", "list"]));
+    let grant_line =
+        stdout(&o).lines().find(|l| l.contains("department:wjw")).map(str::to_string).expect("the new grant");
+    assert!(grant_line.contains("\tactive\t"), "{grant_line}");
+    let o = run(citydata(d).args(["grant", "--as", "gaj-steward", "list"]));
+    assert_eq!(stdout(&o).lines().count(), before + 1, "{}", stdout(&o));
+
+    let grant_id = grant_line.split('\t').next().unwrap().to_string();
+    let o = run(citydata(d).args(["grant", "--as", "wjw-analyst", "revoke", &grant_id]));
+    assert!(!o.status.success(), "the grantee cannot revoke the provider's grant");
+    let o = run(citydata(d).args(["grant", "--as", "gaj-steward", "revoke", &grant_id]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(citydata(d).args(["grant", "--as", "wjw-analyst", "list"]));
+    assert!(stdout(&o).lines().any(|l| l.starts_with(&grant_id) && l.contains("\trevoked\t")), "{}", stdout(&o));
+
+    // A second request, withdrawn by its author; a request for nothing names the field.
+    let o = run(citydata(d).args([
+        "request",
+        "--as",
+        "wjw-analyst",
+        "create",
+        "--resource",
+        "101/000002",
+        "--purpose",
+        "统计",
+        "--basis",
+        "职责",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id2 = stdout(&o).split('\t').next().unwrap().to_string();
+    let o = run(citydata(d).args(["request", "--as", "wjw-analyst", "withdraw", &id2]));
+    assert!(stdout(&o).contains("\twithdrawn\t"), "{}{}", stdout(&o), stderr(&o));
+    let o = run(citydata(d).args(["request", "--as", "gaj-steward", "reject", &id2, "--reason", "迟了"]));
+    assert!(!o.status.success(), "a withdrawn request cannot be rejected");
+    let o =
+        run(citydata(d).args(["request", "--as", "wjw-analyst", "create", "--resource", "no/such", "--purpose", "x"]));
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("SELECT"), "{}", stderr(&o));
+}
