@@ -318,17 +318,7 @@ impl Core {
                 return Err(CoreError::Conflict("授权已撤销 / the grant was already revoked".into()));
             }
             // Tell the grantee.
-            let users: Vec<Uuid> = match g.grantee_kind.as_str() {
-                "department" => self
-                    .store
-                    .list_users()
-                    .await?
-                    .into_iter()
-                    .filter(|u| u.memberships.iter().any(|m| m.department.as_str() == g.grantee))
-                    .map(|u| u.id)
-                    .collect(),
-                _ => Uuid::parse_str(&g.grantee).into_iter().collect(),
-            };
+            let users = self.grantee_users(&g).await?;
             for u in users {
                 self.store
                     .push_inbox(&citydata_store::InboxRecord {

@@ -120,6 +120,92 @@ impl Core {
             .collect())
     }
 
+    /// The users a grant reaches: members of the grantee department, or the grantee user.
+    pub(crate) async fn grantee_users(&self, g: &citydata_store::GrantRecord) -> Result<Vec<Uuid>, CoreError> {
+        Ok(match g.grantee_kind.as_str() {
+            "department" => self
+                .store
+                .list_users()
+                .await?
+                .into_iter()
+                .filter(|u| u.memberships.iter().any(|m| m.department.as_str() == g.grantee))
+                .map(|u| u.id)
+                .collect(),
+            _ => Uuid::parse_str(&g.grantee).into_iter().collect(),
+        })
+    }
+
+    /// The periodic notices, each sent once: platform admins learn of every overdue pending
+    /// request; grantees learn of grants expiring within 7 days. Returns (overdue, expiring)
+    /// notices sent. Run hourly by the server; `now` is a parameter so tests can move the clock.
+    pub async fn sweep_notices(&self, now: DateTime<Utc>) -> Result<(usize, usize), CoreError> {
+        let mut overdue = 0;
+        let admins: Vec<Uuid> = self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| u.memberships.iter().any(|m| m.role == Role::Admin))
+            .map(|u| u.id)
+            .collect();
+        for r in self.store.list_requests(None, None, None).await? {
+            if r.state != "pending" || r.due_at >= now {
+                continue;
+            }
+            let link = format!("/api/v1/requests/{}", r.id);
+            if self.store.inbox_notice_exists("request.overdue", &link).await? {
+                continue;
+            }
+            let Some(resource) = self.store.get_resource(r.resource_id).await? else { continue };
+            self.notify(
+                &admins,
+                "request.overdue",
+                format!("申请已超期：{} / request overdue", resource.content.name),
+                format!(
+                    "{} 对“{}”的申请应于 {} 前答复，提供部门 {} 尚未处理 / due {}, not answered by {}",
+                    r.requester_name,
+                    resource.content.name,
+                    r.due_at.format("%Y-%m-%d"),
+                    resource.content.provider,
+                    r.due_at.format("%Y-%m-%d"),
+                    resource.content.provider,
+                ),
+                link,
+            )
+            .await?;
+            overdue += 1;
+        }
+        let mut expiring = 0;
+        let horizon = now + Duration::days(7);
+        for g in self.store.list_grants(None, None, None).await? {
+            let Some(exp) = g.expires_at else { continue };
+            if g.revoked_at.is_some() || exp <= now || exp > horizon {
+                continue;
+            }
+            let link = format!("/api/v1/grants/{}", g.id);
+            if self.store.inbox_notice_exists("grant.expiring", &link).await? {
+                continue;
+            }
+            let Some(resource) = self.store.get_resource(g.resource_id).await? else { continue };
+            let users = self.grantee_users(&g).await?;
+            self.notify(
+                &users,
+                "grant.expiring",
+                format!("授权即将到期：{} / grant expiring", resource.content.name),
+                format!(
+                    "对“{}”的授权将于 {} 到期，如需继续使用请重新申请 / the grant expires on {}",
+                    resource.content.name,
+                    exp.format("%Y-%m-%d"),
+                    exp.format("%Y-%m-%d"),
+                ),
+                link,
+            )
+            .await?;
+            expiring += 1;
+        }
+        Ok((overdue, expiring))
+    }
+
     fn may_see_request(p: &Principal, r: &RequestRecord, resource: &Resource) -> bool {
         r.requester == p.user_id
             || r.requester_department

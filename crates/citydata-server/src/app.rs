@@ -179,12 +179,18 @@ impl Application {
                 core.sync_search().await;
             }
         });
+        let notices = self.core.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
                 if let Err(e) = store.delete_expired_sessions(chrono::Utc::now()).await {
                     tracing::warn!(error = %e, "expired-session sweep failed");
+                }
+                match notices.sweep_notices(chrono::Utc::now()).await {
+                    Ok((o, e)) if o + e > 0 => tracing::info!(overdue = o, expiring = e, "notices sent"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "notice sweep failed"),
                 }
             }
         });

@@ -181,6 +181,16 @@ impl InboxStore for PostgresStore {
         Ok(())
     }
 
+    async fn inbox_notice_exists(&self, kind: &str, link: &str) -> Result<bool> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM inbox WHERE kind = $1 AND link = $2 LIMIT 1")
+            .bind(kind)
+            .bind(link)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
     async fn list_inbox(&self, user_id: Uuid, unread_only: bool, limit: u32) -> Result<Vec<InboxRecord>> {
         let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM inbox WHERE user_id = ");
         q.push_bind(user_id);

@@ -543,7 +543,10 @@ pub async fn requests_and_inbox(s: Arc<dyn Store>) {
         created_at: now,
         read_at: None,
     };
+    assert!(!s.inbox_notice_exists(&m.kind, m.link.as_deref().unwrap()).await.unwrap());
     s.push_inbox(&m).await.unwrap();
+    assert!(s.inbox_notice_exists(&m.kind, m.link.as_deref().unwrap()).await.unwrap());
+    assert!(!s.inbox_notice_exists("grant.expiring", m.link.as_deref().unwrap()).await.unwrap());
     assert_eq!(s.list_inbox(Uuid::from_u128(5), true, 10).await.unwrap(), vec![m.clone()]);
     assert!(!s.mark_read(Uuid::from_u128(6), m.id, now).await.unwrap(), "not someone else's");
     assert!(s.mark_read(Uuid::from_u128(5), m.id, now).await.unwrap());

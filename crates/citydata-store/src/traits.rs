@@ -380,6 +380,8 @@ pub trait RequestStore: Send + Sync {
 #[async_trait]
 pub trait InboxStore: Send + Sync {
     async fn push_inbox(&self, m: &InboxRecord) -> Result<()>;
+    /// Whether any inbox entry of `kind` about `link` exists (for notices sent once).
+    async fn inbox_notice_exists(&self, kind: &str, link: &str) -> Result<bool>;
     /// Newest first.
     async fn list_inbox(&self, user_id: Uuid, unread_only: bool, limit: u32) -> Result<Vec<InboxRecord>>;
     /// `false` when the message is not the user's or already read.

@@ -47,6 +47,8 @@ pub struct TestApp {
     pub database_url: String,
     pub data_dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
+    /// The running app's use cases (for periodic jobs a test drives with its own clock).
+    pub core: citydata_core::Core,
     /// A client with a cookie jar, not logged in.
     pub client: reqwest::Client,
     _shutdown: oneshot::Sender<()>,
@@ -97,11 +99,12 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     }
     let address = format!("http://{}", app.local_addr());
     let store = app.core().store().clone();
+    let core = app.core().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    TestApp { address, database_url, data_dir, store, client: new_client(), _shutdown: tx }
+    TestApp { address, database_url, data_dir, store, core, client: new_client(), _shutdown: tx }
 }
 
 pub fn new_client() -> reqwest::Client {

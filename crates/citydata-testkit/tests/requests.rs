@@ -315,3 +315,49 @@ async fn a_public_user_applies_and_reads_with_its_token() {
     }
     assert_eq!(last, 429);
 }
+
+/// The hourly sweep: an overdue request is flagged to platform admins once; a grant expiring
+/// within 7 days is announced to its grantee once; nothing is sent before its time.
+#[tokio::test]
+async fn overdue_requests_and_expiring_grants_are_announced_once() {
+    let app = spawn_app().await;
+    let wjw = app.login("wjw-analyst").await;
+    let r = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "101/000001", "fields": ["性别"], "purpose": "统计", "basis": "职责", "period_days": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let admin = app.login("admin").await;
+    let flagged = |msgs: Vec<Value>| {
+        msgs.iter().any(|m| m["kind"] == "request.overdue" && m["link"].as_str().unwrap().ends_with(&id))
+    };
+
+    // Not yet due: nothing.
+    let now = chrono::Utc::now();
+    assert_eq!(app.core.sweep_notices(now).await.unwrap(), (0, 0));
+    assert!(!flagged(inbox(&admin, &app).await));
+    // A month later it is overdue: admins are told once.
+    let later = now + chrono::Duration::days(30);
+    assert_eq!(app.core.sweep_notices(later).await.unwrap(), (1, 0));
+    assert_eq!(app.core.sweep_notices(later).await.unwrap(), (0, 0));
+    assert!(flagged(inbox(&admin, &app).await));
+    assert!(!flagged(inbox(&wjw, &app).await), "only admins are flagged");
+
+    // Approved for 5 days: the grant is within the 7-day horizon; the grantee department hears once.
+    let gaj = app.login("gaj-steward").await;
+    let r = gaj.post(app.url(&format!("/api/v1/requests/{id}/approve"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let grant_id = r.json::<Value>().await.unwrap()["grant_id"].as_str().unwrap().to_string();
+    assert_eq!(app.core.sweep_notices(now).await.unwrap(), (0, 1));
+    assert_eq!(app.core.sweep_notices(now).await.unwrap(), (0, 0));
+    let msgs = inbox(&wjw, &app).await;
+    assert!(
+        msgs.iter().any(|m| m["kind"] == "grant.expiring" && m["link"].as_str().unwrap().ends_with(&grant_id)),
+        "{msgs:?}"
+    );
+    // ... and the provider's steward is not the grantee.
+    assert!(!inbox(&gaj, &app).await.iter().any(|m| m["kind"] == "grant.expiring"));
+}
