@@ -60,6 +60,17 @@ impl ApiError {
     }
 }
 
+/// A query string that does not fit the handler's parameters: 400 naming the parameter.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "validation_failed",
+            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
+        )
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {

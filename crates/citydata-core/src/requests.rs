@@ -77,6 +77,18 @@ fn text(errs: &mut ValidationErrors, field: &str, v: &str, required: bool, max: 
     t.to_string()
 }
 
+/// The users a grant reaches: members of the grantee department, or the grantee user.
+fn grantee_ids(users: &[citydata_domain::user::User], g: &citydata_store::GrantRecord) -> Vec<Uuid> {
+    match g.grantee_kind.as_str() {
+        "department" => users
+            .iter()
+            .filter(|u| u.memberships.iter().any(|m| m.department.as_str() == g.grantee))
+            .map(|u| u.id)
+            .collect(),
+        _ => Uuid::parse_str(&g.grantee).into_iter().collect(),
+    }
+}
+
 impl Core {
     async fn notify(
         &self,
@@ -122,17 +134,7 @@ impl Core {
 
     /// The users a grant reaches: members of the grantee department, or the grantee user.
     pub(crate) async fn grantee_users(&self, g: &citydata_store::GrantRecord) -> Result<Vec<Uuid>, CoreError> {
-        Ok(match g.grantee_kind.as_str() {
-            "department" => self
-                .store
-                .list_users()
-                .await?
-                .into_iter()
-                .filter(|u| u.memberships.iter().any(|m| m.department.as_str() == g.grantee))
-                .map(|u| u.id)
-                .collect(),
-            _ => Uuid::parse_str(&g.grantee).into_iter().collect(),
-        })
+        Ok(grantee_ids(&self.store.list_users().await?, g))
     }
 
     /// The periodic notices, each sent once: platform admins learn of every overdue pending
@@ -140,14 +142,9 @@ impl Core {
     /// notices sent. Run hourly by the server; `now` is a parameter so tests can move the clock.
     pub async fn sweep_notices(&self, now: DateTime<Utc>) -> Result<(usize, usize), CoreError> {
         let mut overdue = 0;
-        let admins: Vec<Uuid> = self
-            .store
-            .list_users()
-            .await?
-            .into_iter()
-            .filter(|u| u.memberships.iter().any(|m| m.role == Role::Admin))
-            .map(|u| u.id)
-            .collect();
+        let users = self.store.list_users().await?;
+        let admins: Vec<Uuid> =
+            users.iter().filter(|u| u.memberships.iter().any(|m| m.role == Role::Admin)).map(|u| u.id).collect();
         for r in self.store.list_requests(None, None, None).await? {
             if r.state != "pending" || r.due_at >= now {
                 continue;
@@ -187,9 +184,8 @@ impl Core {
                 continue;
             }
             let Some(resource) = self.store.get_resource(g.resource_id).await? else { continue };
-            let users = self.grantee_users(&g).await?;
             self.notify(
-                &users,
+                &grantee_ids(&users, &g),
                 "grant.expiring",
                 format!("授权即将到期：{} / grant expiring", resource.content.name),
                 format!(

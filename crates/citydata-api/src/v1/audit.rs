@@ -54,13 +54,7 @@ pub async fn list_audit(
     Auth(p): Auth,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPageView>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
-            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
-        )
-    })?;
+    let Query(q) = q?;
     let outcome = match q.outcome.as_deref() {
         None | Some("") => None,
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| {

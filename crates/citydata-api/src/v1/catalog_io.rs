@@ -43,7 +43,7 @@ pub async fn export_catalog(
     MaybeAuth(p): MaybeAuth,
     q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
+    let Query(q) = q?;
     let format = CatalogFormat::parse(q.format.as_deref().unwrap_or("xlsx"))?;
     let bytes = state.core.export_catalog(p.as_ref(), format).await?;
     let (ctype, ext) = match format {
@@ -82,7 +82,7 @@ pub async fn import_catalog(
     q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
+    let Query(q) = q?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "文件过大 / file too large")

@@ -150,13 +150,7 @@ pub async fn upload(
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let headers = request.headers().clone();
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
-            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
-        )
-    })?;
+    let Query(q) = q?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let params = IngestParams {
         mode: q.mode,
@@ -257,7 +251,7 @@ pub async fn quarantine(
     Path(id): Path<String>,
     q: Result<Query<QuarantineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
+    let Query(q) = q?;
     Ok(Json(state.core.quarantine(&p, &id, q.ingest_id.as_deref(), q.limit.unwrap_or(100)).await?))
 }
 
@@ -293,13 +287,7 @@ pub async fn rows(
     Path(id): Path<String>,
     q: Result<Query<RowsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
-            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
-        )
-    })?;
+    let Query(q) = q?;
     let params = citydata_core::reads::RowsParams {
         fields: q.fields,
         filter: q.filter,
@@ -345,13 +333,7 @@ pub async fn export(
     q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
-            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
-        )
-    })?;
+    let Query(q) = q?;
     let params = citydata_core::exports::ExportParams {
         format: q.format,
         bom: q.bom.unwrap_or(false),
@@ -402,13 +384,7 @@ pub async fn aggregate(
     Path(id): Path<String>,
     q: Result<Query<AggregateQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "validation_failed",
-            format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
-        )
-    })?;
+    let Query(q) = q?;
     let params = citydata_core::reads::AggregateParams {
         group_by: q.group_by,
         metrics: q.metrics,

@@ -62,7 +62,7 @@ pub async fn list_requests(
     Auth(p): Auth,
     q: Result<Query<RequestsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
+    let Query(q) = q?;
     let list = state.core.list_requests(&p, q.overdue.unwrap_or(false), q.state.as_deref()).await?;
     Ok(Json(list.iter().map(request_view).collect()))
 }
@@ -170,7 +170,7 @@ pub async fn inbox(
     Auth(p): Auth,
     q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", e.body_text()))?;
+    let Query(q) = q?;
     Ok(Json(state.core.inbox(&p, q.unread.unwrap_or(false)).await?.iter().map(inbox_view).collect()))
 }
 

@@ -79,14 +79,6 @@ pub struct ResourcePage {
     pub items: Vec<Value>,
 }
 
-fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "validation_failed",
-        format!("查询参数有误 / invalid query parameters: {}", e.body_text()),
-    )
-}
-
 /// The catalog the caller may see: the open catalog for anonymous callers, the sharing catalog
 /// for government users (plus their own department's drafts), filtered and paged.
 #[utoipa::path(get, path = "/api/v1/resources", tag = "catalog", params(ListQuery),
@@ -96,7 +88,7 @@ pub async fn list_resources(
     MaybeAuth(p): MaybeAuth,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ResourcePage>, ApiError> {
-    let Query(q) = q.map_err(bad_query)?;
+    let Query(q) = q?;
     let per_page = q.per_page.unwrap_or(20).clamp(1, 1000);
     let page = q.page.unwrap_or(1).max(1);
     let filter = ListFilter {
@@ -357,7 +349,7 @@ pub async fn search(
     MaybeAuth(p): MaybeAuth,
     q: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let Query(q) = q.map_err(bad_query)?;
+    let Query(q) = q?;
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
     let page = q.page.unwrap_or(1).clamp(1, 10_000);
     let sort = match q.sort.as_deref() {
