@@ -6,6 +6,11 @@
 # by earlier runs. Prints the URL to use as CITYDATA_TEST_DATABASE_URL.
 set -euo pipefail
 
+# Only the URL goes to stdout (callers capture it); everything the tools print goes to stderr
+# (pg_ctlcluster prints "Removed stale pid file." to stdout after an unclean stop). A plain
+# redirection, not a saved descriptor: the server daemon would inherit it and hold `$(…)` open.
+{
+
 as_postgres() { runuser -u postgres -- "$@"; }
 
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
@@ -19,6 +24,16 @@ if [ ! -d "/etc/postgresql/$version/main" ]; then
     pg_createcluster "$version" main >/dev/null
 fi
 if ! pg_lsclusters -h | awk -v v="$version" '$1==v && $2=="main" {print $4}' | grep -q online; then
+    # A server killed with its session leaves socket lock files naming a dead (or zombie)
+    # process; the new server would refuse to start over them.
+    for lock in /var/run/postgresql/.s.PGSQL.*.lock; do
+        [ -e "$lock" ] || continue
+        pid="$(head -1 "$lock")"
+        state="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
+        if [ -z "$state" ] || [ "${state#Z}" != "$state" ]; then
+            rm -f "$lock" "${lock%.lock}"
+        fi
+    done
     pg_ctlcluster --skip-systemctl-redirect "$version" main start
 fi
 for _ in $(seq 1 60); do
@@ -42,5 +57,7 @@ SQL
 # Drop test databases of earlier runs.
 as_postgres psql -Atq -c "SELECT datname FROM pg_database WHERE datname LIKE 'citydata\_test\_%'" |
     while read -r db; do as_postgres dropdb --if-exists "$db"; done
+
+} >&2
 
 echo "postgres://citydata:citydata@127.0.0.1:5432/postgres"
