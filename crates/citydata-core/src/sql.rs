@@ -135,19 +135,7 @@ impl Core {
                 column: None,
             })?
             .map_err(sql_error)?;
-        let mut buf = Vec::new();
-        {
-            let mut w = arrow::json::ArrayWriter::new(&mut buf);
-            for b in &batches {
-                w.write(b).map_err(|e| CoreError::Internal(e.to_string()))?;
-            }
-            w.finish().map_err(|e| CoreError::Internal(e.to_string()))?;
-        }
-        let mut rows: Vec<Value> = if buf.is_empty() {
-            vec![]
-        } else {
-            serde_json::from_slice(&buf).map_err(|e| CoreError::Internal(e.to_string()))?
-        };
+        let mut rows = crate::reads::json_rows(&batches)?;
         let truncated = rows.len() > MAX_ROWS;
         rows.truncate(MAX_ROWS);
         Ok(SqlResult { columns, rows, truncated, tables })

@@ -241,8 +241,13 @@ impl Lake {
                 } else {
                     deltalake::operations::write::SchemaMode::Overwrite
                 };
-                let t = table
-                    .write(Vec::<RecordBatch>::new())
+                let creating = table.version().is_none();
+                let mut builder = table.write(Vec::<RecordBatch>::new());
+                if creating {
+                    // Every table records its change data feed from its first version (增量同步).
+                    builder = builder.with_configuration([("delta.enableChangeDataFeed", Some("true"))]);
+                }
+                let t = builder
                     .with_input_plan(df.logical_plan().clone())
                     .with_save_mode(save)
                     .with_schema_mode(schema_mode)

@@ -54,6 +54,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::versions))
         .routes(routes!(data::quarantine))
         .routes(routes!(data::rows))
+        .routes(routes!(data::changes))
         .routes(routes!(data::export))
         .routes(routes!(data::aggregate))
         .routes(routes!(data::sql))
