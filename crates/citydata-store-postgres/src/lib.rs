@@ -9,6 +9,7 @@ mod catalog;
 mod grants;
 mod ingests;
 mod requests;
+mod webhooks;
 pub mod testing;
 
 use async_trait::async_trait;

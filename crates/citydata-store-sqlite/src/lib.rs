@@ -10,6 +10,7 @@ mod catalog;
 mod grants;
 mod ingests;
 mod requests;
+mod webhooks;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

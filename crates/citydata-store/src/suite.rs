@@ -21,7 +21,7 @@ macro_rules! store_suite {
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
             sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
-            resource_delete_and_changes, ingests, grants, requests_and_inbox);
+            resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -552,4 +552,90 @@ pub async fn requests_and_inbox(s: Arc<dyn Store>) {
     assert!(s.mark_read(Uuid::from_u128(5), m.id, now).await.unwrap());
     assert!(s.list_inbox(Uuid::from_u128(5), true, 10).await.unwrap().is_empty());
     assert_eq!(s.list_inbox(Uuid::from_u128(5), false, 10).await.unwrap()[0].read_at, Some(now));
+}
+
+pub async fn webhooks_and_deliveries(s: Arc<dyn Store>) {
+    use crate::{DeliveryRecord, SubscriptionRecord, WebhookRecord};
+    depts(&*s).await;
+    let r = resource(1, "gaj", "population", "none", ResourceState::Published);
+    s.insert_resource(&r, &rev(&r, "create")).await.unwrap();
+    let now = Utc::now().trunc_subsecs(6);
+    let hook = WebhookRecord {
+        id: Uuid::new_v4(),
+        department: "wjw".into(),
+        url: "https://wjw.example/hook".into(),
+        secret: "whsec_x".into(),
+        events: vec!["request.decided".into()],
+        created_by: "wjw-steward".into(),
+        created_at: now,
+    };
+    s.create_webhook(&hook).await.unwrap();
+    assert_eq!(s.get_webhook(hook.id).await.unwrap().as_ref(), Some(&hook));
+    assert_eq!(s.list_webhooks(Some("wjw")).await.unwrap(), vec![hook.clone()]);
+    assert!(s.list_webhooks(Some("gaj")).await.unwrap().is_empty());
+
+    let due = DeliveryRecord {
+        id: Uuid::new_v4(),
+        webhook_id: hook.id,
+        event: "request.decided".into(),
+        payload: "{}".into(),
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_attempt_at: None,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+        delivered_at: None,
+    };
+    let later = DeliveryRecord {
+        id: Uuid::new_v4(),
+        next_attempt_at: now + Duration::hours(1),
+        created_at: now + Duration::seconds(1),
+        ..due.clone()
+    };
+    s.enqueue_delivery(&due).await.unwrap();
+    s.enqueue_delivery(&later).await.unwrap();
+    // Only what is due is claimed, and a claimed delivery is leased away from the next claim.
+    let lease = now + Duration::minutes(1);
+    let claimed = s.claim_deliveries(now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, due.id);
+    assert_eq!(claimed[0].next_attempt_at, lease);
+    assert!(s.claim_deliveries(now, lease, 10).await.unwrap().is_empty());
+    let failed_once = DeliveryRecord {
+        attempts: 1,
+        next_attempt_at: now + Duration::seconds(30),
+        last_attempt_at: Some(now),
+        last_status: Some(500),
+        last_error: Some("HTTP 500".into()),
+        ..claimed[0].clone()
+    };
+    s.finish_attempt(&failed_once).await.unwrap();
+    let again = s.claim_deliveries(now + Duration::seconds(31), lease + Duration::seconds(31), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].attempts, again[0].last_status), (1, Some(500)));
+    let done = DeliveryRecord { state: "delivered".into(), attempts: 2, delivered_at: Some(now), ..again[0].clone() };
+    s.finish_attempt(&done).await.unwrap();
+    let log = s.list_deliveries(hook.id, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].id, later.id, "newest first");
+    assert_eq!(log[1].state, "delivered");
+
+    let sub = SubscriptionRecord {
+        id: Uuid::new_v4(),
+        resource_id: r.id,
+        department: "wjw".into(),
+        webhook_id: hook.id,
+        created_by: "wjw-steward".into(),
+        created_at: now,
+    };
+    s.create_subscription(&sub).await.unwrap();
+    assert_eq!(s.list_subscriptions(Some(r.id), None).await.unwrap(), vec![sub.clone()]);
+    assert!(s.list_subscriptions(None, Some("gaj")).await.unwrap().is_empty());
+    // Deleting the webhook takes its deliveries and subscriptions with it.
+    assert!(s.delete_webhook(hook.id).await.unwrap());
+    assert!(!s.delete_webhook(hook.id).await.unwrap());
+    assert!(s.list_deliveries(hook.id, 10).await.unwrap().is_empty());
+    assert!(s.list_subscriptions(Some(r.id), None).await.unwrap().is_empty());
 }

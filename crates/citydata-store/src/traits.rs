@@ -138,6 +138,7 @@ pub trait Store:
     + GrantStore
     + RequestStore
     + InboxStore
+    + WebhookStore
     + Send
     + Sync
 {
@@ -386,4 +387,82 @@ pub trait InboxStore: Send + Sync {
     async fn list_inbox(&self, user_id: Uuid, unread_only: bool, limit: u32) -> Result<Vec<InboxRecord>>;
     /// `false` when the message is not the user's or already read.
     async fn mark_read(&self, user_id: Uuid, id: Uuid, at: DateTime<Utc>) -> Result<bool>;
+}
+
+/// A department's webhook: events are POSTed to `url`, signed with `secret`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    pub id: Uuid,
+    pub department: String,
+    pub url: String,
+    /// The HMAC-SHA256 key; shown to its creator once.
+    pub secret: String,
+    /// Event kinds delivered; empty: all.
+    pub events: Vec<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One event on its way to one webhook, with the outcome of its latest attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    pub event: String,
+    /// The JSON body sent.
+    pub payload: String,
+    /// `pending`, `delivered` or `failed` (retries exhausted).
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver's HTTP status of the latest attempt.
+    pub last_status: Option<i32>,
+    /// Why the latest attempt failed (connection error, non-2xx status).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A department's subscription to a resource's new table versions, delivered to a webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionRecord {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub department: String,
+    pub webhook_id: Uuid,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Webhooks, their delivery queue and log, and change subscriptions.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_webhook(&self, w: &WebhookRecord) -> Result<()>;
+    async fn get_webhook(&self, id: Uuid) -> Result<Option<WebhookRecord>>;
+    /// Oldest first; of one department when given.
+    async fn list_webhooks(&self, department: Option<&str>) -> Result<Vec<WebhookRecord>>;
+    /// Removes the webhook with its deliveries and subscriptions. `false` when absent.
+    async fn delete_webhook(&self, id: Uuid) -> Result<bool>;
+    async fn enqueue_delivery(&self, d: &DeliveryRecord) -> Result<()>;
+    /// Take up to `limit` pending deliveries due at `now`, moving their `next_attempt_at` to
+    /// `lease_until` in the same statement so that no other node takes them meanwhile.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Store the outcome of an attempt: state, attempts, next attempt and the `last_*` fields.
+    async fn finish_attempt(&self, d: &DeliveryRecord) -> Result<()>;
+    /// Newest first.
+    async fn list_deliveries(&self, webhook_id: Uuid, limit: u32) -> Result<Vec<DeliveryRecord>>;
+    async fn create_subscription(&self, s: &SubscriptionRecord) -> Result<()>;
+    /// Oldest first, filtered by resource and/or department.
+    async fn list_subscriptions(
+        &self,
+        resource_id: Option<Uuid>,
+        department: Option<&str>,
+    ) -> Result<Vec<SubscriptionRecord>>;
+    async fn delete_subscription(&self, id: Uuid) -> Result<bool>;
 }
