@@ -22,6 +22,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "data", description = "数据汇聚与版本 / data ingest and versions"),
         (name = "grants", description = "授权 / grants"),
         (name = "requests", description = "共享申请与消息 / requests and inbox"),
+        (name = "webhooks", description = "回调与订阅 / webhooks and change subscriptions"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

@@ -183,6 +183,12 @@ impl Core {
             Err(_) => Outcome::Failure,
         };
         self.record(meta, Actor::Principal(principal), "data.ingest", target, outcome, details).await?;
+        if let Ok((r, false)) = &result
+            && let Some(v) = r.report.as_ref().and_then(|v| v.get("table_version")).and_then(|v| v.as_i64())
+            && let Err(e) = self.emit_table_version(r.resource_id, v).await
+        {
+            tracing::warn!(error = %e, "queueing table.version webhooks failed");
+        }
         result
     }
 

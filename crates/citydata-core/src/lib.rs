@@ -22,6 +22,7 @@ pub mod reads;
 pub mod requests;
 pub mod sql;
 pub mod tokens;
+pub mod webhooks;
 
 pub use error::CoreError;
 
@@ -66,7 +67,20 @@ pub struct CoreConfig {
     pub calendar: citydata_domain::calendar::WorkCalendar,
     /// Working days a provider has to answer a request.
     pub response_days: u32,
+    /// Wait before the first retry of a failed webhook delivery; doubled at each retry.
+    pub webhook_retry_base: Duration,
+    /// Attempts before a delivery is marked `failed`.
+    pub webhook_max_attempts: u32,
+    /// The security commitment (安全承诺书) public applicants accept.
+    pub commitment_text: String,
 }
+
+/// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
+pub const DEFAULT_COMMITMENT: &str = "本人/本单位承诺：仅在申请所述用途和场景内使用所获数据；不向第三方提供、转让或公开原始数据；\
+不尝试对脱敏数据进行重新识别；采取必要的安全措施保护数据；授权到期或被撤销后删除所获数据；\
+违反承诺的，依法承担相应责任。/ I undertake to use the data only for the stated purpose and \
+scenario, not to pass on or publish it, not to re-identify masked data, to keep it secure, to \
+delete it when the grant ends, and to bear legal responsibility for any breach.";
 
 impl Default for CoreConfig {
     fn default() -> Self {
@@ -78,6 +92,9 @@ impl Default for CoreConfig {
             pseudonym_key: b"citydata-default-pseudonym-key".to_vec(),
             calendar: citydata_domain::calendar::WorkCalendar::default(),
             response_days: 10,
+            webhook_retry_base: Duration::seconds(30),
+            webhook_max_attempts: 8,
+            commitment_text: DEFAULT_COMMITMENT.to_string(),
         }
     }
 }
@@ -95,6 +112,8 @@ pub struct Core {
     lake: Option<Arc<citydata_lake::table::Lake>>,
     /// Where uploads that need random access (XLSX, Parquet, JSON) are spooled.
     spool_dir: Option<std::path::PathBuf>,
+    /// Woken when a webhook delivery is queued.
+    webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -110,6 +129,7 @@ impl Core {
             search_sync: Arc::default(),
             lake: None,
             spool_dir: None,
+            webhook_wake: Arc::default(),
         }
     }
 

@@ -113,6 +113,16 @@ impl Core {
                 })
                 .await?;
         }
+        // The same event goes to the webhooks of the departments those users belong to.
+        let departments: std::collections::BTreeSet<String> = self
+            .store
+            .list_users()
+            .await?
+            .iter()
+            .filter(|u| users.contains(&u.id))
+            .flat_map(|u| u.memberships.iter().map(|m| m.department.to_string()))
+            .collect();
+        self.emit(&departments, kind, serde_json::json!({"title": title, "body": body, "link": link})).await?;
         Ok(())
     }
 

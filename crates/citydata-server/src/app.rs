@@ -116,6 +116,16 @@ impl Application {
             pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
             calendar: settings.calendar(),
             response_days: settings.settings.response_days.clamp(1, 365),
+            webhook_retry_base: chrono::Duration::milliseconds(
+                settings.settings.webhook_retry_base_ms.clamp(10, 86_400_000) as i64,
+            ),
+            webhook_max_attempts: settings.settings.webhook_max_attempts.clamp(1, 30),
+            commitment_text: settings
+                .settings
+                .commitment_text
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| citydata_core::DEFAULT_COMMITMENT.to_string()),
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
@@ -194,10 +204,33 @@ impl Application {
                 }
             }
         });
+        // Webhook deliveries: woken when this node queues one, polling every second for
+        // retries and for deliveries queued by other nodes.
+        let hooks = self.core.clone();
+        let dispatcher = tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default();
+            let wake = hooks.webhook_wakeup();
+            loop {
+                match hooks.dispatch_webhooks(&client).await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "webhook dispatch failed"),
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        });
         let result = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        dispatcher.abort();
         follower.abort();
         self.core.store().close().await;
         result.context("server error")

@@ -71,6 +71,12 @@ pub struct Settings {
     pub holidays: Vec<String>,
     /// Make-up working days (调休上班, YYYY-MM-DD), usually weekend days.
     pub makeup_workdays: Vec<String>,
+    /// Milliseconds before the first retry of a failed webhook delivery (doubled each time).
+    pub webhook_retry_base_ms: u64,
+    /// Attempts before a webhook delivery is given up (`failed`).
+    pub webhook_max_attempts: u32,
+    /// The security commitment (安全承诺书) public applicants accept; default: the built-in text.
+    pub commitment_text: Option<String>,
 }
 
 impl Default for Settings {
@@ -91,6 +97,9 @@ impl Default for Settings {
             response_days: 10,
             holidays: vec![],
             makeup_workdays: vec![],
+            webhook_retry_base_ms: 30_000,
+            webhook_max_attempts: 8,
+            commitment_text: None,
         }
     }
 }
@@ -234,6 +243,11 @@ impl ResolvedSettings {
             "makeup_workdays".into(),
             toml::Value::Array(s.makeup_workdays.iter().map(|d| d.clone().into()).collect()),
         );
+        t.insert("webhook_retry_base_ms".into(), (s.webhook_retry_base_ms as i64).into());
+        t.insert("webhook_max_attempts".into(), i64::from(s.webhook_max_attempts).into());
+        if let Some(c) = &s.commitment_text {
+            t.insert("commitment_text".into(), c.clone().into());
+        }
         toml::to_string(&t).unwrap_or_default()
     }
 

@@ -9,8 +9,8 @@ mod catalog;
 mod grants;
 mod ingests;
 mod requests;
-mod webhooks;
 pub mod testing;
+mod webhooks;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

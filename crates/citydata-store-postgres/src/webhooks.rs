@@ -89,7 +89,8 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn delete_webhook(&self, id: Uuid) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&self.pool).await.map_err(backend)?;
+        let r =
+            sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&self.pool).await.map_err(backend)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -155,13 +156,14 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn list_deliveries(&self, webhook_id: Uuid, limit: u32) -> Result<Vec<DeliveryRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
-                .bind(webhook_id)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(webhook_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(rows.iter().map(delivery).collect())
     }
 
@@ -199,8 +201,11 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn delete_subscription(&self, id: Uuid) -> Result<bool> {
-        let r =
-            sqlx::query("DELETE FROM subscriptions WHERE id = $1").bind(id).execute(&self.pool).await.map_err(backend)?;
+        let r = sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(r.rows_affected() == 1)
     }
 }

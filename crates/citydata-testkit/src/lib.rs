@@ -26,6 +26,8 @@ pub struct SpawnOptions {
     pub demo_rows: u64,
     /// Largest data upload (default: the server default).
     pub max_upload_bytes: Option<u64>,
+    /// Webhook attempts before giving up (default: the server default).
+    pub webhook_max_attempts: Option<u32>,
 }
 
 impl Default for SpawnOptions {
@@ -37,6 +39,7 @@ impl Default for SpawnOptions {
             accounts_only: false,
             demo_rows: 0,
             max_upload_bytes: None,
+            webhook_max_attempts: None,
         }
     }
 }
@@ -92,6 +95,11 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     settings.demo_rows = opts.demo_rows;
     if let Some(m) = opts.max_upload_bytes {
         settings.max_upload_bytes = m;
+    }
+    // Retries in tests: 100 ms, 200 ms, 400 ms, … instead of 30 s, 60 s, …
+    settings.webhook_retry_base_ms = 100;
+    if let Some(m) = opts.webhook_max_attempts {
+        settings.webhook_max_attempts = m;
     }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {

@@ -11,6 +11,7 @@ pub mod resources;
 mod tokens;
 mod users;
 pub mod views;
+mod webhooks;
 
 use crate::openapi::ApiDoc;
 use crate::{ApiError, AppState};
@@ -69,6 +70,12 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(requests::inbox))
         .routes(routes!(requests::mark_read))
         .routes(routes!(requests::response_times))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::subscribe))
+        .routes(routes!(webhooks::list_subscriptions))
+        .routes(routes!(webhooks::unsubscribe))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()
