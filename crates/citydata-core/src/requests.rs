@@ -14,7 +14,7 @@ use citydata_domain::user::Role;
 use citydata_domain::vocab::{OpenType, ShareType};
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_store::{CommentRecord, InboxRecord, RequestRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -44,6 +44,38 @@ pub struct NewRequestInput {
     /// Public applicants accept the security commitment (安全承诺书).
     #[serde(default)]
     pub accept_commitment: bool,
+    /// The `sha256` of the commitment text the applicant read (`GET /requests/commitment`);
+    /// when given and the text has changed since, the application is refused.
+    #[serde(default)]
+    pub commitment_sha256: Option<String>,
+}
+
+/// `POST /grants/{id}/renew`: ask the provider for another period under the same grant.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenewInput {
+    /// Days from the current expiry (1–3650, default 365).
+    #[serde(default)]
+    pub period_days: Option<i64>,
+    /// Default: the grant's purpose.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Default: 续期 (renewal of grant <id>).
+    #[serde(default)]
+    pub basis: Option<String>,
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// Public grantees accept the current security commitment again.
+    #[serde(default)]
+    pub accept_commitment: bool,
+}
+
+/// The security commitment public applicants accept, and its fingerprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitmentView {
+    pub text: String,
+    pub sha256: String,
 }
 
 /// An approval, as received: everything optional narrows the request.
@@ -229,9 +261,72 @@ impl Core {
         principal: &Principal,
         input: &NewRequestInput,
     ) -> Result<RequestRecord, CoreError> {
-        let result = self.create_request_inner(meta, principal, input).await;
+        let result = self.create_request_inner(meta, principal, input, None).await;
         let target = result.as_ref().ok().map(|r| format!("request:{}", r.id));
         self.audited(meta, Actor::Principal(principal), "request.create", target, result).await
+    }
+
+    /// The 安全承诺书 in force.
+    pub fn commitment(&self) -> CommitmentView {
+        use sha2::Digest;
+        let text = self.config.commitment_text.clone();
+        let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        CommitmentView { text, sha256 }
+    }
+
+    /// Ask to renew a grant before it expires (its grantees): a request for the same items
+    /// and purpose, answered like any other. On approval the new grant replaces the old one,
+    /// which is closed with `revoked_by = "renewal"`.
+    pub async fn renew_grant(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        grant_id: &str,
+        input: &RenewInput,
+    ) -> Result<RequestRecord, CoreError> {
+        let result = async {
+            let not_found = || CoreError::NotFound(format!("授权不存在：{grant_id} / no such grant"));
+            let gid = Uuid::parse_str(grant_id.trim()).map_err(|_| not_found())?;
+            let g = self.store.get_grant(gid).await?.ok_or_else(not_found)?;
+            let mine = match g.grantee_kind.as_str() {
+                "department" => principal.memberships.iter().any(|m| m.department.as_str() == g.grantee),
+                _ => g.grantee == principal.user_id.to_string(),
+            };
+            if !mine {
+                return Err(not_found());
+            }
+            if g.revoked_at.is_some() {
+                return Err(CoreError::Conflict("授权已撤销，请重新申请 / the grant was revoked: apply anew".into()));
+            }
+            if g.expires_at.is_some_and(|e| e <= Utc::now()) {
+                return Err(CoreError::Conflict("授权已到期，请重新申请 / the grant has expired: apply anew".into()));
+            }
+            let pending = self.store.list_requests(None, None, None).await?;
+            if pending.iter().any(|r| r.renews_grant == Some(g.id) && r.state == "pending") {
+                return Err(CoreError::Conflict("已有待处理的续期申请 / a renewal is already pending".into()));
+            }
+            // The new period runs from the current expiry.
+            let extra = input.period_days.unwrap_or(365);
+            let from_expiry = g.expires_at.map(|e| (e - Utc::now()).num_days().max(0)).unwrap_or(0);
+            let req = NewRequestInput {
+                resource_id: g.resource_id.to_string(),
+                fields: g.fields.clone(),
+                purpose: input.purpose.clone().unwrap_or_else(|| g.purpose.clone()),
+                basis: input
+                    .basis
+                    .clone()
+                    .unwrap_or_else(|| format!("续期（授权 {}）/ renewal of grant {}", g.id, g.id)),
+                scenario: input.scenario.clone().unwrap_or_else(|| "续期 / renewal".into()),
+                contact: String::new(),
+                period_days: Some(if (1..=3650).contains(&extra) { extra + from_expiry } else { extra }),
+                accept_commitment: input.accept_commitment,
+                commitment_sha256: None,
+            };
+            self.create_request_inner(meta, principal, &req, Some(&g)).await
+        }
+        .await;
+        let target = result.as_ref().ok().map(|r| format!("request:{}", r.id));
+        self.audited(meta, Actor::Principal(principal), "grant.renew_request", target, result).await
     }
 
     async fn create_request_inner(
@@ -239,11 +334,12 @@ impl Core {
         meta: &RequestMeta,
         principal: &Principal,
         input: &NewRequestInput,
+        renews: Option<&citydata_store::GrantRecord>,
     ) -> Result<RequestRecord, CoreError> {
         let resource = self.get_resource(Some(principal), &input.resource_id).await?;
         let dept = principal.primary_department().map(|d| d.to_string());
         let mut errs = ValidationErrors::new();
-        if principal.is_member_of(&resource.content.provider) {
+        if renews.is_none() && principal.is_member_of(&resource.content.provider) {
             errs.push(FieldError::new(
                 "resource_id",
                 "own_resource",
@@ -273,7 +369,15 @@ impl Core {
                 "period_days 须在 1–3650 之间 / period_days must be 1–3650",
             ));
         }
+        let commitment = self.commitment();
         if dept.is_none() {
+            if input.commitment_sha256.as_deref().is_some_and(|h| !h.trim().eq_ignore_ascii_case(&commitment.sha256)) {
+                errs.push(FieldError::new(
+                    "commitment_sha256",
+                    "stale_commitment",
+                    "《数据安全承诺书》已更新，请重新阅读后再提交 / the security commitment has changed: read it again",
+                ));
+            }
             if !input.accept_commitment {
                 errs.push(FieldError::new(
                     "accept_commitment",
@@ -310,6 +414,8 @@ impl Core {
             grant_id: None,
             due_at: self.config.calendar.due(now, self.config.response_days),
             created_at: now,
+            renews_grant: renews.map(|g| g.id),
+            commitment: dept.is_none().then(|| commitment.sha256.clone()),
         };
         let link = format!("/api/v1/requests/{}", r.id);
         match (dept.is_some(), resource.content.share.kind) {
@@ -351,6 +457,9 @@ impl Core {
                     ..r.clone()
                 };
                 self.store.transition_request(&decided, "pending").await?;
+                if let Some(old) = renews {
+                    self.store.revoke_grant(old.id, now, "renewal").await?;
+                }
                 r = decided;
             }
             _ => {
@@ -479,6 +588,17 @@ impl Core {
                 Some(d) => (Some(d.clone()), None),
                 None => (None, Some(r.requester.to_string())),
             };
+            // A renewal keeps the old grant's row filter and masks unless the approval sets its own.
+            let old = match r.renews_grant {
+                Some(g) => self.store.get_grant(g).await?,
+                None => None,
+            };
+            let (row_filter, masks) = match &old {
+                Some(o) if input.row_filter.is_none() && input.masks.is_empty() => {
+                    (o.row_filter.clone(), o.masks.clone())
+                }
+                _ => (input.row_filter.clone(), input.masks.clone()),
+            };
             let grant = self
                 .create_grant(
                     meta,
@@ -487,8 +607,8 @@ impl Core {
                         resource_id: resource.id.to_string(),
                         grantee: GranteeInput { department: kind, user: who },
                         fields,
-                        row_filter: input.row_filter.clone(),
-                        masks: input.masks.clone(),
+                        row_filter,
+                        masks,
                         purpose: r.purpose.clone(),
                         valid_from: None,
                         expires_at: Some(expires_at),
@@ -507,6 +627,9 @@ impl Core {
             if !self.store.transition_request(&decided, "pending").await? {
                 self.store.revoke_grant(grant.id, now, "system").await?;
                 return Err(CoreError::Conflict("申请已被处理 / the request was already decided".into()));
+            }
+            if let Some(o) = &old {
+                self.store.revoke_grant(o.id, now, "renewal").await?;
             }
             self.notify(
                 &[r.requester],

@@ -27,6 +27,8 @@ fn request(r: &PgRow) -> Result<RequestRecord> {
         decided_by: r.get("decided_by"),
         decided_at: r.get("decided_at"),
         grant_id: r.get("grant_id"),
+        renews_grant: r.get("renews_grant"),
+        commitment: r.get("commitment"),
         due_at: r.get("due_at"),
         created_at: r.get("created_at"),
     })
@@ -50,7 +52,7 @@ impl RequestStore for PostgresStore {
     async fn create_request(&self, r: &RequestRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO requests (id, resource_id, requester, requester_name, requester_department, fields, purpose, basis, scenario, contact, \
-             period_days, state, reason, decided_by, decided_at, grant_id, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             period_days, state, reason, decided_by, decided_at, grant_id, due_at, created_at, renews_grant, commitment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(r.id)
         .bind(r.resource_id)
@@ -70,6 +72,8 @@ impl RequestStore for PostgresStore {
         .bind(r.grant_id)
         .bind(r.due_at)
         .bind(r.created_at)
+        .bind(r.renews_grant)
+        .bind(&r.commitment)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -27,6 +27,8 @@ fn request(r: &SqliteRow) -> Result<RequestRecord> {
         decided_by: r.get("decided_by"),
         decided_at: r.get::<Option<i64>, _>("decided_at").map(from_micros).transpose()?,
         grant_id: r.get::<Option<String>, _>("grant_id").map(|g| uuid(&g)).transpose()?,
+        renews_grant: r.get::<Option<String>, _>("renews_grant").map(|g| uuid(&g)).transpose()?,
+        commitment: r.get("commitment"),
         due_at: from_micros(r.get("due_at"))?,
         created_at: from_micros(r.get("created_at"))?,
     })
@@ -50,7 +52,7 @@ impl RequestStore for SqliteStore {
     async fn create_request(&self, r: &RequestRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO requests (id, resource_id, requester, requester_name, requester_department, fields, purpose, basis, scenario, contact, \
-             period_days, state, reason, decided_by, decided_at, grant_id, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             period_days, state, reason, decided_by, decided_at, grant_id, due_at, created_at, renews_grant, commitment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.id.to_string())
         .bind(r.resource_id.to_string())
@@ -70,6 +72,8 @@ impl RequestStore for SqliteStore {
         .bind(r.grant_id.map(|g| g.to_string()))
         .bind(micros(r.due_at))
         .bind(micros(r.created_at))
+        .bind(r.renews_grant.map(|g| g.to_string()))
+        .bind(&r.commitment)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -507,6 +507,8 @@ pub async fn requests_and_inbox(s: Arc<dyn Store>) {
         grant_id: None,
         due_at: now + Duration::days(14),
         created_at: now,
+        renews_grant: Some(Uuid::from_u128(9)),
+        commitment: Some("0f1e".into()),
     };
     s.create_request(&req).await.unwrap();
     assert_eq!(s.get_request(req.id).await.unwrap(), Some(req.clone()));

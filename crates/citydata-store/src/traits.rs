@@ -331,6 +331,10 @@ pub struct RequestRecord {
     pub grant_id: Option<Uuid>,
     pub due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// The grant this request asks to renew (续期).
+    pub renews_grant: Option<Uuid>,
+    /// SHA-256 (hex) of the 安全承诺书 text a public applicant accepted.
+    pub commitment: Option<String>,
 }
 
 /// A comment on a request.

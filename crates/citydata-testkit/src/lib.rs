@@ -28,6 +28,8 @@ pub struct SpawnOptions {
     pub max_upload_bytes: Option<u64>,
     /// Webhook attempts before giving up (default: the server default).
     pub webhook_max_attempts: Option<u32>,
+    /// The 安全承诺书 (default: the built-in text).
+    pub commitment_text: Option<String>,
 }
 
 impl Default for SpawnOptions {
@@ -40,6 +42,7 @@ impl Default for SpawnOptions {
             demo_rows: 0,
             max_upload_bytes: None,
             webhook_max_attempts: None,
+            commitment_text: None,
         }
     }
 }
@@ -101,6 +104,7 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     if let Some(m) = opts.webhook_max_attempts {
         settings.webhook_max_attempts = m;
     }
+    settings.commitment_text = opts.commitment_text.clone();
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {
         app.core().seed_demo_accounts().await.expect("seed demo accounts");

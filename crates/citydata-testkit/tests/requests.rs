@@ -277,15 +277,32 @@ async fn a_public_user_applies_and_reads_with_its_token() {
     let fields: Vec<&str> =
         body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert!(fields.contains(&"accept_commitment") && fields.contains(&"scenario"), "{fields:?}");
+    // The commitment text is public, with its fingerprint; a stale fingerprint is refused.
+    let commitment: Value =
+        anon.get(app.url("/api/v1/requests/commitment")).send().await.unwrap().json().await.unwrap();
+    assert!(commitment["text"].as_str().unwrap().contains("承诺"), "{commitment}");
+    let sha = commitment["sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64);
     let r = user
         .post(app.url("/api/v1/requests"))
-        .json(&json!({"resource_id": "103/000001", "purpose": "规划研究", "scenario": "高校课题", "accept_commitment": true, "period_days": 30}))
+        .json(&json!({"resource_id": "103/000001", "purpose": "规划研究", "scenario": "高校课题", "accept_commitment": true,
+            "commitment_sha256": "00".repeat(32)}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(r, 400, "validation_failed").await;
+    assert!(body.to_string().contains("stale_commitment"), "{body}");
+    let r = user
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "103/000001", "purpose": "规划研究", "scenario": "高校课题", "accept_commitment": true,
+            "commitment_sha256": sha, "period_days": 30}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let req: Value = r.json().await.unwrap();
     assert_eq!(req["state"], "pending");
+    assert_eq!(req["commitment_sha256"], sha, "the accepted text is recorded");
     assert!(req["requester_department"].is_null());
     let id = req["id"].as_str().unwrap();
     let r = admin
@@ -360,4 +377,100 @@ async fn overdue_requests_and_expiring_grants_are_announced_once() {
     );
     // ... and the provider's steward is not the grantee.
     assert!(!inbox(&gaj, &app).await.iter().any(|m| m["kind"] == "grant.expiring"));
+}
+
+/// A grantee asks to renew before expiry; the provider approves; the new grant keeps the old
+/// one's row filter and masks, runs beyond the old expiry, and replaces it.
+#[tokio::test]
+async fn grants_are_renewed_through_a_request() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let grant: Value = gaj
+        .post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["性别", "区县"],
+            "row_filter": "区县 = '海陵区'", "masks": {"性别": "redact"}, "purpose": "妇幼健康服务",
+            "expires_at": (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gid = grant["id"].as_str().unwrap();
+    let old_expiry: chrono::DateTime<chrono::Utc> = grant["expires_at"].as_str().unwrap().parse().unwrap();
+    // Only grantees may ask.
+    let scjgj = app.login("scjgj-steward").await;
+    assert_error(
+        scjgj.post(app.url(&format!("/api/v1/grants/{gid}/renew"))).json(&json!({})).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let wjw = app.login("wjw-analyst").await;
+    let r = wjw
+        .post(app.url(&format!("/api/v1/grants/{gid}/renew")))
+        .json(&json!({"period_days": 90}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let req: Value = r.json().await.unwrap();
+    assert_eq!(req["state"], "pending");
+    assert_eq!(req["renews_grant"], gid);
+    assert_eq!(req["purpose"], "妇幼健康服务");
+    assert_eq!(req["fields"], json!(["xb", "qx"]));
+    // One renewal at a time; the provider is told.
+    assert_error(
+        wjw.post(app.url(&format!("/api/v1/grants/{gid}/renew"))).json(&json!({})).send().await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+    let msgs: Vec<Value> = gaj.get(app.url("/api/v1/inbox")).send().await.unwrap().json().await.unwrap();
+    assert!(msgs.iter().any(|m| m["kind"] == "request.new"));
+    let id = req["id"].as_str().unwrap();
+    let r = gaj.post(app.url(&format!("/api/v1/requests/{id}/approve"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let approved: Value = r.json().await.unwrap();
+    let new_id = approved["grant_id"].as_str().unwrap();
+    let grants: Vec<Value> = wjw.get(app.url("/api/v1/grants")).send().await.unwrap().json().await.unwrap();
+    let old = grants.iter().find(|g| g["id"] == gid).unwrap();
+    let new = grants.iter().find(|g| g["id"] == new_id).unwrap();
+    assert_eq!(old["state"], "revoked");
+    assert_eq!(old["revoked_by"], "renewal");
+    assert_eq!(new["state"], "active");
+    assert_eq!(new["row_filter"], old["row_filter"]);
+    assert!(new["row_filter"].as_str().unwrap().contains("海陵区"));
+    assert_eq!(new["masks"], json!({"xb": "redact"}));
+    let new_expiry: chrono::DateTime<chrono::Utc> = new["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(new_expiry > old_expiry + chrono::Duration::days(80), "{old_expiry} → {new_expiry}");
+    // A revoked (or replaced) grant cannot be renewed.
+    assert_error(
+        wjw.post(app.url(&format!("/api/v1/grants/{gid}/renew"))).json(&json!({})).send().await.unwrap(),
+        409,
+        "conflict",
+    )
+    .await;
+}
+
+/// The 安全承诺书 is the configured text; its fingerprint follows the text.
+#[tokio::test]
+async fn the_commitment_text_is_configurable() {
+    use sha2::Digest;
+    let text = "本单位承诺仅将数据用于城市规划研究，不向第三方提供。";
+    let app = citydata_testkit::spawn_app_with(citydata_testkit::SpawnOptions {
+        commitment_text: Some(text.into()),
+        ..Default::default()
+    })
+    .await;
+    let v: Value = citydata_testkit::new_client()
+        .get(app.url("/api/v1/requests/commitment"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["text"], text);
+    assert_eq!(v["sha256"], hex::encode(sha2::Sha256::digest(text.as_bytes())));
 }

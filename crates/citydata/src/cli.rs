@@ -195,6 +195,16 @@ enum GrantCommand {
     List,
     /// Revoke a grant.
     Revoke { id: String },
+    /// Ask the provider to renew a grant for another period (a request, answered as usual).
+    Renew {
+        id: String,
+        /// Days beyond the current expiry.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Default: the grant's purpose.
+        #[arg(long)]
+        purpose: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -788,6 +798,7 @@ async fn requests(settings: Settings, user: &str, command: RequestCommand) -> an
                 contact,
                 period_days,
                 accept_commitment,
+                commitment_sha256: None,
             };
             let r = core.create_request(&meta, &p, &input).await.map_err(user_error)?;
             print_request(&r);
@@ -843,6 +854,11 @@ async fn grants(settings: Settings, user: &str, command: GrantCommand) -> anyhow
         GrantCommand::Revoke { id } => {
             let g = core.revoke_grant(&cli_meta(), &p, &id).await.map_err(user_error)?;
             println!("已撤销授权 / revoked grant {}", g.id);
+        }
+        GrantCommand::Renew { id, days, purpose } => {
+            let input = citydata_core::requests::RenewInput { period_days: Some(days), purpose, ..Default::default() };
+            let r = core.renew_grant(&cli_meta(), &p, &id, &input).await.map_err(user_error)?;
+            print_request(&r);
         }
     }
     Ok(ExitCode::SUCCESS)

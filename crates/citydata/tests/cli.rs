@@ -367,6 +367,12 @@ fn request_and_grant_commands() {
     assert_eq!(stdout(&o).lines().count(), before + 1, "{}", stdout(&o));
 
     let grant_id = grant_line.split('\t').next().unwrap().to_string();
+    // The grantee asks to renew: a pending request for the provider.
+    let o = run(citydata(d).args(["grant", "--as", "wjw-analyst", "renew", &grant_id, "--days", "30"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\tpending\t"), "{}", stdout(&o));
+    let o = run(citydata(d).args(["grant", "--as", "wjw-analyst", "renew", &grant_id]));
+    assert!(!o.status.success(), "one renewal at a time");
     let o = run(citydata(d).args(["grant", "--as", "wjw-analyst", "revoke", &grant_id]));
     assert!(!o.status.success(), "the grantee cannot revoke the provider's grant");
     let o = run(citydata(d).args(["grant", "--as", "gaj-steward", "revoke", &grant_id]));

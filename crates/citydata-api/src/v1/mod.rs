@@ -63,6 +63,8 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(grants::revoke_grant))
         .routes(routes!(requests::list_requests, requests::create_request))
         .routes(routes!(requests::get_request))
+        .routes(routes!(requests::commitment))
+        .routes(routes!(requests::renew_grant))
         .routes(routes!(requests::approve))
         .routes(routes!(requests::reject))
         .routes(routes!(requests::withdraw))

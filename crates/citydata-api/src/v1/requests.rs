@@ -6,7 +6,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use citydata_core::requests::{ApproveInput, NewRequestInput};
+use citydata_core::requests::{ApproveInput, NewRequestInput, RenewInput};
 use citydata_store::{CommentRecord, InboxRecord, RequestRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ pub fn request_view(r: &RequestRecord) -> Value {
         "fields": r.fields, "purpose": r.purpose, "basis": r.basis, "scenario": r.scenario, "contact": r.contact,
         "period_days": r.period_days, "state": r.state, "reason": r.reason, "decided_by": r.decided_by, "decided_at": r.decided_at,
         "grant_id": r.grant_id, "due_at": r.due_at, "overdue": r.state == "pending" && r.due_at < chrono::Utc::now(), "created_at": r.created_at,
+        "renews_grant": r.renews_grant, "commitment_sha256": r.commitment,
     })
 }
 
@@ -42,6 +43,32 @@ pub async fn create_request(
     ApiJson(input): ApiJson<NewRequestInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let r = state.core.create_request(&meta, &p, &input).await?;
+    Ok((StatusCode::CREATED, Json(request_view(&r))))
+}
+
+/// The security commitment (安全承诺书) public applicants accept, with its SHA-256: send it as
+/// `commitment_sha256` with the application to be sure the text you showed is the one in force.
+#[utoipa::path(get, path = "/api/v1/requests/commitment", tag = "requests",
+    responses((status = 200, body = Object, description = "{text, sha256}")))]
+pub async fn commitment(State(state): State<AppState>) -> Json<Value> {
+    Json(serde_json::to_value(state.core.commitment()).unwrap_or_default())
+}
+
+/// Ask to renew a grant before it expires (its grantees): a request for the same items and
+/// purpose, `period_days` beyond the current expiry, answered by the provider like any other.
+/// On approval the new grant replaces the old one (closed with `revoked_by: "renewal"`).
+#[utoipa::path(post, path = "/api/v1/grants/{id}/renew", tag = "grants", params(("id" = String, Path)), request_body = RenewInput,
+    responses((status = 201, body = Object), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn renew_grant(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RenewInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = state.core.renew_grant(&meta, &p, &id, &input).await?;
     Ok((StatusCode::CREATED, Json(request_view(&r))))
 }
 
