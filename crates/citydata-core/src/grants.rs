@@ -317,25 +317,16 @@ impl Core {
             if !self.store.revoke_grant(gid, now, principal.username.as_str()).await? {
                 return Err(CoreError::Conflict("授权已撤销 / the grant was already revoked".into()));
             }
-            // Tell the grantee.
+            // Tell the grantee (inbox and the grantee department's webhooks).
             let users = self.grantee_users(&g).await?;
-            for u in users {
-                self.store
-                    .push_inbox(&citydata_store::InboxRecord {
-                        id: Uuid::now_v7(),
-                        user_id: u,
-                        kind: "grant.revoked".into(),
-                        title: format!("授权已撤销：{} / grant revoked", resource.content.name),
-                        body: format!(
-                            "{} 撤销了对“{}”的授权 / the grant was revoked",
-                            principal.username, resource.content.name
-                        ),
-                        link: Some(format!("/api/v1/resources/{}", resource.id)),
-                        created_at: now,
-                        read_at: None,
-                    })
-                    .await?;
-            }
+            self.notify(
+                &users,
+                "grant.revoked",
+                format!("授权已撤销：{} / grant revoked", resource.content.name),
+                format!("{} 撤销了对“{}”的授权 / the grant was revoked", principal.username, resource.content.name),
+                format!("/api/v1/resources/{}", resource.id),
+            )
+            .await?;
             Ok(GrantRecord { revoked_at: Some(now), revoked_by: Some(principal.username.to_string()), ..g })
         }
         .await;

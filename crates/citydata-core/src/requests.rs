@@ -122,7 +122,8 @@ fn grantee_ids(users: &[citydata_domain::user::User], g: &citydata_store::GrantR
 }
 
 impl Core {
-    async fn notify(
+    /// Tell `users` in their inboxes, and their departments' webhooks.
+    pub(crate) async fn notify(
         &self,
         users: &[Uuid],
         kind: &str,

@@ -214,7 +214,7 @@ async fn subscriptions_announce_new_table_versions_to_readers_only() {
     let wjw = app.login("wjw-steward").await;
     let hook: Value = wjw
         .post(app.url("/api/v1/webhooks"))
-        .json(&json!({"url": url, "events": ["table.version"]}))
+        .json(&json!({"url": url, "events": ["table.version", "grant.revoked"]}))
         .send()
         .await
         .unwrap()
@@ -263,6 +263,8 @@ async fn subscriptions_announce_new_table_versions_to_readers_only() {
     // Once the grant is revoked, new versions are not announced.
     let gid = grant["id"].as_str().unwrap();
     assert_eq!(gaj.post(app.url(&format!("/api/v1/grants/{gid}/revoke"))).send().await.unwrap().status(), 200);
+    // The revocation itself reaches the grantee department's webhook.
+    wait_for(&got, |g| g.iter().any(|r| r.event == "grant.revoked")).await;
     let mut more = Vec::new();
     generate_listing(Register::Population, 30, 0.0, 9, false, &mut more).unwrap();
     assert_eq!(upload(more).await.unwrap().status(), 201);
