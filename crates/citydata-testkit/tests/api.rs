@@ -293,6 +293,16 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/inbox",
         "POST /api/v1/inbox/{id}/read",
         "GET /api/v1/departments/{code}/response-times",
+        "GET /api/v1/requests/commitment",
+        "POST /api/v1/grants/{id}/renew",
+        "GET /api/v1/resources/{id}/changes",
+        "GET /api/v1/webhooks",
+        "POST /api/v1/webhooks",
+        "DELETE /api/v1/webhooks/{id}",
+        "GET /api/v1/webhooks/{id}/deliveries",
+        "POST /api/v1/resources/{id}/subscriptions",
+        "GET /api/v1/subscriptions",
+        "DELETE /api/v1/subscriptions/{id}",
     ]
     .into_iter()
     .map(String::from)
