@@ -42,6 +42,17 @@ impl ApiError {
         self.details = details;
         self
     }
+    /// The message followed by each field error's message (for pages that show one line).
+    pub fn message_with_fields(&self) -> String {
+        let fields: Vec<&str> = self
+            .details
+            .get("fields")
+            .and_then(|f| f.as_array())
+            .map(|f| f.iter().filter_map(|x| x["message"].as_str()).collect())
+            .unwrap_or_default();
+        if fields.is_empty() { self.message.clone() } else { format!("{}：{}", self.message, fields.join("；")) }
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

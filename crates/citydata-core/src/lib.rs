@@ -14,6 +14,7 @@ pub mod catalog_io;
 pub mod demo;
 mod error;
 pub mod exports;
+pub mod feedback;
 pub mod grants;
 pub mod ingest;
 mod password;
@@ -114,7 +115,13 @@ pub struct Core {
     spool_dir: Option<std::path::PathBuf>,
     /// Woken when a webhook delivery is queued.
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// Readers' feedback per client address.
+    feedback_limiter: Arc<ratelimit::FailureLimiter>,
+    /// Usage figures for the portal, with when they were counted.
+    usage_cache: Arc<std::sync::Mutex<Option<(std::time::Instant, UsageMap)>>>,
 }
+
+type UsageMap = std::collections::HashMap<String, feedback::Usage>;
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
@@ -130,6 +137,8 @@ impl Core {
             lake: None,
             spool_dir: None,
             webhook_wake: Arc::default(),
+            feedback_limiter: Arc::new(ratelimit::FailureLimiter::new(20, Duration::hours(1))),
+            usage_cache: Arc::default(),
         }
     }
 

@@ -160,7 +160,7 @@ impl Core {
     }
 
     /// The stewards and department admins of a department (who answer its requests).
-    async fn answerers(&self, dept: &str) -> Result<Vec<Uuid>, CoreError> {
+    pub(crate) async fn answerers(&self, dept: &str) -> Result<Vec<Uuid>, CoreError> {
         Ok(self
             .store
             .list_users()

@@ -31,6 +31,7 @@ pub const EVENTS: &[&str] = &[
     "request.overdue",
     "grant.expiring",
     "grant.revoked",
+    "resource.feedback",
     "table.version",
 ];
 

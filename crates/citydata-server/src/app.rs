@@ -40,17 +40,40 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-/// The whole HTTP application: REST v1, ops endpoints, middleware.
-pub fn build_router(state: AppState, max_body_bytes: usize) -> Router {
-    let (api, _doc) = citydata_api::v1::router();
+/// The whole HTTP application: REST v1, CKAN, DCAT, the web pages, ops endpoints, middleware.
+pub fn build_router(state: AppState, max_body_bytes: usize, portal: citydata_portal::PortalConfig) -> Router {
+    let (api, doc) = citydata_api::v1::router();
+    let doc = serde_json::to_value(&doc).unwrap_or_default();
+    let portal = Arc::new(citydata_portal::Portal::new(portal, doc));
+    // Unknown paths under /api answer in the API's envelope; others with the portal's page.
+    let not_found = {
+        let portal = portal.clone();
+        move |req: Request| {
+            let portal = portal.clone();
+            async move {
+                if req.uri().path().starts_with("/api/") || req.uri().path() == "/api" {
+                    return ApiError::route_not_found().into_response();
+                }
+                let (mut parts, _) = req.into_parts();
+                parts.extensions.insert(portal.clone());
+                match <citydata_portal::Ctx as axum::extract::FromRequestParts<()>>::from_request_parts(&mut parts, &())
+                    .await
+                {
+                    Ok(ctx) => citydata_portal::not_found(ctx, axum::Extension(portal)).await,
+                    Err(r) => r,
+                }
+            }
+        }
+    };
     Router::new()
         .merge(api)
         .merge(citydata_api::ckan::router())
         .merge(citydata_api::dcat::router())
+        .merge(citydata_portal::router(portal))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .fallback(|| async { ApiError::route_not_found() })
+        .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), middleware::authenticate))
         .layer(from_fn_with_state(state.clone(), middleware::request_context))
         .layer(from_fn(middleware::metrics))
@@ -161,7 +184,8 @@ impl Application {
             public_base_url: settings.settings.public_base_url.clone(),
             max_upload_bytes: settings.settings.max_upload_bytes,
         };
-        let router = build_router(state, settings.settings.max_body_bytes);
+        let portal = settings.portal_config();
+        let router = build_router(state, settings.settings.max_body_bytes, portal);
         let listener = TcpListener::bind(settings.settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.settings.listen))?;

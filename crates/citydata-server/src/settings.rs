@@ -77,6 +77,15 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
     /// The security commitment (安全承诺书) public applicants accept; default: the built-in text.
     pub commitment_text: Option<String>,
+    /// The portal's name (Chinese, and English for `?lang=en`).
+    pub site_name: String,
+    pub site_name_en: String,
+    /// A logo image URL for the portal's header (default: the embedded logo).
+    pub logo_url: Option<String>,
+    /// The portal's main color (`#rrggbb` or a CSS color name).
+    pub primary_color: String,
+    /// A directory of templates that replace the embedded ones of the same name.
+    pub template_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -100,6 +109,11 @@ impl Default for Settings {
             webhook_retry_base_ms: 30_000,
             webhook_max_attempts: 8,
             commitment_text: None,
+            site_name: "城市公共数据开放平台".into(),
+            site_name_en: "City Open Data Portal".into(),
+            logo_url: None,
+            primary_color: "#b4232a".into(),
+            template_dir: None,
         }
     }
 }
@@ -248,7 +262,30 @@ impl ResolvedSettings {
         if let Some(c) = &s.commitment_text {
             t.insert("commitment_text".into(), c.clone().into());
         }
+        t.insert("site_name".into(), s.site_name.clone().into());
+        t.insert("site_name_en".into(), s.site_name_en.clone().into());
+        if let Some(l) = &s.logo_url {
+            t.insert("logo_url".into(), l.clone().into());
+        }
+        t.insert("primary_color".into(), s.primary_color.clone().into());
+        if let Some(d) = &s.template_dir {
+            t.insert("template_dir".into(), d.display().to_string().into());
+        }
         toml::to_string(&t).unwrap_or_default()
+    }
+
+    /// Theming and template overrides of the web pages.
+    pub fn portal_config(&self) -> citydata_portal::PortalConfig {
+        let s = &self.settings;
+        citydata_portal::PortalConfig {
+            site_name: s.site_name.clone(),
+            site_name_en: s.site_name_en.clone(),
+            logo_url: s.logo_url.clone(),
+            primary_color: s.primary_color.clone(),
+            template_dir: s.template_dir.clone(),
+            secret: self.secret_key.expose().as_bytes().to_vec(),
+            cookie_secure: self.cookie_secure(),
+        }
     }
 
     pub fn cookie_secure(&self) -> bool {

@@ -35,9 +35,15 @@ pub struct UploadQuery {
 }
 
 /// Reads the request body as it arrives, refusing more than `limit` bytes.
-struct Limited<R> {
+pub struct Limited<R> {
     inner: R,
     left: u64,
+}
+
+impl<R> Limited<R> {
+    pub fn new(inner: R, limit: u64) -> Self {
+        Self { inner, left: limit }
+    }
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -51,23 +57,33 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// A streamed multipart upload: the first file part as a reader, its file name, and the text
+/// fields that came before it (a form puts its other fields first).
+pub struct MultipartUpload {
+    pub file: Box<dyn Read + Send>,
+    pub file_name: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
 /// The first file part of a multipart upload, streamed: a task owns the multipart body and
-/// forwards the part's chunks.
-async fn multipart_file(request: axum::extract::Request) -> Result<(Box<dyn Read + Send>, Option<String>), ApiError> {
+/// forwards the part's chunks. Text fields before the file (at most 64 KiB each) are returned.
+pub async fn multipart_upload(request: axum::extract::Request) -> Result<MultipartUpload, ApiError> {
     use axum::extract::FromRequest;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_multipart", m);
     let mut mp = axum::extract::Multipart::from_request(request, &())
         .await
         .map_err(|e| bad(format!("multipart 请求无效 / invalid multipart body: {}", e.body_text())))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<String>, String>>();
+    type Ready = Result<(Option<String>, Vec<(String, String)>), String>;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Ready>();
     tokio::spawn(async move {
         let mut ready = Some(ready_tx);
+        let mut fields = Vec::new();
         loop {
             match mp.next_field().await {
                 Ok(Some(mut field)) if field.file_name().is_some() || field.name() == Some("file") => {
                     if let Some(r) = ready.take() {
-                        let _ = r.send(Ok(field.file_name().map(str::to_string)));
+                        let _ = r.send(Ok((field.file_name().map(str::to_string), std::mem::take(&mut fields))));
                     }
                     loop {
                         match field.chunk().await {
@@ -84,7 +100,19 @@ async fn multipart_file(request: axum::extract::Request) -> Result<(Box<dyn Read
                         }
                     }
                 }
-                Ok(Some(_)) => continue,
+                Ok(Some(field)) => {
+                    let name = field.name().unwrap_or("").to_string();
+                    match field.text().await {
+                        Ok(t) if t.len() <= 65_536 && fields.len() < 64 => fields.push((name, t)),
+                        Ok(_) => {}
+                        Err(e) => {
+                            if let Some(r) = ready.take() {
+                                let _ = r.send(Err(e.body_text()));
+                            }
+                            return;
+                        }
+                    }
+                }
                 Ok(None) => {
                     if let Some(r) = ready.take() {
                         let _ =
@@ -101,13 +129,14 @@ async fn multipart_file(request: axum::extract::Request) -> Result<(Box<dyn Read
             }
         }
     });
-    let file_name = match ready_rx.await {
-        Ok(Ok(name)) => name,
+    let (file_name, fields) = match ready_rx.await {
+        Ok(Ok(x)) => x,
         Ok(Err(m)) => return Err(bad(m)),
         Err(_) => return Err(bad("multipart 请求无效 / invalid multipart body".into())),
     };
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    Ok((Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)))), file_name))
+    let file = Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream))));
+    Ok(MultipartUpload { file, file_name, fields })
 }
 
 fn format_from_content_type(headers: &HeaderMap) -> Option<String> {
@@ -169,7 +198,7 @@ pub async fn upload(
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     let mut params = params;
     let reader: Box<dyn Read + Send> = if is_multipart {
-        let (r, name) = multipart_file(request).await?;
+        let MultipartUpload { file: r, file_name: name, .. } = multipart_upload(request).await?;
         if params.format.is_none() {
             params.format = name
                 .as_deref()
@@ -180,7 +209,7 @@ pub async fn upload(
         let stream = request.into_body().into_data_stream().map_err(std::io::Error::other);
         Box::new(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))
     };
-    let limited = Limited { inner: reader, left: state.max_upload_bytes };
+    let limited = Limited::new(reader, state.max_upload_bytes);
     let (record, replayed) =
         state.core.ingest_data(&meta, &p, &id, &params, IngestBody::Stream(Box::new(limited)), None).await?;
     let view = ingest_view(&record);

@@ -3,9 +3,9 @@
 mod audit;
 mod auth;
 pub(crate) mod catalog_io;
-mod data;
+pub mod data;
 mod departments;
-mod grants;
+pub mod grants;
 mod requests;
 pub mod resources;
 mod tokens;

@@ -1,0 +1,73 @@
+//! citydata-portal: the web pages. The open-data portal (数据开放门户) for citizens and companies
+//! and the console for department staff, rendered on the server with minijinja from templates
+//! embedded in the binary (a directory may override any of them), with every string in the
+//! message catalogs (`messages/zh-CN.toml`, `messages/en.toml`), zh-CN first.
+//!
+//! Every function works without JavaScript: forms post and redirect. Every form carries a CSRF
+//! token (a signed double-submit cookie). Reads of table data (previews, charts) go through the
+//! same use cases — and so the same gate — as the API.
+#![forbid(unsafe_code)]
+
+mod chart;
+mod console;
+mod ctx;
+mod i18n;
+mod public;
+mod render;
+
+pub use ctx::{CSRF_COOKIE, Ctx};
+pub use i18n::Lang;
+pub use render::{Portal, PortalConfig};
+
+use axum::Router;
+use axum::routing::{get, post};
+use citydata_api::AppState;
+use std::sync::Arc;
+
+/// The pages, under `/` (the API keeps `/api`).
+pub fn router(portal: Arc<Portal>) -> Router<AppState> {
+    Router::new()
+        .route("/", get(public::home))
+        .route("/datasets", get(public::datasets))
+        .route("/datasets/{slug}", get(public::dataset))
+        .route("/datasets/{slug}/feedback", post(public::feedback))
+        .route("/departments", get(public::departments))
+        .route("/departments/{code}", get(public::department))
+        .route("/themes/{code}", get(public::theme))
+        .route("/api-docs", get(public::api_docs))
+        .route("/help", get(public::help))
+        .route("/login", get(public::login_page).post(public::login))
+        .route("/register", get(public::register_page).post(public::register))
+        .route("/logout", post(public::logout))
+        .route("/static/{file}", get(public::asset))
+        .route("/console", get(console::home))
+        .route("/console/resources/{slug}/publish", post(console::publish))
+        .route("/console/resources/{slug}/withdraw", post(console::withdraw))
+        .route("/console/resources/{slug}/edit", get(console::edit_page).post(console::edit))
+        .route(
+            "/console/resources/{slug}/upload",
+            get(console::upload_page).post(console::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/console/requests", get(console::requests))
+        .route("/console/requests/{id}", get(console::request_page))
+        .route("/console/requests/{id}/approve", post(console::approve))
+        .route("/console/requests/{id}/reject", post(console::reject))
+        .route("/console/requests/{id}/comment", post(console::comment))
+        .route("/console/apply/{slug}", get(console::apply_page).post(console::apply))
+        .route("/console/grants", get(console::grants))
+        .route("/console/grants/{id}/revoke", post(console::revoke_grant))
+        .route("/console/tokens", get(console::tokens).post(console::create_token))
+        .route("/console/tokens/{id}/revoke", post(console::revoke_token))
+        .route("/console/inbox", get(console::inbox))
+        .route("/console/inbox/{id}/read", post(console::mark_read))
+        .route("/console/audit", get(console::audit))
+        .layer(axum::Extension(portal))
+}
+
+/// The page for paths nothing else answers (outside `/api`).
+pub async fn not_found(
+    ctx: ctx::Ctx,
+    axum::Extension(portal): axum::Extension<Arc<Portal>>,
+) -> axum::response::Response {
+    ctx.error_page(&portal, axum::http::StatusCode::NOT_FOUND, &ctx.m("error_not_found"))
+}

@@ -1,0 +1,207 @@
+//! The template environment, the embedded templates and assets, theming.
+
+use crate::i18n::{Catalog, Lang, catalogs};
+use minijinja::{AutoEscape, Environment};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The embedded templates, by name. A file of the same name in `PortalConfig::template_dir`
+/// replaces one (a city's own home page, say).
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("datasets.html", include_str!("../templates/datasets.html")),
+    ("dataset.html", include_str!("../templates/dataset.html")),
+    ("departments.html", include_str!("../templates/departments.html")),
+    ("department.html", include_str!("../templates/department.html")),
+    ("api_docs.html", include_str!("../templates/api_docs.html")),
+    ("help.html", include_str!("../templates/help.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("console/nav.html", include_str!("../templates/console/nav.html")),
+    ("console/home.html", include_str!("../templates/console/home.html")),
+    ("console/edit.html", include_str!("../templates/console/edit.html")),
+    ("console/upload.html", include_str!("../templates/console/upload.html")),
+    ("console/requests.html", include_str!("../templates/console/requests.html")),
+    ("console/request.html", include_str!("../templates/console/request.html")),
+    ("console/apply.html", include_str!("../templates/console/apply.html")),
+    ("console/grants.html", include_str!("../templates/console/grants.html")),
+    ("console/tokens.html", include_str!("../templates/console/tokens.html")),
+    ("console/inbox.html", include_str!("../templates/console/inbox.html")),
+    ("console/audit.html", include_str!("../templates/console/audit.html")),
+];
+
+pub(crate) const CSS: &str = include_str!("../static/app.css");
+pub(crate) const LOGO_SVG: &str = include_str!("../static/logo.svg");
+
+/// Theming and overrides, from the server's settings.
+#[derive(Debug, Clone)]
+pub struct PortalConfig {
+    /// The portal's name in Chinese (e.g. 泰州市公共数据开放平台).
+    pub site_name: String,
+    pub site_name_en: String,
+    /// An image URL for the logo (default: the embedded logo).
+    pub logo_url: Option<String>,
+    /// A CSS color for headers, buttons and charts.
+    pub primary_color: String,
+    /// A directory whose templates replace the embedded ones of the same name.
+    pub template_dir: Option<PathBuf>,
+    /// The server's secret (signs CSRF tokens).
+    pub secret: Vec<u8>,
+    /// Mark cookies `Secure` (https deployments).
+    pub cookie_secure: bool,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            site_name: "城市公共数据开放平台".into(),
+            site_name_en: "City Open Data Portal".into(),
+            logo_url: None,
+            primary_color: "#b4232a".into(),
+            template_dir: None,
+            secret: b"citydata-default-portal-secret".to_vec(),
+            cookie_secure: false,
+        }
+    }
+}
+
+pub struct Portal {
+    env: Environment<'static>,
+    zh: Catalog,
+    en: Catalog,
+    pub(crate) config: PortalConfig,
+    pub(crate) secret: Vec<u8>,
+    pub(crate) cookie_secure: bool,
+    /// `/static/app.<hash>.css`: the hash makes the file cacheable for a year.
+    pub(crate) css_path: String,
+    pub(crate) css_etag: String,
+    /// The OpenAPI document, for `/api-docs`.
+    pub(crate) api_doc: Value,
+}
+
+fn short_hash(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..6])
+}
+
+/// A color a stylesheet may take as is: `#rgb`, `#rrggbb` or a plain color name.
+fn safe_color(c: &str) -> Option<String> {
+    let c = c.trim();
+    let hex_ok =
+        c.strip_prefix('#').is_some_and(|h| matches!(h.len(), 3 | 6) && h.chars().all(|x| x.is_ascii_hexdigit()));
+    let name_ok = !c.is_empty() && c.len() <= 20 && c.chars().all(|x| x.is_ascii_alphabetic());
+    (hex_ok || name_ok).then(|| c.to_string())
+}
+
+impl Portal {
+    pub fn new(mut config: PortalConfig, api_doc: Value) -> Self {
+        config.primary_color = safe_color(&config.primary_color).unwrap_or_else(|| "#b4232a".into());
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        let dir = config.template_dir.clone();
+        env.set_loader(move |name| {
+            if let Some(d) = &dir
+                && !name.contains("..")
+            {
+                let p = d.join(name);
+                if p.is_file() {
+                    return std::fs::read_to_string(&p).map(Some).map_err(|e| {
+                        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("template {name}: {e}"))
+                    });
+                }
+            }
+            Ok(TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+        });
+        env.add_filter("thousands", |v: i64| -> String {
+            let s = v.abs().to_string();
+            let mut out = String::new();
+            for (i, c) in s.chars().enumerate() {
+                if i > 0 && (s.len() - i).is_multiple_of(3) {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            if v < 0 { format!("-{out}") } else { out }
+        });
+        env.add_filter("date", |v: String| -> String { v.get(..10).unwrap_or(&v).to_string() });
+        env.add_filter("datetime", |v: String| -> String { v.get(..16).unwrap_or(&v).replace('T', " ") });
+        env.add_filter("urlencode_path", |v: String| -> String { crate::ctx::urlencode(&v) });
+        let (zh, en) = catalogs();
+        let css = CSS.replace("--primary: #b4232a", &format!("--primary: {}", config.primary_color));
+        let hash = short_hash(&css);
+        Self {
+            env,
+            zh,
+            en,
+            secret: config.secret.clone(),
+            cookie_secure: config.cookie_secure,
+            css_path: format!("/static/app.{hash}.css"),
+            css_etag: format!("\"{hash}\""),
+            config,
+            api_doc,
+        }
+    }
+
+    pub(crate) fn css(&self) -> String {
+        CSS.replace("--primary: #b4232a", &format!("--primary: {}", self.config.primary_color))
+    }
+
+    pub fn catalog(&self, lang: Lang) -> &Catalog {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+
+    pub fn message(&self, lang: Lang, key: &str) -> String {
+        self.catalog(lang).get(key).cloned().unwrap_or_else(|| key.to_string())
+    }
+
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colors_cannot_break_out_of_the_stylesheet() {
+        assert_eq!(safe_color("#1a2b3c").as_deref(), Some("#1a2b3c"));
+        assert_eq!(safe_color("teal").as_deref(), Some("teal"));
+        assert_eq!(safe_color("red;}body{display:none"), None);
+        assert_eq!(safe_color("#12345"), None);
+    }
+
+    #[test]
+    fn every_embedded_template_parses() {
+        let p = Portal::new(PortalConfig::default(), Value::Null);
+        for (name, _) in TEMPLATES {
+            p.env.get_template(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    #[test]
+    fn the_upload_report_renders() {
+        let p = Portal::new(PortalConfig::default(), Value::Null);
+        let ctx = serde_json::json!({
+            "m": p.catalog(Lang::Zh), "r": {"slug": "x"},
+            "report": {"state": "committed", "report": {"rows_read": 3, "rows_committed": 2, "rows_quarantined": 1, "table_version": 0,
+                "failures": [{"rule": "id_card", "item": "sfzh", "title": "身份证号", "count": 1}]}},
+            "sample": [{"line": 2, "failures": [{"rule": "id_card", "message": "bad"}], "record": {"sfzh": "1"}}],
+        });
+        let html = p.render("console/upload.html", ctx).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(html.contains("身份证号"));
+    }
+}
