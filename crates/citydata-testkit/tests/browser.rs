@@ -1,0 +1,257 @@
+//! The portal in a real browser: headless Chromium driven over WebDriver (Debian's `chromium`
+//! and `chromium-driver` packages; fantoccini speaks the protocol). A newcomer searches 企业,
+//! opens 企业登记信息 and downloads its CSV; a public user registers and applies for a
+//! conditionally open dataset; the provider approves; the applicant reads it. Every page is
+//! saved as a screenshot in zh and en under `<target dir>/screenshots/`.
+//!
+//! When the browser is missing the test says how to install it and skips — except when
+//! `CI=true`, where a missing browser fails the run.
+
+use citydata_core::demo::generate::{Register, generate_listing};
+use citydata_testkit::{DEMO_PASSWORD, TestApp, spawn_app};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// 国土空间规划分区 rows.
+const PLANNING_ZONES: &str =
+    "分区编码,分区名称,面积\nHL-01,海陵老城区,12.5\nHL-02,凤城河风景区,8.25\nGG-01,高港港区,20\n";
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The screenshots directory: `$CARGO_TARGET_DIR/screenshots`, else `target/screenshots` at the
+/// workspace root.
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    dir
+}
+
+/// Start chromedriver and a headless Chromium session, or explain why not.
+async fn browser(downloads: &Path) -> Option<(Driver, Client)> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    if !missing.is_empty() {
+        let msg = format!(
+            "browser tests need {}: install them with `apt-get install -y chromium chromium-driver`",
+            missing.join(" and ")
+        );
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg} (CI=true: a missing browser fails the run)");
+        }
+        eprintln!("skipped: {msg}");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let profile = tempfile::tempdir().unwrap().keep();
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())],
+            "prefs": {"download.default_directory": downloads.display().to_string(), "download.prompt_for_download": false}
+        }
+    }))
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        if let Ok(c) = ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            return Some((driver, c));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start on {url}");
+}
+
+/// Visit `path` in both languages and save each as `<name>-zh.png` / `<name>-en.png`, ending
+/// in Chinese. Returns the Chinese page's source.
+async fn tour(c: &Client, app: &TestApp, name: &str, path: &str) -> String {
+    let dir = screenshots_dir();
+    let sep = if path.contains('?') { '&' } else { '?' };
+    for lang in ["en", "zh"] {
+        c.goto(&app.url(&format!("{path}{sep}lang={lang}"))).await.unwrap();
+        let png = c.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG screenshot");
+        std::fs::write(dir.join(format!("{name}-{lang}.png")), png).unwrap();
+    }
+    let html = c.source().await.unwrap();
+    assert!(html.contains("lang=\"zh-CN\""), "{name} ends in Chinese");
+    html
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+/// Click a form's submit button and wait for the answer page to load.
+async fn submit(c: &Client, css: &str) {
+    let before = c.current_url().await.unwrap();
+    let old = c.find(Locator::Css("body")).await.unwrap();
+    click(c, css).await;
+    for _ in 0..100 {
+        // The old page's body goes stale once the next page has replaced it.
+        let stale = old.html(false).await.is_err();
+        let ready =
+            c.execute("return document.readyState", vec![]).await.ok().and_then(|v| v.as_str().map(str::to_string));
+        if stale && ready.as_deref() == Some("complete") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("submitting {css} on {before} loaded no new page");
+}
+
+async fn login(c: &Client, app: &TestApp, user: &str, password: &str) {
+    c.goto(&app.url("/login?lang=zh")).await.unwrap();
+    fill(c, "#username", user).await;
+    fill(c, "#password", password).await;
+    submit(c, "form[action='/login'] button[type=submit]").await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().starts_with("/console"), "{user} logged in: {url}");
+}
+
+async fn logout(c: &Client) {
+    submit(c, "form[action='/logout'] button").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((_driver, c)) = browser(downloads.path()).await else { return };
+    let app = spawn_app().await;
+    let scjgj = app.login("scjgj-steward").await;
+    let mut body = Vec::new();
+    generate_listing(Register::Enterprise, 80, 0.0, 3, false, &mut body).unwrap();
+    let r = scjgj.post(app.url("/api/v1/resources/102%2F000001/data")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let admin = app.login("admin").await;
+    let r = admin.post(app.url("/api/v1/resources/103%2F000001/data")).body(PLANNING_ZONES).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+    // A newcomer: home → search 企业 → 企业登记信息 → its preview and chart → CSV download.
+    tour(&c, &app, "home", "/").await;
+    fill(&c, "#q", "企业").await;
+    submit(&c, "form.search button").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("企业登记信息"), "search finds it");
+    let path = c.current_url().await.unwrap();
+    tour(&c, &app, "search", &format!("{}?{}", path.path(), path.query().unwrap_or(""))).await;
+    submit(&c, "a.dataset-link[data-code='102/000001']").await;
+    let dataset = c.current_url().await.unwrap().path().to_string();
+    let html = tour(&c, &app, "dataset", &dataset).await;
+    assert!(html.contains("<table class=\"data\">") && html.contains("<svg class=\"chart\""), "preview and chart");
+    c.find(Locator::LinkText("CSV")).await.unwrap().click().await.unwrap();
+    let mut csv = None;
+    for _ in 0..100 {
+        if let Some(f) = std::fs::read_dir(downloads.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.path().extension().is_some_and(|x| x == "csv"))
+        {
+            csv = Some(std::fs::read_to_string(f.path()).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let csv = csv.expect("the CSV was downloaded");
+    assert_eq!(csv.lines().count(), 81, "a header and 80 rows");
+    for (name, path) in [
+        ("departments", "/departments"),
+        ("department", "/departments/scjgj"),
+        ("theme", "/themes/market"),
+        ("api-docs", "/api-docs"),
+        ("help", "/help"),
+        ("login", "/login"),
+        ("register", "/register"),
+        ("not-found", "/no/such/page"),
+    ] {
+        tour(&c, &app, name, path).await;
+    }
+
+    // A public user registers and applies for a 有条件开放 dataset.
+    c.goto(&app.url("/register?lang=zh")).await.unwrap();
+    fill(&c, "#email", "zhang@example.cn").await;
+    fill(&c, "#display_name", "张同学").await;
+    fill(&c, "#password", "public-pass-1").await;
+    submit(&c, "form[action='/register'] button").await;
+    login(&c, &app, "zhang@example.cn", "public-pass-1").await;
+    let v: Value =
+        app.client.get(app.url("/api/v1/resources/103%2F000001")).send().await.unwrap().json().await.unwrap();
+    let slug = v["slug"].as_str().unwrap().to_string();
+    let html = tour(&c, &app, "dataset-conditional", &format!("/datasets/{slug}")).await;
+    assert!(!html.contains("<table class=\"data\">"), "no preview before approval");
+    submit(&c, "a.button.apply").await;
+    tour(&c, &app, "apply", &format!("/console/apply/{slug}")).await;
+    fill(&c, "#purpose", "城市规划课题研究").await;
+    fill(&c, "#scenario", "高校毕业论文").await;
+    click(&c, "input[name=accept_commitment]").await;
+    submit(&c, "form.stack button[type=submit]").await;
+    let request = c.current_url().await.unwrap().path().to_string();
+    if !request.starts_with("/console/requests/") {
+        let html = c.source().await.unwrap();
+        let errors: Vec<&str> =
+            html.split("class=\"error\"").skip(1).map(|s| s.split('<').nth(0).unwrap_or("")).collect();
+        panic!("{request}: {errors:?}");
+    }
+    tour(&c, &app, "my-request", &request).await;
+    logout(&c).await;
+
+    // The provider (大数据管理中心, whose steward is the platform admin in the demo) approves.
+    assert_eq!(v["provider"], "dsjzx");
+    let user = "admin".to_string();
+    login(&c, &app, &user, DEMO_PASSWORD).await;
+    for (name, path) in [
+        ("console", "/console"),
+        ("console-requests", "/console/requests"),
+        ("console-grants", "/console/grants"),
+        ("console-tokens", "/console/tokens"),
+        ("console-inbox", "/console/inbox"),
+    ] {
+        tour(&c, &app, name, path).await;
+    }
+    tour(&c, &app, "request-review", &request).await;
+    submit(&c, &format!("form[action='{request}/approve'] button[type=submit]")).await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("已批准"), "approved");
+    tour(&c, &app, "console-audit", "/console/audit").await;
+    logout(&c).await;
+
+    // The applicant reads it.
+    login(&c, &app, "zhang@example.cn", "public-pass-1").await;
+    let html = tour(&c, &app, "dataset-granted", &format!("/datasets/{slug}")).await;
+    assert!(html.contains("<table class=\"data\">"), "the preview is open now");
+    assert!(!html.contains("须申请并获批准"));
+    c.close().await.unwrap();
+    let shots = std::fs::read_dir(screenshots_dir()).unwrap().count();
+    assert!(shots >= 40, "{shots} screenshots");
+}
