@@ -220,7 +220,7 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     if !request.starts_with("/console/requests/") {
         let html = c.source().await.unwrap();
         let errors: Vec<&str> =
-            html.split("class=\"error\"").skip(1).map(|s| s.split('<').nth(0).unwrap_or("")).collect();
+            html.split("class=\"error\"").skip(1).map(|s| s.split('<').next().unwrap_or("")).collect();
         panic!("{request}: {errors:?}");
     }
     tour(&c, &app, "my-request", &request).await;
