@@ -97,6 +97,142 @@ pub async fn withdraw(
     }
 }
 
+/// The departments whose resources the caller may create (platform admins: all).
+async fn editable_departments(state: &AppState, p: &citydata_domain::principal::Principal) -> Vec<Value> {
+    let all = state.core.list_departments().await.unwrap_or_default();
+    all.iter()
+        .filter(|d| can_edit(p, &d.code))
+        .map(|d| json!({"code": d.code.to_string(), "name": d.name.as_str()}))
+        .collect()
+}
+
+pub async fn new_page(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
+    let p = login!(ctx);
+    let departments = editable_departments(&state, &p).await;
+    if departments.is_empty() {
+        return ctx.core_error(&portal, CoreError::forbidden());
+    }
+    ctx.render(
+        &portal,
+        "console/new.html",
+        json!({"departments": departments, "labels": labels(ctx.lang), "errors": {},
+               "v": {"update_cycle": "monthly", "share_type": "conditional", "open_type": "none", "class": "thematic", "format_category": "database"}}),
+    )
+}
+
+#[derive(Deserialize, serde::Serialize, Default)]
+pub struct NewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "abstract")]
+    summary: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    theme: String,
+    #[serde(default)]
+    format_category: String,
+    #[serde(default)]
+    format_type: String,
+    #[serde(default)]
+    update_cycle: String,
+    #[serde(default)]
+    share_type: String,
+    #[serde(default)]
+    share_conditions: String,
+    #[serde(default)]
+    share_method: String,
+    #[serde(default)]
+    open_type: String,
+    #[serde(default)]
+    open_conditions: String,
+    #[serde(default)]
+    tags: String,
+    /// One item per line: `字段名,中文名,类型[,敏感级别][,主键]`.
+    #[serde(default)]
+    items: String,
+}
+
+/// An item line: `name,title,type[,sensitivity][,key]` (commas or 全角逗号; `主键`/`key`/`是`
+/// marks a key item).
+fn item_line(line: &str) -> Value {
+    let parts: Vec<&str> = line.split([',', '，']).map(str::trim).collect();
+    let get = |i: usize| parts.get(i).copied().filter(|s| !s.is_empty());
+    let key = parts.iter().skip(3).any(|p| matches!(*p, "主键" | "key" | "是" | "yes" | "true"));
+    let sensitivity = get(3).filter(|s| !matches!(*s, "主键" | "key" | "是" | "yes" | "true"));
+    json!({"name": get(0), "title": get(1), "data_type": get(2), "sensitivity": sensitivity, "key": key, "required": key})
+}
+
+/// A new draft resource from the form: the same validations as `POST /api/v1/resources`; every
+/// problem is shown next to its field (item problems under the items, by line).
+pub async fn create(State(state): State<AppState>, Extension(portal): P, ctx: Ctx, Form(f): Form<NewForm>) -> Response {
+    let p = login!(ctx);
+    csrf!(ctx, &f.csrf);
+    let opt = |s: &str| if s.trim().is_empty() { Value::Null } else { Value::String(s.trim().to_string()) };
+    let items: Vec<Value> = f.items.lines().filter(|l| !l.trim().is_empty()).map(item_line).collect();
+    let tags: Vec<String> =
+        f.tags.split([',', '，', '；', ';']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect();
+    let body = json!({
+        "name": opt(&f.name), "abstract": opt(&f.summary), "provider": opt(&f.provider),
+        "classification": {"class": opt(&f.class), "theme": opt(&f.theme)},
+        "format": {"category": opt(&f.format_category), "type": opt(&f.format_type)},
+        "items": items, "update_cycle": opt(&f.update_cycle), "tags": tags,
+        "share": {"type": opt(&f.share_type), "conditions": opt(&f.share_conditions), "method": opt(&f.share_method)},
+        "open": {"type": opt(&f.open_type), "conditions": opt(&f.open_conditions)},
+    });
+    let result = match serde_json::from_value::<citydata_domain::resource::ResourceInput>(body) {
+        Ok(input) => state.core.create_resource(&ctx.meta, &p, &input).await,
+        Err(e) => {
+            Err(CoreError::Validation(citydata_domain::FieldError::new("body", "invalid_field", e.to_string()).into()))
+        }
+    };
+    match result {
+        Ok(r) => ctx.redirect(&format!("/console/resources/{}/edit?created=1", urlencode(r.content.slug.as_str()))),
+        Err(e @ CoreError::Validation(_)) => {
+            let mut errors = Ctx::field_errors(&e);
+            if let Some(o) = errors.as_object_mut() {
+                let mut item_errors = Vec::new();
+                let renamed: Vec<(String, Value)> = o
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        if let Some(rest) = k.strip_prefix("items[") {
+                            let line = rest.split(']').next().and_then(|n| n.parse::<usize>().ok()).map(|n| n + 1);
+                            item_errors.push(format!(
+                                "{} {}：{}",
+                                ctx.m("line"),
+                                line.unwrap_or(0),
+                                v.as_str().unwrap_or("")
+                            ));
+                            None
+                        } else {
+                            Some((k.replace('.', "_"), v.clone()))
+                        }
+                    })
+                    .collect();
+                o.extend(renamed);
+                if let Some(v) = o.get("items").and_then(Value::as_str) {
+                    item_errors.insert(0, v.to_string());
+                }
+                if !item_errors.is_empty() {
+                    o.insert("items".into(), Value::String(item_errors.join("；")));
+                }
+            }
+            let departments = editable_departments(&state, &p).await;
+            ctx.render_status(
+                &portal,
+                StatusCode::BAD_REQUEST,
+                "console/new.html",
+                json!({"departments": departments, "labels": labels(ctx.lang), "errors": errors, "v": f}),
+            )
+        }
+        Err(e) => ctx.core_error(&portal, e),
+    }
+}
+
 fn edit_values(r: &citydata_domain::resource::Resource) -> Value {
     json!({
         "name": r.content.name, "abstract": r.content.summary, "contact": r.content.contact,
@@ -122,7 +258,7 @@ pub async fn edit_page(
         &portal,
         "console/edit.html",
         json!({"r": {"slug": r.content.slug.as_str().to_string(), "code": r.content.code.to_string(), "revision": r.revision},
-               "v": edit_values(&r), "errors": {}, "labels": labels(ctx.lang)}),
+               "v": edit_values(&r), "errors": {}, "labels": labels(ctx.lang), "created": ctx.q("created").is_some()}),
     )
 }
 

@@ -41,6 +41,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/logout", post(public::logout))
         .route("/static/{file}", get(public::asset))
         .route("/console", get(console::home))
+        .route("/console/resources/new", get(console::new_page).post(console::create))
         .route("/console/resources/{slug}/publish", post(console::publish))
         .route("/console/resources/{slug}/withdraw", post(console::withdraw))
         .route("/console/resources/{slug}/edit", get(console::edit_page).post(console::edit))

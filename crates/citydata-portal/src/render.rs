@@ -24,6 +24,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/nav.html", include_str!("../templates/console/nav.html")),
     ("console/home.html", include_str!("../templates/console/home.html")),
     ("console/edit.html", include_str!("../templates/console/edit.html")),
+    ("console/new.html", include_str!("../templates/console/new.html")),
     ("console/upload.html", include_str!("../templates/console/upload.html")),
     ("console/requests.html", include_str!("../templates/console/requests.html")),
     ("console/request.html", include_str!("../templates/console/request.html")),
@@ -203,5 +204,31 @@ mod render_tests {
         });
         let html = p.render("console/upload.html", ctx).unwrap_or_else(|e| panic!("{e:#}"));
         assert!(html.contains("身份证号"));
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use super::*;
+
+    #[test]
+    fn a_template_in_the_override_directory_replaces_the_embedded_one() {
+        let dir = std::env::temp_dir().join(format!("citydata-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("help.html"),
+            "{% extends \"base.html\" %}{% block content %}<p>泰州市数据局自定义帮助</p>{% endblock %}",
+        )
+        .unwrap();
+        let p = Portal::new(PortalConfig { template_dir: Some(dir.clone()), ..Default::default() }, Value::Null);
+        let ctx = serde_json::json!({"m": p.catalog(Lang::Zh), "site": {"name": "x"}});
+        let help = p.render("help.html", ctx.clone()).unwrap();
+        assert!(help.contains("泰州市数据局自定义帮助"), "the override wins");
+        assert!(help.contains("<!DOCTYPE html>"), "and still extends the embedded base");
+        let login = p.render("login.html", ctx).unwrap();
+        assert!(login.contains("name=\"password\""), "other templates stay embedded");
+        // Names that climb out of the directory are never read from disk.
+        assert!(p.render("../help.html", Value::Null).is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -251,6 +251,26 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     let html = tour(&c, &app, "dataset-granted", &format!("/datasets/{slug}")).await;
     assert!(html.contains("<table class=\"data\">"), "the preview is open now");
     assert!(!html.contains("须申请并获批准"));
+    logout(&c).await;
+
+    // A department steward uploads a file and reads the report.
+    login(&c, &app, "gaj-steward", DEMO_PASSWORD).await;
+    let mut pop = Vec::new();
+    generate_listing(Register::Population, 150, 0.05, 6, true, &mut pop).unwrap();
+    let file = downloads.path().join("人口-gbk.csv");
+    std::fs::write(&file, pop).unwrap();
+    let v: Value = app.client.get(app.url("/api/v1/departments")).send().await.unwrap().json().await.unwrap();
+    assert!(v.is_array());
+    let gaj = app.login("gaj-steward").await;
+    let r: Value = gaj.get(app.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
+    let upload = format!("/console/resources/{}/upload", r["slug"].as_str().unwrap());
+    tour(&c, &app, "console-upload", &upload).await;
+    c.find(Locator::Css("#file")).await.unwrap().send_keys(&file.display().to_string()).await.unwrap();
+    submit(&c, "form[enctype='multipart/form-data'] button[type=submit]").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("汇聚报告") && html.contains("按规则统计的问题"), "the report of a GB18030 file");
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots_dir().join("console-upload-report-zh.png"), png).unwrap();
     c.close().await.unwrap();
     let shots = std::fs::read_dir(screenshots_dir()).unwrap().count();
     assert!(shots >= 40, "{shots} screenshots");

@@ -459,3 +459,62 @@ fn url_escape(s: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn stewards_create_resources_in_the_console() {
+    let app = spawn_app().await;
+    let analyst = login_form(&app, "wjw-analyst", citydata_testkit::DEMO_PASSWORD).await;
+    assert_eq!(page(&analyst, &app, "/console/resources/new").await.0, 403, "analysts create nothing");
+    let c = login_form(&app, "scjgj-steward", citydata_testkit::DEMO_PASSWORD).await;
+    let (status, html) = page(&c, &app, "/console/resources/new").await;
+    assert_eq!(status, 200);
+    let token = csrf_of(&html);
+    let form = |items: &'static str, name: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("provider", "scjgj".into()),
+            ("name", name.into()),
+            ("abstract", "全市食品经营许可证发放情况".into()),
+            ("class", "thematic".into()),
+            ("theme", "market".into()),
+            ("format_category", "database".into()),
+            ("format_type", "table".into()),
+            ("update_cycle", "monthly".into()),
+            ("share_type", "unconditional".into()),
+            ("share_method", "api".into()),
+            ("open_type", "unconditional".into()),
+            ("items", items.into()),
+        ]
+    };
+    // A bad item type and a missing name: each named where it belongs, nothing created.
+    let r = c
+        .post(app.url("/console/resources/new"))
+        .form(&form("xkzh,许可证号,string,none,主键\nfzrq,发证日期,bogus", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"err-name\""), "{html}");
+    let items_error = html.split("id=\"err-items\">").nth(1).unwrap().split('<').next().unwrap();
+    assert!(items_error.contains('2') && items_error.contains("bogus"), "the second line is named: {items_error}");
+    let v: Value =
+        c.get(app.url("/api/v1/resources?provider=scjgj&per_page=100")).send().await.unwrap().json().await.unwrap();
+    let before = v["total"].as_u64().unwrap();
+    // Good input: a draft, then the edit page.
+    let r = c
+        .post(app.url("/console/resources/new"))
+        .form(&form("xkzh,许可证号,string,none,主键\nfzrq,发证日期,date", "食品经营许可信息"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.url().path().ends_with("/edit"), "{}", r.url());
+    assert!(r.text().await.unwrap().contains("已创建为草稿"));
+    let v: Value =
+        c.get(app.url("/api/v1/resources?provider=scjgj&per_page=100")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["total"].as_u64().unwrap(), before + 1);
+    let created =
+        v["items"].as_array().unwrap().iter().find(|r| r["name"] == "食品经营许可信息").expect("created").clone();
+    assert_eq!(created["state"], "draft");
+    assert_eq!(created["items"][0]["key"], true);
+}
