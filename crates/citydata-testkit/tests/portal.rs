@@ -13,10 +13,34 @@ fn csrf_of(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_string()
 }
 
+/// Every HTML page the tests fetch must parse as HTML5 without a single parse error (html5ever
+/// with exact errors: misnested or unclosed elements, bad attributes, stray end tags).
+fn assert_valid_html(path: &str, html: &str) {
+    use html5ever::driver::ParseOpts;
+    use html5ever::tendril::TendrilSink;
+    use html5ever::tokenizer::TokenizerOpts;
+    use html5ever::tree_builder::TreeBuilderOpts;
+    let opts = ParseOpts {
+        tokenizer: TokenizerOpts { exact_errors: true, ..Default::default() },
+        tree_builder: TreeBuilderOpts { exact_errors: true, ..Default::default() },
+    };
+    let dom = html5ever::parse_document(markup5ever_rcdom::RcDom::default(), opts).one(html);
+    let errors = dom.errors.borrow();
+    if !errors.is_empty() {
+        let _ = std::fs::write(std::env::temp_dir().join("citydata-invalid.html"), html);
+    }
+    assert!(errors.is_empty(), "{path} is not valid HTML5: {errors:?}");
+}
+
 async fn page(c: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
     let r = c.get(app.url(path)).send().await.unwrap();
     let status = r.status().as_u16();
-    (status, r.text().await.unwrap())
+    let is_html = r.headers().get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/html"));
+    let body = r.text().await.unwrap();
+    if is_html {
+        assert_valid_html(path, &body);
+    }
+    (status, body)
 }
 
 /// A browser-like client, logged in through the login form.
@@ -328,6 +352,9 @@ async fn the_console_works_without_javascript() {
     assert!(!preview.contains("姜堰区") && !preview.contains("高港区"), "only the granted district's rows");
     let (_, html) = page(&wjw, &app, "/console/inbox").await;
     assert!(html.contains("申请已批准"));
+    let (status, html) = page(&wjw, &app, "/console/grants").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("人口基础信息") && html.contains("海陵区"), "the grant is listed with its filter");
 
     // Tokens: created once-shown, then only the prefix.
     let (_, html) = page(&wjw, &app, "/console/tokens").await;
