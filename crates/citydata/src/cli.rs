@@ -84,6 +84,21 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Measure citydata beside DuckDB and PostgreSQL on the same data (see BENCHMARKS.md).
+    Bench {
+        /// Tiny sizes and no anchors: checks the bench still runs (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Only these benchmarks (comma-separated names or prefixes).
+        #[arg(long)]
+        only: Option<String>,
+        /// Write the results into this Markdown file (between its bench markers).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Keep generated files here (reused across runs) instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -521,6 +536,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Request { user, command } => requests(settings, &user, command).await,
         Command::Grant { user, command } => grants(settings, &user, command).await,
+        Command::Bench { quick, only, out, dir } => {
+            crate::bench::run(crate::bench::BenchArgs { quick, only, out, dir }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let r = settings.resolve()?;
             let store = open_store(&r.database_url).await?;

@@ -1,6 +1,7 @@
 //! `citydata`: the server and the command line of the city data platform.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 
 use std::process::ExitCode;
