@@ -76,10 +76,8 @@ pub async fn publish(
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
-    match state.core.publish_resource(&ctx.meta, &p, &slug).await {
-        Ok(_) => ctx.redirect("/console?done=published"),
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.publish_resource(&ctx.meta, &p, &slug).await;
+    ctx.done(&portal, result, "/console?done=published")
 }
 
 pub async fn withdraw(
@@ -91,10 +89,8 @@ pub async fn withdraw(
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
-    match state.core.withdraw_resource(&ctx.meta, &p, &slug).await {
-        Ok(_) => ctx.redirect("/console?done=withdrawn"),
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.withdraw_resource(&ctx.meta, &p, &slug).await;
+    ctx.done(&portal, result, "/console?done=withdrawn")
 }
 
 /// The departments whose resources the caller may create (platform admins: all).
@@ -520,14 +516,8 @@ pub async fn approve(
         masks,
         expires_at,
     };
-    match state.core.approve_request(&ctx.meta, &p, &id, &input).await {
-        Ok(_) => ctx.redirect(&format!("/console/requests/{id}")),
-        Err(e @ CoreError::Validation(_)) => {
-            let api = citydata_api::ApiError::from(e);
-            ctx.error_page(&portal, StatusCode::BAD_REQUEST, &api.message_with_fields())
-        }
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.approve_request(&ctx.meta, &p, &id, &input).await;
+    ctx.done(&portal, result, &format!("/console/requests/{id}"))
 }
 
 #[derive(Deserialize)]
@@ -547,14 +537,8 @@ pub async fn reject(
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
-    match state.core.reject_request(&ctx.meta, &p, &id, &f.reason).await {
-        Ok(_) => ctx.redirect(&format!("/console/requests/{id}")),
-        Err(e @ CoreError::Validation(_)) => {
-            let api = citydata_api::ApiError::from(e);
-            ctx.error_page(&portal, StatusCode::BAD_REQUEST, &api.message_with_fields())
-        }
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.reject_request(&ctx.meta, &p, &id, &f.reason).await;
+    ctx.done(&portal, result, &format!("/console/requests/{id}"))
 }
 
 #[derive(Deserialize)]
@@ -574,10 +558,8 @@ pub async fn comment(
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
-    match state.core.comment_request(&ctx.meta, &p, &id, &f.body).await {
-        Ok(_) => ctx.redirect(&format!("/console/requests/{id}")),
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.comment_request(&ctx.meta, &p, &id, &f.body).await;
+    ctx.done(&portal, result, &format!("/console/requests/{id}"))
 }
 
 pub async fn apply_page(
@@ -680,10 +662,8 @@ pub async fn revoke_grant(
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
-    match state.core.revoke_grant(&ctx.meta, &p, &id).await {
-        Ok(_) => ctx.redirect("/console/grants"),
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.revoke_grant(&ctx.meta, &p, &id).await;
+    ctx.done(&portal, result, "/console/grants")
 }
 
 pub async fn tokens(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
@@ -756,10 +736,8 @@ pub async fn revoke_token(
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return ctx.error_page(&portal, StatusCode::NOT_FOUND, &ctx.m("error_not_found"));
     };
-    match state.core.revoke_token(&ctx.meta, &p, uid).await {
-        Ok(()) => ctx.redirect("/console/tokens"),
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.revoke_token(&ctx.meta, &p, uid).await;
+    ctx.done(&portal, result, "/console/tokens")
 }
 
 pub async fn inbox(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
@@ -788,10 +766,8 @@ pub async fn mark_read(
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
-    match state.core.mark_read(&p, &id).await {
-        Ok(()) => ctx.redirect("/console/inbox"),
-        Err(e) => ctx.core_error(&portal, e),
-    }
+    let result = state.core.mark_read(&p, &id).await;
+    ctx.done(&portal, result, "/console/inbox")
 }
 
 pub async fn audit(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {

@@ -219,6 +219,19 @@ impl Ctx {
         self.error_page(portal, api.status, &api.message)
     }
 
+    /// The answer to a form post: on success 303 to `to`; a validation failure as a 400 page
+    /// naming each field; any other error as its page.
+    pub fn done<T>(&self, portal: &Portal, result: Result<T, CoreError>, to: &str) -> Response {
+        match result {
+            Ok(_) => self.redirect(to),
+            Err(e @ CoreError::Validation(_)) => {
+                let api = ApiError::from(e);
+                self.error_page(portal, StatusCode::BAD_REQUEST, &api.message_with_fields())
+            }
+            Err(e) => self.core_error(portal, e),
+        }
+    }
+
     /// 303 See Other to `to` (after a form post).
     pub fn redirect(&self, to: &str) -> Response {
         self.finish(Redirect::to(to).into_response())

@@ -314,32 +314,30 @@ async fn the_console_works_without_javascript() {
     assert!(!html.contains("<table class=\"data\">"), "no rows without a grant");
     let (_, html) = page(&wjw, &app, &format!("/console/apply/{slug}")).await;
     let token = csrf_of(&html);
-    let body = format!(
-        "csrf={}&fields=xb&fields=csrq&fields=qx&purpose=%E7%BB%9F%E8%AE%A1&basis=%E8%81%8C%E8%B4%A3&period_days=90",
-        urlencode(&token)
-    );
-    let r = wjw
-        .post(app.url(&format!("/console/apply/{slug}")))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("csrf", token.as_str()),
+        ("fields", "xb"),
+        ("fields", "csrq"),
+        ("fields", "qx"),
+        ("purpose", "统计"),
+        ("basis", "职责"),
+        ("period_days", "90"),
+    ];
+    let r = wjw.post(app.url(&format!("/console/apply/{slug}"))).form(&form).send().await.unwrap();
     assert!(r.url().path().starts_with("/console/requests/"), "{}", r.url());
     let req_path = r.url().path().to_string();
     let (_, html) = page(&gaj, &app, "/console/requests").await;
     assert!(html.contains(&req_path), "the provider sees the request");
     let (_, html) = page(&gaj, &app, &req_path).await;
     let token = csrf_of(&html);
-    let body =
-        format!("csrf={}&fields=xb&fields=qx&mask_xb=&row_filter={}", urlencode(&token), urlencode("区县 = '海陵区'"));
-    let r = gaj
-        .post(app.url(&format!("{req_path}/approve")))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("csrf", token.as_str()),
+        ("fields", "xb"),
+        ("fields", "qx"),
+        ("mask_xb", ""),
+        ("row_filter", "区县 = '海陵区'"),
+    ];
+    let r = gaj.post(app.url(&format!("{req_path}/approve"))).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("已批准"));
     let (_, html) = page(&wjw, &app, &format!("/datasets/{slug}")).await;
@@ -446,45 +444,19 @@ async fn a_public_user_registers_and_applies_through_the_pages() {
     let token = csrf_of(&html);
     let sha = html.split("name=\"commitment_sha256\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     // Without accepting the commitment: refused, named.
-    let body = format!("csrf={}&purpose=research&scenario=thesis&commitment_sha256={sha}", urlencode(&token));
-    let r = user
-        .post(app.url(&format!("/console/apply/{slug}")))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let mut form = vec![
+        ("csrf", token.as_str()),
+        ("purpose", "research"),
+        ("scenario", "thesis"),
+        ("commitment_sha256", sha.as_str()),
+    ];
+    let r = user.post(app.url(&format!("/console/apply/{slug}"))).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("id=\"err-accept_commitment\""));
-    let body = format!(
-        "csrf={}&purpose=research&scenario=thesis&accept_commitment=on&commitment_sha256={sha}",
-        urlencode(&token)
-    );
-    let r = user
-        .post(app.url(&format!("/console/apply/{slug}")))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    form.push(("accept_commitment", "on"));
+    let r = user.post(app.url(&format!("/console/apply/{slug}"))).form(&form).send().await.unwrap();
     assert!(r.url().path().starts_with("/console/requests/"), "{}", r.url());
     assert!(r.text().await.unwrap().contains("待审核"));
-}
-
-fn urlencode(s: &str) -> String {
-    url_escape(s)
-}
-
-fn url_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -530,11 +530,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             let ids = sample_ids(&big, sizes.probes)?;
             let mut lat = Vec::new();
             for id in &ids {
-                let url = format!(
-                    "{base}/api/v1/resources/101%2F000001/rows?limit=1&filter={}",
-                    urlencode(&format!("身份证号 = '{id}'"))
-                );
-                lat.push(timed_get(&gaj, &url).await?.0);
+                let url = reqwest::Url::parse_with_params(
+                    &format!("{base}/api/v1/resources/101%2F000001/rows"),
+                    &[("limit", "1"), ("filter", &format!("身份证号 = '{id}'"))],
+                )?;
+                lat.push(timed_get(&gaj, url.as_str()).await?.0);
             }
             let p50 = pct(&mut lat, 0.5);
             let p99 = pct(&mut lat, 0.99);
@@ -554,8 +554,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
         if want("filter_limit") {
             eprintln!("bench: filter_limit");
-            let url =
-                format!("{base}/api/v1/resources/101%2F000001/rows?limit=100&filter={}", urlencode("区县 = '海陵区'"));
+            let url = reqwest::Url::parse_with_params(
+                &format!("{base}/api/v1/resources/101%2F000001/rows"),
+                &[("limit", "100"), ("filter", "区县 = '海陵区'")],
+            )?
+            .to_string();
             let mut lat = Vec::new();
             for _ in 0..sizes.probes.min(50) {
                 lat.push(timed_get(&gaj, &url).await?.0);
@@ -736,16 +739,4 @@ fn write_report(out: &Path, table: &str, sizes: &Sizes, quick: bool) -> Result<(
     };
     std::fs::write(out, text)?;
     Ok(())
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
