@@ -82,6 +82,24 @@ static REGISTER: Once = Once::new();
 /// Data files are cut at about this size, which also bounds the writer's buffer.
 pub const TARGET_FILE_SIZE: u64 = 32 * 1024 * 1024;
 
+/// Rows per Parquet row group: small enough that a key lookup, once the key's bloom filter has
+/// ruled out every other group, decodes a few tens of thousands of rows, not millions.
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// How data files are written: snappy (as delta-rs does by default), row groups of [`ROW_GROUP_ROWS`], and a bloom filter on
+/// every key item so that lookups by key skip the row groups that cannot hold it.
+fn writer_properties(keys: &[String]) -> parquet::file::properties::WriterProperties {
+    use parquet::basic::Compression;
+    use parquet::schema::types::ColumnPath;
+    let mut b = parquet::file::properties::WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_size(ROW_GROUP_ROWS);
+    for k in keys {
+        b = b.set_column_bloom_filter_enabled(ColumnPath::from(k.as_str()), true);
+    }
+    b.build()
+}
+
 /// What a write did.
 #[derive(Debug, Clone)]
 pub struct WriteOutcome {
@@ -252,6 +270,7 @@ impl Lake {
                     .with_save_mode(save)
                     .with_schema_mode(schema_mode)
                     .with_target_file_size(std::num::NonZeroU64::new(TARGET_FILE_SIZE))
+                    .with_writer_properties(writer_properties(keys))
                     .with_commit_properties(props)
                     .await?;
                 Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
@@ -282,6 +301,7 @@ impl Lake {
                     .merge(source, predicate)
                     .with_source_alias("source")
                     .with_target_alias("target")
+                    .with_writer_properties(writer_properties(keys))
                     .with_commit_properties(props);
                 let builder = if effective == WriteMode::Upsert {
                     let cols = columns.clone();
