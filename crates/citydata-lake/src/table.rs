@@ -93,7 +93,7 @@ fn writer_properties(keys: &[String]) -> parquet::file::properties::WriterProper
     use parquet::schema::types::ColumnPath;
     let mut b = parquet::file::properties::WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(ROW_GROUP_ROWS);
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     for k in keys {
         b = b.set_column_bloom_filter_enabled(ColumnPath::from(k.as_str()), true);
     }
