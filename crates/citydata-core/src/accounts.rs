@@ -112,7 +112,10 @@ impl Core {
                 Department::parse(&input.code, &input.name, &input.region_code, &input.level, input.parent.as_deref())?;
             // 3. Write.
             match self.store.create_department(&d).await {
-                Ok(()) => Ok(d),
+                Ok(()) => {
+                    self.forget_department_names();
+                    Ok(d)
+                }
                 Err(StoreError::NotFound(_)) => Err(CoreError::Validation(
                     FieldError::new(
                         "parent",
@@ -219,6 +222,7 @@ impl Core {
             let d =
                 Department::parse(&input.code, &input.name, &input.region_code, &input.level, input.parent.as_deref())?;
             self.store.create_department(&d).await?;
+            self.forget_department_names();
             Ok(d)
         }
         .await;

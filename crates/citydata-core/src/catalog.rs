@@ -430,15 +430,31 @@ impl Core {
             .map_err(|e| CoreError::Internal(e.to_string()))
     }
 
-    /// Department code → name, for labels.
+    /// Department code → name, for labels. Cached for 30 seconds per node (names are labels;
+    /// this node forgets them at once when it creates a department).
     pub async fn department_names(&self) -> Result<HashMap<String, String>, CoreError> {
-        Ok(self
+        if let Some((at, names)) = self.dept_names.lock().ok().and_then(|c| c.clone())
+            && at.elapsed() < std::time::Duration::from_secs(30)
+        {
+            return Ok(names);
+        }
+        let names: HashMap<String, String> = self
             .store
             .list_departments()
             .await?
             .into_iter()
             .map(|d| (d.code.to_string(), d.name.as_str().to_string()))
-            .collect())
+            .collect();
+        if let Ok(mut c) = self.dept_names.lock() {
+            *c = Some((std::time::Instant::now(), names.clone()));
+        }
+        Ok(names)
+    }
+
+    pub(crate) fn forget_department_names(&self) {
+        if let Ok(mut c) = self.dept_names.lock() {
+            *c = None;
+        }
     }
 
     /// Apply catalog changes made since the index last caught up (by this node, another node,

@@ -119,6 +119,8 @@ pub struct Core {
     feedback_limiter: Arc<ratelimit::FailureLimiter>,
     /// Usage figures for the portal, with when they were counted.
     usage_cache: Arc<std::sync::Mutex<Option<(std::time::Instant, UsageMap)>>>,
+    /// Department names for labels, with when they were read.
+    dept_names: Arc<std::sync::Mutex<Option<(std::time::Instant, std::collections::HashMap<String, String>)>>>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -139,6 +141,7 @@ impl Core {
             webhook_wake: Arc::default(),
             feedback_limiter: Arc::new(ratelimit::FailureLimiter::new(20, Duration::hours(1))),
             usage_cache: Arc::default(),
+            dept_names: Arc::default(),
         }
     }
 

@@ -270,6 +270,7 @@ try:
     out["duckdb_version"] = duckdb.__version__
     con = duckdb.connect()
     con.execute("SET threads TO 2")
+    con.execute("SET enable_progress_bar = false")
     csv = args["csv"]; pq = args["parquet"]; big = args["big_csv"]; bigpq = args["big_parquet"]
     out["duckdb_ingest"] = t(lambda: con.execute(f"COPY (SELECT * FROM read_csv('{csv}', header=true)) TO '{pq}' (FORMAT parquet)"), args["runs"])
     # Filters and groups on the same row count as citydata's large table (not timed: the load).
@@ -407,7 +408,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "runs": sizes.runs, "probes": sizes.probes, "ids": ids, "pg": pg,
         });
         let out = Command::new(py).args(["-c", ANCHOR_PY, &a.to_string()]).output()?;
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        // The script's answer is its last line (a library may print before it).
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
+        serde_json::from_str(last).unwrap_or_else(|_| {
             eprintln!("bench: anchors failed: {}", String::from_utf8_lossy(&out.stderr));
             json!({})
         })
