@@ -118,12 +118,15 @@ pub struct Core {
     /// Readers' feedback per client address.
     feedback_limiter: Arc<ratelimit::FailureLimiter>,
     /// Usage figures for the portal, with when they were counted.
-    usage_cache: Arc<std::sync::Mutex<Option<(std::time::Instant, UsageMap)>>>,
+    usage_cache: Timed<UsageMap>,
     /// Department names for labels, with when they were read.
-    dept_names: Arc<std::sync::Mutex<Option<(std::time::Instant, std::collections::HashMap<String, String>)>>>,
+    dept_names: Timed<std::collections::HashMap<String, String>>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
+
+/// A value cached on this node with the time it was computed.
+type Timed<T> = Arc<std::sync::Mutex<Option<(std::time::Instant, T)>>>;
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
