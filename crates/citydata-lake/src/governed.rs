@@ -129,6 +129,18 @@ fn masked(item: &ItemName, spec: &MaskSpec, input: &DataType, secret: &[u8]) -> 
     udf.call(vec![ident(item.as_str())]).alias(item.as_str())
 }
 
+/// The session a governed read plans in: Parquet filters are evaluated while decoding (late
+/// materialization), so a selective filter — a key lookup whose bloom filter left one row group
+/// — decodes the filter's column first and the other columns only for the matching rows.
+fn read_session() -> SessionContext {
+    let mut config = datafusion::prelude::SessionConfig::new();
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
+    parquet.bloom_filter_on_read = true;
+    SessionContext::new_with_config(config)
+}
+
 impl Lake {
     async fn frame(&self, id: Uuid, version: Option<i64>) -> Result<Option<(SessionContext, DataFrame)>> {
         let mut table = self.open(self.table_url(id)?).await?;
@@ -138,7 +150,7 @@ impl Lake {
         if let Some(v) = version {
             table.load_version(v.max(0) as u64).await?;
         }
-        let ctx = SessionContext::new();
+        let ctx = read_session();
         table.update_datafusion_session(&ctx.state())?;
         let df = ctx.read_table(table.table_provider().await?)?;
         Ok(Some((ctx, df)))
