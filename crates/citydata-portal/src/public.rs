@@ -46,9 +46,18 @@ pub(crate) fn labels(lang: Lang) -> Value {
     for t in THEMES {
         themes.insert(t.code.into(), Value::String(if lang == Lang::Zh { t.name.into() } else { t.name_en.into() }));
     }
+    // The share and open types have the same English codes; say which is which.
+    let (share, open) = if lang == Lang::En {
+        (
+            json!({"unconditional": "Shared freely", "conditional": "Shared on conditions", "none": "Not shared"}),
+            json!({"unconditional": "Open", "conditional": "Open on conditions", "none": "Not open"}),
+        )
+    } else {
+        (table!(vocab::ShareType), table!(vocab::OpenType))
+    };
     json!({
-        "class": table!(vocab::ResourceClass), "share": table!(vocab::ShareType), "method": table!(vocab::ShareMethod),
-        "open": table!(vocab::OpenType), "cycle": table!(vocab::UpdateCycle), "security": table!(vocab::SecurityLevel),
+        "class": table!(vocab::ResourceClass), "share": share, "method": table!(vocab::ShareMethod),
+        "open": open, "cycle": table!(vocab::UpdateCycle), "security": table!(vocab::SecurityLevel),
         "format": table!(vocab::FormatCategory), "data_type": table!(vocab::DataType),
         "sensitivity": table!(vocab::Sensitivity), "state": table!(vocab::ResourceState), "theme": Value::Object(themes),
     })
@@ -666,4 +675,23 @@ pub async fn asset(Extension(portal): P, Path(file): Path<String>, headers: Head
             .into_response();
     }
     StatusCode::NOT_FOUND.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_cover_every_code_and_tell_share_from_open_in_english() {
+        for lang in [Lang::Zh, Lang::En] {
+            let l = labels(lang);
+            for v in vocab::ShareType::ALL {
+                assert!(l["share"][v.as_str()].is_string(), "{lang:?} share {v}");
+            }
+            for v in vocab::OpenType::ALL {
+                assert!(l["open"][v.as_str()].is_string(), "{lang:?} open {v}");
+            }
+            assert_ne!(l["share"]["unconditional"], l["open"]["unconditional"], "{lang:?}");
+        }
+    }
 }
