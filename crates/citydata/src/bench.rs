@@ -374,9 +374,15 @@ fn fmt_ratio(r: &Row) -> String {
 pub async fn run(args: BenchArgs) -> Result<()> {
     let sizes = Sizes::new(args.quick);
     let want = |name: &str| args.only.as_deref().is_none_or(|o| o.split(',').any(|x| name.starts_with(x.trim())));
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => tempfile::tempdir()?.keep(),
+    // Generated files are kept in `--dir` (reused by the next run), else removed at the end.
+    let scratch = match &args.dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir()?),
+    };
+    let dir = match (&args.dir, &scratch) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => unreachable!("a scratch directory exists when no --dir is given"),
     };
     std::fs::create_dir_all(&dir)?;
     eprintln!("bench: working in {}", dir.display());
