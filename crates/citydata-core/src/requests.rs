@@ -146,7 +146,12 @@ impl Core {
                 })
                 .await?;
         }
-        // The same event goes to the webhooks of the departments those users belong to.
+        // The same event goes to the webhooks of the departments those users belong to (the
+        // users are looked up only when some webhook asks for this event).
+        let hooks = self.webhooks_for(kind).await?;
+        if hooks.is_empty() {
+            return Ok(());
+        }
         let departments: std::collections::BTreeSet<String> = self
             .store
             .list_users()
@@ -155,7 +160,7 @@ impl Core {
             .filter(|u| users.contains(&u.id))
             .flat_map(|u| u.memberships.iter().map(|m| m.department.to_string()))
             .collect();
-        self.emit(&departments, kind, serde_json::json!({"title": title, "body": body, "link": link})).await?;
+        self.emit(&hooks, &departments, kind, serde_json::json!({"title": title, "body": body, "link": link})).await?;
         Ok(())
     }
 

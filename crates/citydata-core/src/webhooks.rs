@@ -362,24 +362,26 @@ impl Core {
         Ok(())
     }
 
-    /// Queue `event` for every webhook of `departments` that asks for it, and wake the
-    /// dispatcher.
+    /// The webhooks that ask for `event` (an empty event list asks for all).
+    pub(crate) async fn webhooks_for(&self, event: &str) -> Result<Vec<WebhookRecord>, CoreError> {
+        let mut hooks = self.store.list_webhooks(None).await?;
+        hooks.retain(|w| w.events.is_empty() || w.events.iter().any(|e| e == event));
+        Ok(hooks)
+    }
+
+    /// Queue `event` for those of `hooks` (see [`Core::webhooks_for`]) that belong to
+    /// `departments`, and wake the dispatcher.
     pub(crate) async fn emit(
         &self,
+        hooks: &[WebhookRecord],
         departments: &BTreeSet<String>,
         event: &str,
         data: serde_json::Value,
     ) -> Result<usize, CoreError> {
-        if departments.is_empty() {
-            return Ok(0);
-        }
         let now = Utc::now().trunc_subsecs(6);
         let mut queued = 0;
-        for w in self.store.list_webhooks(None).await? {
-            if !departments.contains(&w.department) || !(w.events.is_empty() || w.events.iter().any(|e| e == event)) {
-                continue;
-            }
-            self.enqueue(&w, event, data.clone(), now).await?;
+        for w in hooks.iter().filter(|w| departments.contains(&w.department)) {
+            self.enqueue(w, event, data.clone(), now).await?;
             queued += 1;
         }
         if queued > 0 {

@@ -2,18 +2,7 @@
 //! category counts, vertical bars for histograms, a line over time. Every label is escaped.
 
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    minijinja::HtmlEscape(s).to_string()
 }
 
 fn fmt(v: f64) -> String {

@@ -413,14 +413,22 @@ fn request_json(r: &citydata_store::RequestRecord, names: &BTreeMap<String, Stri
     })
 }
 
-async fn resource_names(state: &AppState, p: &citydata_domain::principal::Principal) -> BTreeMap<String, String> {
+/// The resources the caller may see: id → (name, provider), from one listing.
+async fn visible_resources(
+    state: &AppState,
+    p: &citydata_domain::principal::Principal,
+) -> BTreeMap<String, (String, DeptCode)> {
     let mut out = BTreeMap::new();
     if let Ok((_, list)) = state.core.list_resources(Some(p), &ListFilter::default(), 1000, 0).await {
         for r in list {
-            out.insert(r.id.to_string(), r.content.name);
+            out.insert(r.id.to_string(), (r.content.name, r.content.provider));
         }
     }
     out
+}
+
+async fn resource_names(state: &AppState, p: &citydata_domain::principal::Principal) -> BTreeMap<String, String> {
+    visible_resources(state, p).await.into_iter().map(|(id, (name, _))| (id, name)).collect()
 }
 
 pub async fn requests(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
@@ -429,7 +437,8 @@ pub async fn requests(State(state): State<AppState>, Extension(portal): P, ctx: 
         Ok(v) => v,
         Err(e) => return ctx.core_error(&portal, e),
     };
-    let names = resource_names(&state, &p).await;
+    let resources = visible_resources(&state, &p).await;
+    let names: BTreeMap<String, String> = resources.iter().map(|(id, (name, _))| (id.clone(), name.clone())).collect();
     let answering: Vec<DeptCode> = p
         .memberships
         .iter()
@@ -441,10 +450,17 @@ pub async fn requests(State(state): State<AppState>, Extension(portal): P, ctx: 
     for r in &all {
         if r.requester == p.user_id {
             mine.push(request_json(r, &names));
-        } else if let Ok(res) = state.core.get_resource(Some(&p), &r.resource_id.to_string()).await
-            && (answering.contains(&res.content.provider) || p.is_admin())
-        {
-            incoming.push(request_json(r, &names));
+        } else {
+            // The listing covers the first 1,000 resources; others are looked up one by one.
+            let provider = match resources.get(&r.resource_id.to_string()) {
+                Some((_, provider)) => Some(provider.clone()),
+                None => {
+                    state.core.get_resource(Some(&p), &r.resource_id.to_string()).await.ok().map(|x| x.content.provider)
+                }
+            };
+            if provider.is_some_and(|d| answering.contains(&d) || p.is_admin()) {
+                incoming.push(request_json(r, &names));
+            }
         }
     }
     ctx.render(&portal, "console/requests.html", json!({"incoming": incoming, "mine": mine}))

@@ -239,23 +239,13 @@ impl Ctx {
 
     /// Field errors of a validation failure, by field name, for showing next to the fields.
     pub fn field_errors(e: &CoreError) -> Value {
-        let api = ApiError::from(clone_validation(e));
         let mut out = serde_json::Map::new();
-        if let Some(fields) = api.details.get("fields").and_then(Value::as_array) {
-            for f in fields {
-                if let (Some(name), Some(msg)) = (f["field"].as_str(), f["message"].as_str()) {
-                    out.insert(name.to_string(), Value::String(msg.to_string()));
-                }
+        if let CoreError::Validation(v) = e {
+            for f in &v.0 {
+                out.insert(f.field.clone(), Value::String(f.message.clone()));
             }
         }
         Value::Object(out)
-    }
-}
-
-fn clone_validation(e: &CoreError) -> CoreError {
-    match e {
-        CoreError::Validation(v) => CoreError::Validation(v.clone()),
-        other => CoreError::Internal(other.to_string()),
     }
 }
 
