@@ -106,6 +106,7 @@ impl From<CoreError> for ApiError {
             CoreError::Input { code, message, line, column } => Self::new(StatusCode::BAD_REQUEST, code, message)
                 .with_details(json!({ "line": line, "column": column })),
             CoreError::Denied(r) => Self::new(StatusCode::FORBIDDEN, r.code(), r.message()),
+            CoreError::Gone { code, message } => Self::new(StatusCode::GONE, code, message),
             CoreError::TooLarge(m) => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

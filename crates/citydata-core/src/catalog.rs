@@ -48,6 +48,13 @@ pub fn can_edit(principal: &Principal, provider: &DeptCode) -> bool {
     principal.is_admin() || principal.has_role(provider, Role::Steward) || principal.has_role(provider, Role::DeptAdmin)
 }
 
+/// Who may give another department or a member of the public access to a department's data:
+/// the department's own stewards and admins (a platform admin only for a department it is a
+/// member of — it runs the platform, it does not decide whom other departments share with).
+pub fn can_grant(principal: &Principal, provider: &DeptCode) -> bool {
+    [Role::Steward, Role::DeptAdmin, Role::Admin].into_iter().any(|r| principal.has_role(provider, r))
+}
+
 fn not_found(key: &str) -> CoreError {
     CoreError::NotFound(format!("信息资源不存在：{key} / no such resource: {key}"))
 }
@@ -281,7 +288,10 @@ impl Core {
             changes,
         };
         match self.store.update_resource(&next, &rev).await {
-            Ok(()) => Ok(next),
+            Ok(()) => {
+                self.notify_tightened(&current, &next).await?;
+                Ok(next)
+            }
             Err(StoreError::Conflict(m)) => {
                 Err(CoreError::Conflict(format!("保存冲突，请刷新后重试：{m} / conflict, reload and retry: {m}")))
             }

@@ -666,6 +666,7 @@ impl Core {
                     .get("consistency")
                     .map(|s| s.split([';', '；']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
                     .unwrap_or_default(),
+                history_days: rr.get("history_days").map(|d| d.trim().parse::<i64>().unwrap_or(-1)),
             };
             let state = match rr.get("state") {
                 None => ResourceState::Draft,

@@ -26,6 +26,10 @@ pub enum CoreError {
     /// The policy gate refused the read; the reason's code is stable (`grant_required`, ...).
     #[error("{}", .0.message())]
     Denied(citydata_domain::policy::DenyReason),
+    /// What was asked for existed once and is no longer available to this caller (a table
+    /// version outside the history window, or erased); the code is stable.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -43,6 +47,7 @@ impl CoreError {
             Self::Input { code, .. } => code,
             Self::TooLarge(_) => "payload_too_large",
             Self::Denied(r) => r.code(),
+            Self::Gone { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }

@@ -2,11 +2,10 @@
 //! memory (XLSX is limited to a sheet's rows), audited with its row and byte counts when done.
 
 use crate::audit::Actor;
-use crate::reads::scope;
+use crate::gate::requested;
 use crate::{Core, CoreError, RequestMeta};
 use bytes::Bytes;
 use citydata_domain::audit::Outcome;
-use citydata_domain::filter::Filter;
 use citydata_domain::policy::Action;
 use citydata_domain::principal::Principal;
 use citydata_domain::{FieldError, ValidationErrors};
@@ -184,28 +183,10 @@ impl Core {
         key: &str,
         params: &ExportParams,
     ) -> Result<Export, CoreError> {
-        let resource = self.get_resource(principal, key).await?;
-        let target = Some(format!("resource:{}", resource.content.code));
+        let g = self.gate(meta, principal, key, Action::Export, "data.export").await?;
+        let target = Some(format!("resource:{}", g.resource.content.code));
         let actor_name = principal.map(|p| p.username.to_string());
-        let allow = match self.allow(principal, &resource, Action::Export).await {
-            Ok(a) => a,
-            Err(e) => {
-                let actor = match principal {
-                    Some(p) => Actor::Principal(p),
-                    None => Actor::Anonymous,
-                };
-                self.record(
-                    meta,
-                    actor,
-                    "data.export",
-                    target,
-                    Outcome::Denied,
-                    serde_json::json!({"decision": e.code()}),
-                )
-                .await?;
-                return Err(e);
-            }
-        };
+        let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
         let format = match ExportFormat::parse(params.format.as_deref().unwrap_or("csv")) {
             Ok(f) => f,
@@ -240,32 +221,21 @@ impl Core {
                 false
             }
         };
-        let sc = scope(
-            &resource,
-            &allow,
+        let sc = requested(
+            resource,
+            allow,
             params.fields.as_deref(),
             params.filter.as_deref(),
             params.sort.as_deref(),
             &mut errs,
         );
         errs.into_result()?;
-        let mut filters: Vec<&Filter> = Vec::new();
-        if let Some(g) = &allow.row_filter {
-            filters.push(g);
-        }
-        if let Some(c) = &sc.caller_filter {
-            filters.push(c);
+        if let Some(v) = params.version {
+            self.check_history(&g, v, "version").await?;
         }
         let read = GovernedRead {
-            fields: sc.fields.clone(),
-            masks: &allow.masks,
-            filters,
-            sort: sc.sort,
-            offset: 0,
             limit: if format == ExportFormat::Xlsx { Some(1_048_575) } else { None },
-            version: params.version,
-            secret: &self.config.pseudonym_key,
-            contains: None,
+            ..g.plan(&sc, &self.config.pseudonym_key, params.version)
         };
         let stream = self.lake()?.stream_governed(resource.id, &read).await?;
         let title_list: Vec<String> = sc

@@ -3,7 +3,7 @@
 //! stored grants into the gate's answer for a caller.
 
 use crate::audit::Actor;
-use crate::catalog::can_edit;
+use crate::catalog::{can_edit, can_grant};
 use crate::{Core, CoreError, RequestMeta};
 use chrono::{DateTime, SubsecRound, Utc};
 use citydata_domain::dept::DeptCode;
@@ -11,7 +11,7 @@ use citydata_domain::filter::Filter;
 use citydata_domain::mask::MaskSpec;
 use citydata_domain::policy::{Action, Caller, Decision, Grant, Grantee, decide};
 use citydata_domain::principal::Principal;
-use citydata_domain::resource::{ItemName, Resource};
+use citydata_domain::resource::Resource;
 use citydata_domain::vocab::ShareType;
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_store::GrantRecord;
@@ -55,62 +55,9 @@ pub struct NewGrantInput {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The gate's caller class for a principal.
-pub fn caller(p: Option<&Principal>) -> Caller {
-    match p {
-        None => Caller::Anonymous,
-        Some(p) if p.memberships.is_empty() => Caller::Public { user_id: p.user_id },
-        Some(p) => Caller::Department {
-            user_id: p.user_id,
-            departments: p.memberships.iter().map(|m| m.department.clone()).collect(),
-        },
-    }
-}
-
-/// A stored grant as the gate's `Grant`; `None` when it no longer fits the resource's items.
-pub fn to_domain(r: &GrantRecord, resource: &Resource) -> Option<Grant> {
-    let items = &resource.content.items;
-    let grantee = match r.grantee_kind.as_str() {
-        "department" => Grantee::Department(DeptCode::parse(&r.grantee).ok()?),
-        _ => Grantee::User(Uuid::parse_str(&r.grantee).ok()?),
-    };
-    let fields = r.fields.iter().map(|f| ItemName::parse(f).ok()).collect::<Option<Vec<_>>>()?;
-    let row_filter = match &r.row_filter {
-        Some(t) => Some(Filter::parse(t, items).ok()?),
-        None => None,
-    };
-    let masks = r
-        .masks
-        .iter()
-        .map(|(k, v)| Some((ItemName::parse(k).ok()?, MaskSpec::parse(v).ok()?)))
-        .collect::<Option<BTreeMap<_, _>>>()?;
-    Some(Grant {
-        id: r.id,
-        resource_id: r.resource_id,
-        grantee,
-        fields,
-        row_filter,
-        masks,
-        purpose: r.purpose.clone(),
-        valid_from: r.valid_from,
-        expires_at: r.expires_at,
-        revoked_at: r.revoked_at,
-    })
-}
+pub use crate::gate::{caller, to_domain};
 
 impl Core {
-    /// What `principal` may read of `resource` for `action`.
-    pub async fn decision(
-        &self,
-        principal: Option<&Principal>,
-        resource: &Resource,
-        action: Action,
-    ) -> Result<Decision, CoreError> {
-        let records = self.store.grants_for_resource(resource.id).await?;
-        let grants: Vec<Grant> = records.iter().filter_map(|r| to_domain(r, resource)).collect();
-        Ok(decide(&caller(principal), resource, action, &grants, Utc::now()))
-    }
-
     /// Grant a scope of a resource (stewards and department admins of the provider, platform admins).
     pub async fn create_grant(
         &self,
@@ -129,8 +76,10 @@ impl Core {
 
     async fn create_grant_inner(&self, principal: &Principal, input: &NewGrantInput) -> Result<GrantRecord, CoreError> {
         let resource = self.get_resource(Some(principal), &input.resource_id).await?;
-        if !can_edit(principal, &resource.content.provider) {
-            return Err(CoreError::forbidden());
+        if !can_grant(principal, &resource.content.provider) {
+            return Err(CoreError::Forbidden(
+                "只有资源提供部门的数据管理员或部门管理员可以授权 / only the provider department's stewards and admins grant access to its data".into(),
+            ));
         }
         let items = &resource.content.items;
         let mut errs = ValidationErrors::new();
@@ -267,8 +216,61 @@ impl Core {
             revoked_at: None,
             revoked_by: None,
         };
+        // The grant never gives more than the resource's policy allows the grantee, and no
+        // mask it asks for may be undone by the rest of what it releases: what the gate would
+        // not honour is refused here, naming the item.
+        self.check_grant_effect(&resource, &record)?;
         self.store.create_grant(&record).await?;
+        // At most one active grant per resource and grantee: the new one supersedes the others.
+        for old in self.store.grants_for_resource(resource.id).await? {
+            if old.id != record.id
+                && old.grantee_kind == record.grantee_kind
+                && old.grantee == record.grantee
+                && old.revoked_at.is_none()
+            {
+                self.store.revoke_grant(old.id, now, "superseded").await?;
+            }
+        }
         Ok(record)
+    }
+
+    /// Refuse a grant whose masks the gate would not honour: a public grant asking to lift a
+    /// mask the open rules require, or a lifted mask that would let a masked identifier be
+    /// rebuilt from the rest of the release (e.g. 出生日期 in clear beside a masked 身份证号).
+    fn check_grant_effect(&self, resource: &Resource, record: &GrantRecord) -> Result<(), CoreError> {
+        let Some(grant) = crate::gate::to_domain(record, resource) else { return Ok(()) };
+        let caller = match &grant.grantee {
+            Grantee::Department(d) => Caller::Department { user_id: Uuid::nil(), departments: vec![d.clone()] },
+            Grantee::User(u) => Caller::Public { user_id: *u },
+        };
+        // Judge the grant as if it were already valid.
+        let grant = Grant { valid_from: Utc::now() - chrono::Duration::seconds(1), expires_at: None, ..grant };
+        let Decision::Allow(allow) = decide(&caller, resource, Action::ReadRows, &[grant.clone()], Utc::now()) else {
+            return Ok(());
+        };
+        let mut errs = ValidationErrors::new();
+        for (item, asked) in &grant.masks {
+            if !allow.fields.contains(item) {
+                continue;
+            }
+            let got = allow.masks.get(item).cloned().unwrap_or(MaskSpec::Clear);
+            if got.strength() > asked.strength() {
+                let title =
+                    resource.content.items.iter().find(|i| &i.name == item).map(|i| i.title.as_str()).unwrap_or("");
+                errs.push(FieldError::new(
+                    format!("masks.{item}"),
+                    "mask_not_allowed",
+                    format!(
+                        "“{title}”不能以 {} 提供：按开放规则或与其他信息项组合后可重新识别个人，须至少为 {} / {item} cannot be given as {}: the open rules or the other items released with it would re-identify people; at least {} is needed",
+                        asked.to_spec(),
+                        got.to_spec(),
+                        asked.to_spec(),
+                        got.to_spec()
+                    ),
+                ));
+            }
+        }
+        errs.into_result().map_err(Into::into)
     }
 
     /// Grants the principal is concerned with: on its departments' resources and to its
@@ -331,5 +333,57 @@ impl Core {
         }
         .await;
         self.audited(meta, Actor::Principal(principal), "grant.revoke", Some(format!("grant:{id}")), result).await
+    }
+}
+
+impl Core {
+    /// After a resource's policy changed: tell the holders of active grants when their access
+    /// shrank (not shared or not open any more, withdrawn, items removed). The gate already
+    /// applies the new policy at their next read; this only tells them why.
+    pub(crate) async fn notify_tightened(&self, before: &Resource, after: &Resource) -> Result<(), CoreError> {
+        use citydata_domain::vocab::{OpenType, ResourceState};
+        let removed: Vec<&str> = before
+            .content
+            .items
+            .iter()
+            .filter(|i| !after.content.items.iter().any(|j| j.name == i.name))
+            .map(|i| i.title.as_str())
+            .collect();
+        let unshared = before.content.share.kind != ShareType::None && after.content.share.kind == ShareType::None;
+        let unopened = before.content.open.kind != OpenType::None && after.content.open.kind == OpenType::None;
+        let withdrawn = before.state == ResourceState::Published && after.state != ResourceState::Published;
+        if removed.is_empty() && !unshared && !unopened && !withdrawn {
+            return Ok(());
+        }
+        let now = Utc::now();
+        for g in self.store.grants_for_resource(after.id).await? {
+            let active = g.revoked_at.is_none() && g.expires_at.is_none_or(|e| e > now);
+            let affected = withdrawn
+                || (g.grantee_kind == "department" && unshared)
+                || (g.grantee_kind != "department" && unopened)
+                || g.fields.is_empty() && !removed.is_empty()
+                || after.content.items.len() < before.content.items.len()
+                    && g.fields.iter().any(|f| !after.content.items.iter().any(|i| i.name.as_str() == f));
+            if !active || !affected {
+                continue;
+            }
+            let users = self.grantee_users(&g).await?;
+            let why = if withdrawn {
+                "资源已撤回 / the resource was withdrawn".to_string()
+            } else if unshared || unopened {
+                "资源已改为不予共享/开放 / the resource is no longer shared or open".to_string()
+            } else {
+                format!("已移除信息项：{} / items removed", removed.join("、"))
+            };
+            self.notify(
+                &users,
+                "grant.narrowed",
+                format!("授权范围已缩小：{} / your access was narrowed", after.content.name),
+                why,
+                format!("/api/v1/resources/{}", after.id),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

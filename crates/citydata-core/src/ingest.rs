@@ -323,14 +323,16 @@ impl Core {
         Ok(self.store.list_ingests(resource.id, 100).await?)
     }
 
-    /// The table's versions, newest first (whoever may see the resource).
+    /// The table's versions, newest first: the provider sees its whole history, everyone else
+    /// who may see the resource the current version and those within its history window.
     pub async fn table_versions(
         &self,
         principal: Option<&Principal>,
         key: &str,
     ) -> Result<Vec<VersionInfo>, CoreError> {
         let resource = self.get_resource(principal, key).await?;
-        Ok(self.lake()?.history(resource.id).await?)
+        let provider = principal.is_some_and(|p| p.is_member_of(&resource.content.provider));
+        self.visible_history(&resource, provider).await
     }
 
     /// Quarantined rows with their failures (the provider department only).

@@ -15,6 +15,7 @@ pub mod demo;
 mod error;
 pub mod exports;
 pub mod feedback;
+pub mod gate;
 pub mod grants;
 pub mod ingest;
 mod password;
@@ -74,6 +75,10 @@ pub struct CoreConfig {
     pub webhook_max_attempts: u32,
     /// The security commitment (安全承诺书) public applicants accept.
     pub commitment_text: String,
+    /// Memory one SQL statement may use, in bytes.
+    pub sql_memory_limit: usize,
+    /// SQL statements one user may run at once.
+    pub sql_concurrency: usize,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -96,6 +101,8 @@ impl Default for CoreConfig {
             webhook_retry_base: Duration::seconds(30),
             webhook_max_attempts: 8,
             commitment_text: DEFAULT_COMMITMENT.to_string(),
+            sql_memory_limit: 512 << 20,
+            sql_concurrency: 2,
         }
     }
 }
@@ -121,6 +128,8 @@ pub struct Core {
     usage_cache: Timed<UsageMap>,
     /// Department names for labels, with when they were read.
     dept_names: Timed<std::collections::HashMap<String, String>>,
+    /// SQL statements running per user on this node.
+    sql_running: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -145,6 +154,7 @@ impl Core {
             feedback_limiter: Arc::new(ratelimit::FailureLimiter::new(20, Duration::hours(1))),
             usage_cache: Arc::default(),
             dept_names: Arc::default(),
+            sql_running: Arc::default(),
         }
     }
 

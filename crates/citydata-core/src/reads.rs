@@ -2,11 +2,11 @@
 //! `Allow`, return rows, audit the read with its row count.
 
 use crate::audit::Actor;
+use crate::gate::{Gated, requested, resolve};
 use crate::{Core, CoreError, RequestMeta};
 use base64::Engine;
 use citydata_domain::audit::Outcome;
-use citydata_domain::filter::Filter;
-use citydata_domain::policy::{Action, Allow, Decision};
+use citydata_domain::policy::{Action, Allow};
 use citydata_domain::principal::Principal;
 use citydata_domain::resource::{ItemName, Resource};
 use citydata_domain::{FieldError, ValidationErrors};
@@ -70,100 +70,27 @@ pub(crate) fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Val
     serde_json::from_slice(&buf).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
-fn encode_cursor(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+/// A cursor: the table version the first page read and the position of the next page, so
+/// every page of one walk reads the same version in the same order (each row exactly once,
+/// whatever is committed in between).
+fn encode_cursor(version: i64, offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v:{version}:o:{offset}"))
 }
 
-fn decode_cursor(c: &str) -> Option<usize> {
+fn decode_cursor(c: &str) -> Option<(Option<i64>, usize)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c.trim()).ok()?;
-    String::from_utf8(raw).ok()?.strip_prefix("o:")?.parse().ok()
-}
-
-fn resolve(
-    resource: &Resource,
-    allow: &Allow,
-    list: &str,
-    field: &str,
-    errs: &mut ValidationErrors,
-) -> Vec<(ItemName, bool)> {
-    let mut out = Vec::new();
-    for part in list.split([',', '，']).map(str::trim).filter(|s| !s.is_empty()) {
-        let (desc, name) = match part.strip_prefix('-') {
-            Some(n) => (true, n),
-            None => (false, part),
-        };
-        match resource.content.item(name) {
-            Some(i) if allow.fields.contains(&i.name) => out.push((i.name.clone(), desc)),
-            _ => errs.push(FieldError::new(
-                field,
-                "unavailable_item",
-                format!("没有可读取的信息项“{name}” / no readable item \"{name}\""),
-            )),
-        }
+    let text = String::from_utf8(raw).ok()?;
+    if let Some(rest) = text.strip_prefix("v:") {
+        let (v, o) = rest.split_once(":o:")?;
+        return Some((Some(v.parse().ok().filter(|v: &i64| *v >= 0)?), o.parse().ok()?));
     }
-    out
-}
-
-/// What a read asks for, checked against what it may see.
-pub(crate) struct Scope {
-    pub fields: Vec<ItemName>,
-    pub caller_filter: Option<Filter>,
-    pub sort: Vec<(ItemName, bool)>,
-}
-
-/// Resolve `fields`, `filter` and `sort` against the decision: only readable items; filters
-/// only on items read unmasked (filtering on a hidden or masked value would reveal it).
-pub(crate) fn scope(
-    resource: &Resource,
-    allow: &Allow,
-    fields: Option<&str>,
-    filter: Option<&str>,
-    sort: Option<&str>,
-    errs: &mut ValidationErrors,
-) -> Scope {
-    let fields: Vec<ItemName> = match fields.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(list) => resolve(resource, allow, list, "fields", errs).into_iter().map(|(n, _)| n).collect(),
-        None => allow.fields.clone(),
-    };
-    let caller_filter = match filter.map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(t) => match Filter::parse(t, &resource.content.items) {
-            Ok(f) => {
-                for item in f.items() {
-                    if !allow.fields.contains(item) || allow.masks.contains_key(item) {
-                        errs.push(FieldError::new("filter", "unavailable_item", format!("不能按未授权或已脱敏的信息项“{item}”过滤 / cannot filter on {item}: not granted or masked")));
-                    }
-                }
-                Some(f)
-            }
-            Err(e) => {
-                errs.push(e);
-                None
-            }
-        },
-    };
-    let sort = match sort {
-        Some(s) => resolve(resource, allow, s, "sort", errs),
-        None => vec![],
-    };
-    Scope { fields, caller_filter, sort }
+    // Cursors issued before versions were pinned.
+    Some((None, text.strip_prefix("o:")?.parse().ok()?))
 }
 
 impl Core {
-    /// The allowed scope, or the gate's refusal as an error.
-    pub async fn allow(
-        &self,
-        principal: Option<&Principal>,
-        resource: &Resource,
-        action: Action,
-    ) -> Result<Allow, CoreError> {
-        match self.decision(principal, resource, action).await? {
-            Decision::Allow(a) => Ok(a),
-            Decision::Deny(r) => Err(CoreError::Denied(r)),
-        }
-    }
-
-    /// `GET /resources/{id}/rows`: rows the caller may see, masked and filtered, paged.
+    /// `GET /resources/{id}/rows`: rows the caller may see, masked and filtered, paged in a
+    /// stable order on one pinned table version.
     pub async fn read_rows(
         &self,
         meta: &RequestMeta,
@@ -172,36 +99,18 @@ impl Core {
         params: &RowsParams,
     ) -> Result<RowsResult, CoreError> {
         let started = Instant::now();
-        let resource = self.get_resource(principal, key).await?;
-        let target = Some(format!("resource:{}", resource.content.code));
-        let actor = match principal {
-            Some(p) => Actor::Principal(p),
-            None => Actor::Anonymous,
-        };
-        let allow = match self.allow(principal, &resource, Action::ReadRows).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.record(
-                    meta,
-                    actor,
-                    "data.read_rows",
-                    target,
-                    Outcome::Denied,
-                    serde_json::json!({"decision": e.code()}),
-                )
-                .await?;
-                return Err(e);
-            }
-        };
-        let result = self.read_rows_allowed(&resource, &allow, params).await;
+        let g = self.gate(meta, principal, key, Action::ReadRows, "data.read_rows").await?;
+        let result = self.read_rows_allowed(&g, params).await;
         let (outcome, details) = match &result {
             Ok(r) => (
                 Outcome::Success,
                 serde_json::json!({
                     "decision": "allow",
-                    "grant_id": allow.grant_id,
+                    "grant_id": g.allow.grant_id,
                     "fields": r.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
                     "filter": params.filter,
+                    "sort": params.sort,
+                    "version": params.version,
                     "rows": r.rows.len(),
                     "bytes": serde_json::to_string(&r.rows).map(|s| s.len()).unwrap_or(0),
                     "duration_ms": started.elapsed().as_millis() as u64,
@@ -209,18 +118,14 @@ impl Core {
             ),
             Err(e) => (Outcome::Failure, serde_json::json!({"decision": "allow", "error": e.code()})),
         };
-        self.record(meta, actor, "data.read_rows", target, outcome, details).await?;
+        self.record(meta, actor(principal), "data.read_rows", target(&g), outcome, details).await?;
         result
     }
 
-    async fn read_rows_allowed(
-        &self,
-        resource: &Resource,
-        allow: &Allow,
-        params: &RowsParams,
-    ) -> Result<RowsResult, CoreError> {
+    async fn read_rows_allowed(&self, g: &Gated, params: &RowsParams) -> Result<RowsResult, CoreError> {
+        let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let Scope { fields, caller_filter, sort } = scope(
+        let req = requested(
             resource,
             allow,
             params.fields.as_deref(),
@@ -232,13 +137,22 @@ impl Core {
         if !(1..=32_000).contains(&limit) {
             errs.push(FieldError::new("limit", "out_of_range", "limit 须在 1–32000 之间 / limit must be 1–32000"));
         }
-        let offset = match params.cursor.as_deref() {
-            None => params.offset.unwrap_or(0),
+        let (pinned, offset) = match params.cursor.as_deref() {
+            None => (None, params.offset.unwrap_or(0)),
             Some(c) => decode_cursor(c).unwrap_or_else(|| {
                 errs.push(FieldError::new("cursor", "invalid_cursor", "cursor 无效 / invalid cursor"));
-                0
+                (None, 0)
             }),
         };
+        if let (Some(p), Some(v)) = (pinned, params.version)
+            && p != v
+        {
+            errs.push(FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "cursor 属于另一个表版本 / the cursor belongs to another table version",
+            ));
+        }
         let exact = match params.count.as_deref() {
             None | Some("none") | Some("estimated") => false,
             Some("exact") => true,
@@ -252,12 +166,9 @@ impl Core {
             }
         };
         errs.into_result()?;
-        let mut filters: Vec<&Filter> = Vec::new();
-        if let Some(g) = &allow.row_filter {
-            filters.push(g);
-        }
-        if let Some(c) = &caller_filter {
-            filters.push(c);
+        let version = pinned.or(params.version);
+        if let Some(v) = version {
+            self.check_history(g, v, if pinned.is_some() { "cursor" } else { "version" }).await?;
         }
         let contains = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| {
             let text_items: Vec<ItemName> = resource
@@ -276,29 +187,44 @@ impl Core {
             (text_items, q.chars().take(200).collect::<String>())
         });
         let read = GovernedRead {
-            fields: fields.clone(),
-            masks: &allow.masks,
-            filters,
-            sort,
             offset,
             limit: Some(limit as usize),
-            version: params.version,
-            secret: &self.config.pseudonym_key,
             contains,
+            order: Some(g.stable_order()),
+            ..g.plan(&req, &self.config.pseudonym_key, version)
         };
         let lake = self.lake()?;
-        let batches = lake.read_governed(resource.id, &read).await.map_err(|e| match e {
-            citydata_lake::LakeError::Delta(d) if params.version.is_some() => {
-                CoreError::NotFound(format!("没有这个表版本 / no such table version: {d}"))
+        let (batches, read_version) = lake.read_governed_at(resource.id, &read).await.map_err(|e| match e {
+            citydata_lake::LakeError::Delta(d) if version.is_some() => {
+                tracing::info!(error = %d, "table version not readable");
+                CoreError::NotFound(format!(
+                    "没有表版本 {} / no such table version: {}",
+                    version.unwrap_or_default(),
+                    version.unwrap_or_default()
+                ))
             }
             other => CoreError::from(other),
         })?;
         let rows = crate::reads::json_rows(&batches)?;
         let total = if exact { Some(lake.count_governed(resource.id, &read).await?) } else { None };
-        let next_cursor = (rows.len() == limit as usize).then(|| encode_cursor(offset + rows.len()));
-        let fields = field_views(resource, allow, &fields);
+        let next_cursor = match read_version {
+            Some(v) if rows.len() == limit as usize => Some(encode_cursor(v, offset + rows.len())),
+            _ => None,
+        };
+        let fields = field_views(resource, allow, &req.fields);
         Ok(RowsResult { fields, rows, next_cursor, total })
     }
+}
+
+fn actor(principal: Option<&Principal>) -> Actor<'_> {
+    match principal {
+        Some(p) => Actor::Principal(p),
+        None => Actor::Anonymous,
+    }
+}
+
+fn target(g: &Gated) -> Option<String> {
+    Some(format!("resource:{}", g.resource.content.code))
 }
 
 /// `GET .../aggregate` parameters, as received.
@@ -332,31 +258,14 @@ impl Core {
         params: &AggregateParams,
     ) -> Result<AggregateResult, CoreError> {
         use citydata_lake::governed::Metric;
-        let resource = self.get_resource(principal, key).await?;
-        let target = Some(format!("resource:{}", resource.content.code));
-        let actor = match principal {
-            Some(p) => Actor::Principal(p),
-            None => Actor::Anonymous,
-        };
-        let allow = match self.allow(principal, &resource, Action::Aggregate).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.record(
-                    meta,
-                    actor,
-                    "data.aggregate",
-                    target,
-                    Outcome::Denied,
-                    serde_json::json!({"decision": e.code()}),
-                )
-                .await?;
-                return Err(e);
-            }
-        };
+        let g = self.gate(meta, principal, key, Action::Aggregate, "data.aggregate").await?;
+        let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let sc = scope(&resource, &allow, None, params.filter.as_deref(), None, &mut errs);
+        let req = requested(resource, allow, None, params.filter.as_deref(), None, &mut errs);
+        // Groups are formed on the values as the caller sees them (masked values group
+        // together); small groups are suppressed for the public.
         let group_by: Vec<ItemName> = match params.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(g) => resolve(&resource, &allow, g, "group_by", &mut errs).into_iter().map(|(n, _)| n).collect(),
+            Some(gb) => resolve(resource, allow, gb, "group_by", &mut errs).into_iter().map(|(n, _)| n).collect(),
             None => vec![],
         };
         let mut metrics: Vec<(Metric, Option<ItemName>)> = Vec::new();
@@ -417,24 +326,10 @@ impl Core {
             }
         }
         errs.into_result()?;
-        let mut filters: Vec<&Filter> = Vec::new();
-        if let Some(g) = &allow.row_filter {
-            filters.push(g);
+        if let Some(v) = params.version {
+            self.check_history(&g, v, "version").await?;
         }
-        if let Some(c) = &sc.caller_filter {
-            filters.push(c);
-        }
-        let read = GovernedRead {
-            fields: sc.fields,
-            masks: &allow.masks,
-            filters,
-            sort: vec![],
-            offset: 0,
-            limit: None,
-            version: params.version,
-            secret: &self.config.pseudonym_key,
-            contains: None,
-        };
+        let read = g.plan(&req, &self.config.pseudonym_key, params.version);
         let (batches, suppressed) =
             self.lake()?.aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size).await?;
         let rows = crate::reads::json_rows(&batches)?;
@@ -449,9 +344,9 @@ impl Core {
         };
         self.record(
             meta,
-            actor,
+            actor(principal),
             "data.aggregate",
-            target,
+            target(&g),
             Outcome::Success,
             serde_json::json!({"decision": "allow", "grant_id": allow.grant_id, "group_by": result.group_by, "metrics": result.metrics, "filter": params.filter, "rows": result.rows.len(), "suppressed_groups": suppressed}),
         )
@@ -500,34 +395,14 @@ impl Core {
         key: &str,
         params: &ChangesParams,
     ) -> Result<ChangesResult, CoreError> {
-        let resource = self.get_resource(principal, key).await?;
-        let target = Some(format!("resource:{}", resource.content.code));
-        let actor = || match principal {
-            Some(p) => Actor::Principal(p),
-            None => Actor::Anonymous,
-        };
-        let allow = match self.allow(principal, &resource, Action::ReadRows).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.record(
-                    meta,
-                    actor(),
-                    "data.read_changes",
-                    target,
-                    Outcome::Denied,
-                    serde_json::json!({"decision": e.code()}),
-                )
-                .await?;
-                return Err(e);
-            }
-        };
-        let result = self.read_changes_allowed(&resource, &allow, params).await;
+        let g = self.gate(meta, principal, key, Action::ReadRows, "data.read_changes").await?;
+        let result = self.read_changes_allowed(&g, params).await;
         let (outcome, details) = match &result {
             Ok(r) => (
                 Outcome::Success,
                 serde_json::json!({
                     "decision": "allow",
-                    "grant_id": allow.grant_id,
+                    "grant_id": g.allow.grant_id,
                     "since_version": r.since_version,
                     "current_version": r.current_version,
                     "fields": r.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
@@ -536,19 +411,14 @@ impl Core {
             ),
             Err(e) => (Outcome::Failure, serde_json::json!({"decision": "allow", "error": e.code()})),
         };
-        self.record(meta, actor(), "data.read_changes", target, outcome, details).await?;
+        self.record(meta, actor(principal), "data.read_changes", target(&g), outcome, details).await?;
         result
     }
 
-    async fn read_changes_allowed(
-        &self,
-        resource: &Resource,
-        allow: &Allow,
-        params: &ChangesParams,
-    ) -> Result<ChangesResult, CoreError> {
+    async fn read_changes_allowed(&self, g: &Gated, params: &ChangesParams) -> Result<ChangesResult, CoreError> {
+        let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let Scope { fields, caller_filter, .. } =
-            scope(resource, allow, params.fields.as_deref(), params.filter.as_deref(), None, &mut errs);
+        let req = requested(resource, allow, params.fields.as_deref(), params.filter.as_deref(), None, &mut errs);
         let since = match params.since_version {
             Some(v) if v >= 0 => v,
             Some(_) => {
@@ -574,20 +444,17 @@ impl Core {
         }
         errs.into_result()?;
         let offset = params.offset.unwrap_or(0);
-        let filters: Vec<&Filter> = allow.row_filter.iter().chain(caller_filter.iter()).collect();
+        self.check_history(g, since, "since_version").await?;
         let read = GovernedRead {
-            fields: fields.clone(),
-            masks: &allow.masks,
-            filters,
-            sort: vec![],
             offset,
             // One more than asked, to know whether more remain.
             limit: Some(limit as usize + 1),
-            version: None,
-            secret: &self.config.pseudonym_key,
-            contains: None,
+            order: Some(g.stable_order()),
+            ..g.plan(&req, &self.config.pseudonym_key, None)
         };
-        let (batches, current) = self.lake()?.changes_governed(resource.id, since, &read).await?.unwrap_or_default();
+        let keys: Vec<ItemName> = resource.content.items.iter().filter(|i| i.key).map(|i| i.name.clone()).collect();
+        let (batches, current) =
+            self.lake()?.changes_governed(resource.id, since, &keys, &read).await?.unwrap_or_default();
         let mut rows = json_rows(&batches)?;
         let next_offset = (rows.len() > limit as usize).then(|| offset + limit as usize);
         rows.truncate(limit as usize);
@@ -604,7 +471,7 @@ impl Core {
         Ok(ChangesResult {
             since_version: since,
             current_version: current,
-            fields: field_views(resource, allow, &fields),
+            fields: field_views(resource, allow, &req.fields),
             inserted,
             updated,
             deleted,

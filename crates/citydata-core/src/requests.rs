@@ -543,7 +543,7 @@ impl Core {
     ) -> Result<RequestRecord, CoreError> {
         let result = async {
             let (r, resource) = self.get_request(principal, id).await?;
-            if !can_edit(principal, &resource.content.provider) {
+            if !crate::catalog::can_grant(principal, &resource.content.provider) {
                 return Err(CoreError::forbidden());
             }
             if r.state != "pending" {
@@ -594,16 +594,15 @@ impl Core {
                 Some(d) => (Some(d.clone()), None),
                 None => (None, Some(r.requester.to_string())),
             };
-            // A renewal keeps the old grant's row filter and masks unless the approval sets its own.
+            // A renewal keeps the old grant's row filter and masks; the approval can only narrow
+            // them: its filter is ANDed with the old one, and each mask is the stronger of the two.
             let old = match r.renews_grant {
                 Some(g) => self.store.get_grant(g).await?,
                 None => None,
             };
             let (row_filter, masks) = match &old {
-                Some(o) if input.row_filter.is_none() && input.masks.is_empty() => {
-                    (o.row_filter.clone(), o.masks.clone())
-                }
-                _ => (input.row_filter.clone(), input.masks.clone()),
+                Some(o) => renewal_scope(o, input, &resource),
+                None => (input.row_filter.clone(), input.masks.clone()),
             };
             let grant = self
                 .create_grant(
@@ -849,4 +848,32 @@ impl Core {
             overdue,
         })
     }
+}
+
+/// The row filter and masks of a renewed grant: the old grant's, narrowed by the approval.
+fn renewal_scope(
+    old: &citydata_store::GrantRecord,
+    input: &ApproveInput,
+    resource: &Resource,
+) -> (Option<String>, std::collections::BTreeMap<String, String>) {
+    use citydata_domain::mask::MaskSpec;
+    let new_filter = input.row_filter.as_deref().map(str::trim).filter(|f| !f.is_empty());
+    let row_filter = match (&old.row_filter, new_filter) {
+        (Some(a), Some(b)) if a.trim() != b => Some(format!("({a}) AND ({b})")),
+        (Some(a), _) => Some(a.clone()),
+        (None, b) => b.map(str::to_string),
+    };
+    let mut masks = old.masks.clone();
+    for (key, spec) in &input.masks {
+        // Stored grants key masks by item name; the approval may name items by title. An
+        // unknown item is passed on as given, for create_grant to refuse.
+        let item = resource.content.item(key).map(|i| i.name.to_string()).unwrap_or_else(|| key.clone());
+        let item = &item;
+        let next = match (masks.get(item).and_then(|m| MaskSpec::parse(m).ok()), MaskSpec::parse(spec)) {
+            (Some(current), Ok(asked)) => current.stronger(asked).to_spec(),
+            _ => spec.clone(),
+        };
+        masks.insert(item.clone(), next);
+    }
+    (row_filter, masks)
 }

@@ -6,10 +6,8 @@ use crate::audit::Actor;
 use crate::{Core, CoreError, RequestMeta};
 use citydata_domain::FieldError;
 use citydata_domain::audit::Outcome;
-use citydata_domain::filter::Filter;
 use citydata_domain::policy::Action;
 use citydata_domain::principal::Principal;
-use citydata_lake::governed::GovernedRead;
 use datafusion::config::Dialect;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
@@ -21,6 +19,26 @@ use std::time::Duration;
 pub const MAX_ROWS: usize = 10_000;
 /// How long a statement may run.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest statement accepted (and audited whole).
+pub const MAX_SQL_CHARS: usize = 20_000;
+
+/// One running statement of a user; dropping it frees the slot.
+struct Slot {
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
+    user: uuid::Uuid,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut m = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.user);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SqlResult {
@@ -34,6 +52,14 @@ pub struct SqlResult {
 
 fn sql_error(e: impl std::fmt::Display) -> CoreError {
     let msg = e.to_string().replace("file://", "");
+    if msg.contains("Resources exhausted") || msg.contains("ResourcesExhausted") {
+        return CoreError::Input {
+            code: "sql_memory_exceeded",
+            message: "SQL 所需内存超过上限，请缩小查询范围（加过滤条件、减少分组或排序的行数）/ the statement needs more memory than allowed: narrow it".into(),
+            line: None,
+            column: None,
+        };
+    }
     CoreError::Input {
         code: "sql_error",
         message: format!("SQL 无法执行 / the statement cannot run: {msg}"),
@@ -42,21 +68,77 @@ fn sql_error(e: impl std::fmt::Display) -> CoreError {
     }
 }
 
+/// Deepest parenthesis nesting a statement may have.
+pub const MAX_SQL_DEPTH: usize = 64;
+/// Most operators a statement may have (a long `a + a + …` chain plans as a tree as deep as
+/// it is long).
+pub const MAX_SQL_OPERATORS: usize = 1_000;
+
+/// Refuse statements whose expression trees would be too deep to plan safely, before the
+/// parser and planner recurse into them (the tokenizer is iterative).
+fn check_complexity(sql: &str) -> Result<(), CoreError> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().map_err(sql_error)?;
+    let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    for t in &tokens {
+        match t {
+            Token::LParen | Token::LBracket | Token::LBrace => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret => operators += 1,
+            Token::Word(w)
+                if matches!(w.value.to_ascii_uppercase().as_str(), "AND" | "OR" | "NOT" | "CASE" | "WHEN") =>
+            {
+                operators += 1
+            }
+            _ => {}
+        }
+    }
+    if deepest > MAX_SQL_DEPTH || operators > MAX_SQL_OPERATORS {
+        return Err(CoreError::Input {
+            code: "sql_too_complex",
+            message: format!(
+                "SQL 嵌套过深或运算符过多（括号最多 {MAX_SQL_DEPTH} 层、运算符最多 {MAX_SQL_OPERATORS} 个）/ the statement nests too deep or has too many operators (at most {MAX_SQL_DEPTH} levels, {MAX_SQL_OPERATORS} operators)"
+            ),
+            line: None,
+            column: None,
+        });
+    }
+    Ok(())
+}
+
 impl Core {
     pub async fn run_sql(&self, meta: &RequestMeta, principal: &Principal, sql: &str) -> Result<SqlResult, CoreError> {
         let result = self.run_sql_inner(principal, sql).await;
         let (outcome, details) = match &result {
             Ok(r) => (
                 Outcome::Success,
-                serde_json::json!({"sql": sql.chars().take(2000).collect::<String>(), "tables": r.tables, "rows": r.rows.len(), "truncated": r.truncated}),
+                serde_json::json!({"sql": sql.chars().take(MAX_SQL_CHARS).collect::<String>(), "tables": r.tables, "rows": r.rows.len(), "truncated": r.truncated}),
             ),
             Err(CoreError::Denied(d)) => (
                 Outcome::Denied,
-                serde_json::json!({"sql": sql.chars().take(2000).collect::<String>(), "decision": d.code()}),
+                serde_json::json!({"sql": sql.chars().take(MAX_SQL_CHARS).collect::<String>(), "decision": d.code()}),
             ),
             Err(e) => (
                 Outcome::Failure,
-                serde_json::json!({"sql": sql.chars().take(2000).collect::<String>(), "error": e.code()}),
+                serde_json::json!({"sql": sql.chars().take(MAX_SQL_CHARS).collect::<String>(), "error": e.code()}),
             ),
         };
         self.record(meta, Actor::Principal(principal), "data.sql", None, outcome, details).await?;
@@ -67,7 +149,7 @@ impl Core {
         if principal.memberships.is_empty() {
             return Err(CoreError::Denied(citydata_domain::policy::DenyReason::ActionNotAllowed));
         }
-        if sql.trim().is_empty() || sql.len() > 20_000 {
+        if sql.trim().is_empty() || sql.chars().count() > MAX_SQL_CHARS {
             return Err(FieldError::new(
                 "sql",
                 "invalid_sql",
@@ -75,7 +157,26 @@ impl Core {
             )
             .into());
         }
-        let ctx = SessionContext::new();
+        check_complexity(sql)?;
+        // At most `sql_concurrency` statements per user at a time.
+        let _slot = {
+            let mut m = self.sql_running.lock().unwrap_or_else(|e| e.into_inner());
+            let n = m.entry(principal.user_id).or_insert(0);
+            if *n >= self.config.sql_concurrency.max(1) {
+                return Err(CoreError::RateLimited { retry_after_secs: 1 });
+            }
+            *n += 1;
+            Slot { running: self.sql_running.clone(), user: principal.user_id }
+        };
+        // Every operator of the statement draws on one memory pool; past it the statement
+        // fails with `sql_memory_exceeded` instead of taking the server's memory.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(std::sync::Arc::new(datafusion::execution::memory_pool::GreedyMemoryPool::new(
+                self.config.sql_memory_limit.max(1 << 20),
+            )))
+            .build_arc()
+            .map_err(sql_error)?;
+        let ctx = SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime);
         let state = ctx.state();
         let stmt = state.sql_to_statement(sql, &Dialect::Generic).map_err(sql_error)?;
         let refs = state.resolve_table_references(&stmt).map_err(sql_error)?;
@@ -87,18 +188,10 @@ impl Core {
                 .await
                 .map_err(|_| CoreError::NotFound(format!("没有名为“{name}”的资源视图（用信息资源代码或 slug，代码需加双引号）/ no view named \"{name}\" (use a resource code in double quotes, or a slug)")))?;
             let allow = self.allow(Some(principal), &resource, Action::Sql).await?;
-            let filters: Vec<&Filter> = allow.row_filter.iter().collect();
-            let read = GovernedRead {
-                fields: allow.fields.clone(),
-                masks: &allow.masks,
-                filters,
-                sort: vec![],
-                offset: 0,
-                limit: None,
-                version: None,
-                secret: &self.config.pseudonym_key,
-                contains: None,
-            };
+            let g = crate::gate::Gated { resource, allow };
+            let req = crate::gate::Requested { fields: g.allow.fields.clone(), caller_filter: None, sort: vec![] };
+            let read = g.plan(&req, &self.config.pseudonym_key, None);
+            let resource = &g.resource;
             match self.lake()?.governed_view(resource.id, &read).await? {
                 Some(view) => {
                     ctx.register_table(r.clone(), view).map_err(sql_error)?;

@@ -14,7 +14,8 @@ pub enum MaskSpec {
     Keep { first: u32, last: u32 },
     /// 张** — the surname, then one `*` per remaining character.
     ChineseName,
-    /// First 6, `********`, last 4.
+    /// The first 6 digits (the region) and 12 `*`: the birth date, sequence and check digit
+    /// are hidden, since other items (出生日期, 性别) often give the birth date and sex away.
     IdCard,
     /// 138****1234.
     Mobile,
@@ -98,6 +99,32 @@ impl MaskSpec {
             Self::Pseudonym => "pseudonym".into(),
             Self::Clear => "none".into(),
         }
+    }
+
+    /// How much of a value the mask hides, for ordering masks: a grant for the public can only
+    /// make a mask stronger, never weaker; re-identification checks only strengthen.
+    /// 0 = clear, 1 = shows a chosen part, 2 = a standard partial mask or generalization,
+    /// 3 = a stable pseudonym (links, shows nothing), 4 = nothing at all.
+    pub fn strength(&self) -> u8 {
+        match self {
+            Self::Clear => 0,
+            Self::Keep { .. } => 1,
+            Self::ChineseName
+            | Self::IdCard
+            | Self::Mobile
+            | Self::Address
+            | Self::BankCard
+            | Self::Email
+            | Self::DateToYear
+            | Self::NumberRange { .. } => 2,
+            Self::Pseudonym => 3,
+            Self::Null | Self::Redact => 4,
+        }
+    }
+
+    /// The stronger of two masks (`self` on a tie).
+    pub fn stronger(self, other: Self) -> Self {
+        if other.strength() > self.strength() { other } else { self }
     }
 
     /// Whether the mask can apply to an item of type `t` (text masks need text; date and number

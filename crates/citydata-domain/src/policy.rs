@@ -57,6 +57,10 @@ pub struct Grant {
     pub valid_from: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The stored grant no longer fits the resource (an item, filter or mask that does not
+    /// parse any more): it gives nothing, and a conditional resource is refused
+    /// (`grant_invalid`) until the provider issues a new one. Fails closed.
+    pub damaged: bool,
 }
 
 impl Grant {
@@ -83,6 +87,8 @@ pub enum DenyReason {
     NotOpen,
     /// The action is not offered to this caller (SQL for the public).
     ActionNotAllowed,
+    /// The caller's grant no longer fits the resource (its items or filter changed).
+    GrantInvalid,
 }
 
 impl DenyReason {
@@ -95,6 +101,7 @@ impl DenyReason {
             Self::NotShared => "not_shared",
             Self::NotOpen => "not_open",
             Self::ActionNotAllowed => "action_not_allowed",
+            Self::GrantInvalid => "grant_invalid",
         }
     }
     pub fn message(self) -> &'static str {
@@ -106,6 +113,9 @@ impl DenyReason {
             Self::NotShared => "该资源不予共享 / this resource is not shared",
             Self::NotOpen => "该资源不予开放 / this resource is not open to the public",
             Self::ActionNotAllowed => "不允许此操作 / this action is not allowed for you",
+            Self::GrantInvalid => {
+                "授权与资源当前的信息项不再相符，已停用，请提供方重新授权 / the grant no longer fits the resource and gives nothing until the provider issues a new one"
+            }
         }
     }
 }
@@ -150,7 +160,7 @@ fn default_masks<'a>(items: impl Iterator<Item = &'a InfoItem>) -> BTreeMap<Item
         .collect()
 }
 
-/// The grant that applies: an active one, else why the caller has none.
+/// The grant that applies: the newest active one, else why the caller has none.
 fn grant_for<'a>(
     grants: &'a [Grant],
     resource: Uuid,
@@ -158,8 +168,8 @@ fn grant_for<'a>(
     now: DateTime<Utc>,
 ) -> Result<&'a Grant, DenyReason> {
     let mine: Vec<&Grant> = grants.iter().filter(|g| g.resource_id == resource && who(&g.grantee)).collect();
-    if let Some(g) = mine.iter().find(|g| g.is_active(now)) {
-        return Ok(g);
+    if let Some(g) = mine.iter().filter(|g| g.is_active(now)).max_by_key(|g| (g.valid_from, g.id)) {
+        return if g.damaged { Err(DenyReason::GrantInvalid) } else { Ok(g) };
     }
     // The most recent ended grant explains the refusal.
     let latest = mine.iter().max_by_key(|g| g.revoked_at.or(g.expires_at).unwrap_or(g.valid_from));
@@ -170,27 +180,68 @@ fn grant_for<'a>(
     }
 }
 
-/// Narrow to a grant: its fields (all when empty) and filter; its masks override the defaults.
-fn with_grant(resource: &Resource, base: Allow, g: &Grant) -> Allow {
-    let fields: Vec<ItemName> = if g.fields.is_empty() {
-        base.fields
-    } else {
-        base.fields.into_iter().filter(|f| g.fields.contains(f)).collect()
-    };
-    let mut masks: BTreeMap<ItemName, MaskSpec> = base.masks.into_iter().filter(|(k, _)| fields.contains(k)).collect();
-    for (k, m) in &g.masks {
-        if !fields.contains(k) {
-            continue;
+/// How a grant combines with what the caller's class already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GrantEffect {
+    /// 有条件共享 for a department: the grant is the whole scope (its items, its filter); its
+    /// masks override the defaults, weaker or stronger, as the provider chose.
+    Scope,
+    /// 无条件共享 for a department: the department already reads every row and item with the
+    /// default masks, so a grant can only add: it lifts or weakens masks on its items, and
+    /// never shrinks what the department had.
+    Widen,
+    /// 有条件开放 for the public: the grant narrows items and rows, and its masks can only be
+    /// stronger than the public rules (sensitive personal items never come out in clear).
+    Public,
+}
+
+/// Apply a grant to the caller class's base access.
+fn with_grant(base: Allow, g: &Grant, effect: GrantEffect) -> Allow {
+    let granted = |f: &ItemName| g.fields.is_empty() || g.fields.contains(f);
+    match effect {
+        GrantEffect::Widen => {
+            let mut masks = base.masks;
+            for (k, m) in &g.masks {
+                if !base.fields.contains(k) || !granted(k) {
+                    continue;
+                }
+                let current = masks.get(k).cloned().unwrap_or(MaskSpec::Clear);
+                if m.strength() < current.strength() {
+                    if *m == MaskSpec::Clear {
+                        masks.remove(k);
+                    } else {
+                        masks.insert(k.clone(), m.clone());
+                    }
+                }
+            }
+            Allow { masks, grant_id: Some(g.id), ..base }
         }
-        // For the public, a grant can never reveal a field that public rules mask.
-        if *m == MaskSpec::Clear && base.min_group_size.is_none() {
-            masks.remove(k);
-        } else if *m != MaskSpec::Clear {
-            masks.insert(k.clone(), m.clone());
+        GrantEffect::Scope | GrantEffect::Public => {
+            let fields: Vec<ItemName> = base.fields.into_iter().filter(granted).collect();
+            let mut masks: BTreeMap<ItemName, MaskSpec> =
+                base.masks.into_iter().filter(|(k, _)| fields.contains(k)).collect();
+            for (k, m) in &g.masks {
+                if !fields.contains(k) {
+                    continue;
+                }
+                let current = masks.get(k).cloned().unwrap_or(MaskSpec::Clear);
+                let next = if effect == GrantEffect::Public { current.stronger(m.clone()) } else { m.clone() };
+                if next == MaskSpec::Clear {
+                    masks.remove(k);
+                } else {
+                    masks.insert(k.clone(), next);
+                }
+            }
+            Allow { fields, row_filter: g.row_filter.clone(), masks, grant_id: Some(g.id), ..base }
         }
     }
-    let _ = resource;
-    Allow { fields, row_filter: g.row_filter.clone(), masks, grant_id: Some(g.id), ..base }
+}
+
+/// Generalize what a non-provider reads until no masked identifier can be rebuilt from the
+/// rest of the response (see [`crate::linkage`]).
+fn guarded(resource: &Resource, mut allow: Allow) -> Allow {
+    crate::linkage::enforce(&resource.content.items, &resource.content.consistency, &allow.fields, &mut allow.masks);
+    allow
 }
 
 /// Decide what `caller` may read of `resource` for `action`, given the grants on it.
@@ -224,11 +275,11 @@ pub fn decide(caller: &Caller, resource: &Resource, action: Action, grants: &[Gr
             match resource.content.share.kind {
                 ShareType::None => Decision::Deny(DenyReason::NotShared),
                 ShareType::Unconditional => match grant_for(grants, resource.id, &who, now) {
-                    Ok(g) => Decision::Allow(with_grant(resource, base, g)),
-                    Err(_) => Decision::Allow(base),
+                    Ok(g) => Decision::Allow(guarded(resource, with_grant(base, g, GrantEffect::Widen))),
+                    Err(_) => Decision::Allow(guarded(resource, base)),
                 },
                 ShareType::Conditional => match grant_for(grants, resource.id, &who, now) {
-                    Ok(g) => Decision::Allow(with_grant(resource, base, g)),
+                    Ok(g) => Decision::Allow(guarded(resource, with_grant(base, g, GrantEffect::Scope))),
                     Err(reason) => Decision::Deny(reason),
                 },
             }
@@ -266,12 +317,12 @@ pub fn decide(caller: &Caller, resource: &Resource, action: Action, grants: &[Gr
             };
             match resource.content.open.kind {
                 OpenType::None => Decision::Deny(DenyReason::NotOpen),
-                OpenType::Unconditional => Decision::Allow(base),
+                OpenType::Unconditional => Decision::Allow(guarded(resource, base)),
                 OpenType::Conditional => {
                     let Caller::Public { user_id } = caller else { return Decision::Deny(DenyReason::GrantRequired) };
                     let who = |g: &Grantee| matches!(g, Grantee::User(u) if u == user_id);
                     match grant_for(grants, resource.id, &who, now) {
-                        Ok(g) => Decision::Allow(with_grant(resource, base, g)),
+                        Ok(g) => Decision::Allow(guarded(resource, with_grant(base, g, GrantEffect::Public))),
                         Err(reason) => Decision::Deny(reason),
                     }
                 }

@@ -436,9 +436,22 @@ pub struct ResourceContent {
     /// Rules across items that every row must satisfy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<ConsistencyRule>,
+    /// 历史版本保留天数 (history window): how far back other departments and the public may
+    /// read older table versions and the change feed; `0` = the current version only. The
+    /// provider always reads its whole history. `None` = the default, [`DEFAULT_HISTORY_DAYS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_days: Option<u32>,
 }
 
+/// The history window of a resource that does not set one.
+pub const DEFAULT_HISTORY_DAYS: u32 = 30;
+
 impl ResourceContent {
+    /// The history window in days.
+    pub fn history_days(&self) -> u32 {
+        self.history_days.unwrap_or(DEFAULT_HISTORY_DAYS)
+    }
+
     pub fn item(&self, name_or_title: &str) -> Option<&InfoItem> {
         let t = name_or_title.trim();
         self.items.iter().find(|i| i.name.as_str() == t.to_ascii_lowercase() || i.title == t)
@@ -564,6 +577,9 @@ pub struct ResourceInput {
     pub contact: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consistency: Vec<String>,
+    /// Days of table history others may read (0–3650); default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_days: Option<i64>,
 }
 
 impl From<&ResourceContent> for ResourceInput {
@@ -601,6 +617,7 @@ pub struct ResourceContentParts {
     pub regions: Vec<RegionCode>,
     pub contact: Option<String>,
     pub consistency: Vec<ConsistencyRule>,
+    pub history_days: Option<u32>,
 }
 
 impl ResourceDraft {
@@ -627,6 +644,7 @@ impl ResourceDraft {
             regions: p.regions,
             contact: p.contact,
             consistency: p.consistency,
+            history_days: p.history_days,
         }
     }
 }
@@ -923,6 +941,19 @@ impl ResourceDraft {
             consistency.push(rule);
         }
 
+        let history_days = match input.history_days {
+            None => None,
+            Some(d) if (0..=3650).contains(&d) => Some(d as u32),
+            Some(_) => {
+                errs.push(FieldError::new(
+                    "history_days",
+                    "out_of_range",
+                    "历史版本保留天数须在 0–3650 之间 / history_days must be 0–3650",
+                ));
+                None
+            }
+        };
+
         errs.into_result()?;
         Ok(Self {
             code,
@@ -949,6 +980,7 @@ impl ResourceDraft {
                 regions,
                 contact,
                 consistency,
+                history_days,
             },
         })
     }

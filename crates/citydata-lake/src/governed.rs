@@ -39,6 +39,17 @@ impl Metric {
     }
 }
 
+/// A stable order for paging: the same rows in the same order on every page of a table
+/// version, whatever the files' layout or the plan's parallelism.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// By these items' raw values ascending: the caller reads them unmasked (the key items).
+    Items(Vec<ItemName>),
+    /// By a keyed hash of these items' raw values (every column when empty): they are masked or
+    /// hidden for the caller, so the order must reveal nothing about them.
+    Hashed(Vec<ItemName>),
+}
+
 /// What one read may see and how it pages.
 #[derive(Debug, Clone)]
 pub struct GovernedRead<'a> {
@@ -56,6 +67,49 @@ pub struct GovernedRead<'a> {
     pub secret: &'a [u8],
     /// Free text that must occur in at least one of these (unmasked text) items (CKAN's `q`).
     pub contains: Option<(Vec<ItemName>, String)>,
+    /// The tie-breaking order after `sort`, for reads that page.
+    pub order: Option<Order>,
+}
+
+/// Names of the hidden order columns a paged plan carries until its final projection.
+fn order_column(i: usize) -> String {
+    format!("__citydata_order_{i}")
+}
+
+/// A keyed hash of the raw values of `columns` (each cast to text, NULL told apart from
+/// empty), salted with the table id: an order that says nothing about the values.
+fn order_hash(columns: Vec<Expr>, secret: &[u8], salt: Uuid) -> Expr {
+    use arrow::array::{Array, BinaryBuilder, StringArray};
+    use datafusion::functions::string::expr_fn::concat_ws;
+    use hmac::{Hmac, Mac};
+    let parts: Vec<Expr> = columns
+        .into_iter()
+        .map(|c| {
+            datafusion::prelude::coalesce(vec![
+                datafusion::prelude::concat(vec![lit("v"), datafusion::prelude::cast(c, DataType::Utf8)]),
+                lit("n"),
+            ])
+        })
+        .collect();
+    let joined = concat_ws(lit("\u{1f}"), parts);
+    let mut key = secret.to_vec();
+    key.extend_from_slice(salt.as_bytes());
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let text = arrays[0]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| datafusion::error::DataFusionError::Internal("order hash expects text".into()))?;
+        let mut b = BinaryBuilder::with_capacity(text.len(), text.len() * 16);
+        for v in text.iter() {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes keys of any size");
+            mac.update(v.unwrap_or("").as_bytes());
+            b.append_value(&mac.finalize().into_bytes()[..16]);
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    });
+    let udf = create_udf("citydata_order_hash", vec![DataType::Utf8], DataType::Binary, Volatility::Immutable, fun);
+    udf.call(vec![joined])
 }
 
 fn literal(v: &Literal) -> Expr {
@@ -143,17 +197,21 @@ fn read_session() -> SessionContext {
 
 impl Lake {
     async fn frame(&self, id: Uuid, version: Option<i64>) -> Result<Option<(SessionContext, DataFrame)>> {
+        Ok(self.frame_at(id, version).await?.map(|(ctx, df, _)| (ctx, df)))
+    }
+
+    /// The table at `version` (the current one when `None`) as a frame, with the version read.
+    async fn frame_at(&self, id: Uuid, version: Option<i64>) -> Result<Option<(SessionContext, DataFrame, i64)>> {
         let mut table = self.open(self.table_url(id)?).await?;
-        if table.version().is_none() {
-            return Ok(None);
-        }
+        let Some(current) = table.version() else { return Ok(None) };
         if let Some(v) = version {
             table.load_version(v.max(0) as u64).await?;
         }
+        let read = version.unwrap_or(current as i64);
         let ctx = read_session();
         table.update_datafusion_session(&ctx.state())?;
         let df = ctx.read_table(table.table_provider().await?)?;
-        Ok(Some((ctx, df)))
+        Ok(Some((ctx, df, read)))
     }
 
     fn filtered(df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
@@ -175,8 +233,14 @@ impl Lake {
 
     /// The rows of a read, masked and paged. Empty when the table has no version yet.
     pub async fn read_governed(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<Vec<RecordBatch>> {
-        let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok(vec![]) };
-        Ok(self.project(df, r)?.collect().await?)
+        Ok(self.read_governed_at(id, r).await?.0)
+    }
+
+    /// The rows of a read and the table version they come from (`None`: no version yet), so a
+    /// cursor can pin the next page to the same version.
+    pub async fn read_governed_at(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<(Vec<RecordBatch>, Option<i64>)> {
+        let Some((_ctx, df, version)) = self.frame_at(id, r.version).await? else { return Ok((vec![], None)) };
+        Ok((self.project_in(id, df, r)?.collect().await?, Some(version)))
     }
 
     /// The rows of a read as a stream of batches, for exports in constant memory. `None` when
@@ -209,14 +273,42 @@ impl Lake {
             .collect()
     }
 
-    fn project(&self, df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
-        let projection = Self::projection(&df, r);
+    /// The read as one plan: filters on raw values, the masked projection (plus hidden order
+    /// columns computed from the raw values), `sort` on what the caller sees, the stable order
+    /// as tie-breaker, paging, and the final projection without the order columns.
+    fn project_in(&self, id: Uuid, df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
+        let mut projection = Self::projection(&df, r);
+        let order: Vec<Expr> = match &r.order {
+            None => vec![],
+            Some(Order::Items(items)) => items.iter().map(|i| ident(i.as_str())).collect(),
+            Some(Order::Hashed(items)) => {
+                let cols: Vec<Expr> = if items.is_empty() {
+                    df.schema().fields().iter().map(|f| ident(f.name())).collect()
+                } else {
+                    items.iter().map(|i| ident(i.as_str())).collect()
+                };
+                vec![order_hash(cols, r.secret, id)]
+            }
+        };
+        let n_order = order.len();
+        projection.extend(order.into_iter().enumerate().map(|(i, e)| e.alias(order_column(i))));
         let df = Self::filtered(df, r)?;
         let mut df = df.select(projection)?;
-        if !r.sort.is_empty() {
-            df = df.sort(r.sort.iter().map(|(c, desc)| ident(c.as_str()).sort(!desc, true)).collect())?;
+        let mut sort: Vec<datafusion::logical_expr::SortExpr> =
+            r.sort.iter().map(|(c, desc)| ident(c.as_str()).sort(!desc, true)).collect();
+        sort.extend((0..n_order).map(|i| ident(order_column(i)).sort(true, true)));
+        if !sort.is_empty() {
+            df = df.sort(sort)?;
         }
-        Ok(df.limit(r.offset, r.limit)?)
+        let mut df = df.limit(r.offset, r.limit)?;
+        if n_order > 0 {
+            df = df.select(r.fields.iter().map(|f| ident(f.as_str())).collect::<Vec<_>>())?;
+        }
+        Ok(df)
+    }
+
+    fn project(&self, df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
+        self.project_in(Uuid::nil(), df, r)
     }
 
     /// Grouped metrics over what the read may see (grouping on the masked values). Groups with
@@ -282,17 +374,25 @@ impl Lake {
     }
 
     /// The rows that changed after table version `since` (exclusive) up to the current
-    /// version, from the Delta change data feed, as the read may see them: the grant's and the
-    /// caller's filters on each row image, the allowed items masked, then `_change_type`
-    /// (`insert`, `update_postimage`, `delete`) and `_commit_version`, in commit order and
-    /// paged. `None` when the table has no version yet. A replace shows as the deletion of
-    /// every old row and the insertion of every new one.
+    /// version, from the Delta change data feed, as the read may see them: the allowed items
+    /// masked, then `_change_type` (`insert`, `update_postimage`, `delete`) and
+    /// `_commit_version`, in commit order (then the read's stable order) and paged. `None`
+    /// when the table has no version yet. A replace shows as the deletion of every old row and
+    /// the insertion of every new one.
+    ///
+    /// The filters (the grant's and the caller's) are judged on both images of an update, so
+    /// a synced copy stays equal to what `rows` returns: a row an update moves out of the
+    /// filter arrives as a delete (its old image), one it moves in as an insert. Updates are
+    /// paired by `keys` within their commit (updates only come from merges on the key items).
     pub async fn changes_governed(
         &self,
         id: Uuid,
         since: i64,
+        keys: &[ItemName],
         r: &GovernedRead<'_>,
     ) -> Result<Option<(Vec<RecordBatch>, i64)>> {
+        use datafusion::common::JoinType;
+        use datafusion::prelude::{coalesce, when};
         use deltalake::delta_datafusion::DeltaCdfTableProvider;
         let table = self.open(self.table_url(id)?).await?;
         let Some(current) = table.version() else { return Ok(None) };
@@ -315,12 +415,126 @@ impl Lake {
         let builder = table.scan_cdf().with_starting_version((since + 1) as u64).with_ending_version(current as u64);
         let ctx = SessionContext::new();
         let df = ctx.read_table(Arc::new(DeltaCdfTableProvider::try_new(builder)?))?;
+        let version_col = || datafusion::prelude::cast(ident("_commit_version"), DataType::Int64);
+        let inside = r.filters.iter().map(|f| filter_expr(f)).reduce(|a, b| a.and(b));
+        let columns: Vec<Expr> = df.schema().fields().iter().map(|f| ident(f.name())).collect();
+        let df = match inside {
+            // No filter: every change as it is; the old image of an update is not sent.
+            None => df.filter(ident("_change_type").not_eq(lit("update_preimage")))?,
+            Some(inside) => {
+                let df = df.with_column("__citydata_in", coalesce(vec![inside, lit(false)]))?;
+                let plain = df
+                    .clone()
+                    .filter(ident("_change_type").in_list(vec![lit("insert"), lit("delete")], false))?
+                    .filter(ident("__citydata_in"))?
+                    .select(columns.clone())?;
+                if keys.is_empty() {
+                    plain
+                } else {
+                    // One side of each update: its keys, its commit and whether it is inside.
+                    let side = |kind: &str, flag: &str| -> Result<DataFrame> {
+                        let mut cols: Vec<Expr> = keys
+                            .iter()
+                            .enumerate()
+                            .map(|(i, k)| ident(k.as_str()).alias(format!("__citydata_k{i}")))
+                            .collect();
+                        cols.push(version_col().alias("__citydata_v"));
+                        cols.push(ident("__citydata_in").alias(flag));
+                        Ok(df.clone().filter(ident("_change_type").eq(lit(kind.to_string())))?.select(cols)?)
+                    };
+                    let mut left_on: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                    left_on.push("__citydata_lv".into());
+                    let right_on: Vec<String> = (0..keys.len())
+                        .map(|i| format!("__citydata_k{i}"))
+                        .chain(std::iter::once("__citydata_v".to_string()))
+                        .collect();
+                    let left_refs: Vec<&str> = left_on.iter().map(String::as_str).collect();
+                    let right_refs: Vec<&str> = right_on.iter().map(String::as_str).collect();
+                    let image = |kind: &str| -> Result<DataFrame> {
+                        Ok(df
+                            .clone()
+                            .filter(ident("_change_type").eq(lit(kind.to_string())))?
+                            .with_column("__citydata_lv", version_col())?)
+                    };
+                    // New images inside: an update when the old image was inside too, else an insert.
+                    let post = image("update_postimage")?
+                        .join(
+                            side("update_preimage", "__citydata_other")?,
+                            JoinType::Left,
+                            &left_refs,
+                            &right_refs,
+                            None,
+                        )?
+                        .filter(ident("__citydata_in"))?;
+                    let post_kind =
+                        when(coalesce(vec![ident("__citydata_other"), lit(false)]), lit("update_postimage"))
+                            .otherwise(lit("insert"))?;
+                    let post = post.select(
+                        columns
+                            .iter()
+                            .map(|c| {
+                                if *c == ident("_change_type") {
+                                    post_kind.clone().alias("_change_type")
+                                } else {
+                                    c.clone()
+                                }
+                            })
+                            .collect::<Vec<_>>(),
+                    )?;
+                    // Old images inside whose new image is not: the row left the caller's view.
+                    let pre = image("update_preimage")?
+                        .join(
+                            side("update_postimage", "__citydata_other")?,
+                            JoinType::Left,
+                            &left_refs,
+                            &right_refs,
+                            None,
+                        )?
+                        .filter(ident("__citydata_in").and(!coalesce(vec![ident("__citydata_other"), lit(false)])))?;
+                    let pre = pre.select(
+                        columns
+                            .iter()
+                            .map(|c| {
+                                if *c == ident("_change_type") {
+                                    lit("delete").alias("_change_type")
+                                } else {
+                                    c.clone()
+                                }
+                            })
+                            .collect::<Vec<_>>(),
+                    )?;
+                    plain.union(post)?.union(pre)?
+                }
+            }
+        };
         let mut projection = Self::projection(&df, r);
         projection.push(ident("_change_type"));
-        projection.push(datafusion::prelude::cast(ident("_commit_version"), DataType::Int64).alias("_commit_version"));
-        let df = df.filter(ident("_change_type").not_eq(lit("update_preimage")))?;
-        let df = Self::filtered(df, r)?.select(projection)?;
-        let df = df.sort(vec![ident("_commit_version").sort(true, true)])?.limit(r.offset, r.limit)?;
+        projection.push(version_col().alias("_commit_version"));
+        let order: Vec<Expr> = match &r.order {
+            None => vec![],
+            Some(Order::Items(items)) => items.iter().map(|i| ident(i.as_str())).collect(),
+            Some(Order::Hashed(items)) => {
+                let cols: Vec<Expr> = if items.is_empty() {
+                    r.fields.iter().map(|i| ident(i.as_str())).collect()
+                } else {
+                    items.iter().map(|i| ident(i.as_str())).collect()
+                };
+                vec![order_hash(cols, r.secret, id)]
+            }
+        };
+        let n_order = order.len();
+        // Within a commit, a row's delete sorts before its insert.
+        let kind_rank = when(ident("_change_type").eq(lit("delete")), lit(0i32)).otherwise(lit(1i32))?;
+        projection.push(kind_rank.alias("__citydata_kind"));
+        projection.extend(order.into_iter().enumerate().map(|(i, e)| e.alias(order_column(i))));
+        let df = df.select(projection)?;
+        let mut sort = vec![ident("_commit_version").sort(true, true), ident("__citydata_kind").sort(true, true)];
+        sort.extend((0..n_order).map(|i| ident(order_column(i)).sort(true, true)));
+        let df = df.sort(sort)?.limit(r.offset, r.limit)?;
+        let mut out: Vec<Expr> = r.fields.iter().map(|f| ident(f.as_str())).collect();
+        out.push(ident("_change_type"));
+        out.push(ident("_commit_version"));
+        let df = df.select(out)?;
         Ok(Some((df.collect().await?, current)))
     }
 }

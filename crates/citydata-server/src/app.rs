@@ -149,6 +149,8 @@ impl Application {
                 .clone()
                 .filter(|t| !t.trim().is_empty())
                 .unwrap_or_else(|| citydata_core::DEFAULT_COMMITMENT.to_string()),
+            sql_memory_limit: (settings.settings.sql_memory_mib.clamp(16, 1 << 20) as usize) << 20,
+            sql_concurrency: settings.settings.sql_concurrency.clamp(1, 64) as usize,
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;

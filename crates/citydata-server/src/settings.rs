@@ -77,6 +77,10 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
     /// The security commitment (安全承诺书) public applicants accept; default: the built-in text.
     pub commitment_text: Option<String>,
+    /// Memory one SQL statement may use, in MiB (default 512).
+    pub sql_memory_mib: u64,
+    /// SQL statements one user may run at once on a node (default 2).
+    pub sql_concurrency: u32,
     /// The portal's name (Chinese, and English for `?lang=en`).
     pub site_name: String,
     pub site_name_en: String,
@@ -109,6 +113,8 @@ impl Default for Settings {
             webhook_retry_base_ms: 30_000,
             webhook_max_attempts: 8,
             commitment_text: None,
+            sql_memory_mib: 512,
+            sql_concurrency: 2,
             site_name: "城市公共数据开放平台".into(),
             site_name_en: "City Open Data Portal".into(),
             logo_url: None,
@@ -259,6 +265,8 @@ impl ResolvedSettings {
         );
         t.insert("webhook_retry_base_ms".into(), (s.webhook_retry_base_ms as i64).into());
         t.insert("webhook_max_attempts".into(), i64::from(s.webhook_max_attempts).into());
+        t.insert("sql_memory_mib".into(), (s.sql_memory_mib as i64).into());
+        t.insert("sql_concurrency".into(), i64::from(s.sql_concurrency).into());
         if let Some(c) = &s.commitment_text {
             t.insert("commitment_text".into(), c.clone().into());
         }

@@ -30,6 +30,8 @@ pub struct SpawnOptions {
     pub webhook_max_attempts: Option<u32>,
     /// The 安全承诺书 (default: the built-in text).
     pub commitment_text: Option<String>,
+    /// Memory one SQL statement may use, in MiB (default: the server default).
+    pub sql_memory_mib: Option<u64>,
 }
 
 impl Default for SpawnOptions {
@@ -43,6 +45,7 @@ impl Default for SpawnOptions {
             max_upload_bytes: None,
             webhook_max_attempts: None,
             commitment_text: None,
+            sql_memory_mib: None,
         }
     }
 }
@@ -105,6 +108,9 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
         settings.webhook_max_attempts = m;
     }
     settings.commitment_text = opts.commitment_text.clone();
+    if let Some(m) = opts.sql_memory_mib {
+        settings.sql_memory_mib = m;
+    }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {
         app.core().seed_demo_accounts().await.expect("seed demo accounts");

@@ -280,8 +280,8 @@ try:
     out["duckdb_group_count"] = t(lambda: con.execute("SELECT 区县, count(*) FROM big GROUP BY 区县 ORDER BY 区县").fetchall(), args["runs"] * 3)
     con.execute(f"CREATE OR REPLACE VIEW p AS SELECT * FROM read_parquet('{pq}')")
     v = lambda c: f"CAST({c} AS VARCHAR)"
-    masked = (f"SELECT left({v('身份证号')}, 6) || '********' || right({v('身份证号')}, 4) AS 身份证号, "
-              f"left(姓名, 1) || repeat('*', length(姓名) - 1) AS 姓名, 性别, 出生日期, 民族, 行政区划代码, 区县, "
+    masked = (f"SELECT left({v('身份证号')}, 6) || '************' AS 身份证号, "
+              f"left(姓名, 1) || repeat('*', length(姓名) - 1) AS 姓名, 性别, year(出生日期) AS 出生日期, 民族, 行政区划代码, 区县, "
               f"left(户籍地址, 6) || '****' AS 户籍地址, left({v('手机号')}, 3) || '****' || right({v('手机号')}, 4) AS 手机号, "
               "婚姻状况, 文化程度, 更新时间 FROM p")
     out["duckdb_export_masked"] = t(lambda: con.execute(f"COPY ({masked}) TO '{args['export']}' (HEADER, DELIMITER ',')"), args["runs"])

@@ -121,6 +121,7 @@ impl DemoResource {
             regions: self.regions.clone(),
             contact: Some(format!("{}数据管理员", self.provider)),
             consistency: self.consistency.clone(),
+            history_days: None,
         }
     }
 }

@@ -64,6 +64,7 @@ fn grant(state: GrantState, grantee: Grantee, now: DateTime<Utc>) -> Vec<Grant> 
         valid_from: now - Duration::days(10),
         expires_at: Some(now + Duration::days(10)),
         revoked_at: None,
+        damaged: false,
     };
     match state {
         GrantState::None => vec![],
