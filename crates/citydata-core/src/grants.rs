@@ -57,15 +57,36 @@ pub struct NewGrantInput {
 
 pub use crate::gate::{caller, to_domain};
 
+/// On whose word a grant is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IssuedBy {
+    /// A steward or admin of the provider department.
+    Provider,
+    /// The platform, applying the resource's own policy (a request on a 无条件共享 resource).
+    Policy,
+    /// A provider's approval of a renewal: the grant it renews is closed as `renewal`.
+    Renewal,
+}
+
 impl Core {
-    /// Grant a scope of a resource (stewards and department admins of the provider, platform admins).
+    /// Grant a scope of a resource (the provider department's stewards and admins).
     pub async fn create_grant(
         &self,
         meta: &RequestMeta,
         principal: &Principal,
         input: &NewGrantInput,
     ) -> Result<GrantRecord, CoreError> {
-        let result = self.create_grant_inner(principal, input).await;
+        self.issue_grant(meta, principal, input, IssuedBy::Provider).await
+    }
+
+    pub(crate) async fn issue_grant(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        input: &NewGrantInput,
+        by: IssuedBy,
+    ) -> Result<GrantRecord, CoreError> {
+        let result = self.create_grant_inner(principal, input, by).await;
         let target = result
             .as_ref()
             .ok()
@@ -74,9 +95,14 @@ impl Core {
         self.audited(meta, Actor::Principal(principal), "grant.create", target, result).await
     }
 
-    async fn create_grant_inner(&self, principal: &Principal, input: &NewGrantInput) -> Result<GrantRecord, CoreError> {
+    async fn create_grant_inner(
+        &self,
+        principal: &Principal,
+        input: &NewGrantInput,
+        by: IssuedBy,
+    ) -> Result<GrantRecord, CoreError> {
         let resource = self.get_resource(Some(principal), &input.resource_id).await?;
-        if !can_grant(principal, &resource.content.provider) {
+        if by != IssuedBy::Policy && !can_grant(principal, &resource.content.provider) {
             return Err(CoreError::Forbidden(
                 "只有资源提供部门的数据管理员或部门管理员可以授权 / only the provider department's stewards and admins grant access to its data".into(),
             ));
@@ -221,14 +247,17 @@ impl Core {
         // not honour is refused here, naming the item.
         self.check_grant_effect(&resource, &record)?;
         self.store.create_grant(&record).await?;
-        // At most one active grant per resource and grantee: the new one supersedes the others.
+        // At most one active grant per resource and grantee: the new one supersedes the others
+        // (a grant the platform issues on a 无条件共享 request only adds, so it supersedes none).
         for old in self.store.grants_for_resource(resource.id).await? {
-            if old.id != record.id
+            if by != IssuedBy::Policy
+                && old.id != record.id
                 && old.grantee_kind == record.grantee_kind
                 && old.grantee == record.grantee
                 && old.revoked_at.is_none()
             {
-                self.store.revoke_grant(old.id, now, "superseded").await?;
+                let label = if by == IssuedBy::Renewal { "renewal" } else { "superseded" };
+                self.store.revoke_grant(old.id, now, label).await?;
             }
         }
         Ok(record)

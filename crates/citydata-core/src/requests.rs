@@ -440,7 +440,7 @@ impl Core {
                 self.store.create_request(&r).await?;
                 let system = crate::auth::operator("system");
                 let grant = self
-                    .create_grant(
+                    .issue_grant(
                         meta,
                         &system,
                         &NewGrantInput {
@@ -453,6 +453,7 @@ impl Core {
                             valid_from: None,
                             expires_at: Some(now + Duration::days(period_days)),
                         },
+                        crate::grants::IssuedBy::Policy,
                     )
                     .await?;
                 let decided = RequestRecord {
@@ -605,7 +606,7 @@ impl Core {
                 None => (input.row_filter.clone(), input.masks.clone()),
             };
             let grant = self
-                .create_grant(
+                .issue_grant(
                     meta,
                     principal,
                     &NewGrantInput {
@@ -618,6 +619,7 @@ impl Core {
                         valid_from: None,
                         expires_at: Some(expires_at),
                     },
+                    if old.is_some() { crate::grants::IssuedBy::Renewal } else { crate::grants::IssuedBy::Provider },
                 )
                 .await?;
             let now = Utc::now().trunc_subsecs(6);

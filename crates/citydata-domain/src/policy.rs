@@ -274,10 +274,16 @@ pub fn decide(caller: &Caller, resource: &Resource, action: Action, grants: &[Gr
             let who = |g: &Grantee| matches!(g, Grantee::Department(d) if departments.contains(d));
             match resource.content.share.kind {
                 ShareType::None => Decision::Deny(DenyReason::NotShared),
-                ShareType::Unconditional => match grant_for(grants, resource.id, &who, now) {
-                    Ok(g) => Decision::Allow(guarded(resource, with_grant(base, g, GrantEffect::Widen))),
-                    Err(_) => Decision::Allow(guarded(resource, base)),
-                },
+                // Every active grant only adds here, so all of them apply (the newest is named).
+                ShareType::Unconditional => {
+                    let mut active: Vec<&Grant> = grants
+                        .iter()
+                        .filter(|g| g.resource_id == resource.id && who(&g.grantee) && g.is_active(now) && !g.damaged)
+                        .collect();
+                    active.sort_by_key(|g| (g.valid_from, g.id));
+                    let widened = active.into_iter().fold(base, |a, g| with_grant(a, g, GrantEffect::Widen));
+                    Decision::Allow(guarded(resource, widened))
+                }
                 ShareType::Conditional => match grant_for(grants, resource.id, &who, now) {
                     Ok(g) => Decision::Allow(guarded(resource, with_grant(base, g, GrantEffect::Scope))),
                     Err(reason) => Decision::Deny(reason),

@@ -96,7 +96,7 @@ async fn a_grant_opens_a_narrow_masked_window_and_revocation_closes_it() {
     .await;
     // Paging.
     let p1: Value = wjw
-        .get(app.url("/api/v1/resources/101%2F000001/rows?limit=5&sort=csrq"))
+        .get(app.url("/api/v1/resources/101%2F000001/rows?limit=5&sort=qx"))
         .send()
         .await
         .unwrap()
@@ -105,7 +105,7 @@ async fn a_grant_opens_a_narrow_masked_window_and_revocation_closes_it() {
         .unwrap();
     let cursor = p1["next_cursor"].as_str().unwrap();
     let p2: Value = wjw
-        .get(app.url(&format!("/api/v1/resources/101%2F000001/rows?limit=5&sort=csrq&cursor={cursor}")))
+        .get(app.url(&format!("/api/v1/resources/101%2F000001/rows?limit=5&sort=qx&cursor={cursor}")))
         .send()
         .await
         .unwrap()

@@ -274,3 +274,6 @@ impl Core {
         Ok(total)
     }
 }
+
+#[cfg(test)]
+mod linkage_tests;

@@ -123,8 +123,9 @@ fn the_decision_table() {
                 let want_dept = match (share, state) {
                     ("none", _) => "deny:not_shared".to_string(),
                     (_, GrantState::Active) => "allow:sfzh,xm,qx,csrq|sfzh,xm|all".into(),
-                    (_, GrantState::Narrowed) => "allow:sfzh,qx|sfzh|filtered".into(),
+                    // On 无条件共享 a grant only adds: a narrower one never shrinks the default.
                     ("unconditional", _) => "allow:sfzh,xm,qx,csrq|sfzh,xm|all".into(),
+                    (_, GrantState::Narrowed) => "allow:sfzh,qx|sfzh|filtered".into(),
                     ("conditional", GrantState::None | GrantState::NotYetValid) => "deny:grant_required".into(),
                     ("conditional", GrantState::Expired) => "deny:grant_expired".into(),
                     ("conditional", GrantState::Revoked) => "deny:grant_revoked".into(),
