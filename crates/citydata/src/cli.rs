@@ -273,6 +273,10 @@ struct IngestArgs {
     /// Apply this ingest at most once.
     #[arg(long)]
     idempotency_key: Option<String>,
+    /// With --mode delete or replace: erase the removed rows for good (擦除: old files, change
+    /// feed and log history removed; older versions answer version_erased).
+    #[arg(long)]
+    erase: bool,
     /// Send to a running server instead of writing the data directory.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
@@ -657,6 +661,9 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
             if a.ignore_extra {
                 q.append_pair("ignore_extra", "true");
             }
+            if a.erase {
+                q.append_pair("erase", "true");
+            }
         }
         let mut req = reqwest::Client::new().post(url).bearer_auth(token).body(reqwest::Body::wrap_stream(stream));
         if let Some(k) = &a.idempotency_key {
@@ -690,6 +697,7 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
             header: None,
             ignore_extra: a.ignore_extra,
             idempotency_key: a.idempotency_key.clone(),
+            erase: a.erase,
         };
         let bar = pb.clone();
         let progress: citydata_lake::ingest::Progress = std::sync::Arc::new(move |bytes, rows| {
