@@ -547,11 +547,19 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Command::Audit { command: AuditCommand::Verify } => {
             let r = settings.resolve()?;
             let store = open_store(&r.database_url).await?;
-            let report = citydata_core::audit::verify_chain(&*store).await.map_err(user_error)?;
+            let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
+            let report = citydata_core::audit::verify_chain(&*store, Some(&key)).await.map_err(user_error)?;
+            if report.ok {
+                // Vouch for what was just verified.
+                citydata_core::audit_seal::seal_head(&*store, &key).await.map_err(user_error)?;
+            }
             store.close().await;
             match report.first_break {
                 None => {
-                    println!("审计链完整 / audit chain intact: {} entries", report.entries);
+                    println!(
+                        "审计链完整 / audit chain intact: {} entries, {} signed checkpoints",
+                        report.entries, report.checkpoints
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
@@ -585,7 +593,10 @@ async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
     store.migrate().await.context("database migration failed")?;
     let lake = citydata_lake::table::Lake::new(&r.lake_url)
         .with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
-    Ok(Core::new(store, CoreConfig::default()).with_lake(lake, r.data_dir.join("tmp")))
+    let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
+    Ok(Core::new(store, CoreConfig::default())
+        .with_lake(lake, r.data_dir.join("tmp"))
+        .with_audit_key(std::sync::Arc::new(key)))
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
