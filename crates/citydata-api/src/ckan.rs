@@ -2,7 +2,7 @@
 //! harvesters and portals use, with CKAN's envelope and error shapes, over the same catalog and
 //! visibility rules as the REST API.
 
-use crate::extract::MaybeAuth;
+use crate::extract::{MaybeAuth, Meta};
 use crate::v1::resources::facet_label;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
@@ -140,6 +140,7 @@ fn envelope(base: &str, action: &str, r: Result<Value, CkanError>) -> Response {
 
 async fn action_get(
     State(state): State<AppState>,
+    Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     headers: HeaderMap,
     Path(action): Path<String>,
@@ -150,12 +151,13 @@ async fn action_get(
         m.insert(k, Value::String(v));
     }
     let base = state.base_url(&headers);
-    let r = dispatch(&state, p.as_ref(), &base, &action, m).await;
+    let r = dispatch(&state, &meta, p.as_ref(), &base, &action, m).await;
     envelope(&base, &action, r)
 }
 
 async fn action_post(
     State(state): State<AppState>,
+    Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     headers: HeaderMap,
     Path(action): Path<String>,
@@ -188,7 +190,7 @@ async fn action_post(
             }
         }
     }
-    let r = dispatch(&state, p.as_ref(), &base, &action, m).await;
+    let r = dispatch(&state, &meta, p.as_ref(), &base, &action, m).await;
     envelope(&base, &action, r)
 }
 
@@ -225,6 +227,7 @@ fn param_bool(m: &Map<String, Value>, k: &str) -> bool {
 
 async fn dispatch(
     state: &AppState,
+    meta: &citydata_core::RequestMeta,
     p: Option<&Principal>,
     base: &str,
     action: &str,
@@ -275,7 +278,7 @@ async fn dispatch(
                 .ok_or_else(|| CkanError::not_found("Resource"))
         }
         "package_search" => package_search(state, p, base, &m).await,
-        "datastore_search" => datastore_search(state, p, base, &m).await,
+        "datastore_search" => datastore_search(state, meta, p, base, &m).await,
         "datastore_search_sql" => Err(CkanError {
             status: StatusCode::FORBIDDEN,
             kind: "Authorization Error",
@@ -693,6 +696,7 @@ fn ckan_literal(v: &Value) -> Option<String> {
 /// CKAN's `datastore_search` over the governed rows read.
 async fn datastore_search(
     state: &AppState,
+    meta: &citydata_core::RequestMeta,
     p: Option<&Principal>,
     base: &str,
     m: &Map<String, Value>,
@@ -776,8 +780,8 @@ async fn datastore_search(
         count: include_total.then(|| "exact".to_string()),
         q,
     };
-    let meta = citydata_core::RequestMeta::new(None, None);
-    let r = state.core.read_rows(&meta, p, &key, &params).await.map_err(|e| match e {
+    // The request's id and client, so the read's audit entry names them like any REST read.
+    let r = state.core.read_rows(meta, p, &key, &params).await.map_err(|e| match e {
         CoreError::Denied(reason) => CkanError {
             status: StatusCode::FORBIDDEN,
             kind: "Authorization Error",

@@ -112,6 +112,18 @@ impl From<CoreError> for ApiError {
                 "payload_too_large",
                 format!("上传的文件超过大小限制 / the upload is larger than allowed: {m}"),
             ),
+            CoreError::VersionNotFound(m) => Self::new(StatusCode::NOT_FOUND, "version_not_found", m),
+            CoreError::VersionErased(m) => Self::new(StatusCode::GONE, "version_erased", m),
+            CoreError::Storage { code, message, retry_after_secs } => {
+                let status = match code {
+                    "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let mut e = Self::new(status, code, message);
+                e.retry_after = retry_after_secs;
+                e
+            }
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::internal()

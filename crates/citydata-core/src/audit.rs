@@ -27,6 +27,32 @@ pub struct VerifyReport {
     pub ok: bool,
     pub entries: u64,
     pub first_break: Option<ChainBreak>,
+    /// Signed checkpoints checked (0 without an audit key).
+    pub checkpoints: usize,
+}
+
+/// Who acted, for the details of an audit entry: how they authenticated (`via`), the token's
+/// id when a token was used, and every department they belong to. [`Core::record`] merges it
+/// into each entry of a principal; reads and exports that build their own details may call it.
+pub fn actor_details(p: &Principal) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    match &p.via {
+        AuthMethod::Session => {
+            m.insert("via".into(), "session".into());
+        }
+        AuthMethod::Token { token_id } => {
+            m.insert("via".into(), "token".into());
+            m.insert("token_id".into(), token_id.to_string().into());
+        }
+        AuthMethod::Cli => {
+            m.insert("via".into(), "cli".into());
+        }
+    }
+    let mut depts: Vec<String> = p.memberships.iter().map(|x| x.department.to_string()).collect();
+    depts.sort();
+    depts.dedup();
+    m.insert("departments".into(), depts.into());
+    m
 }
 
 impl Core {
@@ -54,17 +80,8 @@ impl Core {
             Actor::Principal(p) => {
                 ev.actor = Some(p.username.to_string());
                 ev.department = p.primary_department().map(|d| d.to_string());
-                match &p.via {
-                    AuthMethod::Session => {
-                        details.insert("via".into(), "session".into());
-                    }
-                    AuthMethod::Token { token_id } => {
-                        details.insert("via".into(), "token".into());
-                        details.insert("token_id".into(), token_id.to_string().into());
-                    }
-                    AuthMethod::Cli => {
-                        details.insert("via".into(), "cli".into());
-                    }
+                for (k, v) in actor_details(p) {
+                    details.entry(k).or_insert(v);
                 }
             }
             Actor::Name(n) => ev.actor = Some(n.chars().take(128).collect()),
@@ -76,7 +93,21 @@ impl Core {
         ev.details = serde_json::Value::Object(details);
         let entry = self.store.append_audit(&ev).await?;
         meta.audited.store(true, std::sync::atomic::Ordering::SeqCst);
+        if entry.seq % crate::audit_seal::CHECKPOINT_EVERY == 0
+            && let Some(key) = &self.audit_key
+            && let Err(e) = crate::audit_seal::seal(&*self.store, key, entry.seq, &entry.hash).await
+        {
+            tracing::error!(error = %e, seq = entry.seq, "signing an audit checkpoint failed");
+        }
         Ok(entry)
+    }
+
+    /// Sign the chain's head now (at shutdown; `audit verify` does it after a clean walk).
+    pub async fn checkpoint_audit(&self) -> Result<Option<citydata_domain::audit::AuditCheckpoint>, CoreError> {
+        match &self.audit_key {
+            Some(key) => crate::audit_seal::seal_head(&*self.store, key).await,
+            None => Ok(None),
+        }
     }
 
     /// Record the outcome of a mutation and pass its result through: success, or the error
@@ -125,13 +156,39 @@ impl Core {
         if !principal.can_read_audit() {
             return Err(CoreError::forbidden());
         }
-        verify_chain(&*self.store).await
+        let report = verify_chain(&*self.store, self.audit_key.as_deref()).await?;
+        if report.ok {
+            self.checkpoint_audit().await?;
+        }
+        Ok(report)
     }
 }
 
-/// Walk the whole chain in pages, stopping at the first broken entry.
-pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport, CoreError> {
-    let mut v = ChainVerifier::new();
+/// Walk the whole chain in pages, stopping at the first broken entry; with the audit key, check
+/// every signed checkpoint too (see [`crate::audit_seal`]). Signs nothing: callers seal the
+/// head after a clean walk.
+pub async fn verify_chain(
+    store: &dyn Store,
+    key: Option<&crate::audit_seal::AuditKey>,
+) -> Result<VerifyReport, CoreError> {
+    let checkpoints = match key {
+        Some(k) => match crate::audit_seal::checked_checkpoints(store, k).await? {
+            Ok(c) => c,
+            Err(seq) => {
+                let b = ChainBreak {
+                    seq,
+                    kind: citydata_domain::audit::BreakKind::Forged,
+                    message: format!(
+                        "检查点 #{seq} 的签名无效：检查点被伪造或密钥被更换 / the signature of checkpoint #{seq} does not hold: forged, or the key changed"
+                    ),
+                };
+                return Ok(VerifyReport { ok: false, entries: 0, first_break: Some(b), checkpoints: 0 });
+            }
+        },
+        None => vec![],
+    };
+    let n_checkpoints = checkpoints.len();
+    let mut v = ChainVerifier::new().with_checkpoints(&checkpoints);
     let mut after = 0;
     let mut seen = 0u64;
     loop {
@@ -141,7 +198,7 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport, CoreError> 
         }
         for e in &page {
             if let Err(b) = v.push(e) {
-                return Ok(VerifyReport { ok: false, entries: seen, first_break: Some(b) });
+                return Ok(VerifyReport { ok: false, entries: seen, first_break: Some(b), checkpoints: n_checkpoints });
             }
             seen += 1;
             after = e.seq;
@@ -149,7 +206,7 @@ pub async fn verify_chain(store: &dyn Store) -> Result<VerifyReport, CoreError> 
     }
     let head = store.audit_head().await?;
     match v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
-        Ok(n) => Ok(VerifyReport { ok: true, entries: n, first_break: None }),
-        Err(b) => Ok(VerifyReport { ok: false, entries: seen, first_break: Some(b) }),
+        Ok(n) => Ok(VerifyReport { ok: true, entries: n, first_break: None, checkpoints: n_checkpoints }),
+        Err(b) => Ok(VerifyReport { ok: false, entries: seen, first_break: Some(b), checkpoints: n_checkpoints }),
     }
 }

@@ -30,6 +30,18 @@ pub enum CoreError {
     /// version outside the history window, or erased); the code is stable.
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    /// A `version=` / `since_version=` that does not exist; the message names the version
+    /// asked and the versions that exist (`version_not_found`, 404).
+    #[error("{0}")]
+    VersionNotFound(String),
+    /// A version removed by an erasure (`version_erased`, 410).
+    #[error("{0}")]
+    VersionErased(String),
+    /// The storage failed: `table_unreadable` (a file of the table is missing or damaged),
+    /// `storage_full`, `storage_unavailable` (retry after `retry_after_secs`). The message
+    /// names the resource at most, never a path; the engine's text went to the log.
+    #[error("{message}")]
+    Storage { code: &'static str, message: String, retry_after_secs: Option<u64> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,7 +60,32 @@ impl CoreError {
             Self::TooLarge(_) => "payload_too_large",
             Self::Denied(r) => r.code(),
             Self::Gone { code, .. } => code,
+            Self::VersionNotFound(_) => "version_not_found",
+            Self::VersionErased(_) => "version_erased",
+            Self::Storage { code, .. } => code,
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The message a client may read (for records shown later, e.g. a failed ingest):
+    /// internal detail is replaced by a generic sentence.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "服务器内部错误 / internal server error".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Name the resource in a storage error's message (`table_unreadable` and kin), for use
+    /// cases that know which table they read: `lake_call().map_err(|e| CoreError::from(e).for_resource(code))`.
+    pub fn for_resource(self, code: &str) -> Self {
+        match self {
+            Self::Storage { code: c, message, retry_after_secs } => Self::Storage {
+                code: c,
+                message: format!("资源 {code}：{message} / resource {code}"),
+                retry_after_secs,
+            },
+            other => other,
         }
     }
 
@@ -90,7 +127,50 @@ impl From<citydata_lake::LakeError> for CoreError {
             L::Input { code: "too_large", message, .. } => Self::TooLarge(message),
             L::Input { code, message, line, column } => Self::Input { code, message, line, column },
             L::Rejected(m) => Self::Input { code: "rejected", message: m, line: None, column: None },
-            other => Self::Internal(other.to_string()),
+            L::InvalidVersion(v) => Self::Validation(
+                citydata_domain::FieldError::new(
+                    "version",
+                    "invalid_version",
+                    format!("version 须为不小于 0 的整数，收到 {v} / version must be an integer ≥ 0, got {v}"),
+                )
+                .into(),
+            ),
+            L::VersionNotFound { asked, earliest, latest } => Self::VersionNotFound(match latest {
+                Some(l) => format!(
+                    "表版本 {asked} 不存在，现有版本 {earliest}–{l} / table version {asked} does not exist; versions {earliest} to {l} exist"
+                ),
+                None => format!(
+                    "表版本 {asked} 不存在：此资源尚无数据 / table version {asked} does not exist: the resource has no data yet"
+                ),
+            }),
+            L::VersionErased { asked, erased_before } => Self::VersionErased(format!(
+                "表版本 {asked} 已被擦除，现有版本从 {erased_before} 起 / table version {asked} was erased; versions from {erased_before} on exist"
+            )),
+            other => {
+                // The engine's text (paths, SQL, kernel messages) goes to the log only; the
+                // request id is on the enclosing span.
+                tracing::error!(error = %other, "lake error");
+                match other.storage_kind() {
+                    Some(citydata_lake::StorageKind::Full) => Self::Storage {
+                        code: "storage_full",
+                        message: "存储空间已满，请联系平台管理员 / the storage is full: contact the platform administrator"
+                            .into(),
+                        retry_after_secs: None,
+                    },
+                    Some(citydata_lake::StorageKind::Unavailable) => Self::Storage {
+                        code: "storage_unavailable",
+                        message: "存储暂时不可用，请稍后重试 / the storage is unavailable: retry later".into(),
+                        retry_after_secs: Some(30),
+                    },
+                    Some(citydata_lake::StorageKind::Unreadable) => Self::Storage {
+                        code: "table_unreadable",
+                        message: "数据表的文件缺失或损坏，请联系数据提供部门 / a file of the table is missing or damaged: contact the provider"
+                            .into(),
+                        retry_after_secs: None,
+                    },
+                    None => Self::Internal(other.to_string()),
+                }
+            }
         }
     }
 }

@@ -186,6 +186,8 @@ impl Core {
         let g = self.gate(meta, principal, key, Action::Export, "data.export").await?;
         let target = Some(format!("resource:{}", g.resource.content.code));
         let actor_name = principal.map(|p| p.username.to_string());
+        // Who exported, with the department and token, for the record written when it ends.
+        let who = principal.map(crate::audit::actor_details).unwrap_or_default();
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
         let format = match ExportFormat::parse(params.format.as_deref().unwrap_or("csv")) {
@@ -381,11 +383,14 @@ impl Core {
                 let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
             }
             let actor = actor_name.as_deref().map(Actor::Name).unwrap_or(Actor::Anonymous);
-            let details = serde_json::json!({
+            let mut details = serde_json::json!({
                 "decision": "allow", "grant_id": grant_id, "format": format.ext(), "fields": fields_audit,
                 "filter": filter_text, "rows": rows, "bytes": bytes, "duration_ms": started.elapsed().as_millis() as u64,
                 "error": failed,
             });
+            if let Some(d) = details.as_object_mut() {
+                d.extend(who);
+            }
             let outcome = if failed.is_some() { Outcome::Failure } else { Outcome::Success };
             if let Err(e) = core.record(&meta, actor, "data.export", target, outcome, details).await {
                 tracing::error!(error = %e, "audit append failed");

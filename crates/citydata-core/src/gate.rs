@@ -282,7 +282,8 @@ impl Core {
         if g.allow.provider {
             return Ok(());
         }
-        let history = self.lake()?.history(g.resource.id).await?;
+        let code = g.resource.content.code.to_string();
+        let history = self.lake()?.history(g.resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
         let Some(current) = history.first().map(|v| v.version) else { return Ok(()) };
         if version >= current {
             return Ok(());
@@ -309,7 +310,8 @@ impl Core {
         resource: &Resource,
         provider: bool,
     ) -> Result<Vec<citydata_lake::table::VersionInfo>, CoreError> {
-        let history = self.lake()?.history(resource.id).await?;
+        let code = resource.content.code.to_string();
+        let history = self.lake()?.history(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
         if provider {
             return Ok(history);
         }

@@ -30,6 +30,9 @@ pub struct IngestParams {
     pub header: Option<bool>,
     pub ignore_extra: bool,
     pub idempotency_key: Option<String>,
+    /// 擦除: after a `delete` or `replace` commit, make the removed rows unrecoverable (old
+    /// files, change feed and commit log removed; older versions answer `version_erased`).
+    pub erase: bool,
 }
 
 /// The upload itself.
@@ -104,6 +107,16 @@ fn open_source(
             let mut f = tempfile::NamedTempFile::new_in(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
             std::io::copy(&mut r, &mut f).map_err(|e| match e.kind() {
                 std::io::ErrorKind::FileTooLarge => CoreError::TooLarge(e.to_string()),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    tracing::error!(error = %e, "spooling an upload failed");
+                    CoreError::Storage {
+                        code: "storage_full",
+                        message:
+                            "存储空间已满，请联系平台管理员 / the storage is full: contact the platform administrator"
+                                .into(),
+                        retry_after_secs: None,
+                    }
+                }
                 _ => CoreError::Input {
                     code: "unreadable",
                     message: format!("上传中断 / the upload was interrupted: {e}"),
@@ -132,6 +145,46 @@ fn text_source(format: &Format, encoding: Encoding, r: Box<dyn Read + Send>) -> 
         Format::Ndjson => Box::new(read::NdjsonSource::new(r, encoding)?),
         _ => return Err(CoreError::Internal("not a text format".into())),
     })
+}
+
+/// May the caller see the cells of a resource's invalid rows (report samples, quarantine,
+/// failure values)? The provider department's stewards and department admins, and platform
+/// admins: the same people who may upload. Everyone else who sees the catalog entry gets the
+/// counts, the failures per item and rule, and the line numbers, never a cell.
+pub fn sees_cells(principal: Option<&Principal>, provider: &citydata_domain::dept::DeptCode) -> bool {
+    principal.is_some_and(|p| can_edit(p, provider))
+}
+
+/// An ingest record as someone outside the provider sees it: the sample keeps each row's line
+/// and the items and rules that failed; cells, values and messages go; an error becomes a
+/// generic sentence (a reader's message may quote the file).
+pub fn redact_ingest(mut r: IngestRecord) -> IngestRecord {
+    if let Some(Value::Object(report)) = r.report.as_mut()
+        && let Some(Value::Array(sample)) = report.get_mut("sample")
+    {
+        for row in sample.iter_mut() {
+            let line = row.get("line").cloned().unwrap_or(Value::Null);
+            let failures: Vec<Value> = row
+                .get("failures")
+                .and_then(Value::as_array)
+                .map(|fs| {
+                    fs.iter()
+                        .map(|f| serde_json::json!({"item": f.get("item"), "title": f.get("title"), "rule": f.get("rule")}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            *row = serde_json::json!({"line": line, "failures": failures});
+        }
+    }
+    if r.error.is_some() {
+        r.error = Some("导入失败（详情仅数据提供部门可见）/ the ingest failed (details for the provider only)".into());
+    }
+    r
+}
+
+/// After an erasure the table's version is the marker commit's.
+fn x_version(report: &serde_json::Map<String, Value>) -> Option<i64> {
+    report.get("erasure")?.get("erased_before")?.as_i64()
 }
 
 /// The JSON of an ingest record, with its report.
@@ -174,6 +227,8 @@ impl Core {
                 "rows_committed": r.report.as_ref().and_then(|v| v.get("rows_committed")).cloned(),
                 "rows_quarantined": r.report.as_ref().and_then(|v| v.get("rows_quarantined")).cloned(),
                 "table_version": r.report.as_ref().and_then(|v| v.get("table_version")).cloned(),
+                // Counts only (files and log entries removed), never a value.
+                "erasure": r.report.as_ref().and_then(|v| v.get("erasure")).cloned(),
             }),
             Err(e) => serde_json::json!({ "error": e.code() }),
         };
@@ -216,6 +271,14 @@ impl Core {
             IngestBody::Stream(_) => None,
         };
         let p = parse_params(params, file_hint.as_deref())?;
+        if params.erase && !matches!(p.mode, WriteMode::Delete | WriteMode::Replace) {
+            return Err(citydata_domain::FieldError::new(
+                "erase",
+                "erase_needs_removal",
+                "erase 仅用于 mode=delete 或 mode=replace / erase applies to mode=delete or mode=replace only",
+            )
+            .into());
+        }
         if let Some(k) = &params.idempotency_key {
             valid_key(k)?;
         }
@@ -276,18 +339,41 @@ impl Core {
             ingest_id: record.id,
             idempotency_key: params.idempotency_key.clone(),
         };
+        let code = resource.content.code.to_string();
         let result: Result<IngestReport, CoreError> = match opened {
-            Ok((source, _temp)) => {
-                citydata_lake::ingest::ingest(&lake, spec, source, progress).await.map_err(CoreError::from)
-            }
+            Ok((source, _temp)) => citydata_lake::ingest::ingest(&lake, spec, source, progress)
+                .await
+                .map_err(|e| CoreError::from(e).for_resource(&code)),
             Err(e) => Err(e),
+        };
+        // 4b. Erasure: only after a commit that removed rows.
+        let erasure = match &result {
+            Ok(r) if params.erase && !r.rejected => {
+                Some(lake.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code)))
+            }
+            _ => None,
+        };
+        let (result, erasure) = match erasure {
+            Some(Err(e)) => (Err(e), None),
+            Some(Ok(x)) => (result, Some(x)),
+            None => (result, None),
         };
         // 5. Record the outcome. A failed attempt forgets its key so that it can be retried.
         let now = Utc::now();
         match result {
             Ok(report) => {
                 let state = if report.rejected { "rejected" } else { "committed" };
-                let value = serde_json::to_value(&report).map_err(|e| CoreError::Internal(e.to_string()))?;
+                let mut value = serde_json::to_value(&report).map_err(|e| CoreError::Internal(e.to_string()))?;
+                if let (Some(x), Value::Object(o)) = (&erasure, &mut value) {
+                    let mut x = serde_json::to_value(x).unwrap_or_default();
+                    if let Value::Object(m) = &mut x {
+                        m.insert("rows_requested".into(), report.rows_committed.into());
+                    }
+                    o.insert("erasure".into(), x);
+                    if let Some(v) = x_version(o) {
+                        o.insert("table_version".into(), v.into());
+                    }
+                }
                 self.store.finish_ingest(record.id, state, Some(&value), None, now).await?;
                 Ok((IngestRecord { state: state.into(), report: Some(value), finished_at: Some(now), ..record }, false))
             }
@@ -295,7 +381,8 @@ impl Core {
                 if record.idempotency_key.is_some() {
                     self.store.delete_ingest(record.id).await?;
                 } else {
-                    self.store.finish_ingest(record.id, "failed", None, Some(&e.to_string()), now).await?;
+                    // Only what a client may read: an engine's text stays in the log.
+                    self.store.finish_ingest(record.id, "failed", None, Some(&e.client_message()), now).await?;
                 }
                 Err(e)
             }
@@ -313,14 +400,22 @@ impl Core {
         let not_found = || CoreError::NotFound(format!("导入记录不存在：{ingest_id} / no such ingest"));
         let id = Uuid::parse_str(ingest_id).map_err(|_| not_found())?;
         match self.store.get_ingest(id).await? {
-            Some(r) if r.resource_id == resource.id => Ok(r),
+            Some(r) if r.resource_id == resource.id => {
+                Ok(if sees_cells(principal, &resource.content.provider) { r } else { redact_ingest(r) })
+            }
             _ => Err(not_found()),
         }
     }
 
+    /// The newest ingests of a resource (whoever may see the resource; cells for the provider only).
     pub async fn list_ingests(&self, principal: Option<&Principal>, key: &str) -> Result<Vec<IngestRecord>, CoreError> {
         let resource = self.get_resource(principal, key).await?;
-        Ok(self.store.list_ingests(resource.id, 100).await?)
+        let all = self.store.list_ingests(resource.id, 100).await?;
+        Ok(if sees_cells(principal, &resource.content.provider) {
+            all
+        } else {
+            all.into_iter().map(redact_ingest).collect()
+        })
     }
 
     /// The table's versions, newest first: the provider sees its whole history, everyone else
@@ -335,7 +430,8 @@ impl Core {
         self.visible_history(&resource, provider).await
     }
 
-    /// Quarantined rows with their failures (the provider department only).
+    /// Quarantined rows with their failures and cells (the provider's stewards and department
+    /// admins, and platform admins: [`sees_cells`]).
     pub async fn quarantine(
         &self,
         principal: &Principal,
@@ -344,7 +440,7 @@ impl Core {
         limit: u32,
     ) -> Result<Vec<Value>, CoreError> {
         let resource = self.get_resource(Some(principal), key).await?;
-        if !can_edit(principal, &resource.content.provider) && !principal.is_member_of(&resource.content.provider) {
+        if !sees_cells(Some(principal), &resource.content.provider) {
             return Err(CoreError::forbidden());
         }
         let mut sql = String::from("SELECT ingest_id, line, item, rule, message, failures, record FROM t");

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_seal;
 pub mod auth;
 pub mod catalog;
 pub mod catalog_io;
@@ -130,6 +131,8 @@ pub struct Core {
     dept_names: Timed<std::collections::HashMap<String, String>>,
     /// SQL statements running per user on this node.
     sql_running: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
+    /// Signs audit checkpoints (kept outside the database); `None`: no checkpoints.
+    audit_key: Option<Arc<audit_seal::AuditKey>>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -155,7 +158,15 @@ impl Core {
             usage_cache: Arc::default(),
             dept_names: Arc::default(),
             sql_running: Arc::default(),
+            audit_key: None,
         }
+    }
+
+    /// Sign audit checkpoints with `key` (every `CHECKPOINT_EVERY` entries, after a verify, at
+    /// shutdown) and check them when verifying.
+    pub fn with_audit_key(mut self, key: Arc<audit_seal::AuditKey>) -> Self {
+        self.audit_key = Some(key);
+        self
     }
 
     /// Keep resource data in `lake`; spool random-access uploads in `spool_dir`.

@@ -194,17 +194,9 @@ impl Core {
             ..g.plan(&req, &self.config.pseudonym_key, version)
         };
         let lake = self.lake()?;
-        let (batches, read_version) = lake.read_governed_at(resource.id, &read).await.map_err(|e| match e {
-            citydata_lake::LakeError::Delta(d) if version.is_some() => {
-                tracing::info!(error = %d, "table version not readable");
-                CoreError::NotFound(format!(
-                    "没有表版本 {} / no such table version: {}",
-                    version.unwrap_or_default(),
-                    version.unwrap_or_default()
-                ))
-            }
-            other => CoreError::from(other),
-        })?;
+        let code = resource.content.code.to_string();
+        let (batches, read_version) =
+            lake.read_governed_at(resource.id, &read).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
         let rows = crate::reads::json_rows(&batches)?;
         let total = if exact { Some(lake.count_governed(resource.id, &read).await?) } else { None };
         let next_cursor = match read_version {

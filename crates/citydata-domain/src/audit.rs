@@ -4,6 +4,12 @@
 //! deleting, inserting or reordering any entry breaks the chain from that entry on. The store
 //! also keeps the chain head (last sequence number and hash), so removing entries from the end is
 //! detected too. [`ChainVerifier`] walks entries in sequence order and names the first broken one.
+//!
+//! A hash chain alone does not stop someone who can write the database: they edit a row and
+//! recompute every hash after it. [`AuditCheckpoint`]s close that gap: the node signs (seq, head
+//! hash, time) with a key kept outside the database (the signature is computed in
+//! `citydata-core`); the verifier, given the checkpoints whose signatures hold, checks that the
+//! chain still has each checkpoint's hash at its seq and reaches at least the newest one.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -139,6 +145,23 @@ impl AuditEntry {
     }
 }
 
+/// A signed statement "the chain had `hash` at `seq` at time `at`". `mac` is the hex
+/// HMAC-SHA256 of [`AuditCheckpoint::message`] under the node's audit key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: DateTime<Utc>,
+    pub mac: String,
+}
+
+impl AuditCheckpoint {
+    /// The bytes the MAC covers.
+    pub fn message(seq: i64, hash: &str, at: DateTime<Utc>) -> Vec<u8> {
+        format!("citydata-audit-checkpoint-v1\n{seq}\n{hash}\n{}", at.timestamp_micros()).into_bytes()
+    }
+}
+
 /// What is wrong at the first broken entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,6 +175,12 @@ pub enum BreakKind {
     /// The chain ends before the recorded head: entries were removed from the end,
     /// or the head does not match the last entry.
     Truncated,
+    /// The chain is consistent but disagrees with a signed checkpoint: entries between the
+    /// previous good checkpoint and this one were rewritten and re-hashed (`seq` is the first
+    /// entry that is no longer vouched for).
+    Rewritten,
+    /// A checkpoint's signature does not hold: it was forged or the key changed.
+    Forged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -173,11 +202,23 @@ impl std::fmt::Display for ChainBreak {
 pub struct ChainVerifier {
     last: Option<(i64, String)>,
     count: u64,
+    /// Signed (seq, hash) pairs, ascending; their signatures were checked by the caller.
+    checkpoints: std::collections::BTreeMap<i64, String>,
+    /// The newest checkpoint the chain agreed with.
+    vouched: i64,
 }
 
 impl ChainVerifier {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Also check the chain against these checkpoints (whose signatures the caller verified).
+    pub fn with_checkpoints<'a>(mut self, checkpoints: impl IntoIterator<Item = &'a AuditCheckpoint>) -> Self {
+        for c in checkpoints {
+            self.checkpoints.insert(c.seq, c.hash.clone());
+        }
+        self
     }
 
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
@@ -213,6 +254,20 @@ impl ChainVerifier {
                 ),
             });
         }
+        if let Some(signed) = self.checkpoints.get(&e.seq) {
+            if *signed != e.hash {
+                let first = self.vouched + 1;
+                return Err(ChainBreak {
+                    seq: first,
+                    kind: BreakKind::Rewritten,
+                    message: format!(
+                        "#{first}–#{} 之间的记录被改写并重算了哈希（与签名检查点 #{} 不符）/ entries #{first}–#{} were rewritten and re-hashed: they disagree with signed checkpoint #{}",
+                        e.seq, e.seq, e.seq, e.seq
+                    ),
+                });
+            }
+            self.vouched = e.seq;
+        }
         self.last = Some((e.seq, e.hash.clone()));
         self.count += 1;
         Ok(())
@@ -220,6 +275,16 @@ impl ChainVerifier {
 
     /// Check the end of the chain against the recorded head; returns the number of entries.
     pub fn finish(self, head: Option<(i64, &str)>) -> Result<u64, ChainBreak> {
+        let last_seq = self.last.as_ref().map(|(s, _)| *s).unwrap_or(0);
+        if let Some((&signed, _)) = self.checkpoints.range(last_seq + 1..).next() {
+            return Err(ChainBreak {
+                seq: last_seq + 1,
+                kind: BreakKind::Truncated,
+                message: format!(
+                    "签名检查点 #{signed} 之前的记录被删除（链只到 #{last_seq}）/ entries up to signed checkpoint #{signed} were removed: the chain ends at #{last_seq}"
+                ),
+            });
+        }
         match (head, &self.last) {
             (None, None) => Ok(0),
             (Some((hs, hh)), Some((ls, lh))) if hs == *ls && hh == lh => Ok(self.count),

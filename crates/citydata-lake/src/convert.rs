@@ -1,6 +1,7 @@
 //! From raw text batches to typed, validated record batches: column mapping, casting,
 //! validators, key uniqueness, consistency rules. Invalid rows are set aside with every
-//! failure named (item, rule, message).
+//! failure named (item, rule, message). A message names the item and the rule, never the cell:
+//! the cell is in `Failure::value` and `InvalidRow::record`, which only the provider sees.
 
 use crate::error::{LakeError, Result};
 use crate::read::RawBatch;
@@ -31,7 +32,9 @@ pub struct Failure {
     /// `required`, `type`, `length`, `id_card`, `uscc`, `org_code`, `region_code`, `mobile`,
     /// `bank_card`, `email`, `regex`, `enum`, `range`, `unique_key`, `id_card_birth_date`, `id_card_sex`.
     pub rule: String,
+    /// Names the item and the rule; never contains the cell (safe to show beside counts).
     pub message: String,
+    /// The offending cell (the provider's eyes only).
     pub value: Option<String>,
 }
 
@@ -352,10 +355,9 @@ impl Converter {
                                         item,
                                         "type",
                                         format!(
-                                            "“{}”不是有效的{}：\"{}\" / not a valid {}",
+                                            "“{}”不是有效的{} / not a valid {}",
                                             item.title,
                                             $what,
-                                            s.chars().take(50).collect::<String>(),
                                             item.data_type.as_str()
                                         ),
                                         Some(s),
@@ -429,7 +431,16 @@ impl Converter {
                         if let Some(d) = cast::parse_date(other)
                             && d != id.birth_date()
                         {
-                            row_failures.push(failure(line, item, "id_card_birth_date", format!("“{}”{d} 与身份证号中的出生日期 {} 不一致 / disagrees with the birth date in the ID number", item.title, id.birth_date()), Some(other)));
+                            row_failures.push(failure(
+                                line,
+                                item,
+                                "id_card_birth_date",
+                                format!(
+                                    "“{}”与身份证号中的出生日期不一致 / disagrees with the birth date in the ID number",
+                                    item.title
+                                ),
+                                Some(other),
+                            ));
                         }
                     }
                     ConsistencyRule::IdCardSex { .. } => {
@@ -439,7 +450,16 @@ impl Converter {
                             _ => None,
                         };
                         if sex.is_some_and(|s| s != id.sex()) {
-                            row_failures.push(failure(line, item, "id_card_sex", format!("“{}”{other} 与身份证号中的性别（{}）不一致 / disagrees with the sex in the ID number", item.title, id.sex().title()), Some(other)));
+                            row_failures.push(failure(
+                                line,
+                                item,
+                                "id_card_sex",
+                                format!(
+                                    "“{}”与身份证号中的性别不一致 / disagrees with the sex in the ID number",
+                                    item.title
+                                ),
+                                Some(other),
+                            ));
                         }
                     }
                 }
@@ -457,13 +477,13 @@ impl Converter {
                 let line = raw.lines[r];
                 let first_key = &self.items[self.key_items[0]];
                 if self.existing_keys.as_ref().is_some_and(|e| e.contains(&h)) {
-                    row_failures.push(failure(line, first_key, "unique_key", format!("主键 {} 已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)", parts.join("+")), Some(&parts.join("+"))));
+                    row_failures.push(failure(line, first_key, "unique_key", "主键已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)".to_string(), Some(&parts.join("+"))));
                 } else if !self.seen_keys.insert(h) {
                     row_failures.push(failure(
                         line,
                         first_key,
                         "unique_key",
-                        format!("主键 {} 在文件中重复 / duplicate key in the file", parts.join("+")),
+                        "主键在文件中重复 / duplicate key in the file".to_string(),
                         Some(&parts.join("+")),
                     ));
                 }

@@ -205,7 +205,7 @@ impl Lake {
         let mut table = self.open(self.table_url(id)?).await?;
         let Some(current) = table.version() else { return Ok(None) };
         if let Some(v) = version {
-            table.load_version(v.max(0) as u64).await?;
+            crate::erase::load_checked(&mut table, v).await?;
         }
         let read = version.unwrap_or(current as i64);
         let ctx = read_session();
@@ -397,6 +397,15 @@ impl Lake {
         let table = self.open(self.table_url(id)?).await?;
         let Some(current) = table.version() else { return Ok(None) };
         let current = current as i64;
+        if since < 0 {
+            return Err(crate::LakeError::InvalidVersion(since));
+        }
+        // The feed after `since` starts at `since + 1`: it must not reach into erased versions.
+        if let Some(e) = crate::erase::erased_before_of(&table)
+            && since + 1 < e
+        {
+            return Err(crate::LakeError::VersionErased { asked: since, erased_before: e });
+        }
         if since >= current {
             return Ok(Some((vec![], current)));
         }

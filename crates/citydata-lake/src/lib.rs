@@ -9,6 +9,7 @@
 
 pub mod convert;
 pub mod decode;
+pub mod erase;
 mod error;
 pub mod governed;
 pub mod ingest;
@@ -17,4 +18,4 @@ pub mod read;
 pub mod schema;
 pub mod table;
 
-pub use error::{LakeError, Result};
+pub use error::{LakeError, Result, StorageKind};

@@ -342,9 +342,14 @@ impl Lake {
         let table = self.open(self.table_url(id)?).await?;
         let Some(current) = table.version() else { return Ok(vec![]) };
         let infos: Vec<_> = table.history(None).collect().await;
+        let earliest = crate::erase::erased_before_of(&table).unwrap_or(0);
         let mut out = Vec::new();
         for (i, info) in infos.into_iter().enumerate() {
-            let info = info?;
+            // After an erasure the log before the marker is gone: history ends there.
+            let Ok(info) = info else { break };
+            if current as i64 - (i as i64) < earliest {
+                break;
+            }
             let rows_added = info
                 .info
                 .get("operationMetrics")
@@ -378,7 +383,7 @@ impl Lake {
             return Ok(vec![]);
         }
         if let Some(v) = version {
-            table.load_version(v.max(0) as u64).await?;
+            crate::erase::load_checked(&mut table, v).await?;
         }
         let ctx = SessionContext::new();
         table.update_datafusion_session(&ctx.state())?;

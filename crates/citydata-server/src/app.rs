@@ -156,7 +156,12 @@ impl Application {
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
         let lake = citydata_lake::table::Lake::new(&settings.lake_url)
             .with_context(|| format!("cannot use the lake at {}", settings.lake_url))?;
-        let core = Core::new(store, config).with_search(Arc::new(index)).with_lake(lake, settings.data_dir.join("tmp"));
+        let audit_key = citydata_core::audit_seal::AuditKey::open_or_create(&settings.audit_key_file)
+            .map_err(|e| anyhow::anyhow!("cannot use the audit key {}: {e}", settings.audit_key_file.display()))?;
+        let core = Core::new(store, config)
+            .with_search(Arc::new(index))
+            .with_lake(lake, settings.data_dir.join("tmp"))
+            .with_audit_key(Arc::new(audit_key));
         if settings.settings.demo {
             let r = core.seed_demo().await.context("seeding the demo content failed")?;
             tracing::info!(
@@ -258,6 +263,10 @@ impl Application {
         sweeper.abort();
         dispatcher.abort();
         follower.abort();
+        // Sign the head, so that removing the last entries after shutdown is detected.
+        if let Err(e) = self.core.checkpoint_audit().await {
+            tracing::error!(error = %e, "signing the audit checkpoint at shutdown failed");
+        }
         self.core.store().close().await;
         result.context("server error")
     }

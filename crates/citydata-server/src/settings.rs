@@ -49,6 +49,11 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Table storage: a path or `s3://...` URL. Default: `data_dir/lake`.
     pub lake_url: Option<String>,
+    /// The key that signs audit checkpoints (32 random bytes, created 0600 when missing), kept
+    /// outside the database; signed checkpoints are appended to `audit-checkpoints.jsonl`
+    /// beside it. Default: `data_dir/audit.key`. In production put it on another volume than
+    /// the database (or behind an HSM), so that whoever can rewrite the database cannot re-sign.
+    pub audit_key_file: Option<PathBuf>,
     /// The address users reach the server at (links, cookie `Secure` when https).
     pub public_base_url: Option<String>,
     /// Key for sessions and HMAC pseudonyms. Generated into `data_dir/secret_key` when absent.
@@ -99,6 +104,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./citydata-data"),
             database_url: None,
             lake_url: None,
+            audit_key_file: None,
             public_base_url: None,
             secret_key: None,
             log_format: LogFormat::Text,
@@ -178,6 +184,11 @@ impl Settings {
             .clone()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| data_dir.join("lake").display().to_string());
+        let audit_key_file = self
+            .audit_key_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| data_dir.join("audit.key"));
         let secret_key = match &self.secret_key {
             Some(s) if !s.expose().is_empty() => s.clone(),
             _ => load_or_create_secret(&data_dir).map_err(dd)?,
@@ -196,7 +207,7 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return Err(SettingsError::Invalid("max_body_bytes must be at least 1024".into()));
         }
-        Ok(ResolvedSettings { database_url, lake_url, secret_key, data_dir, settings: self })
+        Ok(ResolvedSettings { database_url, lake_url, audit_key_file, secret_key, data_dir, settings: self })
     }
 }
 
@@ -235,6 +246,7 @@ pub struct ResolvedSettings {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub lake_url: String,
+    pub audit_key_file: PathBuf,
     pub secret_key: Secret,
 }
 
@@ -247,6 +259,7 @@ impl ResolvedSettings {
         t.insert("data_dir".into(), self.data_dir.display().to_string().into());
         t.insert("database_url".into(), redact_url_password(&self.database_url).into());
         t.insert("lake_url".into(), self.lake_url.clone().into());
+        t.insert("audit_key_file".into(), self.audit_key_file.display().to_string().into());
         if let Some(u) = &s.public_base_url {
             t.insert("public_base_url".into(), u.clone().into());
         }

@@ -14,7 +14,7 @@ mod webhooks;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
+use citydata_domain::audit::{AuditCheckpoint, AuditEntry, AuditEvent, Outcome};
 use citydata_domain::dept::{Department, DeptCode, DeptLevel, DeptName};
 use citydata_domain::region::RegionCode;
 use citydata_domain::user::{Membership, Role, User, Username};
@@ -517,6 +517,29 @@ impl AuditStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(head.filter(|(s, _)| *s > 0))
+    }
+
+    async fn add_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, at, mac) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(c.seq)
+        .bind(&c.hash)
+        .bind(c.at)
+        .bind(&c.mac)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>> {
+        let rows: Vec<(i64, String, DateTime<Utc>, String)> =
+            sqlx::query_as("SELECT seq, hash, at, mac FROM audit_checkpoints ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(rows.into_iter().map(|(seq, hash, at, mac)| AuditCheckpoint { seq, hash, at, mac }).collect())
     }
 }
 

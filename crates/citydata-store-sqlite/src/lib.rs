@@ -14,7 +14,7 @@ mod webhooks;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
+use citydata_domain::audit::{AuditCheckpoint, AuditEntry, AuditEvent, Outcome};
 use citydata_domain::dept::{Department, DeptCode, DeptLevel, DeptName};
 use citydata_domain::region::RegionCode;
 use citydata_domain::user::{Membership, Role, User, Username};
@@ -548,6 +548,31 @@ impl AuditStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)
+    }
+
+    async fn add_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, at, mac) VALUES (?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(c.seq)
+        .bind(&c.hash)
+        .bind(micros(c.at))
+        .bind(&c.mac)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>> {
+        let rows: Vec<(i64, String, i64, String)> =
+            sqlx::query_as("SELECT seq, hash, at, mac FROM audit_checkpoints ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.into_iter()
+            .map(|(seq, hash, at, mac)| Ok(AuditCheckpoint { seq, hash, at: from_micros(at)?, mac }))
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::{AuditFilter, NewUser, ResourceFilter, RevisionRecord, SessionRecord, Store, StoreError, TokenRecord};
 use chrono::{Duration, SubsecRound, Utc};
-use citydata_domain::audit::{AuditEvent, ChainVerifier, Outcome};
+use citydata_domain::audit::{AuditCheckpoint, AuditEvent, ChainVerifier, Outcome};
 use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::resource::{Audience, FieldChange, Resource, ResourceCode, ResourceDraft, ResourceInput, Slug};
 use citydata_domain::user::{Membership, Role, Username};
@@ -19,7 +19,7 @@ macro_rules! store_suite {
     ($factory:path) => {
         $crate::store_suite!(@tests $factory;
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
-            sessions, tokens, audit_chain, audit_filters, audit_concurrent, migrations_idempotent,
+            sessions, tokens, audit_chain, audit_checkpoints, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries);
     };
@@ -202,6 +202,18 @@ pub async fn audit_chain(s: Arc<dyn Store>) {
     assert_eq!(verify_all(&*s).await, 5);
     let page = s.audit_after(2, 2).await.unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+}
+
+pub async fn audit_checkpoints(s: Arc<dyn Store>) {
+    assert!(s.audit_checkpoints().await.unwrap().is_empty());
+    let at = Utc::now().trunc_subsecs(6);
+    let c = |seq: i64, mac: &str| AuditCheckpoint { seq, hash: format!("{seq:064x}"), at, mac: mac.into() };
+    s.add_audit_checkpoint(&c(200, "b")).await.unwrap();
+    s.add_audit_checkpoint(&c(100, "a")).await.unwrap();
+    // A second checkpoint for the same seq is ignored (two nodes may sign the same head).
+    s.add_audit_checkpoint(&c(100, "other")).await.unwrap();
+    let all = s.audit_checkpoints().await.unwrap();
+    assert_eq!(all, vec![c(100, "a"), c(200, "b")], "ascending by seq, read back unchanged");
 }
 
 pub async fn audit_filters(s: Arc<dyn Store>) {

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use citydata_domain::audit::{AuditEntry, AuditEvent, Outcome};
+use citydata_domain::audit::{AuditCheckpoint, AuditEntry, AuditEvent, Outcome};
 use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
@@ -116,6 +116,10 @@ pub trait AuditStore: Send + Sync {
     async fn audit_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>>;
     /// The recorded chain head: last sequence number and hash.
     async fn audit_head(&self) -> Result<Option<(i64, String)>>;
+    /// Keep a signed checkpoint of the chain; a second one for the same `seq` is ignored.
+    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> Result<()>;
+    /// Every kept checkpoint, ascending by `seq`.
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>>;
 }
 
 /// Pool statistics for `/metrics`.

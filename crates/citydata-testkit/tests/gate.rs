@@ -174,7 +174,7 @@ async fn anonymous_readers_get_open_data_masked_and_nothing_else() {
         .unwrap();
     assert_eq!(v["rows"].as_array().unwrap().len(), 1);
     let r = anon.get(app.url("/api/v1/resources/102%2F000001/rows?version=99")).send().await.unwrap();
-    assert_error(r, 404, "not_found").await;
+    assert_error(r, 404, "version_not_found").await;
 }
 
 /// Every export format, as the narrowed grantee and as an anonymous reader: only the allowed

@@ -273,6 +273,10 @@ struct IngestArgs {
     /// Apply this ingest at most once.
     #[arg(long)]
     idempotency_key: Option<String>,
+    /// With --mode delete or replace: erase the removed rows for good (擦除: old files, change
+    /// feed and log history removed; older versions answer version_erased).
+    #[arg(long)]
+    erase: bool,
     /// Send to a running server instead of writing the data directory.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
@@ -543,11 +547,19 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Command::Audit { command: AuditCommand::Verify } => {
             let r = settings.resolve()?;
             let store = open_store(&r.database_url).await?;
-            let report = citydata_core::audit::verify_chain(&*store).await.map_err(user_error)?;
+            let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
+            let report = citydata_core::audit::verify_chain(&*store, Some(&key)).await.map_err(user_error)?;
+            if report.ok {
+                // Vouch for what was just verified.
+                citydata_core::audit_seal::seal_head(&*store, &key).await.map_err(user_error)?;
+            }
             store.close().await;
             match report.first_break {
                 None => {
-                    println!("审计链完整 / audit chain intact: {} entries", report.entries);
+                    println!(
+                        "审计链完整 / audit chain intact: {} entries, {} signed checkpoints",
+                        report.entries, report.checkpoints
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
@@ -581,7 +593,10 @@ async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
     store.migrate().await.context("database migration failed")?;
     let lake = citydata_lake::table::Lake::new(&r.lake_url)
         .with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
-    Ok(Core::new(store, CoreConfig::default()).with_lake(lake, r.data_dir.join("tmp")))
+    let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
+    Ok(Core::new(store, CoreConfig::default())
+        .with_lake(lake, r.data_dir.join("tmp"))
+        .with_audit_key(std::sync::Arc::new(key)))
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
@@ -657,6 +672,9 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
             if a.ignore_extra {
                 q.append_pair("ignore_extra", "true");
             }
+            if a.erase {
+                q.append_pair("erase", "true");
+            }
         }
         let mut req = reqwest::Client::new().post(url).bearer_auth(token).body(reqwest::Body::wrap_stream(stream));
         if let Some(k) = &a.idempotency_key {
@@ -690,6 +708,7 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
             header: None,
             ignore_extra: a.ignore_extra,
             idempotency_key: a.idempotency_key.clone(),
+            erase: a.erase,
         };
         let bar = pb.clone();
         let progress: citydata_lake::ingest::Progress = std::sync::Arc::new(move |bytes, rows| {

@@ -94,6 +94,36 @@ fn operator_commands_and_audit_verify() {
     let o = run(citydata(d).args(["audit", "verify"]));
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("#2"), "{}", stdout(&o));
+
+    // The attacker re-hashes the chain after the edit and deletes the checkpoint rows: the
+    // bare chain agrees again, the signed checkpoint in the file beside audit.key does not.
+    let url = format!("sqlite://{}", db.display());
+    rt.block_on(async {
+        let store = citydata_server::open_store(&url).await.unwrap();
+        let all = store.audit_after(0, 100_000).await.unwrap();
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let mut prev = all[0].hash.clone();
+        for e in &all[1..] {
+            let hash = citydata_domain::audit::chain_hash(&prev, e.seq, &e.event);
+            sqlx::query("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?")
+                .bind(&prev)
+                .bind(&hash)
+                .bind(e.seq)
+                .execute(&pool)
+                .await
+                .unwrap();
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1").bind(&prev).execute(&pool).await.unwrap();
+        sqlx::query("DELETE FROM audit_checkpoints").execute(&pool).await.unwrap();
+        pool.close().await;
+        assert!(citydata_core::audit::verify_chain(&*store, None).await.unwrap().ok, "the bare chain is fooled");
+        store.close().await;
+    });
+    let o = run(citydata(d).args(["audit", "verify"]));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("rewritten"), "{}", stdout(&o));
+    assert!(d.join("audit.key").exists() && d.join("audit-checkpoints.jsonl").exists());
 }
 
 fn free_port() -> u16 {

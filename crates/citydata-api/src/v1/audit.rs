@@ -89,9 +89,12 @@ pub struct VerifyView {
     pub entries: u64,
     #[schema(value_type = Option<Object>)]
     pub first_break: Option<serde_json::Value>,
+    /// Signed checkpoints checked (their signatures, and the chain's hash at each).
+    pub checkpoints: usize,
 }
 
-/// Walk the hash chain and report the first broken entry (platform admins).
+/// Walk the hash chain, check the signed checkpoints, and report the first broken entry
+/// (platform admins). A clean walk signs a checkpoint of the head.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = VerifyView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
@@ -101,5 +104,6 @@ pub async fn verify_audit(State(state): State<AppState>, Auth(p): Auth) -> Resul
         ok: r.ok,
         entries: r.entries,
         first_break: r.first_break.map(|b| serde_json::to_value(b).unwrap_or_default()),
+        checkpoints: r.checkpoints,
     }))
 }

@@ -32,6 +32,9 @@ pub struct UploadQuery {
     pub header: Option<bool>,
     /// Ignore columns that match no item instead of refusing the file.
     pub ignore_extra: Option<bool>,
+    /// With `mode=delete` or `mode=replace`: erase the removed rows for good (old files, change
+    /// feed and log history removed; older versions then answer 410 `version_erased`).
+    pub erase: Option<bool>,
 }
 
 /// Reads the request body as it arrives, refusing more than `limit` bytes.
@@ -191,6 +194,7 @@ pub async fn upload(
         header: q.header,
         ignore_extra: q.ignore_extra.unwrap_or(false),
         idempotency_key: key.clone(),
+        erase: q.erase.unwrap_or(false),
     };
     let is_multipart = headers
         .get(header::CONTENT_TYPE)
@@ -198,7 +202,10 @@ pub async fn upload(
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     let mut params = params;
     let reader: Box<dyn Read + Send> = if is_multipart {
-        let MultipartUpload { file: r, file_name: name, .. } = multipart_upload(request).await?;
+        let MultipartUpload { file: r, file_name: name, fields } = multipart_upload(request).await?;
+        if fields.iter().any(|(k, v)| k == "erase" && matches!(v.trim(), "true" | "1" | "on")) {
+            params.erase = true;
+        }
         if params.format.is_none() {
             params.format = name
                 .as_deref()

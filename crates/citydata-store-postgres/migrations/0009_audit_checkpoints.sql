@@ -1,0 +1,8 @@
+-- Signed checkpoints of the audit chain: (seq, head hash, time) with an HMAC under a key kept
+-- outside the database. A rewritten and re-hashed chain disagrees with them.
+CREATE TABLE audit_checkpoints (
+    seq  BIGINT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    at   TIMESTAMPTZ NOT NULL,
+    mac  TEXT NOT NULL
+);
