@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/3/action/{action}", get(action_get).post(action_post))
+        // CKAN serves the unversioned path too, and `ckanapi.RemoteCKAN` calls it.
+        .route("/api/action/{action}", get(action_get).post(action_post))
         .route("/api/3", get(|| async { Json(json!({"version": 3})) }))
 }
 

@@ -1,0 +1,89 @@
+//! The `ckanapi` client from PyPI, unchanged, against a real server: it calls CKAN's
+//! unversioned `/api/action/...` paths, and its errors must map onto CKAN's error types.
+//! `.ci/run` makes a virtual environment with ckanapi and sets `CITYDATA_PYTHON`; under
+//! `CI=true` a missing client fails the test instead of skipping it.
+
+use citydata_core::demo::generate::{Register, generate_listing};
+use citydata_testkit::spawn_app;
+use serde_json::Value;
+
+/// A Python interpreter that can `import ckanapi`, or `None` outside CI when there is none.
+fn python() -> Option<String> {
+    let candidates = std::env::var("CITYDATA_PYTHON").into_iter().chain(["python3".to_string()]);
+    for p in candidates {
+        let ok = std::process::Command::new(&p)
+            .args(["-c", "import ckanapi"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(p);
+        }
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but no Python with ckanapi: set CITYDATA_PYTHON to a venv with `pip install ckanapi`"
+    );
+    eprintln!("skipped: no Python with ckanapi (set CITYDATA_PYTHON)");
+    None
+}
+
+const SCRIPT: &str = r#"
+import json, sys
+import ckanapi
+ckan = ckanapi.RemoteCKAN(sys.argv[1], user_agent="citydata-test")
+out = {}
+s = ckan.action.package_search(q="企业", rows=5)
+out["search_count"] = s["count"]
+out["search_names"] = [p["name"] for p in s["results"]]
+p = ckan.action.package_show(id=s["results"][0]["name"])
+out["show_title"] = p["title"]
+out["show_resources"] = len(p["resources"])
+out["orgs"] = ckan.action.organization_list()
+d = ckan.action.datastore_search(resource_id="102/000001", limit=7)
+out["ds_records"] = len(d["records"])
+out["ds_total"] = d["total"]
+out["ds_fields"] = [f["id"] for f in d["fields"]]
+try:
+    ckan.action.datastore_search(resource_id="101/000001")
+    out["denied"] = "no error"
+except ckanapi.NotAuthorized as e:
+    out["denied"] = "NotAuthorized"
+except ckanapi.NotFound as e:
+    out["denied"] = "NotFound"
+try:
+    ckan.action.package_show(id="no-such-dataset")
+    out["missing"] = "no error"
+except ckanapi.NotFound:
+    out["missing"] = "NotFound"
+print(json.dumps(out, ensure_ascii=False))
+"#;
+
+#[tokio::test]
+async fn the_pypi_ckanapi_client_works_unchanged() {
+    let Some(py) = python() else { return };
+    let app = spawn_app().await;
+    let scj = app.login("scjgj-steward").await;
+    let mut ent = Vec::new();
+    generate_listing(Register::Enterprise, 40, 0.0, 21, false, &mut ent).unwrap();
+    let r = scj.post(app.url("/api/v1/resources/102%2F000001/data")).body(ent).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let address = app.address.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(py).args(["-c", SCRIPT, &address]).output().expect("run python")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ckanapi failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"));
+    assert!(v["search_count"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["show_resources"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["orgs"].as_array().unwrap().iter().any(|o| o == "scjgj"), "{v}");
+    assert_eq!(v["ds_records"], 7, "{v}");
+    assert_eq!(v["ds_total"], 40, "{v}");
+    assert!(v["ds_fields"].as_array().unwrap().iter().any(|f| f == "qymc"), "{v}");
+    // The anonymous client may not read the government-only population register.
+    assert!(v["denied"] == "NotAuthorized" || v["denied"] == "NotFound", "{v}");
+    assert_eq!(v["missing"], "NotFound", "{v}");
+}
