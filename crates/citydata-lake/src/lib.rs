@@ -12,6 +12,7 @@ pub mod decode;
 mod error;
 pub mod governed;
 pub mod ingest;
+pub mod limits;
 pub mod mask;
 pub mod read;
 pub mod schema;

@@ -30,6 +30,9 @@ pub struct SpawnOptions {
     pub webhook_max_attempts: Option<u32>,
     /// The 安全承诺书 (default: the built-in text).
     pub commitment_text: Option<String>,
+    /// Change any other setting before the app is built (e.g. `trusted_proxies`,
+    /// `webhook_allow_cidrs`, `metrics_token`).
+    pub configure: Option<fn(&mut Settings)>,
 }
 
 impl Default for SpawnOptions {
@@ -43,6 +46,7 @@ impl Default for SpawnOptions {
             max_upload_bytes: None,
             webhook_max_attempts: None,
             commitment_text: None,
+            configure: None,
         }
     }
 }
@@ -50,6 +54,8 @@ impl Default for SpawnOptions {
 /// A running app; dropped at the end of the test (the server stops with the runtime).
 pub struct TestApp {
     pub address: String,
+    /// `http://host:port` of the separate metrics listener, when `metrics_addr` is configured.
+    pub metrics_address: Option<String>,
     pub database_url: String,
     pub data_dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
@@ -105,18 +111,22 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
         settings.webhook_max_attempts = m;
     }
     settings.commitment_text = opts.commitment_text.clone();
+    if let Some(f) = opts.configure {
+        f(&mut settings);
+    }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {
         app.core().seed_demo_accounts().await.expect("seed demo accounts");
     }
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let store = app.core().store().clone();
     let core = app.core().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    TestApp { address, database_url, data_dir, store, core, client: new_client(), _shutdown: tx }
+    TestApp { address, metrics_address, database_url, data_dir, store, core, client: new_client(), _shutdown: tx }
 }
 
 pub fn new_client() -> reqwest::Client {
