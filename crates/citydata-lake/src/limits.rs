@@ -164,7 +164,7 @@ mod tests {
     use std::io::Write;
 
     fn gz(bytes: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         e.write_all(bytes).unwrap();
         e.finish().unwrap()
     }
