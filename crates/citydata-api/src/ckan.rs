@@ -67,7 +67,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("status_show", "Return a dictionary with information about the site's configuration."),
     (
         "datastore_search",
-        "Search the data of a resource, through the same policy gate as every read.\n\n:param resource_id: the resource (a package's resource id, or the dataset's id, name or code)\n:param filters: {\"field\": value or [values]}\n:param fields: fields to return (list or comma-separated)\n:param sort: \"field asc, field2 desc\"\n:param limit: at most 32000 (default 100)\n:param offset\n:param include_total: default true\n:param records_format: objects (default), lists, csv or tsv",
+        "Search the data of a resource, through the same policy gate as every read.\n\n:param resource_id: the resource (a package's resource id, or the dataset's id, name or code)\n:param filters: {\"field\": value or [values]}\n:param fields: fields to return (list or comma-separated)\n:param sort: \"field asc, field2 desc\"\n:param limit: at most 32000 (default 100)\n:param offset\n:param include_total: default true\n:param records_format: objects (default), lists, csv or tsv\n:param csv_safe: with csv or tsv, cells starting with = + - @ (not numbers) get a leading ' so that spreadsheets do not run them as formulas (default true; false for machine readers)",
     ),
     ("help_show", "Return the help string for a particular API action.\n\n:param name: action function name"),
 ];
@@ -93,6 +93,14 @@ impl CkanError {
         let mut fields = Map::new();
         fields.insert(field.into(), json!([msg]));
         Self { status: StatusCode::CONFLICT, kind: "Validation Error", message: msg.into(), fields }
+    }
+    /// Input refused before it is parsed (too long, nested too deep): 400, in CKAN's
+    /// validation error shape (`{"q": [message], "__type": "Validation Error"}`).
+    fn refused(e: citydata_domain::FieldError) -> Self {
+        let mut fields = Map::new();
+        fields.insert(e.field.clone(), json!([e.message]));
+        fields.insert("code".into(), json!(e.code));
+        Self { status: StatusCode::BAD_REQUEST, kind: "Validation Error", message: e.message, fields }
     }
     fn bad_request(msg: String) -> Self {
         Self { status: StatusCode::BAD_REQUEST, kind: "Bad Request", message: msg, fields: Map::new() }
@@ -627,12 +635,15 @@ async fn package_search(
         return Err(CkanError::validation("start", "Must be a natural number"));
     }
     let mut text = param_str(m, "q").unwrap_or_default();
+    citydata_search::limits::check_query("q", &text).map_err(CkanError::refused)?;
     if text.trim() == "*:*" {
         text.clear();
     }
     let mut filters = Filters::default();
     if let Some(fq) = param_str(m, "fq") {
+        citydata_search::limits::check_query("fq", &fq).map_err(CkanError::refused)?;
         apply_fq(&fq, &mut filters, &mut text)?;
+        citydata_search::limits::check_query("fq", &text).map_err(CkanError::refused)?;
     }
     let sort = match param_str(m, "sort").as_deref().map(str::trim) {
         Some(s) if s.starts_with("metadata_modified") => Sort::Updated,
@@ -817,16 +828,27 @@ async fn datastore_search(
                 .collect(),
         ),
         "csv" | "tsv" => {
+            // Cells a spreadsheet would run as formulas get a leading ' unless `csv_safe=false`.
+            let safe = !m.get("csv_safe").is_some_and(|v| v == &json!(false) || v == &json!("false"));
             let sep = if format == "csv" { "," } else { "\t" };
             let text: Vec<String> = rows
                 .iter()
                 .map(|o| {
                     names
                         .iter()
-                        .map(|n| match o.get(n) {
-                            Some(Value::String(s)) => s.clone(),
-                            Some(Value::Null) | None => String::new(),
-                            Some(v) => v.to_string(),
+                        .map(|n| {
+                            let cell = match o.get(n) {
+                                Some(Value::String(s)) => s.clone(),
+                                Some(Value::Null) | None => String::new(),
+                                Some(v) => v.to_string(),
+                            };
+                            let cell =
+                                if safe { citydata_core::csv_safe::neutralize(&cell).into_owned() } else { cell };
+                            if cell.contains([sep.as_bytes()[0] as char, '"', '\n', '\r']) {
+                                format!("\"{}\"", cell.replace('"', "\"\""))
+                            } else {
+                                cell
+                            }
                         })
                         .collect::<Vec<_>>()
                         .join(sep)

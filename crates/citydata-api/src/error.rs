@@ -27,7 +27,8 @@ pub struct ErrorEnvelope {
 pub struct ErrorBody {
     /// Stable code: `validation_failed`, `malformed_json`, `invalid_body`, `unauthenticated`,
     /// `invalid_token`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
-    /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal`.
+    /// `payload_too_large`, `decompressed_too_large`, `unsupported_media_type`, `rate_limited`,
+    /// `busy` (503), `internal`.
     pub code: String,
     pub message: String,
     #[schema(value_type = Object)]
@@ -102,6 +103,20 @@ impl From<CoreError> for ApiError {
                 .with_details(json!({ "retry_after_secs": retry_after_secs }));
                 e.retry_after = Some(retry_after_secs);
                 e
+            }
+            CoreError::Busy { retry_after_secs } => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    format!("服务器繁忙，请 {retry_after_secs} 秒后重试 / the server is busy, retry after {retry_after_secs} s"),
+                )
+                .with_details(json!({ "retry_after_secs": retry_after_secs }));
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
+            // A decompression bomb is a too-large upload, whatever its compressed size.
+            CoreError::Input { code: code @ "decompressed_too_large", message, .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
             }
             CoreError::Input { code, message, line, column } => Self::new(StatusCode::BAD_REQUEST, code, message)
                 .with_details(json!({ "line": line, "column": column })),

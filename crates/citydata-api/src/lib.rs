@@ -28,6 +28,8 @@ pub struct AppState {
     pub public_base_url: Option<String>,
     /// Largest data upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Proxies whose `X-Forwarded-For` names the client (login throttling, audit, limits).
+    pub trusted_proxies: std::sync::Arc<Vec<citydata_core::net::IpNet>>,
 }
 
 impl AppState {

@@ -3,7 +3,7 @@
 use crate::extract::MaybeAuth;
 use crate::{ApiError, AppState, SESSION_COOKIE};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -26,7 +26,12 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(128).collect::<String>());
-    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let forwarded: Vec<&str> =
+        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+        citydata_core::net::client_address(c.0.ip(), forwarded.as_deref(), &state.trusted_proxies).to_string()
+    });
     let meta = RequestMeta::new(request_id, client);
     req.extensions_mut().insert(meta.clone());
     let method = req.method().clone();
@@ -97,6 +102,43 @@ pub async fn authenticate(State(state): State<AppState>, jar: CookieJar, mut req
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(auth);
     resp
+}
+
+/// Headers that keep browsers from guessing content types, leaking URLs to other sites and
+/// framing or scripting the pages: `X-Content-Type-Options: nosniff` and `Referrer-Policy:
+/// same-origin` on every response; on HTML pages also the `Content-Security-Policy` in the
+/// state (no inline script or style, no framing) and `X-Frame-Options: DENY` for old browsers.
+pub async fn security_headers(State(csp): State<HeaderValue>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    if html {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    resp
+}
+
+/// The portal's `Content-Security-Policy`: everything from this origin only (images may also
+/// come from `extra_img_origin`, the configured logo's), no inline script or style, no plugins,
+/// forms post only here, and no other site may frame the pages.
+pub fn content_security_policy(extra_img_origin: Option<&str>) -> HeaderValue {
+    let img = extra_img_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; img-src 'self' data:{img}; style-src 'self'; script-src 'self'; object-src 'none'; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        )
+    })
 }
 
 /// Count requests by route, method and status; observe latency by route.

@@ -1,7 +1,7 @@
 //! Departments (部门) and users: creation by the people allowed to, listing.
 
 use crate::audit::Actor;
-use crate::{Core, CoreError, RequestMeta, password};
+use crate::{Core, CoreError, RequestMeta};
 use chrono::{SubsecRound, Utc};
 use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::principal::Principal;
@@ -170,7 +170,7 @@ impl Core {
     }
 
     async fn insert_user(&self, parsed: ParsedUser) -> Result<User, CoreError> {
-        let hash = password::hash(parsed.password.expose().to_string()).await?;
+        let hash = self.passwords.hash(parsed.password.expose().to_string()).await?;
         let new = NewUser {
             id: Uuid::now_v7(),
             username: parsed.username,

@@ -1,7 +1,7 @@
 //! Login, logout and authentication of session cookies and API tokens.
 
 use crate::audit::Actor;
-use crate::{Core, CoreError, RequestMeta, password};
+use crate::{Core, CoreError, RequestMeta};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use citydata_domain::principal::{AuthMethod, Principal};
@@ -47,11 +47,24 @@ fn bad_credentials() -> CoreError {
 
 impl Core {
     /// Check a username and password and open a session. Every attempt is audited; repeated
-    /// failures from one client for one username are refused for a while (429).
+    /// failures are refused for a while (429): per username and client, per client whatever
+    /// the usernames (one client trying many accounts), and per username whatever the clients
+    /// (many clients trying one account). The client is `meta.client`, which the HTTP layer
+    /// takes from `X-Forwarded-For` only behind a trusted proxy.
     pub async fn login(&self, meta: &RequestMeta, username: &str, password: &str) -> Result<NewSession, CoreError> {
         let now = Utc::now();
-        let key = format!("{}|{}", username.trim().to_lowercase(), meta.client.as_deref().unwrap_or(""));
-        if let Some(retry_after_secs) = self.login_limiter.blocked(&key, now) {
+        let user_key = username.trim().to_lowercase();
+        let client_key = meta.client.as_deref().unwrap_or("").to_string();
+        let key = format!("{user_key}|{client_key}");
+        let blocked = [
+            self.login_limiter.blocked(&key, now),
+            self.login_client_limiter.blocked(&client_key, now),
+            self.login_user_limiter.blocked(&user_key, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(retry_after_secs) = blocked {
             let r = Err(CoreError::RateLimited { retry_after_secs });
             return self.audited(meta, Actor::Name(username), "auth.login", None, r).await;
         }
@@ -68,11 +81,16 @@ impl Core {
             Some((u, h)) if !u.disabled => (Some(u), Some(h)),
             _ => (None, None),
         };
-        let ok = password::verify(password.to_string(), hash).await;
+        let ok = match self.passwords.verify(password.to_string(), hash).await {
+            Ok(ok) => ok,
+            Err(e) => return self.audited(meta, Actor::Name(username), "auth.login", None, Err(e)).await,
+        };
         let user = match (ok, user) {
             (true, Some(u)) => u,
             _ => {
                 self.login_limiter.record_failure(&key, now);
+                self.login_client_limiter.record_failure(&client_key, now);
+                self.login_user_limiter.record_failure(&user_key, now);
                 return self.audited(meta, Actor::Name(username), "auth.login", None, Err(bad_credentials())).await;
             }
         };

@@ -431,6 +431,7 @@ impl Core {
         let Some(index) = &self.search else {
             return Err(CoreError::Internal("search index not configured".into()));
         };
+        citydata_search::limits::check_query("q", &q.text)?;
         let index = index.clone();
         let scope = audience(principal);
         let q = q.clone();

@@ -215,13 +215,19 @@ impl Core {
     }
 
     /// The catalog the caller may see as a workbook or a flat CSV (UTF-8 with BOM, for Excel).
+    /// With `csv_safe`, cells a spreadsheet would run as formulas get a leading `'`
+    /// ([`crate::csv_safe`]); import takes it off again.
     pub async fn export_catalog(
         &self,
         principal: Option<&Principal>,
         format: CatalogFormat,
+        csv_safe: bool,
     ) -> Result<Vec<u8>, CoreError> {
         let resources = self.visible_catalog(principal).await?;
         let names = self.department_names().await?;
+        let safe = |cells: Vec<String>| crate::csv_safe::neutralize_cells(cells, csv_safe);
+        let resource_cells = |r: &Resource, n: &HashMap<String, String>| safe(resource_cells(r, n));
+        let item_cells = |r: &Resource, i: usize| safe(item_cells(r, i));
         match format {
             CatalogFormat::Xlsx => {
                 let mut wb = rust_xlsxwriter::Workbook::new();
@@ -293,8 +299,10 @@ struct Row {
 }
 
 impl Row {
+    /// The cell's text (a `'` that a CSV-safe export put before a formula-like value is
+    /// taken off).
     fn get(&self, k: &str) -> Option<String> {
-        self.cells.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+        self.cells.get(k).map(|s| crate::csv_safe::restore(s.trim()).to_string()).filter(|s| !s.is_empty())
     }
 }
 
@@ -537,13 +545,26 @@ impl Core {
         format: Option<CatalogFormat>,
         partial: bool,
     ) -> Result<ImportReport, CoreError> {
+        // Only those who may maintain some department's catalog get their file read at all.
+        if !principal.memberships.iter().any(|m| can_edit(principal, &m.department)) {
+            let r = Err(CoreError::forbidden());
+            return self.audited(meta, crate::audit::Actor::Principal(principal), "catalog.import", None, r).await;
+        }
         let mut report = ImportReport::default();
         if bytes.is_empty() {
             return Err(citydata_domain::FieldError::new("file", "empty_file", "文件为空 / the file is empty").into());
         }
         let format = format.unwrap_or_else(|| CatalogFormat::sniff(bytes));
         let (rrows, irows) = match format {
-            CatalogFormat::Xlsx => read_xlsx(bytes, &mut report.issues),
+            CatalogFormat::Xlsx => {
+                // A bomb is refused here; an unreadable archive is reported as an issue below.
+                if let Err(e @ citydata_lake::LakeError::Input { code: "decompressed_too_large", .. }) =
+                    citydata_lake::limits::check_zip(std::io::Cursor::new(bytes), self.config.decompress)
+                {
+                    return Err(e.into());
+                }
+                read_xlsx(bytes, &mut report.issues)
+            }
             CatalogFormat::Csv => read_csv(bytes, &mut report.issues),
         };
         report.resources_in_file = rrows.len();

@@ -17,6 +17,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("too many attempts, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The server is saturated (e.g. every password-hashing slot is busy): 503, retry later.
+    #[error("server busy, retry after {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// A problem in an uploaded file: `code` is stable (`ragged_row`, `bad_encoding`, ...),
     /// `line` and `column` point at it when known.
     #[error("{message}")]
@@ -56,6 +59,7 @@ impl CoreError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Busy { .. } => "busy",
             Self::Input { code, .. } => code,
             Self::TooLarge(_) => "payload_too_large",
             Self::Denied(r) => r.code(),
@@ -125,6 +129,12 @@ impl From<citydata_lake::LakeError> for CoreError {
         use citydata_lake::LakeError as L;
         match e {
             L::Input { code: "too_large", message, .. } => Self::TooLarge(message),
+            L::Io(e) if citydata_lake::limits::bomb_message(&e).is_some() => Self::Input {
+                code: "decompressed_too_large",
+                message: citydata_lake::limits::bomb_message(&e).unwrap_or_default(),
+                line: None,
+                column: None,
+            },
             L::Input { code, message, line, column } => Self::Input { code, message, line, column },
             L::Rejected(m) => Self::Input { code: "rejected", message: m, line: None, column: None },
             L::InvalidVersion(v) => Self::Validation(

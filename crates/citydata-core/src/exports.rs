@@ -77,6 +77,9 @@ pub struct ExportParams {
     pub filter: Option<String>,
     pub sort: Option<String>,
     pub version: Option<i64>,
+    /// CSV cells a spreadsheet would run as formulas get a leading `'` (OWASP CSV injection)
+    /// unless this is set, for machine readers that want the cells exactly.
+    pub csv_raw: bool,
 }
 
 /// A started export: what to call it and its bytes as they come.
@@ -89,6 +92,7 @@ pub struct Export {
 
 struct Encoder {
     format: ExportFormat,
+    csv_safe: bool,
     gb18030: bool,
     bom: bool,
     first: bool,
@@ -119,6 +123,7 @@ impl Encoder {
         let internal = |e: arrow::error::ArrowError| CoreError::Internal(e.to_string());
         match self.format {
             ExportFormat::Csv => {
+                let b = if self.csv_safe { crate::csv_safe::neutralize_batch(&b) } else { b };
                 if self.first && self.bom && !self.gb18030 {
                     out.extend_from_slice(b"\xEF\xBB\xBF");
                 }
@@ -260,8 +265,14 @@ impl Core {
         let fields_audit: Vec<String> = sc.fields.iter().map(|f| f.to_string()).collect();
         let filter_text = params.filter.clone();
         let started = std::time::Instant::now();
-        let mut enc =
-            Encoder { format, gb18030, bom: params.bom, first: true, titles: titles.then_some(title_list.clone()) };
+        let mut enc = Encoder {
+            format,
+            csv_safe: !params.csv_raw,
+            gb18030,
+            bom: params.bom,
+            first: true,
+            titles: titles.then_some(title_list.clone()),
+        };
         tokio::spawn(async move {
             let mut rows = 0u64;
             let mut bytes = 0u64;

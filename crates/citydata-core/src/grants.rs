@@ -274,7 +274,9 @@ impl Core {
         };
         // Judge the grant as if it were already valid.
         let grant = Grant { valid_from: Utc::now() - chrono::Duration::seconds(1), expires_at: None, ..grant };
-        let Decision::Allow(allow) = decide(&caller, resource, Action::ReadRows, std::slice::from_ref(&grant), Utc::now()) else {
+        let Decision::Allow(allow) =
+            decide(&caller, resource, Action::ReadRows, std::slice::from_ref(&grant), Utc::now())
+        else {
             return Ok(());
         };
         let mut errs = ValidationErrors::new();

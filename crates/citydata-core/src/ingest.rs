@@ -9,6 +9,7 @@ use citydata_domain::audit::Outcome;
 use citydata_domain::principal::Principal;
 use citydata_lake::decode::Encoding;
 use citydata_lake::ingest::{IngestReport, IngestSpec, Policy, Progress};
+use citydata_lake::limits::DecompressLimits;
 use citydata_lake::read::{self, Format, RawSource};
 use citydata_lake::table::{VersionInfo, WriteMode};
 use citydata_store::{IngestRecord, StoreError};
@@ -83,14 +84,41 @@ fn valid_key(k: &str) -> Result<(), CoreError> {
 }
 
 /// Open a raw source; spooling streams that need random access into `spool`.
+/// Gzip input decompressed within `limits` (other input unchanged), as a stream.
+fn decompressed(r: Box<dyn Read + Send>, limits: DecompressLimits) -> Result<Box<dyn Read + Send>, CoreError> {
+    Ok(Box::new(citydata_lake::limits::gunzip_limited(r, limits)?))
+}
+
+/// A file that starts with the gzip magic bytes.
+fn is_gzip(path: &std::path::Path) -> bool {
+    let mut head = [0u8; 2];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
+}
+
+/// Open a raw source; spooling streams that need random access into `spool`. Gzip input is
+/// decompressed within `limits` as it is read (random-access formats are spooled
+/// decompressed), and XLSX workbooks are checked against them before they are opened.
 fn open_source(
     format: &Format,
     encoding: Encoding,
     body: IngestBody,
     spool: Option<&PathBuf>,
+    limits: DecompressLimits,
 ) -> Result<(Box<dyn RawSource>, Option<tempfile::TempPath>), CoreError> {
+    let body = match body {
+        IngestBody::File(p) if format.needs_file() && is_gzip(&p) => {
+            let f = std::fs::File::open(&p).map_err(|e| CoreError::Input {
+                code: "unreadable",
+                message: format!("无法打开文件 / cannot open the file: {e}"),
+                line: None,
+                column: None,
+            })?;
+            IngestBody::Stream(Box::new(f))
+        }
+        other => other,
+    };
     let (path, temp) = match (format.needs_file(), body) {
-        (false, IngestBody::Stream(r)) => return Ok((text_source(format, encoding, r)?, None)),
+        (false, IngestBody::Stream(r)) => return Ok((text_source(format, encoding, decompressed(r, limits)?)?, None)),
         (false, IngestBody::File(p)) => {
             let f = std::fs::File::open(&p).map_err(|e| CoreError::Input {
                 code: "unreadable",
@@ -98,14 +126,18 @@ fn open_source(
                 line: None,
                 column: None,
             })?;
-            return Ok((text_source(format, encoding, Box::new(f))?, None));
+            return Ok((text_source(format, encoding, decompressed(Box::new(f), limits)?)?, None));
         }
         (true, IngestBody::File(p)) => (p, None),
-        (true, IngestBody::Stream(mut r)) => {
+        (true, IngestBody::Stream(r)) => {
+            let mut r = decompressed(r, limits)?;
             let dir = spool.cloned().unwrap_or_else(std::env::temp_dir);
             std::fs::create_dir_all(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
             let mut f = tempfile::NamedTempFile::new_in(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
             std::io::copy(&mut r, &mut f).map_err(|e| match e.kind() {
+                std::io::ErrorKind::FileTooLarge if citydata_lake::limits::bomb_message(&e).is_some() => {
+                    CoreError::from(citydata_lake::decode::input_io_error(e))
+                }
                 std::io::ErrorKind::FileTooLarge => CoreError::TooLarge(e.to_string()),
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
                     tracing::error!(error = %e, "spooling an upload failed");
@@ -129,7 +161,7 @@ fn open_source(
         }
     };
     let src: Box<dyn RawSource> = match format {
-        Format::Xlsx { sheet } => Box::new(read::xlsx(&path, sheet.as_deref())?),
+        Format::Xlsx { sheet } => Box::new(read::xlsx_limited(&path, sheet.as_deref(), limits)?),
         Format::Parquet => Box::new(read::ParquetSource::new(&path)?),
         Format::Json => Box::new(read::json_array(&path, encoding)?),
         _ => unreachable!("text formats are streamed"),
@@ -325,7 +357,8 @@ impl Core {
         let opened = {
             let format = p.format.clone();
             let encoding = p.encoding;
-            tokio::task::spawn_blocking(move || open_source(&format, encoding, body, spool.as_ref()))
+            let limits = self.config.decompress;
+            tokio::task::spawn_blocking(move || open_source(&format, encoding, body, spool.as_ref(), limits))
                 .await
                 .map_err(|e| CoreError::Internal(e.to_string()))?
         };

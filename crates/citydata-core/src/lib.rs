@@ -12,6 +12,7 @@ pub mod audit_seal;
 pub mod auth;
 pub mod catalog;
 pub mod catalog_io;
+pub mod csv_safe;
 pub mod demo;
 mod error;
 pub mod exports;
@@ -19,12 +20,14 @@ pub mod feedback;
 pub mod gate;
 pub mod grants;
 pub mod ingest;
+pub mod net;
 mod password;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
 pub mod sql;
 pub mod tokens;
+mod webhook_guard;
 pub mod webhooks;
 
 pub use error::CoreError;
@@ -61,7 +64,19 @@ pub struct CoreConfig {
     pub session_ttl: Duration,
     /// Failed logins allowed per username and client within `login_window` before 429.
     pub login_max_failures: u32,
+    /// Failed logins allowed from one client address, whatever the usernames.
+    pub login_max_failures_per_client: u32,
+    /// Failed logins allowed for one username, whatever the client addresses.
+    pub login_max_failures_per_user: u32,
     pub login_window: Duration,
+    /// Password hashes (argon2id) running at once; more wait for a slot.
+    pub password_hash_concurrency: usize,
+    /// How long a login waits for a hashing slot before 503 `busy`.
+    pub password_queue_wait: std::time::Duration,
+    /// How far uploads may expand when decompressed (gzip streams, XLSX workbooks).
+    pub decompress: citydata_lake::limits::DecompressLimits,
+    /// Internal address ranges webhooks may reach anyway (e.g. the government network).
+    pub webhook_allow: Vec<net::IpNet>,
     /// The longest lifetime a new API token may have.
     pub token_max_days: u32,
     /// Key of the keyed pseudonyms (the server's secret).
@@ -94,7 +109,13 @@ impl Default for CoreConfig {
         Self {
             session_ttl: Duration::hours(12),
             login_max_failures: 10,
+            login_max_failures_per_client: 30,
+            login_max_failures_per_user: 100,
             login_window: Duration::minutes(15),
+            password_hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            password_queue_wait: std::time::Duration::from_secs(5),
+            decompress: citydata_lake::limits::DecompressLimits::default(),
+            webhook_allow: vec![],
             token_max_days: 3650,
             pseudonym_key: b"citydata-default-pseudonym-key".to_vec(),
             calendar: citydata_domain::calendar::WorkCalendar::default(),
@@ -114,6 +135,10 @@ pub struct Core {
     store: Arc<dyn Store>,
     config: CoreConfig,
     login_limiter: Arc<ratelimit::FailureLimiter>,
+    /// Failed logins per client address (any username) and per username (any client).
+    login_client_limiter: Arc<ratelimit::FailureLimiter>,
+    login_user_limiter: Arc<ratelimit::FailureLimiter>,
+    passwords: password::PasswordGate,
     /// Public self-registrations per client address.
     register_limiter: Arc<ratelimit::FailureLimiter>,
     search: Option<Arc<CatalogIndex>>,
@@ -144,10 +169,18 @@ impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
         let login_limiter = Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures, config.login_window));
         let register_limiter = Arc::new(ratelimit::FailureLimiter::new(5, Duration::hours(1)));
+        let login_client_limiter =
+            Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures_per_client, config.login_window));
+        let login_user_limiter =
+            Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures_per_user, config.login_window));
+        let passwords = password::PasswordGate::new(config.password_hash_concurrency, config.password_queue_wait);
         Self {
             store,
             config,
             login_limiter,
+            login_client_limiter,
+            login_user_limiter,
+            passwords,
             register_limiter,
             search: None,
             search_sync: Arc::default(),

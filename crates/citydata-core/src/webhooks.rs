@@ -181,6 +181,12 @@ impl Core {
     ) -> Result<WebhookView, CoreError> {
         let mut errs = ValidationErrors::new();
         let url = validate_url(&mut errs, &input.url);
+        if errs.0.is_empty()
+            && let Ok(u) = url::Url::parse(&url)
+            && let Err(m) = crate::webhook_guard::check_host(&u, &self.config.webhook_allow).await
+        {
+            errs.push(FieldError::new("url", "webhook_address_not_allowed", m));
+        }
         let events: BTreeSet<String> = input.events.iter().map(|e| e.trim().to_string()).collect();
         for e in &events {
             if !EVENTS.contains(&e.as_str()) {
@@ -453,6 +459,8 @@ impl Core {
     /// Send the deliveries that are due, each once per node at a time; retry failures with
     /// exponential backoff (`webhook_retry_base` × 2^(attempt−1)) until
     /// `webhook_max_attempts`, then mark them `failed`. Returns how many were attempted.
+    /// `client` must come from [`Core::webhook_client`], whose resolver enforces the address
+    /// rule for host names (address literals are checked here).
     pub async fn dispatch_webhooks(&self, client: &reqwest::Client) -> Result<usize, CoreError> {
         use futures::StreamExt;
         let now = Utc::now();
@@ -471,24 +479,31 @@ impl Core {
         let Some(w) = self.store.get_webhook(d.webhook_id).await? else { return Ok(()) };
         let ts = Utc::now().timestamp();
         let body = d.payload.clone().into_bytes();
-        let sent = client
-            .post(&w.url)
-            .header("Content-Type", "application/json")
-            .header("User-Agent", concat!("citydata-webhook/", env!("CARGO_PKG_VERSION")))
-            .header("X-Citydata-Event", &d.event)
-            .header("X-Citydata-Delivery", d.id.to_string())
-            .header("X-Citydata-Timestamp", ts.to_string())
-            .header("X-Citydata-Signature", signature(&w.secret, ts, &body))
-            .body(body)
-            .send()
-            .await;
+        let literal_refused = url::Url::parse(&w.url)
+            .map(|u| crate::webhook_guard::literal_refused(&u, &self.config.webhook_allow))
+            .unwrap_or(true);
+        let sent = if literal_refused {
+            Err("address_not_allowed")
+        } else {
+            client
+                .post(&w.url)
+                .header("Content-Type", "application/json")
+                .header("User-Agent", concat!("citydata-webhook/", env!("CARGO_PKG_VERSION")))
+                .header("X-Citydata-Event", &d.event)
+                .header("X-Citydata-Delivery", d.id.to_string())
+                .header("X-Citydata-Timestamp", ts.to_string())
+                .header("X-Citydata-Signature", signature(&w.secret, ts, &body))
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| crate::webhook_guard::error_class(&e))
+        };
         let at = Utc::now().trunc_subsecs(6);
+        // Only a coarse class is logged (the status code is in `last_status`).
         let (status, error) = match sent {
             Ok(r) if r.status().is_success() => (Some(i32::from(r.status().as_u16())), None),
-            Ok(r) => (Some(i32::from(r.status().as_u16())), Some(format!("HTTP {}", r.status().as_u16()))),
-            Err(e) => {
-                (None, Some(if e.is_timeout() { "timeout".to_string() } else { "connection failed".to_string() }))
-            }
+            Ok(r) => (Some(i32::from(r.status().as_u16())), Some("http_status".to_string())),
+            Err(class) => (None, Some(class.to_string())),
         };
         let attempts = d.attempts + 1;
         let next = match error {
@@ -517,6 +532,21 @@ impl Core {
         };
         self.store.finish_attempt(&next).await?;
         Ok(())
+    }
+
+    /// The HTTP client for deliveries: 10 s timeout, no redirects, no proxy, and names resolved
+    /// through the address guard ([`crate::webhook_guard`]).
+    pub fn webhook_client(&self) -> Result<reqwest::Client, CoreError> {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(crate::webhook_guard::GuardedResolver {
+                allow: std::sync::Arc::new(self.config.webhook_allow.clone()),
+            }))
+            .build()
+            .map_err(|e| CoreError::Internal(format!("webhook client: {e}")))
     }
 
     /// Wakes when a delivery is queued on this node (the dispatcher also polls, for other

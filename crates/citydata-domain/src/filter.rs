@@ -213,11 +213,20 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, FieldError> {
     Ok(out)
 }
 
+/// Deepest nesting of parentheses and `NOT` a filter may have.
+pub const MAX_DEPTH: usize = 32;
+/// Most predicates (comparisons, `IN`, `BETWEEN`, `IS NULL`) a filter may have. With
+/// [`MAX_DEPTH`] this bounds the depth of the [`Filter`] tree, which `Display`, `items`, `Drop`
+/// and the query planner walk recursively.
+pub const MAX_PREDICATES: usize = 200;
+
 struct Parser<'a> {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     items: &'a [InfoItem],
     len: usize,
+    depth: usize,
+    predicates: usize,
 }
 
 fn kw(t: &Tok, k: &str) -> bool {
@@ -259,16 +268,39 @@ impl Parser<'_> {
         }
         Ok(l)
     }
+    /// One level deeper (a `NOT` or a parenthesis at `at`), refused past [`MAX_DEPTH`].
+    fn descend(&mut self, at: usize) -> Result<(), FieldError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FieldError::new(
+                "filter",
+                "filter_too_deep",
+                format!(
+                    "过滤条件第 {} 个字符处嵌套超过 {MAX_DEPTH} 层（括号与 NOT）/ filter at character {}: nested deeper than {MAX_DEPTH} levels (parentheses and NOT)",
+                    at + 1,
+                    at + 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn not(&mut self) -> Result<Filter, FieldError> {
+        let at = self.at();
         if self.eat_kw("NOT") {
-            return Ok(Filter::Not(Box::new(self.not()?)));
+            self.descend(at)?;
+            let e = Filter::Not(Box::new(self.not()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         if self.peek() == Some(&Tok::LParen) {
+            self.descend(at)?;
             self.pos += 1;
             let e = self.or()?;
             if self.next() != Some(Tok::RParen) {
                 return Err(err(self.at(), "缺少右括号 / missing ')'"));
             }
+            self.depth -= 1;
             return Ok(e);
         }
         self.predicate()
@@ -330,6 +362,19 @@ impl Parser<'_> {
     }
 
     fn predicate(&mut self) -> Result<Filter, FieldError> {
+        self.predicates += 1;
+        if self.predicates > MAX_PREDICATES {
+            let at = self.at();
+            return Err(FieldError::new(
+                "filter",
+                "filter_too_complex",
+                format!(
+                    "过滤条件第 {} 个字符处超过 {MAX_PREDICATES} 个条件 / filter at character {}: more than {MAX_PREDICATES} conditions",
+                    at + 1,
+                    at + 1
+                ),
+            ));
+        }
         let item = self.item()?.clone();
         let at = self.at();
         if self.eat_kw("IS") {
@@ -394,7 +439,7 @@ impl Filter {
         if toks.is_empty() {
             return Err(err(0, "过滤条件为空 / the filter is empty"));
         }
-        let mut p = Parser { toks, pos: 0, items, len: text.chars().count() };
+        let mut p = Parser { toks, pos: 0, items, len: text.chars().count(), depth: 0, predicates: 0 };
         let f = p.or()?;
         if p.pos < p.toks.len() {
             return Err(err(p.at(), "条件后有多余内容 / unexpected text after the condition"));
@@ -483,10 +528,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        let it = items();
+        let deep = format!("{}qx = 'a'{}", "(".repeat(1900), ")".repeat(1900));
+        let e = Filter::parse(&deep, &it).unwrap_err();
+        assert_eq!(e.code, "filter_too_deep");
+        assert!(e.message.contains("第 33 个字符"), "{}", e.message);
+        let nots = format!("{}qx = 'a'", "NOT ".repeat(900));
+        assert_eq!(Filter::parse(&nots, &it).unwrap_err().code, "filter_too_deep");
+        let ok = format!("{}qx = 'a'{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(Filter::parse(&ok, &it).is_ok());
+        let chain = ["nl = 1"; MAX_PREDICATES + 1].join(" AND ");
+        let e = Filter::parse(&chain, &it).unwrap_err();
+        assert_eq!(e.code, "filter_too_complex");
+        let chain = ["nl = 1"; MAX_PREDICATES].join(" OR ");
+        let f = Filter::parse(&chain, &it).unwrap();
+        assert_eq!(f.items().len(), MAX_PREDICATES);
+        assert!(f.to_string().len() > 1000);
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(s in "\\PC{0,60}") {
             let _ = Filter::parse(&s, &items());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// Nested and long inputs built from the language's own pieces never panic (no stack
+        /// overflow): they parse or are refused.
+        #[test]
+        fn nested_and_long_inputs_never_panic(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("("), Just(")"), Just("NOT "), Just(" AND "), Just(" OR "), Just("qx = 'a'"),
+                    Just("nl IN (1, 2)"), Just("nl BETWEEN 1 AND 2"), Just("qx IS NULL"), Just("年龄 > 3"),
+                ],
+                0..300,
+            ),
+            repeat in 1usize..12,
+        ) {
+            let s = parts.concat().repeat(repeat);
+            if let Ok(f) = Filter::parse(&s, &items()) {
+                let _ = f.to_string();
+                let _ = f.items();
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::error::{LakeError, Result};
 use encoding_rs::{CoderResult, Decoder, GB18030};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 
 /// The text encoding of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,9 @@ impl Encoding {
 
 /// An IO error while reading an upload, as the caller's problem.
 pub fn input_io_error(e: std::io::Error) -> LakeError {
+    if let Some(m) = crate::limits::bomb_message(&e) {
+        return crate::limits::bomb_error(m);
+    }
     match e.kind() {
         std::io::ErrorKind::FileTooLarge => LakeError::input("too_large", e.to_string()),
         std::io::ErrorKind::InvalidData => LakeError::input("bad_encoding", e.to_string()),
@@ -48,15 +51,11 @@ pub fn input_io_error(e: std::io::Error) -> LakeError {
     }
 }
 
-/// Wrap `inner` so that gzip input is decompressed (detected by its magic bytes).
+/// Wrap `inner` so that gzip input is decompressed (detected by its magic bytes), within the
+/// default [`DecompressLimits`](crate::limits::DecompressLimits) (the caller may have applied
+/// tighter or looser configured ones already: see [`crate::limits::gunzip_limited`]).
 pub fn maybe_gunzip<R: Read + Send + 'static>(inner: R) -> Result<Box<dyn BufRead + Send>> {
-    let mut br = BufReader::with_capacity(256 * 1024, inner);
-    let head = br.fill_buf().map_err(input_io_error)?;
-    if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-        Ok(Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(br))))
-    } else {
-        Ok(Box::new(br))
-    }
+    crate::limits::gunzip_limited(inner, crate::limits::DecompressLimits::default())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

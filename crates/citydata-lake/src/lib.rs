@@ -13,6 +13,7 @@ pub mod erase;
 mod error;
 pub mod governed;
 pub mod ingest;
+pub mod limits;
 pub mod mask;
 pub mod read;
 pub mod schema;

@@ -166,7 +166,10 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
             LakeError::input("bad_encoding", io.to_string())
         }
         csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
-            LakeError::input("too_large", io.to_string())
+            match crate::limits::bomb_message(io) {
+                Some(m) => crate::limits::bomb_error(m),
+                None => LakeError::input("too_large", io.to_string()),
+            }
         }
         csv::ErrorKind::Io(io) => LakeError::input(
             "unreadable",
@@ -391,7 +394,7 @@ impl NdjsonSource {
             line_no += 1;
             match lines.next() {
                 None => return Err(LakeError::at_line("empty_file", 1, "文件为空 / the file is empty")),
-                Some(Err(e)) => return Err(LakeError::input("bad_encoding", e.to_string())),
+                Some(Err(e)) => return Err(crate::decode::input_io_error(e)),
                 Some(Ok(l)) if l.trim().is_empty() => continue,
                 Some(Ok(l)) => {
                     let obj = json_object(line_no, l.trim_start_matches('\u{feff}'))?;
@@ -444,7 +447,7 @@ impl RawSource for NdjsonSource {
             self.line_no += 1;
             match self.lines.next() {
                 None => break,
-                Some(Err(e)) => return Err(LakeError::input("bad_encoding", e.to_string())),
+                Some(Err(e)) => return Err(crate::decode::input_io_error(e)),
                 Some(Ok(l)) if l.trim().is_empty() => continue,
                 Some(Ok(l)) => {
                     let obj = json_object(self.line_no, &l)?;
@@ -488,7 +491,7 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
     let mut text = String::new();
     Utf8Reader::new(maybe_gunzip(std::fs::File::open(path)?)?, encoding)
         .read_to_string(&mut text)
-        .map_err(|e| LakeError::input("bad_encoding", e.to_string()))?;
+        .map_err(crate::decode::input_io_error)?;
     let text = text.trim_start_matches('\u{feff}');
     if text.trim().is_empty() {
         return Err(LakeError::at_line("empty_file", 1, "文件为空 / the file is empty"));
@@ -570,7 +573,13 @@ fn column_letter(mut c: usize) -> String {
 
 /// The first sheet (or `sheet`) of an XLSX workbook; the first row is the header.
 pub fn xlsx(path: &Path, sheet: Option<&str>) -> Result<MemorySource> {
+    xlsx_limited(path, sheet, crate::limits::DecompressLimits::default())
+}
+
+/// [`xlsx`] with the workbook's decompressed size checked against `limits` first.
+pub fn xlsx_limited(path: &Path, sheet: Option<&str>, limits: crate::limits::DecompressLimits) -> Result<MemorySource> {
     use calamine::Reader;
+    crate::limits::check_zip(std::fs::File::open(path)?, limits)?;
     let mut wb: calamine::Xlsx<_> = calamine::open_workbook(path).map_err(|e| {
         LakeError::input("bad_xlsx", format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}"))
     })?;

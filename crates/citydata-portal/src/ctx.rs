@@ -253,10 +253,42 @@ pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Only local paths may be `next=` targets (no open redirects).
+/// Only paths on this site may be `next=` targets (no open redirects): a single leading `/`,
+/// not `//` or `/\` (which browsers read as another host), no backslash, no control character
+/// (browsers drop tabs and newlines, so `/\t/evil` becomes `//evil`; CR/LF would split the
+/// `Location` header), at most 2,000 characters. Anything else goes to `/console`.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && n.len() <= 2000 =>
+        {
+            n.to_string()
+        }
         _ => "/console".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_is_a_path_on_this_site() {
+        use super::safe_next;
+        assert_eq!(safe_next(Some("/datasets?q=a")), "/datasets?q=a");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/\t/evil.example",
+            "https://evil",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/console", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/console");
     }
 }

@@ -7,6 +7,8 @@
 //! by the command line. This crate knows no database and no HTTP.
 #![forbid(unsafe_code)]
 
+pub mod limits;
+
 use citydata_domain::resource::Resource;
 use citydata_domain::vocab::{OpenType, ResourceState};
 use std::collections::BTreeMap;

@@ -41,7 +41,14 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The whole HTTP application: REST v1, CKAN, DCAT, the web pages, ops endpoints, middleware.
-pub fn build_router(state: AppState, max_body_bytes: usize, portal: citydata_portal::PortalConfig) -> Router {
+/// `/metrics` is served only with a `metrics_token`, which it then requires as a bearer token.
+pub fn build_router(
+    state: AppState,
+    max_body_bytes: usize,
+    portal: citydata_portal::PortalConfig,
+    metrics_token: Option<String>,
+) -> Router {
+    let csp = middleware::content_security_policy(logo_origin(portal.logo_url.as_deref()).as_deref());
     let (api, doc) = citydata_api::v1::router();
     let doc = serde_json::to_value(&doc).unwrap_or_default();
     let portal = Arc::new(citydata_portal::Portal::new(portal, doc));
@@ -65,16 +72,21 @@ pub fn build_router(state: AppState, max_body_bytes: usize, portal: citydata_por
             }
         }
     };
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(citydata_api::ckan::router())
         .merge(citydata_api::dcat::router())
         .merge(citydata_portal::router(portal))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(from_fn_with_state(state.clone(), middleware::authenticate));
+    // Outside `authenticate`: the metrics token is not an API token.
+    let router = match metrics_token {
+        Some(token) => router.route("/metrics", get(metrics).layer(from_fn_with_state(Arc::new(token), metrics_auth))),
+        None => router,
+    };
+    router
         .layer(from_fn_with_state(state.clone(), middleware::request_context))
         .layer(from_fn(middleware::metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -87,9 +99,48 @@ pub fn build_router(state: AppState, max_body_bytes: usize, portal: citydata_por
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
+        .layer(from_fn_with_state(csp, middleware::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// `scheme://host[:port]` of an absolute logo URL (for the CSP's `img-src`).
+fn logo_origin(logo: Option<&str>) -> Option<String> {
+    let u = url::Url::parse(logo?).ok()?;
+    matches!(u.scheme(), "http" | "https").then(|| u.origin().ascii_serialization())
+}
+
+/// `/metrics` only with `Authorization: Bearer <metrics_token>` (compared in constant time).
+async fn metrics_auth(State(token): State<Arc<String>>, req: Request, next: axum::middleware::Next) -> Response {
+    use sha2::{Digest, Sha256};
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Equal-length digests, so the comparison's time says nothing about the token.
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(token.as_bytes()));
+    if a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 {
+        next.run(req).await
+    } else {
+        let mut r =
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "需要监控令牌 / the metrics token is required")
+                .into_response();
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    }
+}
+
+/// The router of the separate metrics listener (`metrics_addr`).
+fn metrics_router(state: AppState, token: Option<String>) -> Router {
+    let r = Router::new().route("/metrics", get(metrics));
+    let r = match token {
+        Some(t) => r.layer(from_fn_with_state(Arc::new(t), metrics_auth)),
+        None => r,
+    };
+    r.with_state(state)
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -126,6 +177,8 @@ pub struct Application {
     router: Router,
     core: Core,
     addr: SocketAddr,
+    metrics: Option<(TcpListener, Router)>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -151,6 +204,20 @@ impl Application {
                 .unwrap_or_else(|| citydata_core::DEFAULT_COMMITMENT.to_string()),
             sql_memory_limit: (settings.settings.sql_memory_mib.clamp(16, 1 << 20) as usize) << 20,
             sql_concurrency: settings.settings.sql_concurrency.clamp(1, 64) as usize,
+            login_max_failures: settings.settings.login_max_failures.max(1),
+            login_max_failures_per_client: settings.settings.login_max_failures_per_client.max(1),
+            login_max_failures_per_user: settings.settings.login_max_failures_per_user.max(1),
+            login_window: chrono::Duration::minutes(i64::from(settings.settings.login_window_minutes.clamp(1, 1440))),
+            password_hash_concurrency: match settings.settings.password_hash_concurrency {
+                0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                n => n,
+            },
+            password_queue_wait: Duration::from_millis(settings.settings.password_queue_timeout_ms.max(1)),
+            decompress: citydata_lake::limits::DecompressLimits {
+                max_bytes: settings.settings.max_decompressed_bytes.max(1024 * 1024),
+                max_ratio: settings.settings.max_decompression_ratio.max(2),
+            },
+            webhook_allow: settings.webhook_allow(),
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
@@ -190,18 +257,38 @@ impl Application {
             cookie_secure: settings.cookie_secure(),
             public_base_url: settings.settings.public_base_url.clone(),
             max_upload_bytes: settings.settings.max_upload_bytes,
+            trusted_proxies: Arc::new(settings.trusted_proxies()),
         };
         let portal = settings.portal_config();
-        let router = build_router(state, settings.settings.max_body_bytes, portal);
+        let token = settings.settings.metrics_token.as_ref().map(|t| t.expose().to_string()).filter(|t| !t.is_empty());
+        let metrics = match settings.settings.metrics_addr {
+            Some(a) => {
+                let l = TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a} (metrics_addr)"))?;
+                Some((l, metrics_router(state.clone(), token.clone())))
+            }
+            None => None,
+        };
+        let metrics_addr = match &metrics {
+            Some((l, _)) => Some(l.local_addr()?),
+            None => None,
+        };
+        // With a separate listener, the main one does not serve /metrics.
+        let main_token = if metrics.is_some() { None } else { token };
+        let router = build_router(state, settings.settings.max_body_bytes, portal, main_token);
         let listener = TcpListener::bind(settings.settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.settings.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, router, core, addr })
+        Ok(Self { listener, router, core, addr, metrics, metrics_addr })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the separate metrics listener, when `metrics_addr` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn core(&self) -> &Core {
@@ -238,12 +325,21 @@ impl Application {
         // Webhook deliveries: woken when this node queues one, polling every second for
         // retries and for deliveries queued by other nodes.
         let hooks = self.core.clone();
+        let metrics = self.metrics.map(|(l, r)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, r).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
         let dispatcher = tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default();
+            let client = match hooks.webhook_client() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "webhook deliveries disabled");
+                    return;
+                }
+            };
             let wake = hooks.webhook_wakeup();
             loop {
                 match hooks.dispatch_webhooks(&client).await {
@@ -262,6 +358,9 @@ impl Application {
             .await;
         sweeper.abort();
         dispatcher.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         follower.abort();
         // Sign the head, so that removing the last entries after shutdown is detected.
         if let Err(e) = self.core.checkpoint_audit().await {

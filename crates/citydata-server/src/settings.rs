@@ -95,6 +95,33 @@ pub struct Settings {
     pub primary_color: String,
     /// A directory of templates that replace the embedded ones of the same name.
     pub template_dir: Option<PathBuf>,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client; from any other
+    /// peer the header is ignored. Empty: the direct peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Bearer token that `GET /metrics` requires on the main listener. Without it (and without
+    /// `metrics_addr`) `/metrics` is not served.
+    pub metrics_token: Option<Secret>,
+    /// A separate listener serving only `/metrics` (e.g. `127.0.0.1:9090`, reachable by the
+    /// monitoring network only); it asks for `metrics_token` too when that is set.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Internal ranges (CIDRs) webhooks may reach; loopback, link-local, private and
+    /// unique-local addresses are refused otherwise.
+    pub webhook_allow_cidrs: Vec<String>,
+    /// Failed logins within `login_window_minutes` before 429: per username and client …
+    pub login_max_failures: u32,
+    /// … per client address, whatever the usernames …
+    pub login_max_failures_per_client: u32,
+    /// … and per username, whatever the client addresses.
+    pub login_max_failures_per_user: u32,
+    pub login_window_minutes: u32,
+    /// Password hashes computed at once (0: the number of cores).
+    pub password_hash_concurrency: usize,
+    /// Milliseconds a login waits for a hashing slot before 503 with `Retry-After`.
+    pub password_queue_timeout_ms: u64,
+    /// Most bytes an upload may expand to when decompressed (gzip, XLSX).
+    pub max_decompressed_bytes: u64,
+    /// Most decompressed bytes per compressed byte (checked past 8 MiB).
+    pub max_decompression_ratio: u64,
 }
 
 impl Default for Settings {
@@ -126,6 +153,18 @@ impl Default for Settings {
             logo_url: None,
             primary_color: "#b4232a".into(),
             template_dir: None,
+            trusted_proxies: vec![],
+            metrics_token: None,
+            metrics_addr: None,
+            webhook_allow_cidrs: vec![],
+            login_max_failures: 10,
+            login_max_failures_per_client: 30,
+            login_max_failures_per_user: 100,
+            login_window_minutes: 15,
+            password_hash_concurrency: 0,
+            password_queue_timeout_ms: 5000,
+            max_decompressed_bytes: 4 * 1024 * 1024 * 1024,
+            max_decompression_ratio: 200,
         }
     }
 }
@@ -204,6 +243,10 @@ impl Settings {
             .map_err(|e| SettingsError::Invalid(format!("holidays: {e}")))?;
         citydata_domain::calendar::WorkCalendar::parse_dates(&self.makeup_workdays)
             .map_err(|e| SettingsError::Invalid(format!("makeup_workdays: {e}")))?;
+        citydata_core::net::parse_cidrs(&self.trusted_proxies)
+            .map_err(|e| SettingsError::Invalid(format!("trusted_proxies: {e}")))?;
+        citydata_core::net::parse_cidrs(&self.webhook_allow_cidrs)
+            .map_err(|e| SettingsError::Invalid(format!("webhook_allow_cidrs: {e}")))?;
         if self.max_body_bytes < 1024 {
             return Err(SettingsError::Invalid("max_body_bytes must be at least 1024".into()));
         }
@@ -292,6 +335,23 @@ impl ResolvedSettings {
         if let Some(d) = &s.template_dir {
             t.insert("template_dir".into(), d.display().to_string().into());
         }
+        let list = |v: &[String]| toml::Value::Array(v.iter().map(|d| d.clone().into()).collect());
+        t.insert("trusted_proxies".into(), list(&s.trusted_proxies));
+        if s.metrics_token.is_some() {
+            t.insert("metrics_token".into(), "<redacted>".into());
+        }
+        if let Some(a) = s.metrics_addr {
+            t.insert("metrics_addr".into(), a.to_string().into());
+        }
+        t.insert("webhook_allow_cidrs".into(), list(&s.webhook_allow_cidrs));
+        t.insert("login_max_failures".into(), i64::from(s.login_max_failures).into());
+        t.insert("login_max_failures_per_client".into(), i64::from(s.login_max_failures_per_client).into());
+        t.insert("login_max_failures_per_user".into(), i64::from(s.login_max_failures_per_user).into());
+        t.insert("login_window_minutes".into(), i64::from(s.login_window_minutes).into());
+        t.insert("password_hash_concurrency".into(), (s.password_hash_concurrency as i64).into());
+        t.insert("password_queue_timeout_ms".into(), (s.password_queue_timeout_ms as i64).into());
+        t.insert("max_decompressed_bytes".into(), (s.max_decompressed_bytes as i64).into());
+        t.insert("max_decompression_ratio".into(), (s.max_decompression_ratio as i64).into());
         toml::to_string(&t).unwrap_or_default()
     }
 
@@ -307,6 +367,16 @@ impl ResolvedSettings {
             secret: self.secret_key.expose().as_bytes().to_vec(),
             cookie_secure: self.cookie_secure(),
         }
+    }
+
+    /// `trusted_proxies`, parsed (checked by `resolve`).
+    pub fn trusted_proxies(&self) -> Vec<citydata_core::net::IpNet> {
+        citydata_core::net::parse_cidrs(&self.settings.trusted_proxies).unwrap_or_default()
+    }
+
+    /// `webhook_allow_cidrs`, parsed (checked by `resolve`).
+    pub fn webhook_allow(&self) -> Vec<citydata_core::net::IpNet> {
+        citydata_core::net::parse_cidrs(&self.settings.webhook_allow_cidrs).unwrap_or_default()
     }
 
     pub fn cookie_secure(&self) -> bool {

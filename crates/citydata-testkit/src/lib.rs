@@ -32,6 +32,9 @@ pub struct SpawnOptions {
     pub commitment_text: Option<String>,
     /// Memory one SQL statement may use, in MiB (default: the server default).
     pub sql_memory_mib: Option<u64>,
+    /// Change any other setting before the app is built (e.g. `trusted_proxies`,
+    /// `webhook_allow_cidrs`, `metrics_token`).
+    pub configure: Option<fn(&mut Settings)>,
 }
 
 impl Default for SpawnOptions {
@@ -46,6 +49,7 @@ impl Default for SpawnOptions {
             webhook_max_attempts: None,
             commitment_text: None,
             sql_memory_mib: None,
+            configure: None,
         }
     }
 }
@@ -53,6 +57,8 @@ impl Default for SpawnOptions {
 /// A running app; dropped at the end of the test (the server stops with the runtime).
 pub struct TestApp {
     pub address: String,
+    /// `http://host:port` of the separate metrics listener, when `metrics_addr` is configured.
+    pub metrics_address: Option<String>,
     pub database_url: String,
     pub data_dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
@@ -111,18 +117,22 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     if let Some(m) = opts.sql_memory_mib {
         settings.sql_memory_mib = m;
     }
+    if let Some(f) = opts.configure {
+        f(&mut settings);
+    }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {
         app.core().seed_demo_accounts().await.expect("seed demo accounts");
     }
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let store = app.core().store().clone();
     let core = app.core().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    TestApp { address, database_url, data_dir, store, core, client: new_client(), _shutdown: tx }
+    TestApp { address, metrics_address, database_url, data_dir, store, core, client: new_client(), _shutdown: tx }
 }
 
 pub fn new_client() -> reqwest::Client {

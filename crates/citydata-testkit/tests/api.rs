@@ -191,13 +191,17 @@ async fn request_ids_are_generated_or_propagated() {
 
 #[tokio::test]
 async fn ops_endpoints_answer() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(SpawnOptions {
+        configure: Some(|s| s.metrics_token = Some(citydata_server::settings::Secret::new("metrics-secret"))),
+        ..Default::default()
+    })
+    .await;
     let c = new_client();
     assert_eq!(c.get(app.url("/healthz")).send().await.unwrap().status(), 200);
     let ready: Value = c.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     c.get(app.url("/api/v1/departments")).send().await.unwrap();
-    let r = c.get(app.url("/metrics")).send().await.unwrap();
+    let r = c.get(app.url("/metrics")).bearer_auth("metrics-secret").send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = r.text().await.unwrap();
     assert!(

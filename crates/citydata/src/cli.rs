@@ -913,7 +913,7 @@ async fn catalog(settings: Settings, command: CatalogCommand) -> anyhow::Result<
                 None if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) => CatalogFormat::Csv,
                 None => CatalogFormat::Xlsx,
             };
-            let bytes = core.export_catalog(Some(&operator), format).await.map_err(user_error)?;
+            let bytes = core.export_catalog(Some(&operator), format, true).await.map_err(user_error)?;
             std::fs::write(&out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
             println!("目录已导出 / catalog written to {}", out.display());
             Ok(ExitCode::SUCCESS)

@@ -18,6 +18,10 @@ use utoipa::IntoParams;
 pub struct ExportQuery {
     /// `xlsx` (default: a 资源 sheet and a 信息项 sheet) or `csv` (one row per item).
     pub format: Option<String>,
+    /// Cells starting with `=`, `+`, `-`, `@`, tab or CR (other than numbers) get a leading `'`
+    /// so that spreadsheets do not run them as formulas (default true; `false` for machine
+    /// readers; import takes the `'` off again).
+    pub csv_safe: Option<bool>,
 }
 
 /// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
@@ -45,7 +49,7 @@ pub async fn export_catalog(
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
     let format = CatalogFormat::parse(q.format.as_deref().unwrap_or("xlsx"))?;
-    let bytes = state.core.export_catalog(p.as_ref(), format).await?;
+    let bytes = state.core.export_catalog(p.as_ref(), format, q.csv_safe.unwrap_or(true)).await?;
     let (ctype, ext) = match format {
         CatalogFormat::Xlsx => ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
         CatalogFormat::Csv => ("text/csv; charset=utf-8", "csv"),

@@ -396,6 +396,10 @@ pub struct ExportQuery {
     pub filter: Option<String>,
     pub sort: Option<String>,
     pub version: Option<i64>,
+    /// CSV: cells starting with `=`, `+`, `-`, `@`, tab or CR (not numbers) get a leading `'`
+    /// so that spreadsheets do not run them as formulas (default `true`; `false` for machine
+    /// readers that want the cells exactly).
+    pub csv_safe: Option<bool>,
 }
 
 /// Download what you may read of a resource, streamed in constant memory, through the gate
@@ -421,6 +425,7 @@ pub async fn export(
         filter: q.filter,
         sort: q.sort,
         version: q.version,
+        csv_raw: !q.csv_safe.unwrap_or(true),
     };
     let e = state.core.export(&meta, p.as_ref(), &id, &params).await?;
     let stream = futures::stream::unfold(e.body, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
