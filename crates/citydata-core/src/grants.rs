@@ -383,12 +383,35 @@ impl Core {
         let unshared = before.content.share.kind != ShareType::None && after.content.share.kind == ShareType::None;
         let unopened = before.content.open.kind != OpenType::None && after.content.open.kind == OpenType::None;
         let withdrawn = before.state == ResourceState::Published && after.state != ResourceState::Published;
-        if removed.is_empty() && !unshared && !unopened && !withdrawn {
+        // Grants issued while a resource was shared or open unconditionally only added to what
+        // everyone had (many were issued by the platform without the provider's review); once
+        // it needs an application they would become whole scopes, so they end here and the
+        // grantees apply again.
+        let share_tightened = before.content.share.kind == ShareType::Unconditional
+            && after.content.share.kind != ShareType::Unconditional;
+        let open_tightened =
+            before.content.open.kind == OpenType::Unconditional && after.content.open.kind != OpenType::Unconditional;
+        if removed.is_empty() && !unshared && !unopened && !withdrawn && !share_tightened && !open_tightened {
             return Ok(());
         }
         let now = Utc::now();
         for g in self.store.grants_for_resource(after.id).await? {
             let active = g.revoked_at.is_none() && g.expires_at.is_none_or(|e| e > now);
+            let department = g.grantee_kind == "department";
+            if active && ((department && share_tightened) || (!department && open_tightened)) {
+                self.store.revoke_grant(g.id, now.trunc_subsecs(6), "policy_change").await?;
+                let users = self.grantee_users(&g).await?;
+                self.notify(
+                    &users,
+                    "grant.revoked",
+                    format!("授权已终止：{} / grant ended", after.content.name),
+                    "资源改为须申请后使用，原授权终止，请重新申请 / the resource now needs an application: apply again"
+                        .into(),
+                    format!("/api/v1/resources/{}", after.id),
+                )
+                .await?;
+                continue;
+            }
             let affected = withdrawn
                 || (g.grantee_kind == "department" && unshared)
                 || (g.grantee_kind != "department" && unopened)

@@ -184,7 +184,9 @@ fn text_source(format: &Format, encoding: Encoding, r: Box<dyn Read + Send>) -> 
 /// admins: the same people who may upload. Everyone else who sees the catalog entry gets the
 /// counts, the failures per item and rule, and the line numbers, never a cell.
 pub fn sees_cells(principal: Option<&Principal>, provider: &citydata_domain::dept::DeptCode) -> bool {
-    principal.is_some_and(|p| can_edit(p, provider))
+    // Members of the provider who maintain its data; a platform admin only as such a member
+    // (admins read table data under the same rules as everyone).
+    principal.is_some_and(|p| p.is_member_of(provider) && can_edit(p, provider))
 }
 
 /// An ingest record as someone outside the provider sees it: the sample keeps each row's line

@@ -343,7 +343,11 @@ impl Core {
         renews: Option<&citydata_store::GrantRecord>,
     ) -> Result<RequestRecord, CoreError> {
         let resource = self.get_resource(Some(principal), &input.resource_id).await?;
-        let dept = principal.primary_department().map(|d| d.to_string());
+        // A renewal is for the grant's own grantee department, never the renewer's other one.
+        let dept = match renews {
+            Some(g) if g.grantee_kind == "department" => Some(g.grantee.clone()),
+            _ => principal.primary_department().map(|d| d.to_string()),
+        };
         let mut errs = ValidationErrors::new();
         if renews.is_none() && principal.is_member_of(&resource.content.provider) {
             errs.push(FieldError::new(

@@ -134,6 +134,9 @@ fn id_number_candidates(
             (Some(Quasi::Region), None | Some(MaskSpec::Address | MaskSpec::Clear)) => region_known = true,
             (Some(Quasi::BirthDate), None | Some(MaskSpec::Clear)) => birth_known = true,
             (Some(Quasi::BirthDate), Some(MaskSpec::DateToYear)) => year_known = true,
+            // A text birth date shown in part: most of it shown is the date; its first four
+            // characters are the year.
+            (Some(Quasi::BirthDate), Some(MaskSpec::Keep { first, last })) if first + last >= 6 => birth_known = true,
             (Some(Quasi::BirthDate), Some(MaskSpec::Keep { first, .. })) if *first >= 4 => year_known = true,
             (Some(Quasi::Sex), None | Some(MaskSpec::Clear)) => sex_known = true,
             (Some(Quasi::Age), None | Some(MaskSpec::Clear)) => year_known = true,
@@ -243,12 +246,22 @@ pub fn enforce(
             };
         let mut progressed = false;
         for b in quasi(Quasi::BirthDate) {
-            let m = if matches!(b.data_type, DataType::Date | DataType::Datetime) {
-                MaskSpec::DateToYear
+            if matches!(b.data_type, DataType::Date | DataType::Datetime) {
+                progressed |= set(&b.name, MaskSpec::DateToYear, masks, &mut changed);
             } else {
-                MaskSpec::Keep { first: 4, last: 0 }
-            };
-            progressed |= set(&b.name, m, masks, &mut changed);
+                // A text date: keep its year (replacing a mask that shows more), else hide it.
+                let year = MaskSpec::Keep { first: 4, last: 0 };
+                match masks.get(&b.name) {
+                    Some(MaskSpec::Keep { first, last }) if first + last > 4 => {
+                        masks.insert(b.name.clone(), year);
+                        if !changed.contains(&b.name) {
+                            changed.push(b.name.clone());
+                        }
+                        progressed = true;
+                    }
+                    _ => progressed |= set(&b.name, year, masks, &mut changed),
+                }
+            }
         }
         for a in quasi(Quasi::Age) {
             let m = if matches!(a.data_type, DataType::Integer | DataType::Decimal) {
@@ -346,6 +359,24 @@ mod tests {
         let mut masks: BTreeMap<ItemName, MaskSpec> = [(n("sjh"), MaskSpec::Keep { first: 7, last: 3 })].into();
         enforce(&items, &rules, &fields, &mut masks);
         assert_eq!(masks.get(&n("sjh")), Some(&MaskSpec::Mobile));
+    }
+
+    #[test]
+    fn a_text_birth_date_shown_in_part_counts_as_shown() {
+        let (mut items, rules) = register();
+        for i in &mut items {
+            if i.name.as_str() == "csrq" {
+                i.data_type = DataType::String;
+            }
+        }
+        let fields: Vec<ItemName> = items.iter().map(|i| i.name.clone()).collect();
+        let mut masks: BTreeMap<ItemName, MaskSpec> =
+            [(n("sfzh"), MaskSpec::IdCard), (n("csrq"), MaskSpec::Keep { first: 10, last: 0 })].into();
+        let release: Release<'_> = fields.iter().map(|f| (f, masks.get(f))).collect();
+        assert!(candidates(&items, &rules, &release)[0].1 < MIN_CANDIDATES);
+        drop(release);
+        enforce(&items, &rules, &fields, &mut masks);
+        assert_eq!(masks.get(&n("csrq")), Some(&MaskSpec::Keep { first: 4, last: 0 }));
     }
 
     #[test]

@@ -39,6 +39,39 @@ impl Metric {
     }
 }
 
+/// The output of a governed plan as one partition of a streaming table.
+struct GovernedPartition {
+    df: DataFrame,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+impl std::fmt::Debug for GovernedPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GovernedPartition")
+    }
+}
+
+impl datafusion::physical_plan::streaming::PartitionStream for GovernedPartition {
+    fn schema(&self) -> &arrow::datatypes::SchemaRef {
+        &self.schema
+    }
+
+    fn execute(
+        &self,
+        _ctx: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::physical_plan::SendableRecordBatchStream {
+        use futures::StreamExt;
+        let df = self.df.clone();
+        let batches = futures::stream::once(async move { df.execute_stream().await })
+            .map(|started| match started {
+                Ok(stream) => stream.boxed(),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .flatten();
+        Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
 /// A stable order for paging: the same rows in the same order on every page of a table
 /// version, whatever the files' layout or the plan's parallelism.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,14 +390,25 @@ impl Lake {
         Ok((kept.collect().await?, dropped))
     }
 
-    /// The read as a view (a table provider) for the SQL sandbox. `None` when empty.
+    /// The read as an opaque table for the SQL sandbox. `None` when empty.
+    ///
+    /// Opaque on purpose: a view (`DataFrame::into_view`) exposes its plan, so the optimizer
+    /// would merge the statement's WHERE with the grant's row filter and push both into the
+    /// scan, where a predicate that can fail (`1/(CASE WHEN … THEN 0 ELSE 1 END)`) would run on
+    /// rows outside the grant and answer with an error or not — one bit per statement. Here
+    /// the governed plan runs in its own session and the statement only ever sees its output
+    /// (no filter pushdown into a streaming table).
     pub async fn governed_view(
         &self,
         id: Uuid,
         r: &GovernedRead<'_>,
     ) -> Result<Option<Arc<dyn datafusion::catalog::TableProvider>>> {
+        use datafusion::catalog::streaming::StreamingTable;
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok(None) };
-        Ok(Some(self.project(df, r)?.into_view()))
+        let df = self.project(df, r)?;
+        let schema: arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let part = Arc::new(GovernedPartition { df, schema: schema.clone() });
+        Ok(Some(Arc::new(StreamingTable::try_new(schema, vec![part])?)))
     }
 
     /// How many rows the read's filters let through (for `count=exact`).

@@ -32,6 +32,9 @@ pub struct SpawnOptions {
     pub commitment_text: Option<String>,
     /// Memory one SQL statement may use, in MiB (default: the server default).
     pub sql_memory_mib: Option<u64>,
+    /// The audit checkpoint key (default: `audit.key` in the app's data directory). Nodes that
+    /// share a database share this key, as they share `secret_key`.
+    pub audit_key_file: Option<std::path::PathBuf>,
     /// Change any other setting before the app is built (e.g. `trusted_proxies`,
     /// `webhook_allow_cidrs`, `metrics_token`).
     pub configure: Option<fn(&mut Settings)>,
@@ -49,6 +52,7 @@ impl Default for SpawnOptions {
             webhook_max_attempts: None,
             commitment_text: None,
             sql_memory_mib: None,
+            audit_key_file: None,
             configure: None,
         }
     }
@@ -116,6 +120,9 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     settings.commitment_text = opts.commitment_text.clone();
     if let Some(m) = opts.sql_memory_mib {
         settings.sql_memory_mib = m;
+    }
+    if let Some(k) = opts.audit_key_file.clone() {
+        settings.audit_key_file = Some(k);
     }
     if let Some(f) = opts.configure {
         f(&mut settings);

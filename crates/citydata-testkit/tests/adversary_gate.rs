@@ -544,3 +544,64 @@ async fn sql_runs_under_a_memory_pool_and_nesting_limits() {
     let audit = get(&admin, &app.url("/api/v1/audit?action=data.sql&limit=5")).await;
     assert!(audit.to_string().contains(&"长".repeat(3000)), "the whole statement is in the audit log");
 }
+
+/// A statement's WHERE never runs on rows outside the grant: a predicate that fails on
+/// out-of-scope rows (division by zero) would otherwise answer one bit per statement.
+#[tokio::test]
+async fn sql_predicates_see_only_the_governed_rows() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let (header, lines) = listing(Register::Population, 400, 22);
+    upload(&app, &gaj, "101/000001", "append", csv(&header, &lines)).await;
+    let r = grant(
+        &app,
+        &gaj,
+        json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["区县", "民族"],
+               "row_filter": "区县 = '海陵区'", "purpose": "统计", "expires_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let inside = lines.iter().filter(|l| l.split(',').nth(col(&header, "区县")).unwrap() == "海陵区").count();
+    assert!(inside > 0 && inside < 400);
+    let wjw = app.login("wjw-analyst").await;
+    let oracle = r#"SELECT count(*) AS n FROM "101/000001" WHERE 1 / (CASE WHEN qx <> '海陵区' THEN 0 ELSE 1 END) = 1"#;
+    let r = wjw.post(app.url("/api/v1/sql")).json(&json!({"sql": oracle})).send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "the predicate ran on rows outside the grant: {v}");
+    assert_eq!(v["rows"][0]["n"], inside as u64, "{v}");
+}
+
+/// A grant issued while a resource was shared unconditionally (the platform approves such
+/// requests itself) ends when the provider makes the resource conditional: it must not turn
+/// into a whole scope nobody reviewed.
+#[tokio::test]
+async fn grants_issued_under_unconditional_sharing_end_when_it_becomes_conditional() {
+    let app = spawn_app().await;
+    let scj = app.login("scjgj-steward").await;
+    let (header, lines) = listing(Register::Enterprise, 30, 23);
+    upload(&app, &scj, "102/000001", "append", csv(&header, &lines)).await;
+    let wjw = app.login("wjw-analyst").await;
+    let v: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "102/000001", "purpose": "营商环境分析", "basis": "职责", "period_days": 3650}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "approved", "{v}");
+    let rows = app.url("/api/v1/resources/102%2F000001/rows");
+    get(&wjw, &rows).await;
+    let r = scj
+        .patch(app.url("/api/v1/resources/102%2F000001"))
+        .json(&json!({"share": {"type": "conditional", "conditions": "须说明用途"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_error(wjw.get(&rows).send().await.unwrap(), 403, "grant_revoked").await;
+    let inbox = get(&wjw, &app.url("/api/v1/inbox")).await;
+    assert!(inbox.to_string().contains("grant.revoked"), "{inbox}");
+}

@@ -133,7 +133,13 @@ async fn two_servers_sharing_postgres_keep_one_chain() {
         return;
     }
     let a = spawn_app().await;
-    let b = spawn_app_with(SpawnOptions { database_url: Some(a.database_url.clone()), ..Default::default() }).await;
+    // Nodes of one deployment share the checkpoint key (a mounted secret), as they share the database.
+    let b = spawn_app_with(SpawnOptions {
+        database_url: Some(a.database_url.clone()),
+        audit_key_file: Some(a.data_dir.path().join("audit.key")),
+        ..Default::default()
+    })
+    .await;
     let ta = a.token("admin").await;
     let tb = b.token("gaj-steward").await;
     let mut tasks = Vec::new();
