@@ -506,6 +506,45 @@ impl Core {
         Ok(out)
     }
 
+    /// 擦除历史 (`citydata lake erase`): make the rows that earlier commits removed from a
+    /// resource's table unrecoverable — every file the current version does not reference, the
+    /// change feed and the commit log before a new marker version go; older versions answer
+    /// `version_erased`. For rows deleted or replaced without `erase=true`. Audited with counts,
+    /// never values.
+    pub async fn erase_history(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        key: &str,
+    ) -> Result<citydata_lake::erase::EraseReport, CoreError> {
+        let resource = self.get_resource(Some(principal), key).await?;
+        let target = Some(format!("resource:{}", resource.content.code));
+        let result = async {
+            if !can_edit(principal, &resource.content.provider) {
+                return Err(CoreError::forbidden());
+            }
+            let code = resource.content.code.to_string();
+            self.lake()?.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))
+        }
+        .await;
+        let details = match &result {
+            Ok(r) => serde_json::json!({
+                "files_vacuumed": r.files_vacuumed,
+                "change_files_removed": r.change_files_removed,
+                "log_files_removed": r.log_files_removed,
+                "erased_before": r.erased_before,
+            }),
+            Err(e) => serde_json::json!({"error": e.code()}),
+        };
+        let outcome = match &result {
+            Ok(_) => citydata_domain::audit::Outcome::Success,
+            Err(CoreError::Forbidden(_)) => citydata_domain::audit::Outcome::Denied,
+            Err(_) => citydata_domain::audit::Outcome::Failure,
+        };
+        self.record(meta, Actor::Principal(principal), "data.erase", target, outcome, details).await?;
+        result
+    }
+
     /// Vacuum every resource table (files left by failed writes and expired versions).
     pub async fn vacuum_lake(&self, retention_hours: u64) -> Result<usize, CoreError> {
         let f = citydata_store::ResourceFilter::new(citydata_domain::resource::Audience::Platform);

@@ -317,6 +317,12 @@ enum LakeCommand {
         #[arg(long, default_value_t = 168)]
         retention_hours: u64,
     },
+    /// 擦除历史: make rows that earlier deletes or replaces removed unrecoverable (older
+    /// versions, the change feed and files that hold them go; audited with counts).
+    Erase {
+        /// The resource (code, slug or id).
+        resource: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -528,6 +534,24 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             let core = open_core(settings.resolve()?).await?;
             let n = core.vacuum_lake(retention_hours).await.map_err(user_error)?;
             println!("已清理 {n} 个文件 / removed {n} files");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lake { command: LakeCommand::Erase { resource } } => {
+            let core = open_core(settings.resolve()?).await?;
+            let meta = citydata_core::RequestMeta::new(Some("cli-lake-erase".into()), None);
+            let operator = citydata_core::auth::operator("cli");
+            let r = core.erase_history(&meta, &operator, &resource).await.map_err(user_error)?;
+            println!(
+                "已擦除：删除数据文件 {}、变更文件 {}、日志文件 {}；早于版本 {} 的历史不可再读 / erased: {} data files, {} change files, {} log files; versions before {} are gone",
+                r.files_vacuumed,
+                r.change_files_removed,
+                r.log_files_removed,
+                r.erased_before.unwrap_or(0),
+                r.files_vacuumed,
+                r.change_files_removed,
+                r.log_files_removed,
+                r.erased_before.unwrap_or(0)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Search { command: SearchCommand::Reindex } => {
