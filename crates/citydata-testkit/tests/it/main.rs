@@ -1,0 +1,19 @@
+//! The HTTP test suite as one binary (links DataFusion and delta-rs once): one module per area.
+mod adversary_data;
+mod adversary_gate;
+mod adversary_limits;
+mod api;
+mod audit;
+mod auth;
+mod browser;
+mod catalog;
+mod catalog_io;
+mod changes;
+mod ckan_dcat;
+mod ckanapi_client;
+mod gate;
+mod grants;
+mod ingest;
+mod portal;
+mod requests;
+mod webhooks;
