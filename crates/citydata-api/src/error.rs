@@ -118,6 +118,11 @@ impl From<CoreError> for ApiError {
             CoreError::Input { code: code @ "decompressed_too_large", message, .. } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
             }
+            // The same Idempotency-Key with another body: the request is well formed but cannot be
+            // taken (never replay the other upload).
+            CoreError::Input { code: code @ "idempotency_key_reused", message, .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
             CoreError::Input { code, message, line, column } => Self::new(StatusCode::BAD_REQUEST, code, message)
                 .with_details(json!({ "line": line, "column": column })),
             CoreError::Denied(r) => Self::new(StatusCode::FORBIDDEN, r.code(), r.message()),

@@ -104,6 +104,7 @@ fn open_source(
     body: IngestBody,
     spool: Option<&PathBuf>,
     limits: DecompressLimits,
+    ingest_id: Uuid,
 ) -> Result<(Box<dyn RawSource>, Option<tempfile::TempPath>), CoreError> {
     let body = match body {
         IngestBody::File(p) if format.needs_file() && is_gzip(&p) => {
@@ -133,7 +134,11 @@ fn open_source(
             let mut r = decompressed(r, limits)?;
             let dir = spool.cloned().unwrap_or_else(std::env::temp_dir);
             std::fs::create_dir_all(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
-            let mut f = tempfile::NamedTempFile::new_in(&dir).map_err(|e| CoreError::Internal(e.to_string()))?;
+            // Named after the ingest, so that settling an interrupted one removes it.
+            let mut f = tempfile::Builder::new()
+                .prefix(&crate::ingest_lease::spool_prefix(ingest_id))
+                .tempfile_in(&dir)
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
             std::io::copy(&mut r, &mut f).map_err(|e| match e.kind() {
                 std::io::ErrorKind::FileTooLarge if citydata_lake::limits::bomb_message(&e).is_some() => {
                     CoreError::from(citydata_lake::decode::input_io_error(e))
@@ -176,6 +181,29 @@ fn text_source(format: &Format, encoding: Encoding, r: Box<dyn Read + Send>) -> 
         }
         Format::Ndjson => Box::new(read::NdjsonSource::new(r, encoding)?),
         _ => return Err(CoreError::Internal("not a text format".into())),
+    })
+}
+
+/// The SHA-256 of a retry's body, and the body to hand on (a file stays a file; a stream is
+/// read whole).
+async fn body_digest(body: IngestBody) -> Result<(String, IngestBody), CoreError> {
+    tokio::task::spawn_blocking(move || {
+        let digest = match &body {
+            IngestBody::File(p) => std::fs::File::open(p).and_then(|f| crate::ingest_lease::digest_all(Box::new(f))),
+            IngestBody::Stream(_) => {
+                let IngestBody::Stream(r) = body else { unreachable!() };
+                return crate::ingest_lease::digest_all(r).map(|d| (d, IngestBody::Stream(Box::new(std::io::empty()))));
+            }
+        };
+        digest.map(|d| (d, body))
+    })
+    .await
+    .map_err(|e| CoreError::Internal(e.to_string()))?
+    .map_err(|e| CoreError::Input {
+        code: "unreadable",
+        message: format!("上传中断 / the upload was interrupted: {e}"),
+        line: None,
+        column: None,
     })
 }
 
@@ -317,18 +345,44 @@ impl Core {
             valid_key(k)?;
         }
         let lake = self.lake()?.clone();
-        // 3. Idempotency: a key seen before returns the earlier ingest.
+        // 3. Idempotency: a key seen before returns the earlier ingest (the same body only), or
+        // runs again when the earlier attempt was interrupted.
+        let mut body = body;
         if let Some(k) = &params.idempotency_key
-            && let Some(prev) = self.store.find_ingest_by_key(resource.id, k).await?
+            && let Some(mut prev) = self.store.find_ingest_by_key(resource.id, k).await?
         {
-            return match prev.state.as_str() {
-                "running" => Err(CoreError::Conflict(format!(
-                    "使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress: {}",
-                    prev.id
-                ))),
-                _ => Ok((prev, true)),
-            };
+            if prev.state == "running" && prev.lease_until.is_none_or(|l| l < Utc::now()) {
+                // Its node stopped: settle it now rather than wait for the sweep.
+                self.settle_ingest(&prev).await?;
+                prev = self.store.get_ingest(prev.id).await?.unwrap_or(prev);
+            }
+            match prev.state.as_str() {
+                "running" => {
+                    return Err(CoreError::Conflict(format!(
+                        "使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress: {}",
+                        prev.id
+                    )));
+                }
+                "interrupted" | "failed" => self.store.delete_ingest(prev.id).await?,
+                _ => {
+                    if let Some(first) = prev.body_sha256.clone() {
+                        let (digest, rest) = body_digest(body).await?;
+                        if digest != first {
+                            return Err(CoreError::Input {
+                                code: "idempotency_key_reused",
+                                message: "此 Idempotency-Key 已用于另一份不同的上传 / this Idempotency-Key was used for a different upload: use a new key".into(),
+                                line: None,
+                                column: None,
+                            });
+                        }
+                        body = rest;
+                    }
+                    drop(body);
+                    return Ok((prev, true));
+                }
+            }
         }
+        let now = Utc::now();
         let record = IngestRecord {
             id: Uuid::now_v7(),
             resource_id: resource.id,
@@ -342,8 +396,11 @@ impl Core {
             state: "running".into(),
             report: None,
             error: None,
-            created_at: Utc::now(),
+            created_at: now,
             finished_at: None,
+            node: Some(self.config.node_id.clone()),
+            lease_until: Some(self.lease_from(now)),
+            body_sha256: None,
         };
         match self.store.create_ingest(&record).await {
             Ok(()) => {}
@@ -354,13 +411,46 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         }
+        let _heartbeat = self.heartbeat(record.id);
+        crate::ingest_lease::crash_point("ingest.started");
+        // The upload's SHA-256, recorded before the commit can happen (a file on this machine
+        // is hashed first), so that a retry with the same key and another body is told apart
+        // even after a crash between the commit and the end of this function.
+        let file_digest = match &body {
+            IngestBody::File(p) => {
+                let p = p.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::File::open(&p).and_then(|f| crate::ingest_lease::digest_all(Box::new(f))).ok()
+                })
+                .await
+                .ok()
+                .flatten()
+            }
+            IngestBody::Stream(_) => None,
+        };
+        if let Some(d) = &file_digest {
+            self.store.record_ingest_body(record.id, d).await?;
+        }
+        let (body, hasher) = match body {
+            IngestBody::Stream(r) => {
+                let (store, id, handle) = (self.store.clone(), record.id, tokio::runtime::Handle::current());
+                // Runs on the reader's blocking thread, at the end of the upload.
+                let on_end: crate::ingest_lease::OnEnd = Box::new(move |digest: &str| {
+                    handle.block_on(store.record_ingest_body(id, digest)).map_err(std::io::Error::other)
+                });
+                let (r, h) = crate::ingest_lease::Hashing::new(r, Some(on_end));
+                (IngestBody::Stream(Box::new(r)), Some(h))
+            }
+            IngestBody::File(p) => (IngestBody::File(p), None),
+        };
         // 4. Read, validate, commit.
         let spool = self.spool_dir.clone();
         let opened = {
             let format = p.format.clone();
             let encoding = p.encoding;
             let limits = self.config.decompress;
-            tokio::task::spawn_blocking(move || open_source(&format, encoding, body, spool.as_ref(), limits))
+            let id = record.id;
+            tokio::task::spawn_blocking(move || open_source(&format, encoding, body, spool.as_ref(), limits, id))
                 .await
                 .map_err(|e| CoreError::Internal(e.to_string()))?
         };
@@ -393,8 +483,10 @@ impl Core {
             Some(Ok(x)) => (result, Some(x)),
             None => (result, None),
         };
+        crate::ingest_lease::crash_point("ingest.committed");
         // 5. Record the outcome. A failed attempt forgets its key so that it can be retried.
         let now = Utc::now();
+        let digest = file_digest.or_else(|| hasher.as_ref().and_then(crate::ingest_lease::hex_digest));
         match result {
             Ok(report) => {
                 let state = if report.rejected { "rejected" } else { "committed" };
@@ -409,15 +501,40 @@ impl Core {
                         o.insert("table_version".into(), v.into());
                     }
                 }
-                self.store.finish_ingest(record.id, state, Some(&value), None, now).await?;
-                Ok((IngestRecord { state: state.into(), report: Some(value), finished_at: Some(now), ..record }, false))
+                let outcome = citydata_store::IngestOutcome {
+                    state,
+                    report: Some(&value),
+                    error: None,
+                    body_sha256: digest.as_deref(),
+                    at: now,
+                };
+                self.store.finish_ingest(record.id, outcome).await?;
+                Ok((
+                    IngestRecord {
+                        state: state.into(),
+                        report: Some(value),
+                        finished_at: Some(now),
+                        lease_until: None,
+                        body_sha256: digest,
+                        ..record
+                    },
+                    false,
+                ))
             }
             Err(e) => {
                 if record.idempotency_key.is_some() {
                     self.store.delete_ingest(record.id).await?;
                 } else {
                     // Only what a client may read: an engine's text stays in the log.
-                    self.store.finish_ingest(record.id, "failed", None, Some(&e.client_message()), now).await?;
+                    let message = e.client_message();
+                    let outcome = citydata_store::IngestOutcome {
+                        state: "failed",
+                        report: None,
+                        error: Some(&message),
+                        body_sha256: None,
+                        at: now,
+                    };
+                    self.store.finish_ingest(record.id, outcome).await?;
                 }
                 Err(e)
             }

@@ -20,6 +20,7 @@ pub mod feedback;
 pub mod gate;
 pub mod grants;
 pub mod ingest;
+pub mod ingest_lease;
 pub mod net;
 mod password;
 mod ratelimit;
@@ -95,6 +96,12 @@ pub struct CoreConfig {
     pub sql_memory_limit: usize,
     /// SQL statements one user may run at once.
     pub sql_concurrency: usize,
+    /// This node's name in ingest leases (stable across restarts, so that a restarted node
+    /// settles its own leftovers at once).
+    pub node_id: String,
+    /// How long an ingest's lease lasts; its node renews it every quarter of that. A running
+    /// ingest whose lease ended is settled by any node.
+    pub ingest_lease: std::time::Duration,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -125,6 +132,10 @@ impl Default for CoreConfig {
             commitment_text: DEFAULT_COMMITMENT.to_string(),
             sql_memory_limit: 512 << 20,
             sql_concurrency: 2,
+            // A one-off process (the CLI): a name of its own, so that no server mistakes its
+            // running ingests for leftovers of its own.
+            node_id: format!("process-{}", uuid::Uuid::now_v7()),
+            ingest_lease: std::time::Duration::from_secs(120),
         }
     }
 }

@@ -218,6 +218,8 @@ impl Application {
                 max_ratio: settings.settings.max_decompression_ratio.max(2),
             },
             webhook_allow: settings.webhook_allow(),
+            node_id: settings.node_id().context("cannot keep the node id in the data directory")?,
+            ingest_lease: Duration::from_secs(settings.settings.ingest_lease_secs.clamp(1, 86_400)),
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
@@ -229,6 +231,10 @@ impl Application {
             .with_search(Arc::new(index))
             .with_lake(lake, settings.data_dir.join("tmp"))
             .with_audit_key(Arc::new(audit_key));
+        // What this node was running when it stopped cannot be running any more.
+        if let Err(e) = core.settle_stale_ingests(true).await {
+            tracing::warn!(error = %e, "settling interrupted ingests at start failed");
+        }
         if settings.settings.demo {
             let r = core.seed_demo().await.context("seeding the demo content failed")?;
             tracing::info!(
@@ -322,6 +328,17 @@ impl Application {
                 }
             }
         });
+        // Interrupted ingests of any node: settled once their lease has ended.
+        let leases = self.core.clone();
+        let settler = tokio::spawn(async move {
+            let mut tick = tokio::time::interval((leases.ingest_lease() / 2).max(Duration::from_millis(200)));
+            loop {
+                tick.tick().await;
+                if let Err(e) = leases.settle_stale_ingests(false).await {
+                    tracing::warn!(error = %e, "settling interrupted ingests failed");
+                }
+            }
+        });
         // Webhook deliveries: woken when this node queues one, polling every second for
         // retries and for deliveries queued by other nodes.
         let hooks = self.core.clone();
@@ -357,6 +374,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        settler.abort();
         dispatcher.abort();
         if let Some(m) = metrics {
             m.abort();

@@ -122,6 +122,12 @@ pub struct Settings {
     pub max_decompressed_bytes: u64,
     /// Most decompressed bytes per compressed byte (checked past 8 MiB).
     pub max_decompression_ratio: u64,
+    /// This node's name in ingest leases; default: an id generated once into
+    /// `data_dir/node-id`. Each node of a cluster needs its own.
+    pub node_name: Option<String>,
+    /// Seconds an ingest's lease lasts (renewed every quarter of it while the ingest runs); a
+    /// running ingest whose lease ended — its node died — is settled by any node.
+    pub ingest_lease_secs: u64,
 }
 
 impl Default for Settings {
@@ -165,6 +171,8 @@ impl Default for Settings {
             password_queue_timeout_ms: 5000,
             max_decompressed_bytes: 4 * 1024 * 1024 * 1024,
             max_decompression_ratio: 200,
+            node_name: None,
+            ingest_lease_secs: 120,
         }
     }
 }
@@ -352,6 +360,10 @@ impl ResolvedSettings {
         t.insert("password_queue_timeout_ms".into(), (s.password_queue_timeout_ms as i64).into());
         t.insert("max_decompressed_bytes".into(), (s.max_decompressed_bytes as i64).into());
         t.insert("max_decompression_ratio".into(), (s.max_decompression_ratio as i64).into());
+        if let Some(n) = &s.node_name {
+            t.insert("node_name".into(), n.clone().into());
+        }
+        t.insert("ingest_lease_secs".into(), (s.ingest_lease_secs as i64).into());
         toml::to_string(&t).unwrap_or_default()
     }
 
@@ -366,6 +378,24 @@ impl ResolvedSettings {
             template_dir: s.template_dir.clone(),
             secret: self.secret_key.expose().as_bytes().to_vec(),
             cookie_secure: self.cookie_secure(),
+        }
+    }
+
+    /// This node's name in ingest leases: `node_name`, else an id kept in `data_dir/node-id`
+    /// (created once), so that a restarted node recognizes its own leftovers.
+    pub fn node_id(&self) -> std::io::Result<String> {
+        if let Some(n) = self.settings.node_name.as_ref().filter(|n| !n.trim().is_empty()) {
+            return Ok(n.trim().to_string());
+        }
+        let path = self.data_dir.join("node-id");
+        match std::fs::read_to_string(&path) {
+            Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            Ok(_) | Err(_) => {
+                let id = format!("node-{}", uuid::Uuid::new_v4());
+                std::fs::create_dir_all(&self.data_dir)?;
+                std::fs::write(&path, &id)?;
+                Ok(id)
+            }
         }
     }
 

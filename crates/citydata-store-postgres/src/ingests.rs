@@ -3,7 +3,7 @@
 use crate::{PostgresStore, backend, is_kind};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use citydata_store::{IngestRecord, IngestStore, Result, StoreError};
+use citydata_store::{IngestOutcome, IngestRecord, IngestStore, Result, StoreError};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -22,6 +22,9 @@ fn record(r: &PgRow) -> Result<IngestRecord> {
         error: r.get("error"),
         created_at: r.get("created_at"),
         finished_at: r.get("finished_at"),
+        node: r.try_get("node").map_err(backend)?,
+        lease_until: r.try_get("lease_until").map_err(backend)?,
+        body_sha256: r.try_get("body_sha256").map_err(backend)?,
     })
 }
 
@@ -29,8 +32,8 @@ fn record(r: &PgRow) -> Result<IngestRecord> {
 impl IngestStore for PostgresStore {
     async fn create_ingest(&self, r: &IngestRecord) -> Result<()> {
         let res = sqlx::query(
-            "INSERT INTO ingests (id, resource_id, idempotency_key, actor, mode, policy, state, report, error, created_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO ingests (id, resource_id, idempotency_key, actor, mode, policy, state, report, error, created_at, finished_at, \
+             node, lease_until, body_sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(r.id)
         .bind(r.resource_id)
@@ -43,6 +46,9 @@ impl IngestStore for PostgresStore {
         .bind(&r.error)
         .bind(r.created_at)
         .bind(r.finished_at)
+        .bind(&r.node)
+        .bind(r.lease_until)
+        .bind(&r.body_sha256)
         .execute(&self.pool)
         .await;
         match res {
@@ -54,24 +60,72 @@ impl IngestStore for PostgresStore {
         }
     }
 
-    async fn finish_ingest(
-        &self,
-        id: Uuid,
-        state: &str,
-        report: Option<&serde_json::Value>,
-        error: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query("UPDATE ingests SET state = $1, report = $2, error = $3, finished_at = $4 WHERE id = $5")
-            .bind(state)
-            .bind(report.map(|v| v.to_string()))
-            .bind(error)
-            .bind(at)
+    async fn finish_ingest(&self, id: Uuid, o: IngestOutcome<'_>) -> Result<()> {
+        sqlx::query(
+            "UPDATE ingests SET state = $1, report = $2, error = $3, finished_at = $4, lease_until = NULL, \
+             body_sha256 = COALESCE($5, body_sha256) WHERE id = $6",
+        )
+        .bind(o.state)
+        .bind(o.report.map(|v| v.to_string()))
+        .bind(o.error)
+        .bind(o.at)
+        .bind(o.body_sha256)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_ingest_body(&self, id: Uuid, sha256: &str) -> Result<()> {
+        sqlx::query("UPDATE ingests SET body_sha256 = $1 WHERE id = $2")
+            .bind(sha256)
             .bind(id)
             .execute(&self.pool)
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn renew_ingest_lease(&self, id: Uuid, until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query("UPDATE ingests SET lease_until = $1 WHERE id = $2 AND state = 'running'")
+            .bind(until)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn stale_ingests(&self, now: DateTime<Utc>, node: Option<&str>, limit: u32) -> Result<Vec<IngestRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM ingests WHERE state = 'running' \
+             AND (lease_until IS NULL OR lease_until < $1 OR node = $2) ORDER BY created_at LIMIT $3",
+        )
+        .bind(now)
+        .bind(node)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn settle_ingest(&self, id: Uuid, seen_lease: Option<DateTime<Utc>>, o: IngestOutcome<'_>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE ingests SET state = $1, report = $2, error = $3, finished_at = $4, lease_until = NULL \
+             WHERE id = $5 AND state = 'running' AND lease_until IS NOT DISTINCT FROM $6",
+        )
+        .bind(o.state)
+        .bind(o.report.map(|v| v.to_string()))
+        .bind(o.error)
+        .bind(o.at)
+        .bind(id)
+        .bind(seen_lease)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn get_ingest(&self, id: Uuid) -> Result<Option<IngestRecord>> {

@@ -433,6 +433,9 @@ pub async fn ingests(s: Arc<dyn Store>) {
         error: None,
         created_at: now,
         finished_at: None,
+        node: Some("node-a".into()),
+        lease_until: Some(now + chrono::Duration::seconds(120)),
+        body_sha256: None,
     };
     s.create_ingest(&rec).await.unwrap();
     let dup = crate::IngestRecord { id: Uuid::new_v4(), ..rec.clone() };
@@ -440,12 +443,36 @@ pub async fn ingests(s: Arc<dyn Store>) {
     let keyless = crate::IngestRecord { id: Uuid::new_v4(), idempotency_key: None, ..rec.clone() };
     s.create_ingest(&keyless).await.unwrap();
     s.create_ingest(&crate::IngestRecord { id: Uuid::new_v4(), ..keyless.clone() }).await.unwrap();
+    // Leases: nothing is stale while the lease runs, except a node's own leftovers.
+    assert!(s.stale_ingests(now, None, 10).await.unwrap().is_empty());
+    assert_eq!(s.stale_ingests(now, Some("node-a"), 10).await.unwrap().len(), 3);
+    assert!(s.stale_ingests(now, Some("node-b"), 10).await.unwrap().is_empty());
+    let later = now + chrono::Duration::seconds(121);
+    assert_eq!(s.stale_ingests(later, None, 10).await.unwrap().len(), 3);
+    let renewed = now + chrono::Duration::seconds(300);
+    assert!(s.renew_ingest_lease(keyless.id, renewed).await.unwrap());
+    assert_eq!(s.stale_ingests(later, None, 10).await.unwrap().len(), 2);
+    // A settle with a lease seen before the renewal loses; with the current one it wins, once.
+    let interrupted =
+        crate::IngestOutcome { state: "interrupted", report: None, error: Some("x"), body_sha256: None, at: now };
+    assert!(!s.settle_ingest(keyless.id, rec.lease_until, interrupted).await.unwrap());
+    assert!(s.settle_ingest(keyless.id, Some(renewed), interrupted).await.unwrap());
+    assert!(!s.settle_ingest(keyless.id, Some(renewed), interrupted).await.unwrap());
+    assert!(!s.renew_ingest_lease(keyless.id, renewed).await.unwrap());
+    assert_eq!(s.get_ingest(keyless.id).await.unwrap().unwrap().state, "interrupted");
+    s.record_ingest_body(rec.id, "ab12").await.unwrap();
+    assert_eq!(s.get_ingest(rec.id).await.unwrap().unwrap().body_sha256.as_deref(), Some("ab12"));
     let report = serde_json::json!({"rows_read": 3});
-    s.finish_ingest(rec.id, "committed", Some(&report), None, now).await.unwrap();
+    let committed =
+        crate::IngestOutcome { state: "committed", report: Some(&report), error: None, body_sha256: None, at: now };
+    s.finish_ingest(rec.id, committed).await.unwrap();
     let got = s.find_ingest_by_key(r.id, "k1").await.unwrap().unwrap();
     assert_eq!(got.state, "committed");
     assert_eq!(got.report, Some(report));
     assert_eq!(got.finished_at, Some(now));
+    assert_eq!(got.body_sha256.as_deref(), Some("ab12"));
+    assert_eq!(got.node.as_deref(), Some("node-a"));
+    assert_eq!(s.stale_ingests(later, None, 10).await.unwrap().len(), 1);
     assert_eq!(s.get_ingest(rec.id).await.unwrap().unwrap().id, rec.id);
     assert_eq!(s.list_ingests(r.id, 10).await.unwrap().len(), 3);
     s.delete_ingest(rec.id).await.unwrap();

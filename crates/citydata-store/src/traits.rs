@@ -247,6 +247,23 @@ pub struct IngestRecord {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The node running it (while `running`).
+    pub node: Option<String>,
+    /// Until when the running node holds it; renewed by its heartbeat. Past it, any node may
+    /// settle the ingest.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// SHA-256 of the uploaded bytes, known once the upload was read whole.
+    pub body_sha256: Option<String>,
+}
+
+/// How an ingest ended (the columns `finish_ingest` writes).
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOutcome<'a> {
+    pub state: &'a str,
+    pub report: Option<&'a serde_json::Value>,
+    pub error: Option<&'a str>,
+    pub body_sha256: Option<&'a str>,
+    pub at: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -254,14 +271,23 @@ pub trait IngestStore: Send + Sync {
     /// Record a starting ingest; `Conflict` when the resource already has an ingest with the
     /// same idempotency key.
     async fn create_ingest(&self, r: &IngestRecord) -> Result<()>;
-    async fn finish_ingest(
+    /// Record how an ingest ended (whatever its state: the node that ran it knows best).
+    async fn finish_ingest(&self, id: Uuid, outcome: IngestOutcome<'_>) -> Result<()>;
+    /// Record the SHA-256 of a running ingest's upload, once read whole (before its commit).
+    async fn record_ingest_body(&self, id: Uuid, sha256: &str) -> Result<()>;
+    /// Extend a running ingest's lease; `false` when it is no longer running.
+    async fn renew_ingest_lease(&self, id: Uuid, until: DateTime<Utc>) -> Result<bool>;
+    /// Running ingests whose lease ended before `now` (or that have none), and, when `node` is
+    /// given, every running ingest of that node (a restarted node's leftovers). Oldest first.
+    async fn stale_ingests(&self, now: DateTime<Utc>, node: Option<&str>, limit: u32) -> Result<Vec<IngestRecord>>;
+    /// Settle a running ingest found stale, only if it is still running with the lease that was
+    /// seen (`seen_lease`): `false` when its node renewed it or someone settled it meanwhile.
+    async fn settle_ingest(
         &self,
         id: Uuid,
-        state: &str,
-        report: Option<&serde_json::Value>,
-        error: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
+        seen_lease: Option<DateTime<Utc>>,
+        outcome: IngestOutcome<'_>,
+    ) -> Result<bool>;
     async fn get_ingest(&self, id: Uuid) -> Result<Option<IngestRecord>>;
     async fn find_ingest_by_key(&self, resource_id: Uuid, key: &str) -> Result<Option<IngestRecord>>;
     /// Newest first.
