@@ -67,7 +67,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("status_show", "Return a dictionary with information about the site's configuration."),
     (
         "datastore_search",
-        "Search the data of a resource, through the same policy gate as every read.\n\n:param resource_id: the resource (a package's resource id, or the dataset's id, name or code)\n:param filters: {\"field\": value or [values]}\n:param fields: fields to return (list or comma-separated)\n:param sort: \"field asc, field2 desc\"\n:param limit: at most 32000 (default 100)\n:param offset\n:param include_total: default true\n:param records_format: objects (default), lists, csv or tsv\n:param csv_safe: with csv or tsv, cells starting with = + - @ (not numbers) get a leading ' so that spreadsheets do not run them as formulas (default true; false for machine readers)",
+        "Search the data of a resource, through the same policy gate as every read.\n\n:param resource_id: the resource (a package's resource id, or the dataset's id, name or code)\n:param filters: {\"field\": value or [values]}\n:param fields: fields to return (list or comma-separated)\n:param sort: \"field asc, field2 desc\"\n:param limit: at most 32000 (default 100)\n:param offset\n:param include_total: default true\n:param version: the table version to read (citydata; `_links.next` keeps the version of the first page, so that paging returns every row once while the table changes)\n:param records_format: objects (default), lists, csv or tsv\n:param csv_safe: with csv or tsv, cells starting with = + - @ (not numbers) get a leading ' so that spreadsheets do not run them as formulas (default true; false for machine readers)",
     ),
     ("help_show", "Return the help string for a particular API action.\n\n:param name: action function name"),
 ];
@@ -706,6 +706,33 @@ fn ckan_literal(v: &Value) -> Option<String> {
     }
 }
 
+/// A `datastore_search` link with the request's parameters (filters, q, fields, sort, limit,
+/// records_format...), at `offset` and pinned to `version` when given.
+fn datastore_link(base: &str, m: &Map<String, Value>, offset: Option<i64>, version: Option<i64>) -> String {
+    let mut pairs: Vec<(String, String)> = m
+        .iter()
+        .filter(|(k, _)| !["offset", "version"].contains(&k.as_str()))
+        .filter_map(|(k, v)| match v {
+            Value::Null => None,
+            Value::String(s) => Some((k.clone(), s.clone())),
+            // `fields` as a list: the comma-separated form the GET parameter takes.
+            Value::Array(a) if a.iter().all(Value::is_string) => {
+                Some((k.clone(), a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")))
+            }
+            other => Some((k.clone(), other.to_string())),
+        })
+        .collect();
+    pairs.sort();
+    if let Some(o) = offset {
+        pairs.push(("offset".into(), o.to_string()));
+    }
+    if let Some(v) = version {
+        pairs.push(("version".into(), v.to_string()));
+    }
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!("{base}/api/3/action/datastore_search?{query}")
+}
+
 /// CKAN's `datastore_search` over the governed rows read.
 async fn datastore_search(
     state: &AppState,
@@ -782,6 +809,13 @@ async fn datastore_search(
             .join(",")
     });
     let include_total = m.get("include_total").map(|_| param_bool(m, "include_total")).unwrap_or(true);
+    // citydata's extension: the table version to read. `_links.next` carries the version the
+    // first page was read at, so that a client following it sees every row exactly once even
+    // when the table changes between pages.
+    let version = match m.get("version") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(param_int(m, "version", 0)?),
+    };
     let params = citydata_core::reads::RowsParams {
         fields,
         filter: (!clauses.is_empty()).then(|| clauses.join(" AND ")),
@@ -789,7 +823,7 @@ async fn datastore_search(
         limit: Some(limit.max(1) as u32),
         cursor: None,
         offset: Some(offset as usize),
-        version: None,
+        version,
         count: include_total.then(|| "exact".to_string()),
         q,
     };
@@ -818,6 +852,7 @@ async fn datastore_search(
         .map(|f| json!({"id": f.name, "type": ckan_type(&f.data_type), "info": {"label": f.title, "mask": f.mask}}))
         .collect();
     let names: Vec<String> = r.fields.iter().map(|f| f.name.clone()).collect();
+    let read_version = r.version;
     let rows = if limit == 0 { vec![] } else { r.rows };
     let format = param_str(m, "records_format").unwrap_or_else(|| "objects".into());
     let records = match format.as_str() {
@@ -866,10 +901,13 @@ async fn datastore_search(
         "limit": limit,
         "offset": offset,
         "_links": {
-            "start": format!("{base}/api/3/action/datastore_search?resource_id={id}"),
-            "next": format!("{base}/api/3/action/datastore_search?resource_id={id}&offset={}", offset + limit),
+            "start": datastore_link(base, m, None, None),
+            "next": datastore_link(base, m, Some(offset + limit), read_version),
         },
     });
+    if let Some(v) = read_version {
+        result["version"] = json!(v);
+    }
     if include_total {
         result["total"] = json!(r.total);
         result["total_was_estimated"] = json!(false);

@@ -135,7 +135,7 @@ impl Core {
         let stale = self.store.stale_ingests(Utc::now(), node, 100).await?;
         for r in stale {
             match self.settle_ingest(&r).await {
-                Ok(Some(state)) if state == "committed" => done.committed += 1,
+                Ok(Some("committed")) => done.committed += 1,
                 Ok(Some(_)) => done.interrupted += 1,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(ingest = %r.id, error = %e, "settling an interrupted ingest failed"),

@@ -51,6 +51,8 @@ pub struct RowsResult {
     pub rows: Vec<Value>,
     pub next_cursor: Option<String>,
     pub total: Option<u64>,
+    /// The table version these rows were read at (pages after the first stay on it).
+    pub version: Option<i64>,
 }
 
 /// Record batches as JSON objects, one per row (Arrow's JSON writer: dates and times as
@@ -204,7 +206,7 @@ impl Core {
             _ => None,
         };
         let fields = field_views(resource, allow, &req.fields);
-        Ok(RowsResult { fields, rows, next_cursor, total })
+        Ok(RowsResult { fields, rows, next_cursor, total, version: read_version })
     }
 }
 
@@ -357,6 +359,9 @@ pub struct ChangesParams {
     /// 1–10000, default 1000.
     pub limit: Option<u32>,
     pub offset: Option<usize>,
+    /// The last version included (default: the current one); later pages pass the first
+    /// page's `current_version`, so that commits between pages neither shift nor extend them.
+    pub until_version: Option<i64>,
 }
 
 /// The rows that changed between two table versions, as the caller may see them. Each row
@@ -434,6 +439,15 @@ impl Core {
         if !(1..=10_000).contains(&limit) {
             errs.push(FieldError::new("limit", "out_of_range", "limit 须在 1–10000 之间 / limit must be 1–10000"));
         }
+        if let Some(u) = params.until_version
+            && u < since
+        {
+            errs.push(FieldError::new(
+                "until_version",
+                "out_of_range",
+                "until_version 不能小于 since_version / until_version must be ≥ since_version",
+            ));
+        }
         errs.into_result()?;
         let offset = params.offset.unwrap_or(0);
         self.check_history(g, since, "since_version").await?;
@@ -445,8 +459,11 @@ impl Core {
             ..g.plan(&req, &self.config.pseudonym_key, None)
         };
         let keys: Vec<ItemName> = resource.content.items.iter().filter(|i| i.key).map(|i| i.name.clone()).collect();
-        let (batches, current) =
-            self.lake()?.changes_governed(resource.id, since, &keys, &read).await?.unwrap_or_default();
+        let (batches, current) = self
+            .lake()?
+            .changes_governed(resource.id, since, params.until_version, &keys, &read)
+            .await?
+            .unwrap_or_default();
         let mut rows = json_rows(&batches)?;
         let next_offset = (rows.len() > limit as usize).then(|| offset + limit as usize);
         rows.truncate(limit as usize);

@@ -432,6 +432,7 @@ impl Lake {
         &self,
         id: Uuid,
         since: i64,
+        until: Option<i64>,
         keys: &[ItemName],
         r: &GovernedRead<'_>,
     ) -> Result<Option<(Vec<RecordBatch>, i64)>> {
@@ -444,6 +445,12 @@ impl Lake {
         if since < 0 {
             return Err(crate::LakeError::InvalidVersion(since));
         }
+        // Pinned pages end at the version the first page reported.
+        let current = match until {
+            Some(u) if u > current => return Err(crate::LakeError::InvalidVersion(u)),
+            Some(u) => u,
+            None => current,
+        };
         // The feed after `since` starts at `since + 1`: it must not reach into erased versions.
         if let Some(e) = crate::erase::erased_before_of(&table)
             && since + 1 < e

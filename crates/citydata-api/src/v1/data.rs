@@ -352,6 +352,9 @@ pub struct ChangesQuery {
     pub limit: Option<u32>,
     /// `next_offset` of the previous answer.
     pub offset: Option<usize>,
+    /// The last version to include: pass the first page's `current_version` with `offset`, so
+    /// that every page describes the same versions while new commits arrive.
+    pub until_version: Option<i64>,
 }
 
 /// 增量同步: the rows inserted, updated (as they are now) and deleted after `since_version`,
@@ -376,6 +379,7 @@ pub async fn changes(
         filter: q.filter,
         limit: q.limit,
         offset: q.offset,
+        until_version: q.until_version,
     };
     let r = state.core.read_changes(&meta, p.as_ref(), &id, &params).await?;
     Ok(Json(serde_json::to_value(r).unwrap_or_default()))

@@ -14,6 +14,7 @@ mod ckanapi_client;
 mod gate;
 mod grants;
 mod ingest;
+mod paging;
 mod portal;
 mod requests;
 mod webhooks;
