@@ -138,6 +138,7 @@ impl From<CoreError> for ApiError {
                 let status = match code {
                     "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
                     "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                    "write_conflict" => StatusCode::CONFLICT,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 let mut e = Self::new(status, code, message);

@@ -172,6 +172,11 @@ impl From<citydata_lake::LakeError> for CoreError {
                         message: "存储暂时不可用，请稍后重试 / the storage is unavailable: retry later".into(),
                         retry_after_secs: Some(30),
                     },
+                    Some(citydata_lake::StorageKind::Conflict) => Self::Storage {
+                        code: "write_conflict",
+                        message: "另一次写入同时提交到了此表，本次未写入任何数据，请重试 / another write to this table committed first and nothing was written: retry".into(),
+                        retry_after_secs: Some(2),
+                    },
                     Some(citydata_lake::StorageKind::Unreadable) => Self::Storage {
                         code: "table_unreadable",
                         message: "数据表的文件缺失或损坏，请联系数据提供部门 / a file of the table is missing or damaged: contact the provider"

@@ -413,6 +413,7 @@ impl Core {
         }
         let _heartbeat = self.heartbeat(record.id);
         crate::ingest_lease::crash_point("ingest.started");
+        let _writer = self.table_writer(resource.id).await;
         // The upload's SHA-256, recorded before the commit can happen (a file on this machine
         // is hashed first), so that a retry with the same key and another body is told apart
         // even after a crash between the commit and the end of this function.
@@ -641,6 +642,7 @@ impl Core {
                 return Err(CoreError::forbidden());
             }
             let code = resource.content.code.to_string();
+            let _writer = self.table_writer(resource.id).await;
             self.lake()?.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))
         }
         .await;

@@ -104,6 +104,17 @@ impl Core {
         self.config.ingest_lease
     }
 
+    /// Wait for the right to write a resource's table on this node (uploads to one table are
+    /// serialized here; across nodes a losing commit answers `write_conflict`).
+    pub(crate) async fn table_writer(&self, id: Uuid) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.table_writers.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+            map.entry(id).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
     /// The lease a new or renewed ingest gets from now.
     pub(crate) fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.config.ingest_lease).unwrap_or(chrono::Duration::seconds(120))

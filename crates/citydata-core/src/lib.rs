@@ -157,6 +157,9 @@ pub struct Core {
     lake: Option<Arc<citydata_lake::table::Lake>>,
     /// Where uploads that need random access (XLSX, Parquet, JSON) are spooled.
     spool_dir: Option<std::path::PathBuf>,
+    /// One writer per table on this node: uploads to the same resource wait for each other
+    /// instead of failing each other's Delta commit.
+    table_writers: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>>,
     /// Woken when a webhook delivery is queued.
     webhook_wake: Arc<tokio::sync::Notify>,
     /// Readers' feedback per client address.
@@ -197,6 +200,7 @@ impl Core {
             search_sync: Arc::default(),
             lake: None,
             spool_dir: None,
+            table_writers: Arc::default(),
             webhook_wake: Arc::default(),
             feedback_limiter: Arc::new(ratelimit::FailureLimiter::new(20, Duration::hours(1))),
             usage_cache: Arc::default(),

@@ -43,6 +43,9 @@ pub enum StorageKind {
     Full,
     /// The object store did not answer (`storage_unavailable`, retry later).
     Unavailable,
+    /// Another writer committed to the table first and the commit could not be reconciled
+    /// (`write_conflict`): nothing was written, retry.
+    Conflict,
 }
 
 impl LakeError {
@@ -89,6 +92,12 @@ impl LakeError {
 }
 
 fn classify_text(t: &str) -> Option<StorageKind> {
+    // delta-rs: "Commit failed: a concurrent transactions added new data", "... deleted data
+    // read by this transaction", "Version mismatch", "version already exists" (retries spent).
+    const CONFLICT: [&str; 3] = ["a concurrent transaction", "version already exists", "commit failed"];
+    if CONFLICT.iter().any(|k| t.contains(k)) {
+        return Some(StorageKind::Conflict);
+    }
     const FULL: [&str; 4] = ["no space left", "storage full", "disk quota", "quota exceeded"];
     const UNAVAILABLE: [&str; 8] = [
         "connection refused",
@@ -138,5 +147,8 @@ mod tests {
         assert_eq!(down.storage_kind(), Some(StorageKind::Unavailable));
         assert!(LakeError::VersionNotFound { asked: 9, earliest: 0, latest: Some(2) }.is_version_not_found());
         assert_eq!(LakeError::InvalidVersion(-1).storage_kind(), None);
+        let race =
+            LakeError::Other("Transaction failed: Commit failed: a concurrent transactions added new data".into());
+        assert_eq!(race.storage_kind(), Some(StorageKind::Conflict));
     }
 }

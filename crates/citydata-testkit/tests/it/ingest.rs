@@ -369,3 +369,28 @@ async fn the_demo_loads_data_into_every_resource() {
     }
     assert_eq!(loaded, all["total"].as_u64().unwrap(), "every demo resource has items and data");
 }
+
+/// Uploads to one table at the same moment wait for each other on a node: every one lands, each
+/// in its own version (delta-rs would otherwise fail all but one commit with a conflict).
+#[tokio::test]
+async fn concurrent_upserts_to_one_table_all_land() {
+    let app = spawn_app().await;
+    let c = app.login("scjgj-steward").await;
+    let all = enterprises(60, 5);
+    let (header, lines) = all.split_once('\n').unwrap();
+    let lines: Vec<&str> = lines.lines().collect();
+    let r = upload(&app, &c, ENT, "?mode=append", all.clone().into_bytes()).await;
+    assert_eq!(r.status(), 201);
+    let before = version(&app, ENT).await.unwrap();
+    let calls = (0..6).map(|i| {
+        let renamed: Vec<String> =
+            lines[i * 10..i * 10 + 10].iter().map(|l| l.replacen(',', &format!(",改{i}"), 1)).collect();
+        let body = format!("{header}\n{}\n", renamed.join("\n"));
+        let (app, c) = (&app, &c);
+        async move { upload(app, c, ENT, "?mode=upsert", body.into_bytes()).await.status().as_u16() }
+    });
+    let statuses = futures::future::join_all(calls).await;
+    assert_eq!(statuses, vec![201; 6]);
+    assert_eq!(version(&app, ENT).await, Some(before + 6));
+    assert_eq!(count(&app, ENT).await, 60);
+}
