@@ -43,9 +43,9 @@ pub fn audience(principal: Option<&Principal>) -> Audience {
     }
 }
 
-/// Who may edit a department's resources: its stewards and department admins, and platform admins.
+/// Who may edit a department's resources: [`Principal::can_steward`].
 pub fn can_edit(principal: &Principal, provider: &DeptCode) -> bool {
-    principal.is_admin() || principal.has_role(provider, Role::Steward) || principal.has_role(provider, Role::DeptAdmin)
+    principal.can_steward(provider)
 }
 
 /// Who may give another department or a member of the public access to a department's data:

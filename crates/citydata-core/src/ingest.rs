@@ -10,7 +10,8 @@ use citydata_domain::principal::Principal;
 use citydata_lake::decode::Encoding;
 use citydata_lake::ingest::{IngestReport, IngestSpec, Policy, Progress};
 use citydata_lake::limits::DecompressLimits;
-use citydata_lake::read::{self, Format, RawSource};
+pub use citydata_lake::read::Format;
+use citydata_lake::read::{self, RawSource};
 use citydata_lake::table::{VersionInfo, WriteMode};
 use citydata_store::{IngestRecord, StoreError};
 use serde_json::Value;
@@ -52,17 +53,8 @@ struct Parsed {
 }
 
 fn parse_params(p: &IngestParams, file_hint: Option<&str>) -> Result<Parsed, CoreError> {
-    let format_name = p
-        .format
-        .clone()
-        .or_else(|| {
-            file_hint.and_then(|f| {
-                let lower = f.to_ascii_lowercase();
-                let lower = lower.trim_end_matches(".gz");
-                lower.rsplit_once('.').map(|(_, ext)| ext.to_string())
-            })
-        })
-        .unwrap_or_else(|| "csv".into());
+    let format_name =
+        p.format.clone().or_else(|| file_hint.and_then(Format::name_from_file_name)).unwrap_or_else(|| "csv".into());
     Ok(Parsed {
         mode: WriteMode::parse(p.mode.as_deref().unwrap_or("append"))?,
         format: Format::parse(&format_name, p.delimiter.as_deref(), p.sheet.as_deref(), p.header.unwrap_or(true))?,

@@ -14,7 +14,6 @@ use citydata_domain::audit::Outcome;
 use citydata_domain::dept::DeptCode;
 use citydata_domain::policy::{Action, Decision};
 use citydata_domain::principal::Principal;
-use citydata_domain::user::Role;
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_store::{DeliveryRecord, SubscriptionRecord, WebhookRecord};
 use hmac::{Hmac, Mac};
@@ -141,9 +140,9 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Who manages a department's webhooks: its stewards and department admins, platform admins.
+/// Who manages a department's webhooks: [`Principal::can_steward`].
 fn may_manage(p: &Principal, dept: &DeptCode) -> bool {
-    p.is_admin() || p.has_role(dept, Role::Steward) || p.has_role(dept, Role::DeptAdmin)
+    p.can_steward(dept)
 }
 
 fn parse_id(id: &str, what: &str) -> Result<Uuid, CoreError> {

@@ -42,6 +42,11 @@ impl Principal {
     pub fn is_member_of(&self, dept: &DeptCode) -> bool {
         self.memberships.iter().any(|m| &m.department == dept)
     }
+    /// Who looks after a department's data (its resources, uploads, webhooks): the
+    /// department's stewards and department admins, and platform admins.
+    pub fn can_steward(&self, dept: &DeptCode) -> bool {
+        self.is_admin() || self.has_role(dept, Role::Steward) || self.has_role(dept, Role::DeptAdmin)
+    }
     /// Who may create departments: platform admins only.
     pub fn can_manage_departments(&self) -> bool {
         self.is_admin()

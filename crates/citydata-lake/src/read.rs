@@ -22,6 +22,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format name a file's name suggests: its extension, lowercased, after any `.gz`
+    /// (`人口.CSV.gz` → `csv`); `None` without an extension.
+    pub fn name_from_file_name(file_name: &str) -> Option<String> {
+        let lower = file_name.to_ascii_lowercase();
+        let lower = lower.trim_end_matches(".gz");
+        lower.rsplit_once('.').map(|(_, ext)| ext.to_string()).filter(|e| !e.is_empty())
+    }
+
     /// `csv`, `tsv`, `xlsx`/`xls`, `json`, `ndjson`/`jsonl`, `parquet` (a `.gz` suffix is allowed).
     pub fn parse(name: &str, delimiter: Option<&str>, sheet: Option<&str>, header: bool) -> Result<Self> {
         let n = name.trim().to_ascii_lowercase();
@@ -707,6 +715,14 @@ impl RawSource for ParquetSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_name_suggests_its_format() {
+        assert_eq!(Format::name_from_file_name("人口.CSV.gz").as_deref(), Some("csv"));
+        assert_eq!(Format::name_from_file_name("a.b.xlsx").as_deref(), Some("xlsx"));
+        assert_eq!(Format::name_from_file_name("noext"), None);
+        assert_eq!(Format::name_from_file_name("trailing."), None);
+    }
 
     fn csv(text: &str) -> Result<CsvSource> {
         CsvSource::new(std::io::Cursor::new(text.as_bytes().to_vec()), Encoding::Auto, b',', b'"', true)

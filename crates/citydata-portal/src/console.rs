@@ -364,11 +364,8 @@ pub async fn upload(
     };
     let field = |k: &str| up.fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
     csrf!(ctx, &field("csrf").unwrap_or_default());
-    let format = field("format").or_else(|| {
-        up.file_name
-            .as_deref()
-            .and_then(|n| n.trim_end_matches(".gz").rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()))
-    });
+    let format = field("format")
+        .or_else(|| up.file_name.as_deref().and_then(citydata_core::ingest::Format::name_from_file_name));
     let params = IngestParams {
         mode: field("mode"),
         format,

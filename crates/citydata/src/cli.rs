@@ -679,11 +679,10 @@ async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<ExitCode> {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("mode", &a.mode).append_pair("policy", &a.policy).append_pair("encoding", &a.encoding);
-            let fmt = a.format.clone().or_else(|| {
-                file_name
-                    .as_deref()
-                    .and_then(|n| n.trim_end_matches(".gz").rsplit_once('.').map(|(_, e)| e.to_string()))
-            });
+            let fmt = a
+                .format
+                .clone()
+                .or_else(|| file_name.as_deref().and_then(citydata_lake::read::Format::name_from_file_name));
             if let Some(f) = fmt {
                 q.append_pair("format", &f);
             }

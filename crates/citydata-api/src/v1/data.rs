@@ -207,9 +207,7 @@ pub async fn upload(
             params.erase = true;
         }
         if params.format.is_none() {
-            params.format = name
-                .as_deref()
-                .and_then(|n| n.trim_end_matches(".gz").rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()));
+            params.format = name.as_deref().and_then(citydata_core::ingest::Format::name_from_file_name);
         }
         r
     } else {
