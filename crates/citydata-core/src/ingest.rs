@@ -241,21 +241,51 @@ fn x_version(report: &serde_json::Map<String, Value>) -> Option<i64> {
     report.get("erasure")?.get("erased_before")?.as_i64()
 }
 
+/// An ingest as clients see it: who sent what, how it ended, its report (the store's record
+/// minus what only the store needs: the node, its lease, the upload's hash).
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IngestView {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub idempotency_key: Option<String>,
+    pub actor: String,
+    /// `append`, `replace`, `upsert` or `delete`.
+    pub mode: String,
+    /// `quarantine`, `reject` or `accept`.
+    pub policy: String,
+    /// `running`, `committed`, `rejected`, `failed` or `interrupted`.
+    pub state: String,
+    /// Rows read, committed and quarantined, failures per item and rule, a sample of failing
+    /// rows (cells for the provider only), duration, the resulting table version.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub report: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub finished_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<&IngestRecord> for IngestView {
+    fn from(r: &IngestRecord) -> Self {
+        Self {
+            id: r.id,
+            resource_id: r.resource_id,
+            idempotency_key: r.idempotency_key.clone(),
+            actor: r.actor.clone(),
+            mode: r.mode.clone(),
+            policy: r.policy.clone(),
+            state: r.state.clone(),
+            report: r.report.clone(),
+            error: r.error.clone(),
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
 /// The JSON of an ingest record, with its report.
 pub fn ingest_view(r: &IngestRecord) -> Value {
-    serde_json::json!({
-        "id": r.id,
-        "resource_id": r.resource_id,
-        "idempotency_key": r.idempotency_key,
-        "actor": r.actor,
-        "mode": r.mode,
-        "policy": r.policy,
-        "state": r.state,
-        "report": r.report,
-        "error": r.error,
-        "created_at": r.created_at,
-        "finished_at": r.finished_at,
-    })
+    serde_json::to_value(IngestView::from(r)).unwrap_or_default()
 }
 
 impl Core {

@@ -36,6 +36,7 @@ pub struct RowsParams {
 
 /// One output column.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldView {
     pub name: String,
     pub title: String,
@@ -46,6 +47,7 @@ pub struct FieldView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowsResult {
     pub fields: Vec<FieldView>,
     pub rows: Vec<Value>,
@@ -233,6 +235,7 @@ pub struct AggregateParams {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AggregateResult {
     pub group_by: Vec<String>,
     pub metrics: Vec<String>,
@@ -367,6 +370,7 @@ pub struct ChangesParams {
 /// The rows that changed between two table versions, as the caller may see them. Each row
 /// carries `_commit_version`, the version that made the change.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangesResult {
     pub since_version: i64,
     /// The table's version now: pass it as `since_version` next time (once `next_offset` is

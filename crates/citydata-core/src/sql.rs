@@ -41,6 +41,7 @@ impl Drop for Slot {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SqlResult {
     pub columns: Vec<String>,
     pub rows: Vec<Value>,

@@ -6,7 +6,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use citydata_core::ingest::{IngestBody, IngestParams, ingest_view};
+use citydata_core::ingest::{IngestBody, IngestParams, IngestView, ingest_view};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -166,8 +166,8 @@ fn format_from_content_type(headers: &HeaderMap) -> Option<String> {
         ("Idempotency-Key" = Option<String>, Header, description = "Apply this upload at most once")),
     request_body(content = Vec<u8>, description = "The file", content_type = "text/csv"),
     responses(
-        (status = 201, description = "Committed; the ingest with its report", body = Object),
-        (status = 200, description = "The Idempotency-Key was applied before; that ingest", body = Object),
+        (status = 201, description = "Committed; the ingest with its report", body = IngestView),
+        (status = 200, description = "The Idempotency-Key was applied before; that ingest", body = IngestView),
         (status = 400, body = ErrorEnvelope, description = "The file cannot be read: details.line and details.column name where"),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 413, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope, description = "policy=reject and invalid rows: nothing committed"),
@@ -180,7 +180,7 @@ pub async fn upload(
     Path(id): Path<String>,
     q: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     request: axum::extract::Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IngestView>), ApiError> {
     let headers = request.headers().clone();
     let Query(q) = q?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -226,31 +226,31 @@ pub async fn upload(
         )
         .with_details(json!({ "ingest": view })));
     }
-    Ok((if replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(view)))
+    Ok((if replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(IngestView::from(&record))))
 }
 
 /// The ingests of a resource, newest first.
 #[utoipa::path(get, path = "/api/v1/resources/{id}/ingests", tag = "data", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Vec<IngestView>), (status = 404, body = ErrorEnvelope)))]
 pub async fn list_ingests(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    Ok(Json(state.core.list_ingests(p.as_ref(), &id).await?.iter().map(ingest_view).collect()))
+) -> Result<Json<Vec<IngestView>>, ApiError> {
+    Ok(Json(state.core.list_ingests(p.as_ref(), &id).await?.iter().map(IngestView::from).collect()))
 }
 
 /// One ingest and its report: rows read, committed, quarantined, failures per item and rule, a
 /// sample of failing rows, duration, rows/s and the resulting table version.
 #[utoipa::path(get, path = "/api/v1/resources/{id}/ingests/{ingest_id}", tag = "data",
     params(("id" = String, Path), ("ingest_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = IngestView), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_ingest(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
     Path((id, ingest_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(ingest_view(&state.core.get_ingest(p.as_ref(), &id, &ingest_id).await?)))
+) -> Result<Json<IngestView>, ApiError> {
+    Ok(Json(IngestView::from(&state.core.get_ingest(p.as_ref(), &id, &ingest_id).await?)))
 }
 
 /// The versions of a resource's table, newest first (time travel reads name one).
@@ -312,7 +312,7 @@ pub struct RowsQuery {
 /// the share/open rules) allow, masked as decided. `403` with `grant_required`,
 /// `grant_expired`, `grant_revoked`, `not_shared` or `not_open` otherwise. Every read is audited.
 #[utoipa::path(get, path = "/api/v1/resources/{id}/rows", tag = "data", params(("id" = String, Path), RowsQuery),
-    responses((status = 200, body = Object, description = "{fields: [{name, title, type, mask}], rows: [...], next_cursor, total}"),
+    responses((status = 200, body = citydata_core::reads::RowsResult, description = "The rows you may read, masked, with their fields"),
         (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn rows(
     State(state): State<AppState>,
@@ -320,7 +320,7 @@ pub async fn rows(
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
     q: Result<Query<RowsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<citydata_core::reads::RowsResult>, ApiError> {
     let Query(q) = q?;
     let params = citydata_core::reads::RowsParams {
         fields: q.fields,
@@ -333,8 +333,7 @@ pub async fn rows(
         count: q.count,
         q: None,
     };
-    let r = state.core.read_rows(&meta, p.as_ref(), &id, &params).await?;
-    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+    Ok(Json(state.core.read_rows(&meta, p.as_ref(), &id, &params).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -361,7 +360,7 @@ pub struct ChangesQuery {
 /// `current_version` is the `since_version` of your next call. A replace upload shows as the
 /// deletion of every old row and the insertion of every new one. Audited.
 #[utoipa::path(get, path = "/api/v1/resources/{id}/changes", tag = "data", params(("id" = String, Path), ChangesQuery),
-    responses((status = 200, body = Object, description = "{since_version, current_version, fields, inserted, updated, deleted, next_offset}"),
+    responses((status = 200, body = citydata_core::reads::ChangesResult),
         (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn changes(
     State(state): State<AppState>,
@@ -369,7 +368,7 @@ pub async fn changes(
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
     q: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<citydata_core::reads::ChangesResult>, ApiError> {
     let Query(q) = q?;
     let params = citydata_core::reads::ChangesParams {
         since_version: q.since_version,
@@ -379,8 +378,7 @@ pub async fn changes(
         offset: q.offset,
         until_version: q.until_version,
     };
-    let r = state.core.read_changes(&meta, p.as_ref(), &id, &params).await?;
-    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+    Ok(Json(state.core.read_changes(&meta, p.as_ref(), &id, &params).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -461,14 +459,14 @@ pub struct AggregateQuery {
 /// threshold (5) are suppressed (GB/T 37964 small-cell suppression) and counted in
 /// `suppressed_groups`.
 #[utoipa::path(get, path = "/api/v1/resources/{id}/aggregate", tag = "data", params(("id" = String, Path), AggregateQuery),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = citydata_core::reads::AggregateResult), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn aggregate(
     State(state): State<AppState>,
     Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
     q: Result<Query<AggregateQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<citydata_core::reads::AggregateResult>, ApiError> {
     let Query(q) = q?;
     let params = citydata_core::reads::AggregateParams {
         group_by: q.group_by,
@@ -476,8 +474,7 @@ pub async fn aggregate(
         filter: q.filter,
         version: q.version,
     };
-    let r = state.core.aggregate(&meta, p.as_ref(), &id, &params).await?;
-    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+    Ok(Json(state.core.aggregate(&meta, p.as_ref(), &id, &params).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -492,7 +489,7 @@ pub struct SqlRequest {
 /// the gate's view of the resource: only granted items and rows, masked. DDL, DML and COPY are
 /// refused; at most 10,000 rows; 30 s.
 #[utoipa::path(post, path = "/api/v1/sql", tag = "data", request_body = SqlRequest,
-    responses((status = 200, body = Object, description = "{columns, rows, truncated, tables}"),
+    responses((status = 200, body = citydata_core::sql::SqlResult),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn sql(
@@ -500,7 +497,6 @@ pub async fn sql(
     Meta(meta): Meta,
     Auth(p): Auth,
     crate::extract::ApiJson(body): crate::extract::ApiJson<SqlRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let r = state.core.run_sql(&meta, &p, &body.sql).await?;
-    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+) -> Result<Json<citydata_core::sql::SqlResult>, ApiError> {
+    Ok(Json(state.core.run_sql(&meta, &p, &body.sql).await?))
 }

@@ -237,6 +237,18 @@ async fn openapi_documents_every_v1_route() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     check_refs(&doc, &doc);
+    // The data reads answer typed schemas, not an untyped object.
+    for (path, method, schema) in [
+        ("/api/v1/resources/{id}/rows", "get", "RowsResult"),
+        ("/api/v1/resources/{id}/changes", "get", "ChangesResult"),
+        ("/api/v1/resources/{id}/aggregate", "get", "AggregateResult"),
+        ("/api/v1/sql", "post", "SqlResult"),
+        ("/api/v1/resources/{id}/ingests/{ingest_id}", "get", "IngestView"),
+    ] {
+        let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(ok["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
+        assert!(doc["components"]["schemas"][schema]["properties"].is_object(), "{schema}");
+    }
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
