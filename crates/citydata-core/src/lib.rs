@@ -20,6 +20,7 @@ pub mod feedback;
 pub mod gate;
 pub mod grants;
 pub mod ingest;
+pub mod lake_check;
 pub mod net;
 mod password;
 mod ratelimit;
