@@ -122,6 +122,9 @@ pub struct Settings {
     pub max_decompressed_bytes: u64,
     /// Most decompressed bytes per compressed byte (checked past 8 MiB).
     pub max_decompression_ratio: u64,
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT (new connections
+    /// are refused at once); then the process exits anyway.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Settings {
@@ -165,6 +168,7 @@ impl Default for Settings {
             password_queue_timeout_ms: 5000,
             max_decompressed_bytes: 4 * 1024 * 1024 * 1024,
             max_decompression_ratio: 200,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -352,6 +356,7 @@ impl ResolvedSettings {
         t.insert("password_queue_timeout_ms".into(), (s.password_queue_timeout_ms as i64).into());
         t.insert("max_decompressed_bytes".into(), (s.max_decompressed_bytes as i64).into());
         t.insert("max_decompression_ratio".into(), (s.max_decompression_ratio as i64).into());
+        t.insert("shutdown_grace_secs".into(), (s.shutdown_grace_secs as i64).into());
         toml::to_string(&t).unwrap_or_default()
     }
 
