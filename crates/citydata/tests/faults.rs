@@ -94,13 +94,10 @@ async fn steward(base: &str) -> reqwest::Client {
 }
 
 /// Start a streamed upload whose body the test feeds through the returned sender.
-fn slow_upload(
-    c: &reqwest::Client,
-    base: &str,
-) -> (
-    tokio::sync::mpsc::Sender<Result<String, std::io::Error>>,
-    tokio::task::JoinHandle<Result<(u16, String), reqwest::Error>>,
-) {
+type BodySender = tokio::sync::mpsc::Sender<Result<String, std::io::Error>>;
+type Answer = tokio::task::JoinHandle<Result<(u16, String), reqwest::Error>>;
+
+fn slow_upload(c: &reqwest::Client, base: &str) -> (BodySender, Answer) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream(rx));
     let req = c.post(format!("{base}/api/v1/resources/101%2F000001/data?mode=append")).body(body);

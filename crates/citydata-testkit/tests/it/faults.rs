@@ -225,7 +225,7 @@ async fn postgres_restarted_under_traffic_answers_503_then_recovers() {
         d.await.unwrap();
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let mut unavailable = 0;
     for s in seen.iter() {
         match s.status {
