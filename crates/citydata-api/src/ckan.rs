@@ -124,8 +124,11 @@ impl From<CoreError> for CkanError {
                 Self { status: StatusCode::CONFLICT, kind: "Validation Error", message: v.to_string(), fields }
             }
             other => {
+                // The stable code beside CKAN's own type (`table_unreadable`, `store_unavailable`, …).
                 let api = ApiError::from(other);
-                Self { status: api.status, kind: "Internal Error", message: api.message, fields: Map::new() }
+                let mut fields = Map::new();
+                fields.insert("code".into(), json!(api.code));
+                Self { status: api.status, kind: "Internal Error", message: api.message, fields }
             }
         }
     }

@@ -28,7 +28,8 @@ pub struct ErrorBody {
     /// Stable code: `validation_failed`, `malformed_json`, `invalid_body`, `unauthenticated`,
     /// `invalid_token`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
     /// `payload_too_large`, `decompressed_too_large`, `unsupported_media_type`, `rate_limited`,
-    /// `busy` (503), `internal`.
+    /// `busy` (503), `store_unavailable` (503, the database), `storage_full` (507),
+    /// `storage_unavailable` (503, the lake), `table_unreadable` (500), `internal`.
     pub code: String,
     pub message: String,
     #[schema(value_type = Object)]
@@ -137,7 +138,7 @@ impl From<CoreError> for ApiError {
             CoreError::Storage { code, message, retry_after_secs } => {
                 let status = match code {
                     "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
-                    "storage_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable" | "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
                     "write_conflict" => StatusCode::CONFLICT,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };

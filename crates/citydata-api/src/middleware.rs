@@ -59,7 +59,8 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
             state.core.record(&meta, actor, "http.rejected", Some(format!("{method} {path}")), outcome, details).await
         {
             tracing::error!(error = %e, "audit append failed");
-            return ApiError::internal().into_response();
+            // `store_unavailable` stays a 503; anything else is a 500 without detail.
+            return ApiError::from(e).into_response();
         }
     }
     resp

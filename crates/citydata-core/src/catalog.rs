@@ -2,6 +2,9 @@
 //! revisions — with the visibility rules and the search index kept in step.
 
 use crate::audit::Actor;
+
+/// Attempts at a free resource code before a creation answers `conflict`.
+const CODE_ATTEMPTS: u32 = 30;
 use crate::{Core, CoreError, RequestMeta};
 use chrono::{SubsecRound, Utc};
 use citydata_domain::FieldError;
@@ -106,7 +109,7 @@ impl Core {
     }
 
     async fn assign_code(&self, prefix: &str, attempt: u32) -> Result<ResourceCode, CoreError> {
-        let seq = self.store.max_code_sequence(prefix).await? + 1 + attempt;
+        let seq = self.store.max_code_sequence(prefix).await? + 1 + attempt % 3;
         Ok(ResourceCode::assign(prefix, seq))
     }
 
@@ -157,7 +160,14 @@ impl Core {
         let given_code = draft.code.clone();
         let given_slug = draft.slug.clone();
         let now = Utc::now().trunc_subsecs(6);
-        for attempt in 0..5 {
+        // Concurrent creations under one prefix race for the next sequence number; the loser
+        // reads the new maximum and tries again after a short random pause, so even dozens of
+        // simultaneous creations all get a code.
+        for attempt in 0..CODE_ATTEMPTS {
+            if attempt > 0 {
+                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=(5 * u64::from(attempt.min(10))));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
             let code = match &given_code {
                 Some(c) => c.clone(),
                 None => self.assign_code(&prefix, attempt).await?,

@@ -41,13 +41,18 @@ pub enum CoreError {
     #[error("{0}")]
     VersionErased(String),
     /// The storage failed: `table_unreadable` (a file of the table is missing or damaged),
-    /// `storage_full`, `storage_unavailable` (retry after `retry_after_secs`). The message
+    /// `storage_full`, `storage_unavailable` (the lake; retry after `retry_after_secs`),
+    /// `store_unavailable` (the metadata database; retry after `retry_after_secs`). The message
     /// names the resource at most, never a path; the engine's text went to the log.
     #[error("{message}")]
     Storage { code: &'static str, message: String, retry_after_secs: Option<u64> },
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// `Retry-After` of `store_unavailable`: long enough for a database restart or failover to
+/// begin answering, short enough that clients come back soon.
+pub const STORE_RETRY_AFTER_SECS: u64 = 5;
 
 impl CoreError {
     /// Stable snake_case code, as used in the API error envelope and audit details.
@@ -84,12 +89,24 @@ impl CoreError {
     /// cases that know which table they read: `lake_call().map_err(|e| CoreError::from(e).for_resource(code))`.
     pub fn for_resource(self, code: &str) -> Self {
         match self {
-            Self::Storage { code: c, message, retry_after_secs } => Self::Storage {
-                code: c,
-                message: format!("资源 {code}：{message} / resource {code}"),
-                retry_after_secs,
-            },
+            Self::Storage { code: c, message, retry_after_secs } if c != "store_unavailable" => {
+                let message = match message.split_once(" / ") {
+                    Some((zh, en)) => format!("资源 {code}：{zh} / resource {code}: {en}"),
+                    None => format!("资源 {code}：{message} / resource {code}"),
+                };
+                Self::Storage { code: c, message, retry_after_secs }
+            }
             other => other,
+        }
+    }
+
+    /// The metadata database cannot be reached (restarting, network, pool exhausted): 503
+    /// `store_unavailable` with `Retry-After`.
+    pub fn store_unavailable() -> Self {
+        Self::Storage {
+            code: "store_unavailable",
+            message: "数据库暂时不可用，请稍后重试 / the database is temporarily unavailable: retry later".into(),
+            retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
         }
     }
 
@@ -102,12 +119,23 @@ impl CoreError {
     }
 }
 
+/// How a storage error names a table to clients: the resource's code and name (never a
+/// path or the table's id).
+pub fn table_label(r: &citydata_domain::resource::Resource) -> String {
+    format!("{}（{}）", r.content.code, r.content.name)
+}
+
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => Self::Conflict(format!("已存在：{what} / already exists: {what}")),
             StoreError::NotFound(what) => Self::NotFound(format!("不存在：{what} / not found: {what}")),
             StoreError::Corrupt(m) | StoreError::Backend(m) => Self::Internal(m),
+            StoreError::Unavailable(m) => {
+                // The driver's text (host, SQLSTATE) goes to the log only.
+                tracing::warn!(error = %m, "metadata store unavailable");
+                Self::store_unavailable()
+            }
         }
     }
 }

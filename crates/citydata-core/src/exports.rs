@@ -244,7 +244,13 @@ impl Core {
             limit: if format == ExportFormat::Xlsx { Some(1_048_575) } else { None },
             ..g.plan(&sc, &self.config.pseudonym_key, params.version)
         };
-        let stream = self.lake()?.stream_governed(resource.id, &read).await?;
+        let label = crate::error::table_label(resource);
+        let stream = match self.lake()?.stream_governed(resource.id, &read).await {
+            Ok(Some(s)) => Some(peek_first(s).await),
+            Ok(None) => None,
+            Err(e) => return Err(CoreError::from(e).for_resource(&label)),
+        };
+        let stream = stream.transpose().map_err(|e| CoreError::from(e).for_resource(&label))?;
         let title_list: Vec<String> = sc
             .fields
             .iter()
@@ -415,4 +421,22 @@ impl Core {
             body: rx,
         })
     }
+}
+
+/// Poll the first batch before answering, so that a table whose data file is missing or
+/// damaged answers `table_unreadable` naming the resource rather than a 200 that breaks off.
+/// (A later file failing mid-download still aborts the transfer: the client sees an
+/// incomplete body, never a complete-looking file.)
+async fn peek_first(
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream, citydata_lake::LakeError> {
+    let schema = stream.schema();
+    let first = match stream.next().await {
+        Some(Err(e)) => return Err(e.into()),
+        other => other,
+    };
+    Ok(Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter(first).chain(stream),
+    )))
 }

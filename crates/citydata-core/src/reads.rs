@@ -198,11 +198,15 @@ impl Core {
             ..g.plan(&req, &self.config.pseudonym_key, version)
         };
         let lake = self.lake()?;
-        let code = resource.content.code.to_string();
+        let code = crate::error::table_label(resource);
         let (batches, read_version) =
             lake.read_governed_at(resource.id, &read).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
         let rows = crate::reads::json_rows(&batches)?;
-        let total = if exact { Some(lake.count_governed(resource.id, &read).await?) } else { None };
+        let total = if exact {
+            Some(lake.count_governed(resource.id, &read).await.map_err(|e| CoreError::from(e).for_resource(&code))?)
+        } else {
+            None
+        };
         let next_cursor = match read_version {
             Some(v) if rows.len() == limit as usize => Some(encode_cursor(v, offset + rows.len())),
             _ => None,
@@ -327,8 +331,11 @@ impl Core {
             self.check_history(&g, v, "version").await?;
         }
         let read = g.plan(&req, &self.config.pseudonym_key, params.version);
-        let (batches, suppressed) =
-            self.lake()?.aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size).await?;
+        let (batches, suppressed) = self
+            .lake()?
+            .aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size)
+            .await
+            .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
         let rows = crate::reads::json_rows(&batches)?;
         let result = AggregateResult {
             group_by: group_by.iter().map(|g| g.to_string()).collect(),
@@ -466,7 +473,8 @@ impl Core {
         let (batches, current) = self
             .lake()?
             .changes_governed(resource.id, since, params.until_version, &keys, &read)
-            .await?
+            .await
+            .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?
             .unwrap_or_default();
         let mut rows = json_rows(&batches)?;
         let next_offset = (rows.len() > limit as usize).then(|| offset + limit as usize);

@@ -51,6 +51,27 @@ pub struct SqlResult {
     pub tables: Vec<String>,
 }
 
+/// An execution error: a storage failure of a view's table (a missing or damaged data file,
+/// full or unreachable storage) names the resource (the one whose table id the engine's text
+/// mentions, else every table of the statement) and never the engine's text; anything else
+/// is the statement's problem (`sql_error`).
+fn storage_error(e: datafusion::error::DataFusionError, labels: &[(uuid::Uuid, String)]) -> CoreError {
+    let text = e.to_string();
+    let e = citydata_lake::LakeError::DataFusion(e);
+    let named: Vec<&str> =
+        labels.iter().filter(|(id, _)| text.contains(&id.to_string())).map(|(_, l)| l.as_str()).collect();
+    // "not found" alone could be the statement's (a function); a storage failure names a file
+    // of a table, the object store, Parquet or IO.
+    let lower = text.to_lowercase();
+    let about_storage = !named.is_empty()
+        || ["object store", "object at location", "parquet", "io error", "no space"].iter().any(|k| lower.contains(k));
+    if e.storage_kind().is_none() || !about_storage {
+        return sql_error(text);
+    }
+    let named = if named.is_empty() { labels.iter().map(|(_, l)| l.as_str()).collect() } else { named };
+    CoreError::from(e).for_resource(&named.join("、"))
+}
+
 fn sql_error(e: impl std::fmt::Display) -> CoreError {
     let msg = e.to_string().replace("file://", "");
     if msg.contains("Resources exhausted") || msg.contains("ResourcesExhausted") {
@@ -182,6 +203,7 @@ impl Core {
         let stmt = state.sql_to_statement(sql, &Dialect::Generic).map_err(sql_error)?;
         let refs = state.resolve_table_references(&stmt).map_err(sql_error)?;
         let mut tables = Vec::new();
+        let mut labels = Vec::new();
         for r in refs {
             let name = r.table().to_string();
             let resource = self
@@ -200,6 +222,7 @@ impl Core {
                 None => return Err(CoreError::NotFound(format!("资源“{name}”还没有数据 / {name} has no data yet"))),
             }
             tables.push(resource.content.code.to_string());
+            labels.push((resource.id, crate::error::table_label(resource)));
         }
         let plan = state.statement_to_plan(stmt).await.map_err(sql_error)?;
         SQLOptions::new()
@@ -228,7 +251,7 @@ impl Core {
                 line: None,
                 column: None,
             })?
-            .map_err(sql_error)?;
+            .map_err(|e| storage_error(e, &labels))?;
         let mut rows = crate::reads::json_rows(&batches)?;
         let truncated = rows.len() > MAX_ROWS;
         rows.truncate(MAX_ROWS);

@@ -179,6 +179,7 @@ pub struct Application {
     addr: SocketAddr,
     metrics: Option<(TcpListener, Router)>,
     metrics_addr: Option<SocketAddr>,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -285,7 +286,8 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.settings.listen))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, router, core, addr, metrics, metrics_addr })
+        let shutdown_grace = Duration::from_secs(settings.settings.shutdown_grace_secs);
+        Ok(Self { listener, router, core, addr, metrics, metrics_addr, shutdown_grace })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -301,7 +303,11 @@ impl Application {
         &self.core
     }
 
-    /// Serve until `shutdown` resolves, then finish in-flight requests and close the store.
+    /// Serve until `shutdown` resolves, then refuse new connections (the listener is closed at
+    /// once), let in-flight requests finish for up to `shutdown_grace_secs`, and close the
+    /// store. Requests still running when the grace period ends are dropped: an upload cut
+    /// off that way never committed (one upload, one commit), and its ingest record is left
+    /// for the ingest recovery to settle.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.core.store().clone();
         let core = self.core.clone();
@@ -370,9 +376,28 @@ impl Application {
                 }
             }
         });
-        let result = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled_tx.send(true);
+        };
+        let serve = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown);
+        let grace = self.shutdown_grace;
+        let grace_over = async move {
+            // Only once the signal came: then the drain has `grace` to finish.
+            if signalled.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            r = serve => r,
+            () = grace_over => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over: requests still in flight are dropped");
+                Ok(())
+            }
+        };
         sweeper.abort();
         settler.abort();
         dispatcher.abort();
@@ -381,10 +406,17 @@ impl Application {
         }
         follower.abort();
         // Sign the head, so that removing the last entries after shutdown is detected.
-        if let Err(e) = self.core.checkpoint_audit().await {
-            tracing::error!(error = %e, "signing the audit checkpoint at shutdown failed");
+        // Both need the database, which may be the reason for the shutdown: bounded waits.
+        match tokio::time::timeout(Duration::from_secs(10), self.core.checkpoint_audit()).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "signing the audit checkpoint at shutdown failed"),
+            Err(_) => tracing::error!("signing the audit checkpoint at shutdown timed out"),
+            Ok(Ok(_)) => {}
         }
-        self.core.store().close().await;
+        // `close` waits for every pooled connection; requests dropped at the end of the grace
+        // period may still hold some.
+        if tokio::time::timeout(Duration::from_secs(5), self.core.store().close()).await.is_err() {
+            tracing::warn!("closing the store timed out");
+        }
         result.context("server error")
     }
 }

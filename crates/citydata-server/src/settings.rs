@@ -128,6 +128,9 @@ pub struct Settings {
     /// Seconds an ingest's lease lasts (renewed every quarter of it while the ingest runs); a
     /// running ingest whose lease ended — its node died — is settled by any node.
     pub ingest_lease_secs: u64,
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT (new connections
+    /// are refused at once); then the process exits anyway.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for Settings {
@@ -173,6 +176,7 @@ impl Default for Settings {
             max_decompression_ratio: 200,
             node_name: None,
             ingest_lease_secs: 120,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -364,6 +368,7 @@ impl ResolvedSettings {
             t.insert("node_name".into(), n.clone().into());
         }
         t.insert("ingest_lease_secs".into(), (s.ingest_lease_secs as i64).into());
+        t.insert("shutdown_grace_secs".into(), (s.shutdown_grace_secs as i64).into());
         toml::to_string(&t).unwrap_or_default()
     }
 

@@ -29,12 +29,34 @@ use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Longest a request waits for a connection (the pool reconnects with backoff meanwhile).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    if is_unavailable(&e) { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
+}
+
+/// Is this a failure to reach the server (as opposed to a failed statement)? Connection IO,
+/// TLS, a dropped connection mid-message, an exhausted pool, and the SQLSTATEs of class 08
+/// (connection exception), 57P01–57P03 (shutting down, crash recovery, not accepting
+/// connections yet) and 53300 (too many connections).
+pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
+        }
+        _ => false,
+    }
 }
 
 fn corrupt<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
@@ -47,9 +69,16 @@ pub(crate) fn is_kind(e: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
 
 impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self> {
+        // A restarted or failed-over server: every pooled connection is pinged before use
+        // (`test_before_acquire`) and a dead one replaced; while none can be made, a request
+        // waits at most `ACQUIRE_TIMEOUT` and then answers 503 `store_unavailable`, so a
+        // restart neither piles up requests nor leaves dead connections in the pool.
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1800))
             .connect(url)
             .await
             .map_err(backend)?;
@@ -550,7 +579,10 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Backend(e.to_string()))
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => backend(e),
+            e => StoreError::Backend(e.to_string()),
+        })
     }
 
     async fn ready(&self) -> Result<bool> {

@@ -102,7 +102,7 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &ResourceFilter) {
 impl ResourceStore for SqliteStore {
     async fn insert_resource(&self, r: &Resource, rev: &RevisionRecord) -> Result<()> {
         let c = &r.content;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         let res = sqlx::query(
             "INSERT INTO resources (id, code, slug, name, provider, class, theme, share_type, open_type, update_cycle, state, \
              security_level, regions, revision, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -142,7 +142,7 @@ impl ResourceStore for SqliteStore {
 
     async fn update_resource(&self, r: &Resource, rev: &RevisionRecord) -> Result<()> {
         let c = &r.content;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         let res = sqlx::query(
             "UPDATE resources SET code = ?, slug = ?, name = ?, class = ?, theme = ?, share_type = ?, open_type = ?, \
              update_cycle = ?, state = ?, security_level = ?, regions = ?, revision = ?, updated_at = ?, doc = ? \
@@ -215,7 +215,7 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn delete_resource(&self, id: Uuid) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         let n = sqlx::query("DELETE FROM resources WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)

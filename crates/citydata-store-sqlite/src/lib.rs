@@ -1,9 +1,13 @@
 //! citydata-store-sqlite: the embedded default metadata store, a SQLite file in the data
 //! directory. Implements every `citydata-store` trait; owns its migrations (`migrations/`).
 //!
-//! Writers serialize: audit appends run in `BEGIN IMMEDIATE` transactions (so that separate
-//! processes on the same file, such as the CLI beside a running server, cannot fork the chain)
-//! behind an in-process lock (so that tasks in one process do not spin on `SQLITE_BUSY`).
+//! Writers serialize: every write transaction starts with `BEGIN IMMEDIATE` (a deferred
+//! transaction that reads first cannot upgrade to a writer while another commits, and SQLite
+//! answers that with `SQLITE_BUSY` at once, whatever the busy timeout), so a writer waits up
+//! to the 30 s busy timeout instead; audit appends (which also keep separate processes on the
+//! same file, such as the CLI beside a running server, from forking the chain) run behind an
+//! in-process lock as well (so that tasks in one process do not spin on `SQLITE_BUSY`). A
+//! lock still held after the timeout is `StoreError::Unavailable` (503), never a 500.
 #![forbid(unsafe_code)]
 
 mod catalog;
@@ -36,7 +40,17 @@ pub struct SqliteStore {
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    // SQLITE_BUSY (5) / SQLITE_LOCKED (6) past the busy timeout, or no pooled connection
+    // within the acquire timeout: transient, never a 500.
+    let busy = match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            let primary = c.parse::<i64>().map(|n| n & 0xff).unwrap_or(-1);
+            primary == 5 || primary == 6
+        }),
+        _ => false,
+    };
+    if busy { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
@@ -242,7 +256,7 @@ impl DepartmentStore for SqliteStore {
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_user(&self, u: &NewUser) -> Result<User> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         let id = u.id.to_string();
         let res = sqlx::query(
             "INSERT INTO users (id, username, display_name, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",

@@ -11,9 +11,15 @@ pub enum StoreError {
     /// Stored data could not be read back into domain types.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
-    /// The database failed (connection, IO, SQL).
+    /// The database failed (SQL, a bug, a constraint the caller could not foresee).
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached right now: connection refused or lost, the pool had no
+    /// connection within its acquire timeout, the server is shutting down, or (SQLite) the
+    /// file stayed locked past the busy timeout. Transient: the API answers 503
+    /// `store_unavailable` with `Retry-After`, and the pool reconnects by itself.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -323,6 +323,12 @@ enum LakeCommand {
         /// The resource (code, slug or id).
         resource: String,
     },
+    /// Check that tables can be read: the Delta log loads, and every data file of the current
+    /// version exists, has the logged size and a readable Parquet footer. Exit 1 on any problem.
+    Check {
+        /// One resource (code, slug or id); every resource when omitted.
+        resource: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -553,6 +559,12 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 r.erased_before.unwrap_or(0)
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Lake { command: LakeCommand::Check { resource } } => {
+            let core = open_core(settings.resolve()?).await?;
+            let operator = citydata_core::auth::operator("cli");
+            let checks = core.check_lake(&operator, resource.as_deref()).await.map_err(user_error)?;
+            Ok(crate::lake_check::report(&checks))
         }
         Command::Search { command: SearchCommand::Reindex } => {
             let r = settings.resolve()?;

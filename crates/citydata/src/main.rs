@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod lake_check;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cli::run()) {
+    let result = runtime.block_on(cli::run());
+    // Dropping the runtime would wait for every blocking task still running (e.g. the reader of
+    // an upload cut off when `serve`'s shutdown grace period ended): give them a moment only.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("错误 / error: {e:#}");

@@ -11,6 +11,7 @@ mod catalog_io;
 mod changes;
 mod ckan_dcat;
 mod ckanapi_client;
+mod faults;
 mod gate;
 mod grants;
 mod ingest;
