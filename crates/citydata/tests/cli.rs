@@ -131,7 +131,8 @@ fn free_port() -> u16 {
 }
 
 fn wait_until_up(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: a debug build loading demo data on a busy 2-core machine.
+    let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
@@ -151,6 +152,7 @@ fn serve_demo_answers_and_stops_gracefully_on_sigterm() {
     let port = free_port();
     let mut child = citydata(d)
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CITYDATA__DEMO_ROWS", "2000")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
