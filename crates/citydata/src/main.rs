@@ -1,8 +1,10 @@
 //! `citydata`: the server and the command line of the city data platform.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod bench;
 mod cli;
+mod soak;
 
 use std::process::ExitCode;
 
