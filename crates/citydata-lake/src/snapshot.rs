@@ -86,10 +86,15 @@ pub async fn files_at_version(dir: &Path, version: i64) -> Result<Vec<PathBuf>> 
     table.load_version(version as u64).await?;
     let root = dir.canonicalize()?;
     for uri in table.get_file_uris()? {
-        let path = url::Url::parse(&uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .ok_or_else(|| LakeError::Other(format!("not a local file: {uri}")))?;
+        // Local tables answer plain paths; object-store URLs are not local files.
+        let path = match url::Url::parse(&uri) {
+            Ok(u) if u.scheme() == "file" => {
+                u.to_file_path().map_err(|_| LakeError::Other(format!("not a local file: {uri}")))?
+            }
+            Ok(_) if !uri.starts_with('/') => return Err(LakeError::Other(format!("not a local file: {uri}"))),
+            _ => PathBuf::from(&uri),
+        };
+        let path = path.canonicalize().unwrap_or(path);
         let rel = path
             .strip_prefix(&root)
             .map_err(|_| LakeError::Other(format!("{} is outside the table {}", path.display(), root.display())))?

@@ -622,8 +622,12 @@ pub async fn restore(settings: Settings, from: &Path) -> Result<ExitCode> {
     }
     if postgres {
         let Some(url) = &database_url else { bail!("database_url missing") };
+        let env = pg_env(url)?;
+        // pg_restore wants --dbname; the name is no secret (the password stays in the environment).
+        let dbname = env.iter().find(|(k, _)| *k == "PGDATABASE").map(|(_, v)| v.clone()).unwrap_or_default();
         let status = pg_tool("pg_restore")?
-            .envs(pg_env(url)?)
+            .envs(env)
+            .arg(format!("--dbname={dbname}"))
             .args(["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"])
             .arg(from.join(&m.metadata))
             .status()
