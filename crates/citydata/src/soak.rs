@@ -37,8 +37,12 @@ pub struct SoakArgs {
     #[arg(long)]
     pub warmup_seconds: Option<u64>,
     /// Largest accepted growth of the server's RSS after warm-up, in MB per 10 minutes.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub max_slope_mb: f64,
+    /// Judge the slope only when the samples after warm-up span at least this many seconds
+    /// (shorter runs report it without judging: a minute of a warming server says little).
+    #[arg(long, default_value_t = 300)]
+    pub slope_min_seconds: u64,
     /// Rows of the demo population register loaded at start.
     #[arg(long, default_value_t = 2000)]
     pub demo_rows: u64,
@@ -49,9 +53,6 @@ pub struct SoakArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }
-
-/// The slope is judged only over at least this long after warm-up: shorter runs report it.
-pub const MIN_SLOPE_WINDOW_SECS: f64 = 300.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
@@ -102,7 +103,7 @@ const SEARCH_TERMS: [&str; 6] = ["人口", "企业", "医疗", "交通", "教育
 #[derive(Debug, Clone)]
 struct Sample {
     op: Op,
-    /// Seconds since the start of the load.
+    /// When it was sent, in seconds since the start of the load.
     at: f64,
     ms: f64,
     /// HTTP status, or 0 when the request failed without one.
@@ -326,6 +327,20 @@ fn stats_json(samples: &[&Sample]) -> Value {
     })
 }
 
+fn print_row(window: &str, op: &str, st: &Value) {
+    let cell = |k: &str| st[k].to_string();
+    println!(
+        "{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}",
+        window,
+        op,
+        cell("count"),
+        cell("errors"),
+        cell("p50_ms"),
+        cell("p95_ms"),
+        cell("p99_ms")
+    );
+}
+
 fn round(v: f64) -> Value {
     if v.is_finite() { json!((v * 10.0).round() / 10.0) } else { Value::Null }
 }
@@ -418,8 +433,9 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
             let ops: &[Op] = if op == Op::Request { &[Op::Request, Op::Approve] } else { &[op] };
             for &op in ops {
                 let t = Instant::now();
+                let at = start.elapsed().as_secs_f64();
                 let (status, ok) = send(&ctx, op, k).await;
-                let s = Sample { op, at: start.elapsed().as_secs_f64(), ms: t.elapsed().as_secs_f64() * 1e3, status, ok };
+                let s = Sample { op, at, ms: t.elapsed().as_secs_f64() * 1e3, status, ok };
                 samples.lock().unwrap_or_else(|p| p.into_inner()).push(s);
             }
         });
@@ -441,7 +457,7 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
     let mut ops: Vec<Op> = samples.iter().map(|s| s.op).collect();
     ops.sort();
     ops.dedup();
-    let n_windows = ((elapsed / window).ceil() as usize).max(1);
+    let n_windows = ((duration.as_secs_f64() / window).ceil() as usize).max(1);
     let mut windows = vec![];
     println!("citydata bench soak: {:.0} s, {} operations/s, server pid {pid}", elapsed, args.rate);
     println!("{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}", "window", "operation", "count", "errors", "p50 ms", "p95 ms", "p99 ms");
@@ -454,16 +470,7 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
                 continue;
             }
             let st = stats_json(&s);
-            println!(
-                "{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}",
-                format!("{}", w + 1),
-                op.name(),
-                st["count"],
-                st["errors"],
-                st["p50_ms"],
-                st["p95_ms"],
-                st["p99_ms"]
-            );
+            print_row(&format!("{}", w + 1), op.name(), &st);
             per_op.insert(op.name().into(), st);
         }
         windows.push(json!({"start_s": lo, "end_s": hi.min(elapsed), "operations": per_op}));
@@ -473,16 +480,7 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
     for &op in &ops {
         let s: Vec<&Sample> = samples.iter().filter(|s| s.op == op).collect();
         let st = stats_json(&s);
-        println!(
-            "{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}",
-            "all",
-            op.name(),
-            st["count"],
-            st["errors"],
-            st["p50_ms"],
-            st["p95_ms"],
-            st["p99_ms"]
-        );
+        print_row("all", op.name(), &st);
         totals.insert(op.name().into(), st);
     }
     let mut errors: BTreeMap<(String, u16), usize> = BTreeMap::new();
@@ -497,7 +495,8 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
     let after: Vec<(f64, u64)> = rss.iter().copied().filter(|(t, _)| *t >= warmup).collect();
     let slope = slope_mb_per_10min(&after);
     let judged_span = after.last().map(|l| l.0).unwrap_or(0.0) - after.first().map(|f| f.0).unwrap_or(0.0);
-    let judged = slope.is_some() && judged_span >= MIN_SLOPE_WINDOW_SECS;
+    let min_span = args.slope_min_seconds as f64;
+    let judged = slope.is_some() && judged_span >= min_span;
     let mb = |b: u64| b as f64 / 1e6;
     let (first, last, max) = (
         rss.first().map(|r| r.1).unwrap_or(0),
@@ -518,7 +517,7 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
             if s <= args.max_slope_mb { "ok" } else { "OVER THE LIMIT" }
         ),
         Some(s) => println!(
-            "  slope after {warmup:.0} s warm-up: {s:+.2} MB / 10 min (not judged: {judged_span:.0} s of samples, {MIN_SLOPE_WINDOW_SECS:.0} s needed)"
+            "  slope after {warmup:.0} s warm-up: {s:+.2} MB / 10 min (not judged: {judged_span:.0} s of samples, {min_span:.0} s needed)"
         ),
         None => println!("  slope: too few samples after warm-up"),
     }
