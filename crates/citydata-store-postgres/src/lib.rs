@@ -580,12 +580,11 @@ impl Store for PostgresStore {
     }
 
     async fn is_blank(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(n == 0)
     }
 }

@@ -607,9 +607,8 @@ impl Store for SqliteStore {
     }
 
     async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
-        let target = path
-            .to_str()
-            .ok_or_else(|| StoreError::Backend(format!("backup path {} is not UTF-8", path.display())))?;
+        let target =
+            path.to_str().ok_or_else(|| StoreError::Backend(format!("backup path {} is not UTF-8", path.display())))?;
         // One read transaction: the copy is the database as of one commit, writers go on.
         sqlx::query("VACUUM INTO ?").bind(target).execute(&self.pool).await.map_err(backend)?;
         Ok(())

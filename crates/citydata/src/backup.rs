@@ -23,8 +23,8 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use citydata_server::{ResolvedSettings, Settings, open_store};
 use citydata_domain::resource::Audience;
+use citydata_server::{ResolvedSettings, Settings, open_store};
 use citydata_store::{ResourceFilter, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -265,7 +265,11 @@ impl Collected {
 pub async fn backup(r: ResolvedSettings, to: &Path) -> Result<ExitCode> {
     // Validations.
     if to.exists() && !to.is_dir() {
-        bail!("备份目标 {} 已存在且不是目录 / backup target {} exists and is not a directory", to.display(), to.display());
+        bail!(
+            "备份目标 {} 已存在且不是目录 / backup target {} exists and is not a directory",
+            to.display(),
+            to.display()
+        );
     }
     if !is_empty_dir(to)? {
         bail!(
@@ -289,9 +293,7 @@ pub async fn backup(r: ResolvedSettings, to: &Path) -> Result<ExitCode> {
     }
     let store = open_store(&r.database_url).await?;
     if !store.ready().await? {
-        bail!(
-            "数据库未完成迁移，请先运行 citydata migrate / the database is not migrated: run citydata migrate first"
-        );
+        bail!("数据库未完成迁移，请先运行 citydata migrate / the database is not migrated: run citydata migrate first");
     }
     std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
     make_private(to, 0o700)?;
@@ -312,8 +314,8 @@ pub async fn backup(r: ResolvedSettings, to: &Path) -> Result<ExitCode> {
     }
     // 2. The secret key, when it is a file of the data directory.
     let secret_file = r.data_dir.join("secret_key");
-    let secret_key_included = secret_file.is_file()
-        && std::fs::read_to_string(&secret_file).is_ok_and(|s| s.trim() == r.secret_key.expose());
+    let secret_key_included =
+        secret_file.is_file() && std::fs::read_to_string(&secret_file).is_ok_and(|s| s.trim() == r.secret_key.expose());
     if secret_key_included {
         let (n, h) = copy_hashed(&secret_file, &to.join("secret_key"), None)?;
         make_private(&to.join("secret_key"), 0o600)?;
@@ -468,9 +470,8 @@ pub fn verify_backup(from: &Path) -> Result<Manifest> {
             from.display()
         )
     })?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{MANIFEST} 无法解析 / {MANIFEST} does not parse: {e}")
-    })?;
+    let m: Manifest = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{MANIFEST} 无法解析 / {MANIFEST} does not parse: {e}"))?;
     if m.format != FORMAT || m.format_version != FORMAT_VERSION {
         bail!(
             "备份格式 {} v{} 不受支持（支持 {FORMAT} v{FORMAT_VERSION}）/ backup format {} v{} is not supported (this citydata reads {FORMAT} v{FORMAT_VERSION})",
@@ -573,7 +574,11 @@ pub async fn restore(settings: Settings, from: &Path) -> Result<ExitCode> {
             None => data_dir.join("citydata.db"),
         };
         if f.exists() {
-            bail!("数据库文件 {} 已存在，拒绝覆盖 / database file {} exists; refusing to overwrite it", f.display(), f.display());
+            bail!(
+                "数据库文件 {} 已存在，拒绝覆盖 / database file {} exists; refusing to overwrite it",
+                f.display(),
+                f.display()
+            );
         }
         Some(f)
     };
@@ -640,8 +645,8 @@ pub async fn restore(settings: Settings, from: &Path) -> Result<ExitCode> {
     // Open it as a node would: migrate, rebuild the search index, verify the audit chain.
     let r = settings.resolve()?;
     let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;
-    let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key =
+        citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let core = crate::cli::open_core(r).await?.with_search(std::sync::Arc::new(index));
     let n = core.reindex().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let report =

@@ -89,11 +89,56 @@ impl Op {
 const CYCLE: [Op; 50] = {
     use Op::*;
     [
-        CatalogList, Search, Rows, CatalogGet, Export, CatalogList, Search, RowsGranted, CatalogGet, Rows, //
-        CatalogList, Search, Rows, Ingest, CatalogGet, Search, CatalogList, Rows, Request, RowsGranted, //
-        CatalogList, Search, Export, CatalogGet, Rows, Login, CatalogList, Search, Rows, CatalogGet, //
-        CatalogList, Search, RowsGranted, Ingest, Rows, CatalogList, Search, CatalogGet, Export, Rows, //
-        CatalogList, Search, Rows, CatalogGet, Request, RowsGranted, CatalogList, Search, Rows, Login,
+        CatalogList,
+        Search,
+        Rows,
+        CatalogGet,
+        Export,
+        CatalogList,
+        Search,
+        RowsGranted,
+        CatalogGet,
+        Rows, //
+        CatalogList,
+        Search,
+        Rows,
+        Ingest,
+        CatalogGet,
+        Search,
+        CatalogList,
+        Rows,
+        Request,
+        RowsGranted, //
+        CatalogList,
+        Search,
+        Export,
+        CatalogGet,
+        Rows,
+        Login,
+        CatalogList,
+        Search,
+        Rows,
+        CatalogGet, //
+        CatalogList,
+        Search,
+        RowsGranted,
+        Ingest,
+        Rows,
+        CatalogList,
+        Search,
+        CatalogGet,
+        Export,
+        Rows, //
+        CatalogList,
+        Search,
+        Rows,
+        CatalogGet,
+        Request,
+        RowsGranted,
+        CatalogList,
+        Search,
+        Rows,
+        Login,
     ]
 };
 
@@ -193,9 +238,7 @@ async fn send(ctx: &Ctx, op: Op, k: u64) -> (u16, bool) {
     let base = &ctx.base;
     let people = urlencode(&ctx.people);
     let result: Result<reqwest::Response, reqwest::Error> = match op {
-        Op::CatalogList => {
-            ctx.anon.get(format!("{base}/api/v1/resources?per_page=20&page={}", 1 + k % 2)).send().await
-        }
+        Op::CatalogList => ctx.anon.get(format!("{base}/api/v1/resources?per_page=20&page={}", 1 + k % 2)).send().await,
         Op::CatalogGet => {
             let id = &ctx.resources[(k as usize) % ctx.resources.len().max(1)];
             ctx.anon.get(format!("{base}/api/v1/resources/{id}")).send().await
@@ -287,7 +330,13 @@ async fn send(ctx: &Ctx, op: Op, k: u64) -> (u16, bool) {
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -460,7 +509,10 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
     let n_windows = ((duration.as_secs_f64() / window).ceil() as usize).max(1);
     let mut windows = vec![];
     println!("citydata bench soak: {:.0} s, {} operations/s, server pid {pid}", elapsed, args.rate);
-    println!("{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}", "window", "operation", "count", "errors", "p50 ms", "p95 ms", "p99 ms");
+    println!(
+        "{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}",
+        "window", "operation", "count", "errors", "p50 ms", "p95 ms", "p99 ms"
+    );
     for w in 0..n_windows {
         let (lo, hi) = (w as f64 * window, (w + 1) as f64 * window);
         let mut per_op = serde_json::Map::new();
@@ -476,7 +528,10 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
         windows.push(json!({"start_s": lo, "end_s": hi.min(elapsed), "operations": per_op}));
     }
     let mut totals = serde_json::Map::new();
-    println!("{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}", "-------", "-------------", "------", "------", "------", "------", "------");
+    println!(
+        "{:<7} {:<13} {:>6} {:>6} {:>9} {:>9} {:>9}",
+        "-------", "-------------", "------", "------", "------", "------", "------"
+    );
     for &op in &ops {
         let s: Vec<&Sample> = samples.iter().filter(|s| s.op == op).collect();
         let st = stats_json(&s);
@@ -490,7 +545,10 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
     let error_count: usize = errors.values().sum();
     println!("错误 / errors: {error_count}");
     for ((op, status), n) in &errors {
-        println!("  {op} status {}: {n}", if *status == 0 { "none (connection)".to_string() } else { status.to_string() });
+        println!(
+            "  {op} status {}: {n}",
+            if *status == 0 { "none (connection)".to_string() } else { status.to_string() }
+        );
     }
     let after: Vec<(f64, u64)> = rss.iter().copied().filter(|(t, _)| *t >= warmup).collect();
     let slope = slope_mb_per_10min(&after);

@@ -79,8 +79,12 @@ async fn serve(d: &Path, db: Option<&str>, demo: bool) -> Server {
 
 async fn login(base: &str, user: &str) -> reqwest::Client {
     let c = reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(120)).build().unwrap();
-    let r =
-        c.post(format!("{base}/api/v1/auth/login")).json(&json!({"username": user, "password": PW})).send().await.unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": PW}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "login as {user}");
     c
 }
@@ -145,7 +149,8 @@ async fn make_data_and_back_up(d: &Path, db: Option<&str>, backup: &Path) -> Bef
     let rid = req["id"].as_str().expect("request id").to_string();
     let r = steward.post(format!("{base}/api/v1/requests/{rid}/approve")).json(&json!({})).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    let o = run(citydata(d, db).args(["token", "create", "--user", "wjw-analyst", "--name", "etl", "--expires", "30d"]));
+    let o =
+        run(citydata(d, db).args(["token", "create", "--user", "wjw-analyst", "--name", "etl", "--expires", "30d"]));
     assert!(o.status.success(), "{}", text(&o));
     let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
     let list = get_json(&admin, format!("{base}/api/v1/resources?per_page=1")).await;

@@ -18,7 +18,8 @@ fn soak(dir: &std::path::Path, extra: &[&str]) -> (std::process::Output, Value) 
         .current_dir(dir)
         .output()
         .expect("run citydata bench soak");
-    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("no JSON: {}", String::from_utf8_lossy(&o.stderr)));
+    let text =
+        std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("no JSON: {}", String::from_utf8_lossy(&o.stderr)));
     (o, serde_json::from_str(&text).unwrap())
 }
 
@@ -30,7 +31,18 @@ fn a_short_soak_runs_clean_and_reports() {
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(v["error_count"], 0, "{out}");
     assert_eq!(v["passed"], true);
-    for op in ["catalog_list", "catalog_get", "search", "rows", "rows_granted", "export", "ingest", "login", "request", "approve"] {
+    for op in [
+        "catalog_list",
+        "catalog_get",
+        "search",
+        "rows",
+        "rows_granted",
+        "export",
+        "ingest",
+        "login",
+        "request",
+        "approve",
+    ] {
         let t = &v["totals"][op];
         assert!(t["count"].as_u64().unwrap_or(0) > 0, "{op} ran: {t}");
         assert!(t["p50_ms"].as_f64().unwrap() <= t["p99_ms"].as_f64().unwrap(), "{op}: {t}");
@@ -52,7 +64,8 @@ fn a_short_soak_runs_clean_and_reports() {
 fn a_slope_over_the_limit_fails_the_soak() {
     let dir = tempfile::tempdir().unwrap();
     // Any real slope is above -1e9 MB per 10 minutes: judged, it is over the limit.
-    let (o, v) = soak(dir.path(), &["--slope-min-seconds", "5", "--warmup-seconds", "0", "--max-slope-mb", "-1000000000"]);
+    let (o, v) =
+        soak(dir.path(), &["--slope-min-seconds", "5", "--warmup-seconds", "0", "--max-slope-mb", "-1000000000"]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(v["rss"]["slope_judged"], true);
     assert_eq!(v["passed"], false);
