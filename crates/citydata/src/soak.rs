@@ -43,6 +43,10 @@ pub struct SoakArgs {
     /// (shorter runs report it without judging: a minute of a warming server says little).
     #[arg(long, default_value_t = 300)]
     pub slope_min_seconds: u64,
+    /// Operations allowed in flight at once; an operation due while this many are still
+    /// waiting is not sent and counts as an error (`not sent`): the server is not keeping up.
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
     /// Rows of the demo population register loaded at start.
     #[arg(long, default_value_t = 2000)]
     pub demo_rows: u64,
@@ -151,7 +155,8 @@ struct Sample {
     /// When it was sent, in seconds since the start of the load.
     at: f64,
     ms: f64,
-    /// HTTP status, or 0 when the request failed without one.
+    /// HTTP status, 0 when the request failed without one, 1 when it was not sent (too many
+    /// operations in flight).
     status: u16,
     ok: bool,
 }
@@ -364,7 +369,8 @@ pub fn slope_mb_per_10min(points: &[(f64, u64)]) -> Option<f64> {
 }
 
 fn stats_json(samples: &[&Sample]) -> Value {
-    let mut ms: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    // Operations not sent have no latency.
+    let mut ms: Vec<f64> = samples.iter().filter(|s| s.status != 1).map(|s| s.ms).collect();
     ms.sort_by(f64::total_cmp);
     json!({
         "count": samples.len(),
@@ -374,6 +380,14 @@ fn stats_json(samples: &[&Sample]) -> Value {
         "p99_ms": round(percentile(&ms, 0.99)),
         "max_ms": round(ms.last().copied().unwrap_or(f64::NAN)),
     })
+}
+
+fn status_label(status: u16) -> String {
+    match status {
+        0 => "no answer (connection or timeout)".into(),
+        1 => "not sent (too many operations in flight)".into(),
+        s => format!("status {s}"),
+    }
 }
 
 fn print_row(window: &str, op: &str, st: &Value) {
@@ -477,6 +491,13 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
         }
         tokio::time::sleep_until(tokio::time::Instant::from_std(start + due)).await;
         let op = CYCLE[(k % CYCLE.len() as u64) as usize];
+        while tasks.try_join_next().is_some() {}
+        if tasks.len() >= args.max_in_flight.max(1) {
+            let at = start.elapsed().as_secs_f64();
+            samples.lock().unwrap_or_else(|p| p.into_inner()).push(Sample { op, at, ms: 0.0, status: 1, ok: false });
+            k += 1;
+            continue;
+        }
         let (ctx, samples) = (ctx.clone(), samples.clone());
         tasks.spawn(async move {
             let ops: &[Op] = if op == Op::Request { &[Op::Request, Op::Approve] } else { &[op] };
@@ -545,10 +566,7 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
     let error_count: usize = errors.values().sum();
     println!("错误 / errors: {error_count}");
     for ((op, status), n) in &errors {
-        println!(
-            "  {op} status {}: {n}",
-            if *status == 0 { "none (connection)".to_string() } else { status.to_string() }
-        );
+        println!("  {op} {}: {n}", status_label(*status));
     }
     let after: Vec<(f64, u64)> = rss.iter().copied().filter(|(t, _)| *t >= warmup).collect();
     let slope = slope_mb_per_10min(&after);
@@ -595,7 +613,7 @@ pub async fn run(args: SoakArgs) -> Result<std::process::ExitCode> {
         "demo_rows": args.demo_rows,
         "windows": windows,
         "totals": totals,
-        "errors": errors.iter().map(|((op, status), n)| json!({"operation": op, "status": status, "count": n})).collect::<Vec<_>>(),
+        "errors": errors.iter().map(|((op, status), n)| json!({"operation": op, "status": status, "what": status_label(*status), "count": n})).collect::<Vec<_>>(),
         "error_count": error_count,
         "rss": {
             "samples": rss.iter().map(|(t, b)| json!([(*t * 10.0).round() / 10.0, b])).collect::<Vec<_>>(),
