@@ -158,6 +158,10 @@ async fn make_data_and_back_up(d: &Path, db: Option<&str>, backup: &Path) -> Bef
     let people = get_json(&admin, format!("{base}/api/v1/resources/101%2F000001")).await;
     let people_id = people["id"].as_str().unwrap().to_string();
 
+    // What a writer killed before its commit leaves: a data file no version names. It stays out.
+    std::fs::write(d.join("lake/tables").join(&people_id).join("part-00000-uncommitted-c000.snappy.parquet"), b"PAR1")
+        .unwrap();
+
     // Commits go on during the backup.
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
@@ -207,6 +211,14 @@ async fn check_restored(src: &Path, dst: &Path, db: Option<&str>, backup: &Path,
         .expect("the population table is in the manifest")
         .clone();
     let version = table["version"].as_i64().unwrap();
+    let files = m["files"].as_array().unwrap();
+    assert!(!files.iter().any(|f| f["path"].as_str().unwrap().contains("uncommitted")), "uncommitted files stay out");
+    let logs: Vec<&str> = files
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .filter(|p| p.starts_with(&format!("lake/tables/{}/_delta_log/", before.people_id)) && p.ends_with(".json"))
+        .collect();
+    assert_eq!(logs.len() as i64, version + 1, "the log up to version {version} and nothing after it: {logs:?}");
     assert!(version >= 2, "demo load, one ingest and loop commits: {table}");
 
     // The table: the backup's version, with the rows the source had at that version.
