@@ -18,6 +18,7 @@ pub mod limits;
 pub mod mask;
 pub mod read;
 pub mod schema;
+pub mod snapshot;
 pub mod table;
 
 pub use error::{LakeError, Result, StorageKind};

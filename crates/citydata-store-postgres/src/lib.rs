@@ -604,4 +604,19 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn backup_to(&self, _path: &std::path::Path) -> Result<()> {
+        Err(StoreError::Backend(
+            "a PostgreSQL database is copied with pg_dump (citydata backup runs it), not by the store".into(),
+        ))
+    }
+
+    async fn is_blank(&self) -> Result<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(n == 0)
+    }
 }

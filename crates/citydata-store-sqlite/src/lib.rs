@@ -619,4 +619,20 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        let target =
+            path.to_str().ok_or_else(|| StoreError::Backend(format!("backup path {} is not UTF-8", path.display())))?;
+        // One read transaction: the copy is the database as of one commit, writers go on.
+        sqlx::query("VACUUM INTO ?").bind(target).execute(&self.pool).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn is_blank(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(n == 0)
+    }
 }

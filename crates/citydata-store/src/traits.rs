@@ -154,6 +154,12 @@ pub trait Store:
     async fn ready(&self) -> Result<bool>;
     fn pool_stats(&self) -> PoolStats;
     async fn close(&self);
+    /// Write a consistent copy of the whole database into the new file `path` while the
+    /// database stays in use (SQLite: `VACUUM INTO`). PostgreSQL answers `Backend`: its copy is
+    /// `pg_dump`, run by `citydata backup`.
+    async fn backup_to(&self, path: &std::path::Path) -> Result<()>;
+    /// `true` when the database holds no table at all: a fresh target for a restore.
+    async fn is_blank(&self) -> Result<bool>;
 }
 
 /// Filters for listing resources; `audience` always applies.

@@ -98,6 +98,8 @@ enum Command {
         /// Keep generated files here (reused across runs) instead of a temporary directory.
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<BenchCommand>,
     },
     /// The audit log.
     Audit {
@@ -126,6 +128,17 @@ enum Command {
         #[command(subcommand)]
         command: SearchCommand,
     },
+    /// Copy the metadata, the lake and the keys into a new directory while servers run (备份).
+    Backup {
+        /// A new or empty directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (and, on PostgreSQL, an empty database).
+    Restore {
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
     /// Sharing requests (共享申请), acting as a user.
     Request {
         /// The user the command acts as (the operator on this host is trusted, as for `token create`).
@@ -141,6 +154,13 @@ enum Command {
         #[command(subcommand)]
         command: GrantCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// A mixed workload at a fixed rate against a server process; errors, latency percentiles
+    /// per window and the server's memory over time (see BENCHMARKS.md).
+    Soak(crate::soak::SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -576,7 +596,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Request { user, command } => requests(settings, &user, command).await,
         Command::Grant { user, command } => grants(settings, &user, command).await,
-        Command::Bench { quick, only, out, dir } => {
+        Command::Bench { command: Some(BenchCommand::Soak(args)), .. } => crate::soak::run(args).await,
+        Command::Backup { to } => crate::backup::backup(settings.resolve()?, &to).await,
+        Command::Restore { from } => crate::backup::restore(settings, &from).await,
+        Command::Bench { quick, only, out, dir, command: None } => {
             crate::bench::run(crate::bench::BenchArgs { quick, only, out, dir }).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -624,7 +647,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
+pub(crate) async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
     let store = open_store(&r.database_url).await?;
     store.migrate().await.context("database migration failed")?;
     let lake = citydata_lake::table::Lake::new(&r.lake_url)

@@ -1,9 +1,11 @@
 //! `citydata`: the server and the command line of the city data platform.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod bench;
 mod cli;
 mod lake_check;
+mod soak;
 
 use std::process::ExitCode;
 
