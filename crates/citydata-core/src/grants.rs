@@ -57,6 +57,78 @@ pub struct NewGrantInput {
 
 pub use crate::gate::{caller, to_domain};
 
+/// Who a grant is for, as clients see it: exactly one of the two.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GranteeView {
+    /// A department code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// A (public) user's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A grant as clients see it, with its state now.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GrantView {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    pub grantee: GranteeView,
+    /// Items granted (names); empty: every item.
+    pub fields: Vec<String>,
+    pub row_filter: Option<String>,
+    /// Item → mask.
+    pub masks: BTreeMap<String, String>,
+    pub purpose: String,
+    pub valid_from: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub granted_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who or what ended it (a username, `superseded`, `renewal`, `policy_change`).
+    pub revoked_by: Option<String>,
+    /// `pending`, `active`, `expired` or `revoked`.
+    pub state: &'static str,
+}
+
+impl From<&citydata_store::GrantRecord> for GrantView {
+    fn from(g: &citydata_store::GrantRecord) -> Self {
+        let now = Utc::now();
+        let state = if g.revoked_at.is_some() {
+            "revoked"
+        } else if g.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else if g.valid_from > now {
+            "pending"
+        } else {
+            "active"
+        };
+        let grantee = if g.grantee_kind == "user" {
+            GranteeView { department: None, user: Some(g.grantee.clone()) }
+        } else {
+            GranteeView { department: Some(g.grantee.clone()), user: None }
+        };
+        Self {
+            id: g.id,
+            resource_id: g.resource_id,
+            grantee,
+            fields: g.fields.clone(),
+            row_filter: g.row_filter.clone(),
+            masks: g.masks.clone(),
+            purpose: g.purpose.clone(),
+            valid_from: g.valid_from,
+            expires_at: g.expires_at,
+            granted_by: g.granted_by.clone(),
+            created_at: g.created_at,
+            revoked_at: g.revoked_at,
+            revoked_by: g.revoked_by.clone(),
+            state,
+        }
+    }
+}
+
 /// On whose word a grant is issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IssuedBy {

@@ -18,6 +18,111 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// A sharing request as clients see it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestView {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    /// The requesting user's name.
+    pub requester: String,
+    /// The requesting department (null for a public applicant).
+    pub requester_department: Option<String>,
+    /// Item names asked for (empty: all).
+    pub fields: Vec<String>,
+    pub purpose: String,
+    pub basis: String,
+    pub scenario: String,
+    pub contact: String,
+    pub period_days: i64,
+    /// `pending`, `approved`, `rejected`, `withdrawn`.
+    pub state: String,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub grant_id: Option<Uuid>,
+    pub due_at: DateTime<Utc>,
+    /// Pending past its due date.
+    pub overdue: bool,
+    pub created_at: DateTime<Utc>,
+    /// The grant this request asks to renew (续期).
+    pub renews_grant: Option<Uuid>,
+    /// SHA-256 of the 安全承诺书 a public applicant accepted.
+    pub commitment_sha256: Option<String>,
+}
+
+/// A comment on a request, as clients see it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommentView {
+    pub id: Uuid,
+    pub author: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&CommentRecord> for CommentView {
+    fn from(c: &CommentRecord) -> Self {
+        Self { id: c.id, author: c.author.clone(), body: c.body.clone(), created_at: c.created_at }
+    }
+}
+
+/// A message in one's inbox, as clients see it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InboxView {
+    pub id: Uuid,
+    /// `request.new`, `request.decided`, `request.comment`, `grant.expiring`, `grant.revoked`, ...
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// An API path about the subject, e.g. `/api/v1/requests/<id>`.
+    pub link: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub read: bool,
+}
+
+impl From<&InboxRecord> for InboxView {
+    fn from(m: &InboxRecord) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind.clone(),
+            title: m.title.clone(),
+            body: m.body.clone(),
+            link: m.link.clone(),
+            created_at: m.created_at,
+            read: m.read_at.is_some(),
+        }
+    }
+}
+
+impl From<&RequestRecord> for RequestView {
+    fn from(r: &RequestRecord) -> Self {
+        Self {
+            id: r.id,
+            resource_id: r.resource_id,
+            requester: r.requester_name.clone(),
+            requester_department: r.requester_department.clone(),
+            fields: r.fields.clone(),
+            purpose: r.purpose.clone(),
+            basis: r.basis.clone(),
+            scenario: r.scenario.clone(),
+            contact: r.contact.clone(),
+            period_days: r.period_days,
+            state: r.state.clone(),
+            reason: r.reason.clone(),
+            decided_by: r.decided_by.clone(),
+            decided_at: r.decided_at,
+            grant_id: r.grant_id,
+            due_at: r.due_at,
+            overdue: r.state == "pending" && r.due_at < Utc::now(),
+            created_at: r.created_at,
+            renews_grant: r.renews_grant,
+            commitment_sha256: r.commitment.clone(),
+        }
+    }
+}
+
 /// A new request, as received.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -73,6 +178,7 @@ pub struct RenewInput {
 
 /// The security commitment public applicants accept, and its fingerprint.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitmentView {
     pub text: String,
     pub sha256: String,
@@ -797,6 +903,7 @@ impl Core {
 
 /// Response times of a department as provider (for the evaluation dashboard).
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResponseTimes {
     pub department: String,
     /// Requests decided by a person (not the immediate system decisions).

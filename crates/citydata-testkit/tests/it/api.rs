@@ -244,6 +244,8 @@ async fn openapi_documents_every_v1_route() {
         ("/api/v1/resources/{id}/aggregate", "get", "AggregateResult"),
         ("/api/v1/sql", "post", "SqlResult"),
         ("/api/v1/resources/{id}/ingests/{ingest_id}", "get", "IngestView"),
+        ("/api/v1/grants/{id}/revoke", "post", "GrantView"),
+        ("/api/v1/requests/{id}", "get", "RequestView"),
     ] {
         let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
         assert_eq!(ok["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
