@@ -283,6 +283,32 @@ impl From<&IngestRecord> for IngestView {
     }
 }
 
+/// One version of a resource's table, as clients see it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TableVersionView {
+    pub version: i64,
+    /// When it was committed, in milliseconds since the epoch.
+    pub timestamp: Option<i64>,
+    /// The Delta operation (`WRITE`, `MERGE`, ...).
+    pub operation: Option<String>,
+    /// The ingest that made it.
+    pub ingest_id: Option<String>,
+    pub rows_added: Option<i64>,
+}
+
+impl From<&VersionInfo> for TableVersionView {
+    fn from(v: &VersionInfo) -> Self {
+        Self {
+            version: v.version,
+            timestamp: v.timestamp,
+            operation: v.operation.clone(),
+            ingest_id: v.ingest_id.clone(),
+            rows_added: v.rows_added,
+        }
+    }
+}
+
 /// The JSON of an ingest record, with its report.
 pub fn ingest_view(r: &IngestRecord) -> Value {
     serde_json::to_value(IngestView::from(r)).unwrap_or_default()

@@ -49,6 +49,7 @@ pub struct WebhookInput {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookView {
     pub id: Uuid,
     pub department: String,
@@ -76,6 +77,7 @@ impl From<WebhookRecord> for WebhookView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryView {
     pub id: Uuid,
     pub event: String,
@@ -87,6 +89,7 @@ pub struct DeliveryView {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: serde_json::Value,
 }
 
@@ -109,6 +112,7 @@ impl From<DeliveryRecord> for DeliveryView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubscriptionView {
     pub id: Uuid,
     pub resource_id: Uuid,

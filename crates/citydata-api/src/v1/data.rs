@@ -6,7 +6,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use citydata_core::ingest::{IngestBody, IngestParams, IngestView, ingest_view};
+use citydata_core::ingest::{IngestBody, IngestParams, IngestView, TableVersionView, ingest_view};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -255,14 +255,14 @@ pub async fn get_ingest(
 
 /// The versions of a resource's table, newest first (time travel reads name one).
 #[utoipa::path(get, path = "/api/v1/resources/{id}/versions", tag = "data", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Vec<TableVersionView>), (status = 404, body = ErrorEnvelope)))]
 pub async fn versions(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<TableVersionView>>, ApiError> {
     let v = state.core.table_versions(p.as_ref(), &id).await?;
-    Ok(Json(serde_json::to_value(v).unwrap_or_default()))
+    Ok(Json(v.iter().map(TableVersionView::from).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -6,14 +6,9 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use citydata_core::webhooks::WebhookInput;
+use citydata_core::webhooks::{DeliveryView, SubscriptionView, WebhookInput, WebhookView};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-
-fn json<T: serde::Serialize>(v: T) -> Json<Value> {
-    Json(serde_json::to_value(v).unwrap_or_default())
-}
 
 /// Register a webhook for a department (its stewards and department admins). Each event that
 /// reaches a member's inbox — `request.new`, `request.decided`, `request.comment`,
@@ -23,7 +18,7 @@ fn json<T: serde::Serialize>(v: T) -> Json<Value> {
 /// sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`. A non-2xx answer or no answer
 /// is retried with exponential backoff. The answer carries the `secret`, shown only once.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = WebhookInput,
-    responses((status = 201, body = Object, description = "{id, department, url, events, secret, ...}"),
+    responses((status = 201, body = WebhookView, description = "The webhook, with its secret (shown once)"),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create_webhook(
@@ -31,16 +26,16 @@ pub async fn create_webhook(
     Meta(meta): Meta,
     Auth(p): Auth,
     ApiJson(input): ApiJson<WebhookInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, json(state.core.create_webhook(&meta, &p, input).await?)))
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.core.create_webhook(&meta, &p, input).await?)))
 }
 
 /// The webhooks of my departments (platform admins: all), without their secrets.
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
-    responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorEnvelope)),
+    responses((status = 200, body = Vec<WebhookView>), (status = 401, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
-pub async fn list_webhooks(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
-    Ok(json(state.core.list_webhooks(&p).await?))
+pub async fn list_webhooks(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    Ok(Json(state.core.list_webhooks(&p).await?))
 }
 
 /// Remove a webhook with its delivery log and subscriptions.
@@ -67,7 +62,7 @@ pub struct DeliveriesQuery {
 /// The delivery log of a webhook, newest first: event, payload, state (`pending`,
 /// `delivered`, `failed`), attempts, the latest HTTP status or error, the next attempt.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path), DeliveriesQuery),
-    responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+    responses((status = 200, body = Vec<DeliveryView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn deliveries(
@@ -75,9 +70,9 @@ pub async fn deliveries(
     Auth(p): Auth,
     Path(id): Path<String>,
     q: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<DeliveryView>>, ApiError> {
     let Query(q) = q?;
-    Ok(json(state.core.webhook_deliveries(&p, &id, q.limit.unwrap_or(100)).await?))
+    Ok(Json(state.core.webhook_deliveries(&p, &id, q.limit.unwrap_or(100)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -91,7 +86,7 @@ pub struct SubscribeBody {
 /// resource (a grant, or an unconditional share); the check is repeated at every version.
 #[utoipa::path(post, path = "/api/v1/resources/{id}/subscriptions", tag = "webhooks", params(("id" = String, Path)),
     request_body = SubscribeBody,
-    responses((status = 201, body = Object), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+    responses((status = 201, body = SubscriptionView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn subscribe(
@@ -100,16 +95,19 @@ pub async fn subscribe(
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SubscribeBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, json(state.core.subscribe(&meta, &p, &id, &body.webhook_id).await?)))
+) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.core.subscribe(&meta, &p, &id, &body.webhook_id).await?)))
 }
 
 /// My departments' subscriptions (platform admins: all).
 #[utoipa::path(get, path = "/api/v1/subscriptions", tag = "webhooks",
-    responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorEnvelope)),
+    responses((status = 200, body = Vec<SubscriptionView>), (status = 401, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
-pub async fn list_subscriptions(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<Value>, ApiError> {
-    Ok(json(state.core.list_subscriptions(&p).await?))
+pub async fn list_subscriptions(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<Vec<SubscriptionView>>, ApiError> {
+    Ok(Json(state.core.list_subscriptions(&p).await?))
 }
 
 /// End a subscription.

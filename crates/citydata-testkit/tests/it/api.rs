@@ -246,10 +246,20 @@ async fn openapi_documents_every_v1_route() {
         ("/api/v1/resources/{id}/ingests/{ingest_id}", "get", "IngestView"),
         ("/api/v1/grants/{id}/revoke", "post", "GrantView"),
         ("/api/v1/requests/{id}", "get", "RequestView"),
+        ("/api/v1/requests/commitment", "get", "CommitmentView"),
     ] {
         let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
         assert_eq!(ok["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
         assert!(doc["components"]["schemas"][schema]["properties"].is_object(), "{schema}");
+    }
+    for (path, method, schema) in [
+        ("/api/v1/resources/{id}/versions", "get", "TableVersionView"),
+        ("/api/v1/webhooks", "get", "WebhookView"),
+        ("/api/v1/requests", "get", "RequestView"),
+        ("/api/v1/inbox", "get", "InboxView"),
+    ] {
+        let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(ok["items"]["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
     }
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
