@@ -317,6 +317,9 @@ impl Application {
             loop {
                 tick.tick().await;
                 core.sync_search().await;
+                // Fold recorded latencies into their buckets: without a scrape of /metrics the
+                // recorder would keep every observation.
+                telemetry::prometheus().run_upkeep();
             }
         });
         let notices = self.core.clone();
