@@ -176,18 +176,11 @@ fn text_source(format: &Format, encoding: Encoding, r: Box<dyn Read + Send>) -> 
     })
 }
 
-/// The SHA-256 of a retry's body, and the body to hand on (a file stays a file; a stream is
-/// read whole).
-async fn body_digest(body: IngestBody) -> Result<(String, IngestBody), CoreError> {
-    tokio::task::spawn_blocking(move || {
-        let digest = match &body {
-            IngestBody::File(p) => std::fs::File::open(p).and_then(|f| crate::ingest_lease::digest_all(Box::new(f))),
-            IngestBody::Stream(_) => {
-                let IngestBody::Stream(r) = body else { unreachable!() };
-                return crate::ingest_lease::digest_all(r).map(|d| (d, IngestBody::Stream(Box::new(std::io::empty()))));
-            }
-        };
-        digest.map(|d| (d, body))
+/// The SHA-256 of a retry's body (read whole).
+async fn body_digest(body: IngestBody) -> Result<String, CoreError> {
+    tokio::task::spawn_blocking(move || match body {
+        IngestBody::File(p) => std::fs::File::open(p).and_then(|f| crate::ingest_lease::digest_all(Box::new(f))),
+        IngestBody::Stream(r) => crate::ingest_lease::digest_all(r),
     })
     .await
     .map_err(|e| CoreError::Internal(e.to_string()))?
@@ -395,7 +388,6 @@ impl Core {
         let lake = self.lake()?.clone();
         // 3. Idempotency: a key seen before returns the earlier ingest (the same body only), or
         // runs again when the earlier attempt was interrupted.
-        let mut body = body;
         if let Some(k) = &params.idempotency_key
             && let Some(mut prev) = self.store.find_ingest_by_key(resource.id, k).await?
         {
@@ -413,19 +405,16 @@ impl Core {
                 }
                 "interrupted" | "failed" => self.store.delete_ingest(prev.id).await?,
                 _ => {
-                    if let Some(first) = prev.body_sha256.clone() {
-                        let (digest, rest) = body_digest(body).await?;
-                        if digest != first {
-                            return Err(CoreError::Input {
-                                code: "idempotency_key_reused",
-                                message: "此 Idempotency-Key 已用于另一份不同的上传 / this Idempotency-Key was used for a different upload: use a new key".into(),
-                                line: None,
-                                column: None,
-                            });
-                        }
-                        body = rest;
+                    if let Some(first) = prev.body_sha256.clone()
+                        && body_digest(body).await? != first
+                    {
+                        return Err(CoreError::Input {
+                            code: "idempotency_key_reused",
+                            message: "此 Idempotency-Key 已用于另一份不同的上传 / this Idempotency-Key was used for a different upload: use a new key".into(),
+                            line: None,
+                            column: None,
+                        });
                     }
-                    drop(body);
                     return Ok((prev, true));
                 }
             }
