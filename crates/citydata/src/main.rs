@@ -1,6 +1,7 @@
 //! `citydata`: the server and the command line of the city data platform.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod alloc_tuning;
 mod backup;
 mod bench;
 mod cli;
@@ -10,6 +11,8 @@ mod soak;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any thread exists: the allocator's arenas are fixed when threads first allocate.
+    alloc_tuning::limit_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
