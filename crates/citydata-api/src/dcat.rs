@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use citydata_domain::resource::Resource;
 use citydata_domain::vocab;
+use oxrdf::vocab::xsd;
+use oxrdf::{Literal, NamedNode, NamedNodeRef, Term, Triple};
+use oxttl::TurtleSerializer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -38,39 +41,6 @@ const DISTRIBUTIONS: &[(&str, &str, &str)] = &[
     ("json", "JSON", "application/json"),
     ("xlsx", "XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
 ];
-
-/// A Turtle string literal.
-fn lit(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An IRI in angle brackets, with the characters Turtle forbids percent-encoded.
-fn iri(s: &str) -> String {
-    let mut out = String::from("<");
-    for c in s.chars() {
-        match c {
-            '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`' | '\\' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
-            c if (c as u32) < 0x20 => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('>');
-    out
-}
 
 struct Links<'a> {
     base: &'a str,
@@ -103,84 +73,151 @@ impl Links<'_> {
     }
 }
 
-const PREFIXES: &str = "@prefix dcat: <http://www.w3.org/ns/dcat#> .\n\
-@prefix dct: <http://purl.org/dc/terms/> .\n\
-@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n\
-@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n\
-@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n\
-@prefix hydra: <http://www.w3.org/ns/hydra/core#> .\n\n";
+/// The vocabularies the Turtle documents abbreviate.
+const PREFIXES: &[(&str, &str)] = &[
+    ("dcat", "http://www.w3.org/ns/dcat#"),
+    ("dct", "http://purl.org/dc/terms/"),
+    ("foaf", "http://xmlns.com/foaf/0.1/"),
+    ("xsd", "http://www.w3.org/2001/XMLSchema#"),
+    ("skos", "http://www.w3.org/2004/02/skos/core#"),
+    ("hydra", "http://www.w3.org/ns/hydra/core#"),
+];
+const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
 
-fn dataset_ttl(out: &mut String, l: &Links, r: &Resource) {
-    let c = &r.content;
-    out.push_str(&format!("{} a dcat:Dataset ;\n", iri(&l.dataset(r))));
-    out.push_str(&format!("    dct:identifier {} ;\n", lit(c.code.as_str())));
-    out.push_str(&format!("    dct:title {}@zh ;\n", lit(&c.name)));
-    out.push_str(&format!("    dct:description {}@zh ;\n", lit(&c.summary)));
-    out.push_str(&format!("    dct:publisher {} ;\n", iri(&l.agent(c.provider.as_str()))));
-    out.push_str(&format!("    dcat:theme {} ;\n", iri(&l.theme(&c.classification.theme))));
-    for t in &c.tags {
-        out.push_str(&format!("    dcat:keyword {}@zh ;\n", lit(t)));
+/// An IRI node. Links are built from validated codes and slugs; a character an IRI may not
+/// hold (which only a strange `Host` could bring) is percent-encoded first.
+fn node(s: &str) -> NamedNode {
+    NamedNode::new(s).unwrap_or_else(|_| {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`' | '\\' | ' ' => {
+                    out.push_str(&format!("%{:02X}", c as u32))
+                }
+                c if (c as u32) < 0x20 => out.push_str(&format!("%{:02X}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        NamedNode::new(out).unwrap_or_else(|_| NamedNode::new_unchecked("urn:invalid"))
+    })
+}
+
+/// The triples of a Turtle document, written by oxttl's serializer (escaping, prefixes and
+/// grouping by subject are its business).
+#[derive(Default)]
+struct Graph(Vec<Triple>);
+
+impl Graph {
+    fn add(&mut self, s: &str, p: &str, o: impl Into<Term>) {
+        self.0.push(Triple::new(node(s), node(p), o));
     }
-    out.push_str(&format!(
-        "    dct:accrualPeriodicity {} ;\n",
-        iri(&format!("{FREQ}{}", c.update_cycle.eu_frequency()))
-    ));
-    for g in &c.regions {
-        out.push_str(&format!("    dct:spatial {} ;\n", iri(&l.region(g.as_str()))));
+    fn a(&mut self, s: &str, class: &str) {
+        self.add(s, RDF_TYPE, node(class));
     }
-    if let Some(d) = c.publish_date {
-        out.push_str(&format!("    dct:issued {}^^xsd:date ;\n", lit(&d.to_string())));
+    fn iri(&mut self, s: &str, p: &str, o: &str) {
+        self.add(s, p, node(o));
     }
-    out.push_str(&format!(
-        "    dct:modified {}^^xsd:dateTime ;\n",
-        lit(&r.updated_at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-    ));
-    out.push_str(&format!("    dct:language {} ;\n", iri(LANG_ZHO)));
-    if let Some(lic) = &c.license {
-        out.push_str(&format!("    dct:rights {}@zh ;\n", lit(lic)));
+    fn zh(&mut self, s: &str, p: &str, text: &str) {
+        self.lang(s, p, text, "zh");
     }
-    if let Some(cond) = &c.open.conditions {
-        out.push_str(&format!("    dct:accessRights {}@zh ;\n", lit(cond)));
+    fn lang(&mut self, s: &str, p: &str, text: &str, tag: &str) {
+        self.add(s, p, Literal::new_language_tagged_literal_unchecked(text, tag));
     }
-    out.push_str(&format!("    dcat:landingPage {} ;\n", iri(&l.landing(r))));
-    let dists: Vec<String> = DISTRIBUTIONS.iter().map(|(ext, _, _)| iri(&l.distribution(r, ext))).collect();
-    out.push_str(&format!("    dcat:distribution {} .\n\n", dists.join(" , ")));
-    for (ext, ft, mt) in DISTRIBUTIONS {
-        out.push_str(&format!("{} a dcat:Distribution ;\n", iri(&l.distribution(r, ext))));
-        out.push_str(&format!("    dct:title {}@zh ;\n", lit(&format!("{}（{ft}）", c.name))));
-        out.push_str(&format!("    dcat:accessURL {} ;\n", iri(&l.landing(r))));
-        out.push_str(&format!("    dcat:downloadURL {} ;\n", iri(&l.download(r, ext))));
-        out.push_str(&format!("    dct:format {} ;\n", iri(&format!("{FILE_TYPE}{ft}"))));
-        out.push_str(&format!(
-            "    dcat:mediaType {} .\n\n",
-            iri(&format!("https://www.iana.org/assignments/media-types/{mt}"))
-        ));
+    fn typed(&mut self, s: &str, p: &str, value: &str, datatype: NamedNodeRef<'_>) {
+        self.add(s, p, Literal::new_typed_literal(value, datatype));
+    }
+    fn turtle(&self) -> String {
+        let mut ser = TurtleSerializer::new();
+        for (prefix, ns) in PREFIXES {
+            ser = ser.with_prefix(*prefix, *ns).expect("the prefixes are valid IRIs");
+        }
+        let mut w = ser.for_writer(Vec::new());
+        for t in &self.0 {
+            // Writing to memory cannot fail.
+            let _ = w.serialize_triple(t);
+        }
+        String::from_utf8(w.finish().unwrap_or_default()).unwrap_or_default()
     }
 }
 
-fn agents_and_themes_ttl(out: &mut String, l: &Links, rs: &[Resource], names: &HashMap<String, String>) {
+const DCAT: &str = "http://www.w3.org/ns/dcat#";
+const DCT: &str = "http://purl.org/dc/terms/";
+const FOAF: &str = "http://xmlns.com/foaf/0.1/";
+const SKOS: &str = "http://www.w3.org/2004/02/skos/core#";
+const HYDRA: &str = "http://www.w3.org/ns/hydra/core#";
+
+fn dcat(t: &str) -> String {
+    format!("{DCAT}{t}")
+}
+fn dct(t: &str) -> String {
+    format!("{DCT}{t}")
+}
+
+fn dataset_ttl(g: &mut Graph, l: &Links, r: &Resource) {
+    let c = &r.content;
+    let ds = l.dataset(r);
+    g.a(&ds, &dcat("Dataset"));
+    g.add(&ds, &dct("identifier"), Literal::new_simple_literal(c.code.as_str()));
+    g.zh(&ds, &dct("title"), &c.name);
+    g.zh(&ds, &dct("description"), &c.summary);
+    g.iri(&ds, &dct("publisher"), &l.agent(c.provider.as_str()));
+    g.iri(&ds, &dcat("theme"), &l.theme(&c.classification.theme));
+    for t in &c.tags {
+        g.zh(&ds, &dcat("keyword"), t);
+    }
+    g.iri(&ds, &dct("accrualPeriodicity"), &format!("{FREQ}{}", c.update_cycle.eu_frequency()));
+    for region in &c.regions {
+        g.iri(&ds, &dct("spatial"), &l.region(region.as_str()));
+    }
+    if let Some(d) = c.publish_date {
+        g.typed(&ds, &dct("issued"), &d.to_string(), xsd::DATE);
+    }
+    g.typed(&ds, &dct("modified"), &r.updated_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), xsd::DATE_TIME);
+    g.iri(&ds, &dct("language"), LANG_ZHO);
+    if let Some(lic) = &c.license {
+        g.zh(&ds, &dct("rights"), lic);
+    }
+    if let Some(cond) = &c.open.conditions {
+        g.zh(&ds, &dct("accessRights"), cond);
+    }
+    g.iri(&ds, &dcat("landingPage"), &l.landing(r));
+    for (ext, _, _) in DISTRIBUTIONS {
+        g.iri(&ds, &dcat("distribution"), &l.distribution(r, ext));
+    }
+    for (ext, ft, mt) in DISTRIBUTIONS {
+        let d = l.distribution(r, ext);
+        g.a(&d, &dcat("Distribution"));
+        g.zh(&d, &dct("title"), &format!("{}（{ft}）", c.name));
+        g.iri(&d, &dcat("accessURL"), &l.landing(r));
+        g.iri(&d, &dcat("downloadURL"), &l.download(r, ext));
+        g.iri(&d, &dct("format"), &format!("{FILE_TYPE}{ft}"));
+        g.iri(&d, &dcat("mediaType"), &format!("https://www.iana.org/assignments/media-types/{mt}"));
+    }
+}
+
+fn agent_ttl(g: &mut Graph, l: &Links, code: &str, name: &str) {
+    let a = l.agent(code);
+    g.a(&a, &format!("{FOAF}Agent"));
+    g.zh(&a, &format!("{FOAF}name"), name);
+}
+
+fn agents_and_themes_ttl(g: &mut Graph, l: &Links, rs: &[Resource], names: &HashMap<String, String>) {
     let mut providers: Vec<&str> = rs.iter().map(|r| r.content.provider.as_str()).collect();
     providers.sort();
     providers.dedup();
     for p in providers {
-        out.push_str(&format!(
-            "{} a foaf:Agent ;\n    foaf:name {}@zh .\n\n",
-            iri(&l.agent(p)),
-            lit(names.get(p).map(String::as_str).unwrap_or(p))
-        ));
+        agent_ttl(g, l, p, names.get(p).map(String::as_str).unwrap_or(p));
     }
     let mut themes: Vec<&str> = rs.iter().map(|r| r.content.classification.theme.as_str()).collect();
     themes.sort();
     themes.dedup();
     for t in themes {
         if let Some(th) = vocab::theme(t) {
-            out.push_str(&format!(
-                "{} a skos:Concept ;\n    skos:prefLabel {}@zh , {}@en ;\n    skos:inScheme {} .\n\n",
-                iri(&l.theme(t)),
-                lit(th.name),
-                lit(th.name_en),
-                iri(&format!("{}/themes", l.base))
-            ));
+            let c = l.theme(t);
+            g.a(&c, &format!("{SKOS}Concept"));
+            g.zh(&c, &format!("{SKOS}prefLabel"), th.name);
+            g.lang(&c, &format!("{SKOS}prefLabel"), th.name_en, "en");
+            g.iri(&c, &format!("{SKOS}inScheme"), &format!("{}/themes", l.base));
         }
     }
 }
@@ -266,43 +303,38 @@ async fn catalog_ttl(
     let (page, pages) = page_of(&q, all.len())?;
     let slice: Vec<Resource> = all.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).cloned().collect();
     let names = state.core.department_names().await?;
-    let mut out = String::from(PREFIXES);
-    out.push_str(&format!("{} a dcat:Catalog ;\n", iri(&l.catalog())));
-    out.push_str(&format!(
-        "    dct:title {}@zh , {}@en ;\n",
-        lit("城市公共数据开放目录"),
-        lit("City open data catalog")
-    ));
-    out.push_str(&format!("    dct:description {}@zh ;\n", lit("由 citydata 发布的政务数据开放目录（开放目录）")));
-    out.push_str(&format!("    dct:publisher {} ;\n", iri(&l.agent("dsjzx"))));
-    out.push_str(&format!("    foaf:homepage {} ;\n", iri(&format!("{base}/"))));
-    out.push_str(&format!("    dct:language {} ;\n", iri(LANG_ZHO)));
-    out.push_str(&format!("    dcat:themeTaxonomy {}", iri(&format!("{base}/themes"))));
-    if !slice.is_empty() {
-        let ds: Vec<String> = slice.iter().map(|r| iri(&l.dataset(r))).collect();
-        out.push_str(&format!(" ;\n    dcat:dataset {}", ds.join(" ,\n        ")));
+    let mut g = Graph::default();
+    let cat = l.catalog();
+    g.a(&cat, &dcat("Catalog"));
+    g.zh(&cat, &dct("title"), "城市公共数据开放目录");
+    g.lang(&cat, &dct("title"), "City open data catalog", "en");
+    g.zh(&cat, &dct("description"), "由 citydata 发布的政务数据开放目录（开放目录）");
+    g.iri(&cat, &dct("publisher"), &l.agent("dsjzx"));
+    g.iri(&cat, &format!("{FOAF}homepage"), &format!("{base}/"));
+    g.iri(&cat, &dct("language"), LANG_ZHO);
+    g.iri(&cat, &dcat("themeTaxonomy"), &format!("{base}/themes"));
+    for r in &slice {
+        g.iri(&cat, &dcat("dataset"), &l.dataset(r));
     }
-    out.push_str(" .\n\n");
     let this = format!("{base}/catalog.ttl?page={page}");
-    out.push_str(&format!("{} a hydra:PartialCollectionView ;\n", iri(&this)));
-    out.push_str(&format!("    hydra:totalItems {}^^xsd:integer ;\n", lit(&all.len().to_string())));
-    out.push_str(&format!("    hydra:first {} ;\n", iri(&format!("{base}/catalog.ttl?page=1"))));
+    g.a(&this, &format!("{HYDRA}PartialCollectionView"));
+    g.typed(&this, &format!("{HYDRA}totalItems"), &all.len().to_string(), xsd::INTEGER);
+    g.iri(&this, &format!("{HYDRA}first"), &format!("{base}/catalog.ttl?page=1"));
     if page > 1 {
-        out.push_str(&format!("    hydra:previous {} ;\n", iri(&format!("{base}/catalog.ttl?page={}", page - 1))));
+        g.iri(&this, &format!("{HYDRA}previous"), &format!("{base}/catalog.ttl?page={}", page - 1));
     }
     if page < pages {
-        out.push_str(&format!("    hydra:next {} ;\n", iri(&format!("{base}/catalog.ttl?page={}", page + 1))));
+        g.iri(&this, &format!("{HYDRA}next"), &format!("{base}/catalog.ttl?page={}", page + 1));
     }
-    out.push_str(&format!("    hydra:last {} .\n\n", iri(&format!("{base}/catalog.ttl?page={pages}"))));
+    g.iri(&this, &format!("{HYDRA}last"), &format!("{base}/catalog.ttl?page={pages}"));
     if !slice.iter().any(|r| r.content.provider.as_str() == "dsjzx") {
-        let name = names.get("dsjzx").map(String::as_str).unwrap_or("大数据管理中心");
-        out.push_str(&format!("{} a foaf:Agent ;\n    foaf:name {}@zh .\n\n", iri(&l.agent("dsjzx")), lit(name)));
+        agent_ttl(&mut g, &l, "dsjzx", names.get("dsjzx").map(String::as_str).unwrap_or("大数据管理中心"));
     }
     for r in &slice {
-        dataset_ttl(&mut out, &l, r);
+        dataset_ttl(&mut g, &l, r);
     }
-    agents_and_themes_ttl(&mut out, &l, &slice, &names);
-    Ok(respond(out, "text/turtle; charset=utf-8"))
+    agents_and_themes_ttl(&mut g, &l, &slice, &names);
+    Ok(respond(g.turtle(), "text/turtle; charset=utf-8"))
 }
 
 async fn catalog_jsonld(
@@ -366,10 +398,10 @@ async fn dataset(
     let names = state.core.department_names().await?;
     match ext {
         "ttl" => {
-            let mut out = String::from(PREFIXES);
-            dataset_ttl(&mut out, &l, &r);
-            agents_and_themes_ttl(&mut out, &l, std::slice::from_ref(&r), &names);
-            Ok(respond(out, "text/turtle; charset=utf-8"))
+            let mut g = Graph::default();
+            dataset_ttl(&mut g, &l, &r);
+            agents_and_themes_ttl(&mut g, &l, std::slice::from_ref(&r), &names);
+            Ok(respond(g.turtle(), "text/turtle; charset=utf-8"))
         }
         "jsonld" => {
             let mut graph = dataset_jsonld(&l, &r);
@@ -384,9 +416,15 @@ async fn dataset(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn literals_and_iris_are_escaped() {
-        assert_eq!(super::lit("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
-        assert_eq!(super::iri("http://x/a b<c>"), "<http://x/a%20b%3Cc%3E>");
+    fn literals_and_iris_are_escaped_by_the_serializer() {
+        let mut g = Graph::default();
+        g.zh("http://x/a b<c>", &dct("title"), "a\"b\\c\nd");
+        let ttl = g.turtle();
+        assert!(ttl.contains("<http://x/a%20b%3Cc%3E>"), "{ttl}");
+        assert!(ttl.contains(r#""a\"b\\c\nd"@zh"#), "{ttl}");
+        assert!(ttl.contains("@prefix dct: <http://purl.org/dc/terms/>"), "{ttl}");
     }
 }

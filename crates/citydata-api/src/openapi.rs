@@ -43,3 +43,53 @@ impl Modify for Security {
         );
     }
 }
+
+/// Document the answers every handler can give before its own code runs, so that clients (and
+/// schemathesis) find each status they can receive: a JSON body that is malformed (400), of the
+/// wrong type (415) or with a bad field (422); query parameters that do not parse (400); a path
+/// whose id names nothing (404); a protected route called without credentials (401).
+pub fn document_rejections(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+    let envelope = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorEnvelope"))))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+        {
+            let params = op.parameters.as_deref().unwrap_or_default();
+            let has_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
+            let has_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
+            let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut add = |status: &str, description: &str| {
+                op.responses.responses.entry(status.to_string()).or_insert_with(|| envelope(description));
+            };
+            if json_body {
+                add("400", "请求体不是合法的 JSON / malformed JSON body (`malformed_json`)");
+                add("415", "Content-Type 不是 application/json / not a JSON body (`unsupported_media_type`)");
+                add("422", "请求体字段有误 / a field of the body is invalid (`invalid_body`)");
+            }
+            if has_query {
+                add("400", "查询参数有误 / invalid query parameters (`validation_failed`)");
+            }
+            if has_path {
+                add("404", "不存在或无权查看 / not found or not visible (`not_found`)");
+            }
+            if secured {
+                add("401", "未登录 / not authenticated (`unauthenticated`)");
+            }
+        }
+    }
+}

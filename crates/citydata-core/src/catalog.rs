@@ -68,6 +68,24 @@ fn input_error(e: serde_json::Error) -> CoreError {
     )
 }
 
+/// One revision of a resource: who changed which elements, when.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevisionView {
+    pub revision: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    /// `create`, `update`, `publish`, `withdraw`.
+    pub action: String,
+    pub changes: Vec<citydata_domain::resource::FieldChange>,
+}
+
+impl From<RevisionRecord> for RevisionView {
+    fn from(r: RevisionRecord) -> Self {
+        Self { revision: r.revision, at: r.at, actor: r.actor, action: r.action, changes: r.changes }
+    }
+}
+
 impl Core {
     async fn visible(&self, principal: Option<&Principal>, key: &str) -> Result<Resource, CoreError> {
         let r = self.store.find_resource(key.trim()).await?.ok_or_else(|| not_found(key))?;
@@ -424,12 +442,12 @@ impl Core {
         &self,
         principal: Option<&Principal>,
         key: &str,
-    ) -> Result<Vec<RevisionRecord>, CoreError> {
+    ) -> Result<Vec<RevisionView>, CoreError> {
         if audience(principal) == Audience::Public {
             return Err(not_found(key));
         }
         let r = self.visible(principal, key).await?;
-        Ok(self.store.list_revisions(r.id).await?)
+        Ok(self.store.list_revisions(r.id).await?.into_iter().map(RevisionView::from).collect())
     }
 
     /// Full-text search of the catalog the caller may see.

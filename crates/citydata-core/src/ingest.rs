@@ -307,6 +307,38 @@ pub fn ingest_view(r: &IngestRecord) -> Value {
     serde_json::to_value(IngestView::from(r)).unwrap_or_default()
 }
 
+/// A row an ingest set aside (隔离区): why, and its original cells (the provider's eyes only).
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantinedRow {
+    pub ingest_id: String,
+    /// Line (row) number in the uploaded file.
+    pub line: i64,
+    /// The first failing item.
+    pub item: String,
+    pub rule: String,
+    pub message: String,
+    /// Every failed check of the row.
+    pub failures: Vec<QuarantineFailure>,
+    /// The row's original cells by column header.
+    pub record: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// One failed check of a quarantined row.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuarantineFailure {
+    pub line: u64,
+    /// Item name; absent for whole-row rules.
+    pub item: Option<String>,
+    pub title: Option<String>,
+    /// `required`, `type`, `length`, `id_card`, `uscc`, `unique_key`, ...
+    pub rule: String,
+    pub message: String,
+    /// The offending cell.
+    pub value: Option<String>,
+}
+
 impl Core {
     /// Take an upload into a resource's table (stewards of the provider department).
     pub async fn ingest_data(
@@ -628,7 +660,7 @@ impl Core {
         key: &str,
         ingest_id: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Value>, CoreError> {
+    ) -> Result<Vec<QuarantinedRow>, CoreError> {
         let resource = self.get_resource(Some(principal), key).await?;
         if !sees_cells(Some(principal), &resource.content.provider) {
             return Err(CoreError::forbidden());
@@ -647,15 +679,15 @@ impl Core {
             let col =
                 |i: usize, r: usize| arrow::util::display::array_value_to_string(b.column(i), r).unwrap_or_default();
             for r in 0..b.num_rows() {
-                out.push(serde_json::json!({
-                    "ingest_id": col(0, r),
-                    "line": col(1, r).parse::<i64>().unwrap_or(0),
-                    "item": col(2, r),
-                    "rule": col(3, r),
-                    "message": col(4, r),
-                    "failures": serde_json::from_str::<Value>(&col(5, r)).unwrap_or(Value::Null),
-                    "record": serde_json::from_str::<Value>(&col(6, r)).unwrap_or(Value::Null),
-                }));
+                out.push(QuarantinedRow {
+                    ingest_id: col(0, r),
+                    line: col(1, r).parse::<i64>().unwrap_or(0),
+                    item: col(2, r),
+                    rule: col(3, r),
+                    message: col(4, r),
+                    failures: serde_json::from_str(&col(5, r)).unwrap_or_default(),
+                    record: serde_json::from_str(&col(6, r)).unwrap_or_default(),
+                });
             }
         }
         Ok(out)

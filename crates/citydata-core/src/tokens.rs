@@ -3,7 +3,7 @@
 use crate::audit::Actor;
 use crate::auth::{TOKEN_PREFIX, random_secret, sha256_hex};
 use crate::{Core, CoreError, RequestMeta};
-use chrono::{Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use citydata_domain::FieldError;
 use citydata_domain::principal::Principal;
 use citydata_store::TokenRecord;
@@ -13,7 +13,35 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct CreatedToken {
     pub token: String,
-    pub record: TokenRecord,
+    pub record: TokenView,
+}
+
+/// A token as its owner sees it (never its secret or hash).
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenView {
+    pub id: Uuid,
+    pub name: String,
+    /// The token's first characters, to recognise it.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
 }
 
 impl Core {
@@ -61,7 +89,7 @@ impl Core {
                 revoked_at: None,
             };
             self.store.create_token(&record).await?;
-            Ok(CreatedToken { token, record })
+            Ok(CreatedToken { token, record: record.into() })
         }
         .await;
         let target = result.as_ref().ok().map(|c| format!("token:{}", c.record.id));
@@ -69,8 +97,8 @@ impl Core {
     }
 
     /// The principal's own tokens (secrets are never returned).
-    pub async fn list_tokens(&self, principal: &Principal) -> Result<Vec<TokenRecord>, CoreError> {
-        Ok(self.store.list_tokens(principal.user_id).await?)
+    pub async fn list_tokens(&self, principal: &Principal) -> Result<Vec<TokenView>, CoreError> {
+        Ok(self.store.list_tokens(principal.user_id).await?.into_iter().map(TokenView::from).collect())
     }
 
     /// Revoke one of the principal's own tokens.

@@ -21,6 +21,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// How an audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Outcome {
     Success,
     /// Refused by authentication or authorization.
@@ -49,6 +50,7 @@ impl Outcome {
 
 /// An event to append, before it has a place in the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// When it happened, truncated to microseconds so it round-trips through every store.
     pub at: DateTime<Utc>,
@@ -64,6 +66,7 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     pub client: Option<String>,
     /// Further facts (how the actor authenticated, error code, ...). Kept as canonical JSON.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Value,
 }
 
@@ -125,6 +128,7 @@ pub fn chain_hash(prev_hash: &str, seq: i64, event: &AuditEvent) -> String {
 
 /// An entry in the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub seq: i64,
     #[serde(flatten)]
@@ -165,6 +169,7 @@ impl AuditCheckpoint {
 /// What is wrong at the first broken entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BreakKind {
     /// The entry's content no longer matches its hash: it was edited.
     Edited,
@@ -184,6 +189,7 @@ pub enum BreakKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainBreak {
     /// The sequence number of the first broken entry.
     pub seq: i64,
@@ -304,6 +310,20 @@ impl ChainVerifier {
             }
         }
     }
+}
+
+/// Filters for listing audit entries; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub department: Option<String>,
+    /// An action, or a prefix ending in `.` (`auth.` matches `auth.login`, `auth.logout`).
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub request_id: Option<String>,
 }
 
 #[cfg(test)]

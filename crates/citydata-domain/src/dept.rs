@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// starting with a letter or digit, stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeptCode(String);
 
 impl DeptCode {

@@ -59,6 +59,7 @@ const KNOWN: &[(&str, &str)] = &[
 /// A valid GB/T 2260 administrative division code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegionCode(String);
 
 impl RegionCode {

@@ -13,6 +13,22 @@ macro_rules! vocab {
             $($(#[$vm])* #[serde(rename = $code)] $v),+
         }
 
+        // By hand, not derived: the schema must list the serde codes, which a derive cannot
+        // read through this macro's literal fragments.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let titles: Vec<String> = Self::ALL.iter().map(|v| format!("`{}` {}", v.as_str(), v.title())).collect();
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($code),+]))
+                    .description(Some(titles.join(", ")))
+                    .into()
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$v),+];
 

@@ -94,7 +94,7 @@ fn register_tokenizer(index: &Index) {
     index.tokenizers().register(TOKENIZER, analyzer);
 }
 
-pub use citydata_domain::resource::Audience as Scope;
+pub use citydata_domain::resource::Audience;
 
 /// Exact-match filters; each set one narrows the result.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +156,7 @@ pub struct SearchQuery {
 
 /// What a hit carries, stored in the index so that search answers without the database.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HitData {
     pub id: Uuid,
     pub code: String,
@@ -174,6 +175,7 @@ pub struct HitData {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hit {
     #[serde(flatten)]
     pub data: HitData,
@@ -376,15 +378,15 @@ impl CatalogIndex {
         Box::new(TermQuery::new(Term::from_facet(self.f.facets, &Facet::from_path([dim, v])), IndexRecordOption::Basic))
     }
 
-    fn scope_query(&self, scope: &Scope) -> Option<Box<dyn Query>> {
+    fn scope_query(&self, scope: &Audience) -> Option<Box<dyn Query>> {
         let published = self.term(self.f.state, ResourceState::Published.as_str());
         match scope {
-            Scope::Platform => None,
-            Scope::Public => Some(Box::new(BooleanQuery::new(vec![
+            Audience::Platform => None,
+            Audience::Public => Some(Box::new(BooleanQuery::new(vec![
                 (Occur::Must, published),
                 (Occur::MustNot, self.term(self.f.open, OpenType::None.as_str())),
             ]))),
-            Scope::Government { departments } => {
+            Audience::Government { departments } => {
                 let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, published)];
                 for d in departments {
                     any.push((Occur::Should, self.term(self.f.provider, d.as_str())));
@@ -395,7 +397,7 @@ impl CatalogIndex {
     }
 
     /// Search within `scope`: full text, filters, facets and highlights.
-    pub fn search(&self, q: &SearchQuery, scope: &Scope) -> Result<SearchResults> {
+    pub fn search(&self, q: &SearchQuery, scope: &Audience) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
         let f = &self.f;
         let text = q.text.trim();

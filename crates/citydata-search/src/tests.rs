@@ -89,22 +89,22 @@ fn names(r: &SearchResults) -> Vec<&str> {
 #[test]
 fn chinese_words_match_and_scope_applies() {
     let (idx, _) = fixture();
-    let gov = Scope::Government { departments: vec![citydata_domain::dept::DeptCode::parse("wjw").unwrap()] };
+    let gov = Audience::Government { departments: vec![citydata_domain::dept::DeptCode::parse("wjw").unwrap()] };
     let r = idx.search(&q("人口"), &gov).unwrap();
     assert!(names(&r).contains(&"人口基础信息"), "{:?}", names(&r));
     assert!(!names(&r).iter().any(|n| n.contains("草稿")), "drafts of other departments never match");
-    let r = idx.search(&q("人口"), &Scope::Public).unwrap();
+    let r = idx.search(&q("人口"), &Audience::Public).unwrap();
     assert!(!names(&r).contains(&"人口基础信息"), "open type none is not in the open catalog");
     assert!(names(&r).contains(&"旅游景区客流"));
-    let own = Scope::Government { departments: vec![citydata_domain::dept::DeptCode::parse("gaj").unwrap()] };
+    let own = Audience::Government { departments: vec![citydata_domain::dept::DeptCode::parse("gaj").unwrap()] };
     assert!(names(&idx.search(&q("流动人口"), &own).unwrap()).contains(&"流动人口登记（草稿）"));
-    assert_eq!(idx.search(&q("人口"), &Scope::Platform).unwrap().total, 3);
+    assert_eq!(idx.search(&q("人口"), &Audience::Platform).unwrap().total, 3);
 }
 
 #[test]
 fn highlights_mark_the_match_and_escape_the_rest() {
     let (idx, _) = fixture();
-    let r = idx.search(&q("空气质量"), &Scope::Public).unwrap();
+    let r = idx.search(&q("空气质量"), &Audience::Public).unwrap();
     assert_eq!(r.hits.len(), 1);
     assert!(r.hits[0].highlight.contains("<b>"), "{}", r.hits[0].highlight);
 }
@@ -112,7 +112,7 @@ fn highlights_mark_the_match_and_escape_the_rest() {
 #[test]
 fn facets_count_every_match_and_filters_narrow() {
     let (idx, _) = fixture();
-    let all = idx.search(&q(""), &Scope::Government { departments: vec![] }).unwrap();
+    let all = idx.search(&q(""), &Audience::Government { departments: vec![] }).unwrap();
     assert_eq!(all.total, 4);
     let theme: BTreeMap<String, u64> = all.facets["theme"].iter().cloned().collect();
     assert_eq!(theme["population"], 1);
@@ -120,7 +120,7 @@ fn facets_count_every_match_and_filters_narrow() {
     assert_eq!(all.facets["region"], vec![("321202".to_string(), 4)]);
     let mut fq = q("");
     fq.filters.open = Some("unconditional".into());
-    let r = idx.search(&fq, &Scope::Government { departments: vec![] }).unwrap();
+    let r = idx.search(&fq, &Audience::Government { departments: vec![] }).unwrap();
     assert_eq!(r.total, 2);
     // Empty text sorts newest first.
     assert_eq!(names(&all)[0], "旅游景区客流");
@@ -130,15 +130,15 @@ fn facets_count_every_match_and_filters_narrow() {
 fn codes_match_exactly_and_updates_replace() {
     let (idx, mut rs) = fixture();
     let code = rs[2].content.code.to_string();
-    let r = idx.search(&q(&code), &Scope::Public).unwrap();
+    let r = idx.search(&q(&code), &Audience::Public).unwrap();
     assert_eq!(names(&r), ["空气质量监测数据"]);
     rs[2].content.name = "水质监测数据".into();
     rs[2].content.summary = "各断面的水质数据".into();
     idx.upsert(&rs[2], "生态环境局").unwrap();
-    assert_eq!(idx.search(&q("空气质量"), &Scope::Public).unwrap().total, 0);
-    assert_eq!(idx.search(&q("水质"), &Scope::Public).unwrap().total, 1);
+    assert_eq!(idx.search(&q("空气质量"), &Audience::Public).unwrap().total, 0);
+    assert_eq!(idx.search(&q("水质"), &Audience::Public).unwrap().total, 1);
     idx.delete(rs[2].id).unwrap();
-    assert_eq!(idx.search(&q("水质"), &Scope::Public).unwrap().total, 0);
+    assert_eq!(idx.search(&q("水质"), &Audience::Public).unwrap().total, 0);
     assert_eq!(idx.num_docs(), 4);
 }
 
@@ -147,17 +147,17 @@ fn updated_range_filters() {
     let (idx, rs) = fixture();
     let mut fq = q("");
     fq.filters.updated_since = Some(rs[2].updated_at);
-    let r = idx.search(&fq, &Scope::Platform).unwrap();
+    let r = idx.search(&fq, &Audience::Platform).unwrap();
     assert_eq!(r.total, 3, "resources 3, 4 and 5 were updated at or after resource 3");
     fq.filters.updated_before = Some(rs[3].updated_at);
-    assert_eq!(names(&idx.search(&fq, &Scope::Platform).unwrap()), ["空气质量监测数据"]);
+    assert_eq!(names(&idx.search(&fq, &Audience::Platform).unwrap()), ["空气质量监测数据"]);
 }
 
 #[test]
 fn odd_query_syntax_does_not_fail() {
     let (idx, _) = fixture();
     for t in ["\"人口", "人口 AND", "((", "name:", "*", "<script>"] {
-        idx.search(&q(t), &Scope::Public).unwrap();
+        idx.search(&q(t), &Audience::Public).unwrap();
     }
 }
 

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use citydata_domain::audit::{AuditCheckpoint, AuditEntry, AuditEvent, Outcome};
+use citydata_domain::audit::{AuditCheckpoint, AuditEntry, AuditEvent};
 use citydata_domain::dept::{Department, DeptCode};
 use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
@@ -90,19 +90,7 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<()>;
 }
 
-/// Filters for listing audit entries; `None` means any.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub actor: Option<String>,
-    pub department: Option<String>,
-    /// An action, or a prefix ending in `.` (`auth.` matches `auth.login`, `auth.logout`).
-    pub action: Option<String>,
-    pub target: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub request_id: Option<String>,
-}
+pub use citydata_domain::audit::AuditFilter;
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {

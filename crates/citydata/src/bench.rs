@@ -255,89 +255,23 @@ async fn load(url: &str, secs: u64, conns: usize) -> Result<(f64, f64, &'static 
     Ok((n / secs as f64, pct(&mut all, 0.99), "built-in"))
 }
 
-const ANCHOR_PY: &str = r#"
-import json, sys, time, os
-args = json.loads(sys.argv[1])
-out = {}
-def t(f, n=1):
-    ts = []
-    for _ in range(n):
-        s = time.perf_counter(); f(); ts.append(time.perf_counter() - s)
-    ts.sort(); return ts
-cols = ["身份证号", "姓名", "性别", "出生日期", "民族", "行政区划代码", "区县", "户籍地址", "手机号", "婚姻状况", "文化程度", "更新时间"]
-try:
-    import duckdb
-    out["duckdb_version"] = duckdb.__version__
-    con = duckdb.connect()
-    con.execute("SET threads TO 2")
-    con.execute("SET enable_progress_bar = false")
-    csv = args["csv"]; pq = args["parquet"]; big = args["big_csv"]; bigpq = args["big_parquet"]
-    out["duckdb_ingest"] = t(lambda: con.execute(f"COPY (SELECT * FROM read_csv('{csv}', header=true)) TO '{pq}' (FORMAT parquet)"), args["runs"])
-    # Filters and groups on the same row count as citydata's large table (not timed: the load).
-    con.execute(f"COPY (SELECT * FROM read_csv('{big}', header=true)) TO '{bigpq}' (FORMAT parquet)")
-    con.execute(f"CREATE OR REPLACE VIEW big AS SELECT * FROM read_parquet('{bigpq}')")
-    out["duckdb_filter_limit"] = t(lambda: con.execute("SELECT * FROM big WHERE 区县 = '海陵区' LIMIT 100").fetchall(), args["probes"])
-    out["duckdb_group_count"] = t(lambda: con.execute("SELECT 区县, count(*) FROM big GROUP BY 区县 ORDER BY 区县").fetchall(), args["runs"] * 3)
-    con.execute(f"CREATE OR REPLACE VIEW p AS SELECT * FROM read_parquet('{pq}')")
-    v = lambda c: f"CAST({c} AS VARCHAR)"
-    masked = (f"SELECT left({v('身份证号')}, 6) || '************' AS 身份证号, "
-              f"left(姓名, 1) || repeat('*', length(姓名) - 1) AS 姓名, 性别, year(出生日期) AS 出生日期, 民族, 行政区划代码, 区县, "
-              f"left(户籍地址, 6) || '****' AS 户籍地址, left({v('手机号')}, 3) || '****' || right({v('手机号')}, 4) AS 手机号, "
-              "婚姻状况, 文化程度, 更新时间 FROM p")
-    out["duckdb_export_masked"] = t(lambda: con.execute(f"COPY ({masked}) TO '{args['export']}' (HEADER, DELIMITER ',')"), args["runs"])
-except Exception as e:
-    out["duckdb_error"] = str(e)
-pg = args.get("pg")
-if pg:
-    try:
-        import psycopg
-        with psycopg.connect(pg, autocommit=True) as c:
-            out["pg_version"] = c.execute("SHOW server_version").fetchone()[0].split()[0]
-            def load(path):
-                c.execute("DROP TABLE IF EXISTS bench_people")
-                c.execute("CREATE TABLE bench_people (" + ", ".join(f'"{x}" text' for x in cols) + ")")
-                with open(path, "rb") as f:
-                    next(f)
-                    with c.cursor().copy('COPY bench_people FROM STDIN (FORMAT csv)') as cp:
-                        while chunk := f.read(1 << 20):
-                            cp.write(chunk)
-                c.execute('CREATE INDEX ON bench_people ("身份证号")')
-            out["pg_ingest"] = t(lambda: load(args["csv"]), 1)
-            load(args["big_csv"])
-            lat = []
-            for i in args["ids"]:
-                s = time.perf_counter()
-                c.execute('SELECT * FROM bench_people WHERE "身份证号" = %s', (i,)).fetchall()
-                lat.append(time.perf_counter() - s)
-            lat.sort(); out["pg_lookup"] = lat
-            c.execute("DROP TABLE bench_people")
-    except Exception as e:
-        out["pg_error"] = str(e)
-print(json.dumps(out))
-"#;
+/// Where the anchors' script is: `bench/anchors.py` of the source tree (the bench runs from it).
+const ANCHOR_SCRIPT: &str = "bench/anchors.py";
 
-/// The anchors' Python: a virtual environment with duckdb and psycopg, made once under the
-/// user's cache directory.
+/// The anchors' Python: `CITYDATA_BENCH_PYTHON`, else the environment `bench/setup-anchors.sh`
+/// makes (duckdb and psycopg). The binary installs nothing itself.
 fn anchor_python() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from)?;
-    let venv = home.join(".cache/citydata-bench/venv");
-    let py = venv.join("bin/python");
-    if !py.exists() {
-        eprintln!("bench: creating {} with duckdb and psycopg (once)", venv.display());
-        let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().ok()?.success();
-        if !ok {
-            return None;
-        }
-        let ok = Command::new(&py)
-            .args(["-m", "pip", "install", "-q", "duckdb", "psycopg[binary]"])
-            .status()
-            .ok()?
-            .success();
-        if !ok {
-            return None;
-        }
+    if let Some(p) = std::env::var_os("CITYDATA_BENCH_PYTHON") {
+        return Some(PathBuf::from(p));
     }
-    Some(py)
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    let py = home.join(".cache/citydata-bench/venv/bin/python");
+    if py.exists() {
+        Some(py)
+    } else {
+        eprintln!("bench: no Python for the anchors: run bench/setup-anchors.sh (or set CITYDATA_BENCH_PYTHON)");
+        None
+    }
 }
 
 fn machine() -> String {
@@ -402,7 +336,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     // Anchors first (they need the CSV only), so the server's figures are not disturbed.
     let anchors: Value = if args.quick {
         json!({})
-    } else if let Some(py) = anchor_python() {
+    } else if let Some(py) = anchor_python().filter(|_| {
+        let found = Path::new(ANCHOR_SCRIPT).is_file();
+        if !found {
+            eprintln!("bench: {ANCHOR_SCRIPT} not found: run the bench from the source tree for the anchors");
+        }
+        found
+    }) {
         eprintln!("bench: anchors (DuckDB, PostgreSQL)");
         generate(&big, sizes.lookup_rows, false)?;
         let ids = sample_ids(&big, sizes.probes)?;
@@ -413,7 +353,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "big_csv": big, "big_parquet": dir.join("people-big.parquet"),
             "runs": sizes.runs, "probes": sizes.probes, "ids": ids, "pg": pg,
         });
-        let out = Command::new(py).args(["-c", ANCHOR_PY, &a.to_string()]).output()?;
+        let out = Command::new(py).args([ANCHOR_SCRIPT, &a.to_string()]).output()?;
         // The script's answer is its last line (a library may print before it).
         let stdout = String::from_utf8_lossy(&out.stdout);
         let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");

@@ -241,7 +241,7 @@ struct Ctx {
 /// Send one operation; `(status, ok)`.
 async fn send(ctx: &Ctx, op: Op, k: u64) -> (u16, bool) {
     let base = &ctx.base;
-    let people = urlencode(&ctx.people);
+    let people = crate::cli::urlencode(&ctx.people);
     let result: Result<reqwest::Response, reqwest::Error> = match op {
         Op::CatalogList => ctx.anon.get(format!("{base}/api/v1/resources?per_page=20&page={}", 1 + k % 2)).send().await,
         Op::CatalogGet => {
@@ -250,7 +250,7 @@ async fn send(ctx: &Ctx, op: Op, k: u64) -> (u16, bool) {
         }
         Op::Search => {
             let q = SEARCH_TERMS[(k as usize) % SEARCH_TERMS.len()];
-            ctx.anon.get(format!("{base}/api/v1/search?q={}", urlencode(q))).send().await
+            ctx.anon.get(format!("{base}/api/v1/search?q={}", crate::cli::urlencode(q))).send().await
         }
         Op::Rows => {
             ctx.steward.get(format!("{base}/api/v1/resources/{people}/rows?limit={}", 20 + k % 50)).send().await
@@ -331,18 +331,6 @@ async fn send(ctx: &Ctx, op: Op, k: u64) -> (u16, bool) {
         }
         Err(_) => (0, false),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

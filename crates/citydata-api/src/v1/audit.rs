@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::Outcome;
-use citydata_store::AuditFilter;
+use citydata_domain::audit::{AuditEntry, AuditFilter, ChainBreak};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -40,8 +40,7 @@ pub struct AuditPageView {
     pub total: u64,
     pub page: u64,
     pub per_page: u32,
-    #[schema(value_type = Vec<Object>)]
-    pub entries: Vec<serde_json::Value>,
+    pub entries: Vec<AuditEntry>,
 }
 
 /// The audit log, newest first, with filters and paging (platform admins).
@@ -77,18 +76,18 @@ pub async fn list_audit(
         request_id: q.request_id,
     };
     let per_page = q.per_page.unwrap_or(50).clamp(1, 500);
-    let page = q.page.unwrap_or(1).max(1);
+    // Bounded so that the offset cannot overflow; a page past the end is simply empty.
+    let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let result = state.core.list_audit(&p, &filter, per_page, (page - 1) * u64::from(per_page)).await?;
-    let entries = result.entries.into_iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
-    Ok(Json(AuditPageView { total: result.total, page, per_page, entries }))
+    Ok(Json(AuditPageView { total: result.total, page, per_page, entries: result.entries }))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct VerifyView {
     pub ok: bool,
     pub entries: u64,
-    #[schema(value_type = Option<Object>)]
-    pub first_break: Option<serde_json::Value>,
+    /// The first broken entry, when the chain does not verify.
+    pub first_break: Option<ChainBreak>,
     /// Signed checkpoints checked (their signatures, and the chain's hash at each).
     pub checkpoints: usize,
 }
@@ -100,10 +99,5 @@ pub struct VerifyView {
     security(("session" = []), ("bearer" = [])))]
 pub async fn verify_audit(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<VerifyView>, ApiError> {
     let r = state.core.verify_audit(&p).await?;
-    Ok(Json(VerifyView {
-        ok: r.ok,
-        entries: r.entries,
-        first_break: r.first_break.map(|b| serde_json::to_value(b).unwrap_or_default()),
-        checkpoints: r.checkpoints,
-    }))
+    Ok(Json(VerifyView { ok: r.ok, entries: r.entries, first_break: r.first_break, checkpoints: r.checkpoints }))
 }

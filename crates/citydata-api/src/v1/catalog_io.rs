@@ -75,7 +75,7 @@ pub struct ImportQuery {
 /// imported when there is any.
 #[utoipa::path(post, path = "/api/v1/catalog/import", tag = "catalog", params(ImportQuery),
     request_body(content = Vec<u8>, description = "The xlsx workbook or CSV file", content_type = "application/octet-stream"),
-    responses((status = 200, description = "What was imported", body = Object),
+    responses((status = 200, description = "What was imported", body = ImportReport),
         (status = 400, body = ErrorEnvelope, description = "Problems by sheet, row and column in details.issues"),
         (status = 401, body = ErrorEnvelope), (status = 413, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]

@@ -6,10 +6,10 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use citydata_core::ingest::{IngestBody, IngestParams, IngestView, TableVersionView, ingest_view};
+use citydata_core::ingest::{IngestBody, IngestParams, IngestView, QuarantinedRow, TableVersionView, ingest_view};
 use futures::TryStreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Read;
 use utoipa::IntoParams;
 
@@ -277,14 +277,14 @@ pub struct QuarantineQuery {
 /// Quarantined rows with the failing item, rule and message and the original cells (the
 /// provider department only).
 #[utoipa::path(get, path = "/api/v1/resources/{id}/quarantine", tag = "data", params(("id" = String, Path), QuarantineQuery),
-    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses((status = 200, body = Vec<QuarantinedRow>), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn quarantine(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
     q: Result<Query<QuarantineQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<QuarantinedRow>>, ApiError> {
     let Query(q) = q?;
     Ok(Json(state.core.quarantine(&p, &id, q.ingest_id.as_deref(), q.limit.unwrap_or(100)).await?))
 }

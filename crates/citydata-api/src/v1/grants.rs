@@ -7,13 +7,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use citydata_core::grants::{GrantView, NewGrantInput};
-use citydata_store::GrantRecord;
-use serde_json::Value;
-
-/// The JSON of a grant, with its state (`pending`, `active`, `expired`, `revoked`).
-pub fn grant_view(g: &GrantRecord) -> Value {
-    serde_json::to_value(GrantView::from(g)).unwrap_or_default()
-}
 
 /// Grant a department (or a public user) a scope of a resource: items, a row filter, masks,
 /// a period (stewards of the provider department).

@@ -85,6 +85,8 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
                 .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
         .split_for_parts();
+    let mut doc = doc;
+    crate::openapi::document_rejections(&mut doc);
     let shared = Arc::new(doc.clone());
     let router = router
         .fallback(|| async { ApiError::route_not_found() })

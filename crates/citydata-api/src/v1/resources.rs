@@ -10,38 +10,59 @@ use citydata_core::catalog::ListFilter;
 use citydata_domain::region::RegionCode;
 use citydata_domain::resource::{Resource, ResourceInput};
 use citydata_domain::vocab::{self, THEMES};
-use citydata_search::{Filters, SearchQuery, SearchResults, Sort};
-use citydata_store::RevisionRecord;
+use citydata_search::{Filters, Hit, SearchQuery, SearchResults, Sort};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
-/// Chinese labels for a resource's codes.
-pub fn labels(r: &Resource, dept_names: &HashMap<String, String>) -> Value {
-    let c = &r.content;
-    json!({
-        "provider": dept_names.get(c.provider.as_str()),
-        "theme": vocab::theme(&c.classification.theme).map(|t| t.name),
-        "class": c.classification.class.title(),
-        "format": c.format.category.title(),
-        "share": c.share.kind.title(),
-        "share_method": c.share.method.title(),
-        "open": c.open.kind.title(),
-        "update_cycle": c.update_cycle.title(),
-        "security_level": c.security_level.title(),
-        "state": r.state.title(),
-        "regions": c.regions.iter().map(|g| g.name().unwrap_or(g.as_str())).collect::<Vec<_>>(),
-    })
+/// Chinese titles of a resource's codes, for display.
+#[derive(Serialize, ToSchema)]
+pub struct ResourceLabels {
+    /// The provider department's name.
+    pub provider: Option<String>,
+    pub theme: Option<String>,
+    pub class: String,
+    pub format: String,
+    pub share: String,
+    pub share_method: String,
+    pub open: String,
+    pub update_cycle: String,
+    pub security_level: String,
+    pub state: String,
+    /// Region names (the code where a name is unknown).
+    pub regions: Vec<String>,
 }
 
-/// The JSON of a resource: its elements, lifecycle facts and `labels` (Chinese titles).
-pub fn view(r: &Resource, dept_names: &HashMap<String, String>) -> Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(m) = v.as_object_mut() {
-        m.insert("labels".into(), labels(r, dept_names));
+/// Chinese labels for a resource's codes.
+pub fn labels(r: &Resource, dept_names: &HashMap<String, String>) -> ResourceLabels {
+    let c = &r.content;
+    ResourceLabels {
+        provider: dept_names.get(c.provider.as_str()).cloned(),
+        theme: vocab::theme(&c.classification.theme).map(|t| t.name.to_string()),
+        class: c.classification.class.title().into(),
+        format: c.format.category.title().into(),
+        share: c.share.kind.title().into(),
+        share_method: c.share.method.title().into(),
+        open: c.open.kind.title().into(),
+        update_cycle: c.update_cycle.title().into(),
+        security_level: c.security_level.title().into(),
+        state: r.state.title().into(),
+        regions: c.regions.iter().map(|g| g.name().unwrap_or(g.as_str()).to_string()).collect(),
     }
-    v
+}
+
+/// A resource as the API shows it: its elements, lifecycle facts and `labels` (Chinese titles).
+#[derive(Serialize, ToSchema)]
+pub struct ResourceView {
+    #[serde(flatten)]
+    pub resource: Resource,
+    pub labels: ResourceLabels,
+}
+
+/// The view of a resource: its elements, lifecycle facts and `labels` (Chinese titles).
+pub fn view(r: &Resource, dept_names: &HashMap<String, String>) -> ResourceView {
+    ResourceView { resource: r.clone(), labels: labels(r, dept_names) }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -75,8 +96,7 @@ pub struct ResourcePage {
     pub total: u64,
     pub page: u64,
     pub per_page: u32,
-    #[schema(value_type = Vec<Object>)]
-    pub items: Vec<Value>,
+    pub items: Vec<ResourceView>,
 }
 
 /// The catalog the caller may see: the open catalog for anonymous callers, the sharing catalog
@@ -90,7 +110,8 @@ pub async fn list_resources(
 ) -> Result<Json<ResourcePage>, ApiError> {
     let Query(q) = q?;
     let per_page = q.per_page.unwrap_or(20).clamp(1, 1000);
-    let page = q.page.unwrap_or(1).max(1);
+    // Bounded so that the offset cannot overflow; a page past the end is simply empty.
+    let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let filter = ListFilter {
         provider: q.provider,
         theme: q.theme,
@@ -111,8 +132,8 @@ pub async fn list_resources(
 /// Create a draft resource. Every GB/T 21063 element is checked; problems are named by field
 /// path in `details.fields` (e.g. `items[2].validator`). The code is assigned when absent.
 #[utoipa::path(post, path = "/api/v1/resources", tag = "catalog",
-    request_body(content = Object, description = "The resource's elements: name, abstract, provider, classification {class, theme}, format {category, type}, items [...], share {type, conditions, method}, open {type, conditions}, update_cycle, publish_date, related, security_level, tags, license, regions, contact; optional code and slug."),
-    responses((status = 201, description = "The created draft", body = Object), (status = 400, body = ErrorEnvelope),
+    request_body(content = ResourceInput, description = "The resource's elements: name, abstract, provider, classification {class, theme}, format {category, type}, items [...], share {type, conditions, method}, open {type, conditions}, update_cycle, publish_date, related, security_level, tags, license, regions, contact; optional code and slug."),
+    responses((status = 201, description = "The created draft", body = ResourceView), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create_resource(
@@ -120,7 +141,7 @@ pub async fn create_resource(
     Meta(meta): Meta,
     Auth(p): Auth,
     ApiJson(input): ApiJson<ResourceInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ResourceView>), ApiError> {
     let r = state.core.create_resource(&meta, &p, &input).await?;
     let names = state.core.department_names().await?;
     Ok((StatusCode::CREATED, Json(view(&r, &names))))
@@ -129,12 +150,12 @@ pub async fn create_resource(
 /// One resource by UUID, code or slug (404 when the caller may not see it).
 #[utoipa::path(get, path = "/api/v1/resources/{id}", tag = "catalog",
     params(("id" = String, Path, description = "UUID, resource code (URL-encoded) or slug")),
-    responses((status = 200, body = Object), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = ResourceView), (status = 404, body = ErrorEnvelope)))]
 pub async fn get_resource(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceView>, ApiError> {
     let r = state.core.get_resource(p.as_ref(), &id).await?;
     let names = state.core.department_names().await?;
     Ok(Json(view(&r, &names)))
@@ -144,7 +165,7 @@ pub async fn get_resource(
 #[utoipa::path(patch, path = "/api/v1/resources/{id}", tag = "catalog",
     params(("id" = String, Path)),
     request_body(content = Object, description = "Merge patch of the resource's elements"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+    responses((status = 200, body = ResourceView), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update_resource(
@@ -153,7 +174,7 @@ pub async fn update_resource(
     Auth(p): Auth,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceView>, ApiError> {
     let r = state.core.update_resource(&meta, &p, &id, &patch).await?;
     let names = state.core.department_names().await?;
     Ok(Json(view(&r, &names)))
@@ -178,14 +199,14 @@ pub async fn delete_resource(
 /// Publish a draft or withdrawn resource.
 #[utoipa::path(post, path = "/api/v1/resources/{id}/publish", tag = "catalog",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    responses((status = 200, body = ResourceView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn publish_resource(
     State(state): State<AppState>,
     Meta(meta): Meta,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceView>, ApiError> {
     let r = state.core.publish_resource(&meta, &p, &id).await?;
     let names = state.core.department_names().await?;
     Ok(Json(view(&r, &names)))
@@ -194,40 +215,20 @@ pub async fn publish_resource(
 /// Withdraw a published resource from the catalogs.
 #[utoipa::path(post, path = "/api/v1/resources/{id}/withdraw", tag = "catalog",
     params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    responses((status = 200, body = ResourceView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn withdraw_resource(
     State(state): State<AppState>,
     Meta(meta): Meta,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResourceView>, ApiError> {
     let r = state.core.withdraw_resource(&meta, &p, &id).await?;
     let names = state.core.department_names().await?;
     Ok(Json(view(&r, &names)))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct RevisionView {
-    pub revision: i64,
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub actor: String,
-    pub action: String,
-    #[schema(value_type = Vec<Object>)]
-    pub changes: Value,
-}
-
-impl From<RevisionRecord> for RevisionView {
-    fn from(r: RevisionRecord) -> Self {
-        Self {
-            revision: r.revision,
-            at: r.at,
-            actor: r.actor,
-            action: r.action,
-            changes: serde_json::to_value(r.changes).unwrap_or_default(),
-        }
-    }
-}
+pub use citydata_core::catalog::RevisionView;
 
 /// Every revision of a resource: who changed which elements, when (government users).
 #[utoipa::path(get, path = "/api/v1/resources/{id}/revisions", tag = "catalog",
@@ -238,7 +239,7 @@ pub async fn resource_revisions(
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<RevisionView>>, ApiError> {
-    Ok(Json(state.core.resource_revisions(p.as_ref(), &id).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(state.core.resource_revisions(p.as_ref(), &id).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -302,9 +303,8 @@ pub struct SearchResponse {
     pub total: usize,
     pub page: u64,
     pub per_page: u32,
-    #[schema(value_type = Vec<Object>)]
-    pub hits: Vec<Value>,
-    #[schema(value_type = Object)]
+    pub hits: Vec<Hit>,
+    /// Per dimension (`theme`, `provider`, ...), its values with counts, largest first.
     pub facets: HashMap<String, Vec<FacetValue>>,
 }
 
@@ -337,7 +337,7 @@ pub fn search_response(r: SearchResults, page: u64, per_page: u32, names: &HashM
             (dim.clone(), vs)
         })
         .collect();
-    let hits = r.hits.into_iter().map(|h| serde_json::to_value(h).unwrap_or_default()).collect();
+    let hits = r.hits;
     SearchResponse { total: r.total, page, per_page, hits, facets }
 }
 

@@ -38,7 +38,7 @@ pub async fn create_token(
     ApiJson(body): ApiJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedTokenView>), ApiError> {
     let t = state.core.create_token(&meta, &p, &body.name, body.expires_in_days).await?;
-    Ok((StatusCode::CREATED, Json(CreatedTokenView { token: t.token, info: t.record.into() })))
+    Ok((StatusCode::CREATED, Json(CreatedTokenView { token: t.token, info: t.record })))
 }
 
 /// The caller's own tokens (never their secrets).
@@ -46,7 +46,7 @@ pub async fn create_token(
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list_tokens(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(state.core.list_tokens(&p).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(state.core.list_tokens(&p).await?))
 }
 
 /// Revoke one of the caller's tokens.

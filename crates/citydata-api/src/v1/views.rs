@@ -1,10 +1,8 @@
 //! Response shapes of the v1 API.
 
-use chrono::{DateTime, Utc};
 use citydata_domain::dept::Department;
 use citydata_domain::principal::{AuthMethod, Principal};
 use citydata_domain::user::{Membership, User};
-use citydata_store::TokenRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -103,28 +101,4 @@ impl From<&Principal> for MeView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TokenView {
-    pub id: Uuid,
-    pub name: String,
-    /// The token's first characters, to recognise it.
-    pub prefix: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<TokenRecord> for TokenView {
-    fn from(t: TokenRecord) -> Self {
-        Self {
-            id: t.id,
-            name: t.name,
-            prefix: t.prefix,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        }
-    }
-}
+pub use citydata_core::tokens::TokenView;

@@ -230,6 +230,31 @@ fn check_refs(doc: &Value, v: &Value) {
     }
 }
 
+/// Whether a response schema says what it holds: a `$ref` to a component with properties (or
+/// composed of such), an array or map of typed values, or a scalar.
+fn is_typed(doc: &Value, schema: &Value) -> bool {
+    if let Some(Value::String(r)) = schema.get("$ref") {
+        let name = r.rsplit('/').next().unwrap();
+        return is_typed(doc, &doc["components"]["schemas"][name]);
+    }
+    if let Some(Value::Array(parts)) = schema.get("allOf").or_else(|| schema.get("oneOf")) {
+        return !parts.is_empty() && parts.iter().all(|p| is_typed(doc, p));
+    }
+    let ty = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if ty.contains(&"array") {
+        return is_typed(doc, &schema["items"]);
+    }
+    if ty.contains(&"object") {
+        return schema["properties"].as_object().is_some_and(|p| !p.is_empty())
+            || schema["additionalProperties"].is_object() && is_typed(doc, &schema["additionalProperties"]);
+    }
+    !ty.is_empty() || schema.get("enum").is_some()
+}
+
 #[tokio::test]
 async fn openapi_documents_every_v1_route() {
     let app = spawn_app().await;
@@ -261,6 +286,20 @@ async fn openapi_documents_every_v1_route() {
         let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
         assert_eq!(ok["items"]["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
     }
+    // No response is an untyped object: every JSON body names a schema with properties, or an
+    // array of one, or a map of one.
+    let mut untyped = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                let Some(schema) = resp["content"]["application/json"].get("schema") else { continue };
+                if !is_typed(&doc, schema) {
+                    untyped.push(format!("{method} {path} {status}: {schema}"));
+                }
+            }
+        }
+    }
+    assert!(untyped.is_empty(), "untyped responses:\n{}", untyped.join("\n"));
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

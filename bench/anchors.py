@@ -1,0 +1,64 @@
+"""The bench's anchors: the same workloads on DuckDB and PostgreSQL, timed the same way.
+
+`citydata bench` runs this with the Python of the environment `bench/setup-anchors.sh` makes
+(or `CITYDATA_BENCH_PYTHON`); its one argument is a JSON object with the files and sizes, and
+its answer is one JSON line on stdout. Timings are lists of seconds, sorted.
+"""
+import json, sys, time, os
+args = json.loads(sys.argv[1])
+out = {}
+def t(f, n=1):
+    ts = []
+    for _ in range(n):
+        s = time.perf_counter(); f(); ts.append(time.perf_counter() - s)
+    ts.sort(); return ts
+cols = ["身份证号", "姓名", "性别", "出生日期", "民族", "行政区划代码", "区县", "户籍地址", "手机号", "婚姻状况", "文化程度", "更新时间"]
+try:
+    import duckdb
+    out["duckdb_version"] = duckdb.__version__
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    con.execute("SET enable_progress_bar = false")
+    csv = args["csv"]; pq = args["parquet"]; big = args["big_csv"]; bigpq = args["big_parquet"]
+    out["duckdb_ingest"] = t(lambda: con.execute(f"COPY (SELECT * FROM read_csv('{csv}', header=true)) TO '{pq}' (FORMAT parquet)"), args["runs"])
+    # Filters and groups on the same row count as citydata's large table (not timed: the load).
+    con.execute(f"COPY (SELECT * FROM read_csv('{big}', header=true)) TO '{bigpq}' (FORMAT parquet)")
+    con.execute(f"CREATE OR REPLACE VIEW big AS SELECT * FROM read_parquet('{bigpq}')")
+    out["duckdb_filter_limit"] = t(lambda: con.execute("SELECT * FROM big WHERE 区县 = '海陵区' LIMIT 100").fetchall(), args["probes"])
+    out["duckdb_group_count"] = t(lambda: con.execute("SELECT 区县, count(*) FROM big GROUP BY 区县 ORDER BY 区县").fetchall(), args["runs"] * 3)
+    con.execute(f"CREATE OR REPLACE VIEW p AS SELECT * FROM read_parquet('{pq}')")
+    v = lambda c: f"CAST({c} AS VARCHAR)"
+    masked = (f"SELECT left({v('身份证号')}, 6) || '************' AS 身份证号, "
+              f"left(姓名, 1) || repeat('*', length(姓名) - 1) AS 姓名, 性别, year(出生日期) AS 出生日期, 民族, 行政区划代码, 区县, "
+              f"left(户籍地址, 6) || '****' AS 户籍地址, left({v('手机号')}, 3) || '****' || right({v('手机号')}, 4) AS 手机号, "
+              "婚姻状况, 文化程度, 更新时间 FROM p")
+    out["duckdb_export_masked"] = t(lambda: con.execute(f"COPY ({masked}) TO '{args['export']}' (HEADER, DELIMITER ',')"), args["runs"])
+except Exception as e:
+    out["duckdb_error"] = str(e)
+pg = args.get("pg")
+if pg:
+    try:
+        import psycopg
+        with psycopg.connect(pg, autocommit=True) as c:
+            out["pg_version"] = c.execute("SHOW server_version").fetchone()[0].split()[0]
+            def load(path):
+                c.execute("DROP TABLE IF EXISTS bench_people")
+                c.execute("CREATE TABLE bench_people (" + ", ".join(f'"{x}" text' for x in cols) + ")")
+                with open(path, "rb") as f:
+                    next(f)
+                    with c.cursor().copy('COPY bench_people FROM STDIN (FORMAT csv)') as cp:
+                        while chunk := f.read(1 << 20):
+                            cp.write(chunk)
+                c.execute('CREATE INDEX ON bench_people ("身份证号")')
+            out["pg_ingest"] = t(lambda: load(args["csv"]), 1)
+            load(args["big_csv"])
+            lat = []
+            for i in args["ids"]:
+                s = time.perf_counter()
+                c.execute('SELECT * FROM bench_people WHERE "身份证号" = %s', (i,)).fetchall()
+                lat.append(time.perf_counter() - s)
+            lat.sort(); out["pg_lookup"] = lat
+            c.execute("DROP TABLE bench_people")
+    except Exception as e:
+        out["pg_error"] = str(e)
+print(json.dumps(out))
