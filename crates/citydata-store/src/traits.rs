@@ -6,6 +6,8 @@ use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
 use uuid::Uuid;
 
+pub use crate::states::{DeliveryState, GranteeKind, IngestState, RequestState};
+
 pub use crate::error::StoreResult as Result;
 
 #[async_trait]
@@ -247,8 +249,7 @@ pub struct IngestRecord {
     pub actor: String,
     pub mode: String,
     pub policy: String,
-    /// `running`, `committed`, `rejected`, `failed`.
-    pub state: String,
+    pub state: IngestState,
     pub report: Option<serde_json::Value>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -265,7 +266,7 @@ pub struct IngestRecord {
 /// How an ingest ended (the columns `finish_ingest` writes).
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOutcome<'a> {
-    pub state: &'a str,
+    pub state: IngestState,
     pub report: Option<&'a serde_json::Value>,
     pub error: Option<&'a str>,
     pub body_sha256: Option<&'a str>,
@@ -308,8 +309,7 @@ pub trait IngestStore: Send + Sync {
 pub struct GrantRecord {
     pub id: Uuid,
     pub resource_id: Uuid,
-    /// `department` or `user`.
-    pub grantee_kind: String,
+    pub grantee_kind: GranteeKind,
     /// Department code or user id.
     pub grantee: String,
     pub fields: Vec<String>,
@@ -359,8 +359,7 @@ pub struct RequestRecord {
     pub scenario: String,
     pub contact: String,
     pub period_days: i64,
-    /// `pending`, `approved`, `rejected`, `withdrawn`.
-    pub state: String,
+    pub state: RequestState,
     pub reason: Option<String>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -412,7 +411,7 @@ pub trait RequestStore: Send + Sync {
     ) -> Result<Vec<RequestRecord>>;
     /// Move a request from `from` to the state in `r` (decision fields included); `false`
     /// when it was no longer in `from`.
-    async fn transition_request(&self, r: &RequestRecord, from: &str) -> Result<bool>;
+    async fn transition_request(&self, r: &RequestRecord, from: RequestState) -> Result<bool>;
     async fn add_comment(&self, c: &CommentRecord) -> Result<()>;
     /// Oldest first.
     async fn list_comments(&self, request_id: Uuid) -> Result<Vec<CommentRecord>>;
@@ -451,8 +450,7 @@ pub struct DeliveryRecord {
     pub event: String,
     /// The JSON body sent.
     pub payload: String,
-    /// `pending`, `delivered` or `failed` (retries exhausted).
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_attempt_at: Option<DateTime<Utc>>,
