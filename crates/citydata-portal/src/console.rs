@@ -407,7 +407,7 @@ fn request_json(r: &citydata_store::RequestRecord, names: &BTreeMap<String, Stri
         "requester": r.requester_name, "department": r.requester_department, "fields": r.fields,
         "purpose": r.purpose, "basis": r.basis, "scenario": r.scenario, "period_days": r.period_days,
         "state": r.state, "reason": r.reason, "due_at": r.due_at, "created_at": r.created_at,
-        "overdue": r.state == "pending" && r.due_at < chrono::Utc::now(), "renews": r.renews_grant,
+        "overdue": r.state == citydata_store::RequestState::Pending && r.due_at < chrono::Utc::now(), "renews": r.renews_grant,
     })
 }
 
