@@ -89,7 +89,10 @@ fn query(s: &Stmt) -> sqlx::query::Query<'_, Postgres, PgArguments> {
 pub struct Row(sqlx::postgres::PgRow);
 
 impl Row {
-    fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(&'r self, col: &str) -> std::result::Result<T, String> {
+    fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+        &'r self,
+        col: &str,
+    ) -> std::result::Result<T, String> {
         self.0.try_get(col).map_err(|e| e.to_string())
     }
 }

@@ -83,7 +83,10 @@ fn query(s: &Stmt) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
 pub struct Row(sqlx::sqlite::SqliteRow);
 
 impl Row {
-    fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(&'r self, col: &str) -> std::result::Result<T, String> {
+    fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
+        &'r self,
+        col: &str,
+    ) -> std::result::Result<T, String> {
         self.0.try_get(col).map_err(|e| e.to_string())
     }
 }

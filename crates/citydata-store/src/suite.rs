@@ -453,8 +453,13 @@ pub async fn ingests(s: Arc<dyn Store>) {
     assert!(s.renew_ingest_lease(keyless.id, renewed).await.unwrap());
     assert_eq!(s.stale_ingests(later, None, 10).await.unwrap().len(), 2);
     // A settle with a lease seen before the renewal loses; with the current one it wins, once.
-    let interrupted =
-        crate::IngestOutcome { state: crate::IngestState::Interrupted, report: None, error: Some("x"), body_sha256: None, at: now };
+    let interrupted = crate::IngestOutcome {
+        state: crate::IngestState::Interrupted,
+        report: None,
+        error: Some("x"),
+        body_sha256: None,
+        at: now,
+    };
     assert!(!s.settle_ingest(keyless.id, rec.lease_until, interrupted).await.unwrap());
     assert!(s.settle_ingest(keyless.id, Some(renewed), interrupted).await.unwrap());
     assert!(!s.settle_ingest(keyless.id, Some(renewed), interrupted).await.unwrap());
@@ -463,8 +468,13 @@ pub async fn ingests(s: Arc<dyn Store>) {
     s.record_ingest_body(rec.id, "ab12").await.unwrap();
     assert_eq!(s.get_ingest(rec.id).await.unwrap().unwrap().body_sha256.as_deref(), Some("ab12"));
     let report = serde_json::json!({"rows_read": 3});
-    let committed =
-        crate::IngestOutcome { state: crate::IngestState::Committed, report: Some(&report), error: None, body_sha256: None, at: now };
+    let committed = crate::IngestOutcome {
+        state: crate::IngestState::Committed,
+        report: Some(&report),
+        error: None,
+        body_sha256: None,
+        at: now,
+    };
     s.finish_ingest(rec.id, committed).await.unwrap();
     let got = s.find_ingest_by_key(r.id, "k1").await.unwrap().unwrap();
     assert_eq!(got.state, crate::IngestState::Committed);
@@ -563,7 +573,10 @@ pub async fn requests_and_inbox(s: Arc<dyn Store>) {
         ..req.clone()
     };
     assert!(s.transition_request(&approved, crate::RequestState::Pending).await.unwrap());
-    assert!(!s.transition_request(&approved, crate::RequestState::Pending).await.unwrap(), "only from the expected state");
+    assert!(
+        !s.transition_request(&approved, crate::RequestState::Pending).await.unwrap(),
+        "only from the expected state"
+    );
     assert_eq!(s.get_request(req.id).await.unwrap().unwrap(), approved);
     let c = crate::CommentRecord {
         id: Uuid::new_v4(),
@@ -656,7 +669,12 @@ pub async fn webhooks_and_deliveries(s: Arc<dyn Store>) {
     let again = s.claim_deliveries(now + Duration::seconds(31), lease + Duration::seconds(31), 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].attempts, again[0].last_status), (1, Some(500)));
-    let done = DeliveryRecord { state: crate::DeliveryState::Delivered, attempts: 2, delivered_at: Some(now), ..again[0].clone() };
+    let done = DeliveryRecord {
+        state: crate::DeliveryState::Delivered,
+        attempts: 2,
+        delivered_at: Some(now),
+        ..again[0].clone()
+    };
     s.finish_attempt(&done).await.unwrap();
     let log = s.list_deliveries(hook.id, 10).await.unwrap();
     assert_eq!(log.len(), 2);

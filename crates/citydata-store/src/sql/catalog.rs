@@ -120,7 +120,8 @@ fn filter<B: SqlBackend>(q: &mut Stmt, f: &ResourceFilter) {
 impl<B: SqlBackend> ResourceStore for B {
     async fn insert_resource(&self, r: &Resource, rev: &RevisionRecord) -> Result<()> {
         let mut tx = self.tx_begin().await?;
-        let q = sql("INSERT INTO resources (code, slug, name, class, theme, share_type, open_type, update_cycle, state, \
+        let q =
+            sql("INSERT INTO resources (code, slug, name, class, theme, share_type, open_type, update_cycle, state, \
                      security_level, regions, revision, updated_at, doc, id, provider, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)");
         let q = bind_columns(q, r)?.bind(r.id).bind(r.content.provider.as_str()).bind(r.created_at);

@@ -29,23 +29,24 @@ fn ingest<R: SqlRow>(r: &Cols<'_, R>) -> Result<IngestRecord> {
 #[async_trait]
 impl<B: SqlBackend> IngestStore for B {
     async fn create_ingest(&self, r: &IngestRecord) -> Result<()> {
-        let q = sql("INSERT INTO ingests (id, resource_id, idempotency_key, actor, mode, policy, state, report, error, \
+        let q =
+            sql("INSERT INTO ingests (id, resource_id, idempotency_key, actor, mode, policy, state, report, error, \
                      created_at, finished_at, node, lease_until, body_sha256) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
-        .bind(r.id)
-        .bind(r.resource_id)
-        .bind(&r.idempotency_key)
-        .bind(&r.actor)
-        .bind(&r.mode)
-        .bind(&r.policy)
-        .bind(r.state.as_str())
-        .bind(r.report.as_ref().map(|v| v.to_string()))
-        .bind(&r.error)
-        .bind(r.created_at)
-        .bind(r.finished_at)
-        .bind(&r.node)
-        .bind(r.lease_until)
-        .bind(&r.body_sha256);
+            .bind(r.id)
+            .bind(r.resource_id)
+            .bind(&r.idempotency_key)
+            .bind(&r.actor)
+            .bind(&r.mode)
+            .bind(&r.policy)
+            .bind(r.state.as_str())
+            .bind(r.report.as_ref().map(|v| v.to_string()))
+            .bind(&r.error)
+            .bind(r.created_at)
+            .bind(r.finished_at)
+            .bind(&r.node)
+            .bind(r.lease_until)
+            .bind(&r.body_sha256);
         match self.execute(None, q).await {
             Ok(_) => Ok(()),
             Err(e) if unique(&e) => {
@@ -102,7 +103,8 @@ impl<B: SqlBackend> IngestStore for B {
     }
 
     async fn find_ingest_by_key(&self, resource_id: Uuid, key: &str) -> Result<Option<IngestRecord>> {
-        let q = sql("SELECT * FROM ingests WHERE resource_id = $1 AND idempotency_key = $2").bind(resource_id).bind(key);
+        let q =
+            sql("SELECT * FROM ingests WHERE resource_id = $1 AND idempotency_key = $2").bind(resource_id).bind(key);
         self.map_one(q, "ingests", ingest).await
     }
 

@@ -171,7 +171,12 @@ pub(crate) trait Db: SqlBackend {
     }
 
     /// Map each row with `f`.
-    async fn map<T: Send>(&self, s: Stmt, table: &'static str, f: for<'c, 'r> fn(&'c Cols<'r, Self::Row>) -> Result<T>) -> Result<Vec<T>> {
+    async fn map<T: Send>(
+        &self,
+        s: Stmt,
+        table: &'static str,
+        f: for<'c, 'r> fn(&'c Cols<'r, Self::Row>) -> Result<T>,
+    ) -> Result<Vec<T>> {
         self.all(s).await?.iter().map(|r| f(&Cols::new(r, table))).collect()
     }
 

@@ -127,12 +127,13 @@ impl<B: SqlBackend> RequestStore for B {
     }
 
     async fn add_comment(&self, c: &CommentRecord) -> Result<()> {
-        let q = sql("INSERT INTO request_comments (id, request_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(c.id)
-            .bind(c.request_id)
-            .bind(&c.author)
-            .bind(&c.body)
-            .bind(c.created_at);
+        let q =
+            sql("INSERT INTO request_comments (id, request_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(c.id)
+                .bind(c.request_id)
+                .bind(&c.author)
+                .bind(&c.body)
+                .bind(c.created_at);
         self.run(q).await.map(drop)
     }
 

@@ -82,21 +82,22 @@ impl<B: SqlBackend> WebhookStore for B {
     }
 
     async fn enqueue_delivery(&self, d: &DeliveryRecord) -> Result<()> {
-        let q = sql("INSERT INTO webhook_deliveries (id, webhook_id, event, payload, state, attempts, next_attempt_at, \
+        let q =
+            sql("INSERT INTO webhook_deliveries (id, webhook_id, event, payload, state, attempts, next_attempt_at, \
                      last_attempt_at, last_status, last_error, created_at, delivered_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-        .bind(d.id)
-        .bind(d.webhook_id)
-        .bind(&d.event)
-        .bind(&d.payload)
-        .bind(d.state.as_str())
-        .bind(d.attempts)
-        .bind(d.next_attempt_at)
-        .bind(d.last_attempt_at)
-        .bind(d.last_status)
-        .bind(&d.last_error)
-        .bind(d.created_at)
-        .bind(d.delivered_at);
+            .bind(d.id)
+            .bind(d.webhook_id)
+            .bind(&d.event)
+            .bind(&d.payload)
+            .bind(d.state.as_str())
+            .bind(d.attempts)
+            .bind(d.next_attempt_at)
+            .bind(d.last_attempt_at)
+            .bind(d.last_status)
+            .bind(&d.last_error)
+            .bind(d.created_at)
+            .bind(d.delivered_at);
         self.run(q).await.map(drop)
     }
 
@@ -132,9 +133,10 @@ impl<B: SqlBackend> WebhookStore for B {
     }
 
     async fn list_deliveries(&self, webhook_id: Uuid, limit: u32) -> Result<Vec<DeliveryRecord>> {
-        let q = sql("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
-            .bind(webhook_id)
-            .bind(i64::from(limit));
+        let q =
+            sql("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+                .bind(webhook_id)
+                .bind(i64::from(limit));
         self.map(q, "webhook_deliveries", delivery).await
     }
 
