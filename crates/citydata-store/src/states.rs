@@ -68,6 +68,16 @@ text_enum! {
 }
 
 text_enum! {
+    /// What a kept revision of a resource did.
+    RevisionAction {
+        Create = "create",
+        Update = "update",
+        Publish = "publish",
+        Withdraw = "withdraw",
+    }
+}
+
+text_enum! {
     /// A webhook delivery: waiting for (another) attempt, delivered, or failed for good.
     DeliveryState {
         Pending = "pending",

@@ -294,7 +294,7 @@ fn rev(r: &Resource, action: &str) -> RevisionRecord {
         revision: r.revision,
         at: r.updated_at,
         actor: "gaj-steward".into(),
-        action: action.into(),
+        action: crate::RevisionAction::parse(action).expect("a revision action"),
         changes: vec![FieldChange { field: "name".into(), before: serde_json::Value::Null, after: "x".into() }],
     }
 }

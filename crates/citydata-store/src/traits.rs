@@ -6,7 +6,7 @@ use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
 use uuid::Uuid;
 
-pub use crate::states::{DeliveryState, GranteeKind, IngestState, RequestState};
+pub use crate::states::{DeliveryState, GranteeKind, IngestState, RequestState, RevisionAction};
 
 pub use crate::error::StoreResult as Result;
 
@@ -203,8 +203,7 @@ pub struct RevisionRecord {
     pub revision: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
-    /// `create`, `update`, `publish`, `withdraw`.
-    pub action: String,
+    pub action: RevisionAction,
     pub changes: Vec<FieldChange>,
 }
 

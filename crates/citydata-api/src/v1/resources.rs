@@ -223,7 +223,7 @@ impl From<RevisionRecord> for RevisionView {
             revision: r.revision,
             at: r.at,
             actor: r.actor,
-            action: r.action,
+            action: r.action.as_str().to_string(),
             changes: serde_json::to_value(r.changes).unwrap_or_default(),
         }
     }

@@ -1,7 +1,7 @@
 //! Resources, their revisions and the catalog change log.
 
 use super::{Cols, Db, SqlBackend, SqlRow, Stmt, foreign_key, json_text, sql, unique};
-use crate::{CatalogChange, ResourceFilter, ResourceStore, Result, RevisionRecord, StoreError};
+use crate::{CatalogChange, ResourceFilter, ResourceStore, Result, RevisionAction, RevisionRecord, StoreError};
 use async_trait::async_trait;
 use citydata_domain::resource::{Audience, Resource};
 use uuid::Uuid;
@@ -16,7 +16,7 @@ fn revision<R: SqlRow>(r: &Cols<'_, R>) -> Result<RevisionRecord> {
         revision: r.i64("revision")?,
         at: r.time("at")?,
         actor: r.text("actor")?,
-        action: r.text("action")?,
+        action: r.state("action", RevisionAction::parse)?,
         changes: r.json("changes")?,
     })
 }
@@ -72,7 +72,7 @@ async fn insert_revision<B: SqlBackend>(b: &B, tx: &mut B::Tx, rev: &RevisionRec
     .bind(rev.revision)
     .bind(rev.at)
     .bind(&rev.actor)
-    .bind(&rev.action)
+    .bind(rev.action.as_str())
     .bind(json_text(&rev.changes)?);
     b.tx_run(tx, q).await.map(drop)
 }
