@@ -18,7 +18,7 @@ use citydata_domain::resource::{
 use citydata_domain::user::Role;
 use citydata_domain::vocab::ResourceState;
 use citydata_search::{SearchQuery, SearchResults};
-use citydata_store::{ResourceFilter, RevisionRecord, StoreError};
+use citydata_store::{ResourceFilter, RevisionAction, RevisionRecord, StoreError};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -82,7 +82,13 @@ pub struct RevisionView {
 
 impl From<RevisionRecord> for RevisionView {
     fn from(r: RevisionRecord) -> Self {
-        Self { revision: r.revision, at: r.at, actor: r.actor, action: r.action, changes: r.changes }
+        Self {
+            revision: r.revision,
+            at: r.at,
+            actor: r.actor,
+            action: r.action.as_str().to_string(),
+            changes: r.changes,
+        }
     }
 }
 
@@ -154,7 +160,7 @@ impl Core {
         input: &ResourceInput,
     ) -> Result<Resource, CoreError> {
         let target = input.code.as_deref().map(|c| format!("resource:{c}"));
-        let result = self.create_resource_inner(principal, input, "create").await;
+        let result = self.create_resource_inner(principal, input, RevisionAction::Create).await;
         let target = result.as_ref().ok().map(|r| format!("resource:{}", r.content.code)).or(target);
         let result = self.audited(meta, Actor::Principal(principal), "resource.create", target, result).await;
         if result.is_ok() {
@@ -167,7 +173,7 @@ impl Core {
         &self,
         principal: &Principal,
         input: &ResourceInput,
-        action: &str,
+        action: RevisionAction,
     ) -> Result<Resource, CoreError> {
         let mut draft = ResourceDraft::parse(input)?;
         if !can_edit(principal, &draft.content.provider) {
@@ -208,7 +214,7 @@ impl Core {
                 revision: 1,
                 at: now,
                 actor: principal.username.to_string(),
-                action: action.into(),
+                action,
                 changes: vec![],
             };
             match self.store.insert_resource(&r, &rev).await {
@@ -269,7 +275,7 @@ impl Core {
             errs.into_result()?;
             self.check_references(&mut draft, Some(current.id)).await?;
             let content = draft.complete(code, slug);
-            self.save(principal, current, content, None, "update").await
+            self.save(principal, current, content, None, RevisionAction::Update).await
         }
         .await;
         let result = self.audited(meta, Actor::Principal(principal), "resource.update", target, result).await;
@@ -285,7 +291,7 @@ impl Core {
         current: Resource,
         content: ResourceContent,
         state: Option<ResourceState>,
-        action: &str,
+        action: RevisionAction,
     ) -> Result<Resource, CoreError> {
         let now = Utc::now().trunc_subsecs(6);
         let mut changes = diff(&current.content, &content);
@@ -312,7 +318,7 @@ impl Core {
             revision: next.revision,
             at: now,
             actor: principal.username.to_string(),
-            action: action.into(),
+            action,
             changes,
         };
         match self.store.update_resource(&next, &rev).await {
@@ -337,7 +343,7 @@ impl Core {
         let found = self.store.find_resource(key.trim()).await?;
         let target =
             Some(format!("resource:{}", found.as_ref().map(|r| r.content.code.to_string()).unwrap_or(key.to_string())));
-        let action = if to == ResourceState::Published { "publish" } else { "withdraw" };
+        let action = if to == ResourceState::Published { RevisionAction::Publish } else { RevisionAction::Withdraw };
         let result = async {
             let current = self.editable(principal, key).await?;
             let allowed = match to {

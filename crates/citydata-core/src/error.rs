@@ -130,7 +130,8 @@ impl From<StoreError> for CoreError {
         match e {
             StoreError::Conflict(what) => Self::Conflict(format!("已存在：{what} / already exists: {what}")),
             StoreError::NotFound(what) => Self::NotFound(format!("不存在：{what} / not found: {what}")),
-            StoreError::Corrupt(m) | StoreError::Backend(m) => Self::Internal(m),
+            StoreError::Corrupt(m) => Self::Internal(m),
+            StoreError::Backend(e) => Self::Internal(e.to_string()),
             StoreError::Unavailable(m) => {
                 // The driver's text (host, SQLSTATE) goes to the log only.
                 tracing::warn!(error = %m, "metadata store unavailable");

@@ -27,7 +27,7 @@ use citydata_domain::principal::Principal;
 use citydata_domain::resource::{ItemName, Resource};
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_lake::governed::{GovernedRead, Order};
-use citydata_store::GrantRecord;
+use citydata_store::{GrantRecord, GranteeKind};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -49,9 +49,9 @@ pub fn caller(p: Option<&Principal>) -> Caller {
 /// grantee cannot be read, so it can match nobody.
 pub fn to_domain(r: &GrantRecord, resource: &Resource) -> Option<Grant> {
     let items = &resource.content.items;
-    let grantee = match r.grantee_kind.as_str() {
-        "department" => Grantee::Department(DeptCode::parse(&r.grantee).ok()?),
-        _ => Grantee::User(Uuid::parse_str(&r.grantee).ok()?),
+    let grantee = match r.grantee_kind {
+        GranteeKind::Department => Grantee::Department(DeptCode::parse(&r.grantee).ok()?),
+        GranteeKind::User => Grantee::User(Uuid::parse_str(&r.grantee).ok()?),
     };
     // Items removed from the resource since narrow the grant; a grant left with none of its
     // items would read as "every item", so it is damaged instead.

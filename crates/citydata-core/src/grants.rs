@@ -14,7 +14,7 @@ use citydata_domain::principal::Principal;
 use citydata_domain::resource::Resource;
 use citydata_domain::vocab::ShareType;
 use citydata_domain::{FieldError, ValidationErrors};
-use citydata_store::GrantRecord;
+use citydata_store::{GrantRecord, GranteeKind};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -105,7 +105,7 @@ impl From<&citydata_store::GrantRecord> for GrantView {
         } else {
             "active"
         };
-        let grantee = if g.grantee_kind == "user" {
+        let grantee = if g.grantee_kind == GranteeKind::User {
             GranteeView { department: None, user: Some(g.grantee.clone()) }
         } else {
             GranteeView { department: Some(g.grantee.clone()), user: None }
@@ -189,7 +189,7 @@ impl Core {
                         "own_department",
                         "不能授权给资源提供方自身 / the provider needs no grant",
                     ));
-                    ("department", code.to_string())
+                    (GranteeKind::Department, code.to_string())
                 }
                 Ok(code) => {
                     if self.store.get_department(&code).await?.is_none() {
@@ -206,11 +206,11 @@ impl Core {
                             "该资源不予共享，不能授权给部门 / this resource is not shared",
                         ));
                     }
-                    ("department", code.to_string())
+                    (GranteeKind::Department, code.to_string())
                 }
                 Err(e) => {
                     errs.push(FieldError { field: "grantee.department".into(), ..e });
-                    ("department", String::new())
+                    (GranteeKind::Department, String::new())
                 }
             },
             (None, Some(u)) => match Uuid::parse_str(u) {
@@ -218,7 +218,7 @@ impl Core {
                     if self.store.get_user(id).await?.is_none() {
                         errs.push(FieldError::new("grantee.user", "unknown_user", "用户不存在 / no such user"));
                     }
-                    ("user", id.to_string())
+                    (GranteeKind::User, id.to_string())
                 }
                 Err(_) => {
                     errs.push(FieldError::new(
@@ -226,7 +226,7 @@ impl Core {
                         "invalid_user",
                         "grantee.user 须为用户 ID / grantee.user must be a user id",
                     ));
-                    ("user", String::new())
+                    (GranteeKind::User, String::new())
                 }
             },
             _ => {
@@ -235,7 +235,7 @@ impl Core {
                     "invalid_grantee",
                     "须且只能指定 department 或 user 之一 / give exactly one of department or user",
                 ));
-                ("department", String::new())
+                (GranteeKind::Department, String::new())
             }
         };
         let mut fields = Vec::new();
@@ -301,7 +301,7 @@ impl Core {
         let record = GrantRecord {
             id: Uuid::now_v7(),
             resource_id: resource.id,
-            grantee_kind: kind.into(),
+            grantee_kind: kind,
             grantee,
             fields,
             row_filter,
@@ -469,7 +469,7 @@ impl Core {
         let now = Utc::now();
         for g in self.store.grants_for_resource(after.id).await? {
             let active = g.revoked_at.is_none() && g.expires_at.is_none_or(|e| e > now);
-            let department = g.grantee_kind == "department";
+            let department = g.grantee_kind == GranteeKind::Department;
             if active && ((department && share_tightened) || (!department && open_tightened)) {
                 self.store.revoke_grant(g.id, now.trunc_subsecs(6), "policy_change").await?;
                 let users = self.grantee_users(&g).await?;
@@ -485,8 +485,8 @@ impl Core {
                 continue;
             }
             let affected = withdrawn
-                || (g.grantee_kind == "department" && unshared)
-                || (g.grantee_kind != "department" && unopened)
+                || (g.grantee_kind == GranteeKind::Department && unshared)
+                || (g.grantee_kind != GranteeKind::Department && unopened)
                 || g.fields.is_empty() && !removed.is_empty()
                 || after.content.items.len() < before.content.items.len()
                     && g.fields.iter().any(|f| !after.content.items.iter().any(|i| i.name.as_str() == f));

@@ -13,7 +13,7 @@ use citydata_lake::limits::DecompressLimits;
 pub use citydata_lake::read::Format;
 use citydata_lake::read::{self, RawSource};
 use citydata_lake::table::{VersionInfo, WriteMode};
-use citydata_store::{IngestRecord, StoreError};
+use citydata_store::{IngestRecord, IngestState, StoreError};
 use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
@@ -267,7 +267,7 @@ impl From<&IngestRecord> for IngestView {
             actor: r.actor.clone(),
             mode: r.mode.clone(),
             policy: r.policy.clone(),
-            state: r.state.clone(),
+            state: r.state.as_str().to_string(),
             report: r.report.clone(),
             error: r.error.clone(),
             created_at: r.created_at,
@@ -423,19 +423,19 @@ impl Core {
         if let Some(k) = &params.idempotency_key
             && let Some(mut prev) = self.store.find_ingest_by_key(resource.id, k).await?
         {
-            if prev.state == "running" && prev.lease_until.is_none_or(|l| l < Utc::now()) {
+            if prev.state == IngestState::Running && prev.lease_until.is_none_or(|l| l < Utc::now()) {
                 // Its node stopped: settle it now rather than wait for the sweep.
                 self.settle_ingest(&prev).await?;
                 prev = self.store.get_ingest(prev.id).await?.unwrap_or(prev);
             }
-            match prev.state.as_str() {
-                "running" => {
+            match prev.state {
+                IngestState::Running => {
                     return Err(CoreError::Conflict(format!(
                         "使用此 Idempotency-Key 的导入正在进行 / an ingest with this key is in progress: {}",
                         prev.id
                     )));
                 }
-                "interrupted" | "failed" => self.store.delete_ingest(prev.id).await?,
+                IngestState::Interrupted | IngestState::Failed => self.store.delete_ingest(prev.id).await?,
                 _ => {
                     if let Some(first) = prev.body_sha256.clone()
                         && body_digest(body).await? != first
@@ -462,7 +462,7 @@ impl Core {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
-            state: "running".into(),
+            state: IngestState::Running,
             report: None,
             error: None,
             created_at: now,
@@ -559,7 +559,7 @@ impl Core {
         let digest = file_digest.or_else(|| hasher.as_ref().and_then(crate::ingest_lease::hex_digest));
         match result {
             Ok(report) => {
-                let state = if report.rejected { "rejected" } else { "committed" };
+                let state = if report.rejected { IngestState::Rejected } else { IngestState::Committed };
                 let mut value = serde_json::to_value(&report).map_err(|e| CoreError::Internal(e.to_string()))?;
                 if let (Some(x), Value::Object(o)) = (&erasure, &mut value) {
                     let mut x = serde_json::to_value(x).unwrap_or_default();
@@ -581,7 +581,7 @@ impl Core {
                 self.store.finish_ingest(record.id, outcome).await?;
                 Ok((
                     IngestRecord {
-                        state: state.into(),
+                        state,
                         report: Some(value),
                         finished_at: Some(now),
                         lease_until: None,
@@ -598,7 +598,7 @@ impl Core {
                     // Only what a client may read: an engine's text stays in the log.
                     let message = e.client_message();
                     let outcome = citydata_store::IngestOutcome {
-                        state: "failed",
+                        state: IngestState::Failed,
                         report: None,
                         error: Some(&message),
                         body_sha256: None,

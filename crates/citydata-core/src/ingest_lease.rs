@@ -7,7 +7,7 @@
 
 use crate::{Core, CoreError};
 use chrono::{DateTime, Utc};
-use citydata_store::{IngestOutcome, IngestRecord};
+use citydata_store::{IngestOutcome, IngestRecord, IngestState};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -146,7 +146,7 @@ impl Core {
         let stale = self.store.stale_ingests(Utc::now(), node, 100).await?;
         for r in stale {
             match self.settle_ingest(&r).await {
-                Ok(Some("committed")) => done.committed += 1,
+                Ok(Some(IngestState::Committed)) => done.committed += 1,
                 Ok(Some(_)) => done.interrupted += 1,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(ingest = %r.id, error = %e, "settling an interrupted ingest failed"),
@@ -160,7 +160,7 @@ impl Core {
 
     /// Settle one running ingest found stale: the Delta log decides. `None` when someone else
     /// settled or renewed it first.
-    pub(crate) async fn settle_ingest(&self, r: &IngestRecord) -> Result<Option<&'static str>, CoreError> {
+    pub(crate) async fn settle_ingest(&self, r: &IngestRecord) -> Result<Option<IngestState>, CoreError> {
         let lake = self.lake()?;
         let history = match lake.history(r.resource_id).await {
             Ok(h) => h,
@@ -174,7 +174,7 @@ impl Core {
         let now = Utc::now();
         let (state, report, error) = match commit {
             Some(v) => (
-                "committed",
+                IngestState::Committed,
                 Some(json!({
                     "ingest_id": r.id,
                     "mode": r.mode,
@@ -193,7 +193,7 @@ impl Core {
                 None,
             ),
             None => (
-                "interrupted",
+                IngestState::Interrupted,
                 None,
                 Some(
                     "导入被中断（服务节点停止），未写入任何数据，请使用相同的 Idempotency-Key 重试 / the ingest was interrupted (its server stopped) and wrote nothing: retry with the same Idempotency-Key",

@@ -15,7 +15,7 @@ use citydata_domain::dept::DeptCode;
 use citydata_domain::policy::{Action, Decision};
 use citydata_domain::principal::Principal;
 use citydata_domain::{FieldError, ValidationErrors};
-use citydata_store::{DeliveryRecord, SubscriptionRecord, WebhookRecord};
+use citydata_store::{DeliveryRecord, DeliveryState, SubscriptionRecord, WebhookRecord};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -98,8 +98,8 @@ impl From<DeliveryRecord> for DeliveryView {
         Self {
             id: d.id,
             event: d.event,
-            next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
-            state: d.state,
+            next_attempt_at: (d.state == DeliveryState::Pending).then_some(d.next_attempt_at),
+            state: d.state.as_str().to_string(),
             attempts: d.attempts,
             last_attempt_at: d.last_attempt_at,
             last_status: d.last_status,
@@ -416,7 +416,7 @@ impl Core {
                 webhook_id: w.id,
                 event: event.into(),
                 payload: payload.to_string(),
-                state: "pending".into(),
+                state: DeliveryState::Pending,
                 attempts: 0,
                 next_attempt_at: now,
                 last_attempt_at: None,
@@ -511,7 +511,7 @@ impl Core {
         let attempts = d.attempts + 1;
         let next = match error {
             None => DeliveryRecord {
-                state: "delivered".into(),
+                state: DeliveryState::Delivered,
                 attempts,
                 last_attempt_at: Some(at),
                 last_status: status,
@@ -523,7 +523,7 @@ impl Core {
                 let exhausted = attempts >= self.config.webhook_max_attempts as i32;
                 let backoff = self.config.webhook_retry_base * 2i32.pow((attempts - 1).clamp(0, 20) as u32);
                 DeliveryRecord {
-                    state: if exhausted { "failed" } else { "pending" }.into(),
+                    state: if exhausted { DeliveryState::Failed } else { DeliveryState::Pending },
                     attempts,
                     next_attempt_at: at + backoff.min(chrono::Duration::hours(24)),
                     last_attempt_at: Some(at),

@@ -362,12 +362,13 @@ pub async fn dataset(
     };
     let ingests = core.list_ingests(p, &id).await.unwrap_or_default();
     // Counts and failures per rule only: the sample of invalid rows stays in the console.
-    let quality = ingests.iter().find(|i| i.state == "committed").and_then(|i| i.report.clone()).map(|mut r| {
-        if let Some(o) = r.as_object_mut() {
-            o.remove("sample");
-        }
-        r
-    });
+    let quality =
+        ingests.iter().find(|i| i.state.as_str() == "committed").and_then(|i| i.report.clone()).map(|mut r| {
+            if let Some(o) = r.as_object_mut() {
+                o.remove("sample");
+            }
+            r
+        });
     let versions: Vec<Value> = core
         .table_versions(p, &id)
         .await

@@ -1,11 +1,17 @@
 //! citydata-store: the metadata store, as traits split by entity, and [`StoreError`].
 //!
-//! Backends (`citydata-store-sqlite`, `citydata-store-postgres`) implement every trait and own
-//! their migrations. [`suite`] is the one storage test suite that each backend runs against
-//! itself. This crate knows no SQL and no backend; it depends only on `citydata-domain`.
+//! Backends (`citydata-store-sqlite`, `citydata-store-postgres`) own their migrations and a
+//! thin dialect; the statements themselves are written once in [`sql`] (feature `sql`), which
+//! implements every trait for any [`sql::SqlBackend`]. [`suite`] (feature `suite`) is the one
+//! storage test suite that each backend runs against itself. Without features this crate knows
+//! no SQL and no backend; it depends only on `citydata-domain`.
 #![forbid(unsafe_code)]
 
 mod error;
+#[cfg(feature = "sql")]
+pub mod sql;
+mod states;
+#[cfg(feature = "suite")]
 pub mod suite;
 mod traits;
 

@@ -294,7 +294,7 @@ fn rev(r: &Resource, action: &str) -> RevisionRecord {
         revision: r.revision,
         at: r.updated_at,
         actor: "gaj-steward".into(),
-        action: action.into(),
+        action: crate::RevisionAction::parse(action).expect("a revision action"),
         changes: vec![FieldChange { field: "name".into(), before: serde_json::Value::Null, after: "x".into() }],
     }
 }
@@ -428,7 +428,7 @@ pub async fn ingests(s: Arc<dyn Store>) {
         actor: "gaj-steward".into(),
         mode: "append".into(),
         policy: "quarantine".into(),
-        state: "running".into(),
+        state: crate::IngestState::Running,
         report: None,
         error: None,
         created_at: now,
@@ -453,21 +453,31 @@ pub async fn ingests(s: Arc<dyn Store>) {
     assert!(s.renew_ingest_lease(keyless.id, renewed).await.unwrap());
     assert_eq!(s.stale_ingests(later, None, 10).await.unwrap().len(), 2);
     // A settle with a lease seen before the renewal loses; with the current one it wins, once.
-    let interrupted =
-        crate::IngestOutcome { state: "interrupted", report: None, error: Some("x"), body_sha256: None, at: now };
+    let interrupted = crate::IngestOutcome {
+        state: crate::IngestState::Interrupted,
+        report: None,
+        error: Some("x"),
+        body_sha256: None,
+        at: now,
+    };
     assert!(!s.settle_ingest(keyless.id, rec.lease_until, interrupted).await.unwrap());
     assert!(s.settle_ingest(keyless.id, Some(renewed), interrupted).await.unwrap());
     assert!(!s.settle_ingest(keyless.id, Some(renewed), interrupted).await.unwrap());
     assert!(!s.renew_ingest_lease(keyless.id, renewed).await.unwrap());
-    assert_eq!(s.get_ingest(keyless.id).await.unwrap().unwrap().state, "interrupted");
+    assert_eq!(s.get_ingest(keyless.id).await.unwrap().unwrap().state, crate::IngestState::Interrupted);
     s.record_ingest_body(rec.id, "ab12").await.unwrap();
     assert_eq!(s.get_ingest(rec.id).await.unwrap().unwrap().body_sha256.as_deref(), Some("ab12"));
     let report = serde_json::json!({"rows_read": 3});
-    let committed =
-        crate::IngestOutcome { state: "committed", report: Some(&report), error: None, body_sha256: None, at: now };
+    let committed = crate::IngestOutcome {
+        state: crate::IngestState::Committed,
+        report: Some(&report),
+        error: None,
+        body_sha256: None,
+        at: now,
+    };
     s.finish_ingest(rec.id, committed).await.unwrap();
     let got = s.find_ingest_by_key(r.id, "k1").await.unwrap().unwrap();
-    assert_eq!(got.state, "committed");
+    assert_eq!(got.state, crate::IngestState::Committed);
     assert_eq!(got.report, Some(report));
     assert_eq!(got.finished_at, Some(now));
     assert_eq!(got.body_sha256.as_deref(), Some("ab12"));
@@ -487,7 +497,7 @@ pub async fn grants(s: Arc<dyn Store>) {
     let g = crate::GrantRecord {
         id: Uuid::new_v4(),
         resource_id: r.id,
-        grantee_kind: "department".into(),
+        grantee_kind: crate::GranteeKind::Department,
         grantee: "wjw".into(),
         fields: vec!["a".into()],
         row_filter: Some("a = 'x'".into()),
@@ -503,7 +513,7 @@ pub async fn grants(s: Arc<dyn Store>) {
     s.create_grant(&g).await.unwrap();
     let user = crate::GrantRecord {
         id: Uuid::new_v4(),
-        grantee_kind: "user".into(),
+        grantee_kind: crate::GranteeKind::User,
         grantee: Uuid::nil().to_string(),
         ..g.clone()
     };
@@ -539,7 +549,7 @@ pub async fn requests_and_inbox(s: Arc<dyn Store>) {
         scenario: "场景".into(),
         contact: "电话".into(),
         period_days: 90,
-        state: "pending".into(),
+        state: crate::RequestState::Pending,
         reason: None,
         decided_by: None,
         decided_at: None,
@@ -556,14 +566,17 @@ pub async fn requests_and_inbox(s: Arc<dyn Store>) {
     assert_eq!(s.list_requests(Some(Uuid::from_u128(5)), None, None).await.unwrap().len(), 1);
     assert!(s.list_requests(None, Some("sthjj"), None).await.unwrap().is_empty());
     let approved = crate::RequestRecord {
-        state: "approved".into(),
+        state: crate::RequestState::Approved,
         decided_by: Some("gaj-steward".into()),
         decided_at: Some(now),
         grant_id: Some(Uuid::from_u128(9)),
         ..req.clone()
     };
-    assert!(s.transition_request(&approved, "pending").await.unwrap());
-    assert!(!s.transition_request(&approved, "pending").await.unwrap(), "only from the expected state");
+    assert!(s.transition_request(&approved, crate::RequestState::Pending).await.unwrap());
+    assert!(
+        !s.transition_request(&approved, crate::RequestState::Pending).await.unwrap(),
+        "only from the expected state"
+    );
     assert_eq!(s.get_request(req.id).await.unwrap().unwrap(), approved);
     let c = crate::CommentRecord {
         id: Uuid::new_v4(),
@@ -620,7 +633,7 @@ pub async fn webhooks_and_deliveries(s: Arc<dyn Store>) {
         webhook_id: hook.id,
         event: "request.decided".into(),
         payload: "{}".into(),
-        state: "pending".into(),
+        state: crate::DeliveryState::Pending,
         attempts: 0,
         next_attempt_at: now,
         last_attempt_at: None,
@@ -656,12 +669,17 @@ pub async fn webhooks_and_deliveries(s: Arc<dyn Store>) {
     let again = s.claim_deliveries(now + Duration::seconds(31), lease + Duration::seconds(31), 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].attempts, again[0].last_status), (1, Some(500)));
-    let done = DeliveryRecord { state: "delivered".into(), attempts: 2, delivered_at: Some(now), ..again[0].clone() };
+    let done = DeliveryRecord {
+        state: crate::DeliveryState::Delivered,
+        attempts: 2,
+        delivered_at: Some(now),
+        ..again[0].clone()
+    };
     s.finish_attempt(&done).await.unwrap();
     let log = s.list_deliveries(hook.id, 10).await.unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].id, later.id, "newest first");
-    assert_eq!(log[1].state, "delivered");
+    assert_eq!(log[1].state, crate::DeliveryState::Delivered);
 
     let sub = SubscriptionRecord {
         id: Uuid::new_v4(),

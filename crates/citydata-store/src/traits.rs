@@ -6,6 +6,8 @@ use citydata_domain::resource::{Audience, FieldChange, Resource};
 use citydata_domain::user::{Membership, User, Username};
 use uuid::Uuid;
 
+pub use crate::states::{DeliveryState, GranteeKind, IngestState, RequestState, RevisionAction};
+
 pub use crate::error::StoreResult as Result;
 
 #[async_trait]
@@ -189,8 +191,7 @@ pub struct RevisionRecord {
     pub revision: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
-    /// `create`, `update`, `publish`, `withdraw`.
-    pub action: String,
+    pub action: RevisionAction,
     pub changes: Vec<FieldChange>,
 }
 
@@ -235,8 +236,7 @@ pub struct IngestRecord {
     pub actor: String,
     pub mode: String,
     pub policy: String,
-    /// `running`, `committed`, `rejected`, `failed`.
-    pub state: String,
+    pub state: IngestState,
     pub report: Option<serde_json::Value>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -253,7 +253,7 @@ pub struct IngestRecord {
 /// How an ingest ended (the columns `finish_ingest` writes).
 #[derive(Debug, Clone, Copy)]
 pub struct IngestOutcome<'a> {
-    pub state: &'a str,
+    pub state: IngestState,
     pub report: Option<&'a serde_json::Value>,
     pub error: Option<&'a str>,
     pub body_sha256: Option<&'a str>,
@@ -296,8 +296,7 @@ pub trait IngestStore: Send + Sync {
 pub struct GrantRecord {
     pub id: Uuid,
     pub resource_id: Uuid,
-    /// `department` or `user`.
-    pub grantee_kind: String,
+    pub grantee_kind: GranteeKind,
     /// Department code or user id.
     pub grantee: String,
     pub fields: Vec<String>,
@@ -347,8 +346,7 @@ pub struct RequestRecord {
     pub scenario: String,
     pub contact: String,
     pub period_days: i64,
-    /// `pending`, `approved`, `rejected`, `withdrawn`.
-    pub state: String,
+    pub state: RequestState,
     pub reason: Option<String>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -400,7 +398,7 @@ pub trait RequestStore: Send + Sync {
     ) -> Result<Vec<RequestRecord>>;
     /// Move a request from `from` to the state in `r` (decision fields included); `false`
     /// when it was no longer in `from`.
-    async fn transition_request(&self, r: &RequestRecord, from: &str) -> Result<bool>;
+    async fn transition_request(&self, r: &RequestRecord, from: RequestState) -> Result<bool>;
     async fn add_comment(&self, c: &CommentRecord) -> Result<()>;
     /// Oldest first.
     async fn list_comments(&self, request_id: Uuid) -> Result<Vec<CommentRecord>>;
@@ -439,8 +437,7 @@ pub struct DeliveryRecord {
     pub event: String,
     /// The JSON body sent.
     pub payload: String,
-    /// `pending`, `delivered` or `failed` (retries exhausted).
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_attempt_at: Option<DateTime<Utc>>,

@@ -78,6 +78,13 @@ pub fn using_postgres() -> bool {
     citydata_store_postgres::testing::admin_url().is_some()
 }
 
+/// For a test that needs PostgreSQL: `false` (skip) when `CITYDATA_TEST_DATABASE_URL` is unset,
+/// a failure instead under `CI=true` unless the run is the SQLite half
+/// (`citydata_store_postgres::testing::admin_url_or_skip`).
+pub fn postgres_or_skip(test: &str) -> bool {
+    citydata_store_postgres::testing::admin_url_or_skip(test).is_some()
+}
+
 /// A fresh database URL: PostgreSQL when configured, else SQLite in `dir`.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
     match citydata_store_postgres::testing::admin_url() {

@@ -364,7 +364,7 @@ pub async fn backup(r: ResolvedSettings, to: &Path) -> Result<ExitCode> {
                 .list_ingests(res.id, 100_000)
                 .await?
                 .iter()
-                .filter(|i| i.state == "committed")
+                .filter(|i| i.state == citydata_store::IngestState::Committed)
                 .filter_map(|i| i.report.as_ref().and_then(|r| r.get("table_version")).and_then(|v| v.as_i64()))
                 .max();
             known.insert(res.id.to_string(), recorded);

@@ -350,16 +350,12 @@ async fn backup_while_serving_and_restore_sqlite() {
 
 /// The PostgreSQL half of the suite (`CITYDATA_TEST_DATABASE_URL` set, as `.ci/run`'s second
 /// pass does) runs the PostgreSQL backup; the SQLite half runs the SQLite one.
-fn postgres_admin_url() -> Option<String> {
-    std::env::var("CITYDATA_TEST_DATABASE_URL").ok().filter(|s| !s.trim().is_empty())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_while_serving_and_restore_postgres() {
-    let Some(_) = postgres_admin_url() else {
-        eprintln!("the SQLite half of the suite: the PostgreSQL backup runs in the PostgreSQL half");
+    // The SQLite half of the suite: the PostgreSQL backup runs in the PostgreSQL half.
+    if !citydata_testkit::postgres_or_skip("backup_while_serving_and_restore_postgres") {
         return;
-    };
+    }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (db_a, db_b) =

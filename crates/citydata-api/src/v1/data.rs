@@ -218,7 +218,7 @@ pub async fn upload(
     let (record, replayed) =
         state.core.ingest_data(&meta, &p, &id, &params, IngestBody::Stream(Box::new(limited)), None).await?;
     let view = ingest_view(&record);
-    if record.state == "rejected" {
+    if record.state.as_str() == "rejected" {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "rejected",

@@ -16,7 +16,7 @@ impl Core {
             if !crate::catalog::can_grant(principal, &resource.content.provider) {
                 return Err(CoreError::forbidden());
             }
-            if r.state != "pending" {
+            if r.state != RequestState::Pending {
                 return Err(CoreError::Conflict(format!(
                     "申请状态为 {}，不能批准 / the request is {}",
                     r.state, r.state
@@ -93,14 +93,14 @@ impl Core {
                 .await?;
             let now = Utc::now().trunc_subsecs(6);
             let decided = RequestRecord {
-                state: "approved".into(),
+                state: RequestState::Approved,
                 decided_by: Some(principal.username.to_string()),
                 decided_at: Some(now),
                 grant_id: Some(grant.id),
                 fields: grant.fields.clone(),
                 ..r.clone()
             };
-            if !self.store.transition_request(&decided, "pending").await? {
+            if !self.store.transition_request(&decided, RequestState::Pending).await? {
                 self.store.revoke_grant(grant.id, now, "system").await?;
                 return Err(CoreError::Conflict("申请已被处理 / the request was already decided".into()));
             }
@@ -140,13 +140,13 @@ impl Core {
             }
             let now = Utc::now().trunc_subsecs(6);
             let decided = RequestRecord {
-                state: "rejected".into(),
+                state: RequestState::Rejected,
                 reason: Some(reason.into()),
                 decided_by: Some(principal.username.to_string()),
                 decided_at: Some(now),
                 ..r.clone()
             };
-            if !self.store.transition_request(&decided, "pending").await? {
+            if !self.store.transition_request(&decided, RequestState::Pending).await? {
                 return Err(CoreError::Conflict(format!(
                     "申请状态为 {}，不能驳回 / the request is {}",
                     r.state, r.state
@@ -180,12 +180,12 @@ impl Core {
             }
             let now = Utc::now().trunc_subsecs(6);
             let w = RequestRecord {
-                state: "withdrawn".into(),
+                state: RequestState::Withdrawn,
                 decided_at: Some(now),
                 decided_by: Some(principal.username.to_string()),
                 ..r.clone()
             };
-            if !self.store.transition_request(&w, "pending").await? {
+            if !self.store.transition_request(&w, RequestState::Pending).await? {
                 return Err(CoreError::Conflict(format!(
                     "申请状态为 {}，不能撤回 / the request is {}",
                     r.state, r.state

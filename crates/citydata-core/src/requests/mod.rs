@@ -13,7 +13,7 @@ use citydata_domain::resource::Resource;
 use citydata_domain::user::Role;
 use citydata_domain::vocab::{OpenType, ShareType};
 use citydata_domain::{FieldError, ValidationErrors};
-use citydata_store::{CommentRecord, InboxRecord, RequestRecord};
+use citydata_store::{CommentRecord, GranteeKind, InboxRecord, RequestRecord, RequestState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -114,13 +114,13 @@ impl From<&RequestRecord> for RequestView {
             scenario: r.scenario.clone(),
             contact: r.contact.clone(),
             period_days: r.period_days,
-            state: r.state.clone(),
+            state: r.state.as_str().to_string(),
             reason: r.reason.clone(),
             decided_by: r.decided_by.clone(),
             decided_at: r.decided_at,
             grant_id: r.grant_id,
             due_at: r.due_at,
-            overdue: r.state == "pending" && r.due_at < Utc::now(),
+            overdue: r.state == RequestState::Pending && r.due_at < Utc::now(),
             created_at: r.created_at,
             renews_grant: r.renews_grant,
             commitment_sha256: r.commitment.clone(),
@@ -222,13 +222,13 @@ fn text(errs: &mut ValidationErrors, field: &str, v: &str, required: bool, max: 
 
 /// The users a grant reaches: members of the grantee department, or the grantee user.
 fn grantee_ids(users: &[citydata_domain::user::User], g: &citydata_store::GrantRecord) -> Vec<Uuid> {
-    match g.grantee_kind.as_str() {
-        "department" => users
+    match g.grantee_kind {
+        GranteeKind::Department => users
             .iter()
             .filter(|u| u.memberships.iter().any(|m| m.department.as_str() == g.grantee))
             .map(|u| u.id)
             .collect(),
-        _ => Uuid::parse_str(&g.grantee).into_iter().collect(),
+        GranteeKind::User => Uuid::parse_str(&g.grantee).into_iter().collect(),
     }
 }
 
@@ -305,7 +305,7 @@ impl Core {
         let admins: Vec<Uuid> =
             users.iter().filter(|u| u.memberships.iter().any(|m| m.role == Role::Admin)).map(|u| u.id).collect();
         for r in self.store.list_requests(None, None, None).await? {
-            if r.state != "pending" || r.due_at >= now {
+            if r.state != RequestState::Pending || r.due_at >= now {
                 continue;
             }
             let link = format!("/api/v1/requests/{}", r.id);
@@ -405,9 +405,9 @@ impl Core {
             let not_found = || CoreError::NotFound(format!("授权不存在：{grant_id} / no such grant"));
             let gid = Uuid::parse_str(grant_id.trim()).map_err(|_| not_found())?;
             let g = self.store.get_grant(gid).await?.ok_or_else(not_found)?;
-            let mine = match g.grantee_kind.as_str() {
-                "department" => principal.memberships.iter().any(|m| m.department.as_str() == g.grantee),
-                _ => g.grantee == principal.user_id.to_string(),
+            let mine = match g.grantee_kind {
+                GranteeKind::Department => principal.memberships.iter().any(|m| m.department.as_str() == g.grantee),
+                GranteeKind::User => g.grantee == principal.user_id.to_string(),
             };
             if !mine {
                 return Err(not_found());
@@ -419,7 +419,7 @@ impl Core {
                 return Err(CoreError::Conflict("授权已到期，请重新申请 / the grant has expired: apply anew".into()));
             }
             let pending = self.store.list_requests(None, None, None).await?;
-            if pending.iter().any(|r| r.renews_grant == Some(g.id) && r.state == "pending") {
+            if pending.iter().any(|r| r.renews_grant == Some(g.id) && r.state == RequestState::Pending) {
                 return Err(CoreError::Conflict("已有待处理的续期申请 / a renewal is already pending".into()));
             }
             // The new period runs from the current expiry.
@@ -456,7 +456,7 @@ impl Core {
         let resource = self.get_resource(Some(principal), &input.resource_id).await?;
         // A renewal is for the grant's own grantee department, never the renewer's other one.
         let dept = match renews {
-            Some(g) if g.grantee_kind == "department" => Some(g.grantee.clone()),
+            Some(g) if g.grantee_kind == GranteeKind::Department => Some(g.grantee.clone()),
             _ => principal.primary_department().map(|d| d.to_string()),
         };
         let mut errs = ValidationErrors::new();
@@ -528,7 +528,7 @@ impl Core {
             scenario,
             contact,
             period_days,
-            state: "pending".into(),
+            state: RequestState::Pending,
             reason: None,
             decided_by: None,
             decided_at: None,
@@ -541,7 +541,7 @@ impl Core {
         let link = format!("/api/v1/requests/{}", r.id);
         match (dept.is_some(), resource.content.share.kind) {
             (true, ShareType::None) => {
-                r.state = "rejected".into();
+                r.state = RequestState::Rejected;
                 r.reason = Some(format!(
                     "该资源不予共享，依据：{} / not shared; basis: {}",
                     resource.content.share.conditions.as_deref().unwrap_or("-"),
@@ -572,13 +572,13 @@ impl Core {
                     )
                     .await?;
                 let decided = RequestRecord {
-                    state: "approved".into(),
+                    state: RequestState::Approved,
                     decided_by: Some("system".into()),
                     decided_at: Some(now),
                     grant_id: Some(grant.id),
                     ..r.clone()
                 };
-                self.store.transition_request(&decided, "pending").await?;
+                self.store.transition_request(&decided, RequestState::Pending).await?;
                 if let Some(old) = renews {
                     self.store.revoke_grant(old.id, now, "renewal").await?;
                 }
@@ -641,10 +641,10 @@ impl Core {
         };
         let now = Utc::now();
         if overdue_only {
-            out.retain(|r| r.state == "pending" && r.due_at < now);
+            out.retain(|r| r.state == RequestState::Pending && r.due_at < now);
         }
         if let Some(s) = state {
-            out.retain(|r| r.state == s);
+            out.retain(|r| r.state.as_str() == s);
         }
         Ok(out)
     }

@@ -35,14 +35,14 @@ impl Core {
         let mut hours: Vec<f64> = Vec::new();
         let (mut pending, mut overdue) = (0, 0);
         for r in &all {
-            match (&r.decided_at, r.decided_by.as_deref(), r.state.as_str()) {
-                (_, _, "pending") => {
+            match (&r.decided_at, r.decided_by.as_deref(), r.state) {
+                (_, _, RequestState::Pending) => {
                     pending += 1;
                     if r.due_at < now {
                         overdue += 1;
                     }
                 }
-                (Some(at), Some(by), "approved" | "rejected") if by != "system" => {
+                (Some(at), Some(by), RequestState::Approved | RequestState::Rejected) if by != "system" => {
                     days.push(self.config.calendar.workdays_between(r.created_at, *at));
                     hours.push((*at - r.created_at).num_seconds() as f64 / 3600.0);
                 }

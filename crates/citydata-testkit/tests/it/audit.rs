@@ -1,7 +1,7 @@
 //! The hash-chained audit log: tampering of every kind is caught; concurrent writers never
 //! fork the chain.
 
-use citydata_testkit::{SpawnOptions, spawn_app, spawn_app_with, using_postgres};
+use citydata_testkit::{SpawnOptions, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 /// Verify through the API with a bearer token: reads append nothing, so the chain seen is
@@ -128,8 +128,7 @@ async fn concurrent_writers_never_fork_the_chain() {
 /// Two server processes sharing one PostgreSQL append into one chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_sharing_postgres_keep_one_chain() {
-    if !using_postgres() {
-        eprintln!("skipped: needs CITYDATA_TEST_DATABASE_URL");
+    if !citydata_testkit::postgres_or_skip("two_servers_sharing_postgres_keep_one_chain") {
         return;
     }
     let a = spawn_app().await;

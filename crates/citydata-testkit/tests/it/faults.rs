@@ -143,10 +143,9 @@ struct Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restarted_under_traffic_answers_503_then_recovers() {
-    if !citydata_testkit::using_postgres() {
-        // The SQLite half of the suite has no server to restart; CI runs this in its
-        // PostgreSQL half (CITYDATA_TEST_DATABASE_URL set).
-        eprintln!("skipped on SQLite: set CITYDATA_TEST_DATABASE_URL to run it");
+    // The SQLite half of the suite has no server to restart; CI runs this in its PostgreSQL
+    // half (CITYDATA_TEST_DATABASE_URL set).
+    if !citydata_testkit::postgres_or_skip("postgres_restarted_under_traffic_answers_503_then_recovers") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
