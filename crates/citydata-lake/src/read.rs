@@ -373,8 +373,33 @@ pub struct NdjsonSource {
     pending: Option<(u64, serde_json::Map<String, serde_json::Value>)>,
 }
 
+/// A JSON value whose top-level object members that are numbers keep their exact text
+/// (`1234567890123.456789` stays that, not the nearest f64), as strings: decimals upload
+/// exactly. Numbers in exponent form keep serde's reading.
+fn exact_value(text: &str) -> serde_json::Result<serde_json::Value> {
+    use serde_json::Value;
+    match serde_json::from_str::<Value>(text)? {
+        Value::Object(mut m) => {
+            if m.values().any(Value::is_number) {
+                let raw: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+                    serde_json::from_str(text)?;
+                for (k, v) in m.iter_mut() {
+                    if let (true, Some(r)) = (v.is_number(), raw.get(k)) {
+                        let t = r.get().trim();
+                        if !t.contains(['e', 'E']) {
+                            *v = Value::String(t.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(Value::Object(m))
+        }
+        other => Ok(other),
+    }
+}
+
 fn json_object(line: u64, text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_str::<serde_json::Value>(text) {
+    match exact_value(text) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(LakeError::at_line(
             "bad_json",
@@ -516,7 +541,18 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
         line: Some(e.line() as u64),
         column: Some(e.column().to_string()),
     })?;
-    let serde_json::Value::Array(items) = v else {
+    let items = match v {
+        serde_json::Value::Array(_) => {
+            let raw: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(text)
+                .map_err(|e| LakeError::input("bad_json", format!("JSON 无效 / invalid JSON: {e}")))?;
+            raw.iter()
+                .map(|r| exact_value(r.get()))
+                .collect::<serde_json::Result<Vec<_>>>()
+                .map_err(|e| LakeError::input("bad_json", format!("JSON 无效 / invalid JSON: {e}")))?
+        }
+        _ => vec![],
+    };
+    let serde_json::Value::Array(_) = v else {
         return Err(LakeError::at_line(
             "bad_json",
             1,
@@ -561,7 +597,11 @@ fn cell(d: &calamine::Data) -> Option<String> {
             let serial = dt.as_f64();
             let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
             let t = base + chrono::Duration::milliseconds((serial * 86_400_000.0).round() as i64);
-            Some(if serial.fract() == 0.0 { t.date().to_string() } else { t.format("%Y-%m-%d %H:%M:%S").to_string() })
+            Some(if serial.fract() == 0.0 {
+                t.date().to_string()
+            } else {
+                t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
+            })
         }
         Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
         Data::Error(e) => Some(format!("#{e:?}")),

@@ -332,6 +332,7 @@ pub async fn rows(
         version: q.version,
         count: q.count,
         q: None,
+        q_fields: vec![],
     };
     Ok(Json(state.core.read_rows(&meta, p.as_ref(), &id, &params).await?))
 }

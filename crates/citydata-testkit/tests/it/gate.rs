@@ -427,7 +427,7 @@ async fn ckan_datastore_search_goes_through_the_gate() {
     );
     assert_eq!(v["result"]["total"].as_u64().unwrap() as usize, recs.len());
     let ids: Vec<&str> = v["result"]["fields"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["sfzh", "xb", "csrq", "qx"]);
+    assert_eq!(ids, ["_id", "sfzh", "xb", "csrq", "qx"], "CKAN's _id first");
     let text = v.to_string();
     for id in column(&pop, "身份证号") {
         assert!(!text.contains(&id), "{id} leaked");

@@ -18,4 +18,5 @@ mod ingest;
 mod paging;
 mod portal;
 mod requests;
+mod truth;
 mod webhooks;
