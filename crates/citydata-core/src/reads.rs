@@ -348,6 +348,8 @@ pub struct AggregateParams {
     pub metrics: Option<String>,
     pub filter: Option<String>,
     pub version: Option<i64>,
+    /// `day`, `month` or `year`: date and datetime groups by that period of the local calendar.
+    pub bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -380,6 +382,18 @@ impl Core {
         let group_by: Vec<ItemName> = match params.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(gb) => resolve(resource, allow, gb, "group_by", &mut errs).into_iter().map(|(n, _)| n).collect(),
             None => vec![],
+        };
+        let bucket = match params.bucket.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(b @ ("day" | "month" | "year")) => Some(b.to_string()),
+            Some(other) => {
+                errs.push(FieldError::new(
+                    "bucket",
+                    "invalid_value",
+                    format!("bucket 须为 day、month 或 year，收到 \"{other}\" / bucket must be day, month or year"),
+                ));
+                None
+            }
         };
         let mut metrics: Vec<(Metric, Option<ItemName>)> = Vec::new();
         for m in
@@ -445,7 +459,7 @@ impl Core {
         let read = g.plan(&req, &self.config.pseudonym_key, params.version);
         let (batches, suppressed) = self
             .lake()?
-            .aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size)
+            .aggregate_governed(resource.id, &read, &group_by, bucket.as_deref(), &metrics, allow.min_group_size)
             .await
             .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
         let rows = crate::reads::json_rows(&batches)?;

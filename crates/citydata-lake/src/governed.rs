@@ -365,12 +365,38 @@ impl Lake {
         id: Uuid,
         r: &GovernedRead<'_>,
         group_by: &[ItemName],
+        bucket: Option<&str>,
         metrics: &[(Metric, Option<ItemName>)],
         min_group: Option<u32>,
     ) -> Result<(Vec<RecordBatch>, u64)> {
         use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok((vec![], 0)) };
         let df = self.project(df, r)?;
+        // A date or datetime group by `bucket` (day, month, year): truncated in the platform's
+        // zone (the projection presents datetimes in it), so a day is the local day.
+        let df = match bucket {
+            Some(b) => {
+                let schema = df.schema().clone();
+                let mut df = df;
+                for g in group_by {
+                    let Ok(f) = schema.field_with_unqualified_name(g.as_str()) else { continue };
+                    let trunc = |e: Expr| datafusion::functions::datetime::expr_fn::date_trunc(lit(b.to_string()), e);
+                    let e = match f.data_type() {
+                        DataType::Timestamp(..) => {
+                            datafusion::prelude::cast(trunc(ident(g.as_str())), crate::schema::local_timestamp_type())
+                        }
+                        DataType::Date32 => datafusion::prelude::cast(
+                            trunc(datafusion::prelude::cast(ident(g.as_str()), crate::schema::local_timestamp_type())),
+                            DataType::Date32,
+                        ),
+                        _ => continue,
+                    };
+                    df = df.with_column(g.as_str(), e)?;
+                }
+                df
+            }
+            None => df,
+        };
         let groups: Vec<Expr> = group_by.iter().map(|g| ident(g.as_str())).collect();
         let mut aggs: Vec<Expr> = vec![count(lit(1)).alias("count")];
         for (m, item) in metrics {

@@ -285,6 +285,35 @@ async fn every_read_surface_returns_the_stored_values_exactly() {
         get(&steward, app.url(&format!("/api/v1/resources/{id}/aggregate?metrics=count,sum(amount),max(fee)"))).await;
     assert_eq!(v["rows"][0]["sum_amount"], "100000001234567890223.456787", "{v}");
     assert_eq!(v["rows"][0]["max_fee"], "12.50", "{v}");
+    // By local day (the same rule as SQL's date_trunc); NULLs last.
+    let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/aggregate?group_by=ts&bucket=day"))).await;
+    assert_eq!(
+        v["rows"],
+        json!([
+            {"ts": "2023-12-31T00:00:00+08:00", "count": 2},
+            {"ts": "2024-01-01T00:00:00+08:00", "count": 2},
+            {"ts": null, "count": 1}
+        ]),
+        "{v}"
+    );
+    let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/aggregate?group_by=day&bucket=month"))).await;
+    assert_eq!(
+        v["rows"],
+        json!([
+            {"day": "1970-01-01", "count": 1},
+            {"day": "2023-12-01", "count": 1},
+            {"day": "2024-01-01", "count": 1},
+            {"day": null, "count": 2}
+        ]),
+        "{v}"
+    );
+    // Sorted reads put NULLs last ascending and first descending (PostgreSQL's rule).
+    let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/rows?sort=n&fields=code,n"))).await;
+    let codes: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert_eq!(&codes[..3], ["a2", "a1", "a4"], "{v}");
+    let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/rows?sort=-n&fields=code,n"))).await;
+    let codes: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert_eq!(&codes[2..], ["a4", "a1", "a2"], "{v}");
 }
 
 fn urlencoding(s: &str) -> String {
