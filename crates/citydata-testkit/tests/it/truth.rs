@@ -366,6 +366,20 @@ async fn every_export_format_re_uploads_to_the_same_table() {
     let source = create(&app, &steward, "导出源").await;
     upload(&app, &steward, &source, "format=ndjson", fixture()).await;
     assert_rows(&rows(&app, &steward, &source).await, "source");
+    // The exports write the one documented form: times RFC 3339 with the zone's offset,
+    // decimals exact at their scale (exact JSON numbers in NDJSON/JSON), NULL as null.
+    let csv = String::from_utf8(export(&app, &steward, &source, "format=csv").await).unwrap();
+    for want in
+        ["2024-01-01T00:00:00+08:00", "2023-12-31T23:59:59.999999+08:00", "99999999999999999999.999999", "100.000000"]
+    {
+        assert!(csv.contains(want), "{want} missing from {csv}");
+    }
+    let ndjson = String::from_utf8(export(&app, &steward, &source, "format=ndjson").await).unwrap();
+    for want in
+        ["\"amount\":1234567890123.456789", "\"fee\":12.50", "\"ts\":\"2024-01-01T08:00:00+08:00\"", "\"txt\":null"]
+    {
+        assert!(ndjson.contains(want), "{want} missing from {ndjson}");
+    }
     let target = create(&app, &steward, "回传目标").await;
     for (export_query, upload_query) in [
         ("format=csv", "format=csv"),
