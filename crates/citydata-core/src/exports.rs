@@ -141,6 +141,37 @@ fn parquet_batch(
     arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
 }
 
+/// Binary columns as standard base64 text — the form uploads read — for the text formats and
+/// XLSX (Parquet keeps them binary).
+fn base64_binary(
+    b: &arrow::record_batch::RecordBatch,
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType as A;
+    use base64::Engine;
+    let is_binary = |t: &A| matches!(t, A::Binary | A::LargeBinary | A::BinaryView);
+    if !b.schema().fields().iter().any(|f| is_binary(f.data_type())) {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut columns = Vec::with_capacity(b.num_columns());
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if is_binary(f.data_type()) {
+            let x = arrow::compute::cast(c, &A::LargeBinary)?;
+            let x = x.as_binary::<i64>();
+            let text: arrow::array::StringArray = (0..x.len())
+                .map(|i| (!x.is_null(i)).then(|| base64::engine::general_purpose::STANDARD.encode(x.value(i))))
+                .collect();
+            fields.push(f.as_ref().clone().with_data_type(A::Utf8));
+            columns.push(Arc::new(text) as arrow::array::ArrayRef);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+        }
+    }
+    arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+}
+
 /// One XLSX cell: numbers, dates and datetimes as Excel numbers with a number format, so that
 /// sums and date arithmetic work; text stays text (codes such as 身份证号 are string items and
 /// never become numbers). A value Excel's double cannot hold exactly — a decimal of more than
@@ -281,9 +312,12 @@ impl Encoder {
         let b = self.retitle(b)?;
         let mut out = Vec::new();
         let internal = |e: arrow::error::ArrowError| CoreError::Internal(e.to_string());
+        // Formula neutralizing applies to text only, so binary becomes base64 after it.
+        let b =
+            if self.format == ExportFormat::Csv && self.csv_safe { crate::csv_safe::neutralize_batch(&b) } else { b };
+        let b = base64_binary(&b).map_err(internal)?;
         match self.format {
             ExportFormat::Csv => {
-                let b = if self.csv_safe { crate::csv_safe::neutralize_batch(&b) } else { b };
                 if self.first && self.bom && !self.gb18030 {
                     out.extend_from_slice(b"\xEF\xBB\xBF");
                 }
@@ -490,6 +524,7 @@ impl Core {
                             while let Some(b) = handle.block_on(stream.next()) {
                                 let b = b.map_err(|e| e.to_string())?;
                                 n += b.num_rows() as u64;
+                                let b = base64_binary(&b).map_err(|e| e.to_string())?;
                                 let cells: Vec<Vec<XlsxCell>> =
                                     b.columns().iter().map(xlsx_cells).collect::<Result<_, _>>()?;
                                 for r in 0..b.num_rows() {

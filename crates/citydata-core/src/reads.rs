@@ -62,7 +62,7 @@ pub struct RowsResult {
 /// Record batches as JSON objects, one per row, every column a key (NULL is `null`):
 /// decimals as exact strings with their declared scale (`"100.000000"`, never through f64),
 /// datetimes as RFC 3339 in the platform's zone (`2024-01-05T08:30:00+08:00`), dates as
-/// `YYYY-MM-DD`, binary as hex, integers and booleans as JSON numbers and booleans.
+/// `YYYY-MM-DD`, binary as base64, integers and booleans as JSON numbers and booleans.
 pub(crate) fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Value>, CoreError> {
     let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     for b in batches {
@@ -133,7 +133,8 @@ pub(crate) fn json_column(a: &arrow::array::ArrayRef) -> Result<Vec<Value>, Core
         A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => {
             let x = arrow::compute::cast(a, &A::LargeBinary).map_err(internal)?;
             let x = x.as_binary::<i64>();
-            each(&|i| Value::String(x.value(i).iter().map(|b| format!("{b:02x}")).collect()))
+            // Standard base64: the form uploads read binary items in.
+            each(&|i| Value::String(base64::engine::general_purpose::STANDARD.encode(x.value(i))))
         }
         // Lists, structs, maps (from SQL): Arrow's JSON writer, one column at a time.
         _ => {

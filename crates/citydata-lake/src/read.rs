@@ -740,6 +740,23 @@ impl RawSource for ParquetSource {
                 arrow::datatypes::DataType::Date32 | arrow::datatypes::DataType::Date64 => {
                     arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?
                 }
+                // Binary as base64, the text form binary items are read in.
+                arrow::datatypes::DataType::Binary
+                | arrow::datatypes::DataType::LargeBinary
+                | arrow::datatypes::DataType::BinaryView
+                | arrow::datatypes::DataType::FixedSizeBinary(_) => {
+                    use arrow::array::{Array, AsArray};
+                    use base64::Engine;
+                    let x = arrow::compute::cast(c, &arrow::datatypes::DataType::LargeBinary)?;
+                    let x = x.as_binary::<i64>();
+                    Arc::new(
+                        (0..x.len())
+                            .map(|i| {
+                                (!x.is_null(i)).then(|| base64::engine::general_purpose::STANDARD.encode(x.value(i)))
+                            })
+                            .collect::<arrow::array::StringArray>(),
+                    ) as arrow::array::ArrayRef
+                }
                 _ => arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?,
             };
             columns.push(text);

@@ -510,3 +510,50 @@ async fn ckan_datastore_search_behaves_like_ckan() {
     let v = call(json!({"resource_id": id, "include_total": false, "limit": 1})).await;
     assert!(v.get("total").is_none(), "{v}");
 }
+
+#[tokio::test]
+async fn binary_items_round_trip_as_base64_in_every_format() {
+    let app = spawn_app().await;
+    let steward = app.login("wjw-steward").await;
+    let body = |name: &str| {
+        let mut r = resource(name);
+        r["items"] = json!([
+            {"name": "code", "title": "编号", "key": true},
+            {"name": "blob", "title": "附件", "data_type": "binary"}
+        ]);
+        r
+    };
+    let mut ids = vec![];
+    for name in ["二进制源", "二进制目标"] {
+        let r = steward.post(app.url("/api/v1/resources")).json(&body(name)).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        let r = steward.post(app.url(&format!("/api/v1/resources/{id}/publish"))).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(id);
+    }
+    let (source, target) = (&ids[0], &ids[1]);
+    // 0x00 0x01 0x02 0xFF and 0xFB 0xFF (base64 starting with "+").
+    let file = "{\"code\":\"b1\",\"blob\":\"AAEC/w==\"}\n{\"code\":\"b2\",\"blob\":\"+/8=\"}\n{\"code\":\"b3\",\"blob\":null}\n";
+    upload(&app, &steward, source, "format=ndjson", file.as_bytes().to_vec()).await;
+    let want =
+        json!([{"code": "b1", "blob": "AAEC/w=="}, {"code": "b2", "blob": "+/8="}, {"code": "b3", "blob": null}]);
+    let read = |id: String| {
+        let c = steward.clone();
+        let url = app.url(&format!("/api/v1/resources/{id}/rows?sort=code"));
+        async move { get(&c, url).await["rows"].clone() }
+    };
+    assert_eq!(read(source.clone()).await, want);
+    for (export_query, upload_query) in [
+        ("format=csv", "format=csv"),
+        ("format=csv&encoding=gb18030", "format=csv"),
+        ("format=ndjson", "format=ndjson"),
+        ("format=json", "format=json"),
+        ("format=parquet", "format=parquet"),
+        ("format=xlsx", "format=xlsx"),
+    ] {
+        let file = export(&app, &steward, source, export_query).await;
+        upload(&app, &steward, target, &format!("{upload_query}&mode=replace"), file).await;
+        assert_eq!(read(target.clone()).await, want, "{export_query}");
+    }
+}
