@@ -402,12 +402,19 @@ impl Lake {
         for (m, item) in metrics {
             let Some(item) = item else { continue };
             let c = ident(item.as_str());
+            // Decimal sums and averages in 76 digits: exact, and no overflow of the column's 38.
+            let wide = match df.schema().field_with_unqualified_name(item.as_str()).map(|f| f.data_type().clone()) {
+                Ok(DataType::Decimal128(_, scale)) if matches!(m, Metric::Sum | Metric::Avg) => {
+                    datafusion::prelude::cast(c.clone(), DataType::Decimal256(76, scale))
+                }
+                _ => c.clone(),
+            };
             let name = format!("{}_{}", m.as_str(), item.as_str());
             aggs.push(
                 match m {
                     Metric::Count => count(c),
-                    Metric::Sum => sum(c),
-                    Metric::Avg => avg(c),
+                    Metric::Sum => sum(wide),
+                    Metric::Avg => avg(wide),
                     Metric::Min => min(c),
                     Metric::Max => max(c),
                 }

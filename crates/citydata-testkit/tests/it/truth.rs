@@ -281,9 +281,14 @@ async fn every_read_surface_returns_the_stored_values_exactly() {
     );
 
     // Aggregates: decimal sums and averages exact.
-    let v =
-        get(&steward, app.url(&format!("/api/v1/resources/{id}/aggregate?metrics=count,sum(amount),max(fee)"))).await;
+    let v = get(
+        &steward,
+        app.url(&format!("/api/v1/resources/{id}/aggregate?metrics=count,sum(amount),avg(fee),max(fee)")),
+    )
+    .await;
     assert_eq!(v["rows"][0]["sum_amount"], "100000001234567890223.456787", "{v}");
+    // (12.50 + 0.01 − 99999999.99) / 3, in decimal.
+    assert_eq!(v["rows"][0]["avg_fee"], "-33333329.160000", "{v}");
     assert_eq!(v["rows"][0]["max_fee"], "12.50", "{v}");
     // By local day (the same rule as SQL's date_trunc); NULLs last.
     let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/aggregate?group_by=ts&bucket=day"))).await;
