@@ -192,6 +192,21 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
     }
 }
 
+/// A CSV cell without the `'` that a formula-safe export (`citydata_core::csv_safe`, on by
+/// default) put before a cell a spreadsheet would run as a formula — `=`, `+`, `-`, `@`, tab or
+/// CR first, and not a plain number — so that the platform's own CSV re-uploads unchanged
+/// (`+86 138…`, `-abc`, `=SUM(A1)`). A cell that is `'` followed by anything else is kept.
+pub fn restore_neutralized(cell: &str) -> &str {
+    let Some(rest) = cell.strip_prefix('\'') else { return cell };
+    let is_number = rest.bytes().any(|b| b.is_ascii_digit())
+        && rest.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        && rest.parse::<f64>().is_ok();
+    match rest.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !is_number => rest,
+        _ => cell,
+    }
+}
+
 /// Refuse input that is plainly not text: NUL bytes or a known binary signature.
 pub fn refuse_binary(mut r: Box<dyn BufRead + Send>) -> Result<Box<dyn BufRead + Send>> {
     let head = r.fill_buf().map_err(crate::decode::input_io_error)?;
@@ -320,7 +335,7 @@ impl RawSource for CsvSource {
                         ));
                     }
                     for (i, f) in self.record.iter().enumerate() {
-                        if f.is_empty() { b[i].append_null() } else { b[i].append_value(f) }
+                        if f.is_empty() { b[i].append_null() } else { b[i].append_value(restore_neutralized(f)) }
                     }
                     lines.push(line);
                 }

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 const TEXT_1: &str = "逗号,\"引号\"与换行\r\n第二行";
 const TEXT_2: &str = "tab\there 😀 𠮷 㐀";
+/// Text a spreadsheet would take for a formula: the formula-safe CSV export writes `'+86…`, and
+/// the upload reads it back without the `'`.
+const PHONE: &str = "+86 138-0000-0000";
 
 /// The fixture's resource: one item of each type (key `code`).
 fn resource(name: &str) -> Value {
@@ -48,8 +51,8 @@ fn fixture() -> Vec<u8> {
         // `Z` is UTC: 08:00 local. NULLs in every other type.
         json!({"code": "a3", "txt": null, "ts": "2024-01-01T00:00:00Z", "amount": "100.000000",
                "fee": null, "day": null, "n": null, "flag": null}),
-        // A time before local midnight given in UTC on the previous day; all NULL but the key.
-        json!({"code": "a4", "txt": "", "ts": "2023-12-31T15:59:59Z", "amount": "-0.000001",
+        // A time before local midnight given in UTC on the previous day.
+        json!({"code": "a4", "txt": PHONE, "ts": "2023-12-31T15:59:59Z", "amount": "-0.000001",
                "fee": "-99999999.99", "day": "1970-01-01", "n": 9007199254740993i64, "flag": "true"}),
         json!({"code": "a5", "txt": null, "ts": null, "amount": null, "fee": null, "day": null, "n": null, "flag": null}),
     ];
@@ -76,7 +79,7 @@ fn expected() -> BTreeMap<&'static str, Value> {
         ),
         (
             "a4",
-            json!({"code": "a4", "txt": null, "ts": "2023-12-31T23:59:59+08:00", "amount": "-0.000001",
+            json!({"code": "a4", "txt": PHONE, "ts": "2023-12-31T23:59:59+08:00", "amount": "-0.000001",
                    "fee": "-99999999.99", "day": "1970-01-01", "n": 9007199254740993i64, "flag": true}),
         ),
         (
@@ -379,6 +382,7 @@ async fn every_export_format_re_uploads_to_the_same_table() {
     {
         assert!(csv.contains(want), "{want} missing from {csv}");
     }
+    assert!(csv.contains("'+86 138-0000-0000"), "the formula-safe CSV neutralizes it: {csv}");
     let ndjson = String::from_utf8(export(&app, &steward, &source, "format=ndjson").await).unwrap();
     for want in
         ["\"amount\":1234567890123.456789", "\"fee\":12.50", "\"ts\":\"2024-01-01T08:00:00+08:00\"", "\"txt\":null"]
