@@ -749,17 +749,22 @@ impl RawSource for ParquetSource {
         let batch = batch
             .map_err(|e| LakeError::input("bad_parquet", format!("Parquet 数据损坏 / damaged Parquet data: {e}")))?;
         let mut columns = Vec::with_capacity(batch.num_columns());
-        for c in batch.columns() {
+        for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+            // Binary from a citydata export (its fields carry `title`) is a binary item: base64,
+            // the text form binary items are read in. Other writers' plain BYTE_ARRAY columns
+            // are usually text and are read as UTF-8, as before.
+            let base64 = f.metadata().contains_key("title");
             let text = match c.data_type() {
                 arrow::datatypes::DataType::Utf8 => c.clone(),
                 arrow::datatypes::DataType::Date32 | arrow::datatypes::DataType::Date64 => {
                     arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?
                 }
-                // Binary as base64, the text form binary items are read in.
                 arrow::datatypes::DataType::Binary
                 | arrow::datatypes::DataType::LargeBinary
                 | arrow::datatypes::DataType::BinaryView
-                | arrow::datatypes::DataType::FixedSizeBinary(_) => {
+                | arrow::datatypes::DataType::FixedSizeBinary(_)
+                    if base64 =>
+                {
                     use arrow::array::{Array, AsArray};
                     use base64::Engine;
                     let x = arrow::compute::cast(c, &arrow::datatypes::DataType::LargeBinary)?;
