@@ -752,16 +752,36 @@ async fn datastore_search(
         .filter(|(_, ext)| ["csv", "json", "xlsx"].contains(ext))
         .map(|(k, _)| k.to_string())
         .unwrap_or(id.clone());
-    let q = match m.get("q") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(CkanError::validation(
-                "q",
-                "Must be a string (searching several fields with a dict is not supported)",
-            ));
-        }
+    // `q`: a string searches every text field; an object (or its JSON text) each named field.
+    let q_object = |o: &Map<String, Value>| -> Result<Vec<(String, String)>, CkanError> {
+        o.iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                Value::Number(n) => Ok((k.clone(), n.to_string())),
+                _ => Err(CkanError::validation("q", "Values of a q object must be strings")),
+            })
+            .collect()
     };
+    let (q, q_fields) = match m.get("q") {
+        None | Some(Value::Null) => (None, vec![]),
+        Some(Value::Object(o)) => (None, q_object(o)?),
+        Some(Value::String(s)) if s.trim_start().starts_with('{') => {
+            let o: Map<String, Value> =
+                serde_json::from_str(s).map_err(|_| CkanError::validation("q", "Must be a string or a JSON object"))?;
+            (None, q_object(&o)?)
+        }
+        Some(Value::String(s)) => (Some(s.clone()), vec![]),
+        Some(_) => return Err(CkanError::validation("q", "Must be a string or a JSON object")),
+    };
+    // CKAN 2.10+: estimate the total past this many rows (an exact count here is within it).
+    if let Some(v) = m.get("total_estimation_threshold")
+        && !v.is_null()
+    {
+        let t = param_int(m, "total_estimation_threshold", 0)?;
+        if t < 0 {
+            return Err(CkanError::validation("total_estimation_threshold", "Must be a natural number"));
+        }
+    }
     let limit = param_int(m, "limit", 100)?;
     if !(0..=32_000).contains(&limit) {
         return Err(CkanError::validation("limit", "Must be between 0 and 32000"));
@@ -801,6 +821,11 @@ async fn datastore_search(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(CkanError::validation("fields", "Must be a list or a comma-separated string")),
     };
+    // `_id` (CKAN's row id: here the row's position in the read's stable order, counted from
+    // 1) is always there unless `fields` leaves it out; it is not an item of the table.
+    let with_id = fields.as_deref().is_none_or(|f| f.split(',').any(|x| x.trim() == "_id"));
+    let fields = fields.map(|f| f.split(',').filter(|x| x.trim() != "_id").collect::<Vec<_>>().join(","));
+    let fields = fields.filter(|f| !f.trim().is_empty());
     let sort = param_str(m, "sort").map(|s| {
         s.split(',')
             .map(|part| {
@@ -808,6 +833,8 @@ async fn datastore_search(
                 let f = it.next().unwrap_or("").trim_matches('"');
                 if it.next().is_some_and(|d| d.eq_ignore_ascii_case("desc")) { format!("-{f}") } else { f.to_string() }
             })
+            // `_id` is the stable order every read ends with anyway.
+            .filter(|f| f.trim_start_matches('-') != "_id")
             .collect::<Vec<_>>()
             .join(",")
     });
@@ -829,6 +856,7 @@ async fn datastore_search(
         version,
         count: include_total.then(|| "exact".to_string()),
         q,
+        q_fields,
     };
     // The request's id and client, so the read's audit entry names them like any REST read.
     let r = state.core.read_rows(meta, p, &key, &params).await.map_err(|e| match e {
@@ -849,14 +877,28 @@ async fn datastore_search(
         "datetime" => "timestamp",
         _ => "text",
     };
-    let fields: Vec<Value> = r
+    let mut fields: Vec<Value> = r
         .fields
         .iter()
         .map(|f| json!({"id": f.name, "type": ckan_type(&f.data_type), "info": {"label": f.title, "mask": f.mask}}))
         .collect();
-    let names: Vec<String> = r.fields.iter().map(|f| f.name.clone()).collect();
+    let mut names: Vec<String> = r.fields.iter().map(|f| f.name.clone()).collect();
+    if with_id {
+        fields.insert(0, json!({"id": "_id", "type": "int"}));
+        names.insert(0, "_id".into());
+    }
     let read_version = r.version;
-    let rows = if limit == 0 { vec![] } else { r.rows };
+    let mut rows = if limit == 0 { vec![] } else { r.rows };
+    if with_id {
+        for (i, row) in rows.iter_mut().enumerate() {
+            if let Value::Object(o) = row {
+                let mut with = Map::with_capacity(o.len() + 1);
+                with.insert("_id".into(), json!(offset + i as i64 + 1));
+                with.extend(std::mem::take(o));
+                *o = with;
+            }
+        }
+    }
     let format = param_str(m, "records_format").unwrap_or_else(|| "objects".into());
     let records = match format.as_str() {
         "objects" => Value::Array(rows),
@@ -869,30 +911,31 @@ async fn datastore_search(
             // Cells a spreadsheet would run as formulas get a leading ' unless `csv_safe=false`.
             let safe = !m.get("csv_safe").is_some_and(|v| v == &json!(false) || v == &json!("false"));
             let sep = if format == "csv" { "," } else { "\t" };
-            let text: Vec<String> = rows
-                .iter()
-                .map(|o| {
-                    names
-                        .iter()
-                        .map(|n| {
-                            let cell = match o.get(n) {
-                                Some(Value::String(s)) => s.clone(),
-                                Some(Value::Null) | None => String::new(),
-                                Some(v) => v.to_string(),
-                            };
-                            let cell =
-                                if safe { citydata_core::csv_safe::neutralize(&cell).into_owned() } else { cell };
-                            if cell.contains([sep.as_bytes()[0] as char, '"', '\n', '\r']) {
-                                format!("\"{}\"", cell.replace('"', "\"\""))
-                            } else {
-                                cell
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join(sep)
-                })
-                .collect();
-            Value::String(text.join("\n"))
+            // As CKAN's DataStore writes them (PostgreSQL's COPY … CSV): RFC 4180 quoting of
+            // cells holding the separator, a quote, CR or LF; NULL empty, an empty string "";
+            // every record ends with a newline.
+            let mut text = String::new();
+            for o in &rows {
+                let cells: Vec<String> = names
+                    .iter()
+                    .map(|n| {
+                        let cell = match o.get(n) {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(Value::Null) | None => return String::new(),
+                            Some(v) => v.to_string(),
+                        };
+                        let cell = if safe { citydata_core::csv_safe::neutralize(&cell).into_owned() } else { cell };
+                        if cell.is_empty() || cell.contains([sep.as_bytes()[0] as char, '"', '\n', '\r']) {
+                            format!("\"{}\"", cell.replace('"', "\"\""))
+                        } else {
+                            cell
+                        }
+                    })
+                    .collect();
+                text.push_str(&cells.join(sep));
+                text.push('\n');
+            }
+            Value::String(text)
         }
         _ => return Err(CkanError::validation("records_format", "Must be objects, lists, csv or tsv")),
     };
@@ -908,6 +951,9 @@ async fn datastore_search(
             "next": datastore_link(base, m, Some(offset + limit), read_version),
         },
     });
+    if offset > 0 {
+        result["_links"]["prev"] = json!(datastore_link(base, m, Some((offset - limit).max(0)), read_version));
+    }
     if let Some(v) = read_version {
         result["version"] = json!(v);
     }

@@ -117,6 +117,8 @@ mod tests {
         ] {
             assert_eq!(neutralize(input), want, "{input:?}");
             assert_eq!(restore(&neutralize(input)), input, "{input:?}");
+            // The upload reader undoes it the same way.
+            assert_eq!(citydata_lake::read::restore_neutralized(&neutralize(input)), input, "{input:?}");
         }
     }
 

@@ -111,6 +111,197 @@ fn retitle(
         .map_err(|e| CoreError::Internal(e.to_string()))
 }
 
+/// A batch as Parquet exports write it: the table's logical types (plain `string` and
+/// `binary`, not the engine's view types, which not every reader can filter or sort) and each
+/// item's title as field metadata (`title`), whoever exports, masked items included.
+fn parquet_batch(
+    b: &arrow::record_batch::RecordBatch,
+    titles: &[String],
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::datatypes::DataType as A;
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut columns = Vec::with_capacity(b.num_columns());
+    for (i, (f, c)) in b.schema().fields().iter().zip(b.columns()).enumerate() {
+        let plain = match f.data_type() {
+            A::Utf8View | A::LargeUtf8 => Some(A::Utf8),
+            A::BinaryView | A::LargeBinary => Some(A::Binary),
+            _ => None,
+        };
+        let (t, c) = match plain {
+            Some(t) => (t.clone(), arrow::compute::cast(c, &t)?),
+            None => (f.data_type().clone(), c.clone()),
+        };
+        let mut meta = f.metadata().clone();
+        if let Some(title) = titles.get(i) {
+            meta.insert("title".into(), title.clone());
+        }
+        fields.push(arrow::datatypes::Field::new(f.name(), t, true).with_metadata(meta));
+        columns.push(c);
+    }
+    arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+}
+
+/// Binary columns as standard base64 text — the form uploads read — for the text formats and
+/// XLSX (Parquet keeps them binary).
+fn base64_binary(
+    b: &arrow::record_batch::RecordBatch,
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType as A;
+    use base64::Engine;
+    let is_binary = |t: &A| matches!(t, A::Binary | A::LargeBinary | A::BinaryView);
+    if !b.schema().fields().iter().any(|f| is_binary(f.data_type())) {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut columns = Vec::with_capacity(b.num_columns());
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if is_binary(f.data_type()) {
+            let x = arrow::compute::cast(c, &A::LargeBinary)?;
+            let x = x.as_binary::<i64>();
+            let text: arrow::array::StringArray = (0..x.len())
+                .map(|i| (!x.is_null(i)).then(|| base64::engine::general_purpose::STANDARD.encode(x.value(i))))
+                .collect();
+            fields.push(f.as_ref().clone().with_data_type(A::Utf8));
+            columns.push(Arc::new(text) as arrow::array::ArrayRef);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+        }
+    }
+    arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+}
+
+/// One XLSX cell: numbers, dates and datetimes as Excel numbers with a number format, so that
+/// sums and date arithmetic work; text stays text (codes such as 身份证号 are string items and
+/// never become numbers). A value Excel's double cannot hold exactly — a decimal of more than
+/// 15 significant digits, an integer past 10^15, a time with microseconds — is written as text
+/// (its exact form), so that a re-upload changes nothing.
+enum XlsxCell {
+    Empty,
+    Text(String),
+    Number(f64, &'static str),
+    Bool(bool),
+}
+
+/// Number formats by pattern, made once per workbook.
+#[derive(Default)]
+struct XlsxFormats(std::collections::HashMap<&'static str, rust_xlsxwriter::Format>);
+
+impl XlsxFormats {
+    fn get(&mut self, pattern: &'static str) -> rust_xlsxwriter::Format {
+        self.0.entry(pattern).or_insert_with(|| rust_xlsxwriter::Format::new().set_num_format(pattern)).clone()
+    }
+}
+
+/// Days from Excel's epoch (1899-12-30) to the Unix epoch.
+const EXCEL_UNIX_DAYS: f64 = 25_569.0;
+
+fn xlsx_cells(a: &arrow::array::ArrayRef) -> Result<Vec<XlsxCell>, String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType as A, TimeUnit};
+    let n = a.len();
+    let e = |e: arrow::error::ArrowError| e.to_string();
+    let text = |a: &arrow::array::ArrayRef| -> Result<Vec<XlsxCell>, String> {
+        let f = arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &Default::default()).map_err(e)?;
+        Ok((0..n)
+            .map(|i| if a.is_null(i) { XlsxCell::Empty } else { XlsxCell::Text(f.value(i).to_string()) })
+            .collect())
+    };
+    Ok(match a.data_type() {
+        A::Int8 | A::Int16 | A::Int32 | A::Int64 | A::UInt8 | A::UInt16 | A::UInt32 => {
+            let x = arrow::compute::cast(a, &A::Int64).map_err(e)?;
+            let x = x.as_primitive::<arrow::datatypes::Int64Type>();
+            (0..n)
+                .map(|i| match x.is_null(i) {
+                    true => XlsxCell::Empty,
+                    false if x.value(i).unsigned_abs() < 1_000_000_000_000_000 => {
+                        XlsxCell::Number(x.value(i) as f64, "0")
+                    }
+                    false => XlsxCell::Text(x.value(i).to_string()),
+                })
+                .collect()
+        }
+        A::Float32 | A::Float64 => {
+            let x = arrow::compute::cast(a, &A::Float64).map_err(e)?;
+            let x = x.as_primitive::<arrow::datatypes::Float64Type>();
+            (0..n)
+                .map(|i| if x.is_null(i) { XlsxCell::Empty } else { XlsxCell::Number(x.value(i), "General") })
+                .collect()
+        }
+        A::Decimal128(_, scale) | A::Decimal256(_, scale) => {
+            let scale = (*scale).max(0) as u32;
+            let pattern = if scale == 2 { "#,##0.00" } else { "0.######" };
+            let cells = text(a)?;
+            cells
+                .into_iter()
+                .map(|c| match c {
+                    XlsxCell::Text(t) => {
+                        let exact = citydata_domain::cast::parse_decimal(&t, scale);
+                        match t.parse::<f64>() {
+                            Ok(f)
+                                if exact.is_some()
+                                    && citydata_domain::cast::parse_decimal(&f.to_string(), scale) == exact =>
+                            {
+                                XlsxCell::Number(f, pattern)
+                            }
+                            _ => XlsxCell::Text(t),
+                        }
+                    }
+                    other => other,
+                })
+                .collect()
+        }
+        A::Boolean => {
+            let x = a.as_boolean();
+            (0..n).map(|i| if x.is_null(i) { XlsxCell::Empty } else { XlsxCell::Bool(x.value(i)) }).collect()
+        }
+        A::Date32 => {
+            let x = a.as_primitive::<arrow::datatypes::Date32Type>();
+            (0..n)
+                .map(|i| {
+                    if x.is_null(i) {
+                        XlsxCell::Empty
+                    } else {
+                        XlsxCell::Number(f64::from(x.value(i)) + EXCEL_UNIX_DAYS, "yyyy-mm-dd")
+                    }
+                })
+                .collect()
+        }
+        A::Timestamp(_, tz) => {
+            // The local wall-clock time (Excel has no zones; a re-upload reads it as local).
+            let x = arrow::compute::cast(a, &A::Timestamp(TimeUnit::Microsecond, tz.clone())).map_err(e)?;
+            let x = x.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            let shift = if tz.is_some() {
+                i64::from(citydata_domain::cast::local_offset().local_minus_utc()) * 1_000_000
+            } else {
+                0
+            };
+            (0..n)
+                .map(|i| {
+                    if x.is_null(i) {
+                        return XlsxCell::Empty;
+                    }
+                    let local = x.value(i) + shift;
+                    if local % 1_000 != 0 {
+                        let instant = x.value(i) - if tz.is_some() { 0 } else { shift };
+                        return citydata_domain::cast::format_micros(instant)
+                            .map(XlsxCell::Text)
+                            .unwrap_or(XlsxCell::Empty);
+                    }
+                    let days = local.div_euclid(86_400_000_000);
+                    let micros = local.rem_euclid(86_400_000_000);
+                    let serial = days as f64 + EXCEL_UNIX_DAYS + micros as f64 / 86_400_000_000.0;
+                    let pattern =
+                        if micros % 1_000_000 == 0 { "yyyy-mm-dd hh:mm:ss" } else { "yyyy-mm-dd hh:mm:ss.000" };
+                    XlsxCell::Number(serial, pattern)
+                })
+                .collect()
+        }
+        _ => text(a)?,
+    })
+}
+
 impl Encoder {
     fn retitle(&self, b: &arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch, CoreError> {
         retitle(&self.titles, b)
@@ -121,9 +312,12 @@ impl Encoder {
         let b = self.retitle(b)?;
         let mut out = Vec::new();
         let internal = |e: arrow::error::ArrowError| CoreError::Internal(e.to_string());
+        // Formula neutralizing applies to text only, so binary becomes base64 after it.
+        let b =
+            if self.format == ExportFormat::Csv && self.csv_safe { crate::csv_safe::neutralize_batch(&b) } else { b };
+        let b = base64_binary(&b).map_err(internal)?;
         match self.format {
             ExportFormat::Csv => {
-                let b = if self.csv_safe { crate::csv_safe::neutralize_batch(&b) } else { b };
                 if self.first && self.bom && !self.gb18030 {
                     out.extend_from_slice(b"\xEF\xBB\xBF");
                 }
@@ -131,13 +325,17 @@ impl Encoder {
                 w.write(&b).map_err(internal)?;
             }
             ExportFormat::Ndjson => {
-                let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(&mut out);
                 w.write(&b).map_err(internal)?;
                 w.finish().map_err(internal)?;
             }
             ExportFormat::Json => {
                 let mut arr = Vec::new();
-                let mut w = arrow::json::ArrayWriter::new(&mut arr);
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::JsonArray>(&mut arr);
                 w.write(&b).map_err(internal)?;
                 w.finish().map_err(internal)?;
                 let inner = arr.strip_prefix(b"[").and_then(|a| a.strip_suffix(b"]")).unwrap_or(&arr);
@@ -289,6 +487,7 @@ impl Core {
                     let handle = tokio::runtime::Handle::current();
                     let titles_for_xlsx = title_list.clone();
                     let parquet_titles = enc.titles.clone();
+                    let item_titles = title_list.clone();
                     let result = tokio::task::spawn_blocking(move || -> Result<(u64, u64), String> {
                         let mut sink = ChannelWriter { tx: tx2, bytes: 0 };
                         let mut n = 0u64;
@@ -297,6 +496,7 @@ impl Core {
                             let mut writer: Option<parquet::arrow::ArrowWriter<ChannelWriter>> = None;
                             while let Some(b) = handle.block_on(stream.next()) {
                                 let b = b.map_err(|e| e.to_string())?;
+                                let b = parquet_batch(&b, &item_titles).map_err(|e| e.to_string())?;
                                 let b = retitle(&parquet_titles, &b).map_err(|e| e.to_string())?;
                                 n += b.num_rows() as u64;
                                 if writer.is_none() {
@@ -314,6 +514,7 @@ impl Core {
                             };
                             return Ok((n, written));
                         } else {
+                            let mut formats = XlsxFormats::default();
                             let mut wb = rust_xlsxwriter::Workbook::new();
                             let ws = wb.add_worksheet();
                             for (c, t) in titles_for_xlsx.iter().enumerate() {
@@ -323,14 +524,26 @@ impl Core {
                             while let Some(b) = handle.block_on(stream.next()) {
                                 let b = b.map_err(|e| e.to_string())?;
                                 n += b.num_rows() as u64;
+                                let b = base64_binary(&b).map_err(|e| e.to_string())?;
+                                let cells: Vec<Vec<XlsxCell>> =
+                                    b.columns().iter().map(xlsx_cells).collect::<Result<_, _>>()?;
                                 for r in 0..b.num_rows() {
-                                    for (c, col) in b.columns().iter().enumerate() {
-                                        if col.is_null(r) {
-                                            continue;
+                                    for (c, col) in cells.iter().enumerate() {
+                                        let c = c as u16;
+                                        let e = |e: rust_xlsxwriter::XlsxError| e.to_string();
+                                        match &col[r] {
+                                            XlsxCell::Empty => {}
+                                            XlsxCell::Text(t) => {
+                                                ws.write_string(row, c, t).map_err(e)?;
+                                            }
+                                            XlsxCell::Number(x, fmt) => {
+                                                ws.write_number_with_format(row, c, *x, &formats.get(fmt))
+                                                    .map_err(e)?;
+                                            }
+                                            XlsxCell::Bool(x) => {
+                                                ws.write_boolean(row, c, *x).map_err(e)?;
+                                            }
                                         }
-                                        let v = arrow::util::display::array_value_to_string(col, r)
-                                            .map_err(|e| e.to_string())?;
-                                        ws.write_string(row, c as u16, &v).map_err(|e| e.to_string())?;
                                     }
                                     row += 1;
                                 }

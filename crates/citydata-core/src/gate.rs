@@ -194,7 +194,7 @@ impl Gated {
             limit: None,
             version,
             secret,
-            contains: None,
+            contains: vec![],
             order: None,
         }
     }
@@ -279,13 +279,16 @@ impl Core {
                 FieldError::new(field, "out_of_range", format!("{field} 不能为负 / {field} must be ≥ 0")).into()
             );
         }
-        if g.allow.provider {
-            return Ok(());
-        }
         let code = g.resource.content.code.to_string();
         let history = self.lake()?.history(g.resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
+        // No table yet: every read answers empty.
         let Some(current) = history.first().map(|v| v.version) else { return Ok(()) };
-        if version >= current {
+        if version > current {
+            return Err(CoreError::VersionNotFound(format!(
+                "表版本 {version} 不存在，当前版本为 {current} / version {version} does not exist: the current version is {current}"
+            )));
+        }
+        if version == current || g.allow.provider {
             return Ok(());
         }
         let days = g.resource.content.history_days();

@@ -28,10 +28,12 @@ pub struct RowsParams {
     /// A plain offset (CKAN's `offset`); `cursor` wins when both are given.
     pub offset: Option<usize>,
     pub version: Option<i64>,
-    /// `exact` to count the matching rows, `none` (default) not to.
+    /// `exact` (or `estimated`) to count the matching rows, `none` (default) not to.
     pub count: Option<String>,
     /// Free text to find in the readable, unmasked text items (CKAN's `q`).
     pub q: Option<String>,
+    /// Text to find in each named item (CKAN's `q` as an object), all of them to hold.
+    pub q_fields: Vec<(String, String)>,
 }
 
 /// One output column.
@@ -57,21 +59,102 @@ pub struct RowsResult {
     pub version: Option<i64>,
 }
 
-/// Record batches as JSON objects, one per row (Arrow's JSON writer: dates and times as
-/// ISO 8601 text, nulls left out).
+/// Record batches as JSON objects, one per row, every column a key (NULL is `null`):
+/// decimals as exact strings with their declared scale (`"100.000000"`, never through f64),
+/// datetimes as RFC 3339 in the platform's zone (`2024-01-05T08:30:00+08:00`), dates as
+/// `YYYY-MM-DD`, binary as base64, integers and booleans as JSON numbers and booleans.
 pub(crate) fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Value>, CoreError> {
-    let mut buf = Vec::new();
-    {
-        let mut w = arrow::json::ArrayWriter::new(&mut buf);
-        for b in batches {
-            w.write(b).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    for b in batches {
+        let schema = b.schema();
+        let columns: Vec<Vec<Value>> = b.columns().iter().map(json_column).collect::<Result<_, _>>()?;
+        for r in 0..b.num_rows() {
+            let mut m = serde_json::Map::with_capacity(columns.len());
+            for (f, c) in schema.fields().iter().zip(&columns) {
+                m.insert(f.name().clone(), c[r].clone());
+            }
+            out.push(Value::Object(m));
         }
-        w.finish().map_err(|e| CoreError::Internal(e.to_string()))?;
     }
-    if buf.is_empty() {
-        return Ok(vec![]);
-    }
-    serde_json::from_slice(&buf).map_err(|e| CoreError::Internal(e.to_string()))
+    Ok(out)
+}
+
+/// One column's values as JSON ([`json_rows`]).
+pub(crate) fn json_column(a: &arrow::array::ArrayRef) -> Result<Vec<Value>, CoreError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType as A, TimeUnit};
+    let internal = |e: arrow::error::ArrowError| CoreError::Internal(e.to_string());
+    let n = a.len();
+    let each = |f: &dyn Fn(usize) -> Value| -> Vec<Value> {
+        (0..n).map(|i| if a.is_null(i) { Value::Null } else { f(i) }).collect()
+    };
+    Ok(match a.data_type() {
+        A::Null => vec![Value::Null; n],
+        A::Boolean => {
+            let x = a.as_boolean();
+            each(&|i| Value::Bool(x.value(i)))
+        }
+        A::Int8 | A::Int16 | A::Int32 | A::Int64 => {
+            let x = arrow::compute::cast(a, &A::Int64).map_err(internal)?;
+            let x = x.as_primitive::<arrow::datatypes::Int64Type>();
+            each(&|i| Value::from(x.value(i)))
+        }
+        A::UInt8 | A::UInt16 | A::UInt32 | A::UInt64 => {
+            let x = arrow::compute::cast(a, &A::UInt64).map_err(internal)?;
+            let x = x.as_primitive::<arrow::datatypes::UInt64Type>();
+            each(&|i| Value::from(x.value(i)))
+        }
+        A::Float16 | A::Float32 | A::Float64 => {
+            let x = arrow::compute::cast(a, &A::Float64).map_err(internal)?;
+            let x = x.as_primitive::<arrow::datatypes::Float64Type>();
+            each(&|i| serde_json::Number::from_f64(x.value(i)).map(Value::Number).unwrap_or(Value::Null))
+        }
+        A::Decimal32(..) | A::Decimal64(..) | A::Decimal128(..) | A::Decimal256(..) => {
+            let f = arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &Default::default()).map_err(internal)?;
+            each(&|i| Value::String(f.value(i).to_string()))
+        }
+        A::Timestamp(_, tz) => {
+            let x = arrow::compute::cast(a, &A::Timestamp(TimeUnit::Microsecond, tz.clone())).map_err(internal)?;
+            let x = x.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            // A zoned value is an instant; a naive one (from SQL) is a local wall-clock time.
+            let shift = if tz.is_some() {
+                0
+            } else {
+                i64::from(citydata_domain::cast::local_offset().local_minus_utc()) * 1_000_000
+            };
+            each(&|i| {
+                citydata_domain::cast::format_micros(x.value(i) - shift).map(Value::String).unwrap_or(Value::Null)
+            })
+        }
+        A::Date32 | A::Date64 | A::Time32(_) | A::Time64(_) | A::Utf8 | A::LargeUtf8 | A::Utf8View => {
+            let f = arrow::util::display::ArrayFormatter::try_new(a.as_ref(), &Default::default()).map_err(internal)?;
+            each(&|i| Value::String(f.value(i).to_string()))
+        }
+        A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => {
+            let x = arrow::compute::cast(a, &A::LargeBinary).map_err(internal)?;
+            let x = x.as_binary::<i64>();
+            // Standard base64: the form uploads read binary items in.
+            each(&|i| Value::String(base64::engine::general_purpose::STANDARD.encode(x.value(i))))
+        }
+        // Lists, structs, maps (from SQL): Arrow's JSON writer, one column at a time.
+        _ => {
+            let field = arrow::datatypes::Field::new("v", a.data_type().clone(), true);
+            let batch = arrow::array::RecordBatch::try_new(
+                std::sync::Arc::new(arrow::datatypes::Schema::new(vec![field])),
+                vec![a.clone()],
+            )
+            .map_err(internal)?;
+            let mut buf = Vec::new();
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(&mut buf);
+            w.write(&batch).map_err(internal)?;
+            w.finish().map_err(internal)?;
+            drop(w);
+            let rows: Vec<Value> = serde_json::from_slice(&buf).map_err(|e| CoreError::Internal(e.to_string()))?;
+            rows.into_iter().map(|mut r| r.get_mut("v").map(Value::take).unwrap_or(Value::Null)).collect()
+        }
+    })
 }
 
 /// A cursor: the table version the first page read and the position of the next page, so
@@ -157,9 +240,11 @@ impl Core {
                 "cursor 属于另一个表版本 / the cursor belongs to another table version",
             ));
         }
+        // `estimated` may answer from the table's statistics; today it is the same count as
+        // `exact` (the engine answers an unfiltered count from the Delta log's statistics).
         let exact = match params.count.as_deref() {
-            None | Some("none") | Some("estimated") => false,
-            Some("exact") => true,
+            None | Some("none") => false,
+            Some("exact") | Some("estimated") => true,
             Some(_) => {
                 errs.push(FieldError::new(
                     "count",
@@ -174,7 +259,34 @@ impl Core {
         if let Some(v) = version {
             self.check_history(g, v, if pinned.is_some() { "cursor" } else { "version" }).await?;
         }
-        let contains = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| {
+        // Items a per-field `q` may search: readable, unmasked text items.
+        let mut contains: Vec<(Vec<ItemName>, String)> = Vec::new();
+        for (f, text) in &params.q_fields {
+            let item = resource.content.items.iter().find(|i| i.name.as_str() == f || i.title == *f);
+            match item {
+                Some(i)
+                    if allow.fields.contains(&i.name)
+                        && !allow.masks.contains_key(&i.name)
+                        && matches!(
+                            i.data_type,
+                            citydata_domain::vocab::DataType::String | citydata_domain::vocab::DataType::Text
+                        ) =>
+                {
+                    if !text.trim().is_empty() {
+                        contains.push((vec![i.name.clone()], text.trim().chars().take(200).collect()));
+                    }
+                }
+                _ => {
+                    return Err(FieldError::new(
+                        "q",
+                        "unavailable_item",
+                        format!("不能按“{f}”检索：须为可读且未脱敏的文本信息项 / cannot search \"{f}\": it must be a readable, unmasked text item"),
+                    )
+                    .into());
+                }
+            }
+        }
+        let any = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| {
             let text_items: Vec<ItemName> = resource
                 .content
                 .items
@@ -190,6 +302,7 @@ impl Core {
                 .collect();
             (text_items, q.chars().take(200).collect::<String>())
         });
+        contains.extend(any);
         let read = GovernedRead {
             offset,
             limit: Some(limit as usize),
@@ -236,6 +349,8 @@ pub struct AggregateParams {
     pub metrics: Option<String>,
     pub filter: Option<String>,
     pub version: Option<i64>,
+    /// `day`, `month` or `year`: date and datetime groups by that period of the local calendar.
+    pub bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -268,6 +383,18 @@ impl Core {
         let group_by: Vec<ItemName> = match params.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(gb) => resolve(resource, allow, gb, "group_by", &mut errs).into_iter().map(|(n, _)| n).collect(),
             None => vec![],
+        };
+        let bucket = match params.bucket.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(b @ ("day" | "month" | "year")) => Some(b.to_string()),
+            Some(other) => {
+                errs.push(FieldError::new(
+                    "bucket",
+                    "invalid_value",
+                    format!("bucket 须为 day、month 或 year，收到 \"{other}\" / bucket must be day, month or year"),
+                ));
+                None
+            }
         };
         let mut metrics: Vec<(Metric, Option<ItemName>)> = Vec::new();
         for m in
@@ -333,7 +460,7 @@ impl Core {
         let read = g.plan(&req, &self.config.pseudonym_key, params.version);
         let (batches, suppressed) = self
             .lake()?
-            .aggregate_governed(resource.id, &read, &group_by, &metrics, allow.min_group_size)
+            .aggregate_governed(resource.id, &read, &group_by, bucket.as_deref(), &metrics, allow.min_group_size)
             .await
             .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
         let rows = crate::reads::json_rows(&batches)?;
@@ -461,6 +588,25 @@ impl Core {
         }
         errs.into_result()?;
         let offset = params.offset.unwrap_or(0);
+        // Past the current version is the caller's mistake (a clock from another table or a
+        // reset one): 400 naming the current version, which is where to start from.
+        let current = self
+            .lake()?
+            .version(resource.id)
+            .await
+            .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
+        if let Some(current) = current
+            && since > current
+        {
+            return Err(FieldError::new(
+                "since_version",
+                "out_of_range",
+                format!(
+                    "since_version {since} 超过当前版本 {current}，请用 current_version={current} / since_version {since} is past the current version {current}: use {current}"
+                ),
+            )
+            .into());
+        }
         self.check_history(g, since, "since_version").await?;
         let read = GovernedRead {
             offset,

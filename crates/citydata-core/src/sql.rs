@@ -45,8 +45,11 @@ impl Drop for Slot {
 pub struct SqlResult {
     pub columns: Vec<String>,
     pub rows: Vec<Value>,
-    /// More rows matched than `MAX_ROWS`.
+    /// More rows matched than `row_limit`: only the first `row_limit` are here.
     pub truncated: bool,
+    /// The most rows a statement returns ([`MAX_ROWS`]); use `LIMIT`/`OFFSET` or an export
+    /// for more.
+    pub row_limit: usize,
     /// The resources the statement read.
     pub tables: Vec<String>,
 }
@@ -198,7 +201,12 @@ impl Core {
             )))
             .build_arc()
             .map_err(sql_error)?;
-        let ctx = SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime);
+        // Times in the platform's zone (`now()`, naive literals against the views' local
+        // timestamps); `1.5` is an exact decimal, not a float.
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config.options_mut().execution.time_zone = Some(citydata_domain::cast::local_zone_name());
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let state = ctx.state();
         let stmt = state.sql_to_statement(sql, &Dialect::Generic).map_err(sql_error)?;
         let refs = state.resolve_table_references(&stmt).map_err(sql_error)?;
@@ -255,6 +263,6 @@ impl Core {
         let mut rows = crate::reads::json_rows(&batches)?;
         let truncated = rows.len() > MAX_ROWS;
         rows.truncate(MAX_ROWS);
-        Ok(SqlResult { columns, rows, truncated, tables })
+        Ok(SqlResult { columns, rows, truncated, row_limit: MAX_ROWS, tables })
     }
 }

@@ -1,7 +1,85 @@
 //! Reading cell text the way Chinese government files write it: full-width digits, thousands
 //! separators, dates like `2024/1/5`, `2024年1月5日`, `20240105`, booleans 是/否.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone, Utc};
+use std::sync::OnceLock;
+
+/// The platform's time zone, as a fixed offset from UTC (UTC+8 unless configured).
+static LOCAL_OFFSET: OnceLock<FixedOffset> = OnceLock::new();
+
+/// The default zone: China Standard Time, UTC+8 (no daylight saving).
+pub const DEFAULT_OFFSET_SECS: i32 = 8 * 3600;
+
+/// The platform's zone: naive times in input are local times there, and every surface writes
+/// times in it (RFC 3339 with the offset, `2024-01-05T08:30:00+08:00`).
+pub fn local_offset() -> FixedOffset {
+    *LOCAL_OFFSET.get_or_init(|| FixedOffset::east_opt(DEFAULT_OFFSET_SECS).expect("valid offset"))
+}
+
+/// Set the platform's zone once, at start (before any read or write). Returns `false` when a
+/// different zone was already in use.
+pub fn set_local_offset(offset: FixedOffset) -> bool {
+    *LOCAL_OFFSET.get_or_init(|| offset) == offset
+}
+
+/// The zone as Arrow names it: `+08:00`.
+pub fn local_zone_name() -> String {
+    offset_name(local_offset())
+}
+
+fn offset_name(o: FixedOffset) -> String {
+    let secs = o.local_minus_utc();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.unsigned_abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
+/// An offset as written in settings and cell text: `+08:00`, `+0800`, `+08`, `-05:30`, `Z`,
+/// `UTC`, `UTC+8`.
+pub fn parse_offset(s: &str) -> Option<FixedOffset> {
+    let t = s.trim();
+    let t = t.strip_prefix("UTC").or_else(|| t.strip_prefix("GMT")).unwrap_or(t);
+    if t.is_empty() || t == "Z" || t == "z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match t.as_bytes()[0] {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+        return None;
+    }
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => (&rest[..2], &rest[2..]),
+        None => (rest, "0"),
+    };
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 18 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+/// An instant as every surface writes it: RFC 3339 in the platform's zone, with its offset and
+/// as many fractional digits as needed (`2024-01-05T08:30:00+08:00`, `…T08:30:00.5+08:00`).
+pub fn format_instant(t: DateTime<Utc>) -> String {
+    t.with_timezone(&local_offset()).to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// Microseconds since the epoch as [`format_instant`] writes them.
+pub fn format_micros(micros: i64) -> Option<String> {
+    DateTime::from_timestamp_micros(micros).map(format_instant)
+}
+
+/// A date and time as an instant: an explicit offset or `Z` is honored; a naive time is a
+/// local time in the platform's zone ([`local_offset`]).
+pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    let (naive, offset) = parse_datetime_offset(s)?;
+    let offset = offset.unwrap_or_else(local_offset);
+    offset.from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
+}
 
 /// Full-width ASCII variants (０-９, Ａ-Ｚ, ．，－ ...) and the ideographic space to ASCII.
 pub fn half_width(s: &str) -> std::borrow::Cow<'_, str> {
@@ -101,9 +179,29 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, d)
 }
 
-/// A date and time: a date as [`parse_date`] reads, then ` ` or `T`, then `H:MM[:SS[.f]]`
-/// (also `8时30分`); a date alone is midnight.
+/// A date and time as written (its offset, if any, dropped): see [`parse_datetime_offset`].
+/// Callers that need the instant use [`parse_instant`].
 pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
+    parse_datetime_offset(s).map(|(t, _)| t)
+}
+
+/// Split a trailing offset (`Z`, `+08:00`, `+0800`, `+08`, `-05:00`) off a time of day.
+fn split_offset(time: &str) -> (&str, Option<FixedOffset>) {
+    let t = time.trim_end();
+    if let Some(rest) = t.strip_suffix(['Z', 'z']) {
+        return (rest.trim_end(), FixedOffset::east_opt(0));
+    }
+    if let Some(i) = t.rfind(['+', '-'])
+        && let Some(o) = parse_offset(&t[i..])
+    {
+        return (t[..i].trim_end(), Some(o));
+    }
+    (t, None)
+}
+
+/// A date and time: a date as [`parse_date`] reads, then ` ` or `T`, then `H:MM[:SS[.f]]`
+/// (also `8时30分`), then optionally an offset (`Z`, `+08:00`); a date alone is midnight.
+pub fn parse_datetime_offset(s: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     let t = half_width(s.trim());
     let t = t.trim();
     let (d, time) = match t.find([' ', 'T']) {
@@ -120,15 +218,19 @@ pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     };
     let date = parse_date(d)?;
     if time.is_empty() {
-        return date.and_hms_opt(0, 0, 0);
+        return Some((date.and_hms_opt(0, 0, 0)?, None));
     }
-    let time = time.trim_end_matches('Z').trim_end_matches('秒').replace(['时', '分'], ":");
+    let (time, offset) = split_offset(time);
+    if time.is_empty() {
+        return Some((date.and_hms_opt(0, 0, 0)?, offset));
+    }
+    let time = time.trim_end_matches('秒').replace(['时', '分'], ":");
     let time = time.trim_end_matches(':');
     let parsed = NaiveTime::parse_from_str(time, "%H:%M:%S%.f")
         .or_else(|_| NaiveTime::parse_from_str(time, "%H:%M:%S"))
         .or_else(|_| NaiveTime::parse_from_str(time, "%H:%M"))
         .ok()?;
-    Some(date.and_time(parsed))
+    Some((date.and_time(parsed), offset))
 }
 
 #[cfg(test)]
@@ -162,6 +264,39 @@ mod tests {
     }
 
     #[test]
+    fn instants_honor_offsets_and_read_naive_times_as_local() {
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let at = utc("2024-01-05T00:30:00Z");
+        for s in [
+            "2024-01-05 08:30",
+            "2024-01-05T08:30:00+08:00",
+            "2024-01-05T00:30:00Z",
+            "2024-01-05T00:30:00.000000Z",
+            "2024-01-05 00:30:00 +00:00",
+            "2024-01-05T08:30:00+0800",
+            "2024-01-04T19:30:00-05:00",
+            "2024年1月5日8时30分",
+        ] {
+            assert_eq!(parse_instant(s), Some(at), "{s}");
+        }
+        // A date alone is local midnight: the previous day in UTC.
+        assert_eq!(parse_instant("2024-01-01"), Some(utc("2023-12-31T16:00:00Z")));
+        assert_eq!(parse_instant("2024-01-01T00:00:00Z"), Some(utc("2024-01-01T00:00:00Z")));
+        assert_eq!(format_instant(at), "2024-01-05T08:30:00+08:00");
+        assert_eq!(format_instant(utc("2023-12-31T16:00:00.123456Z")), "2024-01-01T00:00:00.123456+08:00");
+        // Output reads back as the same instant.
+        for s in ["1970-01-01T08:00:00+08:00", "2024-12-31T23:59:59.999999+08:00", "2024-02-29T00:00:00Z"] {
+            let t = parse_instant(s).unwrap();
+            assert_eq!(parse_instant(&format_instant(t)), Some(t), "{s}");
+        }
+        assert_eq!(parse_offset("+08:00"), FixedOffset::east_opt(8 * 3600));
+        assert_eq!(parse_offset("UTC+8"), FixedOffset::east_opt(8 * 3600));
+        assert_eq!(parse_offset("-05:30"), FixedOffset::east_opt(-(5 * 3600 + 30 * 60)));
+        assert_eq!(parse_offset("+25:00"), None);
+        assert_eq!(local_zone_name(), "+08:00");
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(parse_int("1,234"), Some(1234));
         assert_eq!(parse_int("１２３"), Some(123));
@@ -186,6 +321,7 @@ mod tests {
             let _ = parse_f64(&s);
             let _ = parse_date(&s);
             let _ = parse_datetime(&s);
+            let _ = parse_instant(&s);
         }
 
         #[test]

@@ -21,7 +21,7 @@ use crate::cast;
 use crate::error::FieldError;
 use crate::resource::{InfoItem, ItemName};
 use crate::vocab::DataType;
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
@@ -55,7 +55,8 @@ pub enum Literal {
     Dec(String),
     Bool(bool),
     Date(NaiveDate),
-    DateTime(NaiveDateTime),
+    /// An instant: offsets in the text honored, naive times local ([`cast::parse_instant`]).
+    DateTime(chrono::DateTime<chrono::Utc>),
 }
 
 impl std::fmt::Display for Literal {
@@ -66,7 +67,7 @@ impl std::fmt::Display for Literal {
             Self::Dec(d) => f.write_str(d),
             Self::Bool(b) => write!(f, "{b}"),
             Self::Date(d) => write!(f, "DATE '{d}'"),
-            Self::DateTime(t) => write!(f, "TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S")),
+            Self::DateTime(t) => write!(f, "TIMESTAMP '{}'", cast::format_instant(*t)),
         }
     }
 }
@@ -357,7 +358,7 @@ impl Parser<'_> {
             }
             DataType::Boolean => Literal::Bool(cast::parse_bool(&text).ok_or_else(|| bad("是/否"))?),
             DataType::Date => Literal::Date(cast::parse_date(&text).ok_or_else(|| bad("日期"))?),
-            DataType::Datetime => Literal::DateTime(cast::parse_datetime(&text).ok_or_else(|| bad("日期时间"))?),
+            DataType::Datetime => Literal::DateTime(cast::parse_instant(&text).ok_or_else(|| bad("日期时间"))?),
         })
     }
 

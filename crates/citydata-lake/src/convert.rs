@@ -5,7 +5,7 @@
 
 use crate::error::{LakeError, Result};
 use crate::read::RawBatch;
-use crate::schema::{DECIMAL_SCALE, LOCAL_OFFSET_HOURS, MONEY_SCALE, table_schema};
+use crate::schema::{DECIMAL_SCALE, MONEY_SCALE, table_schema};
 use arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
     StringArray, StringBuilder, TimestampMicrosecondBuilder,
@@ -396,8 +396,7 @@ impl Converter {
                 ),
                 DataType::Datetime => each!(
                     TimestampMicrosecondBuilder::with_capacity(n).with_timezone(crate::schema::TZ),
-                    |s: &str| cast::parse_datetime(s)
-                        .map(|t| (t - chrono::Duration::hours(LOCAL_OFFSET_HOURS)).and_utc().timestamp_micros()),
+                    |s: &str| cast::parse_instant(s).map(|t| t.timestamp_micros()),
                     "日期时间"
                 ),
                 DataType::Binary => each!(

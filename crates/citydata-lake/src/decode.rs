@@ -139,17 +139,19 @@ impl<R: BufRead> Utf8Reader<R> {
         match self.mode {
             Mode::Gb18030 => self.decode_gb(&data, 0),
             Mode::Utf8 | Mode::Sniffing => {
-                let valid_up_to = match std::str::from_utf8(&data) {
-                    Ok(_) => data.len(),
-                    Err(e) => {
-                        if e.error_len().is_none() && !self.eof {
-                            // An incomplete sequence at the end: keep it for the next chunk.
-                            e.valid_up_to()
-                        } else {
-                            e.valid_up_to()
-                        }
-                    }
+                // An invalid sequence (not merely one cut at the chunk's end).
+                let (valid_up_to, invalid) = match std::str::from_utf8(&data) {
+                    Ok(_) => (data.len(), false),
+                    Err(e) => (e.valid_up_to(), e.error_len().is_some() || self.eof),
                 };
+                if self.mode == Mode::Sniffing && invalid {
+                    // Not UTF-8. What was passed on while sniffing was ASCII (the same in
+                    // GB18030), so this whole chunk — also a valid-looking start, since GBK
+                    // byte pairs often happen to be valid UTF-8 — is GB18030.
+                    self.mode = Mode::Gb18030;
+                    self.decoder = Some(GB18030.new_decoder_without_bom_handling());
+                    return self.decode_gb(&data, 0);
+                }
                 let (good, rest) = data.split_at(valid_up_to);
                 if self.mode == Mode::Sniffing && !good.is_ascii() {
                     self.mode = Mode::Utf8;
@@ -244,6 +246,18 @@ mod tests {
         let late = format!("{}\n{}", "a,b\n1,2\n".repeat(100), "张三,李四\n");
         let (gb, _, _) = GB18030.encode(&late);
         assert_eq!(read_all(gb.to_vec(), Encoding::Auto).unwrap().0, late);
+    }
+
+    #[test]
+    fn gb18030_is_detected_when_its_first_bytes_happen_to_be_utf8() {
+        // "碳" in GB18030 is 0xCC 0xBC: a valid two-byte UTF-8 sequence ("̼").
+        let text = "碳排放,更新时间\n碳,2024-01-01\n".repeat(3);
+        let (gb, _, _) = GB18030.encode(&text);
+        assert!(std::str::from_utf8(&gb[..2]).is_ok(), "the fixture starts with valid UTF-8");
+        assert_eq!(read_all(gb.to_vec(), Encoding::Auto).unwrap(), (text.clone(), "gb18030"));
+        // Only non-ASCII bytes, no newline.
+        let (gb, _, _) = GB18030.encode("人口基础信息𠮷㐀");
+        assert_eq!(read_all(gb.to_vec(), Encoding::Auto).unwrap(), ("人口基础信息𠮷㐀".to_string(), "gb18030"));
     }
 
     #[test]

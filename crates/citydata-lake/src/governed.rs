@@ -98,8 +98,9 @@ pub struct GovernedRead<'a> {
     pub version: Option<i64>,
     /// The server's secret, for pseudonyms.
     pub secret: &'a [u8],
-    /// Free text that must occur in at least one of these (unmasked text) items (CKAN's `q`).
-    pub contains: Option<(Vec<ItemName>, String)>,
+    /// Free text that must occur in at least one of these (unmasked text) items (CKAN's `q`);
+    /// each entry must hold (a `q` object searches per field).
+    pub contains: Vec<(Vec<ItemName>, String)>,
     /// The tie-breaking order after `sort`, for reads that page.
     pub order: Option<Order>,
 }
@@ -158,10 +159,10 @@ fn literal(v: &Literal) -> Expr {
             let days = (*d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
             Expr::Literal(ScalarValue::Date32(Some(days)), None)
         }
-        Literal::DateTime(t) => {
-            let micros = (*t - chrono::Duration::hours(crate::schema::LOCAL_OFFSET_HOURS)).and_utc().timestamp_micros();
-            Expr::Literal(ScalarValue::TimestampMicrosecond(Some(micros), Some(crate::schema::TZ.into())), None)
-        }
+        Literal::DateTime(t) => Expr::Literal(
+            ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(crate::schema::TZ.into())),
+            None,
+        ),
     }
 }
 
@@ -194,6 +195,17 @@ pub fn filter_expr(f: &Filter) -> Expr {
                 ident(item.as_str()).is_null()
             }
         }
+    }
+}
+
+/// A datetime column presented in the platform's zone (the same instants; only the zone of
+/// the type changes), so every surface writes local times with their offset and SQL reads
+/// naive literals and truncates days in local time. Other columns as they are.
+fn local_time(e: Expr, out: &DataType, name: &str) -> Expr {
+    if matches!(out, DataType::Timestamp(..)) {
+        datafusion::prelude::cast(e, crate::schema::local_timestamp_type()).alias(name)
+    } else {
+        e
     }
 }
 
@@ -252,7 +264,7 @@ impl Lake {
         for f in &r.filters {
             df = df.filter(filter_expr(f))?;
         }
-        if let Some((items, text)) = &r.contains {
+        for (items, text) in &r.contains {
             let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
             let any = items.iter().map(|i| ident(i.as_str()).like(lit(pattern.clone()))).reduce(|a, b| a.or(b));
             if let Some(e) = any {
@@ -298,10 +310,11 @@ impl Lake {
                     .field_with_unqualified_name(f.as_str())
                     .map(|x| x.data_type().clone())
                     .unwrap_or(DataType::Utf8);
-                match r.masks.get(f) {
-                    Some(spec) => masked(f, spec, &input, r.secret),
-                    None => ident(f.as_str()),
-                }
+                let (e, out) = match r.masks.get(f) {
+                    Some(spec) => (masked(f, spec, &input, r.secret), mask::output_type(spec, &input)),
+                    None => (ident(f.as_str()), input),
+                };
+                local_time(e, &out, f.as_str())
             })
             .collect()
     }
@@ -328,7 +341,8 @@ impl Lake {
         let df = Self::filtered(df, r)?;
         let mut df = df.select(projection)?;
         let mut sort: Vec<datafusion::logical_expr::SortExpr> =
-            r.sort.iter().map(|(c, desc)| ident(c.as_str()).sort(!desc, true)).collect();
+            // NULLs last ascending, first descending: PostgreSQL's (and CKAN's) rule.
+            r.sort.iter().map(|(c, desc)| ident(c.as_str()).sort(!desc, *desc)).collect();
         sort.extend((0..n_order).map(|i| ident(order_column(i)).sort(true, true)));
         if !sort.is_empty() {
             df = df.sort(sort)?;
@@ -351,23 +365,56 @@ impl Lake {
         id: Uuid,
         r: &GovernedRead<'_>,
         group_by: &[ItemName],
+        bucket: Option<&str>,
         metrics: &[(Metric, Option<ItemName>)],
         min_group: Option<u32>,
     ) -> Result<(Vec<RecordBatch>, u64)> {
         use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok((vec![], 0)) };
         let df = self.project(df, r)?;
+        // A date or datetime group by `bucket` (day, month, year): truncated in the platform's
+        // zone (the projection presents datetimes in it), so a day is the local day.
+        let df = match bucket {
+            Some(b) => {
+                let schema = df.schema().clone();
+                let mut df = df;
+                for g in group_by {
+                    let Ok(f) = schema.field_with_unqualified_name(g.as_str()) else { continue };
+                    let trunc = |e: Expr| datafusion::functions::datetime::expr_fn::date_trunc(lit(b.to_string()), e);
+                    let e = match f.data_type() {
+                        DataType::Timestamp(..) => {
+                            datafusion::prelude::cast(trunc(ident(g.as_str())), crate::schema::local_timestamp_type())
+                        }
+                        DataType::Date32 => datafusion::prelude::cast(
+                            trunc(datafusion::prelude::cast(ident(g.as_str()), crate::schema::local_timestamp_type())),
+                            DataType::Date32,
+                        ),
+                        _ => continue,
+                    };
+                    df = df.with_column(g.as_str(), e)?;
+                }
+                df
+            }
+            None => df,
+        };
         let groups: Vec<Expr> = group_by.iter().map(|g| ident(g.as_str())).collect();
         let mut aggs: Vec<Expr> = vec![count(lit(1)).alias("count")];
         for (m, item) in metrics {
             let Some(item) = item else { continue };
             let c = ident(item.as_str());
+            // Decimal sums and averages in 76 digits: exact, and no overflow of the column's 38.
+            let wide = match df.schema().field_with_unqualified_name(item.as_str()).map(|f| f.data_type().clone()) {
+                Ok(DataType::Decimal128(_, scale)) if matches!(m, Metric::Sum | Metric::Avg) => {
+                    datafusion::prelude::cast(c.clone(), DataType::Decimal256(76, scale))
+                }
+                _ => c.clone(),
+            };
             let name = format!("{}_{}", m.as_str(), item.as_str());
             aggs.push(
                 match m {
                     Metric::Count => count(c),
-                    Metric::Sum => sum(c),
-                    Metric::Avg => avg(c),
+                    Metric::Sum => sum(wide),
+                    Metric::Avg => avg(wide),
                     Metric::Min => min(c),
                     Metric::Max => max(c),
                 }
@@ -385,7 +432,7 @@ impl Lake {
         let kept = if groups.is_empty() {
             kept
         } else {
-            kept.sort(groups.iter().map(|g| g.clone().sort(true, true)).collect())?
+            kept.sort(groups.iter().map(|g| g.clone().sort(true, false)).collect())?
         };
         Ok((kept.collect().await?, dropped))
     }

@@ -142,8 +142,11 @@ pub fn apply(spec: &MaskSpec, array: &ArrayRef, secret: &[u8]) -> Result<ArrayRe
                         if a.is_null(i) {
                             b.append_null();
                         } else {
-                            let t = chrono::DateTime::from_timestamp_micros(a.value(i) + 8 * 3_600_000_000)
-                                .unwrap_or_default();
+                            let t = chrono::DateTime::from_timestamp_micros(
+                                a.value(i)
+                                    + i64::from(citydata_domain::cast::local_offset().local_minus_utc()) * 1_000_000,
+                            )
+                            .unwrap_or_default();
                             b.append_value(chrono::Datelike::year(&t));
                         }
                     }

@@ -192,6 +192,21 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
     }
 }
 
+/// A CSV cell without the `'` that a formula-safe export (`citydata_core::csv_safe`, on by
+/// default) put before a cell a spreadsheet would run as a formula — `=`, `+`, `-`, `@`, tab or
+/// CR first, and not a plain number — so that the platform's own CSV re-uploads unchanged
+/// (`+86 138…`, `-abc`, `=SUM(A1)`). A cell that is `'` followed by anything else is kept.
+pub fn restore_neutralized(cell: &str) -> &str {
+    let Some(rest) = cell.strip_prefix('\'') else { return cell };
+    let is_number = rest.bytes().any(|b| b.is_ascii_digit())
+        && rest.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        && rest.parse::<f64>().is_ok();
+    match rest.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !is_number => rest,
+        _ => cell,
+    }
+}
+
 /// Refuse input that is plainly not text: NUL bytes or a known binary signature.
 pub fn refuse_binary(mut r: Box<dyn BufRead + Send>) -> Result<Box<dyn BufRead + Send>> {
     let head = r.fill_buf().map_err(crate::decode::input_io_error)?;
@@ -320,7 +335,7 @@ impl RawSource for CsvSource {
                         ));
                     }
                     for (i, f) in self.record.iter().enumerate() {
-                        if f.is_empty() { b[i].append_null() } else { b[i].append_value(f) }
+                        if f.is_empty() { b[i].append_null() } else { b[i].append_value(restore_neutralized(f)) }
                     }
                     lines.push(line);
                 }
@@ -373,8 +388,33 @@ pub struct NdjsonSource {
     pending: Option<(u64, serde_json::Map<String, serde_json::Value>)>,
 }
 
+/// A JSON value whose top-level object members that are numbers keep their exact text
+/// (`1234567890123.456789` stays that, not the nearest f64), as strings: decimals upload
+/// exactly. Numbers in exponent form keep serde's reading.
+fn exact_value(text: &str) -> serde_json::Result<serde_json::Value> {
+    use serde_json::Value;
+    match serde_json::from_str::<Value>(text)? {
+        Value::Object(mut m) => {
+            if m.values().any(Value::is_number) {
+                let raw: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+                    serde_json::from_str(text)?;
+                for (k, v) in m.iter_mut() {
+                    if let (true, Some(r)) = (v.is_number(), raw.get(k)) {
+                        let t = r.get().trim();
+                        if !t.contains(['e', 'E']) {
+                            *v = Value::String(t.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(Value::Object(m))
+        }
+        other => Ok(other),
+    }
+}
+
 fn json_object(line: u64, text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_str::<serde_json::Value>(text) {
+    match exact_value(text) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err(LakeError::at_line(
             "bad_json",
@@ -516,7 +556,18 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
         line: Some(e.line() as u64),
         column: Some(e.column().to_string()),
     })?;
-    let serde_json::Value::Array(items) = v else {
+    let items = match v {
+        serde_json::Value::Array(_) => {
+            let raw: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(text)
+                .map_err(|e| LakeError::input("bad_json", format!("JSON 无效 / invalid JSON: {e}")))?;
+            raw.iter()
+                .map(|r| exact_value(r.get()))
+                .collect::<serde_json::Result<Vec<_>>>()
+                .map_err(|e| LakeError::input("bad_json", format!("JSON 无效 / invalid JSON: {e}")))?
+        }
+        _ => vec![],
+    };
+    let serde_json::Value::Array(_) = v else {
         return Err(LakeError::at_line(
             "bad_json",
             1,
@@ -561,7 +612,11 @@ fn cell(d: &calamine::Data) -> Option<String> {
             let serial = dt.as_f64();
             let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
             let t = base + chrono::Duration::milliseconds((serial * 86_400_000.0).round() as i64);
-            Some(if serial.fract() == 0.0 { t.date().to_string() } else { t.format("%Y-%m-%d %H:%M:%S").to_string() })
+            Some(if serial.fract() == 0.0 {
+                t.date().to_string()
+            } else {
+                t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
+            })
         }
         Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
         Data::Error(e) => Some(format!("#{e:?}")),
@@ -694,11 +749,33 @@ impl RawSource for ParquetSource {
         let batch = batch
             .map_err(|e| LakeError::input("bad_parquet", format!("Parquet 数据损坏 / damaged Parquet data: {e}")))?;
         let mut columns = Vec::with_capacity(batch.num_columns());
-        for c in batch.columns() {
+        for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+            // Binary from a citydata export (its fields carry `title`) is a binary item: base64,
+            // the text form binary items are read in. Other writers' plain BYTE_ARRAY columns
+            // are usually text and are read as UTF-8, as before.
+            let base64 = f.metadata().contains_key("title");
             let text = match c.data_type() {
                 arrow::datatypes::DataType::Utf8 => c.clone(),
                 arrow::datatypes::DataType::Date32 | arrow::datatypes::DataType::Date64 => {
                     arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?
+                }
+                arrow::datatypes::DataType::Binary
+                | arrow::datatypes::DataType::LargeBinary
+                | arrow::datatypes::DataType::BinaryView
+                | arrow::datatypes::DataType::FixedSizeBinary(_)
+                    if base64 =>
+                {
+                    use arrow::array::{Array, AsArray};
+                    use base64::Engine;
+                    let x = arrow::compute::cast(c, &arrow::datatypes::DataType::LargeBinary)?;
+                    let x = x.as_binary::<i64>();
+                    Arc::new(
+                        (0..x.len())
+                            .map(|i| {
+                                (!x.is_null(i)).then(|| base64::engine::general_purpose::STANDARD.encode(x.value(i)))
+                            })
+                            .collect::<arrow::array::StringArray>(),
+                    ) as arrow::array::ArrayRef
                 }
                 _ => arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?,
             };

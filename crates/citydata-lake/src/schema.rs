@@ -10,9 +10,16 @@ use std::sync::Arc;
 pub const DECIMAL_SCALE: i8 = 6;
 pub const MONEY_SCALE: i8 = 2;
 
-/// Times are stored as UTC instants; cell text is read as China Standard Time (UTC+8).
+/// Times are stored as UTC instants. Cell text without an offset is a local time in the
+/// platform's zone ([`citydata_domain::cast::local_offset`], UTC+8 by default); reads present
+/// them in that zone ([`local_timestamp_type`]).
 pub const TZ: &str = "UTC";
-pub const LOCAL_OFFSET_HOURS: i64 = 8;
+
+/// The type every read presents a datetime column as: the same instants, in the platform's zone,
+/// so text, JSON, CSV, SQL literals and `date_trunc` all work in local time.
+pub fn local_timestamp_type() -> A {
+    A::Timestamp(TimeUnit::Microsecond, Some(citydata_domain::cast::local_zone_name().into()))
+}
 
 pub fn arrow_type(t: DataType) -> A {
     match t {

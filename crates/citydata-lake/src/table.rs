@@ -305,8 +305,21 @@ impl Lake {
                     .with_commit_properties(props);
                 let builder = if effective == WriteMode::Upsert {
                     let cols = columns.clone();
+                    // Only rows that differ are rewritten: an unchanged row is no update in
+                    // the change feed (re-uploading the same file changes nothing).
+                    let changed = columns
+                        .iter()
+                        .filter(|c| !keys.contains(c))
+                        .map(|c| {
+                            let (t, s) = (format!("target.{}", quote(c)), format!("source.{}", quote(c)));
+                            // `IS DISTINCT FROM`, spelled so that delta-rs' merge planner takes it.
+                            format!("({t} <> {s} OR ({t} IS NULL) <> ({s} IS NULL))")
+                        })
+                        .reduce(|a, b| format!("{a} OR {b}"))
+                        .unwrap_or_else(|| "false".into());
                     builder
                         .when_matched_update(|mut u| {
+                            u = u.predicate(changed.clone());
                             for c in &cols {
                                 u = u.update(quote(c), format!("source.{}", quote(c)));
                             }

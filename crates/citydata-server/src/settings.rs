@@ -72,6 +72,10 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Working days a provider has to answer a request.
     pub response_days: u32,
+    /// The platform's time zone as a fixed offset (`+08:00`, default; `UTC+8` also reads):
+    /// naive times in uploads, filters and SQL are local times there, and every surface writes
+    /// times in it (RFC 3339 with the offset). One zone per process.
+    pub time_zone: String,
     /// Public holidays (YYYY-MM-DD) for the response-time clock.
     pub holidays: Vec<String>,
     /// Make-up working days (调休上班, YYYY-MM-DD), usually weekend days.
@@ -150,6 +154,7 @@ impl Default for Settings {
             demo_rows: 100_000,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             response_days: 10,
+            time_zone: "+08:00".into(),
             holidays: vec![],
             makeup_workdays: vec![],
             webhook_retry_base_ms: 30_000,
@@ -251,6 +256,16 @@ impl Settings {
                 "public_base_url must start with http:// or https://, got {u}"
             )));
         }
+        let zone = citydata_domain::cast::parse_offset(&self.time_zone).ok_or_else(|| {
+            SettingsError::Invalid(format!("time_zone must be an offset such as +08:00, got {}", self.time_zone))
+        })?;
+        if !citydata_domain::cast::set_local_offset(zone) {
+            return Err(SettingsError::Invalid(format!(
+                "time_zone {} differs from the zone already in use in this process ({})",
+                self.time_zone,
+                citydata_domain::cast::local_zone_name()
+            )));
+        }
         citydata_domain::calendar::WorkCalendar::parse_dates(&self.holidays)
             .map_err(|e| SettingsError::Invalid(format!("holidays: {e}")))?;
         citydata_domain::calendar::WorkCalendar::parse_dates(&self.makeup_workdays)
@@ -326,6 +341,7 @@ impl ResolvedSettings {
         t.insert("demo_rows".into(), (s.demo_rows as i64).into());
         t.insert("max_upload_bytes".into(), (s.max_upload_bytes as i64).into());
         t.insert("response_days".into(), i64::from(s.response_days).into());
+        t.insert("time_zone".into(), s.time_zone.clone().into());
         t.insert("holidays".into(), toml::Value::Array(s.holidays.iter().map(|d| d.clone().into()).collect()));
         t.insert(
             "makeup_workdays".into(),

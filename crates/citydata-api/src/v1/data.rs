@@ -332,6 +332,7 @@ pub async fn rows(
         version: q.version,
         count: q.count,
         q: None,
+        q_fields: vec![],
     };
     Ok(Json(state.core.read_rows(&meta, p.as_ref(), &id, &params).await?))
 }
@@ -453,6 +454,8 @@ pub struct AggregateQuery {
     pub metrics: Option<String>,
     pub filter: Option<String>,
     pub version: Option<i64>,
+    /// `day`, `month` or `year`: date and datetime groups by the local calendar period.
+    pub bucket: Option<String>,
 }
 
 /// Grouped counts and metrics through the gate. For the public, groups smaller than the
@@ -473,6 +476,7 @@ pub async fn aggregate(
         metrics: q.metrics,
         filter: q.filter,
         version: q.version,
+        bucket: q.bucket,
     };
     Ok(Json(state.core.aggregate(&meta, p.as_ref(), &id, &params).await?))
 }

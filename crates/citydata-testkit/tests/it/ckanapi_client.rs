@@ -44,6 +44,23 @@ d = ckan.action.datastore_search(resource_id="102/000001", limit=7)
 out["ds_records"] = len(d["records"])
 out["ds_total"] = d["total"]
 out["ds_fields"] = [f["id"] for f in d["fields"]]
+# Follow _links.next as a client does: every parameter of the query must come back, so the
+# pages together are exactly the one-call answer of the same query.
+from urllib.parse import urlparse, parse_qsl
+query = dict(resource_id="102/000001", filters={"qx": ["海陵区", "高港区"]}, sort="qymc desc",
+             fields=["tyshxydm", "qymc", "zczb"], limit=3)
+page = ckan.action.datastore_search(**query)
+paged = []
+while page["records"]:
+    paged += page["records"]
+    page = ckan.action.datastore_search(**dict(parse_qsl(urlparse(page["_links"]["next"]).query)))
+whole = ckan.action.datastore_search(**dict(query, limit=1000))
+out["paged_n"] = len(paged)
+out["whole_n"] = len(whole["records"])
+out["paged_same"] = [(r["tyshxydm"], r["qymc"], r["zczb"]) for r in paged] == [
+    (r["tyshxydm"], r["qymc"], r["zczb"]) for r in whole["records"]]
+out["paged_keys"] = sorted(paged[0].keys()) if paged else []
+out["zczb_type"] = type(paged[0]["zczb"]).__name__ if paged else None
 try:
     ckan.action.datastore_search(resource_id="101/000001")
     out["denied"] = "no error"
@@ -86,4 +103,10 @@ async fn the_pypi_ckanapi_client_works_unchanged() {
     // The anonymous client may not read the government-only population register.
     assert!(v["denied"] == "NotAuthorized" || v["denied"] == "NotFound", "{v}");
     assert_eq!(v["missing"], "NotFound", "{v}");
+    // Following `_links.next` pages through exactly the query's rows (filters, sort, fields kept).
+    assert!(v["whole_n"].as_u64().unwrap() >= 4, "more than one page: {v}");
+    assert_eq!(v["paged_n"], v["whole_n"], "{v}");
+    assert_eq!(v["paged_same"], true, "{v}");
+    assert_eq!(v["paged_keys"], serde_json::json!(["qymc", "tyshxydm", "zczb"]), "{v}");
+    assert_eq!(v["zczb_type"], "str", "decimals arrive as exact strings: {v}");
 }

@@ -19,4 +19,5 @@ mod paging;
 mod portal;
 mod requests;
 mod schemathesis;
+mod truth;
 mod webhooks;

@@ -31,7 +31,10 @@ fn python() -> Option<String> {
 /// Run schemathesis over every operation, with `auth` as the Authorization header when given.
 async fn run(py: String, address: String, auth: Option<String>) -> (bool, String) {
     tokio::task::spawn_blocking(move || {
+        // schemathesis keeps a cache in its working directory: keep it out of the source tree.
+        let scratch = tempfile::tempdir().expect("temp dir");
         let mut cmd = std::process::Command::new(py);
+        cmd.current_dir(scratch.path());
         cmd.args(["-m", "schemathesis.cli", "run", &format!("{address}/api/v1/openapi.json")])
             .args([
                 "--checks",
