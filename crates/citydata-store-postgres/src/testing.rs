@@ -39,18 +39,13 @@ pub async fn create_database(admin_url: &str) -> Result<String, sqlx::Error> {
 
 /// `admin_url` with its database name replaced by `name` (query string kept).
 pub fn replace_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
+    match url::Url::parse(admin_url) {
+        Ok(mut u) => {
+            u.set_path(&format!("/{name}"));
+            u.to_string()
+        }
+        // Not a URL sqlx could use either; the connection will say so.
+        Err(_) => admin_url.to_string(),
     }
 }
 
