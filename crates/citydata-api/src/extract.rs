@@ -9,6 +9,19 @@ use citydata_domain::principal::Principal;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+/// `Query<T>` whose rejection is the API envelope: 400 `validation_failed` naming the parameter
+/// that did not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(q) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(q))
+    }
+}
+
 /// `Json<T>` whose rejections use the API envelope: 415 `unsupported_media_type`,
 /// 413 `payload_too_large`, 400 `malformed_json` (with line and column), 422 `invalid_body`
 /// (a field of the wrong type, missing or unknown, named by its path in `details.field`).

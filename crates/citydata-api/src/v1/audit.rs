@@ -1,8 +1,9 @@
 use crate::error::ErrorEnvelope;
+use crate::extract::ApiQuery;
 use crate::extract::Auth;
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use citydata_domain::audit::Outcome;
@@ -51,9 +52,8 @@ pub struct AuditPageView {
 pub async fn list_audit(
     State(state): State<AppState>,
     Auth(p): Auth,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPageView>, ApiError> {
-    let Query(q) = q?;
     let outcome = match q.outcome.as_deref() {
         None | Some("") => None,
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| {

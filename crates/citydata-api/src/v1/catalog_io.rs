@@ -1,11 +1,11 @@
 //! Catalog spreadsheets: export and import (目录编制表).
 
 use crate::error::ErrorEnvelope;
-use crate::extract::{Auth, MaybeAuth, Meta};
+use crate::extract::{ApiQuery, Auth, MaybeAuth, Meta};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use citydata_core::catalog_io::{CatalogFormat, ImportReport};
@@ -45,9 +45,8 @@ pub fn attachment(ascii: &str, utf8: &str) -> HeaderValue {
 pub async fn export_catalog(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
-    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
     let format = CatalogFormat::parse(q.format.as_deref().unwrap_or("xlsx"))?;
     let bytes = state.core.export_catalog(p.as_ref(), format, q.csv_safe.unwrap_or(true)).await?;
     let (ctype, ext) = match format {
@@ -83,10 +82,9 @@ pub async fn import_catalog(
     State(state): State<AppState>,
     Meta(meta): Meta,
     Auth(p): Auth,
-    q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImportReport>, ApiError> {
-    let Query(q) = q?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "文件过大 / file too large")

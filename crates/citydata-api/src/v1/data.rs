@@ -1,10 +1,10 @@
 //! Data of a resource: uploads (ingests), versions, quarantine.
 
 use crate::error::ErrorEnvelope;
-use crate::extract::{Auth, MaybeAuth, Meta};
+use crate::extract::{ApiQuery, Auth, MaybeAuth, Meta};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use citydata_core::ingest::{IngestBody, IngestParams, IngestView, QuarantinedRow, TableVersionView, ingest_view};
 use futures::TryStreamExt;
@@ -178,11 +178,10 @@ pub async fn upload(
     Meta(meta): Meta,
     Auth(p): Auth,
     Path(id): Path<String>,
-    q: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<IngestView>), ApiError> {
     let headers = request.headers().clone();
-    let Query(q) = q?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let params = IngestParams {
         mode: q.mode,
@@ -283,9 +282,8 @@ pub async fn quarantine(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-    q: Result<Query<QuarantineQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<QuarantineQuery>,
 ) -> Result<Json<Vec<QuarantinedRow>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(state.core.quarantine(&p, &id, q.ingest_id.as_deref(), q.limit.unwrap_or(100)).await?))
 }
 
@@ -319,9 +317,8 @@ pub async fn rows(
     Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-    q: Result<Query<RowsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<RowsQuery>,
 ) -> Result<Json<citydata_core::reads::RowsResult>, ApiError> {
-    let Query(q) = q?;
     let params = citydata_core::reads::RowsParams {
         fields: q.fields,
         filter: q.filter,
@@ -368,9 +365,8 @@ pub async fn changes(
     Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-    q: Result<Query<ChangesQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> Result<Json<citydata_core::reads::ChangesResult>, ApiError> {
-    let Query(q) = q?;
     let params = citydata_core::reads::ChangesParams {
         since_version: q.since_version,
         fields: q.fields,
@@ -413,10 +409,9 @@ pub async fn export(
     Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let Query(q) = q?;
     let params = citydata_core::exports::ExportParams {
         format: q.format,
         bom: q.bom.unwrap_or(false),
@@ -468,9 +463,8 @@ pub async fn aggregate(
     Meta(meta): Meta,
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
-    q: Result<Query<AggregateQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AggregateQuery>,
 ) -> Result<Json<citydata_core::reads::AggregateResult>, ApiError> {
-    let Query(q) = q?;
     let params = citydata_core::reads::AggregateParams {
         group_by: q.group_by,
         metrics: q.metrics,

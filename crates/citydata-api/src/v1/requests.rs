@@ -1,10 +1,10 @@
 //! 共享申请 (requests), their comments, and the inbox.
 
 use crate::error::ErrorEnvelope;
-use crate::extract::{ApiJson, Auth, Meta};
+use crate::extract::{ApiJson, ApiQuery, Auth, Meta};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use citydata_core::requests::{
     ApproveInput, CommentView, CommitmentView, InboxView, NewRequestInput, RenewInput, RequestView, ResponseTimes,
@@ -69,9 +69,8 @@ pub struct RequestsQuery {
 pub async fn list_requests(
     State(state): State<AppState>,
     Auth(p): Auth,
-    q: Result<Query<RequestsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<RequestsQuery>,
 ) -> Result<Json<Vec<RequestView>>, ApiError> {
-    let Query(q) = q?;
     let list = state.core.list_requests(&p, q.overdue.unwrap_or(false), q.state.as_deref()).await?;
     Ok(Json(list.iter().map(RequestView::from).collect()))
 }
@@ -177,9 +176,8 @@ pub struct InboxQuery {
 pub async fn inbox(
     State(state): State<AppState>,
     Auth(p): Auth,
-    q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<InboxQuery>,
 ) -> Result<Json<Vec<InboxView>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(state.core.inbox(&p, q.unread.unwrap_or(false)).await?.iter().map(InboxView::from).collect()))
 }
 

@@ -1,10 +1,10 @@
 //! The catalog: resources (信息资源), their lifecycle and revisions, themes, search.
 
 use crate::error::ErrorEnvelope;
-use crate::extract::{ApiJson, Auth, MaybeAuth, Meta};
+use crate::extract::{ApiJson, ApiQuery, Auth, MaybeAuth, Meta};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use citydata_core::catalog::ListFilter;
 use citydata_domain::region::RegionCode;
@@ -106,9 +106,8 @@ pub struct ResourcePage {
 pub async fn list_resources(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ResourcePage>, ApiError> {
-    let Query(q) = q?;
     let per_page = q.per_page.unwrap_or(20).clamp(1, 1000);
     // Bounded so that the offset cannot overflow; a page past the end is simply empty.
     let page = q.page.unwrap_or(1).clamp(1, 1_000_000);
@@ -347,9 +346,8 @@ pub fn search_response(r: SearchResults, page: u64, per_page: u32, names: &HashM
 pub async fn search(
     State(state): State<AppState>,
     MaybeAuth(p): MaybeAuth,
-    q: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let Query(q) = q?;
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
     let page = q.page.unwrap_or(1).clamp(1, 10_000);
     let sort = match q.sort.as_deref() {

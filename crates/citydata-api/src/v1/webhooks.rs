@@ -1,10 +1,10 @@
 //! Webhooks of departments, their delivery logs, and change subscriptions.
 
 use crate::error::ErrorEnvelope;
-use crate::extract::{ApiJson, Auth, Meta};
+use crate::extract::{ApiJson, ApiQuery, Auth, Meta};
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use citydata_core::webhooks::{DeliveryView, SubscriptionView, WebhookInput, WebhookView};
 use serde::Deserialize;
@@ -69,9 +69,8 @@ pub async fn deliveries(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-    q: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(state.core.webhook_deliveries(&p, &id, q.limit.unwrap_or(100)).await?))
 }
 
