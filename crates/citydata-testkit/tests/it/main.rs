@@ -20,4 +20,5 @@ mod portal;
 mod requests;
 mod schemathesis;
 mod truth;
+mod usecases;
 mod webhooks;
