@@ -40,11 +40,22 @@ fn serve(d: &Path, port: u16, grace_secs: u64) -> Child {
         .env("CITYDATA__DEMO_ROWS", "0")
         .env("CITYDATA__SHUTDOWN_GRACE_SECS", grace_secs.to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Every start appends its log here, so that a failed exit can say why.
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(server_log(d)).unwrap())
         .spawn()
         .unwrap();
     wait_until_up(port, &mut child);
     child
+}
+
+/// Where the servers of a test write their stderr.
+fn server_log(d: &Path) -> std::path::PathBuf {
+    d.join("server.log")
+}
+
+/// The servers' stderr so far, for a failure message.
+fn log_of(d: &Path) -> String {
+    std::fs::read_to_string(server_log(d)).unwrap_or_default()
 }
 
 fn sigterm(child: &Child) {
@@ -200,7 +211,7 @@ fn sigterm_exits_when_the_grace_period_ends_and_leaves_the_table_unchanged() {
     });
     sigterm(&child);
     let (status, took) = wait_exit(&mut child, Duration::from_secs(15));
-    assert!(status.success(), "exit status when the grace period ends: {status}");
+    assert!(status.success(), "exit status when the grace period ends: {status}; log:\n{}", log_of(d));
     assert!(took >= Duration::from_millis(1900), "the stalled upload had its grace period: {took:?}");
     assert!(took < Duration::from_secs(8), "exited soon after the 2 s grace period: {took:?}");
     rt.block_on(async {
@@ -213,7 +224,7 @@ fn sigterm_exits_when_the_grace_period_ends_and_leaves_the_table_unchanged() {
     let mut child = serve(d, port, 2);
     sigterm(&child);
     let (status, _) = wait_exit(&mut child, Duration::from_secs(15));
-    assert!(status.success());
+    assert!(status.success(), "the restarted server exited with {status}; its log:\n{}", log_of(d));
 }
 
 #[test]
