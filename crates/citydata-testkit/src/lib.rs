@@ -203,3 +203,26 @@ pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> V
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "message missing: {body}");
     body
 }
+
+/// A Python interpreter that can `import module` (a real client from PyPI the tests drive):
+/// `CITYDATA_PYTHON`, else `python3`. `None` outside CI when there is none; under `CI=true` a
+/// missing client fails the test instead of skipping it.
+pub fn python_with(module: &str) -> Option<String> {
+    let candidates = std::env::var("CITYDATA_PYTHON").into_iter().chain(["python3".to_string()]);
+    for p in candidates {
+        let ok = std::process::Command::new(&p)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(p);
+        }
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but no Python with {module}: set CITYDATA_PYTHON to a venv with `pip install {module}`"
+    );
+    eprintln!("skipped: no Python with {module} (set CITYDATA_PYTHON)");
+    None
+}

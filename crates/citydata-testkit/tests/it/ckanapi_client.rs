@@ -7,27 +7,6 @@ use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_testkit::spawn_app;
 use serde_json::Value;
 
-/// A Python interpreter that can `import ckanapi`, or `None` outside CI when there is none.
-fn python() -> Option<String> {
-    let candidates = std::env::var("CITYDATA_PYTHON").into_iter().chain(["python3".to_string()]);
-    for p in candidates {
-        let ok = std::process::Command::new(&p)
-            .args(["-c", "import ckanapi"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(p);
-        }
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but no Python with ckanapi: set CITYDATA_PYTHON to a venv with `pip install ckanapi`"
-    );
-    eprintln!("skipped: no Python with ckanapi (set CITYDATA_PYTHON)");
-    None
-}
-
 const SCRIPT: &str = r#"
 import json, sys
 import ckanapi
@@ -78,7 +57,7 @@ print(json.dumps(out, ensure_ascii=False))
 
 #[tokio::test]
 async fn the_pypi_ckanapi_client_works_unchanged() {
-    let Some(py) = python() else { return };
+    let Some(py) = citydata_testkit::python_with("ckanapi") else { return };
     let app = spawn_app().await;
     let scj = app.login("scjgj-steward").await;
     let mut ent = Vec::new();

@@ -7,27 +7,6 @@
 use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_testkit::spawn_app;
 
-/// A Python interpreter that can `import schemathesis`, or `None` outside CI when there is none.
-fn python() -> Option<String> {
-    let candidates = std::env::var("CITYDATA_PYTHON").into_iter().chain(["python3".to_string()]);
-    for p in candidates {
-        let ok = std::process::Command::new(&p)
-            .args(["-c", "import schemathesis"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(p);
-        }
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but no Python with schemathesis: set CITYDATA_PYTHON to a venv with `pip install schemathesis`"
-    );
-    eprintln!("skipped: no Python with schemathesis (set CITYDATA_PYTHON)");
-    None
-}
-
 /// Run schemathesis over every operation, with `auth` as the Authorization header when given.
 async fn run(py: String, address: String, auth: Option<String>) -> (bool, String) {
     tokio::task::spawn_blocking(move || {
@@ -59,7 +38,7 @@ async fn run(py: String, address: String, auth: Option<String>) -> (bool, String
 
 #[tokio::test]
 async fn schemathesis_finds_no_5xx_undocumented_status_or_schema_violation() {
-    let Some(py) = python() else { return };
+    let Some(py) = citydata_testkit::python_with("schemathesis") else { return };
     let app = spawn_app().await;
     // Data behind the reads, so that rows, changes, versions and quarantine answer with bodies.
     let scj = app.login("scjgj-steward").await;
