@@ -30,6 +30,9 @@ pub struct RowsParams {
     pub version: Option<i64>,
     /// `exact` (or `estimated`) to count the matching rows, `none` (default) not to.
     pub count: Option<String>,
+    /// With `count=estimated`: keep an estimate only above this many rows and count exactly
+    /// below it (CKAN's `total_estimation_threshold`).
+    pub estimate_above: Option<u64>,
     /// Free text to find in the readable, unmasked text items (CKAN's `q`).
     pub q: Option<String>,
     /// Text to find in each named item (CKAN's `q` as an object), all of them to hold.
@@ -48,6 +51,16 @@ pub struct FieldView {
     pub mask: Option<String>,
 }
 
+/// How `count=` asks for the total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    Exact,
+    Estimated,
+}
+
+/// Rows a `count=estimated` samples before it extrapolates (the table's first rows in scan order).
+pub const ESTIMATE_SAMPLE_ROWS: usize = 100_000;
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowsResult {
@@ -55,6 +68,8 @@ pub struct RowsResult {
     pub rows: Vec<Value>,
     pub next_cursor: Option<String>,
     pub total: Option<u64>,
+    /// `total` is an estimate (`count=estimated` on a large table with filters).
+    pub total_estimated: bool,
     /// The table version these rows were read at (pages after the first stay on it).
     pub version: Option<i64>,
 }
@@ -240,18 +255,20 @@ impl Core {
                 "cursor 属于另一个表版本 / the cursor belongs to another table version",
             ));
         }
-        // `estimated` may answer from the table's statistics; today it is the same count as
-        // `exact` (the engine answers an unfiltered count from the Delta log's statistics).
-        let exact = match params.count.as_deref() {
-            None | Some("none") => false,
-            Some("exact") | Some("estimated") => true,
+        // `estimated` answers from the table's statistics and a sample of its rows when the
+        // caller's grant has no row filter (Lake::estimate_governed says why), exactly otherwise.
+        let count = match params.count.as_deref() {
+            None | Some("none") => None,
+            Some("exact") => Some(Count::Exact),
+            Some("estimated") if allow.row_filter.is_none() => Some(Count::Estimated),
+            Some("estimated") => Some(Count::Exact),
             Some(_) => {
                 errs.push(FieldError::new(
                     "count",
                     "invalid_value",
                     "count 须为 exact、estimated 或 none / count must be exact, estimated or none",
                 ));
-                false
+                None
             }
         };
         errs.into_result()?;
@@ -315,17 +332,31 @@ impl Core {
         let (batches, read_version) =
             lake.read_governed_at(resource.id, &read).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
         let rows = crate::reads::json_rows(&batches)?;
-        let total = if exact {
-            Some(lake.count_governed(resource.id, &read).await.map_err(|e| CoreError::from(e).for_resource(&code))?)
-        } else {
-            None
+        // The count is taken at the version the rows were read at.
+        let counted = GovernedRead { version: read_version.or(read.version), ..read };
+        let (total, total_estimated) = match count {
+            None => (None, false),
+            Some(Count::Exact) => {
+                let n = lake.count_governed(resource.id, &counted).await;
+                (Some(n.map_err(|e| CoreError::from(e).for_resource(&code))?), false)
+            }
+            Some(Count::Estimated) => {
+                let n = lake.estimate_governed(resource.id, &counted, ESTIMATE_SAMPLE_ROWS).await;
+                let (n, estimated) = n.map_err(|e| CoreError::from(e).for_resource(&code))?;
+                if estimated && params.estimate_above.is_some_and(|t| n <= t) {
+                    let n = lake.count_governed(resource.id, &counted).await;
+                    (Some(n.map_err(|e| CoreError::from(e).for_resource(&code))?), false)
+                } else {
+                    (Some(n), estimated)
+                }
+            }
         };
         let next_cursor = match read_version {
             Some(v) if rows.len() == limit as usize => Some(encode_cursor(v, offset + rows.len())),
             _ => None,
         };
         let fields = field_views(resource, allow, &req.fields);
-        Ok(RowsResult { fields, rows, next_cursor, total, version: read_version })
+        Ok(RowsResult { fields, rows, next_cursor, total, total_estimated, version: read_version })
     }
 }
 

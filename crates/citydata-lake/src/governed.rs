@@ -464,6 +464,27 @@ impl Lake {
         Ok(Self::filtered(df, r)?.count().await? as u64)
     }
 
+    /// An estimate of how many rows the read's filters let through, and whether it is one
+    /// (`count=estimated`, CKAN's `total_estimation_threshold`): the table's row count (from
+    /// the Delta log's statistics) times the share of its first `sample` rows, in scan order,
+    /// that pass the filters. Exact (`false`) when the read has no filters or the table holds
+    /// at most `sample` rows.
+    ///
+    /// Only for reads whose filters are all the caller's own: under a grant's row filter the
+    /// table's whole size, which that grantee may not learn, would be a factor of the answer.
+    pub async fn estimate_governed(&self, id: Uuid, r: &GovernedRead<'_>, sample: usize) -> Result<(u64, bool)> {
+        let Some((_ctx, df, _)) = self.frame_at(id, r.version).await? else { return Ok((0, false)) };
+        let total = df.clone().count().await? as u64;
+        if r.filters.is_empty() && r.contains.is_empty() {
+            return Ok((total, false));
+        }
+        if total <= sample as u64 {
+            return Ok((Self::filtered(df, r)?.count().await? as u64, false));
+        }
+        let hits = Self::filtered(df.limit(0, Some(sample))?, r)?.count().await? as u64;
+        Ok(((hits as f64 * total as f64 / sample as f64).round() as u64, true))
+    }
+
     /// The rows that changed after table version `since` (exclusive) up to the current
     /// version, from the Delta change data feed, as the read may see them: the allowed items
     /// masked, then `_change_type` (`insert`, `update_postimage`, `delete`) and

@@ -76,6 +76,7 @@ pub(super) async fn datastore_search(
         Some(_) => return Err(CkanError::validation("q", "Must be a string or a JSON object")),
     };
     // CKAN 2.10+: estimate the total past this many rows (an exact count here is within it).
+    let mut estimate_above = None;
     if let Some(v) = m.get("total_estimation_threshold")
         && !v.is_null()
     {
@@ -83,6 +84,7 @@ pub(super) async fn datastore_search(
         if t < 0 {
             return Err(CkanError::validation("total_estimation_threshold", "Must be a natural number"));
         }
+        estimate_above = Some(t as u64);
     }
     let limit = param_int(m, "limit", 100)?;
     if !(0..=32_000).contains(&limit) {
@@ -156,7 +158,8 @@ pub(super) async fn datastore_search(
         cursor: None,
         offset: Some(offset as usize),
         version,
-        count: include_total.then(|| "exact".to_string()),
+        count: include_total.then(|| if estimate_above.is_some() { "estimated" } else { "exact" }.to_string()),
+        estimate_above,
         q,
         q_fields,
     };
@@ -261,7 +264,7 @@ pub(super) async fn datastore_search(
     }
     if include_total {
         result["total"] = json!(r.total);
-        result["total_was_estimated"] = json!(false);
+        result["total_was_estimated"] = json!(r.total_estimated);
     }
     Ok(result)
 }

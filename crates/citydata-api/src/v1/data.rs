@@ -328,6 +328,7 @@ pub async fn rows(
         offset: None,
         version: q.version,
         count: q.count,
+        estimate_above: None,
         q: None,
         q_fields: vec![],
     };

@@ -566,3 +566,68 @@ async fn binary_items_round_trip_as_base64_in_every_format() {
         assert_eq!(read(target.clone()).await, want, "{export_query}");
     }
 }
+
+/// `count=estimated` extrapolates from a sample on a large table with filters and says so; CKAN's
+/// `total_estimation_threshold` keeps an estimate only above the threshold; under a grant's row
+/// filter the count stays exact (an estimate there would scale by the whole table's size, which
+/// that grantee may not learn).
+#[tokio::test]
+async fn count_estimated_is_an_estimate_only_where_it_may_be() {
+    let app = spawn_app().await;
+    let steward = app.login("wjw-steward").await;
+    let mut res = resource("估算计数");
+    res["share"] = json!({"type": "conditional", "method": "file", "conditions": "仅限统计"});
+    res["open"] = json!({"type": "none"});
+    let r = steward.post(app.url("/api/v1/resources")).json(&res).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = steward.post(app.url(&format!("/api/v1/resources/{id}/publish"))).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // 120,000 rows: in the first 100,000 (the sample) every fourth is `a`; the last 20,000 are
+    // all `a`. Exactly 45,000 match; the sample says a quarter, so the estimate is 30,000.
+    let sample = 100_000;
+    let mut csv = String::from("code,txt\n");
+    for i in 0..120_000 {
+        let a = if i < sample { i % 4 == 0 } else { true };
+        csv.push_str(&format!("k{i},{}\n", if a { "a" } else { "b" }));
+    }
+    upload(&app, &steward, &id, "format=csv", csv.into_bytes()).await;
+    let rows = |q: &str| app.url(&format!("/api/v1/resources/{id}/rows?limit=1&{q}"));
+    let v = get(&steward, rows("count=estimated")).await;
+    assert_eq!((v["total"].clone(), v["total_estimated"].clone()), (json!(120_000), json!(false)), "{v}");
+    let filter = urlencoding("txt = 'a'");
+    let v = get(&steward, rows(&format!("count=estimated&filter={filter}"))).await;
+    assert_eq!((v["total"].clone(), v["total_estimated"].clone()), (json!(30_000), json!(true)), "{v}");
+    let v = get(&steward, rows(&format!("count=exact&filter={filter}"))).await;
+    assert_eq!((v["total"].clone(), v["total_estimated"].clone()), (json!(45_000), json!(false)), "{v}");
+
+    let ckan = |threshold: u64| {
+        let filters = urlencoding(r#"{"txt":"a"}"#);
+        app.url(&format!(
+            "/api/3/action/datastore_search?resource_id={id}&limit=1&filters={filters}&total_estimation_threshold={threshold}"
+        ))
+    };
+    let v = get(&steward, ckan(10)).await;
+    assert_eq!(
+        (v["result"]["total"].clone(), v["result"]["total_was_estimated"].clone()),
+        (json!(30_000), json!(true))
+    );
+    let v = get(&steward, ckan(50_000)).await;
+    assert_eq!(
+        (v["result"]["total"].clone(), v["result"]["total_was_estimated"].clone()),
+        (json!(45_000), json!(false))
+    );
+
+    // A grantee under a row filter gets the exact count of the rows it may read.
+    let r = steward
+        .post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": id, "grantee": {"department": "gaj"}, "fields": ["code", "txt"],
+                      "row_filter": "txt = 'a'", "purpose": "统计", "expires_at": "2099-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let gaj = app.login("gaj-steward").await;
+    let v = get(&gaj, rows("count=estimated")).await;
+    assert_eq!((v["total"].clone(), v["total_estimated"].clone()), (json!(45_000), json!(false)), "{v}");
+}
