@@ -82,6 +82,30 @@ static REGISTER: Once = Once::new();
 /// Data files are cut at about this size, which also bounds the writer's buffer.
 pub const TARGET_FILE_SIZE: u64 = 32 * 1024 * 1024;
 
+/// A checkpoint after every this many commits (Delta's own default is 100).
+///
+/// Opening a table replays every commit file since the last checkpoint, and delta-rs' log
+/// reader holds a JSON decoder of about 1.3 MB per commit file while it does: a table with 99
+/// commits since its checkpoint cost about 130 MB per concurrent read, and a server whose
+/// tables took small upserts grew its resident memory with every commit until the next
+/// checkpoint (the soak in BENCHMARKS.md). Ten keeps a read's log replay small; a checkpoint of
+/// a table of a few hundred files is a few milliseconds.
+pub const CHECKPOINT_INTERVAL: u64 = 10;
+
+/// Write a checkpoint when `table`'s new version completes an interval. The commit has
+/// happened whatever this does: a failed checkpoint is logged, not returned (the next
+/// interval writes one, and readers replay the commits meanwhile).
+async fn checkpoint_if_due(table: &DeltaTable) {
+    let Some(version) = table.version() else { return };
+    // delta-rs writes its own at every 100th.
+    if (version + 1) % CHECKPOINT_INTERVAL != 0 || (version + 1) % 100 == 0 {
+        return;
+    }
+    if let Err(e) = deltalake::checkpoints::create_checkpoint(table, None).await {
+        tracing::warn!(error = %e, version, "writing a checkpoint failed; the next interval retries");
+    }
+}
+
 /// Rows per Parquet row group: small enough that a key lookup, once the key's bloom filter has
 /// ruled out every other group, decodes a few tens of thousands of rows, not millions.
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -273,6 +297,7 @@ impl Lake {
                     .with_writer_properties(writer_properties(keys))
                     .with_commit_properties(props)
                     .await?;
+                checkpoint_if_due(&t).await;
                 Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
             }
             WriteMode::Upsert | WriteMode::Delete => {
@@ -335,6 +360,7 @@ impl Lake {
                     builder.when_matched_delete(|d| d)?
                 };
                 let (t, _metrics) = builder.await?;
+                checkpoint_if_due(&t).await;
                 Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
             }
         }

@@ -186,3 +186,36 @@ async fn reject_policy_commits_nothing_and_bad_input_leaves_the_table_unchanged(
         .unwrap_err();
     assert!(e.to_string().contains("身份证号") && e.to_string().contains("姓名"), "{e}");
 }
+
+/// Every tenth commit leaves a checkpoint, so opening a table replays at most ten commit files
+/// (the memory a read's log replay takes grows with them); reads, history and old versions
+/// are unchanged by it.
+#[tokio::test]
+async fn a_checkpoint_every_ten_commits_keeps_the_log_replay_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let rid = Uuid::new_v4();
+    for n in 0..23u32 {
+        let row = format!("sfzh,xm\n{},人{n}\n", id("321202", "19900101", n));
+        let mode = if n == 0 { WriteMode::Append } else { WriteMode::Upsert };
+        ingest(&lake, spec(rid, mode, Policy::Quarantine, None), source(&row), None).await.unwrap();
+    }
+    assert_eq!(lake.version(rid).await.unwrap(), Some(22));
+    let log = dir.path().join("tables").join(rid.to_string()).join("_delta_log");
+    let mut checkpoints: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".checkpoint.parquet"))
+        .collect();
+    checkpoints.sort();
+    assert_eq!(
+        checkpoints,
+        ["00000000000000000009.checkpoint.parquet", "00000000000000000019.checkpoint.parquet"],
+        "in {}",
+        log.display()
+    );
+    assert_eq!(count(&lake, rid).await, 23);
+    let at_five = lake.query(rid, Some(5), "SELECT count(*) FROM t").await.unwrap();
+    assert_eq!(arrow::util::display::array_value_to_string(at_five[0].column(0), 0).unwrap(), "6");
+    assert_eq!(lake.history(rid).await.unwrap().len(), 23);
+}

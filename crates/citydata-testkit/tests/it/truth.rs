@@ -631,3 +631,49 @@ async fn count_estimated_is_an_estimate_only_where_it_may_be() {
     let v = get(&gaj, rows("count=estimated")).await;
     assert_eq!((v["total"].clone(), v["total_estimated"].clone()), (json!(45_000), json!(false)), "{v}");
 }
+
+/// The Parquet export as pyarrow (from PyPI) reads it: it filters and sorts the strings, keeps
+/// the decimals exact, the times with their zone and the titles as field metadata.
+#[tokio::test]
+async fn pyarrow_filters_sorts_and_sums_the_parquet_export() {
+    let Some(python) = citydata_testkit::python_with("pyarrow") else { return };
+    let app = spawn_app().await;
+    let steward = app.login("wjw-steward").await;
+    let id = create(&app, &steward, "pyarrow读取").await;
+    upload(&app, &steward, &id, "format=ndjson", fixture()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.parquet");
+    std::fs::write(&path, export(&app, &steward, &id, "format=parquet").await).unwrap();
+    let script = r#"
+import json, sys
+import pyarrow.compute as pc, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1])
+kept = t.filter(pc.starts_with(t["code"], "a")).sort_by([("code", "descending")])
+out = {
+    "codes": kept["code"].to_pylist(),
+    "code_type": str(t.schema.field("code").type),
+    "title": t.schema.field("ts").metadata[b"title"].decode(),
+    "ts_type": str(t.schema.field("ts").type),
+    "a1_ts": t.filter(pc.equal(t["code"], "a1"))["ts"][0].as_py().isoformat(),
+    "amount_sum": str(pc.sum(t["amount"]).as_py()),
+    "amount_type": str(t.schema.field("amount").type),
+}
+print(json.dumps(out, ensure_ascii=False))
+"#;
+    let out = std::process::Command::new(python).args(["-c", script]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "codes": ["a5", "a4", "a3", "a2", "a1"],
+            "code_type": "string",
+            "title": "更新时间",
+            "ts_type": "timestamp[us, tz=+08:00]",
+            "a1_ts": "2024-01-01T00:00:00+08:00",
+            // 1234567890123.456789 + 99999999999999999999.999999 + 100 - 0.000001, exactly.
+            "amount_sum": "100000001234567890223.456787",
+            "amount_type": "decimal128(38, 6)",
+        })
+    );
+}
