@@ -77,23 +77,25 @@ pub async fn authenticate(State(state): State<AppState>, jar: CookieJar, mut req
         .map(|v| v.trim())
         .filter(|v| !v.is_empty())
         .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim().to_string());
+    // A CKAN client gets CKAN's envelope for these refusals too (same status and code).
+    let (base, path) = (state.base_url(req.headers()), req.uri().path().to_string());
+    let refuse = |e: ApiError| crate::ckan::refusal(&base, &path, e);
     let principal = if let Some(tok) = header_token {
         match state.core.authenticate_token(&tok).await {
             Ok(Some(p)) => Some(p),
             Ok(None) => {
-                return ApiError::new(
+                return refuse(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_token",
                     "API 令牌无效、已过期或已撤销 / the API token is invalid, expired or revoked",
-                )
-                .into_response();
+                ));
             }
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => return refuse(ApiError::from(e)),
         }
     } else if let Some(c) = jar.get(SESSION_COOKIE) {
         match state.core.authenticate_session(c.value()).await {
             Ok(p) => p,
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => return refuse(ApiError::from(e)),
         }
     } else {
         None

@@ -170,6 +170,7 @@ pub(super) async fn datastore_search(
             kind: "Authorization Error",
             message: reason.message().into(),
             fields: Map::new(),
+            retry_after: None,
         },
         CoreError::NotFound(_) => CkanError::not_found("Resource"),
         other => CkanError::from(other),

@@ -85,6 +85,8 @@ struct CkanError {
     kind: &'static str,
     message: String,
     fields: Map<String, Value>,
+    /// `Retry-After` seconds of a 503 (the store restarting, a hashing slot).
+    retry_after: Option<u64>,
 }
 
 impl CkanError {
@@ -94,12 +96,23 @@ impl CkanError {
             kind: "Not Found Error",
             message: format!("Not found: {what}"),
             fields: Map::new(),
+            retry_after: None,
+        }
+    }
+    /// CKAN's "Not found" for what is missing or not visible; what failed otherwise (the
+    /// store down: 503 with `Retry-After`) keeps its own answer.
+    fn not_found_or(e: CoreError, what: &str) -> Self {
+        match e {
+            CoreError::NotFound(_) | CoreError::Forbidden(_) | CoreError::Unauthenticated(_) | CoreError::Denied(_) => {
+                Self::not_found(what)
+            }
+            other => Self::from(other),
         }
     }
     fn validation(field: &str, msg: &str) -> Self {
         let mut fields = Map::new();
         fields.insert(field.into(), json!([msg]));
-        Self { status: StatusCode::CONFLICT, kind: "Validation Error", message: msg.into(), fields }
+        Self { status: StatusCode::CONFLICT, kind: "Validation Error", message: msg.into(), fields, retry_after: None }
     }
     /// Input refused before it is parsed (too long, nested too deep): 400, in CKAN's
     /// validation error shape (`{"q": [message], "__type": "Validation Error"}`).
@@ -107,38 +120,85 @@ impl CkanError {
         let mut fields = Map::new();
         fields.insert(e.field.clone(), json!([e.message]));
         fields.insert("code".into(), json!(e.code));
-        Self { status: StatusCode::BAD_REQUEST, kind: "Validation Error", message: e.message, fields }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "Validation Error",
+            message: e.message,
+            fields,
+            retry_after: None,
+        }
     }
     fn bad_request(msg: String) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, kind: "Bad Request", message: msg, fields: Map::new() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "Bad Request",
+            message: msg,
+            fields: Map::new(),
+            retry_after: None,
+        }
     }
 }
 
 impl From<CoreError> for CkanError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::NotFound(m) => {
-                Self { status: StatusCode::NOT_FOUND, kind: "Not Found Error", message: m, fields: Map::new() }
-            }
-            CoreError::Forbidden(m) | CoreError::Unauthenticated(m) => {
-                Self { status: StatusCode::FORBIDDEN, kind: "Authorization Error", message: m, fields: Map::new() }
-            }
+            CoreError::NotFound(m) => Self {
+                status: StatusCode::NOT_FOUND,
+                kind: "Not Found Error",
+                message: m,
+                fields: Map::new(),
+                retry_after: None,
+            },
+            CoreError::Forbidden(m) | CoreError::Unauthenticated(m) => Self {
+                status: StatusCode::FORBIDDEN,
+                kind: "Authorization Error",
+                message: m,
+                fields: Map::new(),
+                retry_after: None,
+            },
             CoreError::Validation(v) => {
                 let mut fields = Map::new();
                 for f in &v.0 {
                     fields.insert(f.field.clone(), json!([f.message]));
                 }
-                Self { status: StatusCode::CONFLICT, kind: "Validation Error", message: v.to_string(), fields }
+                Self {
+                    status: StatusCode::CONFLICT,
+                    kind: "Validation Error",
+                    message: v.to_string(),
+                    fields,
+                    retry_after: None,
+                }
             }
             other => {
                 // The stable code beside CKAN's own type (`table_unreadable`, `store_unavailable`, …).
                 let api = ApiError::from(other);
                 let mut fields = Map::new();
                 fields.insert("code".into(), json!(api.code));
-                Self { status: api.status, kind: "Internal Error", message: api.message, fields }
+                Self {
+                    status: api.status,
+                    kind: "Internal Error",
+                    message: api.message,
+                    fields,
+                    retry_after: api.retry_after,
+                }
             }
         }
     }
+}
+
+/// A refusal made before a CKAN action runs (authentication, the store down), in CKAN's
+/// envelope when `path` is a CKAN action and in the API's own otherwise.
+pub(crate) fn refusal(base: &str, path: &str, e: ApiError) -> Response {
+    let action = path.strip_prefix("/api/3/action/").or_else(|| path.strip_prefix("/api/action/"));
+    let Some(action) = action else { return e.into_response() };
+    let kind = match e.status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "Authorization Error",
+        _ => "Internal Error",
+    };
+    let mut fields = Map::new();
+    fields.insert("code".into(), json!(e.code));
+    let err = CkanError { status: e.status, kind, message: e.message, fields, retry_after: e.retry_after };
+    envelope(base, action, Err(err))
 }
 
 fn help_url(base: &str, action: &str) -> String {
@@ -153,7 +213,11 @@ fn envelope(base: &str, action: &str, r: Result<Value, CkanError>) -> Response {
             let mut err = e.fields;
             err.insert("__type".into(), e.kind.into());
             err.insert("message".into(), e.message.into());
-            (e.status, Json(json!({ "help": help, "success": false, "error": err }))).into_response()
+            let mut resp = (e.status, Json(json!({ "help": help, "success": false, "error": err }))).into_response();
+            if let Some(s) = e.retry_after {
+                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(s));
+            }
+            resp
         }
     }
 }
@@ -284,14 +348,14 @@ async fn dispatch(
             let id = param_str(&m, "id")
                 .or_else(|| param_str(&m, "name"))
                 .ok_or_else(|| CkanError::validation("id", "Missing value"))?;
-            let r = core.get_resource(p, &id).await.map_err(|_| CkanError::not_found("Dataset"))?;
+            let r = core.get_resource(p, &id).await.map_err(|e| CkanError::not_found_or(e, "Dataset"))?;
             let names = core.department_names().await?;
             Ok(package(&r, &names, base))
         }
         "resource_show" => {
             let id = param_str(&m, "id").ok_or_else(|| CkanError::validation("id", "Missing value"))?;
             let (pkg, fmt) = id.rsplit_once('.').ok_or_else(|| CkanError::not_found("Resource"))?;
-            let r = core.get_resource(p, pkg).await.map_err(|_| CkanError::not_found("Resource"))?;
+            let r = core.get_resource(p, pkg).await.map_err(|e| CkanError::not_found_or(e, "Resource"))?;
             distributions(&r, base)
                 .into_iter()
                 .find(|d| d["id"] == format!("{}.{fmt}", r.id))
@@ -306,6 +370,7 @@ async fn dispatch(
                 "datastore_search_sql 未启用；请使用 datastore_search 或 /api/v1/sql / datastore_search_sql is disabled"
                     .into(),
             fields: Map::new(),
+            retry_after: None,
         }),
         "organization_list" => {
             let all_fields = param_bool(&m, "all_fields");
@@ -326,7 +391,7 @@ async fn dispatch(
         }
         "organization_show" => {
             let id = param_str(&m, "id").ok_or_else(|| CkanError::validation("id", "Missing value"))?;
-            let d = core.get_department(&id).await.map_err(|_| CkanError::not_found("Organization"))?;
+            let d = core.get_department(&id).await.map_err(|e| CkanError::not_found_or(e, "Organization"))?;
             let all = core.visible_catalog(p).await?;
             let mine: Vec<&Resource> = all.iter().filter(|r| r.content.provider == d.code).collect();
             let mut org = organization(&d, mine.len());

@@ -104,6 +104,18 @@ async fn ckan_errors_have_ckans_shape_and_visibility_holds() {
         .await
         .unwrap();
     assert_eq!(v["result"]["title"], "人口基础信息");
+    // A token that is not valid is refused in CKAN's envelope, on both action paths.
+    for path in ["/api/3/action/package_show?id=101%2F000001", "/api/action/package_list"] {
+        let r = anon.get(app.url(path)).header("Authorization", "cd_not_a_token").send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (&v["success"], &v["error"]["__type"], &v["error"]["code"]),
+            (&json!(false), &json!("Authorization Error"), &json!("invalid_token")),
+            "{path}: {v}"
+        );
+        assert!(v["help"].as_str().unwrap().starts_with("http"), "{v}");
+    }
     let (_, v) = action(&anon, app.url("/api/3/action/package_search?q=人口基础信息")).await;
     assert!(!v.to_string().contains("\"人口基础信息\""));
     let (s, v) = action(&anon, app.url("/api/3/action/package_search?rows=5000")).await;

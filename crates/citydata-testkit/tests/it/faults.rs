@@ -200,6 +200,11 @@ async fn postgres_restarted_under_traffic_answers_503_then_recovers() {
     let down_at = Instant::now();
     let ready_down = readyz(probe.clone(), app.url("/readyz")).await;
     let ready_took = down_at.elapsed();
+    // CKAN's API says the same in its envelope: 503, the code, Retry-After (not a 404).
+    let r = probe.get(app.url("/api/3/action/package_show?id=101%2F000001")).bearer_auth(&token).send().await.unwrap();
+    let ckan_status = r.status().as_u16();
+    let ckan_retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let ckan_body: Value = r.json().await.unwrap();
     tokio::time::sleep(Duration::from_secs(8).saturating_sub(down_at.elapsed())).await;
     proxy.up().await;
     *phase.lock().unwrap() = "recovering";
@@ -246,6 +251,9 @@ async fn postgres_restarted_under_traffic_answers_503_then_recovers() {
     }
     let after = seen.iter().filter(|s| s.phase == "after").count();
     assert!(unavailable > 0, "no request saw the database down: {seen:?}");
+    assert_eq!(ckan_status, 503, "CKAN while the database is down: {ckan_body}");
+    assert!(ckan_retry.is_some_and(|v| v.parse::<u64>().is_ok()), "CKAN's 503 without Retry-After");
+    assert_eq!((&ckan_body["success"], &ckan_body["error"]["code"]), (&json!(false), &json!("store_unavailable")));
     assert!(after >= 4, "traffic went on after recovery ({after} requests)");
     eprintln!(
         "restart: {} requests, {unavailable} answered 503, {after} after recovery, /readyz 200 {recovered_in:?} after the database came back",
