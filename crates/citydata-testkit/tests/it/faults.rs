@@ -1,6 +1,6 @@
 //! Faults degrade cleanly (issue #14 item 3): the database restarting under traffic, the
 //! lake's disk filling during a write, a data file missing or damaged, many writers on one
-//! SQLite file. (SIGTERM with requests in flight is in `crates/citydata/tests/faults.rs`,
+//! SQLite file. (SIGTERM with requests in flight is in `crates/citydata/tests/process/faults.rs`,
 //! against the real binary.)
 
 use citydata_core::demo::generate::{Register, generate_listing};

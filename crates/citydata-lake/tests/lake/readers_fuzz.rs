@@ -1,7 +1,7 @@
 //! Property fuzzing of every reader of uploaded files: CSV/TSV, NDJSON, JSON arrays and XLSX
 //! must answer any input — random bytes, mangled structure, mutated zips — with batches or a
 //! clear `LakeError`, never a panic. CI runs a few hundred cases per reader; the long run is
-//! `CITYDATA_FUZZ_CASES=200000 cargo test --release -p citydata-lake --test readers_fuzz`.
+//! `CITYDATA_FUZZ_CASES=200000 cargo test --release -p citydata-lake --test lake -- readers_fuzz`.
 
 use citydata_lake::decode::Encoding;
 use citydata_lake::read::{CsvSource, NdjsonSource, RawSource, json_array, xlsx};
