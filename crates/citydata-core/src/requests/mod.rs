@@ -514,6 +514,17 @@ impl Core {
                 ));
             }
         }
+        // One pending application per resource and applicant: a second is refused, named.
+        if renews.is_none() {
+            let mine = self.store.list_requests(Some(principal.user_id), None, None).await?;
+            if mine.iter().any(|r| r.resource_id == resource.id && r.state == RequestState::Pending) {
+                errs.push(FieldError::new(
+                    "resource_id",
+                    "duplicate_pending",
+                    "您对该资源已有一份待审核的申请，请等待答复或先撤回 / you already have a pending request for this resource",
+                ));
+            }
+        }
         errs.into_result()?;
         let now = Utc::now().trunc_subsecs(6);
         let mut r = RequestRecord {
