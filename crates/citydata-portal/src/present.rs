@@ -367,8 +367,16 @@ pub fn one_language(text: &str, lang: Lang) -> String {
     let mut parts: Vec<&str> = Vec::new();
     let mut start = 0;
     let mut prev: Option<char> = None;
+    let mut depth = 0i32;
     for (i, c) in text.char_indices() {
+        // Inside brackets (`（联系方式 / contact: …）`) the halves belong together.
+        match c {
+            '（' | '(' => depth += 1,
+            '）' | ')' => depth -= 1,
+            _ => {}
+        }
         if c == '/'
+            && depth <= 0
             && text[i + 1..].starts_with(' ')
             && prev.is_some_and(|p| p == ' ' || has_cjk(&p.to_string()) || "》”）".contains(p))
         {
@@ -519,6 +527,8 @@ mod tests {
         assert_eq!(one_language("承担责任。/ I undertake it.", Lang::Zh), "承担责任。");
         assert_eq!(one_language("承担责任。/ I undertake it.", Lang::En), "I undertake it.");
         assert_eq!(one_language("日期 2024/1/5 有误", Lang::Zh), "日期 2024/1/5 有误");
+        let fb = "王：数据有误（联系方式 / contact: 138-0000-1234）";
+        assert_eq!(one_language(fb, Lang::Zh), fb, "the contact stays");
         let f = "过滤条件第 3 个字符处 / filter at character 3: 未知的信息项 abc / unknown item abc";
         assert_eq!(one_language(f, Lang::Zh), "过滤条件第 3 个字符处：未知的信息项 abc");
         assert!(!has_cjk(&one_language(f, Lang::En)), "{}", one_language(f, Lang::En));

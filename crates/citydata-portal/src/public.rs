@@ -327,9 +327,15 @@ async fn histogram(state: &AppState, ctx: &Ctx, id: &str, i: &citydata_domain::r
         let label = if is_date && width == 1 { format!("{from}") } else { format!("{from}–{}", to - 1) };
         data.push((label, n));
     }
+    // The last period is partial when it has not ended yet: marked, and said under the chart.
+    let this_year = chrono::Utc::now().with_timezone(&citydata_domain::cast::local_offset()).format("%Y").to_string();
+    let partial = is_date && this_year.parse::<i64>().is_ok_and(|y| y >= lo + (buckets - 1) * width && y < hi);
+    if partial && let Some(last) = data.last_mut() {
+        last.0.push('*');
+    }
     let title = format!("{} · {}", i.title, if is_date { ctx.m("chart_over_time") } else { ctx.m("chart_histogram") });
     let svg = if is_date { chart::line(&title, &data) } else { chart::columns(&title, &data) };
-    Some(json!({"title": title, "svg": svg, "kind": i.data_type.as_str(), "suppressed": 0}))
+    Some(json!({"title": title, "svg": svg, "kind": i.data_type.as_str(), "suppressed": 0, "partial": partial}))
 }
 
 pub async fn dataset(

@@ -283,9 +283,9 @@ impl Core {
             .await?
             .into_iter()
             .filter(|u| {
-                u.memberships
-                    .iter()
-                    .any(|m| m.department.as_str() == dept && matches!(m.role, Role::Steward | Role::DeptAdmin))
+                u.memberships.iter().any(|m| {
+                    m.department.as_str() == dept && matches!(m.role, Role::Steward | Role::DeptAdmin | Role::Admin)
+                })
             })
             .map(|u| u.id)
             .collect())

@@ -490,19 +490,7 @@ async fn an_upload_that_committed_nothing_says_so_and_makes_no_version() {
     let (_, html) = get(&gaj, &app, &format!("/console/resources/{people}/upload")).await;
     let token = csrf_of(&html);
     // Every row has a bad 身份证号 (the key): all of them quarantined.
-    let mut good = Vec::new();
-    generate_listing(Register::Population, 5, 0.0, 11, false, &mut good).unwrap();
-    let mut reader = csv::Reader::from_reader(good.as_slice());
-    let headers = reader.headers().unwrap().clone();
-    let id = headers.iter().position(|h| h == "身份证号" || h == "sfzh").expect("an id column");
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&headers).unwrap();
-    for row in reader.records() {
-        let row = row.unwrap();
-        let cells: Vec<&str> = row.iter().enumerate().map(|(i, c)| if i == id { "12345" } else { c }).collect();
-        w.write_record(&cells).unwrap();
-    }
-    let csv = w.into_inner().unwrap();
+    let csv = all_invalid_population(5);
     let form = reqwest::multipart::Form::new()
         .text("csrf", token)
         .text("mode", "append")
@@ -571,4 +559,21 @@ async fn version_count(c: &reqwest::Client, app: &TestApp, code: &str) -> usize 
     let v: Value =
         c.get(app.url(&format!("/api/v1/resources/{code}/versions"))).send().await.unwrap().json().await.unwrap();
     v.as_array().or(v["versions"].as_array()).map(Vec::len).unwrap_or(0)
+}
+
+/// A population register of `rows` rows whose every 身份证号 is invalid.
+pub fn all_invalid_population(rows: u64) -> Vec<u8> {
+    let mut good = Vec::new();
+    generate_listing(Register::Population, rows, 0.0, 11, false, &mut good).unwrap();
+    let mut reader = csv::Reader::from_reader(good.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    let id = headers.iter().position(|h| h == "身份证号" || h == "sfzh").expect("an id column");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&headers).unwrap();
+    for row in reader.records() {
+        let row = row.unwrap();
+        let cells: Vec<&str> = row.iter().enumerate().map(|(i, c)| if i == id { "12345" } else { c }).collect();
+        w.write_record(&cells).unwrap();
+    }
+    w.into_inner().unwrap()
 }

@@ -95,6 +95,14 @@ pub fn visible_text(html: &str) -> String {
             s.replace_range(a..a + b + close.len(), " ");
         }
     }
+    // Text marked as English (`lang="en"`: the API reference's descriptions) is not zh UI.
+    while let Some(at) = s.find(" lang=\"en\"") {
+        let Some(open) = s[..at].rfind('<') else { break };
+        let tag: String = s[open + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let close = format!("</{tag}>");
+        let Some(end) = s[at..].find(&close) else { break };
+        s.replace_range(open..at + end + close.len(), " ");
+    }
     let mut out = String::with_capacity(s.len());
     let mut in_tag = false;
     for ch in s.chars() {
@@ -178,6 +186,7 @@ fn the_scanner_finds_codes_and_uuids_but_not_urls_or_attributes() {
     let bad = r#"<p>脱敏方式 id_card · WRITE · 1733212345678 · 3f1c2a9e-1b2c-4d5e-8f90-0123456789ab</p>"#;
     assert_eq!(raw_codes(bad).len(), 4, "{:?}", raw_codes(bad));
     let good = r#"<p title="id_card"><a href="/console/requests/3f1c2a9e-1b2c-4d5e-8f90-0123456789ab">身份证号</a>
-        <code>sfzh</code> <pre>curl http://x/api/v1/resources/3f1c2a9e-1b2c-4d5e-8f90-0123456789ab</pre> idcard_x</p>"#;
+        <code>sfzh</code> <pre>curl http://x/api/v1/resources/3f1c2a9e-1b2c-4d5e-8f90-0123456789ab</pre> idcard_x
+        <span lang="en">query `success`, `denied`</span></p>"#;
     assert!(raw_codes(good).is_empty(), "{:?}", raw_codes(good));
 }
