@@ -139,6 +139,8 @@ pub async fn theme(
 async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option<&str>) -> Response {
     let page: usize = ctx.q("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1).min(500);
     let text = ctx.q("q").unwrap_or("").chars().take(200).collect::<String>();
+    // English pages search English words too: themes and common terms by their Chinese names.
+    let query_text = if ctx.lang == Lang::En { with_chinese_synonyms(&text) } else { text.clone() };
     let filters = Filters {
         theme: theme.map(str::to_string).or_else(|| ctx.q("theme").map(str::to_string)),
         provider: ctx.q("provider").map(str::to_string),
@@ -151,7 +153,7 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
     };
     let sort = if ctx.q("sort") == Some("updated") { Sort::Updated } else { Sort::Relevance };
     let q = SearchQuery {
-        text: text.clone(),
+        text: query_text,
         filters: filters.clone(),
         offset: (page - 1) * PER_PAGE,
         limit: PER_PAGE,
@@ -228,12 +230,74 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
             "q": text, "action": base, "total": results.total, "hits": hits_json(&results), "facets": facets, "labels": l,
             "page": page, "pages": pages, "theme": theme, "theme_name": theme_name,
             "sort": ctx.q("sort").unwrap_or("relevance"),
+            "filtered": current.iter().any(|(k, _)| k != "q" && k != "sort"),
             "sort_updated": link(&[("sort", Some("updated")), ("page", None)]),
             "sort_relevance": link(&[("sort", None), ("page", None)]),
             "next": (page < pages).then(|| link(&[("page", Some(&page_s))])),
             "prev": (page > 1).then(|| link(&[("page", Some(&prev_s))])),
         }),
     )
+}
+
+/// Common English search words and their Chinese catalog terms.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("enterprise", "企业"),
+    ("enterprises", "企业"),
+    ("company", "企业"),
+    ("companies", "企业"),
+    ("business", "企业"),
+    ("population", "人口"),
+    ("people", "人口"),
+    ("bus", "公交"),
+    ("transport", "交通"),
+    ("traffic", "交通"),
+    ("hospital", "医院"),
+    ("hospitals", "医院"),
+    ("health", "卫生"),
+    ("school", "学校"),
+    ("schools", "学校"),
+    ("education", "教育"),
+    ("planning", "规划"),
+    ("land", "土地"),
+    ("environment", "环境"),
+    ("weather", "气象"),
+    ("air", "空气"),
+    ("water", "水"),
+    ("credit", "信用"),
+    ("license", "许可"),
+    ("price", "价格"),
+    ("tourism", "旅游"),
+    ("employment", "就业"),
+    ("pension", "社保"),
+];
+
+/// `text` with the English words that name a theme or a common term replaced by their Chinese
+/// catalog terms (theme names from the theme table, the rest from [`SYNONYMS`]), so that an
+/// English query finds Chinese entries; other words are kept.
+fn with_chinese_synonyms(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    if words.is_empty() {
+        return text.to_string();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut changed = false;
+    for w in &words {
+        let theme = THEMES.iter().find(|t| {
+            t.name_en.to_lowercase().split(' ').any(|e| e.len() > 3 && (e == *w || e.trim_end_matches('s') == *w))
+        });
+        let term = SYNONYMS.iter().find(|(en, _)| en == w).map(|(_, zh)| *zh).or(theme.map(|t| t.name));
+        match term {
+            Some(zh) => {
+                changed = true;
+                if !out.iter().any(|o| o == zh) {
+                    out.push(zh.to_string());
+                }
+            }
+            None => out.push(w.to_string()),
+        }
+    }
+    if changed { out.join(" ") } else { text.to_string() }
 }
 
 fn resource_json(r: &Resource) -> Value {
@@ -739,6 +803,14 @@ pub async fn asset(Extension(portal): P, Path(file): Path<String>, headers: Head
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn english_words_find_chinese_entries() {
+        assert_eq!(with_chinese_synonyms("Enterprise"), "企业");
+        assert!(with_chinese_synonyms("hospitals").contains("医院"));
+        assert!(with_chinese_synonyms("population").contains("人口"));
+        assert_eq!(with_chinese_synonyms("企业"), "企业");
+    }
 
     #[test]
     fn labels_cover_every_code_and_tell_share_from_open_in_english() {

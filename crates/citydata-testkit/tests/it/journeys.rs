@@ -577,3 +577,29 @@ pub fn all_invalid_population(rows: u64) -> Vec<u8> {
     }
     w.into_inner().unwrap()
 }
+
+#[tokio::test]
+async fn empty_states_explain_and_english_words_find_chinese_entries() {
+    let app = spawn_app().await;
+    let c = new_client();
+    // No results: suggestions, not a bare "nothing found".
+    let (_, html) = get(&c, &app, "/datasets?q=不存在的数据集名称xyz&lang=zh").await;
+    assert!(html.contains("换个说法") && html.contains("按主题浏览"), "suggestions");
+    // A department whose data is government-only: says why nothing is public.
+    let (_, html) = get(&c, &app, "/departments/gaj?lang=zh").await;
+    if !html.contains("class=\"hits\"") {
+        assert!(html.contains("仅在政务部门间共享"), "says why nothing is public");
+    }
+    // English mode: "enterprise" finds 企业登记信息.
+    let (_, html) = get(&c, &app, "/datasets?q=enterprise&lang=en").await;
+    assert!(html.contains("data-code=\"102/000001\""), "English words find Chinese entries");
+    // The CSV link is UTF-8 with a BOM, for Excel.
+    load(&app, "scjgj-steward", "102/000001", Register::Enterprise, 3, 0.0).await;
+    let firms = slug_of(&app, "102/000001").await;
+    let (_, html) = get(&c, &app, &format!("/datasets/{firms}?lang=zh")).await;
+    let href = html.split("download>CSV<").next().unwrap().rsplit("href=\"").next().unwrap().split('"').next().unwrap();
+    let href = href.replace("&amp;", "&");
+    assert!(href.contains("bom=true"), "{href}");
+    let bytes = c.get(app.url(&href)).send().await.unwrap().bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a UTF-8 byte-order mark");
+}
