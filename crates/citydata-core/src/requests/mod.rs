@@ -514,14 +514,24 @@ impl Core {
                 ));
             }
         }
-        // One pending application per resource and applicant: a second is refused, named.
+        // A duplicate of one's own pending application (same resource, items and purpose) is
+        // refused, named; another purpose is another application.
         if renews.is_none() {
             let mine = self.store.list_requests(Some(principal.user_id), None, None).await?;
-            if mine.iter().any(|r| r.resource_id == resource.id && r.state == RequestState::Pending) {
+            let mut asked = fields.clone();
+            asked.sort();
+            if mine.iter().any(|r| {
+                let mut f = r.fields.clone();
+                f.sort();
+                r.resource_id == resource.id
+                    && r.state == RequestState::Pending
+                    && r.purpose.trim() == input.purpose.trim()
+                    && f == asked
+            }) {
                 errs.push(FieldError::new(
                     "resource_id",
                     "duplicate_pending",
-                    "您对该资源已有一份待审核的申请，请等待答复或先撤回 / you already have a pending request for this resource",
+                    "您对该资源已有一份相同的申请正在审核，请等待答复或先撤回 / you already have the same request pending for this resource",
                 ));
             }
         }

@@ -276,7 +276,7 @@ async fn refused_forms_come_back_with_the_input_kept_and_the_error_by_the_field(
     assert!(request.starts_with("/console/requests/"), "{request}");
     let r = wjw.post(app.url(&format!("/console/apply/{people}"))).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 400, "a duplicate pending application is refused");
-    assert!(r.text().await.unwrap().contains("已有一份待审核的申请"));
+    assert!(r.text().await.unwrap().contains("已有一份相同的申请正在审核"));
 
     // The approval form offers only masks the server accepts, sensitive items masked by default.
     let gaj = login(&app, "gaj-steward", DEMO_PASSWORD).await;
