@@ -272,6 +272,13 @@ pub async fn approve(
             masks.insert(item.to_string(), v.trim().to_string());
         }
     }
+    // "Not masked" on an item that is not personal changes nothing: keep the grant's masks to
+    // the ones that do something.
+    if let Ok((_, resource)) = state.core.get_request(&p, &id).await {
+        masks.retain(|item, m| {
+            !(m == "none" && resource.content.item(item).is_some_and(|i| i.sensitivity == Sensitivity::None))
+        });
+    }
     let filter_item = get("filter_item").unwrap_or_default();
     let filter_values: Vec<String> =
         pairs.iter().filter(|(k, v)| k == "filter_values" && !v.trim().is_empty()).map(|(_, v)| v.clone()).collect();
