@@ -242,6 +242,33 @@ impl Core {
         }
         Ok(users.into_iter().filter(|u| u.memberships.iter().any(|m| managed.contains(&&m.department))).collect())
     }
+
+    /// Display names of the users named by `keys` (usernames or user ids), for pages that
+    /// show people by name (requests, comments, grants, audit). Unknown keys are left out;
+    /// a signed-in caller is needed, since names are not public.
+    pub async fn display_names(
+        &self,
+        _principal: &Principal,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, CoreError> {
+        let mut out = std::collections::HashMap::new();
+        for k in keys {
+            if out.contains_key(k) {
+                continue;
+            }
+            let user = match Uuid::parse_str(k) {
+                Ok(id) => self.store.get_user(id).await?,
+                Err(_) => match Username::parse(k) {
+                    Ok(u) => self.store.get_user_by_username(&u).await?.map(|(u, _)| u),
+                    Err(_) => None,
+                },
+            };
+            if let Some(u) = user {
+                out.insert(k.clone(), u.display_name);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A public user's registration, as received.

@@ -406,6 +406,18 @@ impl Core {
         principal: &Principal,
         id: &str,
     ) -> Result<GrantRecord, CoreError> {
+        self.revoke_grant_because(meta, principal, id, None).await
+    }
+
+    /// [`Core::revoke_grant`] with the provider's reason, which the grantee's notice carries.
+    pub async fn revoke_grant_because(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantRecord, CoreError> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(|r| r.chars().take(500).collect::<String>());
         let result = async {
             let not_found = || CoreError::NotFound(format!("授权不存在：{id} / no such grant"));
             let gid = Uuid::parse_str(id).map_err(|_| not_found())?;
@@ -428,7 +440,16 @@ impl Core {
                 &users,
                 "grant.revoked",
                 format!("授权已撤销：{} / grant revoked", resource.content.name),
-                format!("{} 撤销了对“{}”的授权 / the grant was revoked", principal.username, resource.content.name),
+                match &reason {
+                    Some(r) => format!(
+                        "{} 撤销了对“{}”的授权，理由：{r} / the grant was revoked: {r}",
+                        principal.display_name, resource.content.name
+                    ),
+                    None => format!(
+                        "{} 撤销了对“{}”的授权 / the grant was revoked",
+                        principal.display_name, resource.content.name
+                    ),
+                },
                 format!("/api/v1/resources/{}", resource.id),
             )
             .await?;

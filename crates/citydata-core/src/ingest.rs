@@ -373,7 +373,12 @@ impl Core {
             Err(_) => Outcome::Failure,
         };
         self.record(meta, Actor::Principal(principal), "data.ingest", target, outcome, details).await?;
+        // A new version only when something was committed (a refused or wholly quarantined
+        // upload leaves the table as it was).
+        let committed_nothing =
+            |r: &IngestRecord| r.report.as_ref().is_some_and(|v| v["rejected"] == true || v["all_quarantined"] == true);
         if let Ok((r, false)) = &result
+            && !committed_nothing(r)
             && let Some(v) = r.report.as_ref().and_then(|v| v.get("table_version")).and_then(|v| v.as_i64())
             && let Err(e) = self.emit_table_version(r.resource_id, v).await
         {
@@ -543,7 +548,7 @@ impl Core {
         };
         // 4b. Erasure: only after a commit that removed rows.
         let erasure = match &result {
-            Ok(r) if params.erase && !r.rejected => {
+            Ok(r) if params.erase && !r.rejected && !r.all_quarantined => {
                 Some(lake.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code)))
             }
             _ => None,

@@ -103,6 +103,9 @@ pub struct CoreConfig {
     /// How long an ingest's lease lasts; its node renews it every quarter of that. A running
     /// ingest whose lease ended is settled by any node.
     pub ingest_lease: std::time::Duration,
+    /// The address users reach the server at (`public_base_url`): webhook payloads carry
+    /// absolute links under it; unset, links stay paths.
+    pub public_url: Option<String>,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -137,6 +140,7 @@ impl Default for CoreConfig {
             // running ingests for leftovers of its own.
             node_id: format!("process-{}", uuid::Uuid::now_v7()),
             ingest_lease: std::time::Duration::from_secs(120),
+            public_url: None,
         }
     }
 }

@@ -407,6 +407,17 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<(), CoreError> {
         let id = Uuid::now_v7();
+        // Links in the payload are absolute under the configured public address.
+        let mut data = data;
+        if let (Some(base), Some(o)) = (&self.config.public_url, data.as_object_mut()) {
+            for key in ["link", "changes"] {
+                if let Some(serde_json::Value::String(l)) = o.get_mut(key)
+                    && l.starts_with('/')
+                {
+                    *l = format!("{base}{l}");
+                }
+            }
+        }
         let payload = serde_json::json!({
             "id": id, "event": event, "department": w.department, "created_at": now, "data": data,
         });

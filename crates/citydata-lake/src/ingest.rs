@@ -88,6 +88,9 @@ pub struct IngestReport {
     pub already_applied: bool,
     /// The whole ingest was refused (policy `reject` with invalid rows).
     pub rejected: bool,
+    /// Every row was invalid and quarantined (policy `quarantine`): nothing was committed and
+    /// the table kept its version.
+    pub all_quarantined: bool,
 }
 
 /// Progress callback: (bytes read, rows read).
@@ -201,6 +204,11 @@ pub async fn ingest(
                 let _ = tx.blocking_send(Err(LakeError::Rejected("rejected".into())));
                 Ok(t)
             }
+            // Every row quarantined: nothing to commit, so no new (empty) version either.
+            Ok(()) if policy == Policy::Quarantine && t.rows_ok == 0 && !t.invalid.is_empty() => {
+                let _ = tx.blocking_send(Err(LakeError::Rejected("all_quarantined".into())));
+                Ok(t)
+            }
             Ok(()) => Ok(t),
             Err(e) => {
                 let _ = tx.blocking_send(Err(LakeError::Other("input failed".into())));
@@ -223,9 +231,10 @@ pub async fn ingest(
     // An input error explains a failed write better than the write's own error.
     let tally = tally?;
     let rejected = policy == Policy::Reject && !tally.invalid.is_empty();
+    let all_quarantined = policy == Policy::Quarantine && tally.rows_ok == 0 && !tally.invalid.is_empty();
     let (version, already_applied) = match written {
         Ok(w) => (w.version, w.already_applied),
-        Err(_) if rejected => (lake.version(spec.resource_id).await?, false),
+        Err(_) if rejected || all_quarantined => (lake.version(spec.resource_id).await?, false),
         Err(e) => return Err(e),
     };
     if already_applied {
@@ -246,6 +255,7 @@ pub async fn ingest(
             table_version: version,
             already_applied: true,
             rejected: false,
+            all_quarantined: false,
         });
     }
     let rows_quarantined = if rejected { 0 } else { tally.invalid.len() as u64 };
@@ -280,5 +290,6 @@ pub async fn ingest(
         table_version: version,
         already_applied: false,
         rejected,
+        all_quarantined,
     })
 }

@@ -166,15 +166,19 @@ impl Ctx {
             "switch_url": format!("{switch_path}?{}", kept.join("&")),
             "csrf": self.csrf,
             "path": self.path,
+            "page_path": switch_path,
             "site": {
                 "name": if self.lang == Lang::En { &p.config.site_name_en } else { &p.config.site_name },
                 "logo": p.config.logo_url,
                 "primary": p.config.primary_color,
             },
             "css": p.css_path,
+            "options": crate::present::options(self.lang),
             "user": self.principal.as_ref().map(|u| json!({
                 "name": u.display_name, "username": u.username.to_string(), "admin": u.is_admin(),
                 "member": !u.memberships.is_empty(),
+                "steward": u.is_admin() || u.memberships.iter().any(|m| matches!(m.role,
+                    citydata_domain::user::Role::Steward | citydata_domain::user::Role::DeptAdmin | citydata_domain::user::Role::Admin)),
                 "departments": u.memberships.iter().map(|m| m.department.to_string()).collect::<Vec<_>>(),
             })),
         });
@@ -216,7 +220,7 @@ impl Ctx {
             return self.redirect(&format!("/login?next={}", urlencode(&self.path)));
         }
         let api = ApiError::from(e);
-        self.error_page(portal, api.status, &api.message)
+        self.error_page(portal, api.status, &crate::present::one_language(&api.message, self.lang))
     }
 
     /// The answer to a form post: on success 303 to `to`; a validation failure as a 400 page
@@ -226,7 +230,11 @@ impl Ctx {
             Ok(_) => self.redirect(to),
             Err(e @ CoreError::Validation(_)) => {
                 let api = ApiError::from(e);
-                self.error_page(portal, StatusCode::BAD_REQUEST, &api.message_with_fields())
+                self.error_page(
+                    portal,
+                    StatusCode::BAD_REQUEST,
+                    &crate::present::one_language(&api.message_with_fields(), self.lang),
+                )
             }
             Err(e) => self.core_error(portal, e),
         }
@@ -237,12 +245,13 @@ impl Ctx {
         self.finish(Redirect::to(to).into_response())
     }
 
-    /// Field errors of a validation failure, by field name, for showing next to the fields.
-    pub fn field_errors(e: &CoreError) -> Value {
+    /// Field errors of a validation failure, by field name, in the page's language, for
+    /// showing next to the fields.
+    pub fn field_errors(&self, e: &CoreError) -> Value {
         let mut out = serde_json::Map::new();
         if let CoreError::Validation(v) = e {
             for f in &v.0 {
-                out.insert(f.field.clone(), Value::String(f.message.clone()));
+                out.insert(f.field.clone(), Value::String(crate::present::one_language(&f.message, self.lang)));
             }
         }
         Value::Object(out)

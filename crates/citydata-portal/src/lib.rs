@@ -12,6 +12,7 @@ mod chart;
 mod console;
 mod ctx;
 mod i18n;
+mod present;
 mod public;
 mod render;
 
@@ -43,7 +44,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console", get(console::home))
         .route("/console/resources/new", get(console::new_page).post(console::create))
         .route("/console/resources/{slug}/publish", post(console::publish))
-        .route("/console/resources/{slug}/withdraw", post(console::withdraw))
+        .route("/console/resources/{slug}/withdraw", get(console::withdraw_page).post(console::withdraw))
         .route("/console/resources/{slug}/edit", get(console::edit_page).post(console::edit))
         .route(
             "/console/resources/{slug}/upload",
@@ -56,9 +57,9 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/requests/{id}/comment", post(console::comment))
         .route("/console/apply/{slug}", get(console::apply_page).post(console::apply))
         .route("/console/grants", get(console::grants))
-        .route("/console/grants/{id}/revoke", post(console::revoke_grant))
+        .route("/console/grants/{id}/revoke", get(console::revoke_grant_page).post(console::revoke_grant))
         .route("/console/tokens", get(console::tokens).post(console::create_token))
-        .route("/console/tokens/{id}/revoke", post(console::revoke_token))
+        .route("/console/tokens/{id}/revoke", get(console::revoke_token_page).post(console::revoke_token))
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))

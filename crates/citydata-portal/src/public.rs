@@ -139,6 +139,8 @@ pub async fn theme(
 async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option<&str>) -> Response {
     let page: usize = ctx.q("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1).min(500);
     let text = ctx.q("q").unwrap_or("").chars().take(200).collect::<String>();
+    // English pages search English words too: themes and common terms by their Chinese names.
+    let query_text = if ctx.lang == Lang::En { with_chinese_synonyms(&text) } else { text.clone() };
     let filters = Filters {
         theme: theme.map(str::to_string).or_else(|| ctx.q("theme").map(str::to_string)),
         provider: ctx.q("provider").map(str::to_string),
@@ -151,7 +153,7 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
     };
     let sort = if ctx.q("sort") == Some("updated") { Sort::Updated } else { Sort::Relevance };
     let q = SearchQuery {
-        text: text.clone(),
+        text: query_text,
         filters: filters.clone(),
         offset: (page - 1) * PER_PAGE,
         limit: PER_PAGE,
@@ -228,12 +230,74 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
             "q": text, "action": base, "total": results.total, "hits": hits_json(&results), "facets": facets, "labels": l,
             "page": page, "pages": pages, "theme": theme, "theme_name": theme_name,
             "sort": ctx.q("sort").unwrap_or("relevance"),
+            "filtered": current.iter().any(|(k, _)| k != "q" && k != "sort"),
             "sort_updated": link(&[("sort", Some("updated")), ("page", None)]),
             "sort_relevance": link(&[("sort", None), ("page", None)]),
             "next": (page < pages).then(|| link(&[("page", Some(&page_s))])),
             "prev": (page > 1).then(|| link(&[("page", Some(&prev_s))])),
         }),
     )
+}
+
+/// Common English search words and their Chinese catalog terms.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("enterprise", "企业"),
+    ("enterprises", "企业"),
+    ("company", "企业"),
+    ("companies", "企业"),
+    ("business", "企业"),
+    ("population", "人口"),
+    ("people", "人口"),
+    ("bus", "公交"),
+    ("transport", "交通"),
+    ("traffic", "交通"),
+    ("hospital", "医院"),
+    ("hospitals", "医院"),
+    ("health", "卫生"),
+    ("school", "学校"),
+    ("schools", "学校"),
+    ("education", "教育"),
+    ("planning", "规划"),
+    ("land", "土地"),
+    ("environment", "环境"),
+    ("weather", "气象"),
+    ("air", "空气"),
+    ("water", "水"),
+    ("credit", "信用"),
+    ("license", "许可"),
+    ("price", "价格"),
+    ("tourism", "旅游"),
+    ("employment", "就业"),
+    ("pension", "社保"),
+];
+
+/// `text` with the English words that name a theme or a common term replaced by their Chinese
+/// catalog terms (theme names from the theme table, the rest from [`SYNONYMS`]), so that an
+/// English query finds Chinese entries; other words are kept.
+fn with_chinese_synonyms(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    if words.is_empty() {
+        return text.to_string();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut changed = false;
+    for w in &words {
+        let theme = THEMES.iter().find(|t| {
+            t.name_en.to_lowercase().split(' ').any(|e| e.len() > 3 && (e == *w || e.trim_end_matches('s') == *w))
+        });
+        let term = SYNONYMS.iter().find(|(en, _)| en == w).map(|(_, zh)| *zh).or(theme.map(|t| t.name));
+        match term {
+            Some(zh) => {
+                changed = true;
+                if !out.iter().any(|o| o == zh) {
+                    out.push(zh.to_string());
+                }
+            }
+            None => out.push(w.to_string()),
+        }
+    }
+    if changed { out.join(" ") } else { text.to_string() }
 }
 
 fn resource_json(r: &Resource) -> Value {
@@ -327,9 +391,15 @@ async fn histogram(state: &AppState, ctx: &Ctx, id: &str, i: &citydata_domain::r
         let label = if is_date && width == 1 { format!("{from}") } else { format!("{from}–{}", to - 1) };
         data.push((label, n));
     }
+    // The last period is partial when it has not ended yet: marked, and said under the chart.
+    let this_year = chrono::Utc::now().with_timezone(&citydata_domain::cast::local_offset()).format("%Y").to_string();
+    let partial = is_date && this_year.parse::<i64>().is_ok_and(|y| y >= lo + (buckets - 1) * width && y < hi);
+    if partial && let Some(last) = data.last_mut() {
+        last.0.push('*');
+    }
     let title = format!("{} · {}", i.title, if is_date { ctx.m("chart_over_time") } else { ctx.m("chart_histogram") });
     let svg = if is_date { chart::line(&title, &data) } else { chart::columns(&title, &data) };
-    Some(json!({"title": title, "svg": svg, "kind": i.data_type.as_str(), "suppressed": 0}))
+    Some(json!({"title": title, "svg": svg, "kind": i.data_type.as_str(), "suppressed": 0, "partial": partial}))
 }
 
 pub async fn dataset(
@@ -337,6 +407,7 @@ pub async fn dataset(
     Extension(portal): P,
     Path(slug): Path<String>,
     ctx: Ctx,
+    headers: HeaderMap,
 ) -> Response {
     let core = &state.core;
     let p = ctx.principal.as_ref();
@@ -347,7 +418,14 @@ pub async fn dataset(
     let id = r.id.to_string();
     let names = core.department_names().await.unwrap_or_default();
     // The preview goes through the gate like every read; a refusal is shown, not hidden.
-    let preview = core.read_rows(&ctx.meta, p, &id, &RowsParams { limit: Some(20), ..Default::default() }).await;
+    let preview = core
+        .read_rows(
+            &ctx.meta,
+            p,
+            &id,
+            &RowsParams { limit: Some(20), count: Some("exact".into()), ..Default::default() },
+        )
+        .await;
     let (preview, denied) = match preview {
         Ok(rows) => (Some(serde_json::to_value(&rows).unwrap_or_default()), None),
         Err(CoreError::Denied(reason)) => (None, Some(reason.code())),
@@ -361,20 +439,17 @@ pub async fn dataset(
         None => vec![],
     };
     let ingests = core.list_ingests(p, &id).await.unwrap_or_default();
-    // Counts and failures per rule only: the sample of invalid rows stays in the console.
-    let quality =
-        ingests.iter().find(|i| i.state.as_str() == "committed").and_then(|i| i.report.clone()).map(|mut r| {
-            if let Some(o) = r.as_object_mut() {
-                o.remove("sample");
-            }
-            r
-        });
+    let quality = table_quality(&ingests, preview.as_ref().and_then(|v| v["total"].as_u64()));
     let versions: Vec<Value> = core
         .table_versions(p, &id)
         .await
         .map(|v| v.into_iter().take(10).map(|x| serde_json::to_value(x).unwrap_or_default()).collect())
         .unwrap_or_default();
-    let base = state.public_base_url.clone().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    // Absolute addresses follow `public_base_url`, else the host this request came to.
+    let base = state.base_url(&headers);
+    // A token only where the data needs one: open data reads without.
+    let needs_token =
+        !(r.content.open.kind == vocab::OpenType::Unconditional && r.state == vocab::ResourceState::Published);
     let open_conditional = r.content.open.kind == vocab::OpenType::Conditional;
     let share_conditional = r.content.share.kind == vocab::ShareType::Conditional;
     let can_apply = match p {
@@ -382,17 +457,62 @@ pub async fn dataset(
         Some(u) if u.memberships.is_empty() => open_conditional,
         Some(u) => share_conditional && !u.is_member_of(&r.content.provider),
     } && denied.is_some();
+    let rules: serde_json::Map<String, Value> = r
+        .content
+        .items
+        .iter()
+        .filter_map(|i| {
+            i.validator
+                .as_ref()
+                .map(|v| (i.name.to_string(), Value::String(crate::present::validator_title(v, ctx.lang))))
+        })
+        .collect();
     ctx.render(
         &portal,
         "dataset.html",
-        json!({
+        json!({"rules": rules,
             "r": resource_json(&r), "provider_name": names.get(r.content.provider.as_str()), "labels": labels(ctx.lang),
             "preview": preview, "denied": denied.map(|d| ctx.m(&format!("deny_{d}"))), "charts": charts,
-            "quality": quality, "versions": versions, "base": base, "can_apply": can_apply,
+            "quality": quality, "versions": versions, "base": base, "needs_token": needs_token, "can_apply": can_apply,
             "formats": ["csv", "xlsx", "json", "ndjson", "parquet"],
             "sent": ctx.q("sent").is_some(),
         }),
     )
+}
+
+/// The quality of the whole table, not of the last upload: the rows now in it (as the caller
+/// may read them), and the rows set aside and failures per rule over the uploads that built
+/// the current table (back to the last whole-table replacement).
+fn table_quality(ingests: &[citydata_store::IngestRecord], rows: Option<u64>) -> Option<Value> {
+    let mut read = 0u64;
+    let mut quarantined = 0u64;
+    let mut uploads = 0u64;
+    let mut last = None;
+    let mut failures: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for i in ingests {
+        let Some(r) = i.report.as_ref().filter(|_| i.state.as_str() == "committed") else { continue };
+        uploads += 1;
+        last.get_or_insert(i.created_at);
+        read += r["rows_read"].as_u64().unwrap_or(0);
+        quarantined += r["rows_quarantined"].as_u64().unwrap_or(0);
+        for f in r["failures"].as_array().into_iter().flatten() {
+            let title = f["title"].as_str().or(f["item"].as_str()).unwrap_or("").to_string();
+            *failures.entry((f["rule"].as_str().unwrap_or("").to_string(), title)).or_default() +=
+                f["count"].as_u64().unwrap_or(0);
+        }
+        if i.mode == "replace" {
+            break;
+        }
+    }
+    if uploads == 0 {
+        return None;
+    }
+    let mut failures: Vec<_> = failures.into_iter().collect();
+    failures.sort_by_key(|f| std::cmp::Reverse(f.1));
+    Some(json!({
+        "rows": rows, "rows_read": read, "rows_quarantined": quarantined, "uploads": uploads, "last": last,
+        "failures": failures.iter().map(|((rule, title), n)| json!({"rule": rule, "title": title, "count": n})).collect::<Vec<_>>(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -419,7 +539,7 @@ pub async fn feedback(
     match state.core.submit_feedback(&ctx.meta, ctx.principal.as_ref(), &slug, &form.body, &form.contact).await {
         Ok(()) => ctx.redirect(&format!("/datasets/{}?sent=1#feedback", crate::ctx::urlencode(&slug))),
         Err(e @ CoreError::Validation(_)) => {
-            let errors = Ctx::field_errors(&e);
+            let errors = ctx.field_errors(&e);
             ctx.render_status(
                 &portal,
                 StatusCode::BAD_REQUEST,
@@ -526,7 +646,9 @@ pub async fn help(Extension(portal): P, ctx: Ctx) -> Response {
 
 pub async fn login_page(Extension(portal): P, ctx: Ctx) -> Response {
     let next = safe_next(ctx.q("next"));
-    ctx.render(&portal, "login.html", json!({"next": next}))
+    // After registration: say so, and fill in the new username.
+    let registered = ctx.q("registered").is_some();
+    ctx.render(&portal, "login.html", json!({"next": next, "registered": registered, "username": ctx.q("username")}))
 }
 
 #[derive(Deserialize)]
@@ -641,12 +763,12 @@ pub async fn register(
         display_name: Some(form.display_name.clone()).filter(|s| !s.trim().is_empty()),
     };
     match state.core.register_public(&ctx.meta, &input).await {
-        Ok(_) => ctx.redirect("/login?registered=1"),
+        Ok(_) => ctx.redirect(&format!("/login?registered=1&username={}", crate::ctx::urlencode(form.email.trim()))),
         Err(e @ CoreError::Validation(_)) => ctx.render_status(
             &portal,
             StatusCode::BAD_REQUEST,
             "register.html",
-            json!({"errors": Ctx::field_errors(&e), "email": form.email, "display_name": form.display_name}),
+            json!({"errors": ctx.field_errors(&e), "email": form.email, "display_name": form.display_name}),
         ),
         Err(e) => ctx.core_error(&portal, e),
     }
@@ -681,6 +803,14 @@ pub async fn asset(Extension(portal): P, Path(file): Path<String>, headers: Head
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn english_words_find_chinese_entries() {
+        assert_eq!(with_chinese_synonyms("Enterprise"), "企业");
+        assert!(with_chinese_synonyms("hospitals").contains("医院"));
+        assert!(with_chinese_synonyms("population").contains("人口"));
+        assert_eq!(with_chinese_synonyms("企业"), "企业");
+    }
 
     #[test]
     fn labels_cover_every_code_and_tell_share_from_open_in_english() {

@@ -33,6 +33,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/tokens.html", include_str!("../templates/console/tokens.html")),
     ("console/inbox.html", include_str!("../templates/console/inbox.html")),
     ("console/audit.html", include_str!("../templates/console/audit.html")),
+    ("console/confirm.html", include_str!("../templates/console/confirm.html")),
 ];
 
 pub(crate) const CSS: &str = include_str!("../static/app.css");
@@ -84,6 +85,10 @@ pub struct Portal {
     pub(crate) api_doc: Value,
 }
 
+fn to_json(v: &minijinja::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
 fn short_hash(s: &str) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(s.as_bytes())[..6])
@@ -129,8 +134,25 @@ impl Portal {
             }
             if v < 0 { format!("-{out}") } else { out }
         });
-        env.add_filter("date", |v: String| -> String { v.get(..10).unwrap_or(&v).to_string() });
-        env.add_filter("datetime", |v: String| -> String { v.get(..16).unwrap_or(&v).replace('T', " ") });
+        // Times in the platform's zone (RFC 3339 text or epoch milliseconds), never raw.
+        env.add_filter("date", |v: minijinja::Value| -> String { crate::present::local_date(&to_json(&v)) });
+        env.add_filter("datetime", |v: minijinja::Value| -> String { crate::present::local_datetime(&to_json(&v)) });
+        // Codes by their names, in the page's language (`lang_code` of the context).
+        fn lang_of(state: &minijinja::State) -> Lang {
+            match state.lookup("lang_code").and_then(|v| v.as_str().map(str::to_string)).as_deref() {
+                Some("en") => Lang::En,
+                _ => Lang::Zh,
+            }
+        }
+        env.add_filter("mask_name", |s: &minijinja::State, v: String| crate::present::mask_title(&v, lang_of(s)));
+        env.add_filter("rule_name", |s: &minijinja::State, v: String| crate::present::rule_title(&v, lang_of(s)));
+        env.add_filter("operation_name", |s: &minijinja::State, v: String| {
+            crate::present::operation_title(&v, lang_of(s))
+        });
+        env.add_filter("outcome_name", |s: &minijinja::State, v: String| crate::present::outcome_title(&v, lang_of(s)));
+        env.add_filter("action_name", |s: &minijinja::State, v: String| crate::present::action_title(&v, lang_of(s)));
+        env.add_filter("one_lang", |s: &minijinja::State, v: String| crate::present::one_language(&v, lang_of(s)));
+        env.add_filter("mode_name", |s: &minijinja::State, v: String| crate::present::mode_title(&v, lang_of(s)));
         env.add_filter("urlencode_path", |v: String| -> String { crate::ctx::urlencode(&v) });
         let (zh, en) = catalogs();
         let css = CSS.replace("--primary: #b4232a", &format!("--primary: {}", config.primary_color));

@@ -219,6 +219,7 @@ impl Application {
                 max_ratio: settings.settings.max_decompression_ratio.max(2),
             },
             webhook_allow: settings.webhook_allow(),
+            public_url: settings.settings.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
             node_id: settings.node_id().context("cannot keep the node id in the data directory")?,
             ingest_lease: Duration::from_secs(settings.settings.ingest_lease_secs.clamp(1, 86_400)),
             ..CoreConfig::default()

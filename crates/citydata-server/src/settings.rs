@@ -54,7 +54,10 @@ pub struct Settings {
     /// beside it. Default: `data_dir/audit.key`. In production put it on another volume than
     /// the database (or behind an HSM), so that whoever can rewrite the database cannot re-sign.
     pub audit_key_file: Option<PathBuf>,
-    /// The address users reach the server at (links, cookie `Secure` when https).
+    /// The address users reach the server at (`public_url` is the same setting): every
+    /// absolute URL the server writes (API examples, CKAN and DCAT links, webhook payloads)
+    /// starts with it; unset, the request's `Host` is used. Cookies are `Secure` when https.
+    #[serde(alias = "public_url")]
     pub public_base_url: Option<String>,
     /// Key for sessions and HMAC pseudonyms. Generated into `data_dir/secret_key` when absent.
     pub secret_key: Option<Secret>,

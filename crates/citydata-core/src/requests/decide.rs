@@ -97,7 +97,7 @@ impl Core {
                 decided_by: Some(principal.username.to_string()),
                 decided_at: Some(now),
                 grant_id: Some(grant.id),
-                fields: grant.fields.clone(),
+                // `fields` stays what was asked; the grant holds what was granted.
                 ..r.clone()
             };
             if !self.store.transition_request(&decided, RequestState::Pending).await? {

@@ -283,9 +283,9 @@ impl Core {
             .await?
             .into_iter()
             .filter(|u| {
-                u.memberships
-                    .iter()
-                    .any(|m| m.department.as_str() == dept && matches!(m.role, Role::Steward | Role::DeptAdmin))
+                u.memberships.iter().any(|m| {
+                    m.department.as_str() == dept && matches!(m.role, Role::Steward | Role::DeptAdmin | Role::Admin)
+                })
             })
             .map(|u| u.id)
             .collect())
@@ -511,6 +511,27 @@ impl Core {
                     "resource_id",
                     "not_applicable",
                     "只有有条件开放的资源需要申请 / only conditionally open resources take applications",
+                ));
+            }
+        }
+        // A duplicate of one's own pending application (same resource, items and purpose) is
+        // refused, named; another purpose is another application.
+        if renews.is_none() {
+            let mine = self.store.list_requests(Some(principal.user_id), None, None).await?;
+            let mut asked = fields.clone();
+            asked.sort();
+            if mine.iter().any(|r| {
+                let mut f = r.fields.clone();
+                f.sort();
+                r.resource_id == resource.id
+                    && r.state == RequestState::Pending
+                    && r.purpose.trim() == input.purpose.trim()
+                    && f == asked
+            }) {
+                errs.push(FieldError::new(
+                    "resource_id",
+                    "duplicate_pending",
+                    "您对该资源已有一份相同的申请正在审核，请等待答复或先撤回 / you already have the same request pending for this resource",
                 ));
             }
         }

@@ -4,7 +4,17 @@ use super::*;
 
 pub async fn tokens(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
     let p = login!(ctx);
-    tokens_page(&state, &portal, &ctx, &p, None, StatusCode::OK, None).await
+    tokens_page(&state, &portal, &ctx, &p, TokensAnswer::default()).await
+}
+
+/// How the tokens page answers a post: the new token (shown once), or a refusal with the
+/// input kept.
+#[derive(Default)]
+struct TokensAnswer {
+    created: Option<String>,
+    status: Option<StatusCode>,
+    error: Option<String>,
+    kept: Value,
 }
 
 async fn tokens_page(
@@ -12,9 +22,7 @@ async fn tokens_page(
     portal: &Portal,
     ctx: &Ctx,
     p: &citydata_domain::principal::Principal,
-    created: Option<String>,
-    status: StatusCode,
-    error: Option<String>,
+    a: TokensAnswer,
 ) -> Response {
     let list = state.core.list_tokens(p).await.unwrap_or_default();
     let view: Vec<Value> = list
@@ -24,9 +32,9 @@ async fn tokens_page(
         .collect();
     ctx.render_status(
         portal,
-        status,
+        a.status.unwrap_or(StatusCode::OK),
         "console/tokens.html",
-        json!({"tokens": view, "created": created, "error": error}),
+        json!({"tokens": view, "created": a.created, "error": a.error, "v": a.kept, "done": ctx.q("done")}),
     )
 }
 
@@ -51,13 +59,46 @@ pub async fn create_token(
     let days = f.days.trim().parse::<i64>().ok();
     match state.core.create_token(&ctx.meta, &p, &f.name, days).await {
         // Shown once, on this answer (not a redirect), never again.
-        Ok(t) => tokens_page(&state, &portal, &ctx, &p, Some(t.token), StatusCode::CREATED, None).await,
+        Ok(t) => {
+            let a = TokensAnswer { created: Some(t.token), status: Some(StatusCode::CREATED), ..Default::default() };
+            tokens_page(&state, &portal, &ctx, &p, a).await
+        }
         Err(e @ CoreError::Validation(_)) => {
             let msg = citydata_api::ApiError::from(e).message_with_fields();
-            tokens_page(&state, &portal, &ctx, &p, None, StatusCode::BAD_REQUEST, Some(msg)).await
+            let kept = json!({"name": f.name, "days": f.days});
+            let a =
+                TokensAnswer { status: Some(StatusCode::BAD_REQUEST), error: Some(msg), kept, ..Default::default() };
+            tokens_page(&state, &portal, &ctx, &p, a).await
         }
         Err(e) => ctx.core_error(&portal, e),
     }
+}
+
+/// The confirmation step before a token is revoked: which token, and that scripts using it stop.
+pub async fn revoke_token_page(
+    State(state): State<AppState>,
+    Extension(portal): P,
+    Path(id): Path<String>,
+    ctx: Ctx,
+) -> Response {
+    let p = login!(ctx);
+    let list = state.core.list_tokens(&p).await.unwrap_or_default();
+    let Some(t) = list.iter().find(|t| t.id.to_string() == id && t.revoked_at.is_none()) else {
+        return ctx.error_page(&portal, StatusCode::NOT_FOUND, &ctx.m("error_not_found"));
+    };
+    super::confirm_page(
+        &ctx,
+        &portal,
+        super::Confirm {
+            title: format!("{}：{}", ctx.m("confirm_revoke_token"), t.name),
+            what: ctx.m("confirm_revoke_token_what").replace("{prefix}", &t.prefix),
+            undo: None,
+            action: format!("/console/tokens/{id}/revoke"),
+            button: ctx.m("revoke"),
+            back: "/console/tokens",
+            reason: false,
+        },
+    )
 }
 
 pub async fn revoke_token(
@@ -65,15 +106,18 @@ pub async fn revoke_token(
     Extension(portal): P,
     Path(id): Path<String>,
     ctx: Ctx,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<super::ConfirmForm>,
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
+    if !f.confirmed() {
+        return ctx.redirect(&format!("/console/tokens/{}/revoke", urlencode(&id)));
+    }
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return ctx.error_page(&portal, StatusCode::NOT_FOUND, &ctx.m("error_not_found"));
     };
     let result = state.core.revoke_token(&ctx.meta, &p, uid).await;
-    ctx.done(&portal, result, "/console/tokens")
+    ctx.done(&portal, result, "/console/tokens?done=revoked")
 }
 
 pub async fn inbox(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
@@ -85,9 +129,10 @@ pub async fn inbox(State(state): State<AppState>, Extension(portal): P, ctx: Ctx
     let view: Vec<Value> = list
         .iter()
         .map(|m| {
-            // Links to API paths of requests become console pages.
-            let link = m.link.as_deref().map(|l| l.replace("/api/v1/requests/", "/console/requests/"));
-            json!({"id": m.id, "kind": m.kind, "title": m.title, "body": m.body, "link": link, "created_at": m.created_at, "read": m.read_at.is_some()})
+            // Every notice links to the page of the thing it is about.
+            json!({"id": m.id, "kind": m.kind, "title": crate::present::one_language(&m.title, ctx.lang),
+                   "body": crate::present::one_language(&m.body, ctx.lang), "link": m.link.as_deref().map(page_link),
+                   "created_at": m.created_at, "read": m.read_at.is_some()})
         })
         .collect();
     ctx.render(&portal, "console/inbox.html", json!({"messages": view}))
@@ -124,13 +169,98 @@ pub async fn audit(State(state): State<AppState>, Extension(portal): P, ctx: Ctx
         Err(e) => return ctx.core_error(&portal, e),
     };
     let chain = state.core.verify_audit(&p).await.ok();
-    let entries: Vec<Value> = listing.entries.iter().map(|e| serde_json::to_value(e).unwrap_or_default()).collect();
+    // People and things by name, each target linked to the thing it is about.
+    let mut people: Vec<String> = listing.entries.iter().filter_map(|e| e.event.actor.clone()).collect();
+    people.extend(
+        listing.entries.iter().filter_map(|e| e.event.target.as_deref()?.strip_prefix("user:").map(str::to_string)),
+    );
+    let names = super::sharing::Names::load(&state, &p, people).await;
+    let mut resources: std::collections::HashMap<String, (String, String)> = Default::default();
+    if let Ok((_, list)) = state.core.list_resources(Some(&p), &ListFilter::default(), 1000, 0).await {
+        for r in list {
+            let v = (r.content.name.clone(), r.content.slug.as_str().to_string());
+            resources.insert(r.content.code.to_string(), v.clone());
+            resources.insert(r.id.to_string(), v);
+        }
+    }
+    let entries: Vec<Value> = listing
+        .entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["actor_name"] = json!(e.event.actor.as_deref().map(|a| names.person(a)));
+            v["target_view"] = audit_target(e.event.target.as_deref(), &names, &resources, &ctx);
+            v
+        })
+        .collect();
     let pages = listing.total.div_ceil(50).max(1);
     ctx.render(
         &portal,
         "console/audit.html",
-        json!({"entries": entries, "total": listing.total, "page": page, "pages": pages,
+        json!({"entries": entries, "total": listing.total, "page": page, "pages": pages, "actions": audit_actions(ctx.lang),
                "chain": serde_json::to_value(chain).unwrap_or_default(),
                "f": {"actor": ctx.q("actor"), "action": ctx.q("action"), "target": ctx.q("target"), "outcome": ctx.q("outcome")}}),
     )
+}
+
+/// An audit target (`kind:id`) as a label and, where there is a page, a link.
+fn audit_target(
+    target: Option<&str>,
+    names: &super::sharing::Names,
+    resources: &std::collections::HashMap<String, (String, String)>,
+    ctx: &Ctx,
+) -> Value {
+    let Some(t) = target else { return Value::Null };
+    let (kind, id) = t.split_once(':').unwrap_or(("", t));
+    let (label, href) = match kind {
+        "resource" => match resources.get(id) {
+            Some((name, slug)) => (name.clone(), Some(format!("/datasets/{}", urlencode(slug)))),
+            None => (ctx.m("target_resource"), None),
+        },
+        "request" => (ctx.m("target_request"), Some(format!("/console/requests/{}", urlencode(id)))),
+        "grant" => (ctx.m("target_grant"), Some("/console/grants".to_string())),
+        "token" => (ctx.m("target_token"), None),
+        "user" => (names.person(id), None),
+        "email" => (id.to_string(), None),
+        "department" => (names.dept(id), Some(format!("/departments/{}", urlencode(id)))),
+        "webhook" => (ctx.m("target_webhook"), None),
+        "subscription" => (ctx.m("target_subscription"), None),
+        _ => (t.to_string(), None),
+    };
+    json!({"label": label, "href": href, "code": t})
+}
+
+/// The action filter's choices, by family (the API filters by prefix).
+fn audit_actions(lang: crate::i18n::Lang) -> Vec<Value> {
+    let zh = lang == crate::i18n::Lang::Zh;
+    [
+        ("auth.", "登录与退出", "Sign-in and sign-out"),
+        ("data.", "数据读取与上传", "Data reads and uploads"),
+        ("resource.", "数据资源", "Resources"),
+        ("request.", "共享申请", "Requests"),
+        ("grant.", "授权", "Grants"),
+        ("token.", "API 令牌", "API tokens"),
+        ("user.", "用户", "Users"),
+        ("department.", "部门", "Departments"),
+        ("webhook.", "推送地址", "Webhooks"),
+        ("catalog.", "目录导入", "Catalog import"),
+    ]
+    .iter()
+    .map(|(v, z, e)| json!({"value": v, "label": if zh { z } else { e }}))
+    .collect()
+}
+
+/// The page for an API path a notice names (requests, grants, resources).
+fn page_link(api: &str) -> String {
+    // Absolute links (under `public_base_url`) are reduced to their path first.
+    let path = api.find("/api/").map(|i| &api[i..]).unwrap_or(api);
+    if let Some(id) = path.strip_prefix("/api/v1/requests/") {
+        format!("/console/requests/{id}")
+    } else if path.starts_with("/api/v1/grants") {
+        "/console/grants".into()
+    } else if let Some(id) = path.strip_prefix("/api/v1/resources/") {
+        format!("/datasets/{}", id.split('/').next().unwrap_or(id))
+    } else {
+        path.to_string()
+    }
 }

@@ -45,6 +45,44 @@ mod account;
 mod resources;
 mod sharing;
 
+/// A destructive action's confirmation step (no script needed): what will happen, whether it
+/// can be undone, an optional reason, and the form that really does it (`confirm=yes`).
+pub(crate) struct Confirm<'a> {
+    pub title: String,
+    pub what: String,
+    pub undo: Option<String>,
+    pub action: String,
+    pub button: String,
+    pub back: &'a str,
+    pub reason: bool,
+}
+
+pub(crate) fn confirm_page(ctx: &Ctx, portal: &Portal, c: Confirm<'_>) -> Response {
+    ctx.render(
+        portal,
+        "console/confirm.html",
+        json!({"c": {"title": c.title, "what": c.what, "undo": c.undo, "action": c.action, "button": c.button,
+                     "back": c.back, "reason": c.reason}}),
+    )
+}
+
+/// A form that says it was confirmed (`confirm=yes`).
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub confirm: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl ConfirmForm {
+    pub fn confirmed(&self) -> bool {
+        self.confirm == "yes"
+    }
+}
+
 pub use account::*;
 pub use resources::*;
 pub use sharing::*;
@@ -67,11 +105,27 @@ pub async fn home(State(state): State<AppState>, Extension(portal): P, ctx: Ctx)
             }
         }
     }
-    let pending = core.list_requests(&p, false, Some("pending")).await.map(|v| v.len()).unwrap_or(0);
+    // Counts that mean what they say: requests waiting for *my* answer, and my own
+    // applications waiting for someone else's.
+    let pending = core.list_requests(&p, false, Some("pending")).await.unwrap_or_default();
+    let my_pending = pending.iter().filter(|r| r.requester == p.user_id).count();
+    let to_answer = if sharing::answers_requests(&p) { pending.len() - my_pending } else { 0 };
     let unread = core.inbox(&p, true).await.map(|v| v.len()).unwrap_or(0);
+    let grants = core.list_grants(&p).await.map(|v| v.iter().filter(|g| g.revoked_at.is_none()).count()).unwrap_or(0);
+    let can_create = !resources::editable_departments(&state, &p).await.is_empty();
+    let role = if p.is_admin() {
+        "admin"
+    } else if sharing::answers_requests(&p) {
+        "steward"
+    } else if p.memberships.is_empty() {
+        "public"
+    } else {
+        "member"
+    };
     ctx.render(
         &portal,
         "console/home.html",
-        json!({"resources": resources, "pending": pending, "unread": unread, "labels": labels(ctx.lang), "done": ctx.q("done")}),
+        json!({"resources": resources, "to_answer": to_answer, "my_pending": my_pending, "unread": unread, "grants": grants,
+               "role": role, "can_create": can_create, "labels": labels(ctx.lang), "done": ctx.q("done")}),
     )
 }

@@ -15,21 +15,53 @@ pub async fn publish(
     ctx.done(&portal, result, "/console?done=published")
 }
 
+/// The confirmation step before a resource is withdrawn: it leaves the catalog and reads stop,
+/// and it can be published again.
+pub async fn withdraw_page(
+    State(state): State<AppState>,
+    Extension(portal): P,
+    Path(slug): Path<String>,
+    ctx: Ctx,
+) -> Response {
+    let p = login!(ctx);
+    let r = match state.core.get_resource(Some(&p), &slug).await {
+        Ok(r) if can_edit(&p, &r.content.provider) => r,
+        Ok(_) => return ctx.core_error(&portal, CoreError::forbidden()),
+        Err(e) => return ctx.core_error(&portal, e),
+    };
+    super::confirm_page(
+        &ctx,
+        &portal,
+        super::Confirm {
+            title: format!("{}：{}", ctx.m("confirm_withdraw"), r.content.name),
+            what: ctx.m("confirm_withdraw_what"),
+            undo: Some(ctx.m("confirm_withdraw_undo")),
+            action: format!("/console/resources/{}/withdraw", urlencode(r.content.slug.as_str())),
+            button: ctx.m("withdraw"),
+            back: "/console",
+            reason: false,
+        },
+    )
+}
+
 pub async fn withdraw(
     State(state): State<AppState>,
     Extension(portal): P,
     Path(slug): Path<String>,
     ctx: Ctx,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<super::ConfirmForm>,
 ) -> Response {
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
+    if !f.confirmed() {
+        return ctx.redirect(&format!("/console/resources/{}/withdraw", urlencode(&slug)));
+    }
     let result = state.core.withdraw_resource(&ctx.meta, &p, &slug).await;
     ctx.done(&portal, result, "/console?done=withdrawn")
 }
 
 /// The departments whose resources the caller may create (platform admins: all).
-async fn editable_departments(state: &AppState, p: &citydata_domain::principal::Principal) -> Vec<Value> {
+pub(crate) async fn editable_departments(state: &AppState, p: &citydata_domain::principal::Principal) -> Vec<Value> {
     let all = state.core.list_departments().await.unwrap_or_default();
     all.iter()
         .filter(|d| can_edit(p, &d.code))
@@ -124,7 +156,7 @@ pub async fn create(State(state): State<AppState>, Extension(portal): P, ctx: Ct
     match result {
         Ok(r) => ctx.redirect(&format!("/console/resources/{}/edit?created=1", urlencode(r.content.slug.as_str()))),
         Err(e @ CoreError::Validation(_)) => {
-            let mut errors = Ctx::field_errors(&e);
+            let mut errors = ctx.field_errors(&e);
             if let Some(o) = errors.as_object_mut() {
                 let mut item_errors = Vec::new();
                 let renamed: Vec<(String, Value)> = o
@@ -239,7 +271,7 @@ pub async fn edit(
     match state.core.update_resource(&ctx.meta, &p, &slug, &patch).await {
         Ok(r) => ctx.redirect(&format!("/datasets/{}", urlencode(r.content.slug.as_str()))),
         Err(e @ CoreError::Validation(_)) => {
-            let mut errors = Ctx::field_errors(&e);
+            let mut errors = ctx.field_errors(&e);
             // Nested fields (`share.type`) show next to their form field (`share_type`).
             if let Some(o) = errors.as_object_mut() {
                 let renamed: Vec<(String, Value)> = o.iter().map(|(k, v)| (k.replace('.', "_"), v.clone())).collect();
@@ -273,13 +305,13 @@ pub async fn upload_page(
         Ok(_) => return ctx.core_error(&portal, CoreError::forbidden()),
         Err(e) => return ctx.core_error(&portal, e),
     };
+    ctx.render(&portal, "console/upload.html", json!({"r": upload_resource(&r)}))
+}
+
+fn upload_resource(r: &citydata_domain::resource::Resource) -> Value {
     let items: Vec<Value> =
         r.content.items.iter().map(|i| json!({"name": i.name.to_string(), "title": i.title})).collect();
-    ctx.render(
-        &portal,
-        "console/upload.html",
-        json!({"r": {"slug": r.content.slug.as_str().to_string(), "name": r.content.name, "items": items}}),
-    )
+    json!({"slug": r.content.slug.as_str().to_string(), "name": r.content.name, "items": items})
 }
 
 /// The upload form (multipart: its fields come before the file). The CSRF token is checked
@@ -299,6 +331,17 @@ pub async fn upload(
     };
     let field = |k: &str| up.fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
     csrf!(ctx, &field("csrf").unwrap_or_default());
+    let resource = state.core.get_resource(Some(&p), &slug).await.ok();
+    let r_json = resource.as_ref().map(upload_resource).unwrap_or_else(|| json!({"slug": slug}));
+    // Replacing the table or deleting by key asks first; the file is not read until confirmed.
+    let mode = field("mode").unwrap_or_default();
+    if matches!(mode.as_str(), "replace" | "delete") && field("confirm").as_deref() != Some("yes") {
+        return ctx.render(
+            &portal,
+            "console/upload.html",
+            json!({"r": r_json, "confirm_mode": mode, "policy": field("policy")}),
+        );
+    }
     let format = field("format")
         .or_else(|| up.file_name.as_deref().and_then(citydata_core::ingest::Format::name_from_file_name));
     let params = IngestParams {
@@ -320,7 +363,7 @@ pub async fn upload(
             ctx.render(
                 &portal,
                 "console/upload.html",
-                json!({"r": {"slug": slug}, "report": ingest_view(&record), "sample": sample}),
+                json!({"r": r_json, "report": ingest_view(&record), "sample": sample, "mode": mode, "policy": field("policy")}),
             )
         }
         Err(e @ (CoreError::Input { .. } | CoreError::Validation(_) | CoreError::TooLarge(_))) => {
@@ -329,7 +372,8 @@ pub async fn upload(
                 &portal,
                 api.status,
                 "console/upload.html",
-                json!({"r": {"slug": slug}, "error": api.message, "details": api.details}),
+                json!({"r": r_json, "error": crate::present::one_language(&api.message, ctx.lang), "details": api.details,
+                       "mode": mode, "policy": field("policy")}),
             )
         }
         Err(e) => ctx.core_error(&portal, e),

@@ -92,20 +92,103 @@ async fn browser(downloads: &Path) -> Option<(Driver, Client)> {
     panic!("chromedriver did not start on {url}");
 }
 
-/// Visit `path` in both languages and save each as `<name>-zh.png` / `<name>-en.png`, ending
-/// in Chinese. Returns the Chinese page's source.
-async fn tour(c: &Client, app: &TestApp, name: &str, path: &str) -> String {
-    let dir = screenshots_dir();
-    let sep = if path.contains('?') { '&' } else { '?' };
-    for lang in ["en", "zh"] {
-        c.goto(&app.url(&format!("{path}{sep}lang={lang}"))).await.unwrap();
-        let png = c.screenshot().await.unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG screenshot");
-        std::fs::write(dir.join(format!("{name}-{lang}.png")), png).unwrap();
+/// axe-core, the accessibility checker (npm's `axe-core`, installed by `.ci/run` under
+/// `~/.cache/citydata-axe`; `CITYDATA_AXE` names another `axe.min.js`). Missing: the check is
+/// skipped with a message, except under `CI=true`.
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("CITYDATA_AXE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/citydata-axe/node_modules/axe-core/axe.min.js")
+    });
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            let msg = format!(
+                "the accessibility check needs axe-core at {}: `npm install --prefix ~/.cache/citydata-axe axe-core@4`",
+                path.display()
+            );
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{msg} (CI=true: a missing checker fails the run)");
+            }
+            eprintln!("skipped: {msg}");
+            None
+        }
     }
-    let html = c.source().await.unwrap();
-    assert!(html.contains("lang=\"zh-CN\""), "{name} ends in Chinese");
-    html
+}
+
+/// Every page the journeys pass: screenshots in zh and en on a desktop and in zh on a 390-px
+/// phone; the zh page scanned for raw codes; axe-core run on it (serious and critical
+/// violations of WCAG 2.1 A/AA collected).
+struct Tour {
+    dir: PathBuf,
+    axe: Option<String>,
+    raw: Vec<String>,
+    violations: Vec<String>,
+    pages: usize,
+}
+
+impl Tour {
+    fn new() -> Self {
+        Tour { dir: screenshots_dir(), axe: axe_source(), raw: vec![], violations: vec![], pages: 0 }
+    }
+
+    /// Visit `path` in both languages and on a phone, ending in Chinese on the desktop.
+    /// Returns the Chinese page's source.
+    async fn visit(&mut self, c: &Client, app: &TestApp, name: &str, path: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        for lang in ["en", "zh"] {
+            c.goto(&app.url(&format!("{path}{sep}lang={lang}"))).await.unwrap();
+            self.shot(c, &format!("{name}-{lang}")).await;
+        }
+        let html = c.source().await.unwrap();
+        assert!(html.contains("lang=\"zh-CN\""), "{name} ends in Chinese");
+        self.check(c, name, &html).await;
+        c.set_window_size(390, 844).await.unwrap();
+        self.shot(c, &format!("{name}-phone")).await;
+        // Nothing may stick out sideways on a phone but the tables that scroll.
+        let overflow = c
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![])
+            .await
+            .unwrap();
+        assert!(overflow.as_i64().unwrap_or(0) <= 1, "{name} is wider than a 390-px phone by {overflow}px");
+        c.set_window_size(1280, 1000).await.unwrap();
+        self.pages += 1;
+        html
+    }
+
+    async fn shot(&self, c: &Client, file: &str) {
+        let png = c.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{file}: a PNG screenshot");
+        std::fs::write(self.dir.join(format!("{file}.png")), png).unwrap();
+    }
+
+    /// The current (zh) page: no raw code, and no serious accessibility violation.
+    async fn check(&mut self, c: &Client, name: &str, html: &str) {
+        self.raw.extend(crate::plain::raw_codes(html).into_iter().map(|f| format!("{name}: {f}")));
+        let Some(axe) = &self.axe else { return };
+        c.execute(&format!("{axe}\n;return true;"), vec![]).await.expect("axe-core loads");
+        let found = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                                    resultTypes: ['violations']})
+                   .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                       .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' @ ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        for v in found.as_array().into_iter().flatten() {
+            self.violations.push(format!("{name}: {}", v.as_str().unwrap_or("?")));
+        }
+    }
+
+    /// After the journeys: every zh page plain, zero serious accessibility violations.
+    fn finish(&self) {
+        assert!(self.raw.is_empty(), "raw codes on zh pages: {:#?}", self.raw);
+        assert!(self.violations.is_empty(), "accessibility (axe-core, serious or critical): {:#?}", self.violations);
+    }
 }
 
 async fn fill(c: &Client, css: &str, text: &str) {
@@ -153,6 +236,7 @@ async fn logout(c: &Client) {
 async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     let downloads = tempfile::tempdir().unwrap();
     let Some((_driver, c)) = browser(downloads.path()).await else { return };
+    let mut t = Tour::new();
     let app = spawn_app().await;
     let scjgj = app.login("scjgj-steward").await;
     let mut body = Vec::new();
@@ -164,16 +248,16 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
     // A newcomer: home → search 企业 → 企业登记信息 → its preview and chart → CSV download.
-    tour(&c, &app, "home", "/").await;
+    t.visit(&c, &app, "home", "/").await;
     fill(&c, "#q", "企业").await;
     submit(&c, "form.search button").await;
     let html = c.source().await.unwrap();
     assert!(html.contains("企业登记信息"), "search finds it");
     let path = c.current_url().await.unwrap();
-    tour(&c, &app, "search", &format!("{}?{}", path.path(), path.query().unwrap_or(""))).await;
+    t.visit(&c, &app, "search", &format!("{}?{}", path.path(), path.query().unwrap_or(""))).await;
     submit(&c, "a.dataset-link[data-code='102/000001']").await;
     let dataset = c.current_url().await.unwrap().path().to_string();
-    let html = tour(&c, &app, "dataset", &dataset).await;
+    let html = t.visit(&c, &app, "dataset", &dataset).await;
     assert!(html.contains("<table class=\"data\">") && html.contains("<svg class=\"chart\""), "preview and chart");
     c.find(Locator::LinkText("CSV")).await.unwrap().click().await.unwrap();
     let mut csv = None;
@@ -200,7 +284,7 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
         ("register", "/register"),
         ("not-found", "/no/such/page"),
     ] {
-        tour(&c, &app, name, path).await;
+        t.visit(&c, &app, name, path).await;
     }
 
     // A public user registers and applies for a 有条件开放 dataset.
@@ -213,13 +297,22 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     let v: Value =
         app.client.get(app.url("/api/v1/resources/103%2F000001")).send().await.unwrap().json().await.unwrap();
     let slug = v["slug"].as_str().unwrap().to_string();
-    let html = tour(&c, &app, "dataset-conditional", &format!("/datasets/{slug}")).await;
+    let html = t.visit(&c, &app, "dataset-conditional", &format!("/datasets/{slug}")).await;
     assert!(!html.contains("<table class=\"data\">"), "no preview before approval");
     submit(&c, "a.button.apply").await;
-    tour(&c, &app, "apply", &format!("/console/apply/{slug}")).await;
-    fill(&c, "#purpose", "城市规划课题研究").await;
+    t.visit(&c, &app, "apply", &format!("/console/apply/{slug}")).await;
+    // A refusal comes back with the input kept and the message by the field.
     fill(&c, "#scenario", "高校毕业论文").await;
+    c.execute("document.getElementById('purpose').removeAttribute('required')", vec![]).await.unwrap();
     click(&c, "input[name=accept_commitment]").await;
+    submit(&c, "form.stack button[type=submit]").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("id=\"err-purpose\""), "the refusal names the purpose");
+    let kept = c.find(Locator::Css("#scenario")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("高校毕业论文"), "the input is kept");
+    t.shot(&c, "apply-refused-zh").await;
+    t.check(&c, "apply-refused", &html).await;
+    fill(&c, "#purpose", "城市规划课题研究").await;
     submit(&c, "form.stack button[type=submit]").await;
     let request = c.current_url().await.unwrap().path().to_string();
     if !request.starts_with("/console/requests/") {
@@ -228,7 +321,7 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
             html.split("class=\"error\"").skip(1).map(|s| s.split('<').next().unwrap_or("")).collect();
         panic!("{request}: {errors:?}");
     }
-    tour(&c, &app, "my-request", &request).await;
+    t.visit(&c, &app, "my-request", &request).await;
     logout(&c).await;
 
     // The provider (大数据管理中心, whose steward is the platform admin in the demo) approves.
@@ -242,20 +335,37 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
         ("console-tokens", "/console/tokens"),
         ("console-inbox", "/console/inbox"),
     ] {
-        tour(&c, &app, name, path).await;
+        t.visit(&c, &app, name, path).await;
     }
-    tour(&c, &app, "request-review", &request).await;
+    t.visit(&c, &app, "request-review", &request).await;
     submit(&c, &format!("form[action='{request}/approve'] button[type=submit]")).await;
     let html = c.source().await.unwrap();
-    assert!(html.contains("已批准"), "approved");
-    tour(&c, &app, "console-audit", "/console/audit").await;
+    assert!(html.contains("已批准") && html.contains("批准的范围"), "approved, with what was granted");
+    t.visit(&c, &app, "request-decided", &request).await;
+    t.visit(&c, &app, "console-grants-after", "/console/grants").await;
+    let revoke = c.find(Locator::Css("a[href$='/revoke']")).await.unwrap().attr("href").await.unwrap().unwrap();
+    t.visit(&c, &app, "confirm-revoke-grant", &revoke).await;
+    t.visit(&c, &app, "console-audit", "/console/audit").await;
     logout(&c).await;
 
     // The applicant reads it.
     login(&c, &app, "zhang@example.cn", "public-pass-1").await;
-    let html = tour(&c, &app, "dataset-granted", &format!("/datasets/{slug}")).await;
+    let html = t.visit(&c, &app, "dataset-granted", &format!("/datasets/{slug}")).await;
     assert!(html.contains("<table class=\"data\">"), "the preview is open now");
     assert!(!html.contains("须申请并获批准"));
+    // 纠错: the reader reports a problem with a contact; the provider's steward sees both.
+    fill(&c, "#fb-body", "HL-02 的面积与规划文本不一致").await;
+    fill(&c, "#fb-contact", "138-0000-1234").await;
+    submit(&c, "form[action$='/feedback'] button[type=submit]").await;
+    assert!(c.source().await.unwrap().contains("已提交"), "the report was sent");
+    t.visit(&c, &app, "citizen-console", "/console").await;
+    t.visit(&c, &app, "citizen-requests", "/console/requests").await;
+    t.visit(&c, &app, "citizen-grants", "/console/grants").await;
+    logout(&c).await;
+    login(&c, &app, "admin", DEMO_PASSWORD).await;
+    let html = t.visit(&c, &app, "feedback-inbox", "/console/inbox").await;
+    assert!(html.contains("HL-02 的面积与规划文本不一致") && html.contains("138-0000-1234"), "the steward can reply");
+    t.visit(&c, &app, "audit-denied", "/console/audit?outcome=denied").await;
     logout(&c).await;
 
     // A department steward uploads a file and reads the report.
@@ -269,14 +379,43 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     let gaj = app.login("gaj-steward").await;
     let r: Value = gaj.get(app.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
     let upload = format!("/console/resources/{}/upload", r["slug"].as_str().unwrap());
-    tour(&c, &app, "console-upload", &upload).await;
+    t.visit(&c, &app, "console-upload", &upload).await;
     c.find(Locator::Css("#file")).await.unwrap().send_keys(&file.display().to_string()).await.unwrap();
     submit(&c, "form[enctype='multipart/form-data'] button[type=submit]").await;
     let html = c.source().await.unwrap();
     assert!(html.contains("汇聚报告") && html.contains("按规则统计的问题"), "the report of a GB18030 file");
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(screenshots_dir().join("console-upload-report-zh.png"), png).unwrap();
+    t.shot(&c, "console-upload-report-zh").await;
+    t.check(&c, "console-upload-report", &html).await;
+    // A file whose every row fails: 全部隔离, no version, the first reasons.
+    let bad = downloads.path().join("人口-坏.csv");
+    std::fs::write(&bad, crate::journeys::all_invalid_population(4)).unwrap();
+    c.goto(&app.url(&upload)).await.unwrap();
+    c.find(Locator::Css("#file")).await.unwrap().send_keys(&bad.display().to_string()).await.unwrap();
+    submit(&c, "form[enctype='multipart/form-data'] button[type=submit]").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("全部隔离") && !html.contains("新版本"), "nothing committed, said so");
+    t.shot(&c, "console-upload-rejected-zh").await;
+    t.check(&c, "console-upload-rejected", &html).await;
+    c.set_window_size(390, 844).await.unwrap();
+    t.shot(&c, "console-upload-rejected-phone").await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    // Replacing the whole table asks first.
+    c.goto(&app.url(&upload)).await.unwrap();
+    c.find(Locator::Css("#mode option[value=replace]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#file")).await.unwrap().send_keys(&file.display().to_string()).await.unwrap();
+    submit(&c, "form[enctype='multipart/form-data'] button[type=submit]").await;
+    let html = c.source().await.unwrap();
+    assert!(html.contains("确认整表替换"), "asked first");
+    t.shot(&c, "confirm-replace-zh").await;
+    t.check(&c, "confirm-replace", &html).await;
+    t.visit(&c, &app, "confirm-withdraw", &upload.replace("/upload", "/withdraw")).await;
+    t.visit(&c, &app, "steward-console", "/console").await;
+    t.visit(&c, &app, "steward-requests", "/console/requests").await;
+    t.visit(&c, &app, "steward-dataset", &upload.replace("/console/resources/", "/datasets/").replace("/upload", ""))
+        .await;
     c.close().await.unwrap();
     let shots = std::fs::read_dir(screenshots_dir()).unwrap().count();
-    assert!(shots >= 40, "{shots} screenshots");
+    assert!(shots >= 90, "{shots} screenshots");
+    eprintln!("{} pages in zh, en and on a 390-px phone; {} screenshots", t.pages, shots);
+    t.finish();
 }

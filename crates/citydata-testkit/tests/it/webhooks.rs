@@ -215,7 +215,15 @@ async fn a_receiver_that_always_fails_is_given_up_after_the_last_attempt() {
 
 #[tokio::test]
 async fn subscriptions_announce_new_table_versions_to_readers_only() {
-    let app = spawn_app_with(loopback()).await;
+    // With a public address configured, payload links are absolute under it.
+    let app = spawn_app_with(SpawnOptions {
+        configure: Some(|s| {
+            s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()];
+            s.public_base_url = Some("https://data.taizhou.gov.cn/".into());
+        }),
+        ..Default::default()
+    })
+    .await;
     let (url, got) = receiver(0).await;
     let wjw = app.login("wjw-steward").await;
     let hook: Value = wjw
@@ -265,6 +273,8 @@ async fn subscriptions_announce_new_table_versions_to_readers_only() {
     let payload: Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(payload["event"], "table.version");
     assert_eq!(payload["data"]["version"], 0);
+    let changes = payload["data"]["changes"].as_str().unwrap();
+    assert!(changes.starts_with("https://data.taizhou.gov.cn/api/v1/resources/"), "{changes}");
     assert!(verifies(hook["secret"].as_str().unwrap(), &seen[0]));
     // Once the grant is revoked, new versions are not announced.
     let gid = grant["id"].as_str().unwrap();
