@@ -24,6 +24,7 @@ pub mod ingest_lease;
 pub mod lake_check;
 pub mod net;
 mod password;
+pub mod quality;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
@@ -103,6 +104,12 @@ pub struct CoreConfig {
     /// How long an ingest's lease lasts; its node renews it every quarter of that. A running
     /// ingest whose lease ended is settled by any node.
     pub ingest_lease: std::time::Duration,
+    /// The quality score's weights per dimension.
+    pub quality_weights: citydata_domain::quality::QualityWeights,
+    /// Working days the provider has to answer a 纠错 ticket.
+    pub ticket_sla_days: u32,
+    /// Days after which a fixed ticket nobody confirmed closes.
+    pub ticket_autoclose_days: u32,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -137,6 +144,9 @@ impl Default for CoreConfig {
             // running ingests for leftovers of its own.
             node_id: format!("process-{}", uuid::Uuid::now_v7()),
             ingest_lease: std::time::Duration::from_secs(120),
+            quality_weights: citydata_domain::quality::QualityWeights::default(),
+            ticket_sla_days: 5,
+            ticket_autoclose_days: 14,
         }
     }
 }

@@ -399,6 +399,10 @@ impl Core {
                     .map(|s| s.split([';', '；']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
                     .unwrap_or_default(),
                 history_days: rr.get("history_days").map(|d| d.trim().parse::<i64>().unwrap_or(-1)),
+                quality_rules: rr
+                    .get("quality_rules")
+                    .map(|c| citydata_domain::quality::parse_rules_cell(&c))
+                    .unwrap_or_default(),
             };
             let state = match rr.get("state") {
                 None => ResourceState::Draft,
