@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub mod io;
 pub mod tickets;
 pub mod timeliness;
 

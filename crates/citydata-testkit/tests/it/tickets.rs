@@ -138,6 +138,19 @@ async fn a_public_users_ticket_goes_from_submitted_to_confirmed() {
     assert!(list[0]["reporter"].is_null());
     assert!(!list.to_string().contains(&who), "{list}");
     let theirs: Value = scj.get(app.url(&format!("/api/v1/tickets/{id}"))).send().await.unwrap().json().await.unwrap();
+    // The dataset's quality page: score, one bar per dimension, tickets without reporters.
+    let res: Value =
+        new_client().get(app.url(&format!("/api/v1/resources/{ENT}"))).send().await.unwrap().json().await.unwrap();
+    let page = new_client()
+        .get(app.url(&format!("/datasets/{}/quality", res["slug"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("质量得分") && page.contains("<svg") && page.contains("完整性"), "{page}");
+    assert!(!page.contains(&who));
     assert_eq!(theirs["reporter"], who.as_str(), "the provider sees who reported");
     // A confirmed error counts against accuracy (50 rows: one per 10,000 would be 0.5).
     let q: Value =
@@ -276,6 +289,15 @@ async fn an_overdue_daily_resource_is_listed_and_its_stewards_reminded_once() {
     assert_eq!(row["department"], "scjgj");
     // The public sees only the open catalog's overdue resources (人口 is not open).
     assert!(!v.to_string().contains("101/000001"));
+    // The steward's console lists it as an overdue update; the department page too.
+    let html = scj.get(app.url("/console/quality")).send().await.unwrap().text().await.unwrap();
+    let todo = html.split("todo-overdue").nth(1).expect("an overdue list");
+    assert!(todo.contains("企业登记信息"), "{html}");
+    let html = new_client().get(app.url("/departments/scjgj/quality")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("企业登记信息") && html.contains("quality?format=xlsx"), "{html}");
+    let x = new_client().get(app.url("/departments/scjgj/quality?format=xlsx")).send().await.unwrap();
+    assert_eq!(x.status(), 200);
+    assert!(x.bytes().await.unwrap().starts_with(b"PK"));
     // The timeliness dimension falls once overdue.
     let q: Value =
         scj.get(app.url(&format!("/api/v1/resources/{ENT}/quality"))).send().await.unwrap().json().await.unwrap();
