@@ -486,12 +486,12 @@ fn quality_report_and_rules_import() {
     // Rules: a bad file names its line and changes nothing; a good one replaces the set.
     std::fs::write(
         d.join("bad.csv"),
-        "resource,rule,severity\n101/000001,not_null(sjh),warn\n101/000001,range(xm, 0, 1),warn\n",
+        "resource,rule,severity\n101/000001,not_null(sjh),warn\n101/000001,\"range(xm, 0, 1)\",warn\n",
     )
     .unwrap();
     let o = run(citydata(d).args(["quality", "rules", "import", "bad.csv"]));
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("line 3") && stderr(&o).contains("rule_type_mismatch"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 3") && stderr(&o).contains("range does not fit item xm"), "{}", stderr(&o));
     std::fs::write(
         d.join("rules.csv"),
         "资源代码,规则,严重程度\n101/000001,not_null(sjh),info\n101/000001,\"regex(xm, .{2,4})\",warn\n",
