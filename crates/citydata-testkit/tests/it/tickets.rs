@@ -217,6 +217,21 @@ async fn rejection_reopening_overdue_flags_and_automatic_closing() {
     let gaj = app.login("gaj-steward").await;
     let none: Value = gaj.get(app.url("/api/v1/tickets")).send().await.unwrap().json().await.unwrap();
     assert!(none.as_array().unwrap().is_empty(), "another department's stewards see none");
+    // Another department's steward sees the resource, yet may take no provider step.
+    for action in ["accept", "reject", "fix"] {
+        let r = step(&gaj, &app, &id, action, json!({"reason": "x", "note": "x"})).await;
+        assert_error(r, 403, "forbidden").await;
+    }
+    // A ticket on a resource the caller cannot see does not exist for it.
+    let pop = gaj.post(app.url("/api/v1/resources/101%2F000001/tickets")).json(&file("人口")).send().await.unwrap();
+    assert_eq!(pop.status(), 201);
+    let pop_id = pop.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = new_client().get(app.url(&format!("/api/v1/tickets/{pop_id}"))).send().await.unwrap();
+    assert_error(r, 404, "not_found").await;
+    let r = alice.post(app.url("/api/v1/resources/101%2F000001/tickets")).json(&file("x")).send().await.unwrap();
+    assert_error(r, 404, "not_found").await;
+    let r = new_client().get(app.url("/api/v1/tickets/not-a-uuid")).send().await.unwrap();
+    assert_error(r, 404, "not_found").await;
 
     // accepted → rejected is allowed; fixed → reopen → ... ; fixed and unconfirmed closes.
     ok(step(&scj, &app, &id, "accept", json!({})).await).await;
