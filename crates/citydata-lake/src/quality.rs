@@ -301,3 +301,38 @@ fn instant(dt: DataType, s: &str) -> Option<DateTime<Utc>> {
         _ => None,
     }
 }
+
+/// A stored batch back as the text cells the converter reads (a full profile of a table
+/// version): each item's column cast to text (binary as base64), found by the item's name.
+pub fn as_raw(
+    batch: &arrow::record_batch::RecordBatch,
+    items: &[InfoItem],
+    first_line: u64,
+) -> crate::Result<crate::read::RawBatch> {
+    use arrow::array::{Array, ArrayRef, BinaryArray, StringBuilder};
+    use base64::Engine;
+    let n = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(items.len());
+    for item in items {
+        let text: ArrayRef = match batch.column_by_name(item.name.as_str()) {
+            None => Arc::new(StringArray::new_null(n)),
+            Some(c) => match c.as_any().downcast_ref::<BinaryArray>() {
+                Some(bin) => {
+                    let mut b = StringBuilder::with_capacity(n, n * 16);
+                    for r in 0..n {
+                        if bin.is_null(r) {
+                            b.append_null();
+                        } else {
+                            b.append_value(base64::engine::general_purpose::STANDARD.encode(bin.value(r)));
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                None => arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?,
+            },
+        };
+        columns.push(text);
+    }
+    let lines = (0..n as u64).map(|i| first_line + i).collect();
+    Ok(crate::read::RawBatch { columns, lines })
+}

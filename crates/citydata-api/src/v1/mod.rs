@@ -81,6 +81,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(webhooks::unsubscribe))
         .routes(routes!(quality::quality))
         .routes(routes!(quality::quality_history))
+        .routes(routes!(quality::profile))
         .routes(routes!(quality::resource_tickets, quality::create_ticket))
         .routes(routes!(quality::list_tickets))
         .routes(routes!(quality::get_ticket))

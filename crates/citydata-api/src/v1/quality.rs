@@ -205,3 +205,18 @@ pub async fn overdue(
 ) -> Result<Json<Vec<OverdueResource>>, ApiError> {
     Ok(Json(state.core.overdue_resources(p.as_ref(), q.department.as_deref(), chrono::Utc::now()).await?))
 }
+
+/// A full profile of the current table version on demand (the provider's stewards): the stored
+/// rows run through the rules again; replaces that version's report.
+#[utoipa::path(post, path = "/api/v1/resources/{id}/quality/profile", tag = "quality", params(("id" = String, Path)),
+    responses((status = 200, body = QualityReport), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn profile(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<QualityReport>, ApiError> {
+    Ok(Json(state.core.profile_quality(&meta, &p, &id).await?))
+}

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub mod io;
+pub mod profile;
 pub mod tickets;
 pub mod timeliness;
 
@@ -97,6 +98,9 @@ pub struct QualityReport {
     /// Confirmed 纠错 tickets (accuracy), as of `computed_at` or of this reading for the
     /// newest version.
     pub confirmed_tickets: u64,
+    /// A full profile of the stored version (on demand), not the ingest's counters.
+    #[serde(default)]
+    pub profile: bool,
 }
 
 /// One point of the quality trend.
@@ -228,6 +232,7 @@ pub(crate) fn build_report(
         ingest_id: Some(ingest.ingest_id),
         computed_at: now,
         confirmed_tickets: 0,
+        profile: false,
     };
     let samples = serde_json::json!({
         "top_values": samples,

@@ -367,6 +367,7 @@ async fn openapi_documents_every_v1_route() {
         "POST /api/v1/webhooks",
         "GET /api/v1/resources/{id}/quality",
         "GET /api/v1/resources/{id}/quality/history",
+        "POST /api/v1/resources/{id}/quality/profile",
         "GET /api/v1/resources/{id}/tickets",
         "POST /api/v1/resources/{id}/tickets",
         "GET /api/v1/tickets",

@@ -318,3 +318,32 @@ async fn a_reference_whose_target_became_unreadable_is_not_evaluated() {
     let e = assert_error(bad, 400, "validation_failed").await;
     assert_eq!(e["error"]["details"]["fields"][0]["code"], "reference_not_readable");
 }
+
+/// A full profile re-reads the stored version: with `policy=accept` the defective rows are in
+/// the table, so the profile finds exactly what the ingest counted.
+#[tokio::test]
+async fn a_full_profile_recounts_the_stored_version() {
+    let app = spawn_app().await;
+    let steward = app.login("gaj-steward").await;
+    let mut file = Vec::new();
+    let defects = generate_listing(Register::Population, 1500, 0.04, 21, false, &mut file).unwrap();
+    let mut want: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, rule) in &defects {
+        *want.entry(rule).or_default() += 1;
+    }
+    upload(&app, &steward, &format!("{POP}?policy=accept"), file).await;
+    let url = app.url(&format!("/api/v1/resources/{POP}/quality/profile"));
+    assert_error(new_client().post(&url).send().await.unwrap(), 401, "unauthenticated").await;
+    let wjw = app.login("wjw-steward").await;
+    assert_error(wjw.post(&url).send().await.unwrap(), 403, "forbidden").await;
+    let r = steward.post(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["profile"], true);
+    assert_eq!(p["rows"], 1500);
+    for (rule, n) in &want {
+        assert_eq!(failed(&p, rule), Some(*n), "{rule}: {p}");
+    }
+    let (_, q) = get(&steward, &app, &format!("/api/v1/resources/{POP}/quality")).await;
+    assert_eq!(q["profile"], true, "the profile replaced the version's report");
+}
