@@ -120,7 +120,8 @@ impl Core {
             Some(_) => {}
         }
         let rules = draft.content.quality_rules.clone();
-        self.check_rule_targets(&draft.content.provider, &rules, own_id, &mut errs).await?;
+        let own_code = draft.code.clone();
+        self.check_rule_targets(&draft.content.provider, &rules, own_id, own_code.as_ref(), &mut errs).await?;
         for (i, code) in draft.content.related.iter().enumerate() {
             let found = self.store.find_resource(code.as_str()).await?;
             if found.is_none() || found.as_ref().map(|r| r.id) == own_id {

@@ -464,6 +464,29 @@ impl Core {
                             ),
                         });
                     }
+                    // Reference rules are checked as on every edit (a target must already be
+                    // in the catalog, or be the resource itself).
+                    let own = match &d.code {
+                        Some(c) => self.store.find_resource(c.as_str()).await?.map(|r| r.id),
+                        None => None,
+                    };
+                    let mut targets = citydata_domain::ValidationErrors::default();
+                    self.check_rule_targets(
+                        &d.content.provider,
+                        &d.content.quality_rules,
+                        own,
+                        d.code.as_ref(),
+                        &mut targets,
+                    )
+                    .await?;
+                    for e in targets.0 {
+                        report.issues.push(ImportIssue {
+                            sheet: rr.sheet.into(),
+                            row: rr.number,
+                            column: Some("质量规则".into()),
+                            message: e.message,
+                        });
+                    }
                     for r in &d.content.related {
                         if !codes.contains(r.as_str()) && self.store.find_resource(r.as_str()).await?.is_none() {
                             report.issues.push(ImportIssue {

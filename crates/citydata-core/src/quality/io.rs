@@ -193,6 +193,7 @@ impl Core {
                         &d.content.provider,
                         &d.content.quality_rules,
                         Some(current.id),
+                        None,
                         &mut targets,
                     )
                     .await?;

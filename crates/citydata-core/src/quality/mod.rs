@@ -250,11 +250,15 @@ impl Core {
         content_provider: &citydata_domain::dept::DeptCode,
         rules: &[QualityRule],
         own_id: Option<Uuid>,
+        own_code: Option<&citydata_domain::resource::ResourceCode>,
         errs: &mut ValidationErrors,
     ) -> Result<(), CoreError> {
         for (i, r) in rules.iter().enumerate() {
             let RuleKind::Reference { resource, item } = &r.kind else { continue };
             let field = format!("quality_rules[{i}]");
+            if own_id.is_none() && own_code == Some(resource) {
+                continue; // the resource itself, being created: its own items (checked by parse)
+            }
             let Some(target) = self.store.find_resource(resource.as_str()).await? else {
                 errs.push(FieldError::new(
                     &field,
