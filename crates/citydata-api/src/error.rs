@@ -95,6 +95,9 @@ impl From<CoreError> for ApiError {
             CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             CoreError::NotFound(m) => Self::not_found(m),
             CoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            CoreError::InvalidTransition { state, message } => {
+                Self::new(StatusCode::CONFLICT, "invalid_transition", message).with_details(json!({ "state": state }))
+            }
             CoreError::RateLimited { retry_after_secs } => {
                 let mut e = Self::new(
                     StatusCode::TOO_MANY_REQUESTS,

@@ -119,6 +119,9 @@ impl Core {
             Some(d) if draft.content.regions.is_empty() => draft.content.regions.push(d.region.clone()),
             Some(_) => {}
         }
+        let rules = draft.content.quality_rules.clone();
+        let own_code = draft.code.clone();
+        self.check_rule_targets(&draft.content.provider, &rules, own_id, own_code.as_ref(), &mut errs).await?;
         for (i, code) in draft.content.related.iter().enumerate() {
             let found = self.store.find_resource(code.as_str()).await?;
             if found.is_none() || found.as_ref().map(|r| r.id) == own_id {

@@ -46,6 +46,9 @@ pub enum CoreError {
     /// names the resource at most, never a path; the engine's text went to the log.
     #[error("{message}")]
     Storage { code: &'static str, message: String, retry_after_secs: Option<u64> },
+    /// A 纠错 ticket step out of order (409 `invalid_transition`); `state` is the current one.
+    #[error("{message}")]
+    InvalidTransition { state: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -72,6 +75,7 @@ impl CoreError {
             Self::VersionNotFound(_) => "version_not_found",
             Self::VersionErased(_) => "version_erased",
             Self::Storage { code, .. } => code,
+            Self::InvalidTransition { .. } => "invalid_transition",
             Self::Internal(_) => "internal",
         }
     }

@@ -1,8 +1,6 @@
 //! 纠错 (readers' corrections) and usage figures for the portal.
 
-use crate::audit::Actor;
 use crate::{Core, CoreError, RequestMeta};
-use chrono::Utc;
 use citydata_domain::audit::Outcome;
 use citydata_domain::principal::Principal;
 use citydata_domain::{FieldError, ValidationErrors};
@@ -20,8 +18,9 @@ pub struct Usage {
 const USAGE_WINDOW: u32 = 5000;
 
 impl Core {
-    /// A reader (signed in or not) reports a problem with a resource: the provider's stewards
-    /// find it in their inboxes (and webhooks). Limited to 20 per client address per hour.
+    /// A reader (signed in or not) reports a problem with a resource (the portal's 纠错 form):
+    /// it becomes a 纠错 ticket ([`crate::quality::tickets`]) routed to the provider's
+    /// stewards. Limited to 20 per client address per hour.
     pub async fn submit_feedback(
         &self,
         meta: &RequestMeta,
@@ -30,47 +29,25 @@ impl Core {
         body: &str,
         contact: &str,
     ) -> Result<(), CoreError> {
-        let result = async {
-            let resource = self.get_resource(principal, key).await?;
-            let client = format!("feedback|{}", meta.client.as_deref().unwrap_or(""));
-            let now = Utc::now();
-            if let Some(retry_after_secs) = self.feedback_limiter.blocked(&client, now) {
-                return Err(CoreError::RateLimited { retry_after_secs });
-            }
-            let mut errs = ValidationErrors::new();
-            let body = body.trim();
-            if body.is_empty() {
-                errs.push(FieldError::new("body", "required", "请填写纠错内容 / describe the problem"));
-            } else if body.chars().count() > 2000 {
-                errs.push(FieldError::new("body", "too_long", "纠错内容不能超过 2000 字 / at most 2000 characters"));
-            }
-            if contact.trim().chars().count() > 200 {
-                errs.push(FieldError::new("contact", "too_long", "联系方式不能超过 200 字 / at most 200 characters"));
-            }
-            errs.into_result()?;
-            self.feedback_limiter.record_failure(&client, now);
-            let from = principal.map(|p| p.display_name.clone()).unwrap_or_else(|| "匿名用户 / anonymous".into());
-            let to = self.answerers(resource.content.provider.as_str()).await?;
-            self.notify(
-                &to,
-                "resource.feedback",
-                format!("数据纠错：{} / feedback", resource.content.name),
-                format!(
-                    "{from}：{body}（联系方式 / contact: {}）",
-                    if contact.trim().is_empty() { "-" } else { contact.trim() }
-                ),
-                format!("/api/v1/resources/{}", resource.id),
-            )
-            .await?;
-            Ok(resource.content.code.to_string())
+        let body = body.trim();
+        let title: String = body.lines().next().unwrap_or("").chars().take(60).collect();
+        let input =
+            crate::quality::tickets::NewTicket { title, description: body.to_string(), record_key: None, item: None };
+        let contact = Some(contact.trim()).filter(|c| !c.is_empty());
+        match self.create_ticket(meta, principal, key, &input, contact).await {
+            Ok(_) => Ok(()),
+            // The form has one text field: name it.
+            Err(CoreError::Validation(errs)) => Err(CoreError::Validation(ValidationErrors(
+                errs.0
+                    .into_iter()
+                    .map(|e| match e.field.as_str() {
+                        "title" | "description" => FieldError { field: "body".into(), ..e },
+                        _ => e,
+                    })
+                    .collect(),
+            ))),
+            Err(e) => Err(e),
         }
-        .await;
-        let target = result.as_ref().ok().map(|c| format!("resource:{c}"));
-        let actor = match principal {
-            Some(p) => Actor::Principal(p),
-            None => Actor::Anonymous,
-        };
-        self.audited(meta, actor, "resource.feedback", target, result).await.map(|_| ())
     }
 
     /// Reads and downloads per resource code over the newest audit entries (cached a minute).

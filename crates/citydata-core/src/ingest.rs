@@ -538,6 +538,8 @@ impl Core {
             ignore_extra: params.ignore_extra,
             ingest_id: record.id,
             idempotency_key: params.idempotency_key.clone(),
+            quality_rules: resource.content.quality_rules.clone(),
+            references: self.reference_keys(&resource.content, resource.id).await?,
         };
         let code = resource.content.code.to_string();
         let result: Result<IngestReport, CoreError> = match opened {
@@ -564,6 +566,9 @@ impl Core {
         let digest = file_digest.or_else(|| hasher.as_ref().and_then(crate::ingest_lease::hex_digest));
         match result {
             Ok(report) => {
+                if let Err(e) = self.record_quality(&resource, &report).await {
+                    tracing::warn!(error = %e, resource = %code, "storing the quality report failed");
+                }
                 let state = if report.rejected { IngestState::Rejected } else { IngestState::Committed };
                 let mut value = serde_json::to_value(&report).map_err(|e| CoreError::Internal(e.to_string()))?;
                 if let (Some(x), Value::Object(o)) = (&erasure, &mut value) {

@@ -24,6 +24,7 @@ pub mod ingest_lease;
 pub mod lake_check;
 pub mod net;
 mod password;
+pub mod quality;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
@@ -106,6 +107,12 @@ pub struct CoreConfig {
     /// The address users reach the server at (`public_base_url`): webhook payloads carry
     /// absolute links under it; unset, links stay paths.
     pub public_url: Option<String>,
+    /// The quality score's weights per dimension.
+    pub quality_weights: citydata_domain::quality::QualityWeights,
+    /// Working days the provider has to answer a 纠错 ticket.
+    pub ticket_sla_days: u32,
+    /// Days after which a fixed ticket nobody confirmed closes.
+    pub ticket_autoclose_days: u32,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -141,6 +148,9 @@ impl Default for CoreConfig {
             node_id: format!("process-{}", uuid::Uuid::now_v7()),
             ingest_lease: std::time::Duration::from_secs(120),
             public_url: None,
+            quality_weights: citydata_domain::quality::QualityWeights::default(),
+            ticket_sla_days: 5,
+            ticket_autoclose_days: 14,
         }
     }
 }

@@ -32,6 +32,14 @@ pub const EVENTS: &[&str] = &[
     "grant.revoked",
     "resource.feedback",
     "table.version",
+    "ticket.submitted",
+    "ticket.accepted",
+    "ticket.rejected",
+    "ticket.fixed",
+    "ticket.confirmed",
+    "ticket.overdue",
+    "quality.due_soon",
+    "quality.overdue",
 ];
 
 /// `POST /api/v1/webhooks`.

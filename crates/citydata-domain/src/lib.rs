@@ -17,6 +17,7 @@ pub mod linkage;
 pub mod mask;
 pub mod policy;
 pub mod principal;
+pub mod quality;
 pub mod region;
 pub mod resource;
 pub mod user;

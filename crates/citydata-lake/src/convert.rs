@@ -4,6 +4,7 @@
 //! the cell is in `Failure::value` and `InvalidRow::record`, which only the provider sees.
 
 use crate::error::{LakeError, Result};
+use crate::quality::QualityEval;
 use crate::read::RawBatch;
 use crate::schema::{DECIMAL_SCALE, MONEY_SCALE, table_schema};
 use arrow::array::{
@@ -15,6 +16,7 @@ use arrow::record_batch::RecordBatch;
 use base64::Engine;
 use citydata_domain::cast;
 use citydata_domain::identifiers::{self, IdNumber, Sex};
+use citydata_domain::quality::RuleKind;
 use citydata_domain::resource::{ConsistencyRule, InfoItem, Validator};
 use citydata_domain::vocab::DataType;
 use serde::Serialize;
@@ -143,6 +145,32 @@ pub struct Converter {
     existing_keys: Option<HashSet<u64>>,
     /// Keep invalid rows in the output batch too (policy `accept`).
     keep_all: bool,
+    /// Quality rules and the report's counters.
+    quality: Option<QualityEval>,
+}
+
+/// A row's cell as trimmed text; `None` when missing or blank.
+pub(crate) fn cell(col: Option<&StringArray>, r: usize) -> Option<&str> {
+    col.filter(|c| !c.is_null(r)).map(|c| c.value(r)).map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Does `other` agree with the identity number `id` under a cross-item quality rule? An
+/// unreadable identity number or other value is not an inconsistency (it fails elsewhere).
+pub(crate) fn consistent(kind: &RuleKind, id: &str, other: &str) -> bool {
+    let Ok(id) = IdNumber::parse(id) else { return true };
+    match kind {
+        RuleKind::IdCardBirthDate { .. } => cast::parse_date(other).is_none_or(|d| d == id.birth_date()),
+        RuleKind::IdCardSex { .. } => sex(other).is_none_or(|s| s == id.sex()),
+        _ => true,
+    }
+}
+
+fn sex(s: &str) -> Option<Sex> {
+    match s {
+        "男" | "1" | "M" | "m" | "male" => Some(Sex::Male),
+        "女" | "2" | "F" | "f" | "female" => Some(Sex::Female),
+        _ => None,
+    }
 }
 
 /// A hash of a key's normalized cell texts.
@@ -194,7 +222,19 @@ impl Converter {
             seen_keys: HashSet::new(),
             existing_keys: None,
             keep_all: false,
+            quality: None,
         }
+    }
+
+    /// Evaluate quality rules and count for the version's quality report.
+    pub fn with_quality(mut self, eval: QualityEval) -> Self {
+        self.quality = Some(eval);
+        self
+    }
+
+    /// The quality counters (after the last batch).
+    pub fn take_quality(&mut self) -> Option<QualityEval> {
+        self.quality.take()
     }
 
     /// Keep invalid rows in the output (their unreadable cells null); they are still reported.
@@ -311,9 +351,6 @@ impl Converter {
             .iter()
             .map(|s| s.and_then(|i| raw.columns.get(i)).and_then(|c| c.as_any().downcast_ref::<StringArray>()))
             .collect();
-        fn cell(col: Option<&StringArray>, r: usize) -> Option<&str> {
-            col.filter(|c| !c.is_null(r)).map(|c| c.value(r)).map(str::trim).filter(|s| !s.is_empty())
-        }
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.items.len());
         for (idx, item) in self.items.iter().enumerate() {
             let col = text[idx];
@@ -443,12 +480,7 @@ impl Converter {
                         }
                     }
                     ConsistencyRule::IdCardSex { .. } => {
-                        let sex = match other {
-                            "男" | "1" | "M" | "m" | "male" => Some(Sex::Male),
-                            "女" | "2" | "F" | "f" | "female" => Some(Sex::Female),
-                            _ => None,
-                        };
-                        if sex.is_some_and(|s| s != id.sex()) {
+                        if sex(other).is_some_and(|s| s != id.sex()) {
                             row_failures.push(failure(
                                 line,
                                 item,
@@ -465,6 +497,12 @@ impl Converter {
             }
         }
 
+        // Quality rules (before key uniqueness: a row they quarantine does not claim its key).
+        if let Some(q) = self.quality.as_mut() {
+            q.count_builtin(&text, &failures);
+            q.apply(&self.items, &text, &raw.lines, &mut failures);
+        }
+
         // Key uniqueness: within the file, and against the table when asked.
         if !self.key_items.is_empty() {
             for (r, row_failures) in failures.iter_mut().enumerate() {
@@ -476,8 +514,14 @@ impl Converter {
                 let line = raw.lines[r];
                 let first_key = &self.items[self.key_items[0]];
                 if self.existing_keys.as_ref().is_some_and(|e| e.contains(&h)) {
+                    if let Some(q) = self.quality.as_mut() {
+                        q.count_duplicate_key(r, self.key_items[0]);
+                    }
                     row_failures.push(failure(line, first_key, "unique_key", "主键已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)".to_string(), Some(&parts.join("+"))));
                 } else if !self.seen_keys.insert(h) {
+                    if let Some(q) = self.quality.as_mut() {
+                        q.count_duplicate_key(r, self.key_items[0]);
+                    }
                     row_failures.push(failure(
                         line,
                         first_key,

@@ -3,10 +3,12 @@
 
 use crate::convert::{Converter, InvalidRow, Mapping};
 use crate::error::{LakeError, Result};
+use crate::quality::{QualityCounts, QualityEval, References};
 use crate::read::RawSource;
 use crate::schema::quarantine_schema;
 use crate::table::{Lake, WriteMode};
 use arrow::array::{Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use citydata_domain::quality::QualityRule;
 use citydata_domain::resource::{ConsistencyRule, InfoItem};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -55,6 +57,9 @@ pub struct IngestSpec {
     pub ingest_id: Uuid,
     /// The idempotency key: an ingest with a key already committed to the table writes nothing.
     pub idempotency_key: Option<String>,
+    /// Quality rules beyond the validators, with the key sets of their `reference` targets.
+    pub quality_rules: Vec<QualityRule>,
+    pub references: References,
 }
 
 /// Failures counted by item and rule.
@@ -91,6 +96,10 @@ pub struct IngestReport {
     /// Every row was invalid and quarantined (policy `quarantine`): nothing was committed and
     /// the table kept its version.
     pub all_quarantined: bool,
+    /// The counters of the version's quality report (failing values included: not serialized,
+    /// the caller stores what each audience may see).
+    #[serde(skip)]
+    pub quality: Option<QualityCounts>,
 }
 
 /// Progress callback: (bytes read, rows read).
@@ -141,6 +150,7 @@ struct Tally {
     invalid: Vec<InvalidRow>,
     bytes: u64,
     encoding: Option<&'static str>,
+    quality: Option<QualityCounts>,
 }
 
 /// Run one ingest from `source` into the resource's table.
@@ -152,7 +162,8 @@ pub async fn ingest(
 ) -> Result<IngestReport> {
     let started = Instant::now();
     let mapping = Mapping::new(source.headers(), &spec.items, spec.ignore_extra)?;
-    let mut converter = Converter::new(&spec.items, &spec.rules, mapping);
+    let eval = QualityEval::new(&spec.items, &spec.quality_rules, spec.references.clone(), chrono::Utc::now());
+    let mut converter = Converter::new(&spec.items, &spec.rules, mapping).with_quality(eval);
     if spec.policy == Policy::Accept {
         converter = converter.keep_invalid_rows();
     }
@@ -164,8 +175,15 @@ pub async fn ingest(
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
     let policy = spec.policy;
     let reader = tokio::task::spawn_blocking(move || -> Result<Tally> {
-        let mut t =
-            Tally { rows_read: 0, rows_ok: 0, counts: BTreeMap::new(), invalid: Vec::new(), bytes: 0, encoding: None };
+        let mut t = Tally {
+            rows_read: 0,
+            rows_ok: 0,
+            counts: BTreeMap::new(),
+            invalid: Vec::new(),
+            bytes: 0,
+            encoding: None,
+            quality: None,
+        };
         let outcome = (|| -> Result<()> {
             while let Some(raw) = source.next_batch()? {
                 t.rows_read += raw.num_rows() as u64;
@@ -199,6 +217,7 @@ pub async fn ingest(
         })();
         t.bytes = source.bytes_read();
         t.encoding = source.encoding();
+        t.quality = converter.take_quality().map(|q| q.counts);
         match outcome {
             Ok(()) if policy == Policy::Reject && !t.invalid.is_empty() => {
                 let _ = tx.blocking_send(Err(LakeError::Rejected("rejected".into())));
@@ -256,6 +275,7 @@ pub async fn ingest(
             already_applied: true,
             rejected: false,
             all_quarantined: false,
+            quality: None,
         });
     }
     let rows_quarantined = if rejected { 0 } else { tally.invalid.len() as u64 };
@@ -291,5 +311,6 @@ pub async fn ingest(
         already_applied: false,
         rejected,
         all_quarantined,
+        quality: tally.quality,
     })
 }

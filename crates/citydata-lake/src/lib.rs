@@ -16,6 +16,7 @@ pub mod governed;
 pub mod ingest;
 pub mod limits;
 pub mod mask;
+pub mod quality;
 pub mod read;
 pub mod schema;
 pub mod snapshot;

@@ -14,6 +14,7 @@ mod ctx;
 mod i18n;
 mod present;
 mod public;
+mod quality;
 mod render;
 
 pub use ctx::{CSRF_COOKIE, Ctx};
@@ -63,6 +64,9 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))
+        .route("/datasets/{slug}/quality", get(quality::dataset))
+        .route("/departments/{code}/quality", get(quality::department))
+        .route("/console/quality", get(quality::console))
         .layer(axum::Extension(portal))
 }
 

@@ -222,6 +222,13 @@ impl Application {
             public_url: settings.settings.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
             node_id: settings.node_id().context("cannot keep the node id in the data directory")?,
             ingest_lease: Duration::from_secs(settings.settings.ingest_lease_secs.clamp(1, 86_400)),
+            quality_weights: {
+                let w = settings.settings.quality_weights;
+                w.check().map_err(|e| anyhow::anyhow!(e))?;
+                w
+            },
+            ticket_sla_days: settings.settings.ticket_sla_days.clamp(1, 365),
+            ticket_autoclose_days: settings.settings.ticket_autoclose_days.clamp(1, 3650),
             ..CoreConfig::default()
         };
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
@@ -335,6 +342,11 @@ impl Application {
                     Ok((o, e)) if o + e > 0 => tracing::info!(overdue = o, expiring = e, "notices sent"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "notice sweep failed"),
+                }
+                match notices.sweep_quality(chrono::Utc::now()).await {
+                    Ok((s, l)) if s + l > 0 => tracing::info!(due_soon = s, overdue = l, "update reminders sent"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "quality sweep failed"),
                 }
             }
         });

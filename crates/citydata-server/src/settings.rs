@@ -138,6 +138,12 @@ pub struct Settings {
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT (new connections
     /// are refused at once); then the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// The quality score's weights (GB/T 36344 dimensions), normalized by their sum.
+    pub quality_weights: citydata_domain::quality::QualityWeights,
+    /// Working days the provider has to answer a 纠错 ticket.
+    pub ticket_sla_days: u32,
+    /// Days after which a fixed ticket the reporter did not confirm closes.
+    pub ticket_autoclose_days: u32,
 }
 
 impl Default for Settings {
@@ -185,6 +191,9 @@ impl Default for Settings {
             node_name: None,
             ingest_lease_secs: 120,
             shutdown_grace_secs: 30,
+            quality_weights: citydata_domain::quality::QualityWeights::default(),
+            ticket_sla_days: 5,
+            ticket_autoclose_days: 14,
         }
     }
 }
@@ -388,6 +397,8 @@ impl ResolvedSettings {
         }
         t.insert("ingest_lease_secs".into(), (s.ingest_lease_secs as i64).into());
         t.insert("shutdown_grace_secs".into(), (s.shutdown_grace_secs as i64).into());
+        t.insert("ticket_sla_days".into(), i64::from(s.ticket_sla_days).into());
+        t.insert("ticket_autoclose_days".into(), i64::from(s.ticket_autoclose_days).into());
         toml::to_string(&t).unwrap_or_default()
     }
 

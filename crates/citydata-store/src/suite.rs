@@ -21,7 +21,8 @@ macro_rules! store_suite {
             departments, department_parent_must_exist, users, user_with_unknown_department_writes_nothing,
             sessions, tokens, audit_chain, audit_checkpoints, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
-            resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries);
+            resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
+            quality_reports_and_tickets);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -33,6 +34,9 @@ macro_rules! store_suite {
         )*
     };
 }
+
+mod quality;
+pub use quality::quality_reports_and_tickets;
 
 fn dept(code: &str, parent: Option<&str>) -> Department {
     Department::parse(code, &format!("部门{code}"), "321200", "city", parent).unwrap()

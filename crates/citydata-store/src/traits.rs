@@ -133,6 +133,7 @@ pub trait Store:
     + RequestStore
     + InboxStore
     + WebhookStore
+    + QualityStore
     + Send
     + Sync
 {
@@ -490,4 +491,74 @@ pub trait WebhookStore: Send + Sync {
         department: Option<&str>,
     ) -> Result<Vec<SubscriptionRecord>>;
     async fn delete_subscription(&self, id: Uuid) -> Result<bool>;
+}
+
+/// The quality report of one table version: `report` (counts and rates, for whoever sees the
+/// catalog entry) and `samples` (failing values per rule: the provider's eyes only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityReportRecord {
+    pub resource_id: Uuid,
+    pub version: i64,
+    pub ingest_id: Option<Uuid>,
+    pub report: serde_json::Value,
+    pub samples: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A 纠错 ticket. `history` is the JSON list of its steps and comments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRecord {
+    pub id: Uuid,
+    pub resource_id: Uuid,
+    /// The provider department when it was filed.
+    pub department: String,
+    pub title: String,
+    pub description: String,
+    pub record_key: Option<String>,
+    pub item: Option<String>,
+    /// The reporter's user id; `None` for an anonymous reporter.
+    pub reporter_id: Option<Uuid>,
+    pub reporter: String,
+    pub state: String,
+    pub fixed_version: Option<i64>,
+    /// When the provider's answer is due (the SLA on the working-day calendar).
+    pub due_at: DateTime<Utc>,
+    /// When the overdue notice went out (once).
+    pub overdue_notified_at: Option<DateTime<Utc>>,
+    pub history: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for listing tickets.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub resource_id: Option<Uuid>,
+    pub state: Option<String>,
+    pub department: Option<String>,
+    pub reporter_id: Option<Uuid>,
+    /// Only tickets waiting for the provider past their due time at this moment.
+    pub overdue_at: Option<DateTime<Utc>>,
+}
+
+/// Quality reports per table version, 纠错 tickets, and reminders sent once per due period.
+#[async_trait]
+pub trait QualityStore: Send + Sync {
+    /// Insert or replace the report of `(resource_id, version)`.
+    async fn put_quality_report(&self, r: &QualityReportRecord) -> Result<()>;
+    /// The report of `version`, or of the newest version with one.
+    async fn get_quality_report(&self, resource_id: Uuid, version: Option<i64>) -> Result<Option<QualityReportRecord>>;
+    /// The newest `limit` reports, oldest first.
+    async fn list_quality_reports(&self, resource_id: Uuid, limit: u32) -> Result<Vec<QualityReportRecord>>;
+    async fn create_ticket(&self, t: &TicketRecord) -> Result<()>;
+    async fn get_ticket(&self, id: Uuid) -> Result<Option<TicketRecord>>;
+    /// Newest first.
+    async fn list_tickets(&self, f: &TicketFilter, limit: u32) -> Result<Vec<TicketRecord>>;
+    /// Write `t` if the stored ticket is still in `from` (compare-and-set); `false` otherwise.
+    async fn update_ticket(&self, t: &TicketRecord, from: &str) -> Result<bool>;
+    /// Confirmed tickets of a resource (accuracy).
+    async fn count_confirmed_tickets(&self, resource_id: Uuid) -> Result<i64>;
+    /// Claim the reminder `kind` for `(resource_id, period)`: `true` for the one caller (on
+    /// any node) that claimed it first.
+    async fn claim_reminder(&self, resource_id: Uuid, period: &str, kind: &str, at: DateTime<Utc>) -> Result<bool>;
 }

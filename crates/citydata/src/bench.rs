@@ -5,6 +5,8 @@
 //! (a Python virtual environment the bench makes) and PostgreSQL (`COPY` + a btree index, when
 //! a server answers). Results go to stdout and to BENCHMARKS.md.
 
+mod quality;
+
 use anyhow::{Context, Result, bail};
 use citydata_core::demo::generate::{Register, generate_listing};
 use serde_json::{Value, json};
@@ -555,6 +557,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 met: None,
             });
         }
+    }
+
+    // Data quality: rules and the report, and a reference to the lookup table.
+    if want("quality") {
+        eprintln!("bench: quality (the reference target is the {}-row table)", sizes.lookup_rows);
+        if !(want("lookup") || want("filter_limit") || want("group_count")) {
+            generate(&big, sizes.lookup_rows, false)?;
+            let (_, n) = ingest(&gaj, &base, &big, "replace", "utf-8").await?;
+            anyhow::ensure!(n == sizes.lookup_rows, "committed {n}");
+        }
+        rows.extend(quality::rows(&gaj, &base, &utf8, sizes.ingest_rows, sizes.runs).await?);
     }
 
     // Requests per second.

@@ -6,6 +6,7 @@ pub(crate) mod catalog_io;
 pub mod data;
 mod departments;
 pub mod grants;
+pub mod quality;
 mod requests;
 pub mod resources;
 mod tokens;
@@ -78,6 +79,19 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(webhooks::subscribe))
         .routes(routes!(webhooks::list_subscriptions))
         .routes(routes!(webhooks::unsubscribe))
+        .routes(routes!(quality::quality))
+        .routes(routes!(quality::quality_history))
+        .routes(routes!(quality::profile))
+        .routes(routes!(quality::resource_tickets, quality::create_ticket))
+        .routes(routes!(quality::list_tickets))
+        .routes(routes!(quality::get_ticket))
+        .routes(routes!(quality::accept_ticket))
+        .routes(routes!(quality::reject_ticket))
+        .routes(routes!(quality::fix_ticket))
+        .routes(routes!(quality::confirm_ticket))
+        .routes(routes!(quality::reopen_ticket))
+        .routes(routes!(quality::comment_ticket))
+        .routes(routes!(quality::overdue))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

@@ -38,6 +38,7 @@ fn resource_cells(r: &Resource, names: &HashMap<String, String>) -> Vec<String> 
             "regions" => join(c.regions.iter().map(|x| x.to_string())),
             "contact" => c.contact.clone().unwrap_or_default(),
             "consistency" => join(c.consistency.iter().map(|x| x.to_spec())),
+            "quality_rules" => citydata_domain::quality::rules_cell(&c.quality_rules),
             "slug" => c.slug.as_str().to_string(),
             "state" => r.state.title().into(),
             _ => String::new(),

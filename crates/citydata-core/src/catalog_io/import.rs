@@ -399,6 +399,10 @@ impl Core {
                     .map(|s| s.split([';', '；']).map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
                     .unwrap_or_default(),
                 history_days: rr.get("history_days").map(|d| d.trim().parse::<i64>().unwrap_or(-1)),
+                quality_rules: rr
+                    .get("quality_rules")
+                    .map(|c| citydata_domain::quality::parse_rules_cell(&c))
+                    .unwrap_or_default(),
             };
             let state = match rr.get("state") {
                 None => ResourceState::Draft,
@@ -458,6 +462,29 @@ impl Core {
                                 "无权维护 {} 的资源 / not allowed to maintain this department's resources",
                                 d.content.provider
                             ),
+                        });
+                    }
+                    // Reference rules are checked as on every edit (a target must already be
+                    // in the catalog, or be the resource itself).
+                    let own = match &d.code {
+                        Some(c) => self.store.find_resource(c.as_str()).await?.map(|r| r.id),
+                        None => None,
+                    };
+                    let mut targets = citydata_domain::ValidationErrors::default();
+                    self.check_rule_targets(
+                        &d.content.provider,
+                        &d.content.quality_rules,
+                        own,
+                        d.code.as_ref(),
+                        &mut targets,
+                    )
+                    .await?;
+                    for e in targets.0 {
+                        report.issues.push(ImportIssue {
+                            sheet: rr.sheet.into(),
+                            row: rr.number,
+                            column: Some("质量规则".into()),
+                            message: e.message,
                         });
                     }
                     for r in &d.content.related {

@@ -47,6 +47,7 @@ pub const RESOURCE_COLUMNS: &[(&str, &str)] = &[
     ("regions", "覆盖区域"),
     ("contact", "联系方式"),
     ("consistency", "一致性规则"),
+    ("quality_rules", "质量规则"),
     ("slug", "访问标识"),
     ("state", "状态"),
 ];

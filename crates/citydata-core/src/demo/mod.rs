@@ -122,6 +122,7 @@ impl DemoResource {
             contact: Some(format!("{}数据管理员", self.provider)),
             consistency: self.consistency.clone(),
             history_days: None,
+            quality_rules: vec![],
         }
     }
 }

@@ -89,6 +89,9 @@ pub struct ResourceInput {
     /// Days of table history others may read (0–3650); default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_days: Option<i64>,
+    /// 质量规则: `{"rule": "range(nl, 0, 150)", "severity": "warn"}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quality_rules: Vec<crate::quality::QualityRuleInput>,
 }
 
 impl From<&ResourceContent> for ResourceInput {
@@ -127,6 +130,7 @@ pub struct ResourceContentParts {
     pub contact: Option<String>,
     pub consistency: Vec<ConsistencyRule>,
     pub history_days: Option<u32>,
+    pub quality_rules: Vec<crate::quality::QualityRule>,
 }
 
 impl ResourceDraft {
@@ -154,6 +158,7 @@ impl ResourceDraft {
             contact: p.contact,
             consistency: p.consistency,
             history_days: p.history_days,
+            quality_rules: p.quality_rules,
         }
     }
 }
@@ -463,6 +468,16 @@ impl ResourceDraft {
             }
         };
 
+        let quality_rules = match crate::quality::parse_rules(&input.quality_rules, &items) {
+            Ok(r) => r,
+            Err(e) => {
+                for f in e.0 {
+                    errs.push(f);
+                }
+                Vec::new()
+            }
+        };
+
         errs.into_result()?;
         Ok(Self {
             code,
@@ -490,6 +505,7 @@ impl ResourceDraft {
                 contact,
                 consistency,
                 history_days,
+                quality_rules,
             },
         })
     }

@@ -122,6 +122,11 @@ pub struct ResourceContent {
     /// provider always reads its whole history. `None` = the default, [`DEFAULT_HISTORY_DAYS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_days: Option<u32>,
+    /// 质量规则: checks beyond the validators, each with a severity
+    /// ([`crate::quality::QualityRule`]); versioned with the resource's revision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::quality::QualityRuleInput>))]
+    pub quality_rules: Vec<crate::quality::QualityRule>,
 }
 
 /// The history window of a resource that does not set one.

@@ -46,6 +46,8 @@ fn spec(rid: Uuid, mode: WriteMode, policy: Policy, key: Option<&str>) -> Ingest
         ignore_extra: false,
         ingest_id: Uuid::new_v4(),
         idempotency_key: key.map(str::to_string),
+        quality_rules: vec![],
+        references: Default::default(),
     }
 }
 

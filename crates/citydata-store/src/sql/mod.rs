@@ -10,6 +10,7 @@ mod accounts;
 mod catalog;
 mod grants;
 mod ingests;
+mod quality;
 mod requests;
 mod webhooks;
 
@@ -50,6 +51,7 @@ arg_from! {
     i32 => |v| Arg::I32(Some(v));
     Option<i32> => |v| Arg::I32(v);
     i64 => |v| Arg::I64(Some(v));
+    Option<i64> => |v| Arg::I64(v);
     bool => |v| Arg::Bool(v);
     Uuid => |v| Arg::Uuid(Some(v));
     Option<Uuid> => |v| Arg::Uuid(v);
@@ -236,6 +238,10 @@ impl<'a, R: SqlRow> Cols<'a, R> {
 
     pub fn i64(&self, col: &str) -> Result<i64> {
         self.req(col, self.row.int(col))
+    }
+
+    pub fn opt_i64(&self, col: &str) -> Result<Option<i64>> {
+        self.row.int(col).map_err(|e| self.corrupt(col, e))
     }
 
     pub fn opt_i32(&self, col: &str) -> Result<Option<i32>> {

@@ -25,6 +25,20 @@ async fn total(app: &TestApp, c: &reqwest::Client) -> u64 {
 async fn export_then_import_into_a_fresh_instance_gives_the_same_catalog() {
     let a = spawn_app().await;
     let admin_a = a.login("admin").await;
+    // Quality rules travel in the 质量规则 column (one a line, severity first).
+    let rules = serde_json::json!([
+        {"rule": "not_null(xm)", "severity": "info"},
+        {"rule": "regex(xm, a,b; c)", "severity": "warn"},
+        {"rule": "reference(sfzh, 101/000001, sfzh)", "severity": "reject"}
+    ]);
+    let gaj = a.login("gaj-steward").await;
+    let r = gaj
+        .patch(a.url("/api/v1/resources/101%2F000001"))
+        .json(&serde_json::json!({"quality_rules": rules}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let xlsx = export(&a, &admin_a, "xlsx").await;
     assert!(xlsx.starts_with(b"PK"), "a zip container");
     let csv_a = String::from_utf8(export(&a, &admin_a, "csv").await).unwrap();
@@ -42,6 +56,8 @@ async fn export_then_import_into_a_fresh_instance_gives_the_same_catalog() {
 
     let csv_b = String::from_utf8(export(&b, &admin_b, "csv").await).unwrap();
     assert_eq!(csv_a, csv_b, "the same catalog, cell for cell");
+    let pop: Value = admin_b.get(b.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(pop["quality_rules"], rules);
     // States and visibility came across: anonymous sees the same open catalog in both.
     assert_eq!(total(&a, &new_client()).await, total(&b, &new_client()).await);
 

@@ -112,6 +112,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Data quality (数据质量): reports and rules.
+    Quality {
+        #[command(subcommand)]
+        command: QualityCommand,
+    },
     /// Table maintenance.
     Lake {
         #[command(subcommand)]
@@ -321,6 +326,36 @@ pub(crate) enum DemoCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum QualityCommand {
+    /// The quality report of a resource's table version (JSON on stdout, or an XLSX file).
+    Report {
+        /// Resource code, UUID or slug.
+        resource: String,
+        /// A table version (default: the newest with a report).
+        #[arg(long)]
+        version: Option<i64>,
+        /// `json` (default) or `xlsx`.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Where to write the XLSX (default: quality-<code>.xlsx).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Quality rules.
+    Rules {
+        #[command(subcommand)]
+        command: QualityRulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum QualityRulesCommand {
+    /// Replace the rules of the resources a CSV names: `resource,rule,severity` (or
+    /// 资源代码,规则,严重程度), one rule a line; all or nothing.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]

@@ -14,6 +14,7 @@ mod sharing;
 
 use args::*;
 use ingest::ingest;
+mod quality;
 use sharing::{grants, parse_days, requests};
 
 pub async fn run() -> anyhow::Result<ExitCode> {
@@ -178,6 +179,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             let checks = core.check_lake(&operator, resource.as_deref()).await.map_err(user_error)?;
             Ok(crate::lake_check::report(&checks))
         }
+        Command::Quality { command } => quality::run(open_core(settings.resolve()?).await?, command).await,
         Command::Search { command: SearchCommand::Reindex } => {
             let r = settings.resolve()?;
             let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;

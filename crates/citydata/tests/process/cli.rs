@@ -473,3 +473,45 @@ fn lake_erase_removes_what_earlier_deletes_left_in_history() {
     let o = run(citydata(d).args(["audit", "verify"]));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }
+
+#[test]
+fn quality_report_and_rules_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed_demo_catalog(d);
+    let o = run(citydata(d).args(["demo", "generate", "population", "--rows", "300", "--out", "p.csv"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(citydata(d).args(["quality", "report", "101/000001"]));
+    assert!(!o.status.success(), "no report before any data");
+    // Rules: a bad file names its line and changes nothing; a good one replaces the set.
+    std::fs::write(
+        d.join("bad.csv"),
+        "resource,rule,severity\n101/000001,not_null(sjh),warn\n101/000001,\"range(xm, 0, 1)\",warn\n",
+    )
+    .unwrap();
+    let o = run(citydata(d).args(["quality", "rules", "import", "bad.csv"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 3") && stderr(&o).contains("range does not fit item xm"), "{}", stderr(&o));
+    std::fs::write(
+        d.join("rules.csv"),
+        "资源代码,规则,严重程度\n101/000001,not_null(sjh),info\n101/000001,\"regex(xm, .{2,4})\",warn\n",
+    )
+    .unwrap();
+    let o = run(citydata(d).args(["quality", "rules", "import", "rules.csv"]));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("2 rules"), "{}", stdout(&o));
+    let o = run(citydata(d).args(["ingest", "p.csv", "--resource", "101/000001"]));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run(citydata(d).args(["quality", "report", "101/000001"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version"], 0);
+    assert_eq!(v["rows"], 300);
+    let rules: Vec<&str> = v["rules"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"not_null(sjh)") && rules.contains(&"regex(xm, .{2,4})"), "{rules:?}");
+    let o = run(citydata(d).args(["quality", "report", "101/000001", "--format", "xlsx", "--out", "q.xlsx"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(d.join("q.xlsx")).unwrap().starts_with(b"PK"), "an XLSX (zip) file");
+    let o = run(citydata(d).args(["quality", "report", "101/000001", "--format", "pdf"]));
+    assert!(!o.status.success());
+}
