@@ -442,6 +442,102 @@ pub fn options(lang: Lang) -> Value {
     })
 }
 
+/// Common English search words and their Chinese catalog terms.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("enterprise", "企业"),
+    ("enterprises", "企业"),
+    ("company", "企业"),
+    ("companies", "企业"),
+    ("business", "企业"),
+    ("population", "人口"),
+    ("people", "人口"),
+    ("bus", "公交"),
+    ("transport", "交通"),
+    ("traffic", "交通"),
+    ("hospital", "医院"),
+    ("hospitals", "医院"),
+    ("health", "卫生"),
+    ("school", "学校"),
+    ("schools", "学校"),
+    ("education", "教育"),
+    ("planning", "规划"),
+    ("land", "土地"),
+    ("environment", "环境"),
+    ("weather", "气象"),
+    ("air", "空气"),
+    ("water", "水"),
+    ("credit", "信用"),
+    ("license", "许可"),
+    ("price", "价格"),
+    ("tourism", "旅游"),
+    ("employment", "就业"),
+    ("pension", "社保"),
+];
+
+/// `text` with the English words that name a theme or a common term replaced by their Chinese
+/// catalog terms (theme names from the theme table, the rest from [`SYNONYMS`]), so that an
+/// English query finds Chinese entries; other words are kept.
+pub fn with_chinese_synonyms(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    if words.is_empty() {
+        return text.to_string();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut changed = false;
+    for w in &words {
+        let theme = vocab::THEMES.iter().find(|t| {
+            t.name_en.to_lowercase().split(' ').any(|e| e.len() > 3 && (e == *w || e.trim_end_matches('s') == *w))
+        });
+        let term = SYNONYMS.iter().find(|(en, _)| en == w).map(|(_, zh)| *zh).or(theme.map(|t| t.name));
+        match term {
+            Some(zh) => {
+                changed = true;
+                if !out.iter().any(|o| o == zh) {
+                    out.push(zh.to_string());
+                }
+            }
+            None => out.push(w.to_string()),
+        }
+    }
+    if changed { out.join(" ") } else { text.to_string() }
+}
+
+/// The quality of the whole table, not of the last upload: the rows now in it (as the caller
+/// may read them), and the rows set aside and failures per rule over the uploads that built
+/// the current table (back to the last whole-table replacement).
+pub fn table_quality(ingests: &[citydata_store::IngestRecord], rows: Option<u64>) -> Option<Value> {
+    let mut read = 0u64;
+    let mut quarantined = 0u64;
+    let mut uploads = 0u64;
+    let mut last = None;
+    let mut failures: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for i in ingests {
+        let Some(r) = i.report.as_ref().filter(|_| i.state.as_str() == "committed") else { continue };
+        uploads += 1;
+        last.get_or_insert(i.created_at);
+        read += r["rows_read"].as_u64().unwrap_or(0);
+        quarantined += r["rows_quarantined"].as_u64().unwrap_or(0);
+        for f in r["failures"].as_array().into_iter().flatten() {
+            let title = f["title"].as_str().or(f["item"].as_str()).unwrap_or("").to_string();
+            *failures.entry((f["rule"].as_str().unwrap_or("").to_string(), title)).or_default() +=
+                f["count"].as_u64().unwrap_or(0);
+        }
+        if i.mode == "replace" {
+            break;
+        }
+    }
+    if uploads == 0 {
+        return None;
+    }
+    let mut failures: Vec<_> = failures.into_iter().collect();
+    failures.sort_by_key(|f| std::cmp::Reverse(f.1));
+    Some(json!({
+        "rows": rows, "rows_read": read, "rows_quarantined": quarantined, "uploads": uploads, "last": last,
+        "failures": failures.iter().map(|((rule, title), n)| json!({"rule": rule, "title": title, "count": n})).collect::<Vec<_>>(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +628,14 @@ mod tests {
         let f = "过滤条件第 3 个字符处 / filter at character 3: 未知的信息项 abc / unknown item abc";
         assert_eq!(one_language(f, Lang::Zh), "过滤条件第 3 个字符处：未知的信息项 abc");
         assert!(!has_cjk(&one_language(f, Lang::En)), "{}", one_language(f, Lang::En));
+    }
+
+    #[test]
+    fn english_words_find_chinese_entries() {
+        assert_eq!(with_chinese_synonyms("Enterprise"), "企业");
+        assert!(with_chinese_synonyms("hospitals").contains("医院"));
+        assert!(with_chinese_synonyms("population").contains("人口"));
+        assert_eq!(with_chinese_synonyms("企业"), "企业");
     }
 
     #[test]

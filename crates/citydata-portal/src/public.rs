@@ -140,7 +140,7 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
     let page: usize = ctx.q("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1).min(500);
     let text = ctx.q("q").unwrap_or("").chars().take(200).collect::<String>();
     // English pages search English words too: themes and common terms by their Chinese names.
-    let query_text = if ctx.lang == Lang::En { with_chinese_synonyms(&text) } else { text.clone() };
+    let query_text = if ctx.lang == Lang::En { crate::present::with_chinese_synonyms(&text) } else { text.clone() };
     let filters = Filters {
         theme: theme.map(str::to_string).or_else(|| ctx.q("theme").map(str::to_string)),
         provider: ctx.q("provider").map(str::to_string),
@@ -237,67 +237,6 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
             "prev": (page > 1).then(|| link(&[("page", Some(&prev_s))])),
         }),
     )
-}
-
-/// Common English search words and their Chinese catalog terms.
-const SYNONYMS: &[(&str, &str)] = &[
-    ("enterprise", "企业"),
-    ("enterprises", "企业"),
-    ("company", "企业"),
-    ("companies", "企业"),
-    ("business", "企业"),
-    ("population", "人口"),
-    ("people", "人口"),
-    ("bus", "公交"),
-    ("transport", "交通"),
-    ("traffic", "交通"),
-    ("hospital", "医院"),
-    ("hospitals", "医院"),
-    ("health", "卫生"),
-    ("school", "学校"),
-    ("schools", "学校"),
-    ("education", "教育"),
-    ("planning", "规划"),
-    ("land", "土地"),
-    ("environment", "环境"),
-    ("weather", "气象"),
-    ("air", "空气"),
-    ("water", "水"),
-    ("credit", "信用"),
-    ("license", "许可"),
-    ("price", "价格"),
-    ("tourism", "旅游"),
-    ("employment", "就业"),
-    ("pension", "社保"),
-];
-
-/// `text` with the English words that name a theme or a common term replaced by their Chinese
-/// catalog terms (theme names from the theme table, the rest from [`SYNONYMS`]), so that an
-/// English query finds Chinese entries; other words are kept.
-fn with_chinese_synonyms(text: &str) -> String {
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    if words.is_empty() {
-        return text.to_string();
-    }
-    let mut out: Vec<String> = Vec::new();
-    let mut changed = false;
-    for w in &words {
-        let theme = THEMES.iter().find(|t| {
-            t.name_en.to_lowercase().split(' ').any(|e| e.len() > 3 && (e == *w || e.trim_end_matches('s') == *w))
-        });
-        let term = SYNONYMS.iter().find(|(en, _)| en == w).map(|(_, zh)| *zh).or(theme.map(|t| t.name));
-        match term {
-            Some(zh) => {
-                changed = true;
-                if !out.iter().any(|o| o == zh) {
-                    out.push(zh.to_string());
-                }
-            }
-            None => out.push(w.to_string()),
-        }
-    }
-    if changed { out.join(" ") } else { text.to_string() }
 }
 
 fn resource_json(r: &Resource) -> Value {
@@ -439,7 +378,7 @@ pub async fn dataset(
         None => vec![],
     };
     let ingests = core.list_ingests(p, &id).await.unwrap_or_default();
-    let quality = table_quality(&ingests, preview.as_ref().and_then(|v| v["total"].as_u64()));
+    let quality = crate::present::table_quality(&ingests, preview.as_ref().and_then(|v| v["total"].as_u64()));
     let versions: Vec<Value> = core
         .table_versions(p, &id)
         .await
@@ -478,41 +417,6 @@ pub async fn dataset(
             "sent": ctx.q("sent").is_some(),
         }),
     )
-}
-
-/// The quality of the whole table, not of the last upload: the rows now in it (as the caller
-/// may read them), and the rows set aside and failures per rule over the uploads that built
-/// the current table (back to the last whole-table replacement).
-fn table_quality(ingests: &[citydata_store::IngestRecord], rows: Option<u64>) -> Option<Value> {
-    let mut read = 0u64;
-    let mut quarantined = 0u64;
-    let mut uploads = 0u64;
-    let mut last = None;
-    let mut failures: std::collections::BTreeMap<(String, String), u64> = Default::default();
-    for i in ingests {
-        let Some(r) = i.report.as_ref().filter(|_| i.state.as_str() == "committed") else { continue };
-        uploads += 1;
-        last.get_or_insert(i.created_at);
-        read += r["rows_read"].as_u64().unwrap_or(0);
-        quarantined += r["rows_quarantined"].as_u64().unwrap_or(0);
-        for f in r["failures"].as_array().into_iter().flatten() {
-            let title = f["title"].as_str().or(f["item"].as_str()).unwrap_or("").to_string();
-            *failures.entry((f["rule"].as_str().unwrap_or("").to_string(), title)).or_default() +=
-                f["count"].as_u64().unwrap_or(0);
-        }
-        if i.mode == "replace" {
-            break;
-        }
-    }
-    if uploads == 0 {
-        return None;
-    }
-    let mut failures: Vec<_> = failures.into_iter().collect();
-    failures.sort_by_key(|f| std::cmp::Reverse(f.1));
-    Some(json!({
-        "rows": rows, "rows_read": read, "rows_quarantined": quarantined, "uploads": uploads, "last": last,
-        "failures": failures.iter().map(|((rule, title), n)| json!({"rule": rule, "title": title, "count": n})).collect::<Vec<_>>(),
-    }))
 }
 
 #[derive(Deserialize)]
@@ -803,14 +707,6 @@ pub async fn asset(Extension(portal): P, Path(file): Path<String>, headers: Head
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn english_words_find_chinese_entries() {
-        assert_eq!(with_chinese_synonyms("Enterprise"), "企业");
-        assert!(with_chinese_synonyms("hospitals").contains("医院"));
-        assert!(with_chinese_synonyms("population").contains("人口"));
-        assert_eq!(with_chinese_synonyms("企业"), "企业");
-    }
 
     #[test]
     fn labels_cover_every_code_and_tell_share_from_open_in_english() {

@@ -43,6 +43,7 @@ async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Client
 async fn register(app: &TestApp, email: &str, name: &str) -> reqwest::Client {
     let c = new_client();
     let (_, html) = get(&c, app, "/register?lang=zh").await;
+    assert!(html.contains("密码须为 8–256 个字符"), "the password rules before submitting");
     let r = c
         .post(app.url("/register"))
         .form(&[
@@ -55,6 +56,8 @@ async fn register(app: &TestApp, email: &str, name: &str) -> reqwest::Client {
         .await
         .unwrap();
     assert_eq!(r.url().path(), "/login", "registered");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("注册成功") && html.contains(&format!("value=\"{email}\"")), "says so, fills the username");
     login(app, email, "public-pass-1").await
 }
 
