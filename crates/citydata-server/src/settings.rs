@@ -530,6 +530,21 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn quality_settings_load_from_the_file() {
+        let dir = tempfile_dir();
+        let cfg = dir.join("q.toml");
+        std::fs::write(&cfg, "ticket_sla_days = 3\n[quality_weights]\ncompleteness = 50\naccuracy = 0\n").unwrap();
+        let s = Settings::load(Some(&cfg), &Overrides::default()).unwrap();
+        assert_eq!(s.ticket_sla_days, 3);
+        assert_eq!(s.ticket_autoclose_days, 14, "the default");
+        assert_eq!(s.quality_weights.completeness, 50.0);
+        assert_eq!(s.quality_weights.accuracy, 0.0);
+        assert_eq!(s.quality_weights.validity, 25.0, "unset weights keep their defaults");
+        std::fs::write(&cfg, "[quality_weights]\nfreshness = 1\n").unwrap();
+        assert!(Settings::load(Some(&cfg), &Overrides::default()).is_err(), "unknown weights are refused");
+    }
+
     fn tempfile_dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!("citydata-settings-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&d).unwrap();
