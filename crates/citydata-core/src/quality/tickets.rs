@@ -200,7 +200,7 @@ impl Core {
                 by: "reporter".into(),
                 actor: Some(reporter.clone()),
                 state: Some(TicketState::Submitted),
-                text: contact.map(|c| format!("联系方式 / contact: {c}")),
+                text: contact.as_deref().map(|c| format!("联系方式 / contact: {c}")),
                 version: None,
             };
             let t = TicketRecord {
@@ -227,9 +227,17 @@ impl Core {
                 &to,
                 "ticket.submitted",
                 format!("数据纠错：{} / correction ticket", resource.content.name),
+                // The notice goes to the provider's answerers only, so it carries what they
+                // need to reply: the report and the reporter's contact.
                 format!(
-                    "{}（请在 {} 前答复 / answer by {}）",
+                    "{}{}{}（请在 {} 前答复 / answer by {}）",
                     t.title,
+                    if t.description != t.title {
+                        format!("\n{}", t.description.chars().take(500).collect::<String>())
+                    } else {
+                        String::new()
+                    },
+                    contact.as_deref().map(|c| format!("\n联系方式 / contact: {c}")).unwrap_or_default(),
                     t.due_at.format("%Y-%m-%d"),
                     t.due_at.to_rfc3339()
                 ),
