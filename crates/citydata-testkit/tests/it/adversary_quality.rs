@@ -231,3 +231,52 @@ async fn outsiders_neither_profile_nor_read_the_closed_registers_quality() {
     let (_, page) = get_text(&anon, &app, "/departments/gaj/quality").await;
     assert!(!page.contains("人口基础信息"), "{page}");
 }
+
+#[tokio::test]
+async fn the_row_filter_pickers_read_distinct_values_only_for_the_provider() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    upload(&app, &gaj, POP, "", listing(Register::Population, 30, 0.0, 9)).await;
+    let wjw = app.login("wjw-analyst").await;
+    let r = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&json!({"resource_id": "101/000001", "fields": ["性别", "区县"], "purpose": "统计", "basis": "职责"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let page = format!("/console/requests/{id}");
+    // The provider's approval form offers the district values (read through the gate).
+    let (s, html) = get_text(&gaj, &app, &page).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("name=\"filter_values\""), "the provider gets the pickers: {html}");
+    // The applicant sees its request but no value of the register it has not been granted.
+    let (s, html) = get_text(&wjw, &app, &page).await;
+    assert_eq!(s, 200);
+    assert!(!html.contains("name=\"filter_values\""), "the applicant gets the provider's pickers: {html}");
+    // Another department does not see the request at all.
+    let (s, html) = get_text(&app.login("scjgj-steward").await, &app, &page).await;
+    assert!(s == 404 || s == 403, "{s}");
+    assert!(!html.contains("filter_values"));
+}
+
+#[tokio::test]
+async fn a_forged_host_header_cannot_put_markup_into_absolute_links() {
+    let app = spawn_app().await;
+    let scj = app.login("scjgj-steward").await;
+    upload(&app, &scj, ENT, "", listing(Register::Enterprise, 5, 0.0, 1)).await;
+    let res: Value =
+        new_client().get(app.url(&format!("/api/v1/resources/{ENT}"))).send().await.unwrap().json().await.unwrap();
+    let path = format!("/datasets/{}", res["slug"].as_str().unwrap());
+    let forged = "evil.example\"><script>alert(1)</script>";
+    let r = new_client().get(app.url(&path)).header("host", forged).send().await.unwrap();
+    let status = r.status().as_u16();
+    let html = r.text().await.unwrap();
+    assert!(status == 400 || status == 200, "{status}");
+    assert!(!html.contains("<script>alert(1)") && !html.contains("evil.example"), "{html}");
+    // A well-formed host is used as is without `public_base_url` (the documented fallback).
+    let html =
+        new_client().get(app.url(&path)).header("host", "data.example.cn").send().await.unwrap().text().await.unwrap();
+    assert!(html.replace("&#x2f;", "/").contains("http://data.example.cn/api/"), "{html}");
+}
