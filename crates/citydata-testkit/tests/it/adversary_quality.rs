@@ -280,3 +280,52 @@ async fn a_forged_host_header_cannot_put_markup_into_absolute_links() {
         new_client().get(app.url(&path)).header("host", "data.example.cn").send().await.unwrap().text().await.unwrap();
     assert!(html.replace("&#x2f;", "/").contains("http://data.example.cn/api/"), "{html}");
 }
+
+/// A resource of wjw's own with one identity-number item, for reference rules against 人口.
+fn own_resource() -> Value {
+    json!({
+        "name": "核验表", "abstract": "用身份证号核对人口库", "provider": "wjw",
+        "classification": {"class": "thematic", "theme": "health"},
+        "format": {"category": "spreadsheet", "type": "csv"},
+        "items": [{"name": "dm", "title": "代码", "key": true}, {"name": "sfzh", "title": "身份证号"}],
+        "share": {"type": "unconditional", "method": "api"}, "open": {"type": "none"}, "update_cycle": "irregular"
+    })
+}
+
+#[tokio::test]
+async fn a_reference_rule_through_a_filtered_or_masked_grant_is_refused() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    upload(&app, &gaj, POP, "", listing(Register::Population, 20, 0.0, 4)).await;
+    let wjw = app.login("wjw-steward").await;
+    // Each grant lets wjw read the key only in part: counting its own identity numbers that
+    // are not in the register would tell it about the rows or cells it may not see.
+    for (extra, why) in [
+        (json!({"row_filter": "区县 = '海陵区'", "masks": {"sfzh": "none"}}), "a row filter"),
+        (json!({"masks": {"sfzh": "id_card"}}), "a mask"),
+    ] {
+        let mut grant = json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["sfzh"],
+            "purpose": "核验身份证号"});
+        for (k, v) in extra.as_object().unwrap() {
+            grant[k] = v.clone();
+        }
+        let r = gaj.post(app.url("/api/v1/grants")).json(&grant).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let grant_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        let mut body = own_resource();
+        body["quality_rules"] = json!([{"rule": "reference(sfzh, 101/000001, sfzh)", "severity": "warn"}]);
+        let r = wjw.post(app.url("/api/v1/resources")).json(&body).send().await.unwrap();
+        let e = assert_error(r, 400, "validation_failed").await;
+        assert_eq!(e["error"]["details"]["fields"][0]["code"], "reference_not_readable", "{why}: {e}");
+        let r = gaj.post(app.url(&format!("/api/v1/grants/{grant_id}/revoke"))).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    // Whole and unmasked, it is accepted: the refusals above are about the grant, not the rule.
+    let grant = json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["sfzh"],
+        "masks": {"sfzh": "none"}, "purpose": "核验身份证号"});
+    assert_eq!(gaj.post(app.url("/api/v1/grants")).json(&grant).send().await.unwrap().status(), 201);
+    let mut body = own_resource();
+    body["quality_rules"] = json!([{"rule": "reference(sfzh, 101/000001, sfzh)", "severity": "warn"}]);
+    let r = wjw.post(app.url("/api/v1/resources")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
