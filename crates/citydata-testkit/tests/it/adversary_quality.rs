@@ -329,3 +329,47 @@ async fn a_reference_rule_through_a_filtered_or_masked_grant_is_refused() {
     let r = wjw.post(app.url("/api/v1/resources")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 }
+
+#[tokio::test]
+async fn outsiders_neither_file_on_a_hidden_register_nor_list_another_departments_tickets() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    upload(&app, &gaj, POP, "", listing(Register::Population, 10, 0.0, 2)).await;
+    // A citizen cannot tell 人口基础信息 exists by filing on it.
+    let citizen = new_client();
+    let r = citizen
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": "eve@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = citizen
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "eve@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = citizen
+        .post(app.url(&format!("/api/v1/resources/{POP}/tickets")))
+        .json(&json!({"title": "试探", "description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 404, "not_found").await;
+    // scjgj reports on 人口; wjw asking for gaj's tickets gets none of it (only its own reports).
+    let scj = app.login("scjgj-steward").await;
+    let t =
+        file_ticket(&app, &scj, POP, json!({"title": "户籍地址有误", "description": "门牌号", "record_key": "K-1"}))
+            .await;
+    let wjw = app.login("wjw-steward").await;
+    let (s, list) = get_text(&wjw, &app, "/api/v1/tickets?department=gaj").await;
+    assert_eq!(s, 200, "{list}");
+    assert!(!list.contains(t["id"].as_str().unwrap()), "{list}");
+    let (_, list) = get_text(&citizen, &app, "/api/v1/tickets").await;
+    assert!(!list.contains(t["id"].as_str().unwrap()), "{list}");
+    // The provider has it, with the reporter.
+    let (_, list) = get_text(&gaj, &app, "/api/v1/tickets?department=gaj").await;
+    assert!(list.contains(t["id"].as_str().unwrap()) && list.contains("scjgj-steward"), "{list}");
+}
