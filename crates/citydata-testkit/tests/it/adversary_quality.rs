@@ -373,3 +373,40 @@ async fn outsiders_neither_file_on_a_hidden_register_nor_list_another_department
     let (_, list) = get_text(&gaj, &app, "/api/v1/tickets?department=gaj").await;
     assert!(list.contains(t["id"].as_str().unwrap()) && list.contains("scjgj-steward"), "{list}");
 }
+
+#[tokio::test]
+async fn an_anonymous_reporters_contact_reaches_only_the_provider() {
+    let app = spawn_app().await;
+    let scj = app.login("scjgj-steward").await;
+    upload(&app, &scj, ENT, "", listing(Register::Enterprise, 5, 0.0, 1)).await;
+    let res: Value =
+        new_client().get(app.url(&format!("/api/v1/resources/{ENT}"))).send().await.unwrap().json().await.unwrap();
+    let slug = res["slug"].as_str().unwrap();
+    let anon = new_client();
+    let (_, html) = get_text(&anon, &app, &format!("/datasets/{slug}")).await;
+    let form = html.split("id=\"feedback\"").nth(1).expect("the feedback form");
+    let at = form.find("name=\"csrf\" value=\"").expect("a CSRF token") + "name=\"csrf\" value=\"".len();
+    let token = &form[at..at + form[at..].find('"').unwrap()];
+    const CONTACT: &str = "139-1234-5678";
+    let r = anon
+        .post(app.url(&format!("/datasets/{slug}/feedback")))
+        .form(&[("csrf", token), ("body", "注册资本有误"), ("contact", CONTACT)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // The public list, the ticket itself for another user, the quality page: no contact.
+    let (_, list) = get_text(&new_client(), &app, &format!("/api/v1/resources/{ENT}/tickets")).await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let id = list[0]["id"].as_str().expect("the report is a ticket").to_string();
+    assert!(!list.to_string().contains(CONTACT), "{list}");
+    for c in [new_client(), app.login("wjw-steward").await] {
+        let (_, one) = get_text(&c, &app, &format!("/api/v1/tickets/{id}")).await;
+        assert!(!one.contains(CONTACT) && one.contains("注册资本有误"), "{one}");
+    }
+    let (_, page) = get_text(&new_client(), &app, &format!("/datasets/{slug}/quality")).await;
+    assert!(!page.contains(CONTACT));
+    // The provider's steward can answer.
+    let (_, one) = get_text(&scj, &app, &format!("/api/v1/tickets/{id}")).await;
+    assert!(one.contains(CONTACT), "{one}");
+}
