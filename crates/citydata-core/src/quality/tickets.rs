@@ -61,7 +61,7 @@ pub struct TicketEvent {
 }
 
 /// A ticket as a caller sees it: the reporter's identity only for the provider's stewards,
-/// platform admins and the reporter.
+/// platform admins and the reporter; the record key to others only on unconditionally open data.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketView {
@@ -70,6 +70,7 @@ pub struct TicketView {
     pub department: String,
     pub title: String,
     pub description: String,
+    /// Withheld (null) from others than the provider and the reporter unless the data is open.
     pub record_key: Option<String>,
     pub item: Option<String>,
     pub state: TicketState,
