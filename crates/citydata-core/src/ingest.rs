@@ -569,6 +569,9 @@ impl Core {
                 if let Err(e) = self.record_quality(&resource, &report).await {
                     tracing::warn!(error = %e, resource = %code, "storing the quality report failed");
                 }
+                if erasure.is_some() {
+                    self.forget_quality_samples(resource.id).await?;
+                }
                 let state = if report.rejected { IngestState::Rejected } else { IngestState::Committed };
                 let mut value = serde_json::to_value(&report).map_err(|e| CoreError::Internal(e.to_string()))?;
                 if let (Some(x), Value::Object(o)) = (&erasure, &mut value) {
@@ -722,7 +725,9 @@ impl Core {
             }
             let code = resource.content.code.to_string();
             let _writer = self.table_writer(resource.id).await;
-            self.lake()?.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))
+            let report = self.lake()?.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
+            self.forget_quality_samples(resource.id).await?;
+            Ok(report)
         }
         .await;
         let details = match &result {

@@ -337,6 +337,19 @@ impl Core {
         Ok(out)
     }
 
+    /// After an erasure: the failing values (`top_values`) and row samples of every stored
+    /// report of the resource go, the counts stay. They quote cells of rows the erasure made
+    /// unrecoverable (and the erasing commit's own report quotes the rows it deleted).
+    pub(crate) async fn forget_quality_samples(&self, resource_id: Uuid) -> Result<(), CoreError> {
+        for mut r in self.store.list_quality_reports(resource_id, u32::MAX).await? {
+            if r.samples != serde_json::json!({}) {
+                r.samples = serde_json::json!({});
+                self.store.put_quality_report(&r).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Compute and store the quality report of the version an ingest committed.
     pub(crate) async fn record_quality(&self, resource: &Resource, report: &IngestReport) -> Result<(), CoreError> {
         let (Some(counts), Some(version)) = (&report.quality, report.table_version) else { return Ok(()) };

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use citydata_domain::principal::Principal;
 use citydata_domain::quality::{TicketAction, TicketState};
 use citydata_domain::resource::Resource;
+use citydata_domain::vocab::OpenType;
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_store::{TicketFilter, TicketRecord};
 use serde::{Deserialize, Serialize};
@@ -60,7 +61,7 @@ pub struct TicketEvent {
 }
 
 /// A ticket as a caller sees it: the reporter's identity only for the provider's stewards,
-/// platform admins and the reporter.
+/// platform admins and the reporter; the record key to others only on unconditionally open data.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketView {
@@ -69,6 +70,7 @@ pub struct TicketView {
     pub department: String,
     pub title: String,
     pub description: String,
+    /// Withheld (null) from others than the provider and the reporter unless the data is open.
     pub record_key: Option<String>,
     pub item: Option<String>,
     pub state: TicketState,
@@ -112,7 +114,12 @@ fn state_of(r: &TicketRecord) -> TicketState {
 enum Role {
     Provider,
     Reporter,
-    Other,
+    /// Anyone else who sees the resource: no identities; the record key only when the data
+    /// itself is open to all (it names a row, e.g. a person by 身份证号, of a table the caller
+    /// may not read).
+    Other {
+        record_key: bool,
+    },
 }
 
 impl Core {
@@ -120,14 +127,15 @@ impl Core {
         match p {
             Some(p) if can_edit(p, &resource.content.provider) || p.is_admin() => Role::Provider,
             Some(p) if t.reporter_id == Some(p.user_id) => Role::Reporter,
-            _ => Role::Other,
+            _ => Role::Other { record_key: resource.content.open.kind == OpenType::Unconditional },
         }
     }
 
     fn ticket_view(&self, t: &TicketRecord, role: Role, now: DateTime<Utc>) -> TicketView {
         let state = state_of(t);
         let mut hist = history(t);
-        if role == Role::Other {
+        let other = matches!(role, Role::Other { .. });
+        if other {
             for e in hist.iter_mut() {
                 e.actor = None;
                 if e.action == "submit" {
@@ -141,11 +149,11 @@ impl Core {
             department: t.department.clone(),
             title: t.title.clone(),
             description: t.description.clone(),
-            record_key: t.record_key.clone(),
+            record_key: t.record_key.clone().filter(|_| role != Role::Other { record_key: false }),
             item: t.item.clone(),
             state,
             state_title: state.title().to_string(),
-            reporter: (role != Role::Other).then(|| t.reporter.clone()),
+            reporter: (!other).then(|| t.reporter.clone()),
             fixed_version: t.fixed_version,
             due_at: t.due_at,
             overdue: state.awaits_provider() && t.due_at < now,
@@ -478,7 +486,7 @@ impl Core {
         let result = async {
             let (t, resource) = self.load_ticket(Some(principal), id).await?;
             let role = self.ticket_role(Some(principal), &t, &resource);
-            if role == Role::Other {
+            if matches!(role, Role::Other { .. }) {
                 return Err(CoreError::forbidden());
             }
             let mut errs = ValidationErrors::new();

@@ -2,6 +2,7 @@
 mod adversary_data;
 mod adversary_gate;
 mod adversary_limits;
+mod adversary_quality;
 mod api;
 mod audit;
 mod auth;
