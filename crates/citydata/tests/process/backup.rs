@@ -5,6 +5,7 @@
 //! files do not match its manifest). On SQLite always; on PostgreSQL (pg_dump / pg_restore)
 //! when `CITYDATA_TEST_DATABASE_URL` is set.
 
+use super::support::free_port;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -30,10 +31,6 @@ fn run(cmd: &mut Command) -> Output {
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct Server(Child, String);

@@ -1,10 +1,10 @@
 //! The `citydata` binary as an operator uses it: init, departments, users, tokens, config,
 //! serve with graceful shutdown, and audit verify catching an edited entry.
 
+use super::support::{free_port, wait_until_up};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn citydata(data_dir: &Path) -> Command {
@@ -124,25 +124,6 @@ fn operator_commands_and_audit_verify() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("rewritten"), "{}", stdout(&o));
     assert!(d.join("audit.key").exists() && d.join("audit-checkpoints.jsonl").exists());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_until_up(port: u16, child: &mut Child) {
-    // Generous: a debug build loading demo data on a busy 2-core machine.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("server exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server did not start");
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! Runs on SQLite, and on PostgreSQL when `CITYDATA_TEST_DATABASE_URL` is set.
 //! `CITYDATA_CRASH_ROWS` / `CITYDATA_CRASH_ROUNDS` make it larger (see BENCHMARKS.md).
 
+use super::support::free_port;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,10 +20,6 @@ fn citydata(data_dir: &Path, db: &str) -> Command {
     c.arg("--data-dir").arg(data_dir).current_dir(data_dir);
     c.env("CITYDATA__DATABASE_URL", db).env_remove("CITYDATA_CRASH_AT");
     c
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A server on `port` with a short ingest lease; `crash_at` aborts it at a named point.

@@ -3,7 +3,7 @@
 //! exits 0 when the drain is done — or when `shutdown_grace_secs` runs out, leaving an upload
 //! that never finished uncommitted. Also `citydata lake check`.
 
-use std::net::TcpListener;
+use super::support::{free_port, wait_until_up};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,24 +13,6 @@ fn citydata(data_dir: &Path) -> Command {
     c.arg("--data-dir").arg(data_dir);
     c.env_remove("CITYDATA__DATABASE_URL").current_dir(data_dir);
     c
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_until_up(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("server exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server did not start");
 }
 
 /// `serve --demo` without data rows, with the given grace period.

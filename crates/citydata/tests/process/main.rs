@@ -8,3 +8,4 @@ mod crash;
 mod faults;
 mod readme_walk;
 mod soak;
+mod support;
