@@ -51,7 +51,7 @@ pub async fn dataset(
     let open: Vec<Value> = tickets
         .iter()
         .filter(|t| !matches!(t.state.as_str(), "confirmed" | "closed" | "rejected"))
-        .map(|t| json!({"title": t.title, "state": t.state_title, "created": t.created_at.format("%Y-%m-%d").to_string(), "overdue": t.overdue}))
+        .map(|t| json!({"title": t.title, "state": t.state.as_str(), "created": t.created_at.format("%Y-%m-%d").to_string(), "overdue": t.overdue}))
         .collect();
     let bars = report.as_ref().map(|q| chart::bars(&ctx.m("q_dimensions"), &dims(&ctx, q)));
     let trend: Vec<(String, f64)> = history.iter().map(|h| (format!("v{}", h.version), h.score)).collect();
@@ -171,7 +171,7 @@ pub async fn console(State(state): State<AppState>, Extension(portal): P, ctx: C
     tickets.sort_by_key(|t| t.created_at);
     let tickets: Vec<Value> = tickets
         .iter()
-        .map(|t| json!({"id": t.id, "title": t.title, "state": t.state_title, "days": (now - t.created_at).num_days(), "overdue": t.overdue}))
+        .map(|t| json!({"id": t.id, "title": t.title, "state": t.state.as_str(), "days": (now - t.created_at).num_days(), "overdue": t.overdue}))
         .collect();
     ctx.render(
         &portal,

@@ -37,6 +37,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/inbox.html", include_str!("../templates/console/inbox.html")),
     ("console/audit.html", include_str!("../templates/console/audit.html")),
     ("console/confirm.html", include_str!("../templates/console/confirm.html")),
+    ("console/tickets.html", include_str!("../templates/console/tickets.html")),
+    ("console/ticket.html", include_str!("../templates/console/ticket.html")),
 ];
 
 pub(crate) const CSS: &str = include_str!("../static/app.css");
@@ -229,6 +231,25 @@ mod render_tests {
         });
         let html = p.render("console/upload.html", ctx).unwrap_or_else(|e| panic!("{e:#}"));
         assert!(html.contains("身份证号"));
+    }
+
+    /// A template file that is not embedded would be a 500 on its page.
+    #[test]
+    fn every_template_file_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut missing = Vec::new();
+        for dir in [root.clone(), root.join("console")] {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.extension().is_some_and(|x| x == "html") {
+                    let name = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+                    if !TEMPLATES.iter().any(|(n, _)| *n == name) {
+                        missing.push(name);
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in TEMPLATES: {missing:?}");
     }
 }
 

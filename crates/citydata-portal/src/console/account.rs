@@ -256,6 +256,8 @@ fn page_link(api: &str) -> String {
     let path = api.find("/api/").map(|i| &api[i..]).unwrap_or(api);
     if let Some(id) = path.strip_prefix("/api/v1/requests/") {
         format!("/console/requests/{id}")
+    } else if let Some(id) = path.strip_prefix("/api/v1/tickets/") {
+        format!("/console/tickets/{id}")
     } else if path.starts_with("/api/v1/grants") {
         "/console/grants".into()
     } else if let Some(id) = path.strip_prefix("/api/v1/resources/") {

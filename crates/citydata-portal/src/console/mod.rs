@@ -44,6 +44,7 @@ macro_rules! csrf {
 mod account;
 mod resources;
 mod sharing;
+mod tickets;
 
 /// A destructive action's confirmation step (no script needed): what will happen, whether it
 /// can be undone, an optional reason, and the form that really does it (`confirm=yes`).
@@ -86,6 +87,7 @@ impl ConfirmForm {
 pub use account::*;
 pub use resources::*;
 pub use sharing::*;
+pub use tickets::*;
 
 pub async fn home(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
     let p = login!(ctx);

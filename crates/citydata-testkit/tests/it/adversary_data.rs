@@ -3,6 +3,7 @@
 //! audit trail, and erased rows that come back. Each test plays the attacker and fails on the
 //! code before the fix.
 
+use crate::support::public_user;
 use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_domain::audit::chain_hash;
 use citydata_testkit::{TestApp, assert_error, new_client, spawn_app};
@@ -33,26 +34,6 @@ async fn text(r: reqwest::Response) -> (u16, String) {
     (s, r.text().await.unwrap())
 }
 
-/// A public (email) account, signed in.
-async fn public_user(app: &TestApp) -> reqwest::Client {
-    let c = new_client();
-    let r = c
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({"email": "mallory@example.cn", "password": "public-pass-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = c
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"username": "mallory@example.cn", "password": "public-pass-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    c
-}
-
 #[tokio::test]
 async fn invalid_rows_show_their_cells_to_the_provider_only() {
     let app = spawn_app().await;
@@ -81,7 +62,7 @@ async fn invalid_rows_show_their_cells_to_the_provider_only() {
     let slug = slug["slug"].as_str().unwrap().to_string();
     let attackers = [
         ("anonymous", new_client()),
-        ("public", public_user(&app).await),
+        ("public", public_user(&app, "mallory@example.cn").await),
         ("another department's steward", app.login("gaj-steward").await),
         ("the provider's analyst", app.login("wjw-analyst").await),
     ];

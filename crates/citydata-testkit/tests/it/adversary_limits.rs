@@ -3,6 +3,7 @@
 //! injection, security headers, `/metrics`, `next=`, webhook destinations). Every refusal is a
 //! clear 4xx (or 429/503 with `Retry-After`) in Chinese first, and the server stays up.
 
+use crate::support::csrf_of;
 use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_testkit::{DEMO_PASSWORD, SpawnOptions, TestApp, assert_error, new_client, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
@@ -607,12 +608,6 @@ async fn metrics_need_a_token_or_their_own_listener() {
     let r = c.get(format!("{m}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("store_pool_connections"));
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_string()
 }
 
 #[tokio::test]

@@ -5,40 +5,10 @@
 //! buttons that lead to a 403.
 
 use crate::plain::raw_codes;
+use crate::support::{csrf_of, get, login_form as login};
 use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_testkit::{DEMO_PASSWORD, SpawnOptions, TestApp, new_client, spawn_app, spawn_app_with};
 use serde_json::Value;
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// A page, with the `/` minijinja writes as `&#x2f;` decoded (for comparisons and links).
-async fn get(c: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
-    let r = c.get(app.url(path)).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap().replace("&#x2f;", "/"))
-}
-
-/// A browser-like client logged in through the login form, pages in Chinese.
-async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Client {
-    let c = new_client();
-    let (_, html) = get(&c, app, "/login?lang=zh").await;
-    let r = c
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("username", username),
-            ("password", password),
-            ("next", "/console"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.url().path().starts_with("/console"), "{username} logged in: {}", r.url());
-    c
-}
 
 async fn register(app: &TestApp, email: &str, name: &str) -> reqwest::Client {
     let c = new_client();

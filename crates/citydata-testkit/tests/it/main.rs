@@ -23,6 +23,8 @@ mod portal;
 mod quality;
 mod requests;
 mod schemathesis;
+mod support;
+mod ticket_pages;
 mod tickets;
 mod truth;
 mod usecases;

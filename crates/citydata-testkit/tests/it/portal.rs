@@ -2,16 +2,10 @@
 //! names are escaped everywhere, forms refuse a missing or forged CSRF token, the console's
 //! flows work without JavaScript, and the preview goes through the gate.
 
+use crate::support::{csrf_of, login_form};
 use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_testkit::{TestApp, new_client, spawn_app};
 use serde_json::{Value, json};
-
-/// The CSRF token of a page's first form.
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
 
 /// Every HTML page the tests fetch must parse as HTML5 without a single parse error (html5ever
 /// with exact errors: misnested or unclosed elements, bad attributes, stray end tags).
@@ -41,25 +35,6 @@ async fn page(c: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
         assert_valid_html(path, &body);
     }
     (status, body)
-}
-
-/// A browser-like client, logged in through the login form.
-async fn login_form(app: &TestApp, username: &str, password: &str) -> reqwest::Client {
-    let c = new_client();
-    let (_, html) = page(&c, app, "/login").await;
-    let r = c
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
-            ("username", username),
-            ("password", password),
-            ("next", "/console"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.url().path().starts_with("/console"), "logged in and sent to the console: {}", r.url());
-    c
 }
 
 async fn enterprise_slug(app: &TestApp) -> String {

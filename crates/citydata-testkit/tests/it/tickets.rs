@@ -3,6 +3,7 @@
 //! transition and every refusal (409 with the current state); the SLA on working days and the
 //! overdue flag; an overdue daily resource in `/api/v1/quality/overdue`.
 
+use crate::support::public_user;
 use chrono::{Duration, Utc};
 use citydata_core::demo::generate::{Register, generate_listing};
 use citydata_testkit::{TestApp, assert_error, new_client, spawn_app, using_postgres};
@@ -16,25 +17,6 @@ async fn upload(app: &TestApp, c: &reqwest::Client, query: &str, rows: u64, seed
     let r = c.post(app.url(&format!("/api/v1/resources/{ENT}/data{query}"))).body(f).send().await.unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     r.json().await.unwrap()
-}
-
-async fn public_user(app: &TestApp, email: &str) -> reqwest::Client {
-    let c = new_client();
-    let r = c
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({"email": email, "password": "public-pass-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = c
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"username": email, "password": "public-pass-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    c
 }
 
 async fn kinds(c: &reqwest::Client, app: &TestApp) -> Vec<String> {
