@@ -133,6 +133,57 @@ impl Core {
         .await
     }
 
+    /// Change one's own password: the current one must be right (failures count against the
+    /// same limits as logins), the new one must meet the rules; every other session of the
+    /// user ends (the one behind `cookie_value` stays).
+    pub async fn change_password(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        cookie_value: Option<&str>,
+        current: &str,
+        new: &str,
+    ) -> Result<u64, CoreError> {
+        let result = async {
+            let now = Utc::now();
+            let key = principal.username.to_string();
+            if let Some(retry_after_secs) = self.login_user_limiter.blocked(&key, now) {
+                return Err(CoreError::RateLimited { retry_after_secs });
+            }
+            let hash = self.store.get_user_by_username(&principal.username).await?.map(|(_, h)| h);
+            let mut errs = citydata_domain::ValidationErrors::new();
+            if !self.passwords.verify(current.to_string(), hash).await? {
+                self.login_user_limiter.record_failure(&key, now);
+                errs.push(citydata_domain::FieldError::new(
+                    "current_password",
+                    "wrong_password",
+                    "当前密码不正确 / the current password is wrong",
+                ));
+            }
+            let new = match citydata_domain::user::Password::parse(new) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errs.push(citydata_domain::FieldError { field: "new_password".into(), ..e });
+                    None
+                }
+            };
+            errs.into_result()?;
+            let phc = self.passwords.hash(new.expect("checked").expose().to_string()).await?;
+            self.store.set_password_hash(principal.user_id, &phc).await?;
+            let keep = cookie_value.map(sha256_hex);
+            Ok(self.store.delete_user_sessions(principal.user_id, keep.as_deref()).await?)
+        }
+        .await;
+        self.audited(
+            meta,
+            Actor::Principal(principal),
+            "user.password",
+            Some(format!("user:{}", principal.username)),
+            result,
+        )
+        .await
+    }
+
     /// The principal of a live session cookie, or `None`.
     pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Principal>, CoreError> {
         let Some(s) = self.store.get_session(&sha256_hex(cookie_value), Utc::now()).await? else {

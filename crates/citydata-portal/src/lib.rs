@@ -64,6 +64,8 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))
+        .route("/console/profile", get(console::profile))
+        .route("/console/profile/password", post(console::change_password))
         .route("/console/tickets", get(console::tickets))
         .route("/console/tickets/{id}", get(console::ticket_page))
         .route("/console/tickets/{id}/{action}", post(console::ticket_step))

@@ -64,6 +64,8 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
     /// Remove sessions expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// End every session of a user except `keep` (a session's id hash); returns how many.
+    async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&str>) -> Result<u64>;
 }
 
 /// An API token. Only the SHA-256 of the secret is stored; `prefix` is its first characters,

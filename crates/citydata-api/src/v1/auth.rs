@@ -90,3 +90,39 @@ pub async fn register(
     let u = state.core.register_public(&meta, &body).await?;
     Ok((StatusCode::CREATED, Json(u.into())))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// How many other sessions of the user were ended.
+    pub sessions_ended: u64,
+}
+
+/// Change one's own password (the current one is required); every other session of the user
+/// ends, the calling session stays.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
+    responses(
+        (status = 200, body = PasswordChanged, description = "Changed; other sessions ended"),
+        (status = 400, body = ErrorEnvelope, description = "Wrong current password or a new one that breaks the rules"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 429, body = ErrorEnvelope, description = "Too many wrong passwords"),
+    ),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<Json<PasswordChanged>, ApiError> {
+    let cookie = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
+    let n =
+        state.core.change_password(&meta, &p, cookie.as_deref(), &body.current_password, &body.new_password).await?;
+    Ok(Json(PasswordChanged { sessions_ended: n }))
+}

@@ -35,6 +35,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::register))
+        .routes(routes!(auth::change_password))
         .routes(routes!(auth::me))
         .routes(routes!(departments::list_departments, departments::create_department))
         .routes(routes!(departments::get_department))

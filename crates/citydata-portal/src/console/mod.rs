@@ -42,6 +42,7 @@ macro_rules! csrf {
 }
 
 mod account;
+mod profile;
 mod resources;
 mod sharing;
 mod tickets;
@@ -85,6 +86,7 @@ impl ConfirmForm {
 }
 
 pub use account::*;
+pub use profile::*;
 pub use resources::*;
 pub use sharing::*;
 pub use tickets::*;

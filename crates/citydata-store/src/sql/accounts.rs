@@ -273,6 +273,11 @@ impl<B: SqlBackend> SessionStore for B {
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         self.run(sql("DELETE FROM sessions WHERE expires_at <= $1").bind(now)).await
     }
+
+    async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&str>) -> Result<u64> {
+        let q = sql("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2").bind(user_id).bind(keep.unwrap_or(""));
+        self.run(q).await
+    }
 }
 
 #[async_trait]

@@ -313,6 +313,7 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/openapi.json",
         "POST /api/v1/auth/login",
         "POST /api/v1/auth/logout",
+        "POST /api/v1/auth/password",
         "POST /api/v1/auth/register",
         "GET /api/v1/me",
         "GET /api/v1/departments",

@@ -20,6 +20,7 @@ mod journeys;
 mod paging;
 mod plain;
 mod portal;
+mod profile_pages;
 mod quality;
 mod requests;
 mod schemathesis;
