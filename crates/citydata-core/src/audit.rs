@@ -120,13 +120,30 @@ impl Core {
         target: Option<String>,
         result: Result<T, CoreError>,
     ) -> Result<T, CoreError> {
-        let (outcome, details) = match &result {
+        self.audited_with(meta, actor, action, target, serde_json::Map::new(), result).await
+    }
+
+    /// [`Core::audited`] with further facts the entry should carry (a reason, counts), merged
+    /// with the outcome's own.
+    pub(crate) async fn audited_with<T>(
+        &self,
+        meta: &RequestMeta,
+        actor: Actor<'_>,
+        action: &str,
+        target: Option<String>,
+        extra: serde_json::Map<String, serde_json::Value>,
+        result: Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let (outcome, mut details) = match &result {
             Ok(_) => (Outcome::Success, serde_json::json!({})),
             Err(e @ (CoreError::Forbidden(_) | CoreError::Unauthenticated(_) | CoreError::RateLimited { .. })) => {
                 (Outcome::Denied, serde_json::json!({ "error": e.code() }))
             }
             Err(e) => (Outcome::Failure, serde_json::json!({ "error": e.code() })),
         };
+        if let Some(d) = details.as_object_mut() {
+            d.extend(extra);
+        }
         if let Err(e) = self.record(meta, actor, action, target, outcome, details).await {
             tracing::error!(error = %e, action, "audit append failed");
             return Err(e);

@@ -456,7 +456,12 @@ impl Core {
             Ok(GrantRecord { revoked_at: Some(now), revoked_by: Some(principal.username.to_string()), ..g })
         }
         .await;
-        self.audited(meta, Actor::Principal(principal), "grant.revoke", Some(format!("grant:{id}")), result).await
+        let mut extra = serde_json::Map::new();
+        if let Some(r) = reason {
+            extra.insert("reason".into(), serde_json::Value::String(r));
+        }
+        self.audited_with(meta, Actor::Principal(principal), "grant.revoke", Some(format!("grant:{id}")), extra, result)
+            .await
     }
 }
 

@@ -32,8 +32,17 @@ pub async fn list_grants(State(state): State<AppState>, Auth(p): Auth) -> Result
     Ok(Json(state.core.list_grants(&p).await?.iter().map(GrantView::from).collect()))
 }
 
-/// Revoke a grant; reads under it stop at once (`grant_revoked`).
+/// Why a grant is revoked (optional): told to the grantee and kept in the audit entry.
+#[derive(serde::Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeGrant {
+    pub reason: Option<String>,
+}
+
+/// Revoke a grant; reads under it stop at once (`grant_revoked`). The optional body's reason
+/// goes to the grantee's notice and into the audit entry.
 #[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", tag = "grants", params(("id" = String, Path)),
+    request_body(content = Option<RevokeGrant>, description = "Optional: the reason"),
     responses((status = 200, body = GrantView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn revoke_grant(
@@ -41,6 +50,8 @@ pub async fn revoke_grant(
     Meta(meta): Meta,
     Auth(p): Auth,
     Path(id): Path<String>,
+    body: Option<ApiJson<RevokeGrant>>,
 ) -> Result<Json<GrantView>, ApiError> {
-    Ok(Json(GrantView::from(&state.core.revoke_grant(&meta, &p, &id).await?)))
+    let reason = body.and_then(|b| b.0.reason);
+    Ok(Json(GrantView::from(&state.core.revoke_grant_because(&meta, &p, &id, reason.as_deref()).await?)))
 }

@@ -38,7 +38,15 @@ async fn the_provider_grants_narrowed_scopes_and_revokes_them() {
     let id = g["id"].as_str().unwrap();
     assert_error(wjw.post(app.url(&format!("/api/v1/grants/{id}/revoke"))).send().await.unwrap(), 404, "not_found")
         .await;
-    let r = gaj.post(app.url(&format!("/api/v1/grants/{id}/revoke"))).send().await.unwrap();
+    // A body must be the reason and nothing else.
+    let r = gaj.post(app.url(&format!("/api/v1/grants/{id}/revoke"))).json(&json!({"why": "x"})).send().await.unwrap();
+    assert_error(r, 422, "invalid_body").await;
+    let r = gaj
+        .post(app.url(&format!("/api/v1/grants/{id}/revoke")))
+        .json(&json!({"reason": "合作项目结束"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let g: Value = r.json().await.unwrap();
     assert_eq!(g["state"], "revoked");
@@ -51,6 +59,13 @@ async fn the_provider_grants_narrowed_scopes_and_revokes_them() {
     let actions: Vec<&str> =
         page["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"grant.create") && actions.contains(&"grant.revoke"), "{actions:?}");
+    let revoke = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "grant.revoke" && e["outcome"] == "success")
+        .unwrap();
+    assert_eq!(revoke["details"]["reason"], "合作项目结束", "the reason is kept in the audit");
 }
 
 #[tokio::test]
