@@ -111,7 +111,20 @@ impl Core {
                 &[r.requester],
                 "request.decided",
                 format!("申请已批准：{} / request approved", resource.content.name),
-                format!("可用信息项：{}；到期：{}", grant.fields.join("、"), expires_at.format("%Y-%m-%d")),
+                {
+                    // Items by their titles, as the requester knows them.
+                    let titles: Vec<&str> = grant
+                        .fields
+                        .iter()
+                        .map(|f| resource.content.item(f).map(|i| i.title.as_str()).unwrap_or(f.as_str()))
+                        .collect();
+                    let until = expires_at.format("%Y-%m-%d");
+                    format!(
+                        "可用信息项：{}；到期：{until} / items: {}; expires {until}",
+                        titles.join("、"),
+                        titles.join(", ")
+                    )
+                },
                 format!("/api/v1/requests/{}", r.id),
             )
             .await?;

@@ -408,6 +408,8 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let (_, inbox) = get(&wjw, &app, "/console/inbox").await;
+    assert!(inbox.contains("可用信息项：性别"), "items by their titles, not codes: {inbox}");
     let (_, grants) = get(&gaj, &app, "/console/grants").await;
     let revoke = grants.split("href=\"/console/grants/").nth(1).expect("a revoke link").split('"').next().unwrap();
     let revoke = format!("/console/grants/{revoke}");
