@@ -64,6 +64,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))
+        .route("/console/resources/{slug}/rules", get(console::rules_page).post(console::save_rules))
         .route("/console/profile", get(console::profile))
         .route("/console/profile/password", post(console::change_password))
         .route("/console/tickets", get(console::tickets))

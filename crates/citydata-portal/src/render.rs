@@ -37,6 +37,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/inbox.html", include_str!("../templates/console/inbox.html")),
     ("console/audit.html", include_str!("../templates/console/audit.html")),
     ("console/confirm.html", include_str!("../templates/console/confirm.html")),
+    ("console/rules.html", include_str!("../templates/console/rules.html")),
     ("console/profile.html", include_str!("../templates/console/profile.html")),
     ("console/tickets.html", include_str!("../templates/console/tickets.html")),
     ("console/ticket.html", include_str!("../templates/console/ticket.html")),

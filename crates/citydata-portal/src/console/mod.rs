@@ -44,6 +44,7 @@ macro_rules! csrf {
 mod account;
 mod profile;
 mod resources;
+mod rules;
 mod sharing;
 mod tickets;
 
@@ -88,6 +89,7 @@ impl ConfirmForm {
 pub use account::*;
 pub use profile::*;
 pub use resources::*;
+pub use rules::*;
 pub use sharing::*;
 pub use tickets::*;
 

@@ -23,6 +23,7 @@ mod portal;
 mod profile_pages;
 mod quality;
 mod requests;
+mod rule_pages;
 mod schemathesis;
 mod support;
 mod ticket_pages;

@@ -83,10 +83,11 @@ fn codes() -> Vec<String> {
     out
 }
 
-/// The text a reader sees: tags, attributes, `<code>`, `<pre>`, `<script>` and `<style>` removed.
+/// The text a reader sees: tags, attributes, `<code>`, `<pre>`, `<textarea>` (the user's own
+/// text), `<script>` and `<style>` removed.
 pub fn visible_text(html: &str) -> String {
     let mut s = html.to_string();
-    for tag in ["pre", "code", "script", "style", "title"] {
+    for tag in ["pre", "code", "script", "style", "title", "textarea"] {
         loop {
             let open = format!("<{tag}");
             let close = format!("</{tag}>");
