@@ -77,8 +77,8 @@ async fn a_steward_edits_quality_rules_in_the_console() {
     let gaj = login_form(&app, "gaj-steward", DEMO_PASSWORD).await;
     let (status, _) = get(&gaj, &app, &page).await;
     assert_eq!(status, 403);
-    let (status, _) = save(&gaj, &app, &format!("{page}"), "拒绝 not_null(hy)", Some("99")).await;
-    assert!(status == 403, "{status}");
+    let (status, _) = save(&gaj, &app, &page, "拒绝 not_null(hy)", Some("99")).await;
+    assert_eq!(status, 403);
     let anon = new_client().get(app.url(&page)).send().await.unwrap();
     assert_eq!(anon.url().path(), "/login");
 }
