@@ -67,6 +67,18 @@ const EN: &str = include_str!("../messages/en.toml");
 
 /// The two embedded catalogs. Panics only if an embedded file is not valid TOML, which the
 /// unit tests rule out.
+/// Chinese summaries of the API's operations for `/api-docs`, keyed `METHOD /path` (the
+/// OpenAPI document's own descriptions are English).
+pub fn api_summaries_zh() -> &'static Catalog {
+    static ZH_API: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+    ZH_API.get_or_init(|| toml::from_str(include_str!("../messages/api-zh.toml")).expect("api-zh.toml is valid TOML"))
+}
+
+/// The Chinese summary of one operation, when written.
+pub fn api_summary_zh(method: &str, path: &str) -> Option<&'static str> {
+    api_summaries_zh().get(&format!("{} {path}", method.to_uppercase())).map(String::as_str)
+}
+
 pub fn catalogs() -> (Catalog, Catalog) {
     let parse = |s: &str| -> Catalog { toml::from_str(s).expect("embedded message catalog is valid TOML") };
     (parse(ZH), parse(EN))

@@ -523,24 +523,29 @@ pub async fn api_docs(Extension(portal): P, ctx: Ctx) -> Response {
                             .collect()
                     })
                     .unwrap_or_default();
+                let zh = crate::i18n::api_summary_zh(method, path);
                 groups.entry(tag).or_default().push(json!({
-                    "method": method.to_uppercase(), "path": path, "summary": summary,
+                    "method": method.to_uppercase(), "path": path, "summary": summary, "summary_zh": zh,
                     "description": op["description"], "params": params,
                 }));
             }
         }
     }
-    let tags: Vec<Value> = doc["tags"]
+    let mut tags: Vec<Value> = doc["tags"]
         .as_array()
         .map(|ts| {
             ts.iter()
                 .filter_map(|t| {
                     let name = t["name"].as_str()?;
-                    Some(json!({"name": name, "description": t["description"], "ops": groups.get(name)}))
+                    Some(json!({"name": name, "description": t["description"], "ops": groups.remove(name)}))
                 })
                 .collect()
         })
         .unwrap_or_default();
+    // Operations under a tag the document does not declare are listed too, never dropped.
+    for (name, ops) in groups {
+        tags.push(json!({"name": name, "description": name, "ops": ops}));
+    }
     ctx.render(&portal, "api_docs.html", json!({"tags": tags, "version": doc["info"]["version"]}))
 }
 

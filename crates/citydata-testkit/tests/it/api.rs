@@ -255,6 +255,22 @@ fn is_typed(doc: &Value, schema: &Value) -> bool {
     !ty.is_empty() || schema.get("enum").is_some()
 }
 
+/// `/api-docs` in Chinese gives every operation of the OpenAPI document a Chinese summary (the
+/// English description stays, marked `lang="en"`, under it); in English, the document's own.
+#[tokio::test]
+async fn api_docs_summarise_every_operation_in_chinese() {
+    let app = spawn_app().await;
+    let doc: Value = new_client().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let ops: usize = doc["paths"].as_object().unwrap().values().map(|o| o.as_object().unwrap().len()).sum();
+    let zh = new_client().get(app.url("/api-docs?lang=zh")).send().await.unwrap().text().await.unwrap();
+    let summaries: Vec<&str> = zh.split("<summary>").skip(1).map(|s| s.split("</summary>").next().unwrap()).collect();
+    assert_eq!(summaries.len(), ops, "one entry per operation");
+    let english: Vec<&str> = summaries.iter().filter(|s| s.contains("lang=\"en\"")).copied().collect();
+    assert!(english.is_empty(), "operations without a Chinese summary (messages/api-zh.toml): {english:#?}");
+    let en = new_client().get(app.url("/api-docs?lang=en")).send().await.unwrap().text().await.unwrap();
+    assert!(en.contains("Create a draft resource") && !en.contains("创建资源草稿"), "English page, English summaries");
+}
+
 #[tokio::test]
 async fn openapi_documents_every_v1_route() {
     let app = spawn_app().await;
