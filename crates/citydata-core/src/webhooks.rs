@@ -38,6 +38,7 @@ pub const EVENTS: &[&str] = &[
     "ticket.fixed",
     "ticket.confirmed",
     "ticket.overdue",
+    "ticket.assigned",
     "quality.due_soon",
     "quality.overdue",
 ];

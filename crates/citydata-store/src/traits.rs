@@ -527,6 +527,8 @@ pub struct TicketRecord {
     pub due_at: DateTime<Utc>,
     /// When the overdue notice went out (once).
     pub overdue_notified_at: Option<DateTime<Utc>>,
+    /// The provider's steward answering it (username), when assigned.
+    pub assignee: Option<String>,
     pub history: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -541,6 +543,8 @@ pub struct TicketFilter {
     pub reporter_id: Option<Uuid>,
     /// Only tickets waiting for the provider past their due time at this moment.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only tickets assigned to this username.
+    pub assignee: Option<String>,
 }
 
 /// Quality reports per table version, 纠错 tickets, and reminders sent once per due period.

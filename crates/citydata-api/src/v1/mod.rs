@@ -92,6 +92,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(quality::confirm_ticket))
         .routes(routes!(quality::reopen_ticket))
         .routes(routes!(quality::comment_ticket))
+        .routes(routes!(quality::assign_ticket))
         .routes(routes!(quality::overdue))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(

@@ -220,3 +220,25 @@ pub async fn profile(
 ) -> Result<Json<QualityReport>, ApiError> {
     Ok(Json(state.core.profile_quality(&meta, &p, &id).await?))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketAssign {
+    /// A steward of the provider department (username); `null` clears the assignment.
+    pub assignee: Option<String>,
+}
+
+/// Assign a ticket to one of the provider's stewards, or clear it (the provider's stewards).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/assign", tag = "quality", params(("id" = String, Path)), request_body = TicketAssign,
+    responses((status = 200, body = TicketView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn assign_ticket(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TicketAssign>,
+) -> Result<Json<TicketView>, ApiError> {
+    Ok(Json(state.core.assign_ticket(&meta, &p, &id, body.assignee.as_deref()).await?))
+}

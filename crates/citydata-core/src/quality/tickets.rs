@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use citydata_domain::principal::Principal;
 use citydata_domain::quality::{TicketAction, TicketState};
 use citydata_domain::resource::Resource;
+use citydata_domain::user::Role as UserRole;
 use citydata_domain::vocab::OpenType;
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_store::{TicketFilter, TicketRecord};
@@ -77,6 +78,8 @@ pub struct TicketView {
     /// 已提交 / 已受理 / ...
     pub state_title: String,
     pub reporter: Option<String>,
+    /// The provider's steward answering it (username); shown to the provider and the reporter.
+    pub assignee: Option<String>,
     pub fixed_version: Option<i64>,
     pub due_at: DateTime<Utc>,
     /// Waiting for the provider past its due time.
@@ -138,8 +141,8 @@ impl Core {
         if other {
             for e in hist.iter_mut() {
                 e.actor = None;
-                if e.action == "submit" {
-                    e.text = None; // the reporter's contact
+                if e.action == "submit" || e.action == "assign" {
+                    e.text = None; // the reporter's contact; the assignee
                 }
             }
         }
@@ -154,6 +157,7 @@ impl Core {
             state,
             state_title: state.title().to_string(),
             reporter: (!other).then(|| t.reporter.clone()),
+            assignee: t.assignee.clone().filter(|_| !other),
             fixed_version: t.fixed_version,
             due_at: t.due_at,
             overdue: state.awaits_provider() && t.due_at < now,
@@ -225,6 +229,7 @@ impl Core {
                 fixed_version: None,
                 due_at: self.config.calendar.due(now, self.config.ticket_sla_days),
                 overdue_notified_at: None,
+                assignee: None,
                 history: serde_json::to_value(vec![first]).unwrap_or_default(),
                 created_at: now,
                 updated_at: now,
@@ -513,6 +518,121 @@ impl Core {
         .await;
         let target = result.as_ref().ok().map(|v| format!("ticket:{}", v.id));
         self.audited(meta, Actor::Principal(principal), "ticket.comment", target, result).await
+    }
+
+    /// Whom a ticket can be assigned to: the provider department's stewards and department
+    /// admins as (username, display name), for the provider only.
+    pub async fn ticket_assignees(&self, principal: &Principal, id: &str) -> Result<Vec<(String, String)>, CoreError> {
+        let (t, resource) = self.load_ticket(Some(principal), id).await?;
+        if self.ticket_role(Some(principal), &t, &resource) != Role::Provider {
+            return Err(CoreError::forbidden());
+        }
+        Ok(self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| {
+                !u.disabled
+                    && u.memberships.iter().any(|m| {
+                        m.department.as_str() == t.department
+                            && matches!(m.role, UserRole::Steward | UserRole::DeptAdmin)
+                    })
+            })
+            .map(|u| (u.username.to_string(), u.display_name))
+            .collect())
+    }
+
+    /// Assign a ticket to one of the provider's stewards (or department admins), or clear the
+    /// assignment with `None`: by the provider's stewards and platform admins, on a ticket still
+    /// open. The assignee is told through the inbox; the step is in the history.
+    pub async fn assign_ticket(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+        assignee: Option<&str>,
+    ) -> Result<TicketView, CoreError> {
+        let result = async {
+            let (t, resource) = self.load_ticket(Some(principal), id).await?;
+            if self.ticket_role(Some(principal), &t, &resource) != Role::Provider {
+                return Err(CoreError::forbidden());
+            }
+            let state = state_of(&t);
+            if matches!(state, TicketState::Confirmed | TicketState::Closed | TicketState::Rejected) {
+                return Err(CoreError::InvalidTransition {
+                    state: state.as_str(),
+                    message: format!("工单已“{}”，不能再指派 / the ticket is {}", state.title(), state.as_str()),
+                });
+            }
+            let who = match assignee.map(str::trim).filter(|a| !a.is_empty()) {
+                None => None,
+                Some(a) => {
+                    let user = match citydata_domain::user::Username::parse(a) {
+                        Ok(u) => self.store.get_user_by_username(&u).await?.map(|(u, _)| u),
+                        Err(_) => None,
+                    };
+                    let answers = user.as_ref().is_some_and(|u| {
+                        !u.disabled
+                            && u.memberships.iter().any(|m| {
+                                m.department.as_str() == t.department
+                                    && matches!(m.role, UserRole::Steward | UserRole::DeptAdmin | UserRole::Admin)
+                            })
+                    });
+                    if !answers {
+                        return Err(FieldError::new(
+                            "assignee",
+                            "not_a_steward",
+                            format!("“{a}”不是提供部门的数据管理员 / {a} is not a steward of the provider"),
+                        )
+                        .into());
+                    }
+                    user
+                }
+            };
+            let now = Utc::now();
+            let mut hist = history(&t);
+            hist.push(TicketEvent {
+                at: now,
+                action: "assign".into(),
+                by: "provider".into(),
+                actor: Some(principal.username.to_string()),
+                state: None,
+                text: who.as_ref().map(|u| u.username.to_string()),
+                version: None,
+            });
+            let next = TicketRecord {
+                assignee: who.as_ref().map(|u| u.username.to_string()),
+                history: serde_json::to_value(&hist).unwrap_or_default(),
+                updated_at: now,
+                ..t.clone()
+            };
+            if !self.store.update_ticket(&next, &t.state).await? {
+                return Err(CoreError::Conflict("工单刚被修改，请重试 / the ticket just changed: retry".into()));
+            }
+            if let Some(u) = &who
+                && u.id != principal.user_id
+            {
+                self.notify(
+                    &[u.id],
+                    "ticket.assigned",
+                    format!("纠错工单指派给您：{} / a correction ticket is assigned to you", t.title),
+                    format!(
+                        "{}（{}）请在 {} 前答复 / answer by {}",
+                        t.title,
+                        resource.content.name,
+                        t.due_at.format("%Y-%m-%d"),
+                        t.due_at.to_rfc3339()
+                    ),
+                    format!("/api/v1/tickets/{}", t.id),
+                )
+                .await?;
+            }
+            Ok(self.ticket_view(&next, Role::Provider, now))
+        }
+        .await;
+        let target = result.as_ref().ok().map(|v| format!("ticket:{}", v.id));
+        self.audited(meta, Actor::Principal(principal), "ticket.assign", target, result).await
     }
 
     /// The ticket part of the notice sweep: overdue tickets are flagged once to the provider's

@@ -34,6 +34,8 @@ pub struct TicketForm {
     pub version: String,
     #[serde(default)]
     pub body: String,
+    #[serde(default)]
+    pub assignee: String,
 }
 
 /// Resource id → (name, slug), looked up once per page.
@@ -125,7 +127,9 @@ async fn ticket_view(
     };
     let names = resource_names(state, p, std::slice::from_ref(&t)).await;
     let mut people: Vec<String> = t.history.iter().filter_map(|e| e.actor.clone()).collect();
+    people.extend(t.history.iter().filter(|e| e.action == "assign").filter_map(|e| e.text.clone()));
     people.extend(t.reporter.clone());
+    people.extend(t.assignee.clone());
     let names_of = Names::load(state, p, people).await;
     let history: Vec<Value> = t
         .history
@@ -163,7 +167,22 @@ async fn ticket_view(
         }
         None => (StatusCode::OK, json!({}), json!({}), None),
     };
+    let assignees: Vec<Value> = if is_provider(p, &t)
+        && !matches!(t.state, TicketState::Confirmed | TicketState::Closed | TicketState::Rejected)
+    {
+        state
+            .core
+            .ticket_assignees(p, id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(u, n)| json!({"username": u, "name": n, "selected": t.assignee.as_deref() == Some(u.as_str())}))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut view = row(&t, &names, &names_of);
+    view["assignee"] = json!(t.assignee.as_deref().map(|a| names_of.person(a)));
     view["description"] = json!(t.description);
     view["record_key"] = json!(t.record_key);
     view["item"] = json!(t.item);
@@ -173,7 +192,7 @@ async fn ticket_view(
         portal,
         status,
         "console/ticket.html",
-        json!({"t": view, "history": history, "actions": actions(p, &t), "can_comment": is_provider(p, &t) || is_reporter(p, &t), "errors": errors, "k": kept, "failed": failed,
+        json!({"t": view, "history": history, "actions": actions(p, &t), "assignees": assignees, "can_comment": is_provider(p, &t) || is_reporter(p, &t), "errors": errors, "k": kept, "failed": failed,
                "sent": ctx.q("done")}),
     )
 }
@@ -203,6 +222,8 @@ pub async fn ticket_step(
     let nonempty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let result = if action == "comment" {
         state.core.comment_ticket(&ctx.meta, &p, &id, &f.body).await
+    } else if action == "assign" {
+        state.core.assign_ticket(&ctx.meta, &p, &id, nonempty(&f.assignee).as_deref()).await
     } else {
         let Some(a) = TicketAction::parse(&action) else {
             return ctx.error_page(&portal, StatusCode::NOT_FOUND, &ctx.m("error_not_found"));

@@ -32,6 +32,7 @@ fn ticket<R: SqlRow>(r: &Cols<'_, R>) -> Result<TicketRecord> {
         fixed_version: r.opt_i64("fixed_version")?,
         due_at: r.time("due_at")?,
         overdue_notified_at: r.opt_time("overdue_notified_at")?,
+        assignee: r.opt_text("assignee")?,
         history: r.json("history")?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
@@ -75,7 +76,8 @@ impl<B: SqlBackend> QualityStore for B {
     async fn create_ticket(&self, t: &TicketRecord) -> Result<()> {
         let q = sql("INSERT INTO quality_tickets (id, resource_id, department, title, description, record_key, item, \
                      reporter_id, reporter, state, fixed_version, due_at, overdue_notified_at, history, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+                     updated_at, assignee) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                     $16, $17)")
         .bind(t.id)
         .bind(t.resource_id)
         .bind(&t.department)
@@ -91,7 +93,8 @@ impl<B: SqlBackend> QualityStore for B {
         .bind(t.overdue_notified_at)
         .bind(t.history.to_string())
         .bind(t.created_at)
-        .bind(t.updated_at);
+        .bind(t.updated_at)
+        .bind(&t.assignee);
         self.run(q).await.map(drop)
     }
 
@@ -116,19 +119,24 @@ impl<B: SqlBackend> QualityStore for B {
         if let Some(at) = f.overdue_at {
             q.push(" AND state IN ('submitted', 'accepted') AND due_at < ").push_bind(at);
         }
+        if let Some(a) = &f.assignee {
+            q.push(" AND assignee = ").push_bind(a.as_str());
+        }
         q.push(" ORDER BY created_at DESC LIMIT ").push_bind(i64::from(limit));
         self.map(q, "quality_tickets", ticket).await
     }
 
     async fn update_ticket(&self, t: &TicketRecord, from: &str) -> Result<bool> {
         let q = sql("UPDATE quality_tickets SET state = $1, fixed_version = $2, due_at = $3, \
-                     overdue_notified_at = $4, history = $5, updated_at = $6 WHERE id = $7 AND state = $8")
+                     overdue_notified_at = $4, history = $5, updated_at = $6, assignee = $7 \
+                     WHERE id = $8 AND state = $9")
         .bind(&t.state)
         .bind(t.fixed_version)
         .bind(t.due_at)
         .bind(t.overdue_notified_at)
         .bind(t.history.to_string())
         .bind(t.updated_at)
+        .bind(&t.assignee)
         .bind(t.id)
         .bind(from);
         Ok(self.run(q).await? > 0)

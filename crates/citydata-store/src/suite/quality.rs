@@ -56,6 +56,7 @@ pub async fn quality_reports_and_tickets(s: Arc<dyn Store>) {
         fixed_version: None,
         due_at: now + Duration::days(7),
         overdue_notified_at: None,
+        assignee: None,
         history: serde_json::json!([{"action": "submit"}]),
         created_at: now,
         updated_at: now,
@@ -80,6 +81,13 @@ pub async fn quality_reports_and_tickets(s: Arc<dyn Store>) {
     let accepted = TicketRecord { state: "accepted".into(), updated_at: now + Duration::seconds(1), ..t.clone() };
     assert!(s.update_ticket(&accepted, "submitted").await.unwrap());
     assert!(!s.update_ticket(&accepted, "submitted").await.unwrap(), "a second writer from the old state loses");
+    // Assigned without a state change: the same compare-and-set, then found by assignee.
+    let assigned = TicketRecord { assignee: Some("gaj-steward".into()), ..accepted.clone() };
+    assert!(s.update_ticket(&assigned, "accepted").await.unwrap());
+    let theirs = TicketFilter { assignee: Some("gaj-steward".into()), ..Default::default() };
+    assert_eq!(s.list_tickets(&theirs, 10).await.unwrap().iter().map(|x| x.id).collect::<Vec<_>>(), [t.id]);
+    assert_eq!(s.get_ticket(t.id).await.unwrap().unwrap().assignee.as_deref(), Some("gaj-steward"));
+    let accepted = assigned;
     let fixed = TicketRecord { state: "fixed".into(), fixed_version: Some(2), ..accepted.clone() };
     assert!(s.update_ticket(&fixed, "accepted").await.unwrap());
     assert_eq!(s.get_ticket(t.id).await.unwrap().unwrap().fixed_version, Some(2));

@@ -390,6 +390,7 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/tickets",
         "GET /api/v1/tickets/{id}",
         "POST /api/v1/tickets/{id}/accept",
+        "POST /api/v1/tickets/{id}/assign",
         "POST /api/v1/tickets/{id}/reject",
         "POST /api/v1/tickets/{id}/fix",
         "POST /api/v1/tickets/{id}/confirm",

@@ -109,6 +109,38 @@ async fn a_citizen_follows_a_correction_in_the_console_from_report_to_confirmati
     let (status, html) = post(&scj, &app, &page, &format!("{page}/accept"), &[]).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("已受理") && html.contains("对方会收到通知"), "{html}");
+
+    // Assigned to a colleague, who is told; only the provider's stewards can be chosen.
+    let admin = app.login("admin").await;
+    let r = admin
+        .post(app.url("/api/v1/users"))
+        .json(&serde_json::json!({"username": "scjgj-li", "display_name": "李承办", "password": "long-enough-1",
+                                  "memberships": [{"department": "scjgj", "role": "steward"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, html) = get(&scj, &app, &page).await;
+    assert!(html.contains("name=\"assignee\"") && html.contains("李承办"), "the colleagues to choose from");
+    let (status, html) = post(&scj, &app, &page, &format!("{page}/assign"), &[("assignee", "scjgj-li")]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("承办人") && html.contains("李承办"), "{html}");
+    let li = login_form(&app, "scjgj-li", "long-enough-1").await;
+    let (_, inbox) = get(&li, &app, "/console/inbox").await;
+    assert!(inbox.contains("指派给您") && inbox.contains(&format!("href=\"{page}\"")), "{inbox}");
+    let (status, html) = post(&scj, &app, &page, &format!("{page}/assign"), &[("assignee", "gaj-steward")]).await;
+    assert_eq!(status, 400, "another department's steward cannot be assigned");
+    assert!(html.contains("id=\"err-assignee\""), "{html}");
+    let api_id = id.clone();
+    let r = alice
+        .post(app.url(&format!("/api/v1/tickets/{api_id}/assign")))
+        .json(&serde_json::json!({"assignee": "scjgj-steward"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "the reporter does not assign");
+    let (_, html) = get(&alice, &app, &page).await;
+    assert!(html.contains("李承办") && !html.contains("name=\"assignee\""), "the reporter sees who, cannot change it");
     // A bad version keeps the note.
     let (status, html) =
         post(&scj, &app, &page, &format!("{page}/fix"), &[("note", "已按营业执照更正名称"), ("version", "abc")]).await;
@@ -134,7 +166,7 @@ async fn a_citizen_follows_a_correction_in_the_console_from_report_to_confirmati
     let (status, html) = post(&alice, &app, &page, &format!("{page}/confirm"), &[]).await;
     assert_eq!(status, 200);
     assert!(html.contains("已确认"));
-    for action in ["提交", "受理", "修正", "留言", "确认"] {
+    for action in ["提交", "受理", "指派", "修正", "留言", "确认"] {
         assert!(html.contains(action), "the history names {action}");
     }
 
@@ -142,7 +174,13 @@ async fn a_citizen_follows_a_correction_in_the_console_from_report_to_confirmati
     let bob = citizen(&app, "bob@example.cn").await;
     let (status, html) = get(&bob, &app, &page).await;
     assert_eq!(status, 200);
-    assert!(!html.contains("王小明") && !html.contains("13800000000"), "no identity or contact to others");
+    assert!(
+        !html.contains("王小明")
+            && !html.contains("13800000000")
+            && !html.contains("李承办")
+            && !html.contains("scjgj-li"),
+        "no identity, contact or assignee to others"
+    );
     assert!(!html.contains("method=\"post\" action=\"/console/tickets/"), "no forms for others");
     let (status, _) = post(&bob, &app, &dataset, &format!("{page}/comment"), &[("body", "路过")]).await;
     assert_eq!(status, 403);
