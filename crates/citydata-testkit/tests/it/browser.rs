@@ -358,6 +358,12 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     fill(&c, "#fb-contact", "138-0000-1234").await;
     submit(&c, "form[action$='/feedback'] button[type=submit]").await;
     assert!(c.source().await.unwrap().contains("已提交"), "the report was sent");
+    let html = t.visit(&c, &app, "citizen-tickets", "/console/tickets").await;
+    assert!(html.contains("HL-02 的面积与规划文本不一致"), "the report is under 我的纠错");
+    let ticket =
+        c.find(Locator::Css("td a[href^='/console/tickets/']")).await.unwrap().attr("href").await.unwrap().unwrap();
+    t.visit(&c, &app, "citizen-ticket", &ticket).await;
+    t.visit(&c, &app, "citizen-profile", "/console/profile").await;
     t.visit(&c, &app, "citizen-console", "/console").await;
     t.visit(&c, &app, "citizen-requests", "/console/requests").await;
     t.visit(&c, &app, "citizen-grants", "/console/grants").await;
@@ -365,6 +371,9 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     login(&c, &app, "admin", DEMO_PASSWORD).await;
     let html = t.visit(&c, &app, "feedback-inbox", "/console/inbox").await;
     assert!(html.contains("HL-02 的面积与规划文本不一致") && html.contains("138-0000-1234"), "the steward can reply");
+    t.visit(&c, &app, "steward-tickets", "/console/tickets").await;
+    let html = t.visit(&c, &app, "steward-ticket", &ticket).await;
+    assert!(html.contains(&format!("{ticket}/accept")), "the provider's steps");
     t.visit(&c, &app, "audit-denied", "/console/audit?outcome=denied").await;
     logout(&c).await;
 
@@ -409,6 +418,7 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     t.shot(&c, "confirm-replace-zh").await;
     t.check(&c, "confirm-replace", &html).await;
     t.visit(&c, &app, "confirm-withdraw", &upload.replace("/upload", "/withdraw")).await;
+    t.visit(&c, &app, "console-rules", &upload.replace("/upload", "/rules")).await;
     t.visit(&c, &app, "steward-console", "/console").await;
     t.visit(&c, &app, "steward-requests", "/console/requests").await;
     t.visit(&c, &app, "steward-dataset", &upload.replace("/console/resources/", "/datasets/").replace("/upload", ""))
