@@ -432,17 +432,8 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
     let (_, inbox) = get(&wjw, &app, "/console/inbox").await;
     assert!(inbox.contains("项目已结束"), "the grantee learns why");
     assert!(!inbox.contains("grant revoked"), "in the page's language only");
-    let audit: Value = app
-        .login("admin")
-        .await
-        .get(app.url("/api/v1/audit?action=grant.revoke"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(audit["entries"][0]["details"]["reason"], "项目已结束", "the audit keeps why: {audit}");
+    let audit = crate::support::audit_entries(&app, "grant.revoke").await;
+    assert_eq!(audit[0]["details"]["reason"], "项目已结束", "the audit keeps why: {audit:?}");
 
     // Revoking a token: a confirmation naming the token.
     let (_, html) = get(&wjw, &app, "/console/tokens").await;

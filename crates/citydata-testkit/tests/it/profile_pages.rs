@@ -92,19 +92,9 @@ async fn a_password_change_keeps_this_session_and_ends_the_others() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let audit: serde_json::Value = app
-        .login("admin")
-        .await
-        .get(app.url("/api/v1/audit?action=user.password"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let outcomes: Vec<&str> =
-        audit["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap_or("")).collect();
-    assert!(outcomes.contains(&"success") && outcomes.len() >= 3, "{audit}");
+    let audit = crate::support::audit_entries(&app, "user.password").await;
+    let outcomes: Vec<&str> = audit.iter().map(|e| e["outcome"].as_str().unwrap_or("")).collect();
+    assert!(outcomes.contains(&"success") && outcomes.len() >= 3, "{audit:?}");
 }
 
 #[tokio::test]

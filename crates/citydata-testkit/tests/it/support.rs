@@ -55,3 +55,18 @@ pub async fn public_user(app: &TestApp, email: &str) -> reqwest::Client {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     c
 }
+
+/// The audit entries of one action (or action prefix), newest first, as the platform admin.
+pub async fn audit_entries(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
+    let page: serde_json::Value = app
+        .login("admin")
+        .await
+        .get(app.url(&format!("/api/v1/audit?action={action}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["entries"].as_array().cloned().unwrap_or_default()
+}
