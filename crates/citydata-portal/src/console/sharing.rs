@@ -160,8 +160,8 @@ struct Kept {
     fields: Vec<String>,
     masks: BTreeMap<String, String>,
     row_filter: String,
-    filter_item: String,
-    filter_values: Vec<String>,
+    /// Picked values per item (`fv_{item}` checkboxes).
+    picked: BTreeMap<String, Vec<String>>,
     expires: String,
 }
 
@@ -219,7 +219,7 @@ async fn request_view(
             "mine": r.requester == p.user_id, "labels": labels(ctx.lang), "sent": ctx.q("sent").is_some(),
             "comments": comments.iter().map(|c| json!({"author": names.person(&c.author), "body": c.body, "created_at": c.created_at})).collect::<Vec<_>>(),
             "errors": errors,
-            "k": {"row_filter": k.row_filter, "filter_item": k.filter_item, "filter_values": k.filter_values, "expires": k.expires},
+            "k": {"row_filter": k.row_filter, "picked": k.picked, "expires": k.expires},
         }),
     )
 }
@@ -239,16 +239,22 @@ fn form_pairs(body: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()
 }
 
-/// The row filter from the pickers (`item` = one value, or IN several), quoted for the filter
-/// language; the advanced text field wins when filled.
-fn picked_filter(item: &str, values: &[String]) -> Option<String> {
-    let quoted: Vec<String> = values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
-    match quoted.len() {
-        0 => None,
-        _ if item.is_empty() => None,
-        1 => Some(format!("{item} = {}", quoted[0])),
-        _ => Some(format!("{item} IN ({})", quoted.join(", "))),
-    }
+/// The row filter from the pickers: per item `item = v` or `item IN (…)`, items joined with
+/// AND, quoted for the filter language; the advanced text field wins when filled.
+fn picked_filter(picked: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    let clauses: Vec<String> = picked
+        .iter()
+        .filter(|(_, vs)| !vs.is_empty())
+        .map(|(item, values)| {
+            let quoted: Vec<String> = values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
+            if quoted.len() == 1 {
+                format!("{item} = {}", quoted[0])
+            } else {
+                format!("{item} IN ({})", quoted.join(", "))
+            }
+        })
+        .collect();
+    (!clauses.is_empty()).then(|| clauses.join(" AND "))
 }
 
 pub async fn approve(
@@ -279,10 +285,15 @@ pub async fn approve(
             !(m == "none" && resource.content.item(item).is_some_and(|i| i.sensitivity == Sensitivity::None))
         });
     }
-    let filter_item = get("filter_item").unwrap_or_default();
-    let filter_values: Vec<String> =
-        pairs.iter().filter(|(k, v)| k == "filter_values" && !v.trim().is_empty()).map(|(_, v)| v.clone()).collect();
-    let row_filter = get("row_filter").or_else(|| picked_filter(&filter_item, &filter_values));
+    let mut picked: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in &pairs {
+        if let Some(item) = k.strip_prefix("fv_")
+            && !v.trim().is_empty()
+        {
+            picked.entry(item.to_string()).or_default().push(v.clone());
+        }
+    }
+    let row_filter = get("row_filter").or_else(|| picked_filter(&picked));
     let expires_at = get("expires")
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         .map(|d| d.and_hms_opt(23, 59, 59).expect("valid time").and_utc() - chrono::Duration::hours(8));
@@ -317,8 +328,7 @@ pub async fn approve(
                 fields,
                 masks,
                 row_filter: get("row_filter").unwrap_or_default(),
-                filter_item,
-                filter_values,
+                picked,
                 expires: get("expires").unwrap_or_default(),
             };
             request_view(&state, &portal, &ctx, &p, &id, Some((kept, errors))).await
@@ -582,4 +592,25 @@ pub async fn revoke_grant(
     }
     let result = state.core.revoke_grant_because(&ctx.meta, &p, &id, Some(&f.reason)).await;
     ctx.done(&portal, result, "/console/grants?done=revoked")
+}
+
+#[cfg(test)]
+mod picker_tests {
+    use super::*;
+
+    #[test]
+    fn picked_values_on_several_items_make_one_and_filter() {
+        let mut picked = BTreeMap::new();
+        assert_eq!(picked_filter(&picked), None, "nothing ticked: all rows");
+        picked.insert("qx".to_string(), vec!["海陵区".to_string(), "高港区".to_string()]);
+        picked.insert("xb".to_string(), vec!["男".to_string()]);
+        picked.insert("hy".to_string(), vec![]);
+        assert_eq!(picked_filter(&picked).as_deref(), Some("qx IN ('海陵区', '高港区') AND xb = '男'"));
+        picked.insert("mc".to_string(), vec!["O'Brien".to_string()]);
+        assert_eq!(
+            picked_filter(&picked).as_deref(),
+            Some("mc = 'O''Brien' AND qx IN ('海陵区', '高港区') AND xb = '男'"),
+            "quotes doubled"
+        );
+    }
 }

@@ -260,7 +260,7 @@ async fn refused_forms_come_back_with_the_input_kept_and_the_error_by_the_field(
     for v in select.split("value=\"").skip(1).map(|s| s.split('"').next().unwrap()) {
         assert!(citydata_domain::mask::MaskSpec::parse(v).is_ok(), "{v} is a mask the server accepts");
     }
-    assert!(html.contains("name=\"filter_values\" value=\"海陵区\""), "the row filter offers the district's values");
+    assert!(html.contains("name=\"fv_qx\" value=\"海陵区\""), "the row filter offers the district's values");
 
     // A bad filter: 400, the page again with every choice kept and the error by the filter.
     let token = csrf_of(&html);
@@ -296,14 +296,15 @@ async fn refused_forms_come_back_with_the_input_kept_and_the_error_by_the_field(
         ("fields", "sfzh"),
         ("fields", "qx"),
         ("mask_sfzh", "id_card"),
-        ("filter_item", "qx"),
-        ("filter_values", "海陵区"),
+        ("fv_qx", "海陵区"),
+        ("fv_qx", "高港区"),
     ];
     let r = gaj.post(app.url(&format!("{request}/approve"))).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let (_, html) = get(&wjw, &app, &request).await;
     let decided = html.split("id=\"decided-h\"").nth(1).expect("the decided scope").split("</section>").next().unwrap();
-    for text in ["身份证号", "区县", "身份证号（仅显示地区码）", "区县 = 海陵区", "公安局"] {
+    for text in ["身份证号", "区县", "身份证号（仅显示地区码）", "区县 属于 海陵区、高港区", "公安局"]
+    {
         assert!(decided.contains(text), "the decision shows {text}: {decided}");
     }
     let asked = html.split("申请的信息项").nth(1).unwrap_or("").split("</dd>").next().unwrap_or("");
