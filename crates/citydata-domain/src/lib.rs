@@ -10,6 +10,7 @@ pub mod audit;
 pub mod calendar;
 pub mod cast;
 pub mod dept;
+pub mod evaluation;
 pub mod error;
 pub mod filter;
 pub mod identifiers;
