@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod catalog_io;
 pub mod csv_safe;
 pub mod demo;
+pub mod evaluation;
 mod error;
 pub mod exports;
 pub mod feedback;
