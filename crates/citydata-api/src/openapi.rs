@@ -23,6 +23,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "grants", description = "授权 / grants"),
         (name = "requests", description = "共享申请与消息 / requests and inbox"),
         (name = "webhooks", description = "回调与订阅 / webhooks and change subscriptions"),
+        (name = "evaluation", description = "评估考核与应用 / evaluation and applications"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

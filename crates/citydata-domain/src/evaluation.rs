@@ -369,7 +369,9 @@ mod tests {
         let y = Period::parse("2026").unwrap();
         assert_eq!((y.start(), y.end()), (at("2025-12-31T16:00:00Z"), at("2026-12-31T16:00:00Z")));
         assert_eq!(Period::parse("2026-12").unwrap().end(), y.end());
-        for bad in ["", "2026-Q5", "2026-Q0", "2026-13", "2026-00", "26-Q1", "2026-1", "2026Q1", "abcd", "2026-Qx", "1999"] {
+        for bad in
+            ["", "2026-Q5", "2026-Q0", "2026-13", "2026-00", "26-Q1", "2026-1", "2026Q1", "abcd", "2026-Qx", "1999"]
+        {
             assert_eq!(Period::parse(bad).unwrap_err().field, "period", "{bad}");
         }
         let now = at("2026-12-03T12:00:00Z");

@@ -90,21 +90,35 @@ impl Core {
         }
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            errs.push(FieldError::new("name", "invalid_length", "名称须为 1–100 个字符 / name must be 1–100 characters"));
+            errs.push(FieldError::new(
+                "name",
+                "invalid_length",
+                "名称须为 1–100 个字符 / name must be 1–100 characters",
+            ));
         }
         let scenario = input.scenario.trim();
         if scenario.is_empty() || scenario.chars().count() > 1000 {
-            errs.push(FieldError::new("scenario", "invalid_length", "应用场景须为 1–1000 个字符 / scenario must be 1–1000 characters"));
+            errs.push(FieldError::new(
+                "scenario",
+                "invalid_length",
+                "应用场景须为 1–1000 个字符 / scenario must be 1–1000 characters",
+            ));
         }
         let url = input.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
         if let Some(u) = url
-            && (!(u.starts_with("https://") || u.starts_with("http://")) || u.len() > 500 || u.contains(char::is_whitespace))
+            && (!(u.starts_with("https://") || u.starts_with("http://"))
+                || u.len() > 500
+                || u.contains(char::is_whitespace))
         {
             errs.push(FieldError::new("url", "invalid_url", "须为 http(s) 地址 / must be an http(s) URL"));
         }
         let status = input.status.as_deref().unwrap_or("active");
         if !STATUSES.contains(&status) {
-            errs.push(FieldError::new("status", "invalid_value", "状态须为 active、building 或 retired / status must be active, building or retired"));
+            errs.push(FieldError::new(
+                "status",
+                "invalid_value",
+                "状态须为 active、building 或 retired / status must be active, building or retired",
+            ));
         }
         if input.resources.is_empty() || input.resources.len() > 100 {
             errs.push(FieldError::new("resources", "invalid_length", "须列出 1–100 个资源 / list 1–100 resources"));
@@ -120,7 +134,11 @@ impl Core {
             let r = match self.get_resource(Some(&acting), key.trim()).await {
                 Ok(r) => r,
                 Err(CoreError::NotFound(_)) => {
-                    errs.push(FieldError::new(field, "not_found", format!("资源不存在：{key} / no such resource: {key}")));
+                    errs.push(FieldError::new(
+                        field,
+                        "not_found",
+                        format!("资源不存在：{key} / no such resource: {key}"),
+                    ));
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -68,14 +68,10 @@ pub(crate) fn cataloged(r: &Resource, at: DateTime<Utc>) -> bool {
 }
 
 /// The first provider answer (fix or reject) in a ticket's history.
-fn answered_at(history: &serde_json::Value) -> Option<DateTime<Utc>> {
+pub(crate) fn answered_at(history: &serde_json::Value) -> Option<DateTime<Utc>> {
     history.as_array()?.iter().find_map(|e| {
         let action = e.get("action")?.as_str()?;
-        if action == "fix" || action == "reject" {
-            e.get("at")?.as_str()?.parse::<DateTime<Utc>>().ok()
-        } else {
-            None
-        }
+        if action == "fix" || action == "reject" { e.get("at")?.as_str()?.parse::<DateTime<Utc>>().ok() } else { None }
     })
 }
 
@@ -213,7 +209,10 @@ fn median_days(mut v: Vec<u32>, p: f64) -> Option<f64> {
 }
 
 /// Each indicator's value with its numerator and denominator where it is a rate.
-pub(crate) fn values(r: &Raw) -> BTreeMap<&'static str, (Option<f64>, Option<(i64, i64)>)> {
+/// Indicator code → (value, (numerator, denominator) for rates).
+pub(crate) type Values = BTreeMap<&'static str, (Option<f64>, Option<(i64, i64)>)>;
+
+pub(crate) fn values(r: &Raw) -> Values {
     let c = r.cataloged;
     let shared = r.shared.len() as i64;
     let count = |n: i64| (Some(n as f64), None);

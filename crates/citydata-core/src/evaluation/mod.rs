@@ -9,6 +9,7 @@
 pub mod applications;
 mod compute;
 pub mod export;
+pub mod records;
 
 use crate::audit::Actor;
 use crate::{Core, CoreError, RequestMeta};
@@ -120,7 +121,9 @@ fn may_see(p: Option<&Principal>) -> Result<&Principal, CoreError> {
     match p {
         None => Err(CoreError::Unauthenticated("请先登录 / sign in first".into())),
         Some(p) if p.is_admin() || !p.memberships.is_empty() => Ok(p),
-        Some(_) => Err(CoreError::Forbidden("评估结果仅对部门用户开放 / the evaluation is for department members".into())),
+        Some(_) => {
+            Err(CoreError::Forbidden("评估结果仅对部门用户开放 / the evaluation is for department members".into()))
+        }
     }
 }
 
@@ -128,17 +131,27 @@ impl Core {
     /// The rules of `version` (the newest when `None`; version 0 = the defaults).
     pub async fn evaluation_rules(&self, version: Option<i64>) -> Result<RulesVersion, CoreError> {
         if version == Some(0) {
-            return Ok(RulesVersion { version: 0, rules: Rules::defaults(), created_by: "system".into(), created_at: None });
+            return Ok(RulesVersion {
+                version: 0,
+                rules: Rules::defaults(),
+                created_by: "system".into(),
+                created_at: None,
+            });
         }
         match self.store.evaluation_rules(version).await? {
             Some(r) => Ok(RulesVersion {
                 version: r.version,
-                rules: serde_json::from_value(r.rules).map_err(|e| CoreError::Internal(format!("evaluation_rules: {e}")))?,
+                rules: serde_json::from_value(r.rules)
+                    .map_err(|e| CoreError::Internal(format!("evaluation_rules: {e}")))?,
                 created_by: r.created_by,
                 created_at: Some(r.created_at),
             }),
             None if version.is_none() => Box::pin(self.evaluation_rules(Some(0))).await,
-            None => Err(CoreError::NotFound(format!("评估规则版本 {} / rules version {}", version.unwrap_or(0), version.unwrap_or(0)))),
+            None => Err(CoreError::NotFound(format!(
+                "评估规则版本 {} / rules version {}",
+                version.unwrap_or(0),
+                version.unwrap_or(0)
+            ))),
         }
     }
 
@@ -200,7 +213,9 @@ impl Core {
         let pinned = self.store.period_pin(&label).await?;
         if rescore {
             let p = principal.filter(|p| p.is_admin()).ok_or_else(|| {
-                CoreError::Forbidden("仅平台管理员可重新评分已结束的期间 / only platform admins rescore a closed period".into())
+                CoreError::Forbidden(
+                    "仅平台管理员可重新评分已结束的期间 / only platform admins rescore a closed period".into(),
+                )
             })?;
             let before = pinned.as_ref().map(|x| x.rules_version);
             self.store
@@ -331,7 +346,7 @@ impl Core {
 
 fn score_indicators(
     rules: &Rules,
-    vals: &BTreeMap<&'static str, (Option<f64>, Option<(i64, i64)>)>,
+    vals: &compute::Values,
     dept: &str,
     period: &Period,
 ) -> BTreeMap<String, IndicatorResult> {
@@ -350,7 +365,10 @@ fn score_indicators(
                     weight: rules.weights.get(ind.code).copied().unwrap_or(0.0),
                     numerator: frac.map(|f| f.0),
                     denominator: frac.map(|f| f.1),
-                    explain: format!("/api/v1/evaluation/departments/{dept}/records?period={period}&indicator={}", ind.code),
+                    explain: format!(
+                        "/api/v1/evaluation/departments/{dept}/records?period={period}&indicator={}",
+                        ind.code
+                    ),
                 },
             )
         })
@@ -360,9 +378,7 @@ fn score_indicators(
 /// Competition ranking (1, 1, 3) by score; departments without a score are not ranked. The
 /// list is ordered by rank, then code.
 fn rank(ds: &mut [DepartmentResult]) {
-    ds.sort_by(|a, b| {
-        b.score.unwrap_or(-1.0).total_cmp(&a.score.unwrap_or(-1.0)).then_with(|| a.code.cmp(&b.code))
-    });
+    ds.sort_by(|a, b| b.score.unwrap_or(-1.0).total_cmp(&a.score.unwrap_or(-1.0)).then_with(|| a.code.cmp(&b.code)));
     let mut prev: Option<(f64, u32)> = None;
     for (i, d) in ds.iter_mut().enumerate() {
         d.rank = d.score.map(|s| match prev {

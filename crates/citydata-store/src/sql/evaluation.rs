@@ -168,9 +168,11 @@ impl<B: SqlBackend> EvaluationStore for B {
     }
 
     async fn pin_period(&self, p: &PeriodPin) -> Result<()> {
-        let q = sql("INSERT INTO evaluation_periods (period, rules_version, scored_by, scored_at) VALUES ($1, $2, $3, $4) \
+        let q = sql(
+            "INSERT INTO evaluation_periods (period, rules_version, scored_by, scored_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (period) DO UPDATE SET rules_version = excluded.rules_version, \
-                     scored_by = excluded.scored_by, scored_at = excluded.scored_at")
+                     scored_by = excluded.scored_by, scored_at = excluded.scored_at",
+        )
         .bind(&p.period)
         .bind(p.rules_version)
         .bind(&p.scored_by)

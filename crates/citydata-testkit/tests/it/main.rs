@@ -12,6 +12,7 @@ mod catalog_io;
 mod changes;
 mod ckan_dcat;
 mod ckanapi_client;
+mod evaluation;
 mod faults;
 mod gate;
 mod grants;
