@@ -13,7 +13,7 @@ use citydata_testkit::{SpawnOptions, TestApp, assert_error, new_client, spawn_ap
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-fn body(name: &str, provider: &str, share: &str, open: &str, cycle: &str) -> Value {
+pub(crate) fn body(name: &str, provider: &str, share: &str, open: &str, cycle: &str) -> Value {
     let mut share_v = json!({"type": share, "method": "api"});
     if share == "conditional" {
         share_v["conditions"] = json!("须经审批");
@@ -37,7 +37,7 @@ fn body(name: &str, provider: &str, share: &str, open: &str, cycle: &str) -> Val
 }
 
 /// Create, publish and back-date a resource; its id.
-async fn resource(app: &TestApp, c: &reqwest::Client, b: Value, published: DateTime<Utc>) -> Uuid {
+pub(crate) async fn resource(app: &TestApp, c: &reqwest::Client, b: Value, published: DateTime<Utc>) -> Uuid {
     let r = c.post(app.url("/api/v1/resources")).json(&b).send().await.unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let v: Value = r.json().await.unwrap();
@@ -190,18 +190,18 @@ async fn evaluate(c: &reqwest::Client, app: &TestApp, q: &str) -> Value {
     r.json().await.unwrap()
 }
 
-struct Fixture {
-    app: TestApp,
-    a: Period,
-    b: Period,
+pub(crate) struct Fixture {
+    pub(crate) app: TestApp,
+    pub(crate) a: Period,
+    pub(crate) b: Period,
     /// Working days of the answers, by the app's calendar.
-    wd: std::collections::BTreeMap<&'static str, u32>,
+    pub(crate) wd: std::collections::BTreeMap<&'static str, u32>,
 }
 
 /// Two closed quarters A and B (the two before the current one): gaj provides G1 (每月,
 /// 无条件共享), G2 (每季度, 有条件共享) and, from B, G3 (不予共享, no data); scjgj provides S1
 /// (不定期, 无条件开放); wjw provides W1 (每月, no data).
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let app = spawn_app_with(SpawnOptions { demo: false, accounts_only: true, ..Default::default() }).await;
     let b = Period::quarter_of(Utc::now()).previous();
     let a = b.previous();

@@ -13,6 +13,7 @@ mod changes;
 mod ckan_dcat;
 mod ckanapi_client;
 mod evaluation;
+mod evaluation_apps;
 mod faults;
 mod gate;
 mod grants;
