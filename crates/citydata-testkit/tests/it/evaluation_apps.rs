@@ -101,9 +101,8 @@ async fn the_export_reads_back_with_every_sheet_and_the_scores() {
     assert_eq!(rows[1][..4], ["1", "scjgj", "泰州市市场监督管理局", "72.22"]);
     assert_eq!(rows[2][1..4], ["gaj", "泰州市公安局", "61.11"]);
     let share = wb.worksheet_range("实际共享率").unwrap();
-    let gaj: Vec<String> =
-        share.rows().find(|r| r[0].to_string() == "gaj").unwrap().iter().map(|c| c.to_string()).collect();
+    let gaj: Vec<String> = share.rows().find(|r| r[0] == "gaj").unwrap().iter().map(|c| c.to_string()).collect();
     assert_eq!(gaj[2..5], ["0.5", "1", "2"], "value, numerator, denominator");
     let rules = wb.worksheet_range("评估规则").unwrap();
-    assert!(rules.rows().any(|r| r[0].to_string() == "effective_share_rate" && r[2].to_string() == "20"));
+    assert!(rules.rows().any(|r| r[0] == "effective_share_rate" && r[2] == 20.0));
 }
