@@ -14,6 +14,7 @@ mod ckan_dcat;
 mod ckanapi_client;
 mod evaluation;
 mod evaluation_apps;
+mod evaluation_portal;
 mod faults;
 mod gate;
 mod grants;
