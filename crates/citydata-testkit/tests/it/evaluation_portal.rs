@@ -32,7 +32,10 @@ async fn evaluation_pages_render_in_zh_and_en_for_those_allowed() {
     let admin = app.login("admin").await;
     let (s, d) = page(&admin, app.url(&format!("/dashboard?period={b}&lang=zh"))).await;
     assert_eq!(s, 200, "{d}");
-    assert!(d.contains(r#"<meta http-equiv="refresh" content="300">"#));
+    assert!(!d.contains("http-equiv"), "no reload the reader did not ask for (WCAG 2.2.1)");
+    assert!(d.contains("refresh=300"), "the wall-display link");
+    let (_, wall) = page(&admin, app.url(&format!("/dashboard?period={b}&refresh=300"))).await;
+    assert!(wall.contains(r#"<meta http-equiv="refresh" content="300">"#));
     assert!(d.contains("部门间数据流向") && d.contains("class=\"chart matrix\""), "the matrix is drawn");
     assert!(d.contains("泰州市公安局 → 泰州市卫生健康委员会: 2"), "gaj read wjw's data twice");
     assert!(d.contains("规划目标完成情况") && d.contains("60.0%"), "the plan's share target: 60% of it");
