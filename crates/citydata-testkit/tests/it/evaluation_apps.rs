@@ -106,3 +106,23 @@ async fn the_export_reads_back_with_every_sheet_and_the_scores() {
     let rules = wb.worksheet_range("评估规则").unwrap();
     assert!(rules.rows().any(|r| r[0] == "effective_share_rate" && r[2] == 20.0));
 }
+
+#[tokio::test]
+async fn a_resource_page_lists_the_applications_using_it() {
+    let app = spawn_app_with(SpawnOptions { demo: false, accounts_only: true, ..Default::default() }).await;
+    let scj = app.login("scjgj-steward").await;
+    let long_ago = Utc::now() - chrono::Duration::days(400);
+    let s =
+        resource(&app, &scj, body("企业名录", "scjgj", "unconditional", "unconditional", "monthly"), long_ago).await;
+    let slug = app.store.get_resource(s).await.unwrap().unwrap().content.slug.as_str().to_string();
+    let r = scj
+        .post(app.url("/api/v1/applications"))
+        .json(&json!({"name": "一网通办", "scenario": "企业开办", "url": "https://ywtb.example.gov.cn", "resources": [s.to_string()]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let html =
+        new_client().get(app.url(&format!("/datasets/{slug}?lang=zh"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("使用该资源的应用") && html.contains("一网通办") && html.contains("企业开办"), "{html}");
+}
