@@ -126,3 +126,57 @@ async fn a_resource_page_lists_the_applications_using_it() {
         new_client().get(app.url(&format!("/datasets/{slug}?lang=zh"))).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("使用该资源的应用") && html.contains("一网通办") && html.contains("企业开办"), "{html}");
 }
+
+#[tokio::test]
+async fn a_citizen_sees_no_evaluation_sets_no_rules_and_registers_no_application() {
+    let Fixture { app, a, .. } = fixture().await;
+    let citizen = new_client();
+    let r = citizen
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": "eve@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = citizen
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "eve@example.cn", "password": "public-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Who reads whose data, and the records behind it, are for departments and the center.
+    for path in [
+        format!("/api/v1/evaluation?period={a}"),
+        format!("/api/v1/evaluation/departments/gaj?period={a}"),
+        format!("/api/v1/evaluation/departments/gaj/records?period={a}&indicator=reads"),
+        format!("/api/v1/evaluation/export?period={a}"),
+    ] {
+        let r = citizen.get(app.url(&path)).send().await.unwrap();
+        assert_error(r, 403, "forbidden").await;
+    }
+    let (_, page) = {
+        let r = citizen.get(app.url(&format!("/dashboard?period={a}"))).send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert!(!page.contains("部门间数据流向"), "no matrix for a citizen");
+    let rules = json!({"weights": {"open_rate": 100}, "targets": {"open_rate": 1}});
+    let r = citizen.put(app.url("/api/v1/evaluation/rules")).json(&rules).send().await.unwrap();
+    assert_error(r, 403, "forbidden").await;
+    let r = citizen
+        .post(app.url("/api/v1/applications"))
+        .json(&json!({"name": "x", "scenario": "y", "resources": ["101/000001"]}))
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "department");
+    let r = citizen
+        .post(app.url("/api/v1/applications"))
+        .json(&json!({"name": "x", "scenario": "y", "department": "gaj", "resources": ["101/000001"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "forbidden").await;
+    assert_eq!(app.store.evaluation_rules(None).await.unwrap(), None, "no rules stored");
+}
