@@ -36,6 +36,16 @@ pub struct Evidence {
     pub records: Vec<EvidenceRecord>,
 }
 
+/// A resource's name when it is in the sharing catalog now (a withdrawn or draft entry's name
+/// is not shown to other departments through its old requests and tickets).
+fn published_name(by_id: &HashMap<Uuid, &citydata_domain::resource::Resource>, id: &Uuid) -> String {
+    by_id
+        .get(id)
+        .filter(|r| r.state == citydata_domain::vocab::ResourceState::Published)
+        .map(|r| r.content.name.clone())
+        .unwrap_or_default()
+}
+
 impl Core {
     /// The records behind `indicator` of department `code` in `period` (department members
     /// and platform admins, like the evaluation itself).
@@ -100,7 +110,7 @@ impl Core {
                     records.push(EvidenceRecord {
                         kind: "request".into(),
                         id: q.id.to_string(),
-                        label: by_id.get(&q.resource_id).map(|r| r.content.name.clone()).unwrap_or_default(),
+                        label: published_name(&by_id, &q.resource_id),
                         counted: decided.is_some_and(|at| at <= q.due_at),
                         value: decided.map(|at| f64::from(self.config.calendar.workdays_between(q.created_at, at))),
                         at: Some(q.created_at),
@@ -117,7 +127,7 @@ impl Core {
                     records.push(EvidenceRecord {
                         kind: "ticket".into(),
                         id: t.id.to_string(),
-                        label: by_id.get(&t.resource_id).map(|r| r.content.name.clone()).unwrap_or_default(),
+                        label: published_name(&by_id, &t.resource_id),
                         counted: answered.is_some_and(|at| at <= t.due_at),
                         value: answered.map(|at| f64::from(self.config.calendar.workdays_between(t.created_at, at))),
                         at: Some(t.created_at),
