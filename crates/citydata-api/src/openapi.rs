@@ -24,6 +24,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "requests", description = "共享申请与消息 / requests and inbox"),
         (name = "webhooks", description = "回调与订阅 / webhooks and change subscriptions"),
         (name = "quality", description = "数据质量与纠错 / data quality and corrections"),
+        (name = "evaluation", description = "评估考核与应用 / evaluation and applications"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

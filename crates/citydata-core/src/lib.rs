@@ -15,6 +15,7 @@ pub mod catalog_io;
 pub mod csv_safe;
 pub mod demo;
 mod error;
+pub mod evaluation;
 pub mod exports;
 pub mod feedback;
 pub mod gate;

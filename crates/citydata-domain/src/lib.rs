@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod cast;
 pub mod dept;
 pub mod error;
+pub mod evaluation;
 pub mod filter;
 pub mod identifiers;
 pub mod linkage;

@@ -1,7 +1,7 @@
 //! Charts drawn on the server as inline SVG (no script, no external file): horizontal bars for
 //! category counts, vertical bars for histograms, a line over time. Every label is escaped.
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     minijinja::HtmlEscape(s).to_string()
 }
 

@@ -11,6 +11,7 @@
 mod chart;
 mod console;
 mod ctx;
+mod evaluation;
 mod i18n;
 mod present;
 mod public;
@@ -73,6 +74,9 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/datasets/{slug}/quality", get(quality::dataset))
         .route("/departments/{code}/quality", get(quality::department))
         .route("/console/quality", get(quality::console))
+        .route("/evaluation", get(evaluation::public))
+        .route("/dashboard", get(evaluation::dashboard))
+        .route("/console/evaluation", get(evaluation::console))
         .layer(axum::Extension(portal))
 }
 

@@ -415,8 +415,15 @@ pub async fn dataset(
             "quality": quality, "versions": versions, "base": base, "needs_token": needs_token, "can_apply": can_apply,
             "formats": ["csv", "xlsx", "json", "ndjson", "parquet"],
             "sent": ctx.q("sent").is_some(),
+            "apps": applications_using(&state, &ctx, &r).await,
         }),
     )
+}
+
+/// The applications (应用) registered as using `r`, for its page.
+async fn applications_using(state: &AppState, ctx: &Ctx, r: &citydata_domain::resource::Resource) -> Vec<Value> {
+    let apps = state.core.list_applications(ctx.principal.as_ref(), Some(&r.id.to_string())).await.unwrap_or_default();
+    apps.iter().map(|a| json!({"name": a.name, "scenario": a.scenario, "url": a.url})).collect()
 }
 
 #[derive(Deserialize)]

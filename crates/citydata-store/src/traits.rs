@@ -136,6 +136,7 @@ pub trait Store:
     + InboxStore
     + WebhookStore
     + QualityStore
+    + crate::EvaluationStore
     + Send
     + Sync
 {

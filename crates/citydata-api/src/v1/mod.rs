@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod catalog_io;
 pub mod data;
 mod departments;
+pub mod evaluation;
 pub mod grants;
 pub mod quality;
 mod requests;
@@ -94,6 +95,12 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(quality::comment_ticket))
         .routes(routes!(quality::assign_ticket))
         .routes(routes!(quality::overdue))
+        .routes(routes!(evaluation::evaluation))
+        .routes(routes!(evaluation::department))
+        .routes(routes!(evaluation::records))
+        .routes(routes!(evaluation::export))
+        .routes(routes!(evaluation::get_rules, evaluation::put_rules))
+        .routes(routes!(evaluation::list_applications, evaluation::create_application))
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

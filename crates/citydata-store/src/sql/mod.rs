@@ -8,6 +8,7 @@
 
 mod accounts;
 mod catalog;
+mod evaluation;
 mod grants;
 mod ingests;
 mod quality;

@@ -402,6 +402,14 @@ async fn openapi_documents_every_v1_route() {
         "POST /api/v1/resources/{id}/subscriptions",
         "GET /api/v1/subscriptions",
         "DELETE /api/v1/subscriptions/{id}",
+        "GET /api/v1/evaluation",
+        "GET /api/v1/evaluation/departments/{code}",
+        "GET /api/v1/evaluation/departments/{code}/records",
+        "GET /api/v1/evaluation/export",
+        "GET /api/v1/evaluation/rules",
+        "PUT /api/v1/evaluation/rules",
+        "GET /api/v1/applications",
+        "POST /api/v1/applications",
     ]
     .into_iter()
     .map(String::from)

@@ -423,6 +423,10 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     t.visit(&c, &app, "steward-requests", "/console/requests").await;
     t.visit(&c, &app, "steward-dataset", &upload.replace("/console/resources/", "/datasets/").replace("/upload", ""))
         .await;
+    // 评估考核 (#17): the public table, the center's big screen, the department's page.
+    t.visit(&c, &app, "evaluation", "/evaluation").await;
+    t.visit(&c, &app, "dashboard", "/dashboard").await;
+    t.visit(&c, &app, "console-evaluation", "/console/evaluation").await;
     c.close().await.unwrap();
     let shots = std::fs::read_dir(screenshots_dir()).unwrap().count();
     assert!(shots >= 90, "{shots} screenshots");

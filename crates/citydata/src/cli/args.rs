@@ -117,6 +117,19 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: QualityCommand,
     },
+    /// 评估考核: every department's indicators and score for a period (JSON on stdout, or an
+    /// XLSX workbook with --out).
+    Evaluate {
+        /// `YYYY-MM`, `YYYY-Qn` or `YYYY`.
+        #[arg(long)]
+        period: String,
+        /// Write the XLSX workbook here instead of JSON on stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Rescore a closed period with the current rules (audited).
+        #[arg(long)]
+        rescore: bool,
+    },
     /// Table maintenance.
     Lake {
         #[command(subcommand)]

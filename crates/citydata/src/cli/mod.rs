@@ -14,6 +14,7 @@ mod sharing;
 
 use args::*;
 use ingest::ingest;
+mod evaluate;
 mod quality;
 use sharing::{grants, parse_days, requests};
 
@@ -180,6 +181,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             Ok(crate::lake_check::report(&checks))
         }
         Command::Quality { command } => quality::run(open_core(settings.resolve()?).await?, command).await,
+        Command::Evaluate { period, out, rescore } => {
+            evaluate::run(open_core(settings.resolve()?).await?, &period, out, rescore).await
+        }
         Command::Search { command: SearchCommand::Reindex } => {
             let r = settings.resolve()?;
             let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;

@@ -5,6 +5,7 @@
 mod backup;
 mod cli;
 mod crash;
+mod evaluate;
 mod faults;
 mod readme_walk;
 mod soak;
