@@ -40,6 +40,7 @@ pub const EVENTS: &[&str] = &[
     "ticket.overdue",
     "quality.due_soon",
     "quality.overdue",
+    "source.failing",
 ];
 
 /// `POST /api/v1/webhooks`.

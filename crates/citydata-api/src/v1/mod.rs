@@ -9,6 +9,7 @@ pub mod grants;
 pub mod quality;
 mod requests;
 pub mod resources;
+mod sources;
 mod tokens;
 mod users;
 pub mod views;
@@ -92,6 +93,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(quality::reopen_ticket))
         .routes(routes!(quality::comment_ticket))
         .routes(routes!(quality::overdue))
+        .merge(sources::routes())
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

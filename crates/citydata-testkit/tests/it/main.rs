@@ -23,6 +23,7 @@ mod portal;
 mod quality;
 mod requests;
 mod schemathesis;
+mod sources;
 mod tickets;
 mod truth;
 mod usecases;

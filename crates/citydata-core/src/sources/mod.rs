@@ -1,0 +1,755 @@
+//! 数据汇聚（定时采集）: sources that collect by themselves. A source (kind, connection,
+//! schedule, target resource, mode) belongs to the target's provider department and is managed
+//! by its stewards; its runs go `queued → running → succeeded | failed | aborted` on the job
+//! runner ([`runner`]), and each pull goes through the same conversion, validation and
+//! one-commit path as an upload ([`Core::ingest_data`]), so the ingest history, the quality
+//! report, timeliness and the `table.version` webhooks follow a run exactly as an upload.
+//!
+//! Steps of each use case: validate the input into a [`Spec`], authorize (the provider's
+//! stewards), write, audit. Secrets are sealed ([`secret`]) and never returned.
+
+mod pg;
+pub mod runner;
+pub mod schedule;
+mod secret;
+
+use crate::audit::Actor;
+use crate::{Core, CoreError, RequestMeta};
+use chrono::{DateTime, SubsecRound, Utc};
+use citydata_domain::audit::Outcome;
+use citydata_domain::dept::DeptCode;
+use citydata_domain::principal::Principal;
+use citydata_domain::{FieldError, ValidationErrors};
+use citydata_store::{SourceRecord, SourceRunRecord};
+use schedule::Schedule;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The kinds implemented so far.
+pub const KINDS: &[&str] = &["postgres"];
+
+/// Connection settings of a source. `password` and `headers` are secrets: sealed at rest and
+/// never returned.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectionInput {
+    /// `postgres://user:password@host:5432/db` (a password in it is taken out and sealed).
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    /// Write-only.
+    pub password: Option<String>,
+}
+
+/// `POST /api/v1/sources`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceInput {
+    pub name: String,
+    /// `postgres` (more kinds to come: `mysql`, `http`, `ckan`, `dcat`).
+    pub kind: String,
+    /// The resource (id, code or slug) whose table the source fills.
+    pub resource_id: Option<String>,
+    pub connection: Option<ConnectionInput>,
+    /// A read-only query (its columns are matched to the items by name or title) …
+    pub query: Option<String>,
+    /// … or a table or view (`schema.table`).
+    pub table: Option<String>,
+    /// `replace` (the whole table each run) or `upsert` (by the key items; needed for
+    /// `watermark` and `deleted`). Default: `upsert` with a watermark, else `replace`.
+    pub mode: Option<String>,
+    /// Incremental: the column that grows with every change (`updated_at`, a sequence).
+    pub watermark: Option<String>,
+    /// Soft deletes: a boolean column; rows where it is true are deleted by key.
+    pub deleted: Option<String>,
+    /// `0 */6 * * *` (cron, the platform's zone) or `every 6h`; absent: on demand only.
+    pub schedule: Option<String>,
+    pub enabled: Option<bool>,
+    /// Retries of a failed run (0–10, default 2), with exponential backoff.
+    pub max_retries: Option<u32>,
+}
+
+/// `PATCH /api/v1/sources/{id}`: the fields to change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourcePatch {
+    pub name: Option<String>,
+    /// Replaces the connection; without `password` the sealed one is kept.
+    pub connection: Option<ConnectionInput>,
+    pub query: Option<String>,
+    pub table: Option<String>,
+    pub mode: Option<String>,
+    pub watermark: Option<String>,
+    pub deleted: Option<String>,
+    /// A schedule, or `""` for on demand only.
+    pub schedule: Option<String>,
+    pub enabled: Option<bool>,
+    pub max_retries: Option<u32>,
+    /// Forget the watermark: the next run reads everything again.
+    #[serde(default)]
+    pub reset_watermark: bool,
+}
+
+/// What a source keeps besides its record's columns (no secrets).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Spec {
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub query: Option<String>,
+    pub table: Option<String>,
+    pub mode: String,
+    pub watermark: Option<String>,
+    pub deleted: Option<String>,
+}
+
+/// The sealed part.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Secrets {
+    pub password: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A connection as the API shows it: never a secret, only whether one is set.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectionView {
+    pub url: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub has_password: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceView {
+    pub id: Uuid,
+    pub department: String,
+    pub name: String,
+    pub kind: String,
+    pub resource_id: Option<Uuid>,
+    pub connection: ConnectionView,
+    pub query: Option<String>,
+    pub table: Option<String>,
+    pub mode: String,
+    /// The watermark column.
+    pub watermark: Option<String>,
+    pub deleted: Option<String>,
+    pub schedule: Option<String>,
+    pub enabled: bool,
+    pub max_retries: i32,
+    /// The position the last committed run reached (advanced only with a commit).
+    pub watermark_value: Option<String>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: i32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One run and its report.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunView {
+    pub id: Uuid,
+    pub source_id: Uuid,
+    /// `queued`, `running`, `succeeded`, `failed`, `aborted`.
+    pub state: String,
+    /// `manual`, `schedule`, `retry`.
+    pub cause: String,
+    pub attempt: i32,
+    /// Counts: `rows_read`, `rows_committed`, `rows_quarantined`, `rows_deleted`,
+    /// `table_version`, `ingest_ids`, `watermark`; absent until the run ends.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub report: Option<serde_json::Value>,
+    /// Why it failed (or was aborted).
+    pub error: Option<String>,
+    pub not_before: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/sources/{id}/run`.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunStarted {
+    pub run_id: Uuid,
+    /// `queued` (or `running` when a run of this source was already under way).
+    pub state: String,
+}
+
+impl From<SourceRunRecord> for RunView {
+    fn from(r: SourceRunRecord) -> Self {
+        Self {
+            id: r.id,
+            source_id: r.source_id,
+            state: r.state,
+            cause: r.cause,
+            attempt: r.attempt,
+            report: r.report,
+            error: r.error,
+            not_before: r.not_before,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+pub(crate) fn spec_of(s: &SourceRecord) -> Spec {
+    serde_json::from_value(s.config.clone()).unwrap_or_default()
+}
+
+fn view(s: SourceRecord) -> SourceView {
+    let spec = spec_of(&s);
+    SourceView {
+        id: s.id,
+        department: s.department,
+        name: s.name,
+        kind: s.kind,
+        resource_id: s.resource_id,
+        connection: ConnectionView {
+            url: spec.url,
+            host: spec.host,
+            port: spec.port,
+            database: spec.database,
+            user: spec.user,
+            has_password: s.secret.is_some(),
+        },
+        query: spec.query,
+        table: spec.table,
+        mode: spec.mode,
+        watermark: spec.watermark,
+        deleted: spec.deleted,
+        schedule: s.schedule,
+        enabled: s.enabled,
+        max_retries: s.max_retries,
+        watermark_value: s.watermark,
+        next_run_at: s.next_run_at,
+        consecutive_failures: s.consecutive_failures,
+        created_by: s.created_by,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    }
+}
+
+/// A plain SQL identifier, optionally schema-qualified when `qualified`.
+pub(crate) fn valid_ident(s: &str, qualified: bool) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let parts: Vec<&str> = s.split('.').collect();
+    match parts.len() {
+        1 => part(parts[0]),
+        2 if qualified => part(parts[0]) && part(parts[1]),
+        _ => false,
+    }
+}
+
+fn nonblank(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Check the connection into the spec and the secrets (the URL's password moves to secrets).
+fn take_connection(errs: &mut ValidationErrors, c: &ConnectionInput, spec: &mut Spec, secrets: &mut Secrets) {
+    spec.url = None;
+    if let Some(raw) = nonblank(&c.url) {
+        match url::Url::parse(&raw) {
+            Ok(mut u) if matches!(u.scheme(), "postgres" | "postgresql") && u.host_str().is_some() => {
+                if let Some(p) = u.password() {
+                    secrets.password = Some(percent_decode(p).unwrap_or_else(|| p.to_string()));
+                    let _ = u.set_password(None);
+                }
+                spec.url = Some(u.to_string());
+            }
+            _ => errs.push(FieldError::new(
+                "connection.url",
+                "invalid_url",
+                "connection.url 须为 postgres://用户@主机:端口/数据库 / connection.url must be postgres://user@host:port/database",
+            )),
+        }
+    }
+    spec.host = nonblank(&c.host);
+    spec.port = c.port;
+    spec.database = nonblank(&c.database);
+    spec.user = nonblank(&c.user);
+    if let Some(p) = &c.password {
+        secrets.password = Some(p.clone());
+    }
+    if spec.url.is_none() && (spec.host.is_none() || spec.database.is_none()) {
+        errs.push(FieldError::new(
+            "connection",
+            "required",
+            "connection 须给出 url，或 host 与 database / connection needs url, or host and database",
+        ));
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The query part of a spec and the mode rules.
+fn check_query(errs: &mut ValidationErrors, spec: &Spec) {
+    match (&spec.query, &spec.table) {
+        (Some(_), Some(_)) | (None, None) => errs.push(FieldError::new(
+            "query",
+            "required",
+            "须给出 query 或 table 之一 / give exactly one of query and table",
+        )),
+        (None, Some(t)) if !valid_ident(t, true) => errs.push(FieldError::new(
+            "table",
+            "invalid_value",
+            format!("table“{t}”须为表名或 模式.表名 / table {t:?} must be a table name or schema.table"),
+        )),
+        _ => {}
+    }
+    for (field, v) in [("watermark", &spec.watermark), ("deleted", &spec.deleted)] {
+        if let Some(c) = v
+            && !valid_ident(c, false)
+        {
+            errs.push(FieldError::new(
+                field,
+                "invalid_value",
+                format!("{field}“{c}”须为列名 / {field} {c:?} must be a column name"),
+            ));
+        }
+    }
+    if !matches!(spec.mode.as_str(), "replace" | "upsert") {
+        errs.push(FieldError::new(
+            "mode",
+            "invalid_value",
+            format!("mode“{}”须为 replace 或 upsert / mode must be replace or upsert", spec.mode),
+        ));
+    } else if spec.mode == "replace" && spec.watermark.is_some() {
+        errs.push(FieldError::new(
+            "watermark",
+            "needs_upsert",
+            "按水位增量采集须使用 mode=upsert / an incremental watermark needs mode=upsert",
+        ));
+    }
+}
+
+fn check_name(errs: &mut ValidationErrors, name: &str) -> String {
+    let n = name.trim().to_string();
+    if n.is_empty() || n.chars().count() > 200 {
+        errs.push(FieldError::new("name", "invalid_value", "name 须为 1–200 个字符 / name must be 1–200 characters"));
+    }
+    n
+}
+
+fn check_retries(errs: &mut ValidationErrors, r: Option<u32>) -> i32 {
+    match r {
+        Some(r) if r > 10 => {
+            errs.push(FieldError::new(
+                "max_retries",
+                "invalid_value",
+                "max_retries 须在 0–10 之间 / max_retries must be 0–10",
+            ));
+            0
+        }
+        Some(r) => r as i32,
+        None => 2,
+    }
+}
+
+fn parse_schedule(errs: &mut ValidationErrors, s: &Option<String>) -> (Option<String>, Option<DateTime<Utc>>) {
+    match nonblank(s) {
+        None => (None, None),
+        Some(text) => match Schedule::parse(&text) {
+            Ok(sch) => (Some(text), sch.next_after(Utc::now()).map(|t| t.trunc_subsecs(6))),
+            Err(e) => {
+                errs.push(e);
+                (None, None)
+            }
+        },
+    }
+}
+
+pub(crate) fn parse_source_id(id: &str) -> Result<Uuid, CoreError> {
+    Uuid::parse_str(id.trim()).map_err(|_| CoreError::NotFound(format!("采集来源不存在 / no such source: {id}")))
+}
+
+impl Core {
+    /// The server secret sources seal their secrets with.
+    pub(crate) fn source_key(&self) -> &[u8] {
+        &self.config.pseudonym_key
+    }
+
+    /// Create a source for a resource of a department the caller stewards.
+    pub async fn create_source(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        input: SourceInput,
+    ) -> Result<SourceView, CoreError> {
+        // 1. Validate.
+        let mut errs = ValidationErrors::new();
+        let name = check_name(&mut errs, &input.name);
+        let kind = input.kind.trim().to_string();
+        if !KINDS.contains(&kind.as_str()) {
+            errs.push(FieldError::new(
+                "kind",
+                "unsupported_kind",
+                format!(
+                    "kind“{kind}”暂不支持，可选：{} / kind {kind:?} is not supported yet; supported: {}",
+                    KINDS.join(", "),
+                    KINDS.join(", ")
+                ),
+            ));
+        }
+        let mut spec = Spec {
+            query: nonblank(&input.query),
+            table: nonblank(&input.table),
+            watermark: nonblank(&input.watermark),
+            deleted: nonblank(&input.deleted),
+            ..Spec::default()
+        };
+        spec.mode = nonblank(&input.mode)
+            .unwrap_or_else(|| if spec.watermark.is_some() { "upsert".into() } else { "replace".into() });
+        let mut secrets = Secrets::default();
+        match &input.connection {
+            Some(c) => take_connection(&mut errs, c, &mut spec, &mut secrets),
+            None => {
+                errs.push(FieldError::new("connection", "required", "connection 为必填项 / connection is required"))
+            }
+        }
+        check_query(&mut errs, &spec);
+        let (schedule, next_run_at) = parse_schedule(&mut errs, &input.schedule);
+        let max_retries = check_retries(&mut errs, input.max_retries);
+        let resource_key = nonblank(&input.resource_id);
+        if resource_key.is_none() {
+            errs.push(FieldError::new("resource_id", "required", "resource_id 为必填项 / resource_id is required"));
+        }
+        errs.into_result()?;
+        // 2. Authorize: the resource's provider stewards it.
+        let resource = self.get_resource(Some(principal), resource_key.as_deref().unwrap_or_default()).await?;
+        let dept = resource.content.provider.clone();
+        if !principal.can_steward(&dept) {
+            self.record(
+                meta,
+                Actor::Principal(principal),
+                "source.create",
+                Some(format!("resource:{}", resource.content.code)),
+                Outcome::Denied,
+                serde_json::json!({}),
+            )
+            .await?;
+            return Err(CoreError::forbidden());
+        }
+        let mut errs = ValidationErrors::new();
+        if resource.content.items.is_empty() {
+            errs.push(FieldError::new("resource_id", "no_items", "此资源没有信息项 / the resource has no items"));
+        }
+        if spec.mode == "upsert" && !resource.content.items.iter().any(|i| i.key) {
+            errs.push(FieldError::new(
+                "mode",
+                "needs_key",
+                "mode=upsert 需要资源有主键信息项 / mode=upsert needs key items in the resource",
+            ));
+        }
+        if let Err(m) = self.source_address_allowed(&spec).await {
+            errs.push(FieldError::new("connection", "address_not_allowed", m));
+        }
+        errs.into_result()?;
+        // 3. Write.
+        let now = Utc::now().trunc_subsecs(6);
+        let id = Uuid::now_v7();
+        let sealed = self.seal_secrets(id, &secrets)?;
+        let s = SourceRecord {
+            id,
+            department: dept.to_string(),
+            name,
+            kind,
+            resource_id: Some(resource.id),
+            config: serde_json::to_value(&spec).map_err(|e| CoreError::Internal(e.to_string()))?,
+            secret: sealed,
+            schedule,
+            enabled: input.enabled.unwrap_or(true),
+            max_retries,
+            watermark: None,
+            next_run_at,
+            consecutive_failures: 0,
+            created_by: principal.username.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_source(&s).await?;
+        // 4. Audit (never the secret).
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "source.create",
+            Some(format!("source:{}", s.id)),
+            Outcome::Success,
+            serde_json::json!({"name": s.name, "kind": s.kind, "resource": resource.content.code.to_string(), "schedule": s.schedule}),
+        )
+        .await?;
+        Ok(view(s))
+    }
+
+    fn seal_secrets(&self, id: Uuid, s: &Secrets) -> Result<Option<String>, CoreError> {
+        if s.password.is_none() && s.headers.is_empty() {
+            return Ok(None);
+        }
+        let plain = serde_json::to_string(s).map_err(|e| CoreError::Internal(e.to_string()))?;
+        secret::seal(self.source_key(), id, &plain).map(Some).map_err(CoreError::Internal)
+    }
+
+    pub(crate) fn open_secrets(&self, s: &SourceRecord) -> Result<Secrets, String> {
+        match &s.secret {
+            None => Ok(Secrets::default()),
+            Some(sealed) => {
+                let plain = secret::open(self.source_key(), s.id, sealed)?;
+                serde_json::from_str(&plain).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The sources of the departments the caller stewards (platform admins: all).
+    pub async fn list_sources(&self, principal: &Principal) -> Result<Vec<SourceView>, CoreError> {
+        Ok(self
+            .store
+            .list_sources(None)
+            .await?
+            .into_iter()
+            .filter(|s| DeptCode::parse(&s.department).is_ok_and(|d| principal.can_steward(&d)))
+            .map(view)
+            .collect())
+    }
+
+    /// A source the caller stewards; any other is "not found" (its existence is not told).
+    pub(crate) async fn managed_source(&self, principal: &Principal, id: &str) -> Result<SourceRecord, CoreError> {
+        let uid = parse_source_id(id)?;
+        match self.store.get_source(uid).await? {
+            Some(s) if DeptCode::parse(&s.department).is_ok_and(|d| principal.can_steward(&d)) => Ok(s),
+            _ => Err(CoreError::NotFound(format!("采集来源不存在 / no such source: {id}"))),
+        }
+    }
+
+    pub async fn get_source(&self, principal: &Principal, id: &str) -> Result<SourceView, CoreError> {
+        Ok(view(self.managed_source(principal, id).await?))
+    }
+
+    /// Change a source; the connection is checked again, a password not given is kept.
+    pub async fn update_source(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+        patch: SourcePatch,
+    ) -> Result<SourceView, CoreError> {
+        let mut s = self.managed_source(principal, id).await?;
+        let mut spec = spec_of(&s);
+        let mut secrets = self.open_secrets(&s).unwrap_or_default();
+        let mut errs = ValidationErrors::new();
+        if let Some(n) = &patch.name {
+            s.name = check_name(&mut errs, n);
+        }
+        if let Some(c) = &patch.connection {
+            let keep = secrets.password.clone();
+            secrets.password = None;
+            take_connection(&mut errs, c, &mut spec, &mut secrets);
+            if secrets.password.is_none() {
+                secrets.password = keep;
+            }
+        }
+        let opt = |v: &Option<String>, cur: &Option<String>| match v {
+            Some(x) => nonblank(&Some(x.clone())),
+            None => cur.clone(),
+        };
+        spec.query = opt(&patch.query, &spec.query);
+        spec.table = opt(&patch.table, &spec.table);
+        spec.watermark = opt(&patch.watermark, &spec.watermark);
+        spec.deleted = opt(&patch.deleted, &spec.deleted);
+        if let Some(m) = nonblank(&patch.mode) {
+            spec.mode = m;
+        }
+        check_query(&mut errs, &spec);
+        if patch.schedule.is_some() {
+            let (sch, next) = parse_schedule(&mut errs, &patch.schedule);
+            s.schedule = sch;
+            s.next_run_at = next;
+        }
+        if let Some(e) = patch.enabled {
+            s.enabled = e;
+        }
+        if patch.max_retries.is_some() {
+            s.max_retries = check_retries(&mut errs, patch.max_retries);
+        }
+        if let Err(m) = self.source_address_allowed(&spec).await {
+            errs.push(FieldError::new("connection", "address_not_allowed", m));
+        }
+        errs.into_result()?;
+        if patch.reset_watermark || spec.watermark != spec_of(&s).watermark {
+            s.watermark = None;
+        }
+        s.config = serde_json::to_value(&spec).map_err(|e| CoreError::Internal(e.to_string()))?;
+        s.secret = self.seal_secrets(s.id, &secrets)?;
+        s.updated_at = Utc::now().trunc_subsecs(6);
+        if !self.store.update_source(&s).await? {
+            return Err(CoreError::NotFound(format!("采集来源不存在 / no such source: {id}")));
+        }
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "source.update",
+            Some(format!("source:{}", s.id)),
+            Outcome::Success,
+            serde_json::json!({"name": s.name, "schedule": s.schedule, "enabled": s.enabled}),
+        )
+        .await?;
+        Ok(view(s))
+    }
+
+    /// Remove a source with its run history (the data it collected stays in the table).
+    pub async fn delete_source(&self, meta: &RequestMeta, principal: &Principal, id: &str) -> Result<(), CoreError> {
+        let s = self.managed_source(principal, id).await?;
+        if let Some(r) = self.store.active_run(s.id).await?
+            && r.state == "running"
+        {
+            return Err(CoreError::Conflict(
+                "此来源正在运行，请先中止 / the source is running: abort the run first".into(),
+            ));
+        }
+        self.store.delete_source(s.id).await?;
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "source.delete",
+            Some(format!("source:{}", s.id)),
+            Outcome::Success,
+            serde_json::json!({"name": s.name}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Queue a run now (the queued or running one when there is one already).
+    pub async fn run_source(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<RunStarted, CoreError> {
+        let s = self.managed_source(principal, id).await?;
+        let started = match self.store.active_run(s.id).await? {
+            Some(r) => RunStarted { run_id: r.id, state: r.state },
+            None => {
+                let r = self.queue_run(s.id, "manual", 0, Utc::now()).await?;
+                RunStarted { run_id: r.id, state: r.state }
+            }
+        };
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "source.run",
+            Some(format!("source:{}", s.id)),
+            Outcome::Success,
+            serde_json::json!({"run_id": started.run_id}),
+        )
+        .await?;
+        Ok(started)
+    }
+
+    /// A source's runs, newest first.
+    pub async fn source_runs(&self, principal: &Principal, id: &str, limit: u32) -> Result<Vec<RunView>, CoreError> {
+        let s = self.managed_source(principal, id).await?;
+        Ok(self.store.list_runs(s.id, limit.clamp(1, 1000)).await?.into_iter().map(RunView::from).collect())
+    }
+
+    /// One run of a source.
+    pub async fn source_run(&self, principal: &Principal, id: &str, run_id: &str) -> Result<RunView, CoreError> {
+        let s = self.managed_source(principal, id).await?;
+        let not_found = || CoreError::NotFound(format!("运行记录不存在 / no such run: {run_id}"));
+        let rid = Uuid::parse_str(run_id.trim()).map_err(|_| not_found())?;
+        match self.store.get_run(rid).await? {
+            Some(r) if r.source_id == s.id => Ok(r.into()),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Abort a run: a queued one at once, a running one at its next heartbeat (before its
+    /// commit: nothing is written), one whose node died at once.
+    pub async fn abort_run(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        run_id: &str,
+    ) -> Result<RunView, CoreError> {
+        let not_found = || CoreError::NotFound(format!("运行记录不存在 / no such run: {run_id}"));
+        let rid = Uuid::parse_str(run_id.trim()).map_err(|_| not_found())?;
+        let run = self.store.get_run(rid).await?.ok_or_else(not_found)?;
+        let s = self.managed_source(principal, &run.source_id.to_string()).await.map_err(|_| not_found())?;
+        let now = Utc::now().trunc_subsecs(6);
+        let message = format!("已由 {} 中止 / aborted by {}", principal.username, principal.username);
+        match run.state.as_str() {
+            "queued" => {
+                let done = SourceRunRecord {
+                    state: "aborted".into(),
+                    error: Some(message),
+                    finished_at: Some(now),
+                    ..run.clone()
+                };
+                if !self.store.finish_run(&done, "queued", None).await? {
+                    return Err(CoreError::Conflict("运行状态已变化，请重试 / the run changed state: retry".into()));
+                }
+            }
+            "running" if run.lease_until.is_some_and(|l| l < now) => {
+                let done = SourceRunRecord {
+                    state: "aborted".into(),
+                    error: Some(message),
+                    finished_at: Some(now),
+                    ..run.clone()
+                };
+                self.store.finish_run(&done, "running", run.lease_until).await?;
+            }
+            "running" => {
+                self.store.request_abort(run.id).await?;
+            }
+            other => {
+                return Err(CoreError::Conflict(format!(
+                    "运行已结束（{other}），无法中止 / the run already ended ({other})"
+                )));
+            }
+        }
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "source.abort",
+            Some(format!("source:{}", s.id)),
+            Outcome::Success,
+            serde_json::json!({"run_id": run.id}),
+        )
+        .await?;
+        Ok(self.store.get_run(run.id).await?.ok_or_else(not_found)?.into())
+    }
+}
