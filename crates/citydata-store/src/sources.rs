@@ -98,6 +98,9 @@ pub trait SourceStore: Send + Sync {
     async fn finish_run(&self, r: &SourceRunRecord, from: &str, lease: Option<DateTime<Utc>>) -> Result<bool>;
     /// Ask a running run to stop.
     async fn request_abort(&self, id: Uuid) -> Result<bool>;
+    /// When a source of the resource last finished a run successfully (a run that found
+    /// nothing new still counts as the resource being up to date).
+    async fn last_source_success(&self, resource_id: Uuid) -> Result<Option<DateTime<Utc>>>;
     /// Running runs whose lease ended before `now`.
     async fn stale_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<SourceRunRecord>>;
 }

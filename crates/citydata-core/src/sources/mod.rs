@@ -8,6 +8,7 @@
 //! Steps of each use case: validate the input into a [`Spec`], authorize (the provider's
 //! stewards), write, audit. Secrets are sealed ([`secret`]) and never returned.
 
+mod http;
 mod pg;
 pub mod runner;
 pub mod schedule;
@@ -27,7 +28,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The kinds implemented so far.
-pub const KINDS: &[&str] = &["postgres"];
+pub const KINDS: &[&str] = &["postgres", "http"];
 
 /// Connection settings of a source. `password` and `headers` are secrets: sealed at rest and
 /// never returned.
@@ -43,6 +44,27 @@ pub struct ConnectionInput {
     pub user: Option<String>,
     /// Write-only.
     pub password: Option<String>,
+    /// HTTP sources: request headers (`Authorization`, an API key); write-only.
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// How an HTTP source pages.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pagination {
+    /// `page` (`?page=1`, 2, …), `offset` (`?offset=0`, then the rows seen) or `next` (follow
+    /// the link found at `next` in each answer).
+    pub kind: String,
+    /// The query parameter (default `page` / `offset`).
+    pub param: Option<String>,
+    /// The page-size parameter and its value (e.g. `size` = 100).
+    pub size_param: Option<String>,
+    pub size: Option<u32>,
+    /// `next`: the path of the link in the answer, e.g. `links.next`.
+    pub next: Option<String>,
+    /// `page`: the first page's number (default 1).
+    pub start: Option<u32>,
 }
 
 /// `POST /api/v1/sources`.
@@ -67,6 +89,12 @@ pub struct SourceInput {
     pub watermark: Option<String>,
     /// Soft deletes: a boolean column; rows where it is true are deleted by key.
     pub deleted: Option<String>,
+    /// HTTP: `json` (default) or `csv`.
+    pub format: Option<String>,
+    /// HTTP JSON: where the records are, e.g. `data.items` (default: the answer is the list).
+    pub records: Option<String>,
+    /// HTTP: how to page (default: one request).
+    pub pagination: Option<Pagination>,
     /// `0 */6 * * *` (cron, the platform's zone) or `every 6h`; absent: on demand only.
     pub schedule: Option<String>,
     pub enabled: Option<bool>,
@@ -87,6 +115,9 @@ pub struct SourcePatch {
     pub mode: Option<String>,
     pub watermark: Option<String>,
     pub deleted: Option<String>,
+    pub format: Option<String>,
+    pub records: Option<String>,
+    pub pagination: Option<Pagination>,
     /// A schedule, or `""` for on demand only.
     pub schedule: Option<String>,
     pub enabled: Option<bool>,
@@ -109,6 +140,15 @@ pub(crate) struct Spec {
     pub mode: String,
     pub watermark: Option<String>,
     pub deleted: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub records: Option<String>,
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+    /// Names of the sealed headers (their values are secret).
+    #[serde(default)]
+    pub header_names: Vec<String>,
 }
 
 /// The sealed part.
@@ -129,6 +169,8 @@ pub struct ConnectionView {
     pub database: Option<String>,
     pub user: Option<String>,
     pub has_password: bool,
+    /// The names of the headers sent (their values are never shown).
+    pub headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +188,9 @@ pub struct SourceView {
     /// The watermark column.
     pub watermark: Option<String>,
     pub deleted: Option<String>,
+    pub format: Option<String>,
+    pub records: Option<String>,
+    pub pagination: Option<Pagination>,
     pub schedule: Option<String>,
     pub enabled: bool,
     pub max_retries: i32,
@@ -214,6 +259,7 @@ pub(crate) fn spec_of(s: &SourceRecord) -> Spec {
 
 fn view(s: SourceRecord) -> SourceView {
     let spec = spec_of(&s);
+    let has_password = s.secret.is_some() && s.kind != "http";
     SourceView {
         id: s.id,
         department: s.department,
@@ -226,13 +272,17 @@ fn view(s: SourceRecord) -> SourceView {
             port: spec.port,
             database: spec.database,
             user: spec.user,
-            has_password: s.secret.is_some(),
+            has_password,
+            headers: spec.header_names,
         },
         query: spec.query,
         table: spec.table,
         mode: spec.mode,
         watermark: spec.watermark,
         deleted: spec.deleted,
+        format: spec.format,
+        records: spec.records,
+        pagination: spec.pagination,
         schedule: s.schedule,
         enabled: s.enabled,
         max_retries: s.max_retries,
@@ -266,8 +316,49 @@ fn nonblank(s: &Option<String>) -> Option<String> {
 }
 
 /// Check the connection into the spec and the secrets (the URL's password moves to secrets).
-fn take_connection(errs: &mut ValidationErrors, c: &ConnectionInput, spec: &mut Spec, secrets: &mut Secrets) {
+fn take_connection(
+    errs: &mut ValidationErrors,
+    kind: &str,
+    c: &ConnectionInput,
+    spec: &mut Spec,
+    secrets: &mut Secrets,
+) {
     spec.url = None;
+    if kind == "http" {
+        match nonblank(&c.url).map(|u| (url::Url::parse(&u), u)) {
+            Some((Ok(u), _)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+                if !u.username().is_empty() || u.password().is_some() {
+                    errs.push(FieldError::new(
+                        "connection.url",
+                        "invalid_url",
+                        "connection.url 不能包含用户名或密码（请用 headers） / connection.url must not carry credentials (use headers)",
+                    ));
+                }
+                spec.url = Some(u.to_string());
+            }
+            _ => errs.push(FieldError::new(
+                "connection.url",
+                "invalid_url",
+                "connection.url 须为 http:// 或 https:// 开头的完整地址 / connection.url must be an absolute http(s) URL",
+            )),
+        }
+        if let Some(h) = &c.headers {
+            for (name, value) in h {
+                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                    || reqwest::header::HeaderValue::from_str(value).is_err()
+                {
+                    errs.push(FieldError::new(
+                        "connection.headers",
+                        "invalid_value",
+                        format!("请求头“{name}”无效 / header {name:?} is not valid"),
+                    ));
+                }
+            }
+            secrets.headers = h.clone();
+        }
+        spec.header_names = secrets.headers.keys().cloned().collect();
+        return;
+    }
     if let Some(raw) = nonblank(&c.url) {
         match url::Url::parse(&raw) {
             Ok(mut u) if matches!(u.scheme(), "postgres" | "postgresql") && u.host_str().is_some() => {
@@ -318,7 +409,56 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// The query part of a spec and the mode rules.
-fn check_query(errs: &mut ValidationErrors, spec: &Spec) {
+fn check_query(errs: &mut ValidationErrors, kind: &str, spec: &Spec) {
+    if kind == "http" {
+        check_http(errs, spec);
+    } else {
+        check_sql(errs, spec);
+    }
+}
+
+fn check_http(errs: &mut ValidationErrors, spec: &Spec) {
+    if !matches!(spec.format.as_deref().unwrap_or("json"), "json" | "csv") {
+        errs.push(FieldError::new("format", "invalid_value", "format 须为 json 或 csv / format must be json or csv"));
+    }
+    if let Some(p) = &spec.pagination {
+        let ok = match p.kind.as_str() {
+            "page" | "offset" => true,
+            "next" => p.next.as_deref().is_some_and(|n| !n.trim().is_empty()),
+            _ => false,
+        };
+        if !ok {
+            errs.push(FieldError::new(
+                "pagination",
+                "invalid_value",
+                "pagination.kind 须为 page、offset 或 next（next 须给出链接路径 next） / pagination.kind must be page, offset or next (with the link's path in next)",
+            ));
+        }
+    }
+    for (field, v) in
+        [("query", &spec.query), ("table", &spec.table), ("watermark", &spec.watermark), ("deleted", &spec.deleted)]
+    {
+        if v.is_some() {
+            errs.push(FieldError::new(
+                field,
+                "not_for_http",
+                format!("{field} 不适用于 HTTP 来源 / {field} does not apply to an HTTP source"),
+            ));
+        }
+    }
+    if !matches!(spec.mode.as_str(), "replace" | "upsert") {
+        errs.push(FieldError::new(
+            "mode",
+            "invalid_value",
+            format!("mode“{}”须为 replace 或 upsert / mode must be replace or upsert", spec.mode),
+        ));
+    }
+}
+
+fn check_sql(errs: &mut ValidationErrors, spec: &Spec) {
+    if spec.format.is_some() || spec.records.is_some() || spec.pagination.is_some() {
+        errs.push(FieldError::new("format", "not_for_database", "format、records、pagination 仅适用于 HTTP 来源 / format, records and pagination apply to HTTP sources only"));
+    }
     match (&spec.query, &spec.table) {
         (Some(_), Some(_)) | (None, None) => errs.push(FieldError::new(
             "query",
@@ -431,18 +571,21 @@ impl Core {
             table: nonblank(&input.table),
             watermark: nonblank(&input.watermark),
             deleted: nonblank(&input.deleted),
+            format: nonblank(&input.format),
+            records: nonblank(&input.records),
+            pagination: input.pagination.clone(),
             ..Spec::default()
         };
         spec.mode = nonblank(&input.mode)
             .unwrap_or_else(|| if spec.watermark.is_some() { "upsert".into() } else { "replace".into() });
         let mut secrets = Secrets::default();
         match &input.connection {
-            Some(c) => take_connection(&mut errs, c, &mut spec, &mut secrets),
+            Some(c) => take_connection(&mut errs, &kind, c, &mut spec, &mut secrets),
             None => {
                 errs.push(FieldError::new("connection", "required", "connection 为必填项 / connection is required"))
             }
         }
-        check_query(&mut errs, &spec);
+        check_query(&mut errs, &kind, &spec);
         let (schedule, next_run_at) = parse_schedule(&mut errs, &input.schedule);
         let max_retries = check_retries(&mut errs, input.max_retries);
         let resource_key = nonblank(&input.resource_id);
@@ -577,9 +720,14 @@ impl Core {
         if let Some(c) = &patch.connection {
             let keep = secrets.password.clone();
             secrets.password = None;
-            take_connection(&mut errs, c, &mut spec, &mut secrets);
+            let keep_headers = std::mem::take(&mut secrets.headers);
+            take_connection(&mut errs, &s.kind, c, &mut spec, &mut secrets);
             if secrets.password.is_none() {
                 secrets.password = keep;
+            }
+            if c.headers.is_none() {
+                secrets.headers = keep_headers;
+                spec.header_names = secrets.headers.keys().cloned().collect();
             }
         }
         let opt = |v: &Option<String>, cur: &Option<String>| match v {
@@ -593,7 +741,16 @@ impl Core {
         if let Some(m) = nonblank(&patch.mode) {
             spec.mode = m;
         }
-        check_query(&mut errs, &spec);
+        if let Some(f) = &patch.format {
+            spec.format = nonblank(&Some(f.clone()));
+        }
+        if let Some(r) = &patch.records {
+            spec.records = nonblank(&Some(r.clone()));
+        }
+        if let Some(p) = &patch.pagination {
+            spec.pagination = Some(p.clone());
+        }
+        check_query(&mut errs, &s.kind, &spec);
         if patch.schedule.is_some() {
             let (sch, next) = parse_schedule(&mut errs, &patch.schedule);
             s.schedule = sch;
@@ -609,7 +766,8 @@ impl Core {
             errs.push(FieldError::new("connection", "address_not_allowed", m));
         }
         errs.into_result()?;
-        if patch.reset_watermark || spec.watermark != spec_of(&s).watermark {
+        let moved = s.kind == "http" && spec.url != spec_of(&s).url;
+        if patch.reset_watermark || moved || spec.watermark != spec_of(&s).watermark {
             s.watermark = None;
         }
         s.config = serde_json::to_value(&spec).map_err(|e| CoreError::Internal(e.to_string()))?;

@@ -145,13 +145,12 @@ impl Core {
         }
     }
 
-    pub(crate) async fn pull_postgres(
+    /// The target resource and the principal a run acts as (the source's creator, who must
+    /// still steward the provider department).
+    pub(crate) async fn run_context(
         &self,
         s: &SourceRecord,
-        spec: &Spec,
-        secrets: &Secrets,
-        abort: &Arc<AbortSignal>,
-    ) -> Result<PullOutcome, PullFailure> {
+    ) -> Result<(citydata_domain::resource::Resource, citydata_domain::principal::Principal), String> {
         let resource_id =
             s.resource_id.ok_or_else(|| "来源没有目标资源 / the source has no target resource".to_string())?;
         let resource = self
@@ -167,9 +166,19 @@ impl Core {
             return Err(format!(
                 "来源的创建者 {} 已不再管理提供部门的数据 / the source's owner {} no longer stewards the provider's data",
                 s.created_by, s.created_by
-            )
-            .into());
+            ));
         }
+        Ok((resource, principal))
+    }
+
+    pub(crate) async fn pull_postgres(
+        &self,
+        s: &SourceRecord,
+        spec: &Spec,
+        secrets: &Secrets,
+        abort: &Arc<AbortSignal>,
+    ) -> Result<PullOutcome, PullFailure> {
+        let (resource, principal) = self.run_context(s).await?;
         let mut conn = until_abort(abort, self.pg_connect(spec, secrets)).await?;
         sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut conn)
@@ -316,27 +325,32 @@ impl Core {
         if let Some(f) = failure {
             return Err(f);
         }
-        match ingested {
-            Ok((record, _)) => {
-                let mut r = record.report.unwrap_or_default();
-                if let serde_json::Value::Object(o) = &mut r {
-                    o.insert("ingest_id".into(), record.id.to_string().into());
-                }
-                if r["rejected"] == true {
-                    return Err(
-                        "数据校验未通过，整批被拒绝 / the rows failed validation and the batch was refused".into()
-                    );
-                }
-                Ok(r)
+        ingest_result(ingested)
+    }
+}
+
+/// One ingest's report, or why it failed (a batch refused by validation is a failure).
+pub(crate) fn ingest_result(
+    ingested: Result<(citydata_store::IngestRecord, bool), CoreError>,
+) -> Result<serde_json::Value, String> {
+    match ingested {
+        Ok((record, _)) => {
+            let mut r = record.report.unwrap_or_default();
+            if let serde_json::Value::Object(o) = &mut r {
+                o.insert("ingest_id".into(), record.id.to_string().into());
             }
-            Err(e) => Err(format!("写入失败：{} / writing failed: {}", e.client_message(), e.code())),
+            if r["rejected"] == true {
+                return Err("数据校验未通过，整批被拒绝 / the rows failed validation and the batch was refused".into());
+            }
+            Ok(r)
         }
+        Err(e) => Err(format!("写入失败：{} / writing failed: {}", e.client_message(), e.code())),
     }
 }
 
 /// `fut`, or "aborted" as soon as the run is asked to stop (only before any ingest starts:
 /// during an ingest the feeding task ends the stream instead, so the commit never happens).
-async fn until_abort<T>(
+pub(crate) async fn until_abort<T>(
     abort: &AbortSignal,
     fut: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
@@ -347,7 +361,7 @@ async fn until_abort<T>(
 }
 
 /// Add one ingest's counts to the run's report (`counted` names where its committed rows go).
-fn add_report(
+pub(crate) fn add_report(
     report: &mut serde_json::Value,
     r: Result<serde_json::Value, String>,
     counted: &str,

@@ -247,6 +247,13 @@ impl<B: SqlBackend> SourceStore for B {
         Ok(self.run(q).await? == 1)
     }
 
+    async fn last_source_success(&self, resource_id: Uuid) -> Result<Option<DateTime<Utc>>> {
+        let q = sql("SELECT r.finished_at FROM source_runs r JOIN sources s ON s.id = r.source_id \
+                     WHERE s.resource_id = $1 AND r.state = 'succeeded' ORDER BY r.finished_at DESC LIMIT 1")
+        .bind(resource_id);
+        Ok(self.map_one(q, "source_runs", |r| r.opt_time("finished_at")).await?.flatten())
+    }
+
     async fn stale_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<SourceRunRecord>> {
         let q =
             sql("SELECT * FROM source_runs WHERE state = 'running' AND lease_until < $1 ORDER BY lease_until LIMIT $2")

@@ -24,6 +24,7 @@ mod quality;
 mod requests;
 mod schemathesis;
 mod sources;
+mod sources_http;
 mod tickets;
 mod truth;
 mod usecases;

@@ -221,6 +221,11 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     assert_eq!(run["report"]["unchanged"], true, "{run}");
     assert_eq!(run["report"]["rows_committed"], 0);
     assert_eq!(table_version(&app, &steward, &rid).await, version);
+    // … and yet the run counts as the resource's update for timeliness.
+    let resource = app.store.find_resource("104/000001").await.unwrap().unwrap();
+    let last = app.core.last_commit_at(&resource).await.unwrap().unwrap();
+    let finished_at: chrono::DateTime<chrono::Utc> = run["finished_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(last, finished_at);
 
     // 4. Columns that no longer match the items: the run fails naming the column, the table
     // and the watermark stay.
