@@ -117,6 +117,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: QualityCommand,
     },
+    /// Collection sources (定时采集): list, run now, run history.
+    Source {
+        #[command(subcommand)]
+        command: super::source::SourceCommand,
+    },
     /// Table maintenance.
     Lake {
         #[command(subcommand)]

@@ -15,6 +15,7 @@ mod sharing;
 use args::*;
 use ingest::ingest;
 mod quality;
+mod source;
 use sharing::{grants, parse_days, requests};
 
 pub async fn run() -> anyhow::Result<ExitCode> {
@@ -180,6 +181,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             Ok(crate::lake_check::report(&checks))
         }
         Command::Quality { command } => quality::run(open_core(settings.resolve()?).await?, command).await,
+        Command::Source { command } => source::run(source::open(settings.resolve()?).await?, command).await,
         Command::Search { command: SearchCommand::Reindex } => {
             let r = settings.resolve()?;
             let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;

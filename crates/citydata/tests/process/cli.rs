@@ -496,3 +496,73 @@ fn quality_report_and_rules_import() {
     let o = run(citydata(d).args(["quality", "report", "101/000001", "--format", "pdf"]));
     assert!(!o.status.success());
 }
+
+/// An HTTP source served by a thread here (every request: the same JSON page).
+fn json_server(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/records")
+}
+
+#[test]
+fn source_commands_create_run_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("citydata.toml"), "webhook_allow_cidrs = [\"127.0.0.0/8\"]\n").unwrap();
+    seed_demo_catalog(d);
+    let uscc = |first16: &str| {
+        use citydata_domain::identifiers::{org_check_char, uscc_check_char};
+        let first17 = format!("{first16}{}", org_check_char(&first16[8..]).unwrap());
+        format!("{first17}{}", uscc_check_char(&first17).unwrap())
+    };
+    let url = json_server(
+        serde_json::json!([
+            {"tyshxydm": uscc("91321200MA400001"), "pjdj": "A", "pjrq": "2025-01-01"},
+            {"tyshxydm": uscc("91321200MA400002"), "pjdj": "B", "pjrq": "2025-01-02"}
+        ])
+        .to_string(),
+    );
+    std::fs::write(
+        d.join("source.json"),
+        serde_json::json!({"name": "接口", "kind": "http", "resource_id": "104/000001", "connection": {"url": url}})
+            .to_string(),
+    )
+    .unwrap();
+    // Not a steward of 市场监管局: refused.
+    let o = run(citydata(d).args(["source", "create", "source.json", "--as", "wjw-steward"]));
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let o = run(citydata(d).args(["source", "create", "source.json", "--as", "scjgj-steward"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let o = run(citydata(d).args(["source", "run", &id]));
+    assert!(o.status.success(), "{} {}", stdout(&o), stderr(&o));
+    let done: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(done["state"], "succeeded");
+    assert_eq!(done["report"]["rows_committed"], 2);
+    let o = run(citydata(d).args(["source", "runs", &id]));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    let o = run(citydata(d).args(["source", "list"]));
+    assert!(stdout(&o).contains(&id));
+    let o = run(citydata(d).args(["source", "run", "00000000-0000-0000-0000-000000000000"]));
+    assert!(!o.status.success());
+}
