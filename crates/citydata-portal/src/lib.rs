@@ -16,6 +16,7 @@ mod present;
 mod public;
 mod quality;
 mod render;
+mod sources;
 
 pub use ctx::{CSRF_COOKIE, Ctx};
 pub use i18n::Lang;
@@ -67,6 +68,9 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/datasets/{slug}/quality", get(quality::dataset))
         .route("/departments/{code}/quality", get(quality::department))
         .route("/console/quality", get(quality::console))
+        .route("/console/sources", get(sources::list))
+        .route("/console/sources/{id}", get(sources::page))
+        .route("/console/sources/{id}/run", post(sources::run))
         .layer(axum::Extension(portal))
 }
 

@@ -24,6 +24,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("quality.html", include_str!("../templates/quality.html")),
     ("department_quality.html", include_str!("../templates/department_quality.html")),
     ("console/quality.html", include_str!("../templates/console/quality.html")),
+    ("console/sources.html", include_str!("../templates/console/sources.html")),
+    ("console/source.html", include_str!("../templates/console/source.html")),
     ("console/nav.html", include_str!("../templates/console/nav.html")),
     ("console/home.html", include_str!("../templates/console/home.html")),
     ("console/edit.html", include_str!("../templates/console/edit.html")),

@@ -389,6 +389,15 @@ async fn openapi_documents_every_v1_route() {
         "POST /api/v1/resources/{id}/subscriptions",
         "GET /api/v1/subscriptions",
         "DELETE /api/v1/subscriptions/{id}",
+        "GET /api/v1/sources",
+        "POST /api/v1/sources",
+        "GET /api/v1/sources/{id}",
+        "PATCH /api/v1/sources/{id}",
+        "DELETE /api/v1/sources/{id}",
+        "POST /api/v1/sources/{id}/run",
+        "GET /api/v1/sources/{id}/runs",
+        "GET /api/v1/sources/{id}/runs/{run_id}",
+        "POST /api/v1/runs/{id}/abort",
     ]
     .into_iter()
     .map(String::from)

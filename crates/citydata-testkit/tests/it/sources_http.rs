@@ -220,6 +220,29 @@ async fn http_sources_page_skip_unchanged_answers_and_fail_on_malformed_ones() {
     let run = run_now(&app, &steward, &csv).await;
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(rows(&app, &steward, &rid).await.0.len(), 2);
+
+    // The console: the steward's sources, and the page of one with its runs and a chart of
+    // rows per run, in plain Chinese; another department's steward gets no such page.
+    let list = steward.get(app.url("/console/sources")).send().await.unwrap();
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(html.contains("信用评价接口") && html.contains("HTTP 接口"), "{html}");
+    assert!(crate::plain::raw_codes(&html).is_empty(), "{:?}", crate::plain::raw_codes(&html));
+    let page = steward.get(app.url(&format!("/console/sources/{sid}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("运行记录") && html.contains("失败") && html.contains("不是 JSON"),
+        "{html}"
+    );
+    assert!(crate::plain::raw_codes(&html).is_empty(), "{:?}", crate::plain::raw_codes(&html));
+    let en =
+        steward.get(app.url(&format!("/console/sources/{sid}?lang=en"))).send().await.unwrap().text().await.unwrap();
+    assert!(en.contains("Rows written per run"), "{en}");
+    let wjw = app.login("wjw-steward").await;
+    assert_eq!(wjw.get(app.url(&format!("/console/sources/{sid}"))).send().await.unwrap().status(), 404);
+    let listed = wjw.get(app.url("/console/sources")).send().await.unwrap().text().await.unwrap();
+    assert!(!listed.contains("信用评价接口"));
 }
 
 #[tokio::test]
