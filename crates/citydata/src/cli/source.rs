@@ -79,10 +79,13 @@ pub(crate) async fn run(core: Core, command: SourceCommand) -> anyhow::Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         SourceCommand::Run { id } => {
+            // Runs whose node died (their lease ended) are settled first, as a server would.
+            core.settle_stale_runs().await.map_err(user_error)?;
             let started = core.run_source(&cli_meta(), &operator, &id).await.map_err(user_error)?;
             let run_id = started.run_id.to_string();
             loop {
                 // Run queued work here until ours has ended (a server may take it first).
+                core.settle_stale_runs().await.map_err(user_error)?;
                 let ran = core.run_next_source().await.map_err(user_error)?;
                 let run = core.source_run(&operator, &id, &run_id).await.map_err(user_error)?;
                 if matches!(run.state.as_str(), "succeeded" | "failed" | "aborted") {
