@@ -69,6 +69,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/departments/{code}/quality", get(quality::department))
         .route("/console/quality", get(quality::console))
         .route("/console/sources", get(sources::list))
+        .route("/console/sources/new", get(sources::new_page).post(sources::create))
         .route("/console/sources/{id}", get(sources::page))
         .route("/console/sources/{id}/run", post(sources::run))
         .layer(axum::Extension(portal))

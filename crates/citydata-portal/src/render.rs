@@ -26,6 +26,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/quality.html", include_str!("../templates/console/quality.html")),
     ("console/sources.html", include_str!("../templates/console/sources.html")),
     ("console/source.html", include_str!("../templates/console/source.html")),
+    ("console/source_new.html", include_str!("../templates/console/source_new.html")),
     ("console/nav.html", include_str!("../templates/console/nav.html")),
     ("console/home.html", include_str!("../templates/console/home.html")),
     ("console/edit.html", include_str!("../templates/console/edit.html")),

@@ -108,6 +108,137 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
     )
 }
 
+/// The creation form's fields (a PostgreSQL source).
+#[derive(serde::Deserialize, Default)]
+pub struct NewSourceForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub table: String,
+    #[serde(default)]
+    pub query: String,
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub watermark: String,
+    #[serde(default)]
+    pub deleted: String,
+    #[serde(default)]
+    pub schedule: String,
+}
+
+/// The resources of the departments the caller stewards, for the form's picker.
+async fn own_resources(state: &AppState, p: &citydata_domain::principal::Principal) -> Vec<Value> {
+    let mut out = Vec::new();
+    for m in &p.memberships {
+        if !p.can_steward(&m.department) {
+            continue;
+        }
+        let q = citydata_core::catalog::ListFilter { provider: Some(m.department.to_string()), ..Default::default() };
+        if let Ok((_, list)) = state.core.list_resources(Some(p), &q, 500, 0).await {
+            out.extend(list.into_iter().map(|r| json!({"id": r.id, "name": r.content.name})));
+        }
+    }
+    out
+}
+
+fn form_page(
+    ctx: &Ctx,
+    portal: &Portal,
+    resources: Vec<Value>,
+    form: Value,
+    errors: Value,
+    status: axum::http::StatusCode,
+) -> Response {
+    ctx.render_status(
+        portal,
+        status,
+        "console/source_new.html",
+        json!({"resources": resources, "form": form, "errors": errors}),
+    )
+}
+
+/// `GET /console/sources/new`.
+pub async fn new_page(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
+    let p = match ctx.require_login() {
+        Ok(p) => p.clone(),
+        Err(r) => return r,
+    };
+    let resources = own_resources(&state, &p).await;
+    form_page(&ctx, &portal, resources, json!({"mode": "upsert"}), json!({}), axum::http::StatusCode::OK)
+}
+
+/// `POST /console/sources/new`: create, or the form again with each message by its field.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(portal): P,
+    ctx: Ctx,
+    Form(f): Form<NewSourceForm>,
+) -> Response {
+    let p = match ctx.require_login() {
+        Ok(p) => p.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(&f.csrf) {
+        return r;
+    }
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    let input = citydata_core::sources::SourceInput {
+        name: f.name.clone(),
+        kind: "postgres".into(),
+        resource_id: opt(&f.resource),
+        connection: Some(citydata_core::sources::ConnectionInput {
+            url: opt(&f.url),
+            password: opt(&f.password),
+            ..Default::default()
+        }),
+        query: opt(&f.query),
+        table: opt(&f.table),
+        mode: opt(&f.mode),
+        watermark: opt(&f.watermark),
+        deleted: opt(&f.deleted),
+        schedule: opt(&f.schedule),
+        ..Default::default()
+    };
+    match state.core.create_source(&ctx.meta, &p, input).await {
+        Ok(s) => ctx.redirect(&format!("/console/sources/{}", s.id)),
+        Err(e @ citydata_core::CoreError::Validation(_)) => {
+            let mut errors = ctx.field_errors(&e);
+            if let Some(o) = errors.as_object_mut() {
+                let renamed: Vec<(String, Value)> = o
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            match k.as_str() {
+                                "connection.url" | "connection" => "url".to_string(),
+                                "resource_id" => "resource".to_string(),
+                                k => k.to_string(),
+                            },
+                            v.clone(),
+                        )
+                    })
+                    .collect();
+                o.clear();
+                o.extend(renamed);
+            }
+            // Everything typed comes back, except the password.
+            let form = json!({"name": f.name, "resource": f.resource, "url": f.url, "table": f.table, "query": f.query,
+                              "mode": f.mode, "watermark": f.watermark, "deleted": f.deleted, "schedule": f.schedule});
+            let resources = own_resources(&state, &p).await;
+            form_page(&ctx, &portal, resources, form, errors, axum::http::StatusCode::BAD_REQUEST)
+        }
+        Err(e) => ctx.core_error(&portal, e),
+    }
+}
+
 /// `POST /console/sources/{id}/run`: run now, back to the page.
 pub async fn run(
     State(state): State<AppState>,

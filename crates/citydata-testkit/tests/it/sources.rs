@@ -112,10 +112,16 @@ async fn finished(app: &TestApp, c: &reqwest::Client, source: &str, run: &str) -
 
 /// Wait until no run of the source is queued or running; all its runs.
 async fn settled(app: &TestApp, c: &reqwest::Client, source: &str) -> Vec<Value> {
+    settled_with(app, c, source, 0).await
+}
+
+/// Wait until the source has at least `n` runs and none is queued or running (a retry is
+/// queued just after the run it follows has ended, so a count says when it has come).
+async fn settled_with(app: &TestApp, c: &reqwest::Client, source: &str, n: usize) -> Vec<Value> {
     for _ in 0..1200 {
         let runs: Vec<Value> =
             c.get(app.url(&format!("/api/v1/sources/{source}/runs"))).send().await.unwrap().json().await.unwrap();
-        if runs.iter().all(|r| ENDED.contains(&r["state"].as_str().unwrap_or(""))) {
+        if runs.len() >= n && runs.iter().all(|r| ENDED.contains(&r["state"].as_str().unwrap_or(""))) {
             return runs;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -255,10 +261,19 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     let run = run_now(&app, &steward, &sid).await;
     assert_eq!(run["state"], "failed");
     assert!(run["error"].as_str().unwrap().contains("cannot connect"), "{run}");
-    let runs = settled(&app, &steward, &sid).await;
+    // Runs so far: 3 successes, the column failure, this failure and its retry.
+    let runs = settled_with(&app, &steward, &sid, 6).await;
     assert_eq!(runs[0]["cause"], "retry", "{runs:?}");
     assert_eq!(runs[0]["state"], "failed");
-    let inbox: Value = steward.get(app.url("/api/v1/inbox")).send().await.unwrap().json().await.unwrap();
+    // The notice goes out right after the third failure in a row has been recorded.
+    let mut inbox = Value::Null;
+    for _ in 0..600 {
+        inbox = steward.get(app.url("/api/v1/inbox")).send().await.unwrap().json().await.unwrap();
+        if inbox.to_string().contains("source.failing") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(inbox.to_string().contains("source.failing"), "{inbox}");
     assert_eq!(table(&app, &steward, &rid).await.len(), 3);
 
@@ -332,7 +347,7 @@ async fn a_dead_nodes_run_is_settled_after_its_lease_and_one_source_never_runs_t
     let settled_dead = finished(&app, &steward, &sid.to_string(), &dead.id.to_string()).await;
     assert_eq!(settled_dead["state"], "failed");
     assert!(settled_dead["error"].as_str().unwrap().contains("lease"), "{settled_dead}");
-    let runs = settled(&app, &steward, &sid.to_string()).await;
+    let runs = settled_with(&app, &steward, &sid.to_string(), 2).await;
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert_eq!(runs[0]["cause"], "retry");
     assert_eq!(runs[0]["state"], "succeeded", "{runs:?}");

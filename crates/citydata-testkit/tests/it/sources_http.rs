@@ -145,7 +145,7 @@ async fn http_sources_page_skip_unchanged_answers_and_fail_on_malformed_ones() {
             "name": "信用评价接口", "kind": "http", "resource_id": rid, "mode": "upsert",
             "connection": {"url": format!("{base}/items"), "headers": {"Authorization": "Bearer s3cret"}},
             "records": "data.items", "pagination": {"kind": "page", "size_param": "size", "size": 2},
-            "schedule": "every 6h"
+            "schedule": "every 6h", "max_retries": 0
         }),
     )
     .await;
@@ -273,4 +273,55 @@ async fn http_sources_keep_to_the_webhook_address_rule() {
         .unwrap();
     let e = assert_error(r, 400, "validation_failed").await;
     assert!(e.to_string().contains("pagination"), "{e}");
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn a_steward_creates_a_database_source_in_the_console() {
+    let app = spawn_app_with(options()).await;
+    let steward = app.login("scjgj-steward").await;
+    let html = steward.get(app.url("/console/sources/new")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("企业信用评价结果"), "the picker offers the department's resources");
+    assert!(crate::plain::raw_codes(&html).is_empty(), "{:?}", crate::plain::raw_codes(&html));
+    let csrf = csrf_of(&html);
+    let rid = app.store.find_resource("104/000001").await.unwrap().unwrap().id.to_string();
+    let mut form = vec![
+        ("csrf", csrf.clone()),
+        ("name", "企业信用评价（前置机）".to_string()),
+        ("resource", rid.clone()),
+        ("url", "postgres://reader@127.0.0.1:5432/scjg".to_string()),
+        ("password", "pw-s3cret".to_string()),
+        ("table", "credit".to_string()),
+        ("mode", "upsert".to_string()),
+        ("watermark", "updated_at".to_string()),
+        ("schedule", "0 25 * * *".to_string()),
+    ];
+    // A bad schedule: the form again, the message by its field, the input kept (not the password).
+    let r = steward.post(app.url("/console/sources/new")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"err-schedule\"") && html.contains("小时"), "{html}");
+    assert!(html.contains("企业信用评价（前置机）") && !html.contains("pw-s3cret"));
+    // Fixed: created, and its page shows it.
+    form[8].1 = "0 */6 * * *".into();
+    let r = steward.post(app.url("/console/sources/new")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200, "followed to the source's page");
+    assert!(r.url().path().starts_with("/console/sources/"), "{}", r.url());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("企业信用评价（前置机）") && !html.contains("pw-s3cret"));
+    let listed = app.store.list_sources(Some("scjgj")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].secret.as_deref().is_some_and(|s| !s.contains("pw-s3cret")), "sealed at rest");
+    // Another department cannot create one for scjgj's resource, even with a valid form.
+    let wjw = app.login("wjw-steward").await;
+    let html = wjw.get(app.url("/console/sources/new")).send().await.unwrap().text().await.unwrap();
+    form[0].1 = csrf_of(&html);
+    let r = wjw.post(app.url("/console/sources/new")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.store.list_sources(None).await.unwrap().len(), 1);
 }
