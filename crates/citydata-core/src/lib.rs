@@ -29,6 +29,7 @@ pub mod quality;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
+pub mod sources;
 pub mod sql;
 pub mod tokens;
 mod webhook_guard;
@@ -178,6 +179,8 @@ pub struct Core {
     table_writers: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>>,
     /// Woken when a webhook delivery is queued.
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// Woken when a source run is queued on this node.
+    source_wake: Arc<tokio::sync::Notify>,
     /// Readers' feedback per client address.
     feedback_limiter: Arc<ratelimit::FailureLimiter>,
     /// Usage figures for the portal, with when they were counted.
@@ -218,6 +221,7 @@ impl Core {
             spool_dir: None,
             table_writers: Arc::default(),
             webhook_wake: Arc::default(),
+            source_wake: Arc::default(),
             feedback_limiter: Arc::new(ratelimit::FailureLimiter::new(20, Duration::hours(1))),
             usage_cache: Arc::default(),
             dept_names: Arc::default(),

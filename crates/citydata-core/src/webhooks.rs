@@ -41,6 +41,7 @@ pub const EVENTS: &[&str] = &[
     "ticket.assigned",
     "quality.due_soon",
     "quality.overdue",
+    "source.failing",
 ];
 
 /// `POST /api/v1/webhooks`.

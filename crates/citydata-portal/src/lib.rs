@@ -17,6 +17,7 @@ mod present;
 mod public;
 mod quality;
 mod render;
+mod sources;
 
 pub use ctx::{CSRF_COOKIE, Ctx};
 pub use i18n::Lang;
@@ -77,6 +78,10 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/evaluation", get(evaluation::public))
         .route("/dashboard", get(evaluation::dashboard))
         .route("/console/evaluation", get(evaluation::console))
+        .route("/console/sources", get(sources::list))
+        .route("/console/sources/new", get(sources::new_page).post(sources::create))
+        .route("/console/sources/{id}", get(sources::page))
+        .route("/console/sources/{id}/run", post(sources::run))
         .layer(axum::Extension(portal))
 }
 

@@ -361,6 +361,8 @@ impl Application {
                 }
             }
         });
+        // Collection sources: scheduled and queued runs, leases of runs whose node died.
+        let sources = self.core.spawn_source_runner();
         // Webhook deliveries: woken when this node queues one, polling every second for
         // retries and for deliveries queued by other nodes.
         let hooks = self.core.clone();
@@ -416,6 +418,7 @@ impl Application {
         };
         sweeper.abort();
         settler.abort();
+        sources.abort();
         dispatcher.abort();
         if let Some(m) = metrics {
             m.abort();

@@ -9,6 +9,7 @@
 
 mod error;
 mod evaluation;
+mod sources;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod states;
@@ -18,4 +19,5 @@ mod traits;
 
 pub use error::StoreError;
 pub use evaluation::*;
+pub use sources::{SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;

@@ -137,6 +137,7 @@ pub trait Store:
     + WebhookStore
     + QualityStore
     + crate::EvaluationStore
+    + crate::SourceStore
     + Send
     + Sync
 {

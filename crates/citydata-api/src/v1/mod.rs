@@ -10,6 +10,7 @@ pub mod grants;
 pub mod quality;
 mod requests;
 pub mod resources;
+mod sources;
 mod tokens;
 mod users;
 pub mod views;
@@ -101,6 +102,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(evaluation::export))
         .routes(routes!(evaluation::get_rules, evaluation::put_rules))
         .routes(routes!(evaluation::list_applications, evaluation::create_application))
+        .merge(sources::routes())
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

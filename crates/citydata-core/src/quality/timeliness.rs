@@ -28,16 +28,20 @@ pub struct OverdueResource {
 }
 
 impl Core {
-    /// When the resource's table last committed successfully (from the ingest records).
+    /// When the resource's table last committed successfully (from the ingest records), or a
+    /// collection source of it last ran successfully (#18: a run that found nothing new still
+    /// means the data is current).
     pub async fn last_commit_at(&self, r: &Resource) -> Result<Option<DateTime<Utc>>, CoreError> {
-        Ok(self
+        let committed = self
             .store
             .list_ingests(r.id, 50)
             .await?
             .into_iter()
             .filter(|i| i.state == IngestState::Committed)
             .filter_map(|i| i.finished_at)
-            .max())
+            .max();
+        let pulled = self.store.last_source_success(r.id).await?;
+        Ok(committed.max(pulled))
     }
 
     /// The due time of a published resource's next update; `None` for 不定期.

@@ -13,6 +13,7 @@ mod grants;
 mod ingests;
 mod quality;
 mod requests;
+mod sources;
 mod webhooks;
 
 use crate::{Result, StoreError};

@@ -288,6 +288,9 @@ async fn openapi_documents_every_v1_route() {
         ("/api/v1/grants/{id}/revoke", "post", "GrantView"),
         ("/api/v1/requests/{id}", "get", "RequestView"),
         ("/api/v1/requests/commitment", "get", "CommitmentView"),
+        ("/api/v1/sources/{id}", "get", "SourceView"),
+        ("/api/v1/sources/{id}/runs/{run_id}", "get", "RunView"),
+        ("/api/v1/runs/{id}/abort", "post", "RunView"),
     ] {
         let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
         assert_eq!(ok["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
@@ -298,6 +301,8 @@ async fn openapi_documents_every_v1_route() {
         ("/api/v1/webhooks", "get", "WebhookView"),
         ("/api/v1/requests", "get", "RequestView"),
         ("/api/v1/inbox", "get", "InboxView"),
+        ("/api/v1/sources", "get", "SourceView"),
+        ("/api/v1/sources/{id}/runs", "get", "RunView"),
     ] {
         let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
         assert_eq!(ok["items"]["$ref"], format!("#/components/schemas/{schema}"), "{method} {path}: {ok}");
@@ -410,6 +415,15 @@ async fn openapi_documents_every_v1_route() {
         "PUT /api/v1/evaluation/rules",
         "GET /api/v1/applications",
         "POST /api/v1/applications",
+        "GET /api/v1/sources",
+        "POST /api/v1/sources",
+        "GET /api/v1/sources/{id}",
+        "PATCH /api/v1/sources/{id}",
+        "DELETE /api/v1/sources/{id}",
+        "POST /api/v1/sources/{id}/run",
+        "GET /api/v1/sources/{id}/runs",
+        "GET /api/v1/sources/{id}/runs/{run_id}",
+        "POST /api/v1/runs/{id}/abort",
     ]
     .into_iter()
     .map(String::from)

@@ -169,6 +169,7 @@ async fn ticket(
         fixed_version: None,
         due_at: due,
         overdue_notified_at: None,
+        assignee: None,
         history: json!(history),
         created_at: created,
         updated_at: created,

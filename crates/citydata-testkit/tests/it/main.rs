@@ -28,6 +28,8 @@ mod quality;
 mod requests;
 mod rule_pages;
 mod schemathesis;
+mod sources;
+mod sources_http;
 mod support;
 mod ticket_pages;
 mod tickets;

@@ -130,6 +130,11 @@ pub(crate) enum Command {
         #[arg(long)]
         rescore: bool,
     },
+    /// Collection sources (定时采集): list, run now, run history.
+    Source {
+        #[command(subcommand)]
+        command: super::source::SourceCommand,
+    },
     /// Table maintenance.
     Lake {
         #[command(subcommand)]

@@ -16,6 +16,7 @@ use args::*;
 use ingest::ingest;
 mod evaluate;
 mod quality;
+mod source;
 use sharing::{grants, parse_days, requests};
 
 pub async fn run() -> anyhow::Result<ExitCode> {
@@ -184,6 +185,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Command::Evaluate { period, out, rescore } => {
             evaluate::run(open_core(settings.resolve()?).await?, &period, out, rescore).await
         }
+        Command::Source { command } => source::run(source::open(settings.resolve()?).await?, command).await,
         Command::Search { command: SearchCommand::Reindex } => {
             let r = settings.resolve()?;
             let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;

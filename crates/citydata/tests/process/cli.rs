@@ -496,3 +496,170 @@ fn quality_report_and_rules_import() {
     let o = run(citydata(d).args(["quality", "report", "101/000001", "--format", "pdf"]));
     assert!(!o.status.success());
 }
+
+/// An HTTP source served by a thread here (every request: the same JSON page).
+fn json_server(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/records")
+}
+
+#[test]
+fn source_commands_create_run_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("citydata.toml"), "webhook_allow_cidrs = [\"127.0.0.0/8\"]\n").unwrap();
+    seed_demo_catalog(d);
+    let uscc = |first16: &str| {
+        use citydata_domain::identifiers::{org_check_char, uscc_check_char};
+        let first17 = format!("{first16}{}", org_check_char(&first16[8..]).unwrap());
+        format!("{first17}{}", uscc_check_char(&first17).unwrap())
+    };
+    let url = json_server(
+        serde_json::json!([
+            {"tyshxydm": uscc("91321200MA400001"), "pjdj": "A", "pjrq": "2025-01-01"},
+            {"tyshxydm": uscc("91321200MA400002"), "pjdj": "B", "pjrq": "2025-01-02"}
+        ])
+        .to_string(),
+    );
+    std::fs::write(
+        d.join("source.json"),
+        serde_json::json!({"name": "接口", "kind": "http", "resource_id": "104/000001", "connection": {"url": url}})
+            .to_string(),
+    )
+    .unwrap();
+    // Not a steward of 市场监管局: refused.
+    let o = run(citydata(d).args(["source", "create", "source.json", "--as", "wjw-steward"]));
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let o = run(citydata(d).args(["source", "create", "source.json", "--as", "scjgj-steward"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let o = run(citydata(d).args(["source", "run", &id]));
+    assert!(o.status.success(), "{} {}", stdout(&o), stderr(&o));
+    let done: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(done["state"], "succeeded");
+    assert_eq!(done["report"]["rows_committed"], 2);
+    let o = run(citydata(d).args(["source", "runs", &id]));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    let o = run(citydata(d).args(["source", "list"]));
+    assert!(stdout(&o).contains(&id));
+    let o = run(citydata(d).args(["source", "run", "00000000-0000-0000-0000-000000000000"]));
+    assert!(!o.status.success());
+}
+
+/// A scratch database in the PostgreSQL of `CITYDATA_TEST_SOURCE_DATABASE_URL` (else
+/// `CITYDATA_TEST_DATABASE_URL`); `None` skips, except under `CI=true`.
+fn scratch_pg(rt: &tokio::runtime::Runtime, test: &str) -> Option<String> {
+    use sqlx::Connection;
+    let admin = std::env::var("CITYDATA_TEST_SOURCE_DATABASE_URL")
+        .ok()
+        .or_else(|| std::env::var("CITYDATA_TEST_DATABASE_URL").ok())
+        .filter(|s| !s.trim().is_empty());
+    let Some(admin) = admin else {
+        assert!(std::env::var("CI").ok().as_deref() != Some("true"), "{test}: CI=true but no PostgreSQL URL is set");
+        eprintln!("skipped {test}: set CITYDATA_TEST_SOURCE_DATABASE_URL");
+        return None;
+    };
+    let name = format!("citydata_src_{}", std::process::id()) + &format!("_{}", rand_suffix());
+    rt.block_on(async {
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    });
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[test]
+fn a_killed_runner_leaves_no_run_running_and_the_retry_commits_exactly() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = scratch_pg(&rt, "a_killed_runner_leaves_no_run_running_and_the_retry_commits_exactly") else {
+        return;
+    };
+    let exec = |sql: &str| {
+        use sqlx::Connection;
+        rt.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+        })
+    };
+    let uscc = |first16: &str| {
+        use citydata_domain::identifiers::{org_check_char, uscc_check_char};
+        let first17 = format!("{first16}{}", org_check_char(&first16[8..]).unwrap());
+        format!("{first17}{}", uscc_check_char(&first17).unwrap())
+    };
+    exec(&format!(
+        "CREATE TABLE credit (tyshxydm TEXT PRIMARY KEY, pjdj TEXT, pjrq DATE, updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+         CREATE TABLE flags (slow BOOLEAN NOT NULL); INSERT INTO flags VALUES (TRUE);
+         INSERT INTO credit (tyshxydm, pjdj, pjrq) VALUES ('{}', 'A', '2025-01-01'), ('{}', 'B', '2025-01-02');",
+        uscc("91321200MA500001"),
+        uscc("91321200MA500002")
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("citydata.toml"), "webhook_allow_cidrs = [\"127.0.0.0/8\"]\ningest_lease_secs = 1\n")
+        .unwrap();
+    seed_demo_catalog(d);
+    // The query sleeps while flags.slow is set: the first run is stuck in it when killed.
+    let query = "SELECT c.* FROM credit c, (SELECT pg_sleep(CASE WHEN (SELECT slow FROM flags) THEN 120 ELSE 0 END)) s";
+    std::fs::write(
+        d.join("source.json"),
+        serde_json::json!({"name": "前置机", "kind": "postgres", "resource_id": "104/000001", "connection": {"url": url},
+                           "query": query, "watermark": "updated_at"})
+        .to_string(),
+    )
+    .unwrap();
+    let o = run(citydata(d).args(["source", "create", "source.json", "--as", "scjgj-steward"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = serde_json::from_str::<serde_json::Value>(stdout(&o).trim()).unwrap()["id"].as_str().unwrap().to_string();
+    let runs = |d: &Path| -> Vec<serde_json::Value> {
+        let o = run(citydata(d).args(["source", "runs", &id]));
+        stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    // A runner process claims the run and is killed in the middle of it.
+    let mut runner =
+        citydata(d).args(["source", "run", &id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runs(d).first().map(|r| r["state"] != "running").unwrap_or(true) {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    exec("UPDATE flags SET slow = FALSE");
+    // Past the lease (1 s): the next runner settles the dead run and its retry takes over.
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = run(citydata(d).args(["source", "run", &id]));
+    assert!(o.status.success(), "{} {}", stdout(&o), stderr(&o));
+    let done: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(done["cause"], "retry");
+    assert_eq!(done["report"]["rows_committed"], 2, "the watermark had not moved: {done}");
+    let all = runs(d);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["state"], "failed");
+    assert!(all[1]["error"].as_str().unwrap().contains("lease"), "{all:?}");
+    assert!(all.iter().all(|r| r["state"] != "running" && r["state"] != "queued"), "{all:?}");
+}
