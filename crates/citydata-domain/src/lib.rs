@@ -13,6 +13,7 @@ pub mod dept;
 pub mod error;
 pub mod filter;
 pub mod identifiers;
+pub mod iot;
 pub mod linkage;
 pub mod mask;
 pub mod policy;

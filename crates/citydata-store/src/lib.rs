@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod iot;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod states;
@@ -16,4 +17,5 @@ pub mod suite;
 mod traits;
 
 pub use error::StoreError;
+pub use iot::*;
 pub use traits::*;

@@ -134,6 +134,7 @@ pub trait Store:
     + InboxStore
     + WebhookStore
     + QualityStore
+    + crate::IotStore
     + Send
     + Sync
 {

@@ -10,6 +10,7 @@ mod accounts;
 mod catalog;
 mod grants;
 mod ingests;
+mod iot;
 mod quality;
 mod requests;
 mod webhooks;
