@@ -23,6 +23,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "grants", description = "授权 / grants"),
         (name = "requests", description = "共享申请与消息 / requests and inbox"),
         (name = "webhooks", description = "回调与订阅 / webhooks and change subscriptions"),
+        (name = "iot", description = "物联网设备与数据流 / IoT devices and MQTT streams"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

@@ -12,6 +12,7 @@
 //!   the upload pipeline, acknowledged after the commit), [`latest`] the gated real-time reads.
 
 pub mod consumer;
+pub mod demo;
 pub mod latest;
 pub mod streams;
 

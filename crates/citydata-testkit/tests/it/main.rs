@@ -16,6 +16,7 @@ mod faults;
 mod gate;
 mod grants;
 mod ingest;
+mod iot;
 mod journeys;
 mod paging;
 mod plain;
