@@ -194,11 +194,7 @@ impl PayloadSchema {
         let timestamp_format = errs.check(TimestampFormat::parse(input.timestamp_format.as_deref().unwrap_or("")));
         let id_path = input.id_path.as_deref().and_then(|p| errs.check(path("payload.id_path", p)));
         if input.fields.is_empty() || input.fields.len() > 200 {
-            errs.push(FieldError::new(
-                "payload.fields",
-                "invalid_fields",
-                "须映射 1–200 个字段 / map 1–200 fields",
-            ));
+            errs.push(FieldError::new("payload.fields", "invalid_fields", "须映射 1–200 个字段 / map 1–200 fields"));
         }
         let mut fields = Vec::new();
         for (n, f) in input.fields.iter().enumerate() {
@@ -206,7 +202,8 @@ impl PayloadSchema {
             let item = errs.check(find_item(items, &format!("{field}.item"), &f.item));
             let p = errs.check(path(&format!("{field}.path"), &f.path));
             if let Some(factor) = f.factor {
-                let numeric = item.is_some_and(|i| matches!(i.data_type, DataType::Integer | DataType::Decimal | DataType::Money));
+                let numeric = item
+                    .is_some_and(|i| matches!(i.data_type, DataType::Integer | DataType::Decimal | DataType::Money));
                 if !factor.is_finite() || factor == 0.0 || !numeric {
                     errs.push(FieldError::new(
                         format!("{field}.factor"),
@@ -264,7 +261,11 @@ impl PayloadSchema {
         let at = parse_time(raw_ts, &self.timestamp_format).ok_or_else(|| {
             DecodeFailure::new(
                 "invalid_timestamp",
-                format!("时间无法按 {} 解析 / the timestamp does not parse as {}", self.timestamp_format.as_str(), self.timestamp_format.as_str()),
+                format!(
+                    "时间无法按 {} 解析 / the timestamp does not parse as {}",
+                    self.timestamp_format.as_str(),
+                    self.timestamp_format.as_str()
+                ),
             )
         })?;
         let mut row = Map::new();

@@ -45,7 +45,9 @@ fn device_ids_are_checked() {
 
 #[test]
 fn a_message_becomes_a_row_with_converted_units() {
-    let d = schema().decode("city/air/AQ-001", br#"{"ts":"2026-12-03T08:00:00+08:00","aqi":55,"data":{"pm25":0.0321}}"#).unwrap();
+    let d = schema()
+        .decode("city/air/AQ-001", br#"{"ts":"2026-12-03T08:00:00+08:00","aqi":55,"data":{"pm25":0.0321}}"#)
+        .unwrap();
     assert_eq!(d.device, "AQ-001");
     assert_eq!(d.row["zdbm"], "AQ-001");
     assert_eq!(d.row["jcsj"], "2026-12-03T00:00:00Z");

@@ -98,15 +98,23 @@ pub trait IotStore: Send + Sync {
     async fn create_device(&self, d: &DeviceRecord) -> Result<()>;
     async fn get_device(&self, id: &str) -> Result<Option<DeviceRecord>>;
     /// By id; `department` and `resource_id` narrow.
-    async fn list_devices(&self, department: Option<&str>, resource_id: Option<Uuid>, limit: u32)
-    -> Result<Vec<DeviceRecord>>;
+    async fn list_devices(
+        &self,
+        department: Option<&str>,
+        resource_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DeviceRecord>>;
     /// The registry fields (not the counters).
     async fn update_device(&self, d: &DeviceRecord) -> Result<bool>;
     /// Record committed messages: `last_seen` moves forward only, counters add up.
     async fn touch_devices(&self, seen: &[DeviceSeen]) -> Result<()>;
     /// Compare-and-set of the offline notice (`None` clears it once the device is back).
-    async fn mark_device_offline(&self, id: &str, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>)
-    -> Result<bool>;
+    async fn mark_device_offline(
+        &self,
+        id: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<bool>;
 
     async fn create_stream(&self, s: &StreamRecord) -> Result<()>;
     async fn get_stream(&self, id: Uuid) -> Result<Option<StreamRecord>>;

@@ -24,7 +24,9 @@ impl Broker {
     pub fn start_or_skip(test: &str) -> Option<Broker> {
         if binary().is_none() || Command::new("mosquitto_pub").arg("--help").output().is_err() {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test}: mosquitto and mosquitto_pub are required under CI=true (apt-get install mosquitto mosquitto-clients)");
+                panic!(
+                    "{test}: mosquitto and mosquitto_pub are required under CI=true (apt-get install mosquitto mosquitto-clients)"
+                );
             }
             eprintln!("{test}: skipped, mosquitto is not installed");
             return None;

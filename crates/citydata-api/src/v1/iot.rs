@@ -38,7 +38,10 @@ pub async fn create_device_type(
 #[utoipa::path(get, path = "/api/v1/device-types", tag = "iot",
     responses((status = 200, body = Vec<DeviceTypeView>), (status = 401, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
-pub async fn list_device_types(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<DeviceTypeView>>, ApiError> {
+pub async fn list_device_types(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<Vec<DeviceTypeView>>, ApiError> {
     Ok(Json(state.core.list_device_types(&p).await?))
 }
 
@@ -106,7 +109,11 @@ pub async fn list_devices(
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "iot", params(("id" = String, Path)),
     responses((status = 200, body = DeviceView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
-pub async fn get_device(State(state): State<AppState>, Auth(p): Auth, Path(did): Path<String>) -> Result<Json<DeviceView>, ApiError> {
+pub async fn get_device(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(did): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
     Ok(Json(state.core.get_device(&p, &did).await?))
 }
 
@@ -152,7 +159,11 @@ pub async fn list_streams(State(state): State<AppState>, Auth(p): Auth) -> Resul
 #[utoipa::path(get, path = "/api/v1/streams/{id}", tag = "iot", params(("id" = String, Path)),
     responses((status = 200, body = StreamView), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
-pub async fn get_stream(State(state): State<AppState>, Auth(p): Auth, Path(sid): Path<String>) -> Result<Json<StreamView>, ApiError> {
+pub async fn get_stream(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(sid): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
     Ok(Json(state.core.get_stream(&p, id("数据流", &sid)?).await?))
 }
 

@@ -205,7 +205,14 @@ struct Outcome {
     keys: Vec<String>,
 }
 
-fn quarantine_row(line: u64, topic: &str, device: Option<&str>, rule: &str, message: String, payload: &[u8]) -> InvalidRow {
+fn quarantine_row(
+    line: u64,
+    topic: &str,
+    device: Option<&str>,
+    rule: &str,
+    message: String,
+    payload: &[u8],
+) -> InvalidRow {
     let text = String::from_utf8_lossy(&payload[..payload.len().min(4096)]).to_string();
     let mut record = BTreeMap::new();
     record.insert("topic".to_string(), Some(topic.to_string()));
@@ -236,7 +243,8 @@ impl Core {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Publish>(s.batch_max as usize);
         with_stats(id, |st| *st = StreamStats::default());
         let _poller = spawn_poller(id, client.clone(), el, s.topics.clone(), qos, tx);
-        let mut window = Window { span: Duration::from_secs(s.dedup_secs as u64), keys: HashSet::new(), order: VecDeque::new() };
+        let mut window =
+            Window { span: Duration::from_secs(s.dedup_secs as u64), keys: HashSet::new(), order: VecDeque::new() };
         let mut pending: Vec<Publish> = Vec::new();
         let mut first_at: Option<tokio::time::Instant> = None;
         let mut renew = tokio::time::interval((lease / 4).max(Duration::from_millis(200)));
@@ -297,9 +305,12 @@ impl Core {
             }
             let ms = started.elapsed().as_millis() as u64;
             let name = s.name.clone();
-            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "committed").increment(out.committed);
-            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "quarantined").increment(out.quarantined);
-            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "duplicate").increment(out.duplicates);
+            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "committed")
+                .increment(out.committed);
+            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "quarantined")
+                .increment(out.quarantined);
+            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "duplicate")
+                .increment(out.duplicates);
             metrics::histogram!("iot_batch_seconds", "stream" => name).record(started.elapsed().as_secs_f64());
             with_stats(id, |st| {
                 st.committed += out.committed;
@@ -344,12 +355,19 @@ impl Core {
         let mut duplicates = 0u64;
         for (n, p) in batch.iter().enumerate() {
             let line = n as u64 + 1;
-            let q = |device: Option<&str>, code: &str, msg: String| quarantine_row(line, &p.topic, device, code, msg, &p.payload);
+            let q = |device: Option<&str>, code: &str, msg: String| {
+                quarantine_row(line, &p.topic, device, code, msg, &p.payload)
+            };
             if p.payload.len() > s.max_payload as usize {
-                bad.push(q(None, "oversize", format!("消息超过 {} 字节 / the message is larger than {} bytes", s.max_payload, s.max_payload)));
+                bad.push(q(
+                    None,
+                    "oversize",
+                    format!("消息超过 {} 字节 / the message is larger than {} bytes", s.max_payload, s.max_payload),
+                ));
                 continue;
             }
-            let json: Option<serde_json::Value> = serde_json::from_slice(&p.payload).ok().filter(|v: &serde_json::Value| v.is_object());
+            let json: Option<serde_json::Value> =
+                serde_json::from_slice(&p.payload).ok().filter(|v: &serde_json::Value| v.is_object());
             let Some(json) = json else {
                 bad.push(q(None, "not_json", "消息不是 JSON 对象 / the message is not a JSON object".into()));
                 continue;
@@ -391,11 +409,19 @@ impl Core {
                 continue;
             };
             if d.department != s.department {
-                bad.push(q(Some(&d.id), "other_department", "设备属于其他部门 / the device belongs to another department".into()));
+                bad.push(q(
+                    Some(&d.id),
+                    "other_department",
+                    "设备属于其他部门 / the device belongs to another department".into(),
+                ));
                 continue;
             }
             if d.resource_id != s.resource_id {
-                bad.push(q(Some(&d.id), "other_resource", "设备为其他信息资源采集 / the device feeds another resource".into()));
+                bad.push(q(
+                    Some(&d.id),
+                    "other_resource",
+                    "设备为其他信息资源采集 / the device feeds another resource".into(),
+                ));
                 continue;
             }
             if d.status != "active" {
@@ -416,7 +442,11 @@ impl Core {
                     row.row.insert(schema.device_item.clone(), serde_json::Value::String(d.id.clone()));
                     rows.push(row);
                 }
-                Ok(_) => bad.push(q(Some(&d.id), "device_mismatch", "消息中的设备编码与设备不符 / the message names another device".into())),
+                Ok(_) => bad.push(q(
+                    Some(&d.id),
+                    "device_mismatch",
+                    "消息中的设备编码与设备不符 / the message names another device".into(),
+                )),
             }
         }
         // One commit for the rows, through the upload pipeline.
@@ -429,10 +459,18 @@ impl Core {
                 serde_json::to_writer(&mut body, &r.row).map_err(|e| CoreError::Internal(e.to_string()))?;
                 body.push(b'\n');
             }
-            let params = IngestParams { mode: Some("append".into()), format: Some("ndjson".into()), ..Default::default() };
+            let params =
+                IngestParams { mode: Some("append".into()), format: Some("ndjson".into()), ..Default::default() };
             let meta = RequestMeta::new(None, Some(format!("mqtt:{}", s.id)));
             let (rec, _) = self
-                .ingest_data(&meta, principal, &s.resource_id.to_string(), &params, IngestBody::Stream(Box::new(std::io::Cursor::new(body))), None)
+                .ingest_data(
+                    &meta,
+                    principal,
+                    &s.resource_id.to_string(),
+                    &params,
+                    IngestBody::Stream(Box::new(std::io::Cursor::new(body))),
+                    None,
+                )
                 .await?;
             ingest_id = rec.id;
             let report = rec.report.unwrap_or_default();
@@ -485,7 +523,8 @@ impl Core {
         let node = self.config.node_id.clone();
         let mut started = 0;
         for s in self.store.list_streams(None, 10_000).await? {
-            let free = s.node.is_none() || s.node.as_deref() == Some(node.as_str()) || s.lease_until.is_none_or(|t| t < now);
+            let free =
+                s.node.is_none() || s.node.as_deref() == Some(node.as_str()) || s.lease_until.is_none_or(|t| t < now);
             if !s.enabled || !free {
                 continue;
             }

@@ -33,7 +33,11 @@ fn quoted(s: &str) -> String {
 
 impl Core {
     /// The device and time items of a stream-fed resource (from its first device type).
-    async fn stream_items(&self, resource_id: uuid::Uuid, items: &[citydata_domain::resource::InfoItem]) -> Option<(String, String)> {
+    async fn stream_items(
+        &self,
+        resource_id: uuid::Uuid,
+        items: &[citydata_domain::resource::InfoItem],
+    ) -> Option<(String, String)> {
         let types = self.store.list_device_types(None, 10_000).await.ok()?;
         types.into_iter().filter(|t| t.resource_id == resource_id).rev().find_map(|t| {
             let input: PayloadInput = serde_json::from_value(t.payload).ok()?;
@@ -53,11 +57,18 @@ impl Core {
         let resource = self.get_resource(principal, key).await?;
         let (device_item, time_item) =
             self.stream_items(resource.id, &resource.content.items).await.ok_or_else(|| {
-                CoreError::NotFound("此资源没有设备类型，不是实时数据流 / the resource has no device type (it is not a stream)".into())
+                CoreError::NotFound(
+                    "此资源没有设备类型，不是实时数据流 / the resource has no device type (it is not a stream)".into(),
+                )
             })?;
         let filter = match device.map(str::trim).filter(|d| !d.is_empty()) {
             Some(d) if d.len() > 64 => {
-                return Err(citydata_domain::FieldError::new("device", "invalid_device_id", "device 过长 / device is too long").into());
+                return Err(citydata_domain::FieldError::new(
+                    "device",
+                    "invalid_device_id",
+                    "device 过长 / device is too long",
+                )
+                .into());
             }
             Some(d) => Some(format!("{device_item} = {}", quoted(d))),
             None => None,

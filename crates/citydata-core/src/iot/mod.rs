@@ -155,7 +155,8 @@ pub(crate) fn device_view(d: DeviceRecord, interval_secs: i32, now: DateTime<Utc
 
 fn type_view(t: DeviceTypeRecord) -> Result<DeviceTypeView, CoreError> {
     Ok(DeviceTypeView {
-        payload: serde_json::from_value(t.payload).map_err(|e| CoreError::Internal(format!("device type payload: {e}")))?,
+        payload: serde_json::from_value(t.payload)
+            .map_err(|e| CoreError::Internal(format!("device type payload: {e}")))?,
         id: t.id,
         name: t.name,
         department: t.department,
@@ -169,7 +170,11 @@ fn type_view(t: DeviceTypeRecord) -> Result<DeviceTypeView, CoreError> {
 fn name(errs: &mut ValidationErrors, field: &str, v: &str) -> String {
     let v = v.trim();
     if v.is_empty() || v.chars().count() > 100 {
-        errs.push(FieldError::new(field, "invalid_name", format!("{field} 须为 1–100 个字符 / {field} is 1–100 characters")));
+        errs.push(FieldError::new(
+            field,
+            "invalid_name",
+            format!("{field} 须为 1–100 个字符 / {field} is 1–100 characters"),
+        ));
     }
     v.to_string()
 }
@@ -189,7 +194,11 @@ fn interval(errs: &mut ValidationErrors, v: Option<u32>) -> i32 {
 fn coordinate(errs: &mut ValidationErrors, field: &str, v: Option<f64>, max: f64) -> Option<String> {
     let v = v?;
     if !v.is_finite() || v.abs() > max {
-        errs.push(FieldError::new(field, "out_of_range", format!("{field} 须在 ±{max} 之内 / {field} must be within ±{max}")));
+        errs.push(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{field} 须在 ±{max} 之内 / {field} must be within ±{max}"),
+        ));
         return None;
     }
     Some(format!("{v}"))
@@ -254,8 +263,14 @@ impl Core {
         let resource = self.get_resource(Some(p), &input.resource).await?;
         let dept = resource.content.provider.to_string();
         if !writes(p, &dept) {
-            self.audit_iot(meta, p, "iot.device_type.create", format!("resource:{}", resource.content.code), Outcome::Denied)
-                .await?;
+            self.audit_iot(
+                meta,
+                p,
+                "iot.device_type.create",
+                format!("resource:{}", resource.content.code),
+                Outcome::Denied,
+            )
+            .await?;
             return Err(CoreError::forbidden());
         }
         let mut errs = ValidationErrors::new();
@@ -331,7 +346,12 @@ impl Core {
     }
 
     /// Register a device under a type of the caller's department.
-    pub async fn create_device(&self, meta: &RequestMeta, p: &Principal, input: &DeviceInput) -> Result<DeviceView, CoreError> {
+    pub async fn create_device(
+        &self,
+        meta: &RequestMeta,
+        p: &Principal,
+        input: &DeviceInput,
+    ) -> Result<DeviceView, CoreError> {
         let t = match self.store.get_device_type(input.type_id).await? {
             Some(t) if sees_registry(p, &t.department) => t,
             _ => {

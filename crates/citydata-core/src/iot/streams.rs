@@ -132,15 +132,20 @@ fn check_topic(t: &str) -> bool {
         && t.len() <= 256
         && !t.starts_with("$share")
         && !t.chars().any(|c| c.is_control())
-        && levels.iter().enumerate().all(|(i, l)| {
-            (*l == "#" && i == levels.len() - 1) || *l == "+" || (!l.contains('#') && !l.contains('+'))
-        })
+        && levels
+            .iter()
+            .enumerate()
+            .all(|(i, l)| (*l == "#" && i == levels.len() - 1) || *l == "+" || (!l.contains('#') && !l.contains('+')))
 }
 
 fn range(errs: &mut ValidationErrors, field: &str, v: Option<i32>, default: i32, lo: i32, hi: i32) -> i32 {
     let v = v.unwrap_or(default);
     if !(lo..=hi).contains(&v) {
-        errs.push(FieldError::new(field, "out_of_range", format!("{field} 须在 {lo}–{hi} 之间 / {field} is {lo}–{hi}")));
+        errs.push(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{field} 须在 {lo}–{hi} 之间 / {field} is {lo}–{hi}"),
+        ));
     }
     v
 }
@@ -168,19 +173,34 @@ fn check(errs: &mut ValidationErrors, s: &StreamRecord) {
     }
     for (f, v) in [("username", &s.username), ("password", &s.password)] {
         if v.as_ref().is_some_and(|v| v.len() > 256 || v.chars().any(char::is_control)) {
-            errs.push(FieldError::new(f, "invalid_value", format!("{f} 至多 256 个可见字符 / {f} is at most 256 visible characters")));
+            errs.push(FieldError::new(
+                f,
+                "invalid_value",
+                format!("{f} 至多 256 个可见字符 / {f} is at most 256 visible characters"),
+            ));
         }
     }
 }
 
 impl Core {
     /// Create a stream into a resource (its provider's stewards and admins).
-    pub async fn create_stream(&self, meta: &RequestMeta, p: &Principal, input: &StreamInput) -> Result<StreamView, CoreError> {
+    pub async fn create_stream(
+        &self,
+        meta: &RequestMeta,
+        p: &Principal,
+        input: &StreamInput,
+    ) -> Result<StreamView, CoreError> {
         let resource = self.get_resource(Some(p), &input.resource).await?;
         let dept = resource.content.provider.to_string();
         if !writes(p, &dept) {
-            self.audit_iot(meta, p, "iot.stream.create", format!("resource:{}", resource.content.code), Outcome::Denied)
-                .await?;
+            self.audit_iot(
+                meta,
+                p,
+                "iot.stream.create",
+                format!("resource:{}", resource.content.code),
+                Outcome::Denied,
+            )
+            .await?;
             return Err(CoreError::forbidden());
         }
         let mut errs = ValidationErrors::new();

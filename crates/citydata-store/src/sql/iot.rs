@@ -198,25 +198,26 @@ impl<B: SqlBackend> IotStore for B {
     }
 
     async fn create_stream(&self, s: &StreamRecord) -> Result<()> {
-        let q = sql("INSERT INTO iot_streams (id, name, department, resource_id, broker_url, topics, username, password, \
+        let q =
+            sql("INSERT INTO iot_streams (id, name, department, resource_id, broker_url, topics, username, password, \
                      qos, batch_secs, batch_max, max_payload, dedup_secs, enabled, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
-        .bind(s.id)
-        .bind(&s.name)
-        .bind(&s.department)
-        .bind(s.resource_id)
-        .bind(&s.broker_url)
-        .bind(json_text(&s.topics)?)
-        .bind(&s.username)
-        .bind(&s.password)
-        .bind(s.qos)
-        .bind(s.batch_secs)
-        .bind(s.batch_max)
-        .bind(s.max_payload)
-        .bind(s.dedup_secs)
-        .bind(s.enabled)
-        .bind(s.created_at)
-        .bind(s.updated_at);
+            .bind(s.id)
+            .bind(&s.name)
+            .bind(&s.department)
+            .bind(s.resource_id)
+            .bind(&s.broker_url)
+            .bind(json_text(&s.topics)?)
+            .bind(&s.username)
+            .bind(&s.password)
+            .bind(s.qos)
+            .bind(s.batch_secs)
+            .bind(s.batch_max)
+            .bind(s.max_payload)
+            .bind(s.dedup_secs)
+            .bind(s.enabled)
+            .bind(s.created_at)
+            .bind(s.updated_at);
         self.run(q).await.map(drop)
     }
 

@@ -43,17 +43,28 @@ async fn get(c: &reqwest::Client, app: &TestApp, path: &str) -> (u16, Value) {
 
 /// Device type and devices `AQ-1`, `AQ-2` for the resource; returns the type id.
 async fn registry(app: &TestApp, c: &reqwest::Client, res: &str) -> String {
-    let (s, t) = post(c, app, "/api/v1/device-types", json!({
-        "name": "空气站", "resource": res, "interval_secs": 60,
-        "payload": {"device_item": "zdbm", "timestamp_item": "jcsj", "timestamp_path": "ts",
-                    "fields": [{"item": "aqi", "path": "aqi"}, {"item": "pm25", "path": "pm25", "factor": 1000.0}]}
-    }))
+    let (s, t) = post(
+        c,
+        app,
+        "/api/v1/device-types",
+        json!({
+            "name": "空气站", "resource": res, "interval_secs": 60,
+            "payload": {"device_item": "zdbm", "timestamp_item": "jcsj", "timestamp_path": "ts",
+                        "fields": [{"item": "aqi", "path": "aqi"}, {"item": "pm25", "path": "pm25", "factor": 1000.0}]}
+        }),
+    )
     .await;
     assert_eq!(s, 201, "{t}");
     let tid = t["id"].as_str().unwrap().to_string();
     for (id, region) in [("AQ-1", "321202"), ("AQ-2", "321203")] {
-        let (s, d) = post(c, app, "/api/v1/devices", json!({"id": id, "type_id": tid, "name": format!("站点{id}"),
-            "lon": 119.9, "lat": 32.4, "region": region})).await;
+        let (s, d) = post(
+            c,
+            app,
+            "/api/v1/devices",
+            json!({"id": id, "type_id": tid, "name": format!("站点{id}"),
+            "lon": 119.9, "lat": 32.4, "region": region}),
+        )
+        .await;
         assert_eq!(s, 201, "{d}");
     }
     tid
@@ -107,7 +118,8 @@ async fn only_the_owner_department_writes_the_registry() {
     let (s, e) = post(&gaj, &app, "/api/v1/device-types", json!({"name": "x", "resource": res,
         "payload": {"device_item": "nope", "timestamp_item": "aqi", "timestamp_path": "ts", "fields": [{"item": "pm25", "path": "a", "factor": 0.0}]}})).await;
     assert_eq!(s, 400, "{e}");
-    let fields: Vec<&str> = e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["payload.device_item", "payload.timestamp_item", "payload.fields[0].factor"], "{e}");
     // Another department cannot register types for gaj's resource (it cannot see it either).
     let (s, _) = post(&wjw, &app, "/api/v1/device-types", json!({"name": "x", "resource": res,
@@ -115,9 +127,16 @@ async fn only_the_owner_department_writes_the_registry() {
     assert!(s == 403 || s == 404, "{s}");
     let tid = registry(&app, &gaj, &res).await;
     // Devices: ids parsed, coordinates and regions checked, duplicates refused.
-    let (s, e) = post(&gaj, &app, "/api/v1/devices", json!({"id": "a/b", "type_id": tid, "name": "x", "lon": 200.0, "region": "999999"})).await;
+    let (s, e) = post(
+        &gaj,
+        &app,
+        "/api/v1/devices",
+        json!({"id": "a/b", "type_id": tid, "name": "x", "lon": 200.0, "region": "999999"}),
+    )
+    .await;
     assert_eq!(s, 400, "{e}");
-    let fields: Vec<&str> = e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["id", "lon", "region"], "{e}");
     let (s, _) = post(&gaj, &app, "/api/v1/devices", json!({"id": "AQ-1", "type_id": tid, "name": "again"})).await;
     assert_eq!(s, 409);
@@ -135,16 +154,33 @@ async fn only_the_owner_department_writes_the_registry() {
     // The owner changes a device; a bad status is named.
     let r = gaj.patch(app.url("/api/v1/devices/AQ-1")).json(&json!({"status": "asleep"})).send().await.unwrap();
     assert_error(r, 400, "validation_failed").await;
-    let r = gaj.patch(app.url("/api/v1/devices/AQ-1")).json(&json!({"model": "AQMS-9", "lat": 32.5})).send().await.unwrap();
+    let r =
+        gaj.patch(app.url("/api/v1/devices/AQ-1")).json(&json!({"model": "AQMS-9", "lat": 32.5})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let d: Value = r.json().await.unwrap();
-    assert_eq!((d["model"].as_str(), d["lat"].as_f64(), d["online"].as_bool()), (Some("AQMS-9"), Some(32.5), Some(false)));
+    assert_eq!(
+        (d["model"].as_str(), d["lat"].as_f64(), d["online"].as_bool()),
+        (Some("AQMS-9"), Some(32.5), Some(false))
+    );
     // Stream settings: the broker URL and topics are checked, wjw cannot create one.
-    let (s, e) = post(&gaj, &app, "/api/v1/streams", json!({"name": "s", "resource": res, "broker_url": "http://x", "topics": ["a/#/b"], "qos": 2})).await;
+    let (s, e) = post(
+        &gaj,
+        &app,
+        "/api/v1/streams",
+        json!({"name": "s", "resource": res, "broker_url": "http://x", "topics": ["a/#/b"], "qos": 2}),
+    )
+    .await;
     assert_eq!(s, 400, "{e}");
-    let fields: Vec<&str> = e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        e["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["broker_url", "topics", "qos"], "{e}");
-    let (s, _) = post(&wjw, &app, "/api/v1/streams", json!({"name": "s", "resource": res, "broker_url": "mqtt://127.0.0.1:1", "topics": ["a"]})).await;
+    let (s, _) = post(
+        &wjw,
+        &app,
+        "/api/v1/streams",
+        json!({"name": "s", "resource": res, "broker_url": "mqtt://127.0.0.1:1", "topics": ["a"]}),
+    )
+    .await;
     assert!(s == 403 || s == 404, "{s}");
 }
 
@@ -179,7 +215,14 @@ async fn a_known_sequence_lands_exactly() {
     broker.publish("test/air/AQ-2", &[msg(t1, 70), msg(t2, 900)]); // AQI 900: out of range
     broker.publish("test/air/AQ-9", &[msg(t1, 10)]); // not registered
     broker.publish("test/air/WJ-1", &[msg(t1, 10)]); // another department's device
-    broker.publish("test/air/AQ-2", &["not json".into(), json!({"aqi": 5}).to_string(), format!("{{\"ts\":\"{t1}\",\"pad\":\"{}\"}}", "x".repeat(300))]);
+    broker.publish(
+        "test/air/AQ-2",
+        &[
+            "not json".into(),
+            json!({"aqi": 5}).to_string(),
+            format!("{{\"ts\":\"{t1}\",\"pad\":\"{}\"}}", "x".repeat(300)),
+        ],
+    );
     let total = 10;
     until("every message settled", || {
         stats_of(id).is_some_and(|s| s.committed + s.quarantined + s.duplicates >= total && s.pending == 0)
@@ -192,24 +235,37 @@ async fn a_known_sequence_lands_exactly() {
         .iter()
         .map(|r| (r["zdbm"].as_str().unwrap().into(), r["jcsj"].as_str().unwrap().into(), r["pm25"].clone()))
         .collect();
-    assert_eq!(keys, [
-        ("AQ-1".to_string(), "2026-12-03T08:00:00+08:00".to_string(), json!("35.000000")),
-        ("AQ-1".into(), "2026-12-03T09:00:00+08:00".into(), json!("35.000000")),
-        ("AQ-2".into(), "2026-12-03T08:00:00+08:00".into(), json!("35.000000")),
-    ]);
+    assert_eq!(
+        keys,
+        [
+            ("AQ-1".to_string(), "2026-12-03T08:00:00+08:00".to_string(), json!("35.000000")),
+            ("AQ-1".into(), "2026-12-03T09:00:00+08:00".into(), json!("35.000000")),
+            ("AQ-2".into(), "2026-12-03T08:00:00+08:00".into(), json!("35.000000")),
+        ]
+    );
     let (s, q) = get(&gaj, &app, &format!("/api/v1/resources/{res}/quarantine?limit=100")).await;
     assert_eq!(s, 200, "{q}");
-    let mut reasons: Vec<String> = q.as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap().to_string()).collect();
+    let mut reasons: Vec<String> =
+        q.as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap().to_string()).collect();
     reasons.sort();
     assert_eq!(reasons, ["missing_timestamp", "not_json", "other_department", "oversize", "range", "unknown_device"]);
     let unknown = q.as_array().unwrap().iter().find(|r| r["rule"] == "unknown_device").unwrap();
-    assert_eq!((unknown["record"]["topic"].as_str(), unknown["record"]["device"].as_str()), (Some("test/air/AQ-9"), Some("AQ-9")), "{unknown}");
+    assert_eq!(
+        (unknown["record"]["topic"].as_str(), unknown["record"]["device"].as_str()),
+        (Some("test/air/AQ-9"), Some("AQ-9")),
+        "{unknown}"
+    );
     // The registry saw the devices; `latest` gives each device's newest row.
     let (_, d) = get(&gaj, &app, "/api/v1/devices/AQ-1").await;
     assert_eq!((d["messages"].as_i64(), d["last_message"]["aqi"].as_str()), (Some(2), Some("60")), "{d}");
     let (s, l) = get(&gaj, &app, &format!("/api/v1/resources/{res}/latest")).await;
     assert_eq!(s, 200, "{l}");
-    let latest: Vec<(&str, &str)> = l["rows"].as_array().unwrap().iter().map(|r| (r["zdbm"].as_str().unwrap(), r["jcsj"].as_str().unwrap())).collect();
+    let latest: Vec<(&str, &str)> = l["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["zdbm"].as_str().unwrap(), r["jcsj"].as_str().unwrap()))
+        .collect();
     assert_eq!(latest, [("AQ-1", "2026-12-03T09:00:00+08:00"), ("AQ-2", "2026-12-03T08:00:00+08:00")]);
     let (_, one) = get(&gaj, &app, &format!("/api/v1/resources/{res}/latest?device=AQ-2")).await;
     assert_eq!(one["rows"].as_array().map(Vec::len), Some(1), "{one}");
@@ -256,7 +312,10 @@ async fn a_consumer_stopped_before_or_after_its_commit_loses_and_doubles_nothing
     assert_eq!(rows(&app, &gaj, &res).await.len(), 5);
     // 3. Restarted again: the broker redelivers the five; the table keeps them once.
     let c = consumer(&app, id, None);
-    until("the redelivery settled", || stats_of(id).is_some_and(|s| s.received >= 5 && s.pending == 0 && s.batches >= 1)).await;
+    until("the redelivery settled", || {
+        stats_of(id).is_some_and(|s| s.received >= 5 && s.pending == 0 && s.batches >= 1)
+    })
+    .await;
     // Five new messages from another station: one more batch.
     broker.publish("test/air/AQ-2", &first);
     until("the second batch", || stats_of(id).is_some_and(|s| s.batches >= 2 && s.pending == 0)).await;
