@@ -14,6 +14,7 @@ mod ctx;
 mod i18n;
 mod present;
 mod public;
+mod iot;
 mod quality;
 mod render;
 
@@ -65,6 +66,8 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))
         .route("/datasets/{slug}/quality", get(quality::dataset))
+        .route("/datasets/{slug}/live", get(iot::live))
+        .route("/console/devices", get(iot::devices))
         .route("/departments/{code}/quality", get(quality::department))
         .route("/console/quality", get(quality::console))
         .layer(axum::Extension(portal))

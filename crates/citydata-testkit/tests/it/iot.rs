@@ -279,6 +279,18 @@ async fn a_known_sequence_lands_exactly() {
     assert!(e.get("rows").is_none());
     let (s, e) = get(&new_client(), &app, &format!("/api/v1/resources/{res}/latest?device=AQ-1")).await;
     assert_eq!(s, 404, "{e}");
+    // The portal's live page: the newest value per station and the 24-hour chart (the rows
+    // are dated 2026-12-03, so the chart has them only on that day: not asserted); the device
+    // console shows the stations online.
+    let r = gaj.get(app.url(&format!("/datasets/{res}/live"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("AQ-1") && page.contains("AQ-2") && page.contains("各站点最新数据"), "{page}");
+    let page = gaj.get(app.url("/console/devices")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("站点AQ-1") && page.contains("物联网设备"), "{page}");
+    let r = wjw_analyst.get(app.url(&format!("/datasets/{res}/live"))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().await.unwrap().contains("AQ-1"));
     // The stream's counters.
     let (_, v) = get(&gaj, &app, &format!("/api/v1/streams/{id}")).await;
     assert_eq!(v["stats"]["committed"], 3, "{v}");
