@@ -40,14 +40,23 @@ pub async fn live(State(state): State<AppState>, Extension(portal): P, Path(slug
         Ok(l) => l,
         // A real-time resource no stream feeds yet: an empty page, not an error.
         Err(citydata_core::CoreError::NotFound(_)) => {
-            return ctx.render(&portal, "iot_live.html", json!({"r": {"name": r.content.name, "slug": r.content.slug.as_str()}}));
+            return ctx.render(
+                &portal,
+                "iot_live.html",
+                json!({"r": {"name": r.content.name, "slug": r.content.slug.as_str()}}),
+            );
         }
         Err(e) => return ctx.core_error(&portal, e),
     };
     let measured = latest
         .fields
         .iter()
-        .find(|f| f.name != latest.device_item && f.name != latest.time_item && f.mask.is_none() && matches!(f.data_type.as_str(), "integer" | "decimal" | "money"))
+        .find(|f| {
+            f.name != latest.device_item
+                && f.name != latest.time_item
+                && f.mask.is_none()
+                && matches!(f.data_type.as_str(), "integer" | "decimal" | "money")
+        })
         .map(|f| (f.name.clone(), f.title.clone()));
     let chart = match &measured {
         Some((name, title)) => match state.core.recent_series(&ctx.meta, p, &slug, name).await {
@@ -56,17 +65,24 @@ pub async fn live(State(state): State<AppState>, Extension(portal): P, Path(slug
                 let mut hours: BTreeMap<String, (f64, u32)> = BTreeMap::new();
                 for row in &rows {
                     let (Some(t), Some(v)) = (
-                        row.get(&latest.time_item).and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok()),
+                        row.get(&latest.time_item)
+                            .and_then(Value::as_str)
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok()),
                         row.get(name).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
                     ) else {
                         continue;
                     };
-                    let key = t.with_minute(0).and_then(|t| t.with_second(0)).map(|t| t.format("%m-%d %H:00").to_string()).unwrap_or_default();
+                    let key = t
+                        .with_minute(0)
+                        .and_then(|t| t.with_second(0))
+                        .map(|t| t.format("%m-%d %H:00").to_string())
+                        .unwrap_or_default();
                     let e = hours.entry(key).or_default();
                     e.0 += v;
                     e.1 += 1;
                 }
-                let data: Vec<(String, f64)> = hours.into_iter().map(|(k, (s, n))| (k, (s / f64::from(n) * 10.0).round() / 10.0)).collect();
+                let data: Vec<(String, f64)> =
+                    hours.into_iter().map(|(k, (s, n))| (k, (s / f64::from(n) * 10.0).round() / 10.0)).collect();
                 (!data.is_empty()).then(|| chart::line(title, &data))
             }
             Err(e) => return ctx.core_error(&portal, e),

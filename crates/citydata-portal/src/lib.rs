@@ -12,9 +12,9 @@ mod chart;
 mod console;
 mod ctx;
 mod i18n;
+mod iot;
 mod present;
 mod public;
-mod iot;
 mod quality;
 mod render;
 

@@ -510,8 +510,10 @@ impl Core {
 }
 
 /// Consumers this process runs, by node and stream.
-fn running() -> &'static Mutex<HashMap<(String, Uuid), tokio::task::JoinHandle<()>>> {
-    static R: OnceLock<Mutex<HashMap<(String, Uuid), tokio::task::JoinHandle<()>>>> = OnceLock::new();
+type Running = Mutex<HashMap<(String, Uuid), tokio::task::JoinHandle<()>>>;
+
+fn running() -> &'static Running {
+    static R: OnceLock<Running> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
