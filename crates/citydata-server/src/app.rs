@@ -405,6 +405,9 @@ impl Application {
                     if let Err(e) = core.supervise_streams().await {
                         tracing::warn!(error = %e, "supervising MQTT streams failed");
                     }
+                    if let Err(e) = core.sweep_offline_devices(chrono::Utc::now()).await {
+                        tracing::warn!(error = %e, "detecting offline devices failed");
+                    }
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             })

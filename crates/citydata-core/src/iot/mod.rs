@@ -14,6 +14,7 @@
 pub mod consumer;
 pub mod demo;
 pub mod latest;
+pub mod offline;
 pub mod streams;
 
 use crate::audit::Actor;

@@ -360,3 +360,29 @@ async fn the_stream_survives_a_broker_restart() {
     assert_eq!(rows(&app, &gaj, &res).await.len(), 6);
     assert!(stats_of(id).unwrap().connection_errors >= 1);
 }
+
+#[tokio::test]
+async fn a_silent_device_is_reported_offline_once_to_its_owner() {
+    let app = spawn_app_with(SpawnOptions { configure: Some(|s| s.iot_streams = false), ..Default::default() }).await;
+    let gaj = app.login("gaj-steward").await;
+    let res = air_resource(&app, &gaj).await;
+    registry(&app, &gaj, &res).await;
+    let now = chrono::Utc::now();
+    let seen = |at| citydata_store::DeviceSeen { id: "AQ-1".into(), at, n: 1, last_message: json!({"aqi": "1"}) };
+    // Seen 10 minutes ago, reporting every 60 s: offline after 3 missed intervals.
+    app.store.touch_devices(&[seen(now - chrono::Duration::minutes(10))]).await.unwrap();
+    assert_eq!(app.core.sweep_offline_devices(now).await.unwrap(), 1);
+    assert_eq!(app.core.sweep_offline_devices(now).await.unwrap(), 0, "told once");
+    let (_, inbox) = get(&gaj, &app, "/api/v1/inbox").await;
+    let titles: Vec<&str> = inbox.as_array().unwrap().iter().filter_map(|n| n["title"].as_str()).collect();
+    assert!(titles.iter().any(|t| t.contains("设备离线") && t.contains("AQ-1")), "{inbox}");
+    let (_, other) = get(&app.login("wjw-steward").await, &app, "/api/v1/inbox").await;
+    assert!(!other.to_string().contains("AQ-1"), "{other}");
+    let (_, d) = get(&gaj, &app, "/api/v1/devices/AQ-1").await;
+    assert_eq!(d["online"], false);
+    // Back: the mark clears, and a later silence is reported again.
+    app.store.touch_devices(&[seen(now)]).await.unwrap();
+    assert_eq!(app.core.sweep_offline_devices(now).await.unwrap(), 0);
+    assert!(app.store.get_device("AQ-1").await.unwrap().unwrap().offline_notified_at.is_none());
+    assert_eq!(app.core.sweep_offline_devices(now + chrono::Duration::minutes(10)).await.unwrap(), 1);
+}
