@@ -386,3 +386,54 @@ async fn a_silent_device_is_reported_offline_once_to_its_owner() {
     assert!(app.store.get_device("AQ-1").await.unwrap().unwrap().offline_notified_at.is_none());
     assert_eq!(app.core.sweep_offline_devices(now + chrono::Duration::minutes(10)).await.unwrap(), 1);
 }
+
+/// A measurement, not a check (run with `--ignored --nocapture`; speed is judged in
+/// BENCHMARKS.md, never asserted): 20,000 messages from 200 stations through one stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_probe() {
+    let Some(broker) = Broker::start_or_skip("throughput_probe") else { return };
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let res = air_resource(&app, &gaj).await;
+    let tid = registry(&app, &gaj, &res).await;
+    let stations: Vec<String> = (0..200).map(|i| format!("ST-{i:03}")).collect();
+    for s in &stations {
+        let (st, _) = post(&gaj, &app, "/api/v1/devices", json!({"id": s, "type_id": tid, "name": s})).await;
+        assert_eq!(st, 201);
+    }
+    let id = stream(&app, &gaj, &res, &broker, json!({"batch_secs": 1, "batch_max": 20000})).await;
+    until("subscribed", || stats_of(id).is_some_and(|s| s.subscriptions >= 1)).await;
+    let per = 100;
+    let started = std::time::Instant::now();
+    let mut pubs = Vec::new();
+    for s in &stations {
+        let msgs: Vec<String> =
+            (0..per).map(|k| msg(&format!("2026-12-03T08:{:02}:{:02}+08:00", k / 60, k % 60), 40)).collect();
+        pubs.push((format!("test/air/{s}"), msgs));
+    }
+    let broker = Arc::new(broker);
+    let b = broker.clone();
+    let publishing = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|sc| {
+            for chunk in pubs.chunks(50) {
+                let b = &b;
+                sc.spawn(move || chunk.iter().for_each(|(t, m)| b.publish(t, m)));
+            }
+        });
+        started.elapsed()
+    });
+    let published = publishing.await.unwrap();
+    let total = (stations.len() * per) as u64;
+    until("all committed", || stats_of(id).is_some_and(|s| s.committed >= total)).await;
+    let done = started.elapsed();
+    let st = stats_of(id).unwrap();
+    eprintln!(
+        "IOT THROUGHPUT: {total} messages published in {:.2}s, committed in {:.2}s = {:.0} msg/s end to end (debug build); {} batches, last {} ms",
+        published.as_secs_f64(),
+        done.as_secs_f64(),
+        total as f64 / done.as_secs_f64(),
+        st.batches,
+        st.last_batch_ms
+    );
+}
