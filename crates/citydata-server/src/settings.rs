@@ -359,6 +359,10 @@ impl ResolvedSettings {
         t.insert("session_ttl_hours".into(), i64::from(s.session_ttl_hours).into());
         t.insert("demo".into(), s.demo.into());
         t.insert("demo_rows".into(), (s.demo_rows as i64).into());
+        t.insert("iot_streams".into(), s.iot_streams.into());
+        if let Some(u) = &s.demo_mqtt_url {
+            t.insert("demo_mqtt_url".into(), redact_url_password(u).into());
+        }
         t.insert("max_upload_bytes".into(), (s.max_upload_bytes as i64).into());
         t.insert("response_days".into(), i64::from(s.response_days).into());
         t.insert("time_zone".into(), s.time_zone.clone().into());
