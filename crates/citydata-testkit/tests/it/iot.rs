@@ -437,3 +437,26 @@ async fn throughput_probe() {
         st.last_batch_ms
     );
 }
+
+#[tokio::test]
+async fn the_demo_stations_feed_the_air_quality_resource() {
+    let Some(broker) = Broker::start_or_skip("the_demo_stations_feed_the_air_quality_resource") else { return };
+    let app = spawn_app().await;
+    // What `serve --demo` does with `demo_mqtt_url`; a second call finds the stream.
+    let id = app.core.seed_demo_stream(&broker.url()).await.unwrap().unwrap();
+    assert_eq!(app.core.seed_demo_stream(&broker.url()).await.unwrap(), Some(id));
+    until("subscribed", || stats_of(id).is_some_and(|s| s.subscriptions >= 1)).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/iot-simulate.sh");
+    let out = std::process::Command::new("bash")
+        .args([script, "127.0.0.1", &broker.port.to_string(), "0", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    until("six stations committed", || stats_of(id).is_some_and(|s| s.committed >= 6)).await;
+    // 空气质量实时监测数据 is open: anyone reads the newest values, in the portal too.
+    let (s, l) = get(&new_client(), &app, "/api/v1/resources/203%2F000001/latest").await;
+    assert_eq!(s, 200, "{l}");
+    assert_eq!(l["rows"].as_array().map(Vec::len), Some(6), "{l}");
+    let page = new_client().get(app.url("/datasets/203%2F000001/live")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("AQ-HL01") && page.contains("<svg"), "{page}");
+}
