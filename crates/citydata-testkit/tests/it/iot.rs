@@ -441,7 +441,11 @@ async fn throughput_probe() {
 #[tokio::test]
 async fn the_demo_stations_feed_the_air_quality_resource() {
     let Some(broker) = Broker::start_or_skip("the_demo_stations_feed_the_air_quality_resource") else { return };
-    let app = spawn_app().await;
+    let app = spawn_app_with(SpawnOptions {
+        configure: Some(|s| s.metrics_token = Some(citydata_server::settings::Secret::new("iot-metrics"))),
+        ..Default::default()
+    })
+    .await;
     // What `serve --demo` does with `demo_mqtt_url`; a second call finds the stream.
     let id = app.core.seed_demo_stream(&broker.url()).await.unwrap().unwrap();
     assert_eq!(app.core.seed_demo_stream(&broker.url()).await.unwrap(), Some(id));
@@ -459,4 +463,9 @@ async fn the_demo_stations_feed_the_air_quality_resource() {
     assert_eq!(l["rows"].as_array().map(Vec::len), Some(6), "{l}");
     let page = new_client().get(app.url("/datasets/203%2F000001/live")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("AQ-HL01") && page.contains("<svg"), "{page}");
+    // Counters per stream on /metrics.
+    let text =
+        new_client().get(app.url("/metrics")).bearer_auth("iot-metrics").send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("iot_messages_total{stream=\"空气质量监测站数据流\",outcome=\"committed\"}"), "{text}");
+    assert!(text.contains("iot_batch_seconds"), "{text}");
 }
