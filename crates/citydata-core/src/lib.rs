@@ -22,6 +22,7 @@ pub mod gate;
 pub mod grants;
 pub mod ingest;
 pub mod ingest_lease;
+pub mod iot;
 pub mod lake_check;
 pub mod net;
 mod password;

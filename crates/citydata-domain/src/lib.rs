@@ -14,6 +14,7 @@ pub mod error;
 pub mod evaluation;
 pub mod filter;
 pub mod identifiers;
+pub mod iot;
 pub mod linkage;
 pub mod mask;
 pub mod policy;

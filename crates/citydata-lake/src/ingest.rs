@@ -107,7 +107,9 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 const SAMPLE: usize = 20;
 
-fn quarantine_batch(ingest_id: Uuid, rows: &[InvalidRow]) -> Result<RecordBatch> {
+/// The quarantine rows of `rows`, under `ingest_id` (also used by the MQTT streams for
+/// messages that never became rows).
+pub fn quarantine_batch(ingest_id: Uuid, rows: &[InvalidRow]) -> Result<RecordBatch> {
     let now = chrono::Utc::now().timestamp_micros();
     let mut id = StringBuilder::new();
     let mut line = Int64Builder::new();

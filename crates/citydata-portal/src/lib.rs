@@ -13,6 +13,7 @@ mod console;
 mod ctx;
 mod evaluation;
 mod i18n;
+mod iot;
 mod present;
 mod public;
 mod quality;
@@ -73,6 +74,8 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/tickets/{id}", get(console::ticket_page))
         .route("/console/tickets/{id}/{action}", post(console::ticket_step))
         .route("/datasets/{slug}/quality", get(quality::dataset))
+        .route("/datasets/{slug}/live", get(iot::live))
+        .route("/console/devices", get(iot::devices))
         .route("/departments/{code}/quality", get(quality::department))
         .route("/console/quality", get(quality::console))
         .route("/evaluation", get(evaluation::public))

@@ -22,6 +22,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("register.html", include_str!("../templates/register.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("quality.html", include_str!("../templates/quality.html")),
+    ("iot_live.html", include_str!("../templates/iot_live.html")),
+    ("console/devices.html", include_str!("../templates/console/devices.html")),
     ("department_quality.html", include_str!("../templates/department_quality.html")),
     ("evaluation.html", include_str!("../templates/evaluation.html")),
     ("dashboard.html", include_str!("../templates/dashboard.html")),

@@ -180,6 +180,7 @@ pub struct Application {
     metrics: Option<(TcpListener, Router)>,
     metrics_addr: Option<SocketAddr>,
     shutdown_grace: Duration,
+    iot_streams: bool,
 }
 
 impl Application {
@@ -252,6 +253,9 @@ impl Application {
                 resources = r.resources_created,
                 "demo content seeded"
             );
+            if let Some(url) = &settings.settings.demo_mqtt_url {
+                core.seed_demo_stream(url).await.context("creating the demo MQTT stream failed")?;
+            }
         }
         if settings.settings.demo && settings.settings.demo_rows > 0 {
             let started = std::time::Instant::now();
@@ -295,7 +299,8 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.settings.listen))?;
         let addr = listener.local_addr()?;
         let shutdown_grace = Duration::from_secs(settings.settings.shutdown_grace_secs);
-        Ok(Self { listener, router, core, addr, metrics, metrics_addr, shutdown_grace })
+        let iot_streams = settings.settings.iot_streams;
+        Ok(Self { listener, router, core, addr, metrics, metrics_addr, shutdown_grace, iot_streams })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -394,6 +399,21 @@ impl Application {
                 }
             }
         });
+        // MQTT streams: start a consumer for each free enabled stream, every 2 s.
+        let streams = self.iot_streams.then(|| {
+            let core = self.core.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = core.supervise_streams().await {
+                        tracing::warn!(error = %e, "supervising MQTT streams failed");
+                    }
+                    if let Err(e) = core.sweep_offline_devices(chrono::Utc::now()).await {
+                        tracing::warn!(error = %e, "detecting offline devices failed");
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            })
+        });
         let (signalled_tx, mut signalled) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
@@ -420,6 +440,10 @@ impl Application {
         settler.abort();
         sources.abort();
         dispatcher.abort();
+        if let Some(s) = streams {
+            s.abort();
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.core.stop_streams()).await;
+        }
         if let Some(m) = metrics {
             m.abort();
         }

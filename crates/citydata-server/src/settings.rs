@@ -71,6 +71,12 @@ pub struct Settings {
     /// With `demo`: rows of the demo population register loaded at first start (enterprises:
     /// a fifth of it; 0 loads no data).
     pub demo_rows: u64,
+    /// Consume the enabled MQTT streams (物联网数据流) on this node (one node per stream, by
+    /// lease). Off, the node serves the API only.
+    pub iot_streams: bool,
+    /// With `demo`: connect the demo's 空气质量实时监测数据 to this broker (`mqtt://host:port`,
+    /// topic `citydata/air/+`; `scripts/iot-simulate.sh` publishes stations there).
+    pub demo_mqtt_url: Option<String>,
     /// Largest data upload, in bytes.
     pub max_upload_bytes: u64,
     /// Working days a provider has to answer a request.
@@ -161,6 +167,8 @@ impl Default for Settings {
             session_ttl_hours: 12,
             demo: false,
             demo_rows: 100_000,
+            iot_streams: true,
+            demo_mqtt_url: None,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             response_days: 10,
             time_zone: "+08:00".into(),
@@ -351,6 +359,10 @@ impl ResolvedSettings {
         t.insert("session_ttl_hours".into(), i64::from(s.session_ttl_hours).into());
         t.insert("demo".into(), s.demo.into());
         t.insert("demo_rows".into(), (s.demo_rows as i64).into());
+        t.insert("iot_streams".into(), s.iot_streams.into());
+        if let Some(u) = &s.demo_mqtt_url {
+            t.insert("demo_mqtt_url".into(), redact_url_password(u).into());
+        }
         t.insert("max_upload_bytes".into(), (s.max_upload_bytes as i64).into());
         t.insert("response_days".into(), i64::from(s.response_days).into());
         t.insert("time_zone".into(), s.time_zone.clone().into());

@@ -9,6 +9,7 @@
 
 mod error;
 mod evaluation;
+mod iot;
 mod sources;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -19,5 +20,6 @@ mod traits;
 
 pub use error::StoreError;
 pub use evaluation::*;
+pub use iot::*;
 pub use sources::{SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;

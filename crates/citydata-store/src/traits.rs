@@ -138,6 +138,7 @@ pub trait Store:
     + QualityStore
     + crate::EvaluationStore
     + crate::SourceStore
+    + crate::IotStore
     + Send
     + Sync
 {

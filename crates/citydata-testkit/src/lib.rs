@@ -11,6 +11,8 @@ use tokio::sync::oneshot;
 
 pub use citydata_core::demo::DEMO_PASSWORD;
 
+pub mod mqtt;
+
 /// Options for [`spawn_app_with`].
 #[derive(Debug, Clone)]
 pub struct SpawnOptions {

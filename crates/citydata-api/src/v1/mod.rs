@@ -7,6 +7,7 @@ pub mod data;
 mod departments;
 pub mod evaluation;
 pub mod grants;
+pub mod iot;
 pub mod quality;
 mod requests;
 pub mod resources;
@@ -82,6 +83,13 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(webhooks::subscribe))
         .routes(routes!(webhooks::list_subscriptions))
         .routes(routes!(webhooks::unsubscribe))
+        .routes(routes!(iot::list_device_types, iot::create_device_type))
+        .routes(routes!(iot::get_device_type, iot::update_device_type))
+        .routes(routes!(iot::list_devices, iot::create_device))
+        .routes(routes!(iot::get_device, iot::update_device))
+        .routes(routes!(iot::list_streams, iot::create_stream))
+        .routes(routes!(iot::get_stream, iot::update_stream))
+        .routes(routes!(iot::latest))
         .routes(routes!(quality::quality))
         .routes(routes!(quality::quality_history))
         .routes(routes!(quality::profile))

@@ -11,6 +11,7 @@ mod catalog;
 mod evaluation;
 mod grants;
 mod ingests;
+mod iot;
 mod quality;
 mod requests;
 mod sources;

@@ -424,6 +424,19 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/sources/{id}/runs",
         "GET /api/v1/sources/{id}/runs/{run_id}",
         "POST /api/v1/runs/{id}/abort",
+        "GET /api/v1/device-types",
+        "POST /api/v1/device-types",
+        "GET /api/v1/device-types/{id}",
+        "PATCH /api/v1/device-types/{id}",
+        "GET /api/v1/devices",
+        "POST /api/v1/devices",
+        "GET /api/v1/devices/{id}",
+        "PATCH /api/v1/devices/{id}",
+        "GET /api/v1/streams",
+        "POST /api/v1/streams",
+        "GET /api/v1/streams/{id}",
+        "PATCH /api/v1/streams/{id}",
+        "GET /api/v1/resources/{id}/latest",
     ]
     .into_iter()
     .map(String::from)

@@ -19,6 +19,7 @@ mod faults;
 mod gate;
 mod grants;
 mod ingest;
+mod iot;
 mod journeys;
 mod paging;
 mod plain;

@@ -1,0 +1,575 @@
+//! The MQTT consumer of one stream.
+//!
+//! One task polls the broker (`rumqttc`, persistent session, manual acknowledgements) and hands
+//! each message to the batcher through a bounded channel: when the writer falls behind, polling
+//! stops and the broker holds the rest (back-pressure). The batcher closes a micro-batch after
+//! `batch_secs` or `batch_max` messages, decodes each message by its device's type, quarantines
+//! what cannot become a row (oversize, not JSON, unknown device, another department's device,
+//! a disabled device, no timestamp …) with its topic, device and reason, drops duplicates
+//! (same device and time, or payload id) seen within `dedup_secs`, and commits the rows through
+//! the upload pipeline (`Core::ingest_data`: the resource's validation, quality rules, key
+//! uniqueness against the table, quarantine, audit, webhooks) — one Delta commit per batch.
+//! Only then are the batch's QoS 1 messages acknowledged: a crash before the commit leaves
+//! them unacknowledged and the broker delivers them again; a crash after the commit and before
+//! the acknowledgements redelivers rows whose keys the table already holds, which the key check
+//! quarantines as duplicates instead of writing them twice.
+//!
+//! After a broker restart the poller reconnects with exponential backoff (0.2 s to 10 s) and
+//! subscribes again on every CONNACK. One node consumes a stream at a time: the consumer holds
+//! the stream's lease and stops when it cannot renew it.
+
+use super::streams::broker_address;
+use crate::ingest::{IngestBody, IngestParams};
+use crate::{Core, CoreError, RequestMeta};
+use chrono::Utc;
+use citydata_domain::iot::{Decoded, PayloadInput, PayloadSchema};
+use citydata_domain::principal::{AuthMethod, Principal};
+use citydata_domain::user::{Membership, Role, Username};
+use citydata_lake::convert::{Failure, InvalidRow};
+use citydata_store::{DeviceRecord, DeviceSeen, StreamRecord};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// This node's counters of a stream since it took it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StreamStats {
+    /// Messages received from the broker (redeliveries included).
+    pub received: u64,
+    /// Rows committed to the table.
+    pub committed: u64,
+    /// Messages quarantined (before or by validation).
+    pub quarantined: u64,
+    /// Duplicates dropped within the window.
+    pub duplicates: u64,
+    /// Micro-batches committed.
+    pub batches: u64,
+    /// Duration of the newest batch (decode, commit, acknowledgements), milliseconds.
+    pub last_batch_ms: u64,
+    /// Messages received and not yet committed (the lag).
+    pub pending: u64,
+    pub connected: bool,
+    /// Subscriptions acknowledged by the broker (one per topic filter per connection).
+    pub subscriptions: u64,
+    /// Connection failures (each followed by a reconnect).
+    pub connection_errors: u64,
+}
+
+fn stats_map() -> &'static Mutex<HashMap<Uuid, StreamStats>> {
+    static M: OnceLock<Mutex<HashMap<Uuid, StreamStats>>> = OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+fn with_stats(id: Uuid, f: impl FnOnce(&mut StreamStats)) {
+    let mut m = stats_map().lock().unwrap_or_else(|p| p.into_inner());
+    f(m.entry(id).or_default());
+}
+
+/// This node's counters of a stream, when it consumes it.
+pub fn stats_of(id: Uuid) -> Option<StreamStats> {
+    stats_map().lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+}
+
+/// Where the consumer stands, for tests that stop it at a chosen point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// A message arrived; `pending` are held uncommitted.
+    Received { pending: usize },
+    /// A batch was committed and its messages are not yet acknowledged.
+    Committed { rows: u64 },
+}
+
+/// Called at each [`Probe`]; answering `true` stops the consumer there, as a crash would
+/// (the connection is dropped, nothing more is acknowledged).
+pub type StreamProbe = Arc<dyn Fn(Probe) -> bool + Send + Sync>;
+
+/// The principal a stream writes as: a steward of its department, named after the stream.
+fn stream_principal(s: &StreamRecord) -> Result<Principal, CoreError> {
+    let dept = citydata_domain::dept::DeptCode::parse(&s.department).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(Principal {
+        user_id: Uuid::nil(),
+        username: Username::parse("iot-stream").map_err(|e| CoreError::Internal(e.to_string()))?,
+        display_name: format!("数据流 {} / stream", s.name),
+        memberships: vec![Membership { department: dept, role: Role::Steward }],
+        via: AuthMethod::Cli,
+    })
+}
+
+fn options(s: &StreamRecord) -> Result<MqttOptions, CoreError> {
+    let (host, port, tls) =
+        broker_address(&s.broker_url).ok_or_else(|| CoreError::Internal("stream broker_url".into()))?;
+    let mut o = MqttOptions::new(format!("citydata-{}", s.id.simple()), host, port);
+    o.set_keep_alive(Duration::from_secs(10))
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        // Oversize messages are quarantined by us; the client must not drop the connection.
+        .set_max_packet_size(16 * 1024 * 1024, 64 * 1024)
+        .set_request_channel_capacity(s.batch_max as usize * 2 + 64);
+    if let Some(u) = &s.username {
+        o.set_credentials(u.clone(), s.password.clone().unwrap_or_default());
+    }
+    if tls {
+        o.set_transport(rumqttc::Transport::tls_with_default_config());
+    }
+    Ok(o)
+}
+
+/// Aborts the poller when the consumer ends.
+struct Poller(tokio::task::JoinHandle<()>);
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn spawn_poller(
+    id: Uuid,
+    client: AsyncClient,
+    mut el: rumqttc::EventLoop,
+    topics: Vec<String>,
+    qos: QoS,
+    tx: tokio::sync::mpsc::Sender<Publish>,
+) -> Poller {
+    Poller(tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send(p).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff = Duration::from_millis(200);
+                    with_stats(id, |s| s.connected = true);
+                    // Subscribe on every connection: a restarted broker has forgotten us.
+                    for t in &topics {
+                        if let Err(e) = client.try_subscribe(t.clone(), qos) {
+                            tracing::warn!(stream = %id, error = %e, "subscribing failed");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => with_stats(id, |s| s.subscriptions += 1),
+                Ok(_) => {}
+                Err(e) => {
+                    with_stats(id, |s| {
+                        s.connected = false;
+                        s.connection_errors += 1;
+                    });
+                    tracing::warn!(stream = %id, error = %e, "MQTT connection failed; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }))
+}
+
+/// Message keys seen within the window.
+struct Window {
+    span: Duration,
+    keys: HashSet<String>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Window {
+    fn contains(&mut self, k: &str) -> bool {
+        let now = Instant::now();
+        while let Some((t, _)) = self.order.front() {
+            if now.duration_since(*t) <= self.span {
+                break;
+            }
+            if let Some((_, k)) = self.order.pop_front() {
+                self.keys.remove(&k);
+            }
+        }
+        self.keys.contains(k)
+    }
+    fn insert(&mut self, k: String) {
+        if !self.span.is_zero() && self.keys.insert(k.clone()) {
+            self.order.push_back((Instant::now(), k));
+        }
+    }
+}
+
+/// What one batch came to.
+struct Outcome {
+    committed: u64,
+    quarantined: u64,
+    duplicates: u64,
+    keys: Vec<String>,
+}
+
+fn quarantine_row(
+    line: u64,
+    topic: &str,
+    device: Option<&str>,
+    rule: &str,
+    message: String,
+    payload: &[u8],
+) -> InvalidRow {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(4096)]).to_string();
+    let mut record = BTreeMap::new();
+    record.insert("topic".to_string(), Some(topic.to_string()));
+    record.insert("device".to_string(), device.map(str::to_string));
+    record.insert("payload".to_string(), Some(text));
+    InvalidRow {
+        line,
+        failures: vec![Failure { line, item: None, title: None, rule: rule.into(), message, value: None }],
+        record,
+    }
+}
+
+impl Core {
+    /// Consume a stream until it is disabled, its lease goes to another node, or `probe` stops
+    /// it. Errors end the consumer (the supervisor starts it again).
+    pub async fn run_stream(&self, id: Uuid, probe: Option<StreamProbe>) -> Result<(), CoreError> {
+        let lease = self.config.ingest_lease;
+        let node = self.config.node_id.clone();
+        let lease_until = |now: chrono::DateTime<Utc>| now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let now = Utc::now();
+        if !self.store.claim_stream(id, &node, lease_until(now), now).await? {
+            return Ok(());
+        }
+        let s = self.store.get_stream(id).await?.ok_or_else(|| CoreError::NotFound(format!("stream {id}")))?;
+        let principal = stream_principal(&s)?;
+        let qos = if s.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let (client, el) = AsyncClient::new(options(&s)?, s.batch_max as usize * 2 + 64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Publish>(s.batch_max as usize);
+        with_stats(id, |st| *st = StreamStats::default());
+        let _poller = spawn_poller(id, client.clone(), el, s.topics.clone(), qos, tx);
+        let mut window =
+            Window { span: Duration::from_secs(s.dedup_secs as u64), keys: HashSet::new(), order: VecDeque::new() };
+        let mut pending: Vec<Publish> = Vec::new();
+        let mut first_at: Option<tokio::time::Instant> = None;
+        let mut renew = tokio::time::interval((lease / 4).max(Duration::from_millis(200)));
+        renew.tick().await;
+        let batch_span = Duration::from_secs(s.batch_secs.max(1) as u64);
+        loop {
+            let deadline = first_at.map(|t| t + batch_span);
+            let flush = tokio::select! {
+                m = rx.recv() => {
+                    let Some(p) = m else { return Err(CoreError::Internal("MQTT poller ended".into())) };
+                    pending.push(p);
+                    first_at.get_or_insert_with(tokio::time::Instant::now);
+                    with_stats(id, |st| { st.received += 1; st.pending = pending.len() as u64; });
+                    metrics::counter!("iot_messages_total", "stream" => s.name.clone(), "outcome" => "received").increment(1);
+                    if probe.as_ref().is_some_and(|f| f(Probe::Received { pending: pending.len() })) {
+                        return Ok(());
+                    }
+                    pending.len() >= s.batch_max as usize
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => true,
+                _ = renew.tick() => {
+                    let now = Utc::now();
+                    if !self.store.claim_stream(id, &node, lease_until(now), now).await? {
+                        tracing::info!(stream = %id, "stream lease lost or stream disabled: stopping");
+                        return Ok(());
+                    }
+                    false
+                }
+            };
+            if !flush || pending.is_empty() {
+                continue;
+            }
+            let started = Instant::now();
+            let out = loop {
+                match self.commit_batch(&s, &principal, &pending, &mut window).await {
+                    Ok(o) => break o,
+                    Err(e) => {
+                        // Nothing acknowledged: retry the same messages (the broker keeps them
+                        // too, should this node stop meanwhile).
+                        tracing::warn!(stream = %id, error = %e, "committing a stream batch failed; retrying");
+                        metrics::counter!("iot_batch_failures_total", "stream" => s.name.clone()).increment(1);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            };
+            if probe.as_ref().is_some_and(|f| f(Probe::Committed { rows: out.committed })) {
+                return Ok(());
+            }
+            for k in out.keys {
+                window.insert(k);
+            }
+            for p in &pending {
+                if p.qos != QoS::AtMostOnce
+                    && let Err(e) = client.ack(p).await
+                {
+                    tracing::warn!(stream = %id, error = %e, "acknowledging failed (the broker will redeliver)");
+                }
+            }
+            let ms = started.elapsed().as_millis() as u64;
+            let name = s.name.clone();
+            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "committed")
+                .increment(out.committed);
+            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "quarantined")
+                .increment(out.quarantined);
+            metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "duplicate")
+                .increment(out.duplicates);
+            metrics::histogram!("iot_batch_seconds", "stream" => name).record(started.elapsed().as_secs_f64());
+            with_stats(id, |st| {
+                st.committed += out.committed;
+                st.quarantined += out.quarantined;
+                st.duplicates += out.duplicates;
+                st.batches += 1;
+                st.last_batch_ms = ms;
+                st.pending = 0;
+            });
+            pending.clear();
+            first_at = None;
+        }
+    }
+
+    /// Decode, quarantine, deduplicate and commit one batch; nothing is acknowledged here.
+    async fn commit_batch(
+        &self,
+        s: &StreamRecord,
+        principal: &Principal,
+        batch: &[Publish],
+        window: &mut Window,
+    ) -> Result<Outcome, CoreError> {
+        let types: HashMap<Uuid, PayloadSchema> = {
+            let resource = self.get_resource(Some(principal), &s.resource_id.to_string()).await?;
+            let mut m = HashMap::new();
+            for t in self.store.list_device_types(Some(&s.department), 10_000).await? {
+                if t.resource_id != s.resource_id {
+                    continue;
+                }
+                if let Ok(input) = serde_json::from_value::<PayloadInput>(t.payload.clone())
+                    && let Ok(schema) = PayloadSchema::parse(&input, &resource.content.items)
+                {
+                    m.insert(t.id, schema);
+                }
+            }
+            m
+        };
+        let mut devices: HashMap<String, Option<DeviceRecord>> = HashMap::new();
+        let mut bad: Vec<InvalidRow> = Vec::new();
+        let mut rows: Vec<Decoded> = Vec::new();
+        let mut batch_keys: HashSet<String> = HashSet::new();
+        let mut duplicates = 0u64;
+        for (n, p) in batch.iter().enumerate() {
+            let line = n as u64 + 1;
+            let q = |device: Option<&str>, code: &str, msg: String| {
+                quarantine_row(line, &p.topic, device, code, msg, &p.payload)
+            };
+            if p.payload.len() > s.max_payload as usize {
+                bad.push(q(
+                    None,
+                    "oversize",
+                    format!("消息超过 {} 字节 / the message is larger than {} bytes", s.max_payload, s.max_payload),
+                ));
+                continue;
+            }
+            let json: Option<serde_json::Value> =
+                serde_json::from_slice(&p.payload).ok().filter(|v: &serde_json::Value| v.is_object());
+            let Some(json) = json else {
+                bad.push(q(None, "not_json", "消息不是 JSON 对象 / the message is not a JSON object".into()));
+                continue;
+            };
+            // The device: the first id any of the resource's types finds that is registered.
+            let mut candidates: Vec<String> = Vec::new();
+            for schema in types.values() {
+                let id = match &schema.device_path {
+                    Some(path) => path.iter().try_fold(&json, |v, k| v.get(k)).and_then(|v| match v {
+                        serde_json::Value::String(x) => Some(x.clone()),
+                        serde_json::Value::Number(x) => Some(x.to_string()),
+                        _ => None,
+                    }),
+                    None => p.topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string),
+                };
+                if let Some(id) = id
+                    && !candidates.contains(&id)
+                {
+                    candidates.push(id);
+                }
+            }
+            if candidates.is_empty() {
+                candidates.extend(p.topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string));
+            }
+            let mut found = None;
+            for c in &candidates {
+                if !devices.contains_key(c) {
+                    let d = self.store.get_device(c).await?;
+                    devices.insert(c.clone(), d);
+                }
+                if let Some(Some(d)) = devices.get(c) {
+                    found = Some(d.clone());
+                    break;
+                }
+            }
+            let named = candidates.first().map(String::as_str);
+            let Some(d) = found else {
+                bad.push(q(named, "unknown_device", "设备未登记 / the device is not registered".into()));
+                continue;
+            };
+            if d.department != s.department {
+                bad.push(q(
+                    Some(&d.id),
+                    "other_department",
+                    "设备属于其他部门 / the device belongs to another department".into(),
+                ));
+                continue;
+            }
+            if d.resource_id != s.resource_id {
+                bad.push(q(
+                    Some(&d.id),
+                    "other_resource",
+                    "设备为其他信息资源采集 / the device feeds another resource".into(),
+                ));
+                continue;
+            }
+            if d.status != "active" {
+                bad.push(q(Some(&d.id), "device_disabled", "设备已停用 / the device is disabled".into()));
+                continue;
+            }
+            let Some(schema) = types.get(&d.type_id) else {
+                bad.push(q(Some(&d.id), "unknown_device_type", "设备类型不存在 / the device type is missing".into()));
+                continue;
+            };
+            match schema.decode(&p.topic, &p.payload) {
+                Err(f) => bad.push(q(Some(&d.id), f.code, f.message)),
+                Ok(mut row) if row.device == d.id => {
+                    if window.contains(&row.key) || !batch_keys.insert(row.key.clone()) {
+                        duplicates += 1;
+                        continue;
+                    }
+                    row.row.insert(schema.device_item.clone(), serde_json::Value::String(d.id.clone()));
+                    rows.push(row);
+                }
+                Ok(_) => bad.push(q(
+                    Some(&d.id),
+                    "device_mismatch",
+                    "消息中的设备编码与设备不符 / the message names another device".into(),
+                )),
+            }
+        }
+        // One commit for the rows, through the upload pipeline.
+        let mut committed = 0u64;
+        let mut quarantined_by_rules = 0u64;
+        let mut ingest_id = Uuid::now_v7();
+        if !rows.is_empty() {
+            let mut body = Vec::new();
+            for r in &rows {
+                serde_json::to_writer(&mut body, &r.row).map_err(|e| CoreError::Internal(e.to_string()))?;
+                body.push(b'\n');
+            }
+            let params =
+                IngestParams { mode: Some("append".into()), format: Some("ndjson".into()), ..Default::default() };
+            let meta = RequestMeta::new(None, Some(format!("mqtt:{}", s.id)));
+            let (rec, _) = self
+                .ingest_data(
+                    &meta,
+                    principal,
+                    &s.resource_id.to_string(),
+                    &params,
+                    IngestBody::Stream(Box::new(std::io::Cursor::new(body))),
+                    None,
+                )
+                .await?;
+            ingest_id = rec.id;
+            let report = rec.report.unwrap_or_default();
+            committed = report["rows_committed"].as_u64().unwrap_or(0);
+            quarantined_by_rules = report["rows_quarantined"].as_u64().unwrap_or(0);
+            if report["all_quarantined"] != true && report["rejected"] != true {
+                let mut seen: BTreeMap<String, DeviceSeen> = BTreeMap::new();
+                for r in &rows {
+                    let e = seen.entry(r.device.clone()).or_insert_with(|| DeviceSeen {
+                        id: r.device.clone(),
+                        at: r.at,
+                        n: 0,
+                        last_message: serde_json::Value::Object(r.row.clone()),
+                    });
+                    e.n += 1;
+                    if r.at >= e.at {
+                        e.at = r.at;
+                        e.last_message = serde_json::Value::Object(r.row.clone());
+                    }
+                }
+                let seen: Vec<DeviceSeen> = seen.into_values().collect();
+                self.store.touch_devices(&seen).await?;
+            }
+        }
+        if !bad.is_empty() {
+            let lake = self.lake()?;
+            let batch = citydata_lake::ingest::quarantine_batch(ingest_id, &bad).map_err(CoreError::from)?;
+            lake.quarantine(s.resource_id, vec![batch]).await.map_err(CoreError::from)?;
+        }
+        Ok(Outcome {
+            committed,
+            quarantined: bad.len() as u64 + quarantined_by_rules,
+            duplicates,
+            keys: rows.into_iter().map(|r| r.key).collect(),
+        })
+    }
+}
+
+/// Consumers this process runs, by node and stream.
+type Running = Mutex<HashMap<(String, Uuid), tokio::task::JoinHandle<()>>>;
+
+fn running() -> &'static Running {
+    static R: OnceLock<Running> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+impl Core {
+    /// Start a consumer for every enabled stream that is free or this node's and not running
+    /// here yet (the server calls this every few seconds). Returns how many were started.
+    pub async fn supervise_streams(&self) -> Result<usize, CoreError> {
+        let now = Utc::now();
+        let node = self.config.node_id.clone();
+        let mut started = 0;
+        for s in self.store.list_streams(None, 10_000).await? {
+            let free =
+                s.node.is_none() || s.node.as_deref() == Some(node.as_str()) || s.lease_until.is_none_or(|t| t < now);
+            if !s.enabled || !free {
+                continue;
+            }
+            let mut map = running().lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, h| !h.is_finished());
+            let key = (node.clone(), s.id);
+            if map.contains_key(&key) {
+                continue;
+            }
+            let core = self.clone();
+            let id = s.id;
+            map.insert(
+                key,
+                tokio::spawn(async move {
+                    if let Err(e) = core.run_stream(id, None).await {
+                        tracing::warn!(stream = %id, error = %e, "stream consumer stopped");
+                    }
+                }),
+            );
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    /// Stop this node's consumers (shutdown) and give their leases up. Uncommitted messages
+    /// stay unacknowledged at the broker.
+    pub async fn stop_streams(&self) {
+        let node = self.config.node_id.clone();
+        let ids: Vec<Uuid> = {
+            let mut map = running().lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<(String, Uuid)> = map.keys().filter(|(n, _)| *n == node).cloned().collect();
+            keys.into_iter()
+                .filter_map(|k| {
+                    let h = map.remove(&k)?;
+                    h.abort();
+                    Some(k.1)
+                })
+                .collect()
+        };
+        for id in ids {
+            if let Err(e) = self.store.release_stream(id, &node).await {
+                tracing::warn!(stream = %id, error = %e, "releasing a stream lease failed");
+            }
+        }
+    }
+}
