@@ -54,9 +54,10 @@ END
 $$;
 SQL
 
-# Drop test databases of earlier runs.
+# Drop test databases of earlier runs, ending their sessions (an aborted source pull can leave
+# its slow query running on the server for a while).
 as_postgres psql -Atq -c "SELECT datname FROM pg_database WHERE datname LIKE 'citydata\_test\_%'" |
-    while read -r db; do as_postgres dropdb --if-exists "$db"; done
+    while read -r db; do as_postgres dropdb --if-exists --force "$db"; done
 
 } >&2
 

@@ -183,55 +183,62 @@ pub struct Application {
     iot_streams: bool,
 }
 
+/// The use cases' configuration from the settings: the server and every CLI command that opens
+/// a `Core` use this one function, so pseudonyms, the working-day calendar, limits and weights
+/// are the same wherever a use case runs.
+pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
+    Ok(CoreConfig {
+        session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
+        pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
+        calendar: settings.calendar(),
+        response_days: settings.settings.response_days.clamp(1, 365),
+        webhook_retry_base: chrono::Duration::milliseconds(
+            settings.settings.webhook_retry_base_ms.clamp(10, 86_400_000) as i64,
+        ),
+        webhook_max_attempts: settings.settings.webhook_max_attempts.clamp(1, 30),
+        commitment_text: settings
+            .settings
+            .commitment_text
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| citydata_core::DEFAULT_COMMITMENT.to_string()),
+        sql_memory_limit: (settings.settings.sql_memory_mib.clamp(16, 1 << 20) as usize) << 20,
+        sql_concurrency: settings.settings.sql_concurrency.clamp(1, 64) as usize,
+        login_max_failures: settings.settings.login_max_failures.max(1),
+        login_max_failures_per_client: settings.settings.login_max_failures_per_client.max(1),
+        login_max_failures_per_user: settings.settings.login_max_failures_per_user.max(1),
+        login_window: chrono::Duration::minutes(i64::from(settings.settings.login_window_minutes.clamp(1, 1440))),
+        password_hash_concurrency: match settings.settings.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        },
+        password_queue_wait: Duration::from_millis(settings.settings.password_queue_timeout_ms.max(1)),
+        decompress: citydata_lake::limits::DecompressLimits {
+            max_bytes: settings.settings.max_decompressed_bytes.max(1024 * 1024),
+            max_ratio: settings.settings.max_decompression_ratio.max(2),
+        },
+        webhook_allow: settings.webhook_allow(),
+        public_url: settings.settings.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
+        node_id: settings.node_id().context("cannot keep the node id in the data directory")?,
+        ingest_lease: Duration::from_secs(settings.settings.ingest_lease_secs.clamp(1, 86_400)),
+        quality_weights: {
+            let w = settings.settings.quality_weights;
+            w.check().map_err(|e| anyhow::anyhow!(e))?;
+            w
+        },
+        ticket_sla_days: settings.settings.ticket_sla_days.clamp(1, 365),
+        ticket_autoclose_days: settings.settings.ticket_autoclose_days.clamp(1, 3650),
+        ..CoreConfig::default()
+    })
+}
+
 impl Application {
     /// Open the store, run migrations, seed the demo when asked, and bind the listener.
     pub async fn build(settings: ResolvedSettings) -> anyhow::Result<Self> {
         let _ = telemetry::prometheus();
         let store = open_store(&settings.database_url).await?;
         store.migrate().await.context("database migration failed")?;
-        let config = CoreConfig {
-            session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
-            pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
-            calendar: settings.calendar(),
-            response_days: settings.settings.response_days.clamp(1, 365),
-            webhook_retry_base: chrono::Duration::milliseconds(
-                settings.settings.webhook_retry_base_ms.clamp(10, 86_400_000) as i64,
-            ),
-            webhook_max_attempts: settings.settings.webhook_max_attempts.clamp(1, 30),
-            commitment_text: settings
-                .settings
-                .commitment_text
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| citydata_core::DEFAULT_COMMITMENT.to_string()),
-            sql_memory_limit: (settings.settings.sql_memory_mib.clamp(16, 1 << 20) as usize) << 20,
-            sql_concurrency: settings.settings.sql_concurrency.clamp(1, 64) as usize,
-            login_max_failures: settings.settings.login_max_failures.max(1),
-            login_max_failures_per_client: settings.settings.login_max_failures_per_client.max(1),
-            login_max_failures_per_user: settings.settings.login_max_failures_per_user.max(1),
-            login_window: chrono::Duration::minutes(i64::from(settings.settings.login_window_minutes.clamp(1, 1440))),
-            password_hash_concurrency: match settings.settings.password_hash_concurrency {
-                0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-                n => n,
-            },
-            password_queue_wait: Duration::from_millis(settings.settings.password_queue_timeout_ms.max(1)),
-            decompress: citydata_lake::limits::DecompressLimits {
-                max_bytes: settings.settings.max_decompressed_bytes.max(1024 * 1024),
-                max_ratio: settings.settings.max_decompression_ratio.max(2),
-            },
-            webhook_allow: settings.webhook_allow(),
-            public_url: settings.settings.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
-            node_id: settings.node_id().context("cannot keep the node id in the data directory")?,
-            ingest_lease: Duration::from_secs(settings.settings.ingest_lease_secs.clamp(1, 86_400)),
-            quality_weights: {
-                let w = settings.settings.quality_weights;
-                w.check().map_err(|e| anyhow::anyhow!(e))?;
-                w
-            },
-            ticket_sla_days: settings.settings.ticket_sla_days.clamp(1, 365),
-            ticket_autoclose_days: settings.settings.ticket_autoclose_days.clamp(1, 3650),
-            ..CoreConfig::default()
-        };
+        let config = core_config(&settings)?;
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
         let lake = citydata_lake::table::Lake::new(&settings.lake_url)
             .with_context(|| format!("cannot use the lake at {}", settings.lake_url))?;

@@ -10,5 +10,5 @@ mod app;
 pub mod settings;
 pub mod telemetry;
 
-pub use app::{Application, build_router, open_search_index, open_store, shutdown_signal};
+pub use app::{Application, build_router, core_config, open_search_index, open_store, shutdown_signal};
 pub use settings::{LogFormat, Overrides, ResolvedSettings, Settings, SettingsError};

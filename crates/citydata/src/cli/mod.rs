@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use citydata_core::accounts::{MembershipInput, NewDepartmentInput, NewUserInput};
-use citydata_core::{Core, CoreConfig, CoreError, RequestMeta};
+use citydata_core::{Core, CoreError, RequestMeta};
 use citydata_server::{Application, Overrides, ResolvedSettings, Settings, open_store, shutdown_signal, telemetry};
 use clap::Parser;
 use futures::TryStreamExt;
@@ -185,7 +185,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Command::Evaluate { period, out, rescore } => {
             evaluate::run(open_core(settings.resolve()?).await?, &period, out, rescore).await
         }
-        Command::Source { command } => source::run(source::open(settings.resolve()?).await?, command).await,
+        Command::Source { command } => source::run(open_core(settings.resolve()?).await?, command).await,
         Command::Search { command: SearchCommand::Reindex } => {
             let r = settings.resolve()?;
             let (index, _) = citydata_server::open_search_index(&r.data_dir.join("search"))?;
@@ -253,7 +253,8 @@ pub(crate) async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
     let lake = citydata_lake::table::Lake::new(&r.lake_url)
         .with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
     let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
-    Ok(Core::new(store, CoreConfig::default())
+    // The server's configuration (pseudonym key, calendar, weights, address rule), not defaults.
+    Ok(Core::new(store, citydata_server::core_config(&r)?)
         .with_lake(lake, r.data_dir.join("tmp"))
         .with_audit_key(std::sync::Arc::new(key)))
 }

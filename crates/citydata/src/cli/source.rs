@@ -34,26 +34,6 @@ pub(crate) enum SourceCommand {
     },
 }
 
-/// A core that seals and opens source secrets with the server's secret and follows its
-/// address rule, lease and retry settings, as the server does (`open_core` keeps defaults).
-pub(crate) async fn open(r: citydata_server::ResolvedSettings) -> anyhow::Result<Core> {
-    let config = citydata_core::CoreConfig {
-        pseudonym_key: r.secret_key.expose().as_bytes().to_vec(),
-        webhook_allow: r.webhook_allow(),
-        ingest_lease: std::time::Duration::from_secs(r.settings.ingest_lease_secs.clamp(1, 86_400)),
-        webhook_retry_base: chrono::Duration::milliseconds(
-            r.settings.webhook_retry_base_ms.clamp(10, 86_400_000) as i64
-        ),
-        ..citydata_core::CoreConfig::default()
-    };
-    let store = citydata_server::open_store(&r.database_url).await?;
-    store.migrate().await.context("database migration failed")?;
-    let lake = citydata_lake::table::Lake::new(&r.lake_url)
-        .with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
-    let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
-    Ok(Core::new(store, config).with_lake(lake, r.data_dir.join("tmp")).with_audit_key(std::sync::Arc::new(key)))
-}
-
 pub(crate) async fn run(core: Core, command: SourceCommand) -> anyhow::Result<ExitCode> {
     let operator = citydata_core::auth::operator("cli");
     match command {
