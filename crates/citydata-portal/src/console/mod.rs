@@ -86,6 +86,22 @@ impl ConfirmForm {
     }
 }
 
+/// A resource the signed-in caller may edit (its provider's stewards and admins), or the page to
+/// answer with instead: the login redirect, 403, or the lookup's error.
+pub(crate) async fn editable(
+    state: &AppState,
+    ctx: &Ctx,
+    portal: &Portal,
+    slug: &str,
+) -> Result<citydata_domain::resource::Resource, Response> {
+    let p = ctx.require_login()?;
+    match state.core.get_resource(Some(p), slug).await {
+        Ok(r) if can_edit(p, &r.content.provider) => Ok(r),
+        Ok(_) => Err(ctx.core_error(portal, CoreError::forbidden())),
+        Err(e) => Err(ctx.core_error(portal, e)),
+    }
+}
+
 pub use account::*;
 pub use profile::*;
 pub use resources::*;

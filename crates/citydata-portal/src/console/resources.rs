@@ -23,11 +23,9 @@ pub async fn withdraw_page(
     Path(slug): Path<String>,
     ctx: Ctx,
 ) -> Response {
-    let p = login!(ctx);
-    let r = match state.core.get_resource(Some(&p), &slug).await {
-        Ok(r) if can_edit(&p, &r.content.provider) => r,
-        Ok(_) => return ctx.core_error(&portal, CoreError::forbidden()),
-        Err(e) => return ctx.core_error(&portal, e),
+    let r = match editable(&state, &ctx, &portal, &slug).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     super::confirm_page(
         &ctx,
@@ -211,11 +209,9 @@ pub async fn edit_page(
     Path(slug): Path<String>,
     ctx: Ctx,
 ) -> Response {
-    let p = login!(ctx);
-    let r = match state.core.get_resource(Some(&p), &slug).await {
-        Ok(r) if can_edit(&p, &r.content.provider) => r,
-        Ok(_) => return ctx.core_error(&portal, CoreError::forbidden()),
-        Err(e) => return ctx.core_error(&portal, e),
+    let r = match editable(&state, &ctx, &portal, &slug).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     ctx.render(
         &portal,
@@ -299,11 +295,9 @@ pub async fn upload_page(
     Path(slug): Path<String>,
     ctx: Ctx,
 ) -> Response {
-    let p = login!(ctx);
-    let r = match state.core.get_resource(Some(&p), &slug).await {
-        Ok(r) if can_edit(&p, &r.content.provider) => r,
-        Ok(_) => return ctx.core_error(&portal, CoreError::forbidden()),
-        Err(e) => return ctx.core_error(&portal, e),
+    let r = match editable(&state, &ctx, &portal, &slug).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     ctx.render(&portal, "console/upload.html", json!({"r": upload_resource(&r)}))
 }

@@ -3,7 +3,7 @@
 //! items and the rule kinds beside the field. Saving is a resource edit (a new revision); a
 //! refusal names the line and keeps the text.
 
-use super::P;
+use super::{P, editable};
 use crate::ctx::Ctx;
 use crate::i18n::Lang;
 use axum::Extension;
@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use citydata_api::AppState;
 use citydata_core::CoreError;
-use citydata_core::catalog::can_edit;
 use citydata_domain::quality::{QualityRule, Severity, parse_rules_cell};
 use citydata_domain::resource::Resource;
 use serde::Deserialize;
@@ -42,20 +41,6 @@ fn severity_word(s: Severity, lang: Lang) -> &'static str {
 /// The rules as the text field shows them, severities in the page's language.
 fn rules_text(rules: &[QualityRule], lang: Lang) -> String {
     rules.iter().map(|r| format!("{} {}", severity_word(r.severity, lang), r.spec())).collect::<Vec<_>>().join("\n")
-}
-
-async fn editable(
-    state: &AppState,
-    ctx: &Ctx,
-    portal: &crate::render::Portal,
-    slug: &str,
-) -> Result<Resource, Response> {
-    let p = ctx.require_login()?;
-    match state.core.get_resource(Some(p), slug).await {
-        Ok(r) if can_edit(p, &r.content.provider) => Ok(r),
-        Ok(_) => Err(ctx.core_error(portal, CoreError::forbidden())),
-        Err(e) => Err(ctx.core_error(portal, e)),
-    }
 }
 
 fn page(
