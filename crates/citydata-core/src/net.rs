@@ -71,6 +71,31 @@ pub fn webhook_may_reach(ip: IpAddr, allow: &[IpNet]) -> bool {
     !is_internal(ip) || contains(allow, ip)
 }
 
+/// Resolve `host` (an address literal or a name) and check every address against the outgoing
+/// rule ([`webhook_may_reach`]): the rule for every connection a user's settings make the server
+/// open (webhooks, collection sources, MQTT brokers). Returns the checked addresses, so that the
+/// caller connects to exactly those and a second DNS answer cannot swap in an internal one.
+/// `Err` is a zh/en message naming the host.
+pub async fn resolve_allowed(host: &str, port: u16, allow: &[IpNet]) -> Result<Vec<IpAddr>, String> {
+    let host = host.trim_matches(['[', ']']);
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(a) => vec![a],
+        Err(_) => match tokio::net::lookup_host((host, port)).await {
+            Ok(a) => a.map(|s| s.ip()).collect(),
+            Err(_) => vec![],
+        },
+    };
+    if addrs.is_empty() {
+        return Err(format!("无法解析主机“{host}” / the host {host} does not resolve"));
+    }
+    if addrs.iter().any(|a| !webhook_may_reach(*a, allow)) {
+        return Err(format!(
+            "地址“{host}”指向内部网络（回环、链路本地、私有地址等），未被允许 / the address {host} points into an internal network and is not allowed (an operator may allow ranges with webhook_allow_cidrs)"
+        ));
+    }
+    Ok(addrs)
+}
+
 /// The client's address: the direct peer, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries to its left
 /// may be forged by the client). Unparsable entries end the walk at the peer.

@@ -99,9 +99,16 @@ fn stream_principal(s: &StreamRecord) -> Result<Principal, CoreError> {
     })
 }
 
-fn options(s: &StreamRecord) -> Result<MqttOptions, CoreError> {
+/// Connection options. `addr`: the broker's checked address, used instead of its name for
+/// plain MQTT so that a later DNS answer cannot point the reconnecting client elsewhere (TLS
+/// keeps the name, which the certificate must match).
+fn options(s: &StreamRecord, addr: Option<std::net::IpAddr>) -> Result<MqttOptions, CoreError> {
     let (host, port, tls) =
         broker_address(&s.broker_url).ok_or_else(|| CoreError::Internal("stream broker_url".into()))?;
+    let host = match addr {
+        Some(ip) if !tls => ip.to_string(),
+        _ => host,
+    };
     let mut o = MqttOptions::new(format!("citydata-{}", s.id.simple()), host, port);
     o.set_keep_alive(Duration::from_secs(10))
         .set_clean_session(false)
@@ -239,7 +246,17 @@ impl Core {
         let s = self.store.get_stream(id).await?.ok_or_else(|| CoreError::NotFound(format!("stream {id}")))?;
         let principal = stream_principal(&s)?;
         let qos = if s.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-        let (client, el) = AsyncClient::new(options(&s)?, s.batch_max as usize * 2 + 64);
+        // A name is checked again at each start (literals were checked when they were set).
+        let addr = match broker_address(&s.broker_url) {
+            Some((host, port, _)) if host.parse::<std::net::IpAddr>().is_err() => {
+                let ok = crate::net::resolve_allowed(&host, port, &self.config.webhook_allow)
+                    .await
+                    .map_err(|m| CoreError::Conflict(format!("数据流 {id}：{m}")))?;
+                ok.first().copied()
+            }
+            _ => None,
+        };
+        let (client, el) = AsyncClient::new(options(&s, addr)?, s.batch_max as usize * 2 + 64);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Publish>(s.batch_max as usize);
         with_stats(id, |st| *st = StreamStats::default());
         let _poller = spawn_poller(id, client.clone(), el, s.topics.clone(), qos, tx);

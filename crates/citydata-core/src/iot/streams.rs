@@ -183,6 +183,20 @@ fn check(errs: &mut ValidationErrors, s: &StreamRecord) {
 }
 
 impl Core {
+    /// The broker must be reachable under the outgoing address rule (the webhooks' and the
+    /// collection sources' rule): no loopback, link-local (cloud metadata), private or
+    /// reserved address unless inside `webhook_allow_cidrs`. Otherwise a steward could make
+    /// the server connect into its own network and learn, from the stream's status, which
+    /// internal ports answer.
+    async fn check_broker(&self, errs: &mut ValidationErrors, url: &str) {
+        let Some((host, port, _)) = broker_address(url) else { return };
+        if let Err(m) = crate::net::resolve_allowed(&host, port, &self.config.webhook_allow).await {
+            errs.push(FieldError::new("broker_url", "address_not_allowed", m));
+        }
+    }
+}
+
+impl Core {
     /// Create a stream into a resource (its provider's stewards and admins).
     pub async fn create_stream(
         &self,
@@ -226,6 +240,7 @@ impl Core {
             updated_at: now,
         };
         check(&mut errs, &s);
+        self.check_broker(&mut errs, &s.broker_url).await;
         errs.into_result()?;
         self.store.create_stream(&s).await?;
         self.audit_iot(meta, p, "iot.stream.create", format!("stream:{}", s.id), Outcome::Success).await?;
@@ -266,6 +281,8 @@ impl Core {
         }
         if let Some(v) = &patch.broker_url {
             s.broker_url = v.trim().to_string();
+            // Checked only when it changes: the demo's broker, set by the operator, stays.
+            self.check_broker(&mut errs, &s.broker_url).await;
         }
         if let Some(v) = &patch.topics {
             s.topics = v.iter().map(|t| t.trim().to_string()).collect();

@@ -96,21 +96,7 @@ impl Core {
                 None => return Ok(None),
             },
         };
-        let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(a) => vec![a],
-            Err(_) => match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(a) => a.map(|s| s.ip()).collect(),
-                Err(_) => vec![],
-            },
-        };
-        if addrs.is_empty() {
-            return Err(format!("无法解析主机“{host}” / the host {host} does not resolve"));
-        }
-        if addrs.iter().any(|a| !crate::net::webhook_may_reach(*a, &self.config.webhook_allow)) {
-            return Err(format!(
-                "地址“{host}”指向内部网络（回环、链路本地、私有地址等），未被允许 / the address {host} points into an internal network and is not allowed (an operator may allow ranges with webhook_allow_cidrs)"
-            ));
-        }
+        let addrs = crate::net::resolve_allowed(&host, port, &self.config.webhook_allow).await?;
         Ok(Some((addrs[0], port)))
     }
 

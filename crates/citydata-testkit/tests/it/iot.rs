@@ -6,7 +6,7 @@
 
 use citydata_core::iot::consumer::{Probe, StreamProbe, stats_of};
 use citydata_testkit::mqtt::Broker;
-use citydata_testkit::{SpawnOptions, TestApp, assert_error, new_client, spawn_app, spawn_app_with};
+use citydata_testkit::{SpawnOptions, TestApp, assert_error, new_client, spawn_app_with};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +70,15 @@ async fn registry(app: &TestApp, c: &reqwest::Client, res: &str) -> String {
     tid
 }
 
+/// The test brokers listen on loopback, which the outgoing address rule refuses by default.
+async fn iot_app() -> TestApp {
+    spawn_app_with(SpawnOptions {
+        configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
+        ..Default::default()
+    })
+    .await
+}
+
 async fn stream(app: &TestApp, c: &reqwest::Client, res: &str, broker: &Broker, extra: Value) -> Uuid {
     let mut body = json!({"name": "空气站数据流", "resource": res, "broker_url": broker.url(),
         "topics": ["test/air/+"], "password": "s3cret", "username": "citydata", "max_payload": 256});
@@ -110,7 +119,7 @@ async fn rows(app: &TestApp, c: &reqwest::Client, res: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn only_the_owner_department_writes_the_registry() {
-    let app = spawn_app().await;
+    let app = iot_app().await;
     let gaj = app.login("gaj-steward").await;
     let wjw = app.login("wjw-steward").await;
     let res = air_resource(&app, &gaj).await;
@@ -187,7 +196,7 @@ async fn only_the_owner_department_writes_the_registry() {
 #[tokio::test]
 async fn a_known_sequence_lands_exactly() {
     let Some(broker) = Broker::start_or_skip("a_known_sequence_lands_exactly") else { return };
-    let app = spawn_app().await;
+    let app = iot_app().await;
     let gaj = app.login("gaj-steward").await;
     let res = air_resource(&app, &gaj).await;
     registry(&app, &gaj, &res).await;
@@ -305,7 +314,14 @@ fn consumer(app: &TestApp, id: Uuid, probe: Option<StreamProbe>) -> tokio::task:
 #[tokio::test]
 async fn a_consumer_stopped_before_or_after_its_commit_loses_and_doubles_nothing() {
     let Some(broker) = Broker::start_or_skip("a_consumer_stopped_before_or_after_its_commit") else { return };
-    let app = spawn_app_with(SpawnOptions { configure: Some(|s| s.iot_streams = false), ..Default::default() }).await;
+    let app = spawn_app_with(SpawnOptions {
+        configure: Some(|s| {
+            s.iot_streams = false;
+            s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()];
+        }),
+        ..Default::default()
+    })
+    .await;
     let gaj = app.login("gaj-steward").await;
     let res = air_resource(&app, &gaj).await;
     registry(&app, &gaj, &res).await;
@@ -342,7 +358,7 @@ async fn a_consumer_stopped_before_or_after_its_commit_loses_and_doubles_nothing
 #[tokio::test]
 async fn the_stream_survives_a_broker_restart() {
     let Some(mut broker) = Broker::start_or_skip("the_stream_survives_a_broker_restart") else { return };
-    let app = spawn_app().await;
+    let app = iot_app().await;
     let gaj = app.login("gaj-steward").await;
     let res = air_resource(&app, &gaj).await;
     registry(&app, &gaj, &res).await;
@@ -363,7 +379,14 @@ async fn the_stream_survives_a_broker_restart() {
 
 #[tokio::test]
 async fn a_silent_device_is_reported_offline_once_to_its_owner() {
-    let app = spawn_app_with(SpawnOptions { configure: Some(|s| s.iot_streams = false), ..Default::default() }).await;
+    let app = spawn_app_with(SpawnOptions {
+        configure: Some(|s| {
+            s.iot_streams = false;
+            s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()];
+        }),
+        ..Default::default()
+    })
+    .await;
     let gaj = app.login("gaj-steward").await;
     let res = air_resource(&app, &gaj).await;
     registry(&app, &gaj, &res).await;
@@ -393,7 +416,7 @@ async fn a_silent_device_is_reported_offline_once_to_its_owner() {
 #[ignore]
 async fn throughput_probe() {
     let Some(broker) = Broker::start_or_skip("throughput_probe") else { return };
-    let app = spawn_app().await;
+    let app = iot_app().await;
     let gaj = app.login("gaj-steward").await;
     let res = air_resource(&app, &gaj).await;
     let tid = registry(&app, &gaj, &res).await;
@@ -442,7 +465,10 @@ async fn throughput_probe() {
 async fn the_demo_stations_feed_the_air_quality_resource() {
     let Some(broker) = Broker::start_or_skip("the_demo_stations_feed_the_air_quality_resource") else { return };
     let app = spawn_app_with(SpawnOptions {
-        configure: Some(|s| s.metrics_token = Some(citydata_server::settings::Secret::new("iot-metrics"))),
+        configure: Some(|s| {
+            s.metrics_token = Some(citydata_server::settings::Secret::new("iot-metrics"));
+            s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()];
+        }),
         ..Default::default()
     })
     .await;
@@ -468,4 +494,50 @@ async fn the_demo_stations_feed_the_air_quality_resource() {
         new_client().get(app.url("/metrics")).bearer_auth("iot-metrics").send().await.unwrap().text().await.unwrap();
     assert!(text.contains("iot_messages_total{stream=\"空气质量监测站数据流\",outcome=\"committed\"}"), "{text}");
     assert!(text.contains("iot_batch_seconds"), "{text}");
+}
+
+/// A steward cannot point a stream into the server's own network (loopback, cloud metadata,
+/// private ranges): the broker URL follows the webhooks' address rule, on create and on
+/// change, and nothing is stored.
+#[tokio::test]
+async fn a_broker_inside_the_servers_network_is_refused() {
+    let app = citydata_testkit::spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let res = air_resource(&app, &gaj).await;
+    for url in ["mqtt://127.0.0.1:1883", "mqtt://169.254.169.254:1883", "mqtt://[::1]:1883", "mqtt://10.1.2.3:1883"] {
+        let (s, e) = post(
+            &gaj,
+            &app,
+            "/api/v1/streams",
+            json!({"name": "s", "resource": res, "broker_url": url, "topics": ["a"]}),
+        )
+        .await;
+        assert_eq!(s, 400, "{url}: {e}");
+        assert_eq!(e["error"]["details"]["fields"][0]["field"], "broker_url", "{e}");
+        assert_eq!(e["error"]["details"]["fields"][0]["code"], "address_not_allowed", "{e}");
+    }
+    let r = gaj.get(app.url("/api/v1/streams")).send().await.unwrap();
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+    // A public broker is accepted (it is not contacted at creation); changing it to an
+    // internal one is refused and the stored URL stays.
+    let (s, v) = post(
+        &gaj,
+        &app,
+        "/api/v1/streams",
+        json!({"name": "s", "resource": res, "broker_url": "mqtt://203.0.113.7:1883", "topics": ["a"], "enabled": false}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap();
+    let r = gaj
+        .patch(app.url(&format!("/api/v1/streams/{id}")))
+        .json(&json!({"broker_url": "mqtt://localhost:1883"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = gaj.get(app.url(&format!("/api/v1/streams/{id}"))).send().await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["broker_url"], "mqtt://203.0.113.7:1883", "{v}");
 }
