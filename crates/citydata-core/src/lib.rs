@@ -192,6 +192,9 @@ pub struct Core {
     sql_running: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
     /// Signs audit checkpoints (kept outside the database); `None`: no checkpoints.
     audit_key: Option<Arc<audit_seal::AuditKey>>,
+    /// The public evaluation table per period, computed once a minute at most on this node
+    /// (the lock also makes concurrent anonymous requests wait for one computation).
+    public_evaluation: evaluation::PublicCache,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -228,6 +231,7 @@ impl Core {
             dept_names: Arc::default(),
             sql_running: Arc::default(),
             audit_key: None,
+            public_evaluation: Arc::default(),
         }
     }
 

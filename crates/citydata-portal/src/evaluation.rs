@@ -60,7 +60,7 @@ fn quarters(n: usize) -> Vec<Period> {
 /// `/evaluation`: the public league table (openness and service only).
 pub async fn public(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
     let period = period_of(&ctx);
-    let e = match state.core.evaluate_unchecked(&ctx.meta, None, &period, false).await {
+    let e = match state.core.public_evaluation(&ctx.meta, &period).await {
         Ok(e) => e,
         Err(e) => return ctx.core_error(&portal, e),
     };

@@ -23,8 +23,16 @@ use citydata_domain::{FieldError, ValidationErrors};
 use citydata_store::{PeriodPin, RulesRecord};
 use compute::{Figures, city_raw, values};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use uuid::Uuid;
+
+/// How long the public table of a period is reused on a node.
+pub const PUBLIC_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Periods whose public table is kept at once.
+pub const PUBLIC_PERIODS: usize = 16;
+/// The public tables per period, with when each was computed.
+pub(crate) type PublicCache = Arc<tokio::sync::Mutex<HashMap<String, (std::time::Instant, Arc<Evaluation>)>>>;
 
 /// One indicator of one department: its value, the target and the score 0–100 (each `null`
 /// when there is nothing to measure or no target), its weight, and where its records are.
@@ -239,6 +247,10 @@ impl Core {
         }
         match pinned {
             Some(pin) => self.evaluation_rules(Some(pin.rules_version)).await,
+            // An anonymous visitor does not decide when a closed period's rules are fixed (the
+            // center may still be adjusting them): the public table uses the current rules
+            // until someone who may see the evaluation scores the period.
+            None if principal.is_none() => Ok(current),
             None => {
                 self.store
                     .pin_period(&PeriodPin {
@@ -326,6 +338,26 @@ impl Core {
             departments,
             city,
         })
+    }
+
+    /// The evaluation behind the public table (`/evaluation`): the same figures, reused for
+    /// [`PUBLIC_TTL`] per period on this node, so anonymous requests cannot make the server
+    /// recompute every department's indicators over the audit log at will. Concurrent requests
+    /// wait for one computation; at most [`PUBLIC_PERIODS`] periods are kept.
+    pub async fn public_evaluation(&self, meta: &RequestMeta, period: &str) -> Result<Arc<Evaluation>, CoreError> {
+        let label = Period::parse_at(period, Utc::now()).map_err(ValidationErrors::from)?.to_string();
+        let mut cache = self.public_evaluation.lock().await;
+        if let Some((at, e)) = cache.get(&label)
+            && at.elapsed() < PUBLIC_TTL
+        {
+            return Ok(e.clone());
+        }
+        let e = Arc::new(self.evaluate_unchecked(meta, None, &label, false).await?);
+        cache.retain(|_, (at, _)| at.elapsed() < PUBLIC_TTL);
+        if cache.len() < PUBLIC_PERIODS {
+            cache.insert(label, (std::time::Instant::now(), e.clone()));
+        }
+        Ok(e)
     }
 
     /// One department's evaluation (the same figures as the whole table).

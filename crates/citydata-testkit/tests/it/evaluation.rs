@@ -185,7 +185,7 @@ fn ind(e: &Value, code: &str, name: &str) -> Value {
     dept(e, code)["indicators"][name]["value"].clone()
 }
 
-async fn evaluate(c: &reqwest::Client, app: &TestApp, q: &str) -> Value {
+pub(crate) async fn evaluate(c: &reqwest::Client, app: &TestApp, q: &str) -> Value {
     let r = c.get(app.url(&format!("/api/v1/evaluation?{q}"))).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     r.json().await.unwrap()

@@ -56,3 +56,24 @@ async fn evaluation_pages_render_in_zh_and_en_for_those_allowed() {
     let (s, _) = page(&public, app.url(&format!("/console/evaluation?period={b}&department=gaj"))).await;
     assert_eq!(s, 200, "members see other departments' pages (the table is shared among them)");
 }
+
+/// An anonymous visitor of the public table does not fix a closed period's rules: the center
+/// may still change them, and the first member who scores the period pins the rules then in force.
+#[tokio::test]
+async fn an_anonymous_visit_does_not_pin_a_closed_periods_rules() {
+    let Fixture { app, a, .. } = fixture().await;
+    let (s, _) = page(&new_client(), app.url(&format!("/evaluation?period={a}"))).await;
+    assert_eq!(s, 200);
+    let admin = app.login("admin").await;
+    let rules = serde_json::json!({"weights": {"effective_share_rate": 60, "open_rate": 40},
+        "targets": {"effective_share_rate": 1, "open_rate": 1}});
+    let r = admin.put(app.url("/api/v1/evaluation/rules")).json(&rules).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let e = crate::evaluation::evaluate(&admin, &app, &format!("period={a}")).await;
+    assert_eq!(e["rules_version"], 1, "the visit before the change pinned nothing");
+    // Now pinned by the admin's scoring: a later change leaves the closed period alone.
+    let r = admin.put(app.url("/api/v1/evaluation/rules")).json(&rules).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let e = crate::evaluation::evaluate(&admin, &app, &format!("period={a}")).await;
+    assert_eq!(e["rules_version"], 1);
+}
