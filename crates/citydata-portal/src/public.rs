@@ -416,6 +416,7 @@ pub async fn dataset(
             "formats": ["csv", "xlsx", "json", "ndjson", "parquet"],
             "sent": ctx.q("sent").is_some(),
             "apps": applications_using(&state, &ctx, &r).await,
+            "origin": core.resource_origin(r.id).await.ok().flatten().map(|o| json!({"url": o.url})),
         }),
     )
 }

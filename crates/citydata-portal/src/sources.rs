@@ -61,6 +61,8 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
         Err(e) => return ctx.core_error(&portal, e),
     };
     let runs = state.core.source_runs(&p, &id, 50).await.unwrap_or_default();
+    // A catalog harvest counts catalog entries, not rows.
+    let harvest = s.kind == "ckan";
     let count =
         |r: &citydata_core::sources::RunView, k: &str| r.report.as_ref().and_then(|v| v[k].as_u64()).unwrap_or(0);
     let history: Vec<Value> = runs
@@ -69,8 +71,9 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
             json!({
                 "state": state_title(&ctx, &r.state), "ok": r.state == "succeeded", "cause": ctx.m(&format!("src_cause_{}", r.cause)),
                 "at": r.started_at.unwrap_or(r.created_at), "finished_at": r.finished_at,
-                "committed": count(r, "rows_committed"), "deleted": count(r, "rows_deleted"),
-                "quarantined": count(r, "rows_quarantined"), "error": r.error.as_deref().map(|e| crate::present::one_language(e, ctx.lang)),
+                "committed": if harvest { count(r, "objects_created") + count(r, "objects_updated") } else { count(r, "rows_committed") },
+                "deleted": count(r, if harvest { "objects_withdrawn" } else { "rows_deleted" }),
+                "quarantined": count(r, if harvest { "objects_refused" } else { "rows_quarantined" }), "error": r.error.as_deref().map(|e| crate::present::one_language(e, ctx.lang)),
             })
         })
         .collect();
@@ -81,7 +84,12 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
         .filter(|r| r.state == "succeeded")
         .map(|r| {
             let at = r.started_at.unwrap_or(r.created_at).with_timezone(&citydata_domain::cast::local_offset());
-            (at.format("%m-%d %H:%M").to_string(), (count(r, "rows_committed") + count(r, "rows_deleted")) as f64)
+            let n = if harvest {
+                count(r, "objects_created") + count(r, "objects_updated") + count(r, "objects_withdrawn")
+            } else {
+                count(r, "rows_committed") + count(r, "rows_deleted")
+            };
+            (at.format("%m-%d %H:%M").to_string(), n as f64)
         })
         .collect();
     let chart = (!points.is_empty()).then(|| chart::columns(&ctx.m("src_rows_per_run"), &points));
@@ -103,7 +111,7 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
                 "enabled": s.enabled, "next_run_at": s.next_run_at, "mode": ctx.m(&format!("src_mode_{}", s.mode)),
                 "failures": s.consecutive_failures, "watermark": s.watermark_value.is_some(),
             },
-            "target": target, "runs": history, "chart": chart,
+            "target": target, "runs": history, "chart": chart, "harvest": harvest,
         }),
     )
 }

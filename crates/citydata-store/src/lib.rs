@@ -21,5 +21,5 @@ mod traits;
 pub use error::StoreError;
 pub use evaluation::*;
 pub use iot::*;
-pub use sources::{SourceRecord, SourceRunRecord, SourceStore};
+pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;

@@ -53,6 +53,21 @@ pub struct SourceRunRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A local catalog entry harvested from another catalog: the source's identifier for it (a
+/// CKAN package id, a DCAT dataset IRI), its page there and its last modification as the
+/// source stated it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HarvestRecord {
+    pub source_id: Uuid,
+    pub identifier: String,
+    pub resource_id: Uuid,
+    pub url: Option<String>,
+    pub modified: Option<String>,
+    /// The source no longer lists it (the local entry was withdrawn).
+    pub withdrawn: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Sources, their runs, the claim of queued runs and the settling of runs whose node died.
 #[async_trait]
 pub trait SourceStore: Send + Sync {
@@ -103,4 +118,11 @@ pub trait SourceStore: Send + Sync {
     async fn last_source_success(&self, resource_id: Uuid) -> Result<Option<DateTime<Utc>>>;
     /// Running runs whose lease ended before `now`.
     async fn stale_runs(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<SourceRunRecord>>;
+
+    /// The entries a catalog source harvested.
+    async fn harvest_records(&self, source_id: Uuid) -> Result<Vec<HarvestRecord>>;
+    /// Insert or replace the record of (`source_id`, `identifier`).
+    async fn put_harvest_record(&self, r: &HarvestRecord) -> Result<()>;
+    /// Where a local entry was harvested from, if it was.
+    async fn harvest_origin(&self, resource_id: Uuid) -> Result<Option<HarvestRecord>>;
 }

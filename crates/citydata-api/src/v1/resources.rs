@@ -58,11 +58,22 @@ pub struct ResourceView {
     #[serde(flatten)]
     pub resource: Resource,
     pub labels: ResourceLabels,
+    /// Where a harvested entry comes from (absent for entries cataloged here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// A harvested entry's origin: the harvest source, the remote's identifier and page.
+#[derive(Serialize, ToSchema)]
+pub struct Origin {
+    pub source_id: uuid::Uuid,
+    pub identifier: String,
+    pub url: Option<String>,
 }
 
 /// The view of a resource: its elements, lifecycle facts and `labels` (Chinese titles).
 pub fn view(r: &Resource, dept_names: &HashMap<String, String>) -> ResourceView {
-    ResourceView { resource: r.clone(), labels: labels(r, dept_names) }
+    ResourceView { resource: r.clone(), labels: labels(r, dept_names), origin: None }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -157,7 +168,13 @@ pub async fn get_resource(
 ) -> Result<Json<ResourceView>, ApiError> {
     let r = state.core.get_resource(p.as_ref(), &id).await?;
     let names = state.core.department_names().await?;
-    Ok(Json(view(&r, &names)))
+    let mut v = view(&r, &names);
+    v.origin = state.core.resource_origin(r.id).await?.map(|o| Origin {
+        source_id: o.source_id,
+        identifier: o.identifier,
+        url: o.url,
+    });
+    Ok(Json(v))
 }
 
 /// Change elements with a JSON merge patch (RFC 7396); every change becomes a revision.

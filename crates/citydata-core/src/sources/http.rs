@@ -17,14 +17,14 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The most a run reads over all its pages.
-const MAX_BYTES: usize = 256 << 20;
+pub(super) const MAX_BYTES: usize = 256 << 20;
 /// The most pages a run follows.
 const MAX_PAGES: usize = 10_000;
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The first page's validators, kept as the watermark of an HTTP source.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
-struct Validators {
+pub(super) struct Validators {
     etag: Option<String>,
     last_modified: Option<String>,
 }
@@ -68,7 +68,7 @@ fn send_reason(e: &reqwest::Error) -> String {
 }
 
 impl Core {
-    fn source_http_client(&self) -> Result<reqwest::Client, String> {
+    pub(super) fn source_http_client(&self) -> Result<reqwest::Client, String> {
         reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -82,7 +82,7 @@ impl Core {
     }
 
     /// One GET, its body read up to what is left of the run's byte budget.
-    async fn fetch_page(
+    pub(super) async fn fetch_page(
         &self,
         client: &reqwest::Client,
         url: &url::Url,

@@ -8,6 +8,7 @@
 //! Steps of each use case: validate the input into a [`Spec`], authorize (the provider's
 //! stewards), write, audit. Secrets are sealed ([`secret`]) and never returned.
 
+mod harvest;
 mod http;
 mod pg;
 pub mod runner;
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use validate::{check_name, check_query, check_retries, nonblank, parse_schedule, take_connection};
 
 /// The kinds implemented so far.
-pub const KINDS: &[&str] = &["postgres", "http"];
+pub const KINDS: &[&str] = &["postgres", "http", "ckan"];
 
 /// Connection settings of a source. `password` and `headers` are secrets: sealed at rest and
 /// never returned.
@@ -75,8 +76,16 @@ pub struct Pagination {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceInput {
     pub name: String,
-    /// `postgres` (more kinds to come: `mysql`, `http`, `ckan`, `dcat`).
+    /// `postgres`, `http` (data into a resource's table) or `ckan` (a catalog harvest).
     pub kind: String,
+    /// `ckan`: the remote portal's address (its CKAN API is under `/api/3/action/`).
+    pub url: Option<String>,
+    /// `ckan`: the department the harvested entries are cataloged under (default: the
+    /// caller's first department).
+    pub department: Option<String>,
+    /// `ckan`: the theme of remote datasets without a GB/T 21063 classification (default
+    /// `urban`, 城乡建设; a non-basic theme).
+    pub theme: Option<String>,
     /// The resource (id, code or slug) whose table the source fills.
     pub resource_id: Option<String>,
     pub connection: Option<ConnectionInput>,
@@ -110,6 +119,10 @@ pub struct SourceInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourcePatch {
     pub name: Option<String>,
+    /// `ckan`: the remote portal's address.
+    pub url: Option<String>,
+    /// `ckan`: the theme of unclassified remote datasets.
+    pub theme: Option<String>,
     /// Replaces the connection; without `password` the sealed one is kept.
     pub connection: Option<ConnectionInput>,
     pub query: Option<String>,
@@ -151,6 +164,9 @@ pub(crate) struct Spec {
     /// Names of the sealed headers (their values are secret).
     #[serde(default)]
     pub header_names: Vec<String>,
+    /// `ckan`: the theme of unclassified remote datasets.
+    #[serde(default)]
+    pub theme: Option<String>,
 }
 
 /// The sealed part.
@@ -193,6 +209,8 @@ pub struct SourceView {
     pub format: Option<String>,
     pub records: Option<String>,
     pub pagination: Option<Pagination>,
+    /// `ckan`: the theme of unclassified remote datasets.
+    pub theme: Option<String>,
     pub schedule: Option<String>,
     pub enabled: bool,
     pub max_retries: i32,
@@ -259,7 +277,7 @@ pub(crate) fn spec_of(s: &SourceRecord) -> Spec {
     serde_json::from_value(s.config.clone()).unwrap_or_default()
 }
 
-fn view(s: SourceRecord) -> SourceView {
+pub(super) fn view(s: SourceRecord) -> SourceView {
     let spec = spec_of(&s);
     let has_password = s.secret.is_some() && s.kind != "http";
     SourceView {
@@ -285,6 +303,7 @@ fn view(s: SourceRecord) -> SourceView {
         format: spec.format,
         records: spec.records,
         pagination: spec.pagination,
+        theme: spec.theme,
         schedule: s.schedule,
         enabled: s.enabled,
         max_retries: s.max_retries,
@@ -315,6 +334,9 @@ impl Core {
         input: SourceInput,
     ) -> Result<SourceView, CoreError> {
         // 1. Validate.
+        if input.kind.trim() == "ckan" {
+            return self.create_harvest_source(meta, principal, input).await;
+        }
         let mut errs = ValidationErrors::new();
         let name = check_name(&mut errs, &input.name);
         let kind = input.kind.trim().to_string();
@@ -422,7 +444,7 @@ impl Core {
         Ok(view(s))
     }
 
-    fn seal_secrets(&self, id: Uuid, s: &Secrets) -> Result<Option<String>, CoreError> {
+    pub(super) fn seal_secrets(&self, id: Uuid, s: &Secrets) -> Result<Option<String>, CoreError> {
         if s.password.is_none() && s.headers.is_empty() {
             return Ok(None);
         }
@@ -479,6 +501,13 @@ impl Core {
         let mut errs = ValidationErrors::new();
         if let Some(n) = &patch.name {
             s.name = check_name(&mut errs, n);
+        }
+        if let Some(u) = &patch.url {
+            let c = ConnectionInput { url: Some(u.clone()), ..ConnectionInput::default() };
+            take_connection(&mut errs, &s.kind, &c, &mut spec, &mut secrets);
+        }
+        if let Some(t) = &patch.theme {
+            spec.theme = Some(harvest::check_theme(&mut errs, Some(t)));
         }
         if let Some(c) = &patch.connection {
             let keep = secrets.password.clone();

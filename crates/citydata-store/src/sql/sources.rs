@@ -4,7 +4,7 @@
 //! running run of one source whichever way two claims race.
 
 use super::{Cols, Db, SqlBackend, SqlRow, sql, unique};
-use crate::{Result, SourceRecord, SourceRunRecord, SourceStore};
+use crate::{HarvestRecord, Result, SourceRecord, SourceRunRecord, SourceStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -50,6 +50,18 @@ fn run<R: SqlRow>(r: &Cols<'_, R>) -> Result<SourceRunRecord> {
         created_at: r.time("created_at")?,
         started_at: r.opt_time("started_at")?,
         finished_at: r.opt_time("finished_at")?,
+    })
+}
+
+fn harvest<R: SqlRow>(r: &Cols<'_, R>) -> Result<HarvestRecord> {
+    Ok(HarvestRecord {
+        source_id: r.uuid("source_id")?,
+        identifier: r.text("identifier")?,
+        resource_id: r.uuid("resource_id")?,
+        url: r.opt_text("url")?,
+        modified: r.opt_text("modified")?,
+        withdrawn: r.flag("withdrawn")?,
+        updated_at: r.time("updated_at")?,
     })
 }
 
@@ -260,5 +272,30 @@ impl<B: SqlBackend> SourceStore for B {
                 .bind(now)
                 .bind(i64::from(limit));
         self.map(q, "source_runs", run).await
+    }
+
+    async fn harvest_records(&self, source_id: Uuid) -> Result<Vec<HarvestRecord>> {
+        let q = sql("SELECT * FROM harvest_records WHERE source_id = $1 ORDER BY identifier").bind(source_id);
+        self.map(q, "harvest_records", harvest).await
+    }
+
+    async fn put_harvest_record(&self, r: &HarvestRecord) -> Result<()> {
+        let q = sql("INSERT INTO harvest_records (source_id, identifier, resource_id, url, modified, withdrawn, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source_id, identifier) DO UPDATE \
+                     SET resource_id = excluded.resource_id, url = excluded.url, modified = excluded.modified, \
+                     withdrawn = excluded.withdrawn, updated_at = excluded.updated_at")
+        .bind(r.source_id)
+        .bind(&r.identifier)
+        .bind(r.resource_id)
+        .bind(&r.url)
+        .bind(&r.modified)
+        .bind(r.withdrawn)
+        .bind(r.updated_at);
+        self.run(q).await.map(drop)
+    }
+
+    async fn harvest_origin(&self, resource_id: Uuid) -> Result<Option<HarvestRecord>> {
+        let q = sql("SELECT * FROM harvest_records WHERE resource_id = $1").bind(resource_id);
+        self.map_one(q, "harvest_records", harvest).await
     }
 }

@@ -30,6 +30,7 @@ mod requests;
 mod rule_pages;
 mod schemathesis;
 mod sources;
+mod sources_harvest;
 mod sources_http;
 mod support;
 mod ticket_pages;

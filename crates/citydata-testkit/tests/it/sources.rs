@@ -98,7 +98,7 @@ async fn table_version(app: &TestApp, c: &reqwest::Client, rid: &str) -> Value {
 const ENDED: [&str; 3] = ["succeeded", "failed", "aborted"];
 
 /// Wait (up to 120 s) until the run has ended; its view.
-async fn finished(app: &TestApp, c: &reqwest::Client, source: &str, run: &str) -> Value {
+pub(crate) async fn finished(app: &TestApp, c: &reqwest::Client, source: &str, run: &str) -> Value {
     for _ in 0..1200 {
         let v: Value =
             c.get(app.url(&format!("/api/v1/sources/{source}/runs/{run}"))).send().await.unwrap().json().await.unwrap();

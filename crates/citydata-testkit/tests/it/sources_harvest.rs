@@ -1,0 +1,203 @@
+//! Catalog harvest (#18): a second citydata instance is the CKAN site. Its open catalog is
+//! harvested into the first; then an edit and a withdrawal on the source propagate, a repeated
+//! run duplicates nothing, and a source that is not a CKAN site fails with nothing changed.
+
+use crate::sources::finished;
+use citydata_testkit::{SpawnOptions, TestApp, assert_error, new_client, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+async fn ckan_count(app: &TestApp) -> u64 {
+    let v: Value =
+        new_client().get(app.url("/api/3/action/package_search?rows=0")).send().await.unwrap().json().await.unwrap();
+    v["result"]["count"].as_u64().unwrap()
+}
+
+async fn run(app: &TestApp, c: &reqwest::Client, source: &str) -> Value {
+    let r = c.post(app.url(&format!("/api/v1/sources/{source}/run"))).send().await.unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    finished(app, c, source, v["run_id"].as_str().unwrap()).await
+}
+
+/// The local entry harvested from the remote package `id`.
+async fn local_of(app: &TestApp, c: &reqwest::Client, remote_id: &str) -> Option<Value> {
+    let list: Value = c.get(app.url("/api/v1/resources?limit=500")).send().await.unwrap().json().await.unwrap();
+    for r in list["items"].as_array().unwrap() {
+        let v: Value = c
+            .get(app.url(&format!("/api/v1/resources/{}", r["id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["origin"]["identifier"] == remote_id {
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_ckan_harvest_keeps_the_local_catalog_in_step() {
+    let remote = spawn_app().await;
+    let local = spawn_app_with(SpawnOptions {
+        accounts_only: true,
+        demo: false,
+        configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
+        ..Default::default()
+    })
+    .await;
+    let steward = local.login("gaj-steward").await;
+    let total = ckan_count(&remote).await;
+    assert!(total > 5, "the remote demo catalog lists datasets: {total}");
+    assert_eq!(ckan_count(&local).await, 0);
+
+    // A cron expression that does not parse, or a missing url: refused by field.
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "泰州门户", "kind": "ckan", "url": remote.address, "schedule": "every tuesday"}))
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "schedule", "{e}");
+    let r =
+        steward.post(local.url("/api/v1/sources")).json(&json!({"name": "x", "kind": "ckan"})).send().await.unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "url", "{e}");
+
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "泰州门户", "kind": "ckan", "url": remote.address, "schedule": "every 6h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let source: Value = r.json().await.unwrap();
+    let sid = source["id"].as_str().unwrap().to_string();
+    assert_eq!(source["department"], "gaj");
+
+    // 1. Everything the remote lists arrives, published, once.
+    let first = run(&local, &steward, &sid).await;
+    assert_eq!(first["state"], "succeeded", "{first}");
+    assert_eq!(first["report"]["objects_created"], total, "{first}");
+    assert_eq!(first["report"]["objects_refused"], 0, "{first}");
+    assert_eq!(ckan_count(&local).await, total);
+    let again = run(&local, &steward, &sid).await;
+    assert_eq!(again["report"]["objects_created"], 0, "{again}");
+    assert_eq!(again["report"]["objects_unchanged"], total, "{again}");
+    assert_eq!(ckan_count(&local).await, total, "nothing duplicated");
+
+    // The origin, in the API and on the dataset page.
+    let remote_pkg: Value =
+        new_client().get(remote.url("/api/3/action/package_search?rows=1")).send().await.unwrap().json().await.unwrap();
+    let remote_pkg = json!({"result": remote_pkg["result"]["results"][0].clone()});
+    let rid = remote_pkg["result"]["id"].as_str().unwrap().to_string();
+    let mine = local_of(&local, &steward, &rid).await.expect("harvested");
+    assert_eq!(mine["origin"]["source_id"], sid.as_str());
+    assert_eq!(mine["origin"]["url"], remote_pkg["result"]["url"]);
+    assert_eq!(mine["name"], remote_pkg["result"]["title"]);
+    assert_eq!(mine["provider"], "gaj");
+    assert_eq!(mine["state"], "published");
+    let page = new_client()
+        .get(local.url(&format!("/datasets/{}?lang=zh", mine["slug"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("由目录汇聚自其他门户"), "the page says where it comes from");
+
+    // 2. An edit on the remote propagates as one update.
+    let admin = remote.login("admin").await;
+    let r = admin
+        .patch(remote.url(&format!("/api/v1/resources/{rid}")))
+        .json(&json!({"abstract": "摘要已在源门户修改"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let third = run(&local, &steward, &sid).await;
+    assert_eq!(
+        (&third["report"]["objects_updated"], &third["report"]["objects_created"]),
+        (&json!(1), &json!(0)),
+        "{third}"
+    );
+    let mine = local_of(&local, &steward, &rid).await.unwrap();
+    assert_eq!(mine["abstract"], "摘要已在源门户修改");
+
+    // 3. A withdrawal on the remote withdraws the local entry.
+    let r = admin.post(remote.url(&format!("/api/v1/resources/{rid}/withdraw"))).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let fourth = run(&local, &steward, &sid).await;
+    assert_eq!(fourth["report"]["objects_withdrawn"], 1, "{fourth}");
+    let mine = local_of(&local, &steward, &rid).await.unwrap();
+    assert_eq!(mine["state"], "withdrawn");
+    assert_eq!(ckan_count(&local).await, total - 1);
+    // … and published again when it comes back.
+    let r = admin.post(remote.url(&format!("/api/v1/resources/{rid}/publish"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let fifth = run(&local, &steward, &sid).await;
+    assert_eq!(fifth["report"]["objects_updated"], 1, "{fifth}");
+    assert_eq!(ckan_count(&local).await, total);
+
+    // The console page counts catalog entries per run, in words.
+    let r = steward.get(local.url(&format!("/console/sources/{sid}?lang=zh"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("其他门户目录（CKAN）") && page.contains("条目新建或更新") && page.contains("目录汇聚"),
+        "{page}"
+    );
+    assert!(crate::plain::raw_codes(&page).is_empty(), "{:?}", crate::plain::raw_codes(&page));
+}
+
+#[tokio::test]
+async fn a_source_that_is_not_a_ckan_site_fails_and_changes_nothing() {
+    let remote = spawn_app().await;
+    let local = spawn_app_with(SpawnOptions {
+        accounts_only: true,
+        demo: false,
+        configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
+        ..Default::default()
+    })
+    .await;
+    let steward = local.login("gaj-steward").await;
+    // The portal's home page is HTML, its /api/3/… path under a wrong prefix is a 404.
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "错误地址", "kind": "ckan", "url": format!("{}/datasets", remote.address), "max_retries": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let s: Value = r.json().await.unwrap();
+    let done = run(&local, &steward, s["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(done["error"].as_str().unwrap().contains("404"), "{done}");
+    assert_eq!(ckan_count(&local).await, 0);
+
+    // Without the operator's allowance a harvest may not reach the server's own network.
+    let plain = spawn_app_with(SpawnOptions { accounts_only: true, demo: false, ..Default::default() }).await;
+    let c = plain.login("gaj-steward").await;
+    let r = c
+        .post(plain.url("/api/v1/sources"))
+        .json(&json!({"name": "内网", "kind": "ckan", "url": remote.address}))
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "url", "{e}");
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "address_not_allowed", "{e}");
+    // Another department's steward cannot harvest into gaj.
+    let wjw = local.login("wjw-steward").await;
+    let r = wjw
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "x", "kind": "ckan", "url": remote.address, "department": "gaj"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "forbidden").await;
+}
