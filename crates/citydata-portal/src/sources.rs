@@ -62,7 +62,7 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
     };
     let runs = state.core.source_runs(&p, &id, 50).await.unwrap_or_default();
     // A catalog harvest counts catalog entries, not rows.
-    let harvest = s.kind == "ckan";
+    let harvest = matches!(s.kind.as_str(), "ckan" | "dcat");
     let count =
         |r: &citydata_core::sources::RunView, k: &str| r.report.as_ref().and_then(|v| v[k].as_u64()).unwrap_or(0);
     let history: Vec<Value> = runs

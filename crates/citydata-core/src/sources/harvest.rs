@@ -42,12 +42,27 @@ const PAGE: usize = 1000;
 /// The most datasets one harvest reads.
 const MAX_DATASETS: usize = 100_000;
 
-/// One remote dataset, as read.
-struct Remote {
-    id: String,
-    modified: Option<String>,
-    url: Option<String>,
-    package: Value,
+/// One remote dataset, as read (a CKAN package, or a DCAT dataset in that shape).
+#[derive(Debug)]
+pub(super) struct Remote {
+    pub(super) id: String,
+    pub(super) modified: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) package: Value,
+}
+
+/// A package with an id and a title as a [`Remote`].
+pub(super) fn remote_of(p: Value) -> Result<Remote, String> {
+    let id = text(&p["id"]).ok_or_else(|| "有数据集没有 id / a dataset has no id".to_string())?;
+    if text(&p["title"]).or_else(|| text(&p["name"])).is_none() {
+        return Err(format!("数据集 {id} 没有标题 / dataset {id} has no title"));
+    }
+    Ok(Remote {
+        modified: text(&p["metadata_modified"]),
+        url: text(&p["url"]).filter(|u| u.starts_with("http://") || u.starts_with("https://")),
+        package: p,
+        id,
+    })
 }
 
 fn extras(pkg: &Value) -> HashMap<String, String> {
@@ -117,20 +132,7 @@ fn parse_page(doc: &Value) -> Result<(u64, Vec<Remote>), String> {
     }
     let count = doc["result"]["count"].as_u64().ok_or_else(bad)?;
     let results = doc["result"]["results"].as_array().ok_or_else(bad)?;
-    let mut out = Vec::with_capacity(results.len());
-    for (i, p) in results.iter().enumerate() {
-        let id = text(&p["id"])
-            .ok_or_else(|| format!("第 {} 个数据集没有 id / dataset {} of the page has no id", i + 1, i + 1))?;
-        if text(&p["title"]).or_else(|| text(&p["name"])).is_none() {
-            return Err(format!("数据集 {id} 没有标题 / dataset {id} has no title"));
-        }
-        out.push(Remote {
-            modified: text(&p["metadata_modified"]),
-            url: text(&p["url"]).filter(|u| u.starts_with("http://") || u.starts_with("https://")),
-            package: p.clone(),
-            id,
-        });
-    }
+    let out = results.iter().map(|p| remote_of(p.clone())).collect::<Result<Vec<_>, _>>()?;
     Ok((count, out))
 }
 
@@ -151,7 +153,7 @@ pub(super) fn check_theme(errs: &mut ValidationErrors, t: Option<&String>) -> St
 }
 
 impl Core {
-    /// `POST /api/v1/sources` with `"kind": "ckan"`: a harvest of another portal's catalog into
+    /// `POST /api/v1/sources` with `"kind": "ckan" | "dcat"`: a harvest of another portal's catalog into
     /// a department the caller stewards.
     pub(super) async fn create_harvest_source(
         &self,
@@ -161,6 +163,7 @@ impl Core {
     ) -> Result<SourceView, CoreError> {
         let mut errs = ValidationErrors::new();
         let name = check_name(&mut errs, &input.name);
+        let kind = input.kind.trim().to_string();
         let mut spec = Spec { mode: "harvest".into(), ..Spec::default() };
         let url = input.url.clone().or_else(|| input.connection.as_ref().and_then(|c| c.url.clone()));
         if url.as_deref().is_none_or(|u| u.trim().is_empty()) {
@@ -168,7 +171,7 @@ impl Core {
         } else {
             let c = ConnectionInput { url, ..ConnectionInput::default() };
             let mut sub = ValidationErrors::new();
-            take_connection(&mut sub, "ckan", &c, &mut spec, &mut Secrets::default());
+            take_connection(&mut sub, &kind, &c, &mut spec, &mut Secrets::default());
             for mut e in sub.0 {
                 e.field = "url".into();
                 errs.push(e);
@@ -236,7 +239,7 @@ impl Core {
             id: Uuid::now_v7(),
             department: dept.to_string(),
             name,
-            kind: "ckan".into(),
+            kind: kind.clone(),
             resource_id: None,
             config: serde_json::to_value(&spec).map_err(|e| CoreError::Internal(e.to_string()))?,
             secret: None,
@@ -257,7 +260,7 @@ impl Core {
             "source.create",
             Some(format!("source:{}", s.id)),
             Outcome::Success,
-            json!({"name": s.name, "kind": "ckan", "url": spec.url, "department": s.department, "schedule": s.schedule}),
+            json!({"name": s.name, "kind": kind, "url": spec.url, "department": s.department, "schedule": s.schedule}),
         )
         .await?;
         Ok(view(s))
@@ -308,7 +311,7 @@ impl Core {
         Ok(all)
     }
 
-    /// A catalog harvest run (`ckan`).
+    /// A catalog harvest run (`ckan` or `dcat`).
     pub(crate) async fn pull_catalog(
         &self,
         s: &SourceRecord,
@@ -333,7 +336,11 @@ impl Core {
             .into());
         }
         // 1. Read the whole remote catalog first: a failure here changes nothing.
-        let remote = self.ckan_datasets(&base, abort).await?;
+        let remote = if s.kind == "dcat" {
+            self.dcat_datasets(&base, abort).await?
+        } else {
+            self.ckan_datasets(&base, abort).await?
+        };
         if abort.is_set() {
             return Err("已中止 / aborted".to_string().into());
         }

@@ -9,6 +9,7 @@
 //! stewards), write, audit. Secrets are sealed ([`secret`]) and never returned.
 
 mod harvest;
+mod harvest_dcat;
 mod http;
 mod pg;
 pub mod runner;
@@ -31,7 +32,7 @@ use uuid::Uuid;
 use validate::{check_name, check_query, check_retries, nonblank, parse_schedule, take_connection};
 
 /// The kinds implemented so far.
-pub const KINDS: &[&str] = &["postgres", "http", "ckan"];
+pub const KINDS: &[&str] = &["postgres", "http", "ckan", "dcat"];
 
 /// Connection settings of a source. `password` and `headers` are secrets: sealed at rest and
 /// never returned.
@@ -76,9 +77,10 @@ pub struct Pagination {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceInput {
     pub name: String,
-    /// `postgres`, `http` (data into a resource's table) or `ckan` (a catalog harvest).
+    /// `postgres`, `http` (data into a resource's table), `ckan` or `dcat` (a catalog harvest).
     pub kind: String,
-    /// `ckan`: the remote portal's address (its CKAN API is under `/api/3/action/`).
+    /// `ckan`: the remote portal's address (its CKAN API is under `/api/3/action/`); `dcat`:
+    /// the catalog document's address (Turtle, RDF/XML or JSON-LD; Hydra pages are followed).
     pub url: Option<String>,
     /// `ckan`: the department the harvested entries are cataloged under (default: the
     /// caller's first department).
@@ -334,7 +336,7 @@ impl Core {
         input: SourceInput,
     ) -> Result<SourceView, CoreError> {
         // 1. Validate.
-        if input.kind.trim() == "ckan" {
+        if matches!(input.kind.trim(), "ckan" | "dcat") {
             return self.create_harvest_source(meta, principal, input).await;
         }
         let mut errs = ValidationErrors::new();

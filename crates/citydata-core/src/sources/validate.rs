@@ -35,7 +35,7 @@ pub(super) fn take_connection(
     secrets: &mut Secrets,
 ) {
     spec.url = None;
-    if kind == "http" || kind == "ckan" {
+    if matches!(kind, "http" | "ckan" | "dcat") {
         match nonblank(&c.url).map(|u| (url::Url::parse(&u), u)) {
             Some((Ok(u), _)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
                 if !u.username().is_empty() || u.password().is_some() {
@@ -121,7 +121,7 @@ pub(super) fn percent_decode(s: &str) -> Option<String> {
 
 /// The query part of a spec and the mode rules.
 pub(super) fn check_query(errs: &mut ValidationErrors, kind: &str, spec: &Spec) {
-    if kind == "ckan" {
+    if matches!(kind, "ckan" | "dcat") {
         return;
     }
     if kind == "http" {

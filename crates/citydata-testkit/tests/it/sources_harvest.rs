@@ -201,3 +201,74 @@ async fn a_source_that_is_not_a_ckan_site_fails_and_changes_nothing() {
         .unwrap();
     assert_error(r, 403, "forbidden").await;
 }
+
+/// The remote's open catalog as DCAT: the number of datasets over all Hydra pages.
+async fn dcat_total(remote: &TestApp) -> u64 {
+    let v: Value = new_client().get(remote.url("/catalog.jsonld")).send().await.unwrap().json().await.unwrap();
+    v["@graph"].as_array().unwrap().iter().find_map(|n| n["hydra:totalItems"].as_u64()).unwrap()
+}
+
+#[tokio::test]
+async fn a_dcat_harvest_reads_turtle_and_json_ld_and_follows_withdrawals() {
+    let remote = spawn_app().await;
+    let local = spawn_app_with(SpawnOptions {
+        accounts_only: true,
+        demo: false,
+        configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
+        ..Default::default()
+    })
+    .await;
+    let steward = local.login("scjgj-steward").await;
+    let total = dcat_total(&remote).await;
+    assert!(total > 3, "{total}");
+    let mut sources = Vec::new();
+    for (name, path) in [("开放目录（Turtle）", "/catalog.ttl"), ("开放目录（JSON-LD）", "/catalog.jsonld")]
+    {
+        let r = steward
+            .post(local.url("/api/v1/sources"))
+            .json(&json!({"name": name, "kind": "dcat", "url": remote.url(path)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        sources.push(v["id"].as_str().unwrap().to_string());
+    }
+    // The Turtle source creates every open dataset; the JSON-LD one, a second source, its own.
+    let ttl = run(&local, &steward, &sources[0]).await;
+    assert_eq!(ttl["state"], "succeeded", "{ttl}");
+    assert_eq!(ttl["report"]["objects_created"], total, "{ttl}");
+    let again = run(&local, &steward, &sources[0]).await;
+    assert_eq!(again["report"]["objects_unchanged"], total, "{again}");
+    let jsonld = run(&local, &steward, &sources[1]).await;
+    assert_eq!(jsonld["state"], "succeeded", "{jsonld}");
+    assert_eq!(jsonld["report"]["objects_created"], total, "{jsonld}");
+    assert_eq!(ckan_count(&local).await, 2 * total);
+    // A dataset's identifier is its IRI on the remote; its Chinese title and theme came along.
+    let v: Value = new_client().get(remote.url("/catalog.jsonld")).send().await.unwrap().json().await.unwrap();
+    let ds = v["@graph"].as_array().unwrap().iter().find(|n| n["@type"] == "dcat:Dataset").unwrap().clone();
+    let iri = ds["@id"].as_str().unwrap();
+    let mine = local_of(&local, &steward, iri).await.expect("harvested by its IRI");
+    assert_eq!(mine["name"], ds["dct:title"]["@value"]);
+    // Withdrawn on the remote → withdrawn here at the next run.
+    let code = ds["dct:identifier"].as_str().unwrap().replace('/', "%2F");
+    let admin = remote.login("admin").await;
+    let r = admin.post(remote.url(&format!("/api/v1/resources/{code}/withdraw"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let after = run(&local, &steward, &sources[0]).await;
+    assert_eq!(after["report"]["objects_withdrawn"], 1, "{after}");
+
+    // A page that is not RDF fails the run, nothing written.
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "HTML", "kind": "dcat", "url": remote.url("/"), "max_retries": 0}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let before = ckan_count(&local).await;
+    let bad = run(&local, &steward, v["id"].as_str().unwrap()).await;
+    assert_eq!(bad["state"], "failed", "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("DCAT"), "{bad}");
+    assert_eq!(ckan_count(&local).await, before);
+}
