@@ -255,3 +255,49 @@ async fn bad_profiles_name_the_field() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["errorCode"], "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn the_console_creates_downloads_and_revokes_a_profile() {
+    use crate::support::{csrf_of, get, login_form};
+    let app = spawn_app().await;
+    let wjw = login_form(&app, "wjw-analyst", citydata_testkit::DEMO_PASSWORD).await;
+    let (status, html) = get(&wjw, &app, "/console/sharing-profiles").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("共享凭证") && html.contains("config.share"), "{html}");
+    assert!(crate::plain::raw_codes(&html).is_empty(), "{:?}", crate::plain::raw_codes(&html));
+    let t = csrf_of(&html);
+    // A bad name keeps the input and names the field.
+    let r = wjw
+        .post(app.url("/console/sharing-profiles"))
+        .form(&[("csrf", t.as_str()), ("name", " ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = wjw
+        .post(app.url("/console/sharing-profiles"))
+        .form(&[("csrf", t.as_str()), ("name", "分析师的 pandas"), ("days", "30")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("config.share"));
+    let file: Value = r.json().await.unwrap();
+    assert_eq!(file["shareCredentialsVersion"], 1);
+    let token = file["bearerToken"].as_str().unwrap().to_string();
+    assert_eq!(sharing_get(&app, &token, "/delta-sharing/shares").await.status(), 200);
+    // Revoke through the confirmation.
+    let (_, html) = get(&wjw, &app, "/console/sharing-profiles").await;
+    let html = html.replace("&#x2f;", "/");
+    assert!(html.contains("分析师的 pandas"));
+    let link = html.split("href=\"/console/sharing-profiles/").nth(1).unwrap().split('"').next().unwrap();
+    let link = format!("/console/sharing-profiles/{link}");
+    let (status, page) = get(&wjw, &app, &link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("撤销共享凭证"), "{page}");
+    wjw.post(app.url(&link)).form(&[("csrf", t.as_str()), ("confirm", "yes")]).send().await.unwrap();
+    assert_eq!(sharing_get(&app, &token, "/delta-sharing/shares").await.status(), 403);
+    // The English page too.
+    let (_, en) = get(&wjw, &app, "/console/sharing-profiles?lang=en").await;
+    assert!(en.contains("Sharing profiles"), "{en}");
+}
