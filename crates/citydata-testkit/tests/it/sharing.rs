@@ -301,3 +301,73 @@ async fn the_console_creates_downloads_and_revokes_a_profile() {
     let (_, en) = get(&wjw, &app, "/console/sharing-profiles?lang=en").await;
     assert!(en.contains("Sharing profiles"), "{en}");
 }
+
+#[tokio::test]
+async fn a_public_user_reads_open_data_masked_and_nothing_else() {
+    let Some(py) = citydata_testkit::python_with("delta_sharing") else { return };
+    let app = spawn_app().await;
+    let scj = app.login("scjgj-steward").await;
+    let mut ent = Vec::new();
+    generate_listing(Register::Enterprise, 40, 0.0, 21, false, &mut ent).unwrap();
+    let r = scj.post(app.url("/api/v1/resources/102%2F000001/data")).body(ent).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let gaj = app.login("gaj-steward").await;
+    let mut people = Vec::new();
+    generate_listing(Register::Population, 30, 0.0, 22, false, &mut people).unwrap();
+    let r = gaj.post(app.url("/api/v1/resources/101%2F000001/data")).body(people).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let resource: Value =
+        scj.get(app.url("/api/v1/resources/102%2F000001")).send().await.unwrap().json().await.unwrap();
+    let slug = resource["slug"].as_str().unwrap().to_string();
+
+    let public = crate::support::public_user(&app, "reader@example.com").await;
+    let r = public.post(app.url("/api/v1/sharing/profiles")).json(&json!({"name": "pandas"})).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let profile: Value = r.json().await.unwrap();
+    let path = app.data_dir.path().join("public.share");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    let rows: Value = public
+        .get(app.url("/api/v1/resources/102%2F000001/rows?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<String> =
+        rows["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
+    let text_items = ["tyshxydm", "qymc", "fddbr", "qx"];
+    let expected: BTreeSet<Vec<Option<String>>> = rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text_items.iter().filter(|n| names.iter().any(|x| x == *n)).map(|n| as_text(&r[*n])).collect())
+        .collect();
+
+    let out = client_in_thread(&py, &path, &format!("open.scjgj.{slug}")).await.expect("client");
+    assert_eq!(out["shares"], json!(["open"]), "{out}");
+    assert_eq!(out["tables"], json!([["open", "scjgj", slug]]), "only open data, never 人口基础信息: {out}");
+    assert_eq!(out["columns"], json!(names), "{out}");
+    let got: BTreeSet<Vec<Option<String>>> = out["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let r = r.as_array().unwrap();
+            text_items
+                .iter()
+                .filter_map(|n| names.iter().position(|x| x == n))
+                .map(|i| r[i].as_str().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    assert_eq!(got.len(), 40);
+    assert_eq!(got, expected, "the public's masks apply to the files too");
+    // The population register is no table of the public's share, by any name.
+    let token = profile["bearerToken"].as_str().unwrap();
+    let people: Value = gaj.get(app.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
+    let people_slug = people["slug"].as_str().unwrap();
+    let path = format!("/delta-sharing/shares/open/schemas/gaj/tables/{people_slug}/metadata");
+    let r = sharing_get(&app, token, &path).await;
+    assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
+}
