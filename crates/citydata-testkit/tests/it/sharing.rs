@@ -371,3 +371,70 @@ async fn a_public_user_reads_open_data_masked_and_nothing_else() {
     let r = sharing_get(&app, token, &path).await;
     assert!(matches!(r.status().as_u16(), 403 | 404), "{}", r.status());
 }
+
+#[tokio::test]
+async fn queries_pin_a_version_and_refuse_what_does_not_exist() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    for seed in [30, 31] {
+        let mut people = Vec::new();
+        generate_listing(Register::Population, 20, 0.0, seed, false, &mut people).unwrap();
+        let r = gaj.post(app.url("/api/v1/resources/101%2F000001/data")).body(people).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let resource: Value =
+        gaj.get(app.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
+    let slug = resource["slug"].as_str().unwrap();
+    let r = gaj.post(app.url("/api/v1/sharing/profiles")).json(&json!({"name": "own"})).send().await.unwrap();
+    let token = r.json::<Value>().await.unwrap()["bearerToken"].as_str().unwrap().to_string();
+    let base = format!("/delta-sharing/shares/gaj/schemas/gaj/tables/{slug}");
+    let r = sharing_get(&app, &token, &format!("{base}/version")).await;
+    assert_eq!(r.status(), 200);
+    let current: i64 = r.headers()["delta-table-version"].to_str().unwrap().parse().unwrap();
+    assert!(current >= 1);
+    let query = |body: Value| {
+        let (url, token) = (app.url(&format!("{base}/query")), token.clone());
+        async move { reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap() }
+    };
+    let r = query(json!({"version": current - 1})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["delta-table-version"].to_str().unwrap(), (current - 1).to_string());
+    let older = r.text().await.unwrap();
+    let r = query(json!({})).await;
+    assert_eq!(r.headers()["delta-table-version"].to_str().unwrap(), current.to_string());
+    let newer = r.text().await.unwrap();
+    let rows = |t: &str| -> i64 {
+        t.lines()
+            .skip(2)
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let stats: Value = serde_json::from_str(v["file"]["stats"].as_str().unwrap()).unwrap();
+                stats["numRecords"].as_i64().unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(rows(&older), 20, "the first version's rows");
+    let all: Value = gaj
+        .get(app.url("/api/v1/resources/101%2F000001/rows?limit=1&count=exact"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows(&newer), all["total"].as_i64().unwrap(), "the provider reads its whole table");
+    let r = query(json!({"version": current + 5})).await;
+    assert_eq!(r.status(), 404, "{}", r.text().await.unwrap());
+    let r = query(json!({"version": 0, "timestamp": "2026-01-01T00:00:00Z"})).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["errorCode"], "INVALID_PARAMETER_VALUE");
+    let r = query(json!({"timestamp": "yesterday"})).await;
+    assert_eq!(r.status(), 400);
+    let r = sharing_get(&app, &token, "/delta-sharing/shares/gaj/all-tables?maxResults=0").await;
+    assert_eq!(r.status(), 400);
+    let r = sharing_get(&app, &token, "/delta-sharing/shares/gaj/all-tables?maxResults=1").await;
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    let r = sharing_get(&app, &token, "/delta-sharing/shares/nope/schemas").await;
+    assert_eq!(r.status(), 404);
+}
