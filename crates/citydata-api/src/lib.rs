@@ -7,6 +7,7 @@
 
 pub mod ckan;
 pub mod dcat;
+pub mod delta_sharing;
 pub mod error;
 pub mod extract;
 pub mod middleware;

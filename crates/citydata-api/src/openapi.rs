@@ -25,6 +25,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "webhooks", description = "回调与订阅 / webhooks and change subscriptions"),
         (name = "quality", description = "数据质量与纠错 / data quality and corrections"),
         (name = "evaluation", description = "评估考核与应用 / evaluation and applications"),
+        (name = "sharing", description = "共享协议凭证（Delta Sharing）/ Delta Sharing profiles"),
         (name = "iot", description = "物联网设备与数据流 / IoT devices and MQTT streams"),
         (name = "meta", description = "本文档 / this document"),
     )

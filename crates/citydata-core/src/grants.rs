@@ -434,6 +434,8 @@ impl Core {
             if !self.store.revoke_grant(gid, now, principal.username.as_str()).await? {
                 return Err(CoreError::Conflict("授权已撤销 / the grant was already revoked".into()));
             }
+            // Its shared tables (Delta Sharing) go with it.
+            self.drop_shared_for_grant(g.resource_id, gid).await;
             // Tell the grantee (inbox and the grantee department's webhooks).
             let users = self.grantee_users(&g).await?;
             self.notify(

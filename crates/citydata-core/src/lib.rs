@@ -30,6 +30,7 @@ pub mod quality;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
+pub mod sharing;
 pub mod sources;
 pub mod sql;
 pub mod tokens;

@@ -40,9 +40,9 @@ impl Metric {
 }
 
 /// The output of a governed plan as one partition of a streaming table.
-struct GovernedPartition {
-    df: DataFrame,
-    schema: arrow::datatypes::SchemaRef,
+pub(crate) struct GovernedPartition {
+    pub(crate) df: DataFrame,
+    pub(crate) schema: arrow::datatypes::SchemaRef,
 }
 
 impl std::fmt::Debug for GovernedPartition {
@@ -246,7 +246,11 @@ impl Lake {
     }
 
     /// The table at `version` (the current one when `None`) as a frame, with the version read.
-    async fn frame_at(&self, id: Uuid, version: Option<i64>) -> Result<Option<(SessionContext, DataFrame, i64)>> {
+    pub(crate) async fn frame_at(
+        &self,
+        id: Uuid,
+        version: Option<i64>,
+    ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
         let mut table = self.open(self.table_url(id)?).await?;
         let Some(current) = table.version() else { return Ok(None) };
         if let Some(v) = version {
@@ -354,7 +358,7 @@ impl Lake {
         Ok(df)
     }
 
-    fn project(&self, df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
+    pub(crate) fn project(&self, df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
         self.project_in(Uuid::nil(), df, r)
     }
 

@@ -19,6 +19,7 @@ pub mod mask;
 pub mod quality;
 pub mod read;
 pub mod schema;
+pub mod sharing;
 pub mod snapshot;
 pub mod table;
 

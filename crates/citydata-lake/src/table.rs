@@ -197,6 +197,11 @@ impl Lake {
         Ok(u)
     }
 
+    /// The lake's root URL (a directory URL ending in `/`).
+    pub(crate) fn root(&self) -> &Url {
+        &self.root
+    }
+
     pub fn table_url(&self, id: Uuid) -> Result<Url> {
         self.url("tables", id)
     }

@@ -64,6 +64,11 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/grants/{id}/revoke", get(console::revoke_grant_page).post(console::revoke_grant))
         .route("/console/tokens", get(console::tokens).post(console::create_token))
         .route("/console/tokens/{id}/revoke", get(console::revoke_token_page).post(console::revoke_token))
+        .route("/console/sharing-profiles", get(console::share_profiles).post(console::create_share_profile))
+        .route(
+            "/console/sharing-profiles/{id}/revoke",
+            get(console::revoke_share_profile_page).post(console::revoke_share_profile),
+        )
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))

@@ -86,6 +86,8 @@ pub fn build_router(
         Some(token) => router.route("/metrics", get(metrics).layer(from_fn_with_state(Arc::new(token), metrics_auth))),
         None => router,
     };
+    // Outside `authenticate` too: Delta Sharing has its own bearer tokens (profiles).
+    let router = router.merge(citydata_api::delta_sharing::router());
     router
         .layer(from_fn_with_state(state.clone(), middleware::request_context))
         .layer(from_fn(middleware::metrics))

@@ -10,6 +10,7 @@
 mod error;
 mod evaluation;
 mod iot;
+mod sharing;
 mod sources;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -21,5 +22,6 @@ mod traits;
 pub use error::StoreError;
 pub use evaluation::*;
 pub use iot::*;
+pub use sharing::SharingStore;
 pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;

@@ -22,7 +22,7 @@ macro_rules! store_suite {
             sessions, tokens, audit_chain, audit_checkpoints, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
-            quality_reports_and_tickets, iot_devices_and_stream_leases);
+            quality_reports_and_tickets, iot_devices_and_stream_leases, sharing_profiles);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -37,8 +37,10 @@ macro_rules! store_suite {
 
 mod iot;
 mod quality;
+mod sharing;
 pub use iot::iot_devices_and_stream_leases;
 pub use quality::quality_reports_and_tickets;
+pub use sharing::sharing_profiles;
 
 fn dept(code: &str, parent: Option<&str>) -> Department {
     Department::parse(code, &format!("部门{code}"), "321200", "city", parent).unwrap()

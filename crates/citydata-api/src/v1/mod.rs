@@ -11,6 +11,7 @@ pub mod iot;
 pub mod quality;
 mod requests;
 pub mod resources;
+pub mod sharing;
 mod sources;
 mod tokens;
 mod users;
@@ -110,6 +111,8 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(evaluation::export))
         .routes(routes!(evaluation::get_rules, evaluation::put_rules))
         .routes(routes!(evaluation::list_applications, evaluation::create_application))
+        .routes(routes!(sharing::list_profiles, sharing::create_profile))
+        .routes(routes!(sharing::revoke_profile))
         .merge(sources::routes())
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(

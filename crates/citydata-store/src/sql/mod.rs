@@ -14,6 +14,7 @@ mod ingests;
 mod iot;
 mod quality;
 mod requests;
+mod sharing;
 mod sources;
 mod webhooks;
 

@@ -29,6 +29,7 @@ mod quality;
 mod requests;
 mod rule_pages;
 mod schemathesis;
+mod sharing;
 mod sources;
 mod sources_harvest;
 mod sources_http;

@@ -1,0 +1,352 @@
+//! The Delta Sharing protocol's use cases: what a recipient's share holds, and its queries.
+//!
+//! A recipient (the profile's owner) has one share, named after its department (`wjw`) or
+//! `open` for a public user; it holds every resource with data that the gate lets the owner
+//! export ([`Action::Export`]): the schema is the provider department's code, the table the
+//! resource's slug. Nothing here decides policy: each table is read through [`Core::gate`] and
+//! [`crate::gate::Gated::plan`], the plan every governed read uses, and written as a shared
+//! Delta table keyed by the grant, the source version and the exact scope.
+
+use crate::audit::Actor;
+use crate::catalog::ListFilter;
+use crate::gate::{Gated, requested};
+use crate::{Core, CoreError, RequestMeta};
+use chrono::Utc;
+use citydata_domain::ValidationErrors;
+use citydata_domain::audit::Outcome;
+use citydata_domain::policy::{Action, Decision};
+use citydata_domain::principal::Principal;
+use citydata_domain::resource::Resource;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How long a signed file URL stays valid.
+pub const FILE_URL_TTL_SECS: i64 = 15 * 60;
+
+/// One table of a share.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SharedTableRef {
+    pub share: String,
+    pub schema: String,
+    pub name: String,
+    pub resource_id: Uuid,
+}
+
+/// A table's metadata: the source version, the shared table's id and Delta schema.
+#[derive(Debug, Clone)]
+pub struct TableMeta {
+    pub version: i64,
+    pub table_id: String,
+    pub schema_string: String,
+    pub name: String,
+}
+
+/// A query's parameters (all optional; hints are best effort).
+#[derive(Debug, Clone, Default)]
+pub struct SharingQuery {
+    pub version: Option<i64>,
+    pub timestamp: Option<String>,
+    pub limit_hint: Option<i64>,
+    pub json_predicate_hints: Option<String>,
+}
+
+/// One file handed out.
+#[derive(Debug, Clone)]
+pub struct SharedFileUrl {
+    /// The path (under the server's base URL) of the signed file URL.
+    pub path: String,
+    pub id: String,
+    pub size: i64,
+    pub stats: Option<String>,
+    pub expiration_timestamp: i64,
+}
+
+/// A query's answer.
+#[derive(Debug, Clone)]
+pub struct QueryAnswer {
+    pub meta: TableMeta,
+    pub files: Vec<SharedFileUrl>,
+}
+
+fn not_found(what: &str) -> CoreError {
+    CoreError::NotFound(format!("共享、库或表不存在：{what} / no such share, schema or table: {what}"))
+}
+
+/// The share of `principal`: its (first) department's code, or `open` for a public user.
+pub fn share_name(principal: &Principal) -> String {
+    principal.memberships.first().map(|m| m.department.to_string()).unwrap_or_else(|| "open".into())
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl Core {
+    fn url_key(&self) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.config.pseudonym_key).expect("any key length");
+        mac.update(b"citydata delta-sharing file urls v1");
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn file_signature(&self, path: &str, expires: i64) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.url_key()).expect("any key length");
+        mac.update(format!("{path}\n{expires}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The local file a signed URL names, when its signature is right and it has not expired
+    /// (403 otherwise; 404 when the shared table is gone, e.g. after its grant ended).
+    pub fn sharing_file(&self, path: &str, expires: i64, sig: &str) -> Result<std::path::PathBuf, CoreError> {
+        let denied = || CoreError::Forbidden("文件链接无效或已过期 / the file URL is invalid or has expired".into());
+        let expected = self.file_signature(path, expires);
+        let same = expected.len() == sig.len()
+            && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same || expires < Utc::now().timestamp() {
+            return Err(denied());
+        }
+        let mut parts = path.splitn(3, '/');
+        let (Some(rid), Some(key), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(denied());
+        };
+        let rid = Uuid::parse_str(rid).map_err(|_| denied())?;
+        self.lake()?
+            .shared_file_path(rid, key, file)
+            .ok_or_else(|| CoreError::NotFound("文件不存在 / no such file".into()))
+    }
+
+    /// Every resource with data that `principal` may export, as tables of its share.
+    pub async fn sharing_tables(&self, principal: &Principal) -> Result<Vec<SharedTableRef>, CoreError> {
+        let share = share_name(principal);
+        let filter = ListFilter { state: Some("published".into()), ..Default::default() };
+        let mut out = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            let (_, page) = self.list_resources(Some(principal), &filter, 200, offset).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as u64;
+            for r in page {
+                if !matches!(self.decision(Some(principal), &r, Action::Export).await?, Decision::Allow(_)) {
+                    continue;
+                }
+                if self.lake()?.version(r.id).await.ok().flatten().is_none() {
+                    continue;
+                }
+                out.push(SharedTableRef {
+                    share: share.clone(),
+                    schema: r.content.provider.to_string(),
+                    name: r.content.slug.as_str().to_string(),
+                    resource_id: r.id,
+                });
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// `Ok` when `share` is the principal's share.
+    pub fn sharing_check_share(&self, principal: &Principal, share: &str) -> Result<(), CoreError> {
+        if share == share_name(principal) { Ok(()) } else { Err(not_found(share)) }
+    }
+
+    /// The resource behind `share.schema.table` through the gate (a refusal is audited and
+    /// answers 403; an unknown or invisible name 404).
+    async fn sharing_gate(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Gated, CoreError> {
+        self.sharing_check_share(principal, share)?;
+        let full = format!("{share}.{schema}.{table}");
+        let resource: Resource = self.get_resource(Some(principal), table).await.map_err(|_| not_found(&full))?;
+        if resource.content.slug.as_str() != table || resource.content.provider.as_str() != schema {
+            return Err(not_found(&full));
+        }
+        self.gate(meta, Some(principal), &resource.id.to_string(), Action::Export, "data.sharing_query").await
+    }
+
+    /// The source version a query reads: `version`, the one current at `timestamp`, or the
+    /// current one — within the resource's history window for other departments.
+    async fn sharing_version(&self, g: &Gated, q: &SharingQuery) -> Result<Option<i64>, CoreError> {
+        let asked = match (&q.version, &q.timestamp) {
+            (Some(v), _) => Some(*v),
+            (None, Some(ts)) => {
+                let at = chrono::DateTime::parse_from_rfc3339(ts)
+                    .map_err(|_| {
+                        citydata_domain::FieldError::new(
+                            "timestamp",
+                            "invalid_timestamp",
+                            "timestamp 须为 RFC 3339 时间 / timestamp must be an RFC 3339 time",
+                        )
+                    })?
+                    .timestamp_millis();
+                let history = self.lake()?.history(g.resource.id).await.map_err(CoreError::from)?;
+                let found = history.iter().filter(|v| v.timestamp.is_some_and(|t| t <= at)).map(|v| v.version).max();
+                Some(found.ok_or_else(|| {
+                    CoreError::VersionNotFound(format!("{ts} 时表尚无版本 / the table had no version at {ts}"))
+                })?)
+            }
+            (None, None) => None,
+        };
+        if let Some(v) = asked {
+            self.check_history(g, v, if q.version.is_some() { "version" } else { "timestamp" }).await?;
+        }
+        Ok(asked)
+    }
+
+    /// The current source version of a table (`/version`).
+    pub async fn sharing_table_version(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<i64, CoreError> {
+        let g = self.sharing_gate(meta, principal, share, schema, table).await?;
+        let v = self.lake()?.version(g.resource.id).await.map_err(CoreError::from)?;
+        v.ok_or_else(|| not_found(&format!("{share}.{schema}.{table}")))
+    }
+
+    /// Materialize what the gate allows of a table (at `q`'s version) and list its files.
+    async fn sharing_materialize(
+        &self,
+        g: &Gated,
+        q: &SharingQuery,
+        full: &str,
+    ) -> Result<citydata_lake::sharing::SharedTable, CoreError> {
+        let mut errs = ValidationErrors::new();
+        let req = requested(&g.resource, &g.allow, None, None, None, &mut errs);
+        errs.into_result()?;
+        let lake = self.lake()?;
+        let version = match self.sharing_version(g, q).await? {
+            Some(v) => v,
+            None => lake.version(g.resource.id).await.map_err(CoreError::from)?.ok_or_else(|| not_found(full))?,
+        };
+        let read = g.plan(&req, &self.config.pseudonym_key, Some(version));
+        let scope = format!(
+            "{}|{:?}|{:?}|{:?}|{}",
+            version, g.allow.fields, g.allow.masks, g.allow.row_filter, g.resource.revision
+        );
+        let hash = hex::encode(&Sha256::digest(scope.as_bytes())[..12]);
+        let owner = match g.allow.grant_id {
+            Some(id) => format!("g{}", id.simple()),
+            None => "p".to_string(),
+        };
+        let key = format!("{owner}-v{version}-{hash}");
+        let label = crate::error::table_label(&g.resource);
+        lake.materialize_governed(g.resource.id, &key, &read)
+            .await
+            .map_err(|e| CoreError::from(e).for_resource(&label))?
+            .map(|mut t| {
+                // Remember the key in the file paths handed out.
+                for f in &mut t.files {
+                    f.path = format!("{}/{key}/{}", g.resource.id, f.path);
+                }
+                t
+            })
+            .ok_or_else(|| not_found(full))
+    }
+
+    /// A table's metadata (`/metadata`).
+    pub async fn sharing_metadata(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<TableMeta, CoreError> {
+        let g = self.sharing_gate(meta, principal, share, schema, table).await?;
+        let full = format!("{share}.{schema}.{table}");
+        let t = self.sharing_materialize(&g, &SharingQuery::default(), &full).await?;
+        Ok(TableMeta {
+            version: t.source_version,
+            table_id: t.table_id,
+            schema_string: t.schema_string,
+            name: table.to_string(),
+        })
+    }
+
+    /// A query (`POST .../query`): the files of what the gate allows, as signed URL paths.
+    /// Audited like a read, with the files and bytes handed out.
+    pub async fn sharing_query(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        share: &str,
+        schema: &str,
+        table: &str,
+        q: &SharingQuery,
+    ) -> Result<QueryAnswer, CoreError> {
+        let g = self.sharing_gate(meta, principal, share, schema, table).await?;
+        let full = format!("{share}.{schema}.{table}");
+        let result = self.sharing_materialize(&g, q, &full).await;
+        let result = result.map(|t| {
+            let expires = Utc::now().timestamp() + FILE_URL_TTL_SECS;
+            let mut files = Vec::new();
+            let mut rows = 0i64;
+            for f in t.files {
+                if q.limit_hint.is_some_and(|l| l >= 0 && rows >= l) && !files.is_empty() {
+                    break;
+                }
+                if !super::hints::may_match(q.json_predicate_hints.as_deref(), f.stats.as_deref()) {
+                    continue;
+                }
+                rows += super::hints::num_records(f.stats.as_deref()).unwrap_or(0);
+                let sig = self.file_signature(&f.path, expires);
+                files.push(SharedFileUrl {
+                    path: format!("/delta-sharing/files/{}?expires={expires}&sig={sig}", f.path),
+                    id: hex::encode(&Sha256::digest(f.path.as_bytes())[..16]),
+                    size: f.size,
+                    stats: f.stats,
+                    expiration_timestamp: expires * 1000,
+                });
+            }
+            QueryAnswer {
+                meta: TableMeta {
+                    version: t.source_version,
+                    table_id: t.table_id,
+                    schema_string: t.schema_string,
+                    name: table.to_string(),
+                },
+                files,
+            }
+        });
+        let (outcome, details) = match &result {
+            Ok(a) => (
+                Outcome::Success,
+                serde_json::json!({
+                    "decision": "allow",
+                    "via": "delta_sharing",
+                    "grant_id": g.allow.grant_id,
+                    "version": a.meta.version,
+                    "files": a.files.len(),
+                    "bytes": a.files.iter().map(|f| f.size).sum::<i64>(),
+                }),
+            ),
+            Err(e) => (Outcome::Failure, serde_json::json!({"decision": "allow", "error": e.code()})),
+        };
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "data.sharing_query",
+            Some(format!("resource:{}", g.resource.content.code)),
+            outcome,
+            details,
+        )
+        .await?;
+        result
+    }
+
+    /// Drop every shared table written under grant `grant_id` (its grant ended).
+    pub async fn drop_shared_for_grant(&self, resource_id: Uuid, grant_id: Uuid) {
+        let Ok(lake) = self.lake() else { return };
+        if let Err(e) = lake.drop_shared(resource_id, &format!("g{}", grant_id.simple())).await {
+            tracing::warn!(error = %e, %grant_id, "dropping the shared tables of an ended grant failed");
+        }
+    }
+}
