@@ -85,7 +85,12 @@ impl Core {
             Ok(ok) => ok,
             Err(e) => return self.audited(meta, Actor::Name(username), "auth.login", None, Err(e)).await,
         };
-        let user = match (ok, user) {
+        // A service account holds tokens only; it never signs in, whatever its stored hash.
+        let service = match &user {
+            Some(u) if ok => self.is_service_account(u.id).await?,
+            _ => false,
+        };
+        let user = match (ok && !service, user) {
             (true, Some(u)) => u,
             _ => {
                 self.login_limiter.record_failure(&key, now);
@@ -212,7 +217,8 @@ impl Core {
         if t.last_used_at.is_none_or(|l| now - l > chrono::Duration::minutes(1)) {
             self.store.touch_token(t.id, now).await?;
         }
-        Ok(Some(principal(user, AuthMethod::Token { token_id: t.id })))
+        let limits = crate::tokens::limits_of(&t);
+        Ok(Some(principal(user, AuthMethod::Token { token_id: t.id, token_name: t.name, limits })))
     }
 
     /// A principal for the command line acting directly on the data directory.

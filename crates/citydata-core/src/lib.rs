@@ -30,6 +30,8 @@ pub mod quality;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
+pub mod scopes;
+pub mod service_accounts;
 pub mod sources;
 pub mod sql;
 pub mod tokens;

@@ -80,6 +80,7 @@ pub fn build_router(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), citydata_api::scopes::enforce))
         .layer(from_fn_with_state(state.clone(), middleware::authenticate));
     // Outside `authenticate`: the metrics token is not an API token.
     let router = match metrics_token {

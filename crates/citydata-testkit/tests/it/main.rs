@@ -6,6 +6,7 @@ mod adversary_quality;
 mod api;
 mod audit;
 mod auth;
+mod auth_scopes;
 mod browser;
 mod catalog;
 mod catalog_io;
