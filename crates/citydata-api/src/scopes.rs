@@ -40,6 +40,8 @@ pub const REQUIRED: &[(&str, &str, Option<Scope>)] = &[
     ("GET", "/api/v1/service-accounts/{id}/tokens", Some(Admin)),
     ("POST", "/api/v1/service-accounts/{id}/tokens", Some(Admin)),
     ("DELETE", "/api/v1/service-accounts/{id}/tokens/{token_id}", Some(Admin)),
+    ("GET", "/api/v1/sessions", Some(Admin)),
+    ("DELETE", "/api/v1/sessions/{id}", Some(Admin)),
     ("GET", "/api/v1/audit", Some(Admin)),
     ("GET", "/api/v1/audit/verify", Some(Admin)),
     ("GET", "/api/v1/resources", Some(CatalogRead)),

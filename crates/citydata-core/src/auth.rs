@@ -105,6 +105,7 @@ impl Core {
         let record =
             SessionRecord { id_hash: sha256_hex(&cookie_value), user_id: user.id, created_at: now, expires_at };
         self.store.create_session(&record).await?;
+        self.describe_new_session(meta, &record.id_hash).await?;
         let p = principal(user, AuthMethod::Session);
         self.record(
             meta,
@@ -191,7 +192,7 @@ impl Core {
 
     /// The principal of a live session cookie, or `None`.
     pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Principal>, CoreError> {
-        let Some(s) = self.store.get_session(&sha256_hex(cookie_value), Utc::now()).await? else {
+        let Some(s) = self.live_session(&sha256_hex(cookie_value)).await? else {
             return Ok(None);
         };
         let user = self.store.get_user(s.user_id).await?;

@@ -42,6 +42,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/apply.html", include_str!("../templates/console/apply.html")),
     ("console/grants.html", include_str!("../templates/console/grants.html")),
     ("console/tokens.html", include_str!("../templates/console/tokens.html")),
+    ("console/sessions.html", include_str!("../templates/console/sessions.html")),
     ("console/inbox.html", include_str!("../templates/console/inbox.html")),
     ("console/audit.html", include_str!("../templates/console/audit.html")),
     ("console/confirm.html", include_str!("../templates/console/confirm.html")),

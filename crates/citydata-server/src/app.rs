@@ -190,6 +190,8 @@ pub struct Application {
 pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
     Ok(CoreConfig {
         session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
+        session_idle: (settings.settings.session_idle_minutes > 0)
+            .then(|| chrono::Duration::minutes(i64::from(settings.settings.session_idle_minutes))),
         pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
         calendar: settings.calendar(),
         response_days: settings.settings.response_days.clamp(1, 365),

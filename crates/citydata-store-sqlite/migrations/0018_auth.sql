@@ -14,3 +14,12 @@ CREATE TABLE service_accounts (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX service_accounts_department ON service_accounts(department);
+
+-- Sessions people can manage: a public id (never the cookie, never its hash), the client
+-- address and browser at login, and when the session was last used (the idle timeout).
+ALTER TABLE sessions ADD COLUMN public_id TEXT;
+ALTER TABLE sessions ADD COLUMN client TEXT;
+ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;
+UPDATE sessions SET public_id = substr(id_hash, 1, 32);
+CREATE INDEX sessions_user ON sessions(user_id);

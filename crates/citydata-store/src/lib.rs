@@ -19,7 +19,7 @@ mod states;
 pub mod suite;
 mod traits;
 
-pub use auth::{ServiceAccountRecord, ServiceAccountStore};
+pub use auth::{ServiceAccountRecord, ServiceAccountStore, SessionInfo, SessionInfoStore};
 pub use error::StoreError;
 pub use evaluation::*;
 pub use iot::*;

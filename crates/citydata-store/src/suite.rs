@@ -22,7 +22,8 @@ macro_rules! store_suite {
             sessions, tokens, audit_chain, audit_checkpoints, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
-            quality_reports_and_tickets, iot_devices_and_stream_leases, service_accounts);
+            quality_reports_and_tickets, iot_devices_and_stream_leases, service_accounts,
+            session_details);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -38,7 +39,7 @@ macro_rules! store_suite {
 mod auth;
 mod iot;
 mod quality;
-pub use auth::service_accounts;
+pub use auth::{service_accounts, session_details};
 pub use iot::iot_devices_and_stream_leases;
 pub use quality::quality_reports_and_tickets;
 

@@ -144,6 +144,7 @@ pub trait Store:
     + crate::SourceStore
     + crate::IotStore
     + crate::ServiceAccountStore
+    + crate::SessionInfoStore
     + Send
     + Sync
 {

@@ -12,6 +12,7 @@ pub mod quality;
 mod requests;
 pub mod resources;
 mod service_accounts;
+mod sessions;
 mod sources;
 mod tokens;
 mod users;
@@ -49,6 +50,8 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(service_accounts::list, service_accounts::create))
         .routes(routes!(service_accounts::list_tokens, service_accounts::create_token))
         .routes(routes!(service_accounts::revoke_token))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::end_session))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .routes(routes!(resources::list_resources, resources::create_resource))

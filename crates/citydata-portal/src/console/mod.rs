@@ -45,6 +45,7 @@ mod account;
 mod profile;
 mod resources;
 mod rules;
+mod sessions;
 mod sharing;
 mod tickets;
 
@@ -106,6 +107,7 @@ pub use account::*;
 pub use profile::*;
 pub use resources::*;
 pub use rules::*;
+pub use sessions::*;
 pub use sharing::*;
 pub use tickets::*;
 

@@ -1,8 +1,9 @@
-//! Service accounts (issue #21).
+//! Service accounts and session details (issue #21).
 
 use super::{Cols, Db, SqlBackend, SqlRow, foreign_key, sql, unique};
-use crate::{NewUser, Result, ServiceAccountRecord, ServiceAccountStore, StoreError};
+use crate::{NewUser, Result, ServiceAccountRecord, ServiceAccountStore, SessionInfo, SessionInfoStore, StoreError};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 fn service_account<R: SqlRow>(r: &Cols<'_, R>) -> Result<ServiceAccountRecord> {
@@ -81,5 +82,60 @@ impl<B: SqlBackend> ServiceAccountStore for B {
             None => sql(&format!("{SELECT} ORDER BY u.username")),
         };
         self.map(q, "service_accounts", service_account).await
+    }
+}
+
+fn session_info<R: SqlRow>(r: &Cols<'_, R>) -> Result<SessionInfo> {
+    Ok(SessionInfo {
+        id_hash: r.text("id_hash")?,
+        public_id: r.opt_text("public_id")?,
+        user_id: r.uuid("user_id")?,
+        created_at: r.time("created_at")?,
+        expires_at: r.time("expires_at")?,
+        last_seen_at: r.opt_time("last_seen_at")?,
+        client: r.opt_text("client")?,
+        user_agent: r.opt_text("user_agent")?,
+    })
+}
+
+#[async_trait]
+impl<B: SqlBackend> SessionInfoStore for B {
+    async fn describe_session(
+        &self,
+        id_hash: &str,
+        public_id: &str,
+        client: Option<&str>,
+        user_agent: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let q = sql("UPDATE sessions SET public_id = $1, client = $2, user_agent = $3, last_seen_at = $4 \
+                     WHERE id_hash = $5")
+        .bind(public_id)
+        .bind(client.map(str::to_string))
+        .bind(user_agent.map(str::to_string))
+        .bind(at)
+        .bind(id_hash);
+        self.run(q).await.map(drop)
+    }
+
+    async fn live_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionInfo>> {
+        let q = sql("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2").bind(id_hash).bind(now);
+        self.map_one(q, "sessions", session_info).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<()> {
+        self.run(sql("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2").bind(at).bind(id_hash)).await.map(drop)
+    }
+
+    async fn list_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<SessionInfo>> {
+        let q = sql("SELECT * FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+                     ORDER BY COALESCE(last_seen_at, created_at) DESC, id_hash")
+        .bind(user_id)
+        .bind(now);
+        self.map(q, "sessions", session_info).await
+    }
+
+    async fn find_session(&self, public_id: &str) -> Result<Option<SessionInfo>> {
+        self.map_one(sql("SELECT * FROM sessions WHERE public_id = $1").bind(public_id), "sessions", session_info).await
     }
 }

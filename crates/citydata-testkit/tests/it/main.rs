@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod auth;
 mod auth_scopes;
+mod auth_sessions;
 mod browser;
 mod catalog;
 mod catalog_io;
