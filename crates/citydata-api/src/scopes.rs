@@ -41,6 +41,7 @@ pub const REQUIRED: &[(&str, &str, Option<Scope>)] = &[
     ("POST", "/api/v1/service-accounts/{id}/tokens", Some(Admin)),
     ("DELETE", "/api/v1/service-accounts/{id}/tokens/{token_id}", Some(Admin)),
     ("GET", "/api/v1/sessions", Some(Admin)),
+    ("DELETE", "/api/v1/sessions", Some(Admin)),
     ("DELETE", "/api/v1/sessions/{id}", Some(Admin)),
     ("GET", "/api/v1/audit", Some(Admin)),
     ("GET", "/api/v1/audit/verify", Some(Admin)),
@@ -141,17 +142,18 @@ pub fn listed(method: &Method, route: &str) -> Option<Option<Scope>> {
     REQUIRED.iter().find(|(m, p, _)| *p == route && *m == method.as_str()).map(|(_, _, s)| *s)
 }
 
-/// The scope a request needs, by the route it matched: the table for `/api/v1`; CKAN's
-/// `datastore_search` reads data, the rest of CKAN and DCAT read the catalog; anything else
-/// (the portal's pages, an unlisted route) needs `admin`.
-pub fn required(method: &Method, route: &str) -> Option<Scope> {
+/// The scope a request needs, by the route it matched (`route`, the template) and its `path`:
+/// the table for `/api/v1`; CKAN's `datastore_*` actions read data, its other actions, DCAT
+/// and `/dataset/...` read the catalog; anything else (the portal's pages, an unlisted route)
+/// needs `admin`.
+pub fn required(method: &Method, route: &str, path: &str) -> Option<Scope> {
     if let Some(s) = listed(method, route) {
         return s;
     }
-    if route.starts_with("/api/3/action/datastore_search") {
-        return Some(DataRead);
+    if let Some(action) = path.strip_prefix("/api/3/action/").or_else(|| path.strip_prefix("/api/action/")) {
+        return Some(if action.starts_with("datastore_") { DataRead } else { CatalogRead });
     }
-    if route.starts_with("/api/3/") || route.starts_with("/catalog.") {
+    if route == "/api/3" || route.starts_with("/catalog.") || route.starts_with("/dataset/") {
         return Some(CatalogRead);
     }
     if route == "/healthz" || route == "/readyz" {
@@ -171,7 +173,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
         Some(m) => m.as_str().to_string(),
         None => req.uri().path().to_string(),
     };
-    let Some(scope) = required(req.method(), &route) else {
+    let Some(scope) = required(req.method(), &route, req.uri().path()) else {
         return next.run(req).await;
     };
     if p.has_scope(scope) {
@@ -179,7 +181,7 @@ pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) ->
     }
     let e = ApiError::from(citydata_core::scopes::insufficient(scope))
         .with_details(json!({ "required_scope": scope.as_str() }));
-    if route.starts_with("/api/3/") {
+    if route.starts_with("/api/3/") || route.starts_with("/api/action/") {
         return crate::ckan::refusal(&state.base_url(req.headers()), req.uri().path(), e);
     }
     e.into_response()

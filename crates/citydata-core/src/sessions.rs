@@ -118,4 +118,22 @@ impl Core {
         let target = Some(format!("session:{}", id.chars().take(64).collect::<String>()));
         self.audited_with(meta, Actor::Principal(principal), "session.end", target, details, result).await.map(drop)
     }
+
+    /// End every session of the caller except the one behind `current_cookie` ("sign out
+    /// everywhere else"); returns how many ended.
+    pub async fn end_other_sessions(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        current_cookie: Option<&str>,
+    ) -> Result<u64, CoreError> {
+        let keep = current_cookie.map(crate::auth::sha256_hex);
+        let result = self.store.delete_user_sessions(principal.user_id, keep.as_deref()).await.map_err(CoreError::from);
+        let mut details = serde_json::Map::new();
+        if let Ok(n) = &result {
+            details.insert("ended".into(), (*n).into());
+        }
+        let target = Some(format!("user:{}", principal.username));
+        self.audited_with(meta, Actor::Principal(principal), "session.end_others", target, details, result).await
+    }
 }

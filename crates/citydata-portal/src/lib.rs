@@ -65,6 +65,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/tokens", get(console::tokens).post(console::create_token))
         .route("/console/tokens/{id}/revoke", get(console::revoke_token_page).post(console::revoke_token))
         .route("/console/sessions", get(console::sessions))
+        .route("/console/sessions/end-others", post(console::end_other_sessions))
         .route("/console/sessions/{id}/end", post(console::end_session))
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))

@@ -50,7 +50,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(service_accounts::list, service_accounts::create))
         .routes(routes!(service_accounts::list_tokens, service_accounts::create_token))
         .routes(routes!(service_accounts::revoke_token))
-        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::list_sessions, sessions::end_other_sessions))
         .routes(routes!(sessions::end_session))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))

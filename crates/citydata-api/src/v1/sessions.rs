@@ -47,3 +47,24 @@ pub async fn end_session(
     state.core.end_session(&meta, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// How many sessions ended.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EndedView {
+    pub ended: u64,
+}
+
+/// End every session of the caller except the current one (sign out everywhere else).
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "auth",
+    responses((status = 200, body = EndedView), (status = 401, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    jar: CookieJar,
+) -> Result<Json<EndedView>, ApiError> {
+    let cookie = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
+    let ended = state.core.end_other_sessions(&meta, &p, cookie.as_deref()).await?;
+    Ok(Json(EndedView { ended }))
+}

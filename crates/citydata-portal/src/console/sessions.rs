@@ -25,3 +25,17 @@ pub async fn end_session(
     let result = state.core.end_session(&ctx.meta, &p, &id).await;
     ctx.done(&portal, result, "/console/sessions?done=ended")
 }
+
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    Extension(portal): P,
+    jar: CookieJar,
+    ctx: Ctx,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let p = login!(ctx);
+    csrf!(ctx, &f.csrf);
+    let cookie = jar.get(citydata_api::SESSION_COOKIE).map(|c| c.value().to_string());
+    let result = state.core.end_other_sessions(&ctx.meta, &p, cookie.as_deref()).await;
+    ctx.done(&portal, result, "/console/sessions?done=ended")
+}

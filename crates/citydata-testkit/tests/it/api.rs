@@ -346,6 +346,7 @@ async fn openapi_documents_every_v1_route() {
         "POST /api/v1/tokens",
         "DELETE /api/v1/tokens/{id}",
         "GET /api/v1/sessions",
+        "DELETE /api/v1/sessions",
         "DELETE /api/v1/sessions/{id}",
         "GET /api/v1/service-accounts",
         "POST /api/v1/service-accounts",

@@ -132,8 +132,21 @@ async fn scopes_reach_pages_ckan_and_dcat() {
     let get = |path: &str| c.get(app.url(path)).bearer_auth(&catalog).send();
     assert_eq!(get("/api/3/action/package_list").await.unwrap().status(), 200);
     assert_eq!(get("/catalog.ttl").await.unwrap().status(), 200);
-    let r = get("/api/3/action/datastore_search?resource_id=101/000001").await.unwrap();
-    assert_eq!(r.status(), 403, "CKAN's own envelope, 403: {}", r.text().await.unwrap());
+    for path in ["/api/3/action/datastore_search?resource_id=101/000001", "/api/action/datastore_search?resource_id=1"]
+    {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 403);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["success"], false, "CKAN's own envelope: {body}");
+        assert_eq!(body["error"]["code"], "insufficient_scope", "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("data:read"), "{body}");
+    }
+    assert_eq!(get("/api/action/package_list").await.unwrap().status(), 200);
+    let (data_only, _) = scoped_token(&app, &admin, json!({"name": "data", "scopes": ["data:read"]})).await;
+    for path in ["/catalog.ttl", "/api/3/action/package_list", "/api/3"] {
+        let r = c.get(app.url(path)).bearer_auth(&data_only).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
     assert_eq!(get("/console").await.unwrap().status(), 403, "pages need admin");
     assert_eq!(get("/api/v1/me").await.unwrap().status(), 200, "who am I needs no scope");
 }

@@ -69,6 +69,26 @@ async fn people_list_and_end_their_sessions_and_admins_end_anyones() {
     assert!(outcomes.contains(&"failure"), "the refused and repeated ends are audited: {outcomes:?}");
 }
 
+/// "Sign out everywhere else" ends every session but the caller's, and is audited.
+#[tokio::test]
+async fn ending_all_other_sessions_keeps_the_current_one() {
+    let app = spawn_app().await;
+    let a = login_with(&app, "wjw-analyst", "a").await;
+    let b = login_with(&app, "wjw-analyst", "b").await;
+    let c = login_with(&app, "wjw-analyst", "c").await;
+    let other_user = login_with(&app, "gaj-steward", "d").await;
+    let r = a.delete(app.url("/api/v1/sessions")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["ended"], 2);
+    for gone in [&b, &c] {
+        assert_error(gone.get(app.url("/api/v1/me")).send().await.unwrap(), 401, "unauthenticated").await;
+    }
+    assert_eq!(a.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    assert_eq!(other_user.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200, "others untouched");
+    let audit = crate::support::audit_entries(&app, "session.end_others").await;
+    assert_eq!(audit[0]["details"]["ended"], 2);
+}
+
 /// A session unused for longer than `session_idle_minutes` ends at its next use; a used one
 /// stays. (The clock is moved by rewriting the stored last use, not by waiting.)
 #[tokio::test]
@@ -109,6 +129,7 @@ async fn the_console_lists_sessions_and_makes_scoped_tokens() {
     assert_eq!(r.status(), 200, "redirected back");
     assert!(r.text().await.unwrap().contains("会话已结束"));
     assert_error(phone.get(app.url("/api/v1/me")).send().await.unwrap(), 401, "unauthenticated").await;
+    assert!(!get(&web, &app, "/console/sessions").await.1.contains("end-others"), "alone: no button");
     // Without the CSRF token nothing ends.
     let r = web.post(app.url(&format!("/console/sessions/{action}"))).form(&[("x", "y")]).send().await.unwrap();
     assert_eq!(r.status(), 403);
