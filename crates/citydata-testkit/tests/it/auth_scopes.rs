@@ -212,6 +212,11 @@ async fn a_service_account_token_reads_one_resource_and_is_audited() {
     let token = created["token"].as_str().unwrap().to_string();
     assert_eq!(created["scopes"], json!(["data:read"]));
     assert_eq!(created["resources"].as_array().unwrap().len(), 1);
+    let me: Value =
+        new_client().get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["username"], "wjw-etl");
+    assert_eq!(me["scopes"], json!(["data:read"]), "a token sees its own limits: {me}");
+    assert_eq!(me["resources"], created["resources"]);
 
     let c = new_client();
     let get = |path: &str| c.get(app.url(path)).bearer_auth(&token).send();
