@@ -236,6 +236,13 @@ async fn a_service_account_token_reads_one_resource_and_is_audited() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    let r = get("/api/3/action/datastore_search?resource_id=201/000002").await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["__type"], "Authorization Error", "{body}");
+    assert_eq!(body["error"]["code"], "insufficient_scope", "{body}");
+    let r = get("/api/3/action/datastore_search?resource_id=201/000001&limit=2").await.unwrap();
+    assert_eq!(r.status(), 200, "CKAN reads the token's resource");
     // Outside its scopes: the catalog, uploads, tokens.
     assert_error(get("/api/v1/resources").await.unwrap(), 403, "insufficient_scope").await;
     assert_error(get("/api/v1/tokens").await.unwrap(), 403, "insufficient_scope").await;
