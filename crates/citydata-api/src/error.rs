@@ -93,6 +93,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
             CoreError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            CoreError::InsufficientScope(m) => Self::new(StatusCode::FORBIDDEN, "insufficient_scope", m),
             CoreError::NotFound(m) => Self::not_found(m),
             CoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             CoreError::InvalidTransition { state, message } => {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod scopes;
 pub mod v1;
 
 pub use error::ApiError;

@@ -32,7 +32,11 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
     let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
         citydata_core::net::client_address(c.0.ip(), forwarded.as_deref(), &state.trusted_proxies).to_string()
     });
-    let meta = RequestMeta::new(request_id, client);
+    let mut meta = RequestMeta::new(request_id, client);
+    meta.user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().filter(|c| !c.is_control()).take(200).collect());
     req.extensions_mut().insert(meta.clone());
     let method = req.method().clone();
     let path = req

@@ -32,7 +32,7 @@ pub struct VerifyReport {
 }
 
 /// Who acted, for the details of an audit entry: how they authenticated (`via`), the token's
-/// id when a token was used, and every department they belong to. [`Core::record`] merges it
+/// id and name when a token was used, and every department they belong to. [`Core::record`] merges it
 /// into each entry of a principal; reads and exports that build their own details may call it.
 pub fn actor_details(p: &Principal) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
@@ -40,9 +40,10 @@ pub fn actor_details(p: &Principal) -> serde_json::Map<String, serde_json::Value
         AuthMethod::Session => {
             m.insert("via".into(), "session".into());
         }
-        AuthMethod::Token { token_id } => {
+        AuthMethod::Token { token_id, token_name, .. } => {
             m.insert("via".into(), "token".into());
             m.insert("token_id".into(), token_id.to_string().into());
+            m.insert("token_name".into(), token_name.clone().into());
         }
         AuthMethod::Cli => {
             m.insert("via".into(), "cli".into());
@@ -136,9 +137,12 @@ impl Core {
     ) -> Result<T, CoreError> {
         let (outcome, mut details) = match &result {
             Ok(_) => (Outcome::Success, serde_json::json!({})),
-            Err(e @ (CoreError::Forbidden(_) | CoreError::Unauthenticated(_) | CoreError::RateLimited { .. })) => {
-                (Outcome::Denied, serde_json::json!({ "error": e.code() }))
-            }
+            Err(
+                e @ (CoreError::Forbidden(_)
+                | CoreError::InsufficientScope(_)
+                | CoreError::Unauthenticated(_)
+                | CoreError::RateLimited { .. }),
+            ) => (Outcome::Denied, serde_json::json!({ "error": e.code() })),
             Err(e) => (Outcome::Failure, serde_json::json!({ "error": e.code() })),
         };
         if let Some(d) = details.as_object_mut() {

@@ -85,7 +85,12 @@ impl Core {
             Ok(ok) => ok,
             Err(e) => return self.audited(meta, Actor::Name(username), "auth.login", None, Err(e)).await,
         };
-        let user = match (ok, user) {
+        // A service account holds tokens only; it never signs in, whatever its stored hash.
+        let service = match &user {
+            Some(u) if ok => self.is_service_account(u.id).await?,
+            _ => false,
+        };
+        let user = match (ok && !service, user) {
             (true, Some(u)) => u,
             _ => {
                 self.login_limiter.record_failure(&key, now);
@@ -100,6 +105,7 @@ impl Core {
         let record =
             SessionRecord { id_hash: sha256_hex(&cookie_value), user_id: user.id, created_at: now, expires_at };
         self.store.create_session(&record).await?;
+        self.describe_new_session(meta, &record.id_hash).await?;
         let p = principal(user, AuthMethod::Session);
         self.record(
             meta,
@@ -186,7 +192,7 @@ impl Core {
 
     /// The principal of a live session cookie, or `None`.
     pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Option<Principal>, CoreError> {
-        let Some(s) = self.store.get_session(&sha256_hex(cookie_value), Utc::now()).await? else {
+        let Some(s) = self.live_session(&sha256_hex(cookie_value)).await? else {
             return Ok(None);
         };
         let user = self.store.get_user(s.user_id).await?;
@@ -212,7 +218,8 @@ impl Core {
         if t.last_used_at.is_none_or(|l| now - l > chrono::Duration::minutes(1)) {
             self.store.touch_token(t.id, now).await?;
         }
-        Ok(Some(principal(user, AuthMethod::Token { token_id: t.id })))
+        let limits = crate::tokens::limits_of(&t);
+        Ok(Some(principal(user, AuthMethod::Token { token_id: t.id, token_name: t.name, limits })))
     }
 
     /// A principal for the command line acting directly on the data directory.

@@ -11,6 +11,9 @@ pub enum CoreError {
     Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's token lacks the scope or the resource this needs (403 `insufficient_scope`).
+    #[error("{0}")]
+    InsufficientScope(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -64,6 +67,7 @@ impl CoreError {
             Self::Validation(_) => "validation_failed",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",

@@ -219,6 +219,9 @@ impl Core {
         resource: &Resource,
         action: Action,
     ) -> Result<Decision, CoreError> {
+        if let Some(p) = principal {
+            crate::scopes::check_resource(p, resource)?;
+        }
         let records = self.store.grants_for_resource(resource.id).await?;
         let grants: Vec<Grant> = records.iter().filter_map(|r| to_domain(r, resource)).collect();
         Ok(decide(&caller(principal), resource, action, &grants, Utc::now()))

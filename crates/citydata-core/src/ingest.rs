@@ -369,7 +369,9 @@ impl Core {
         };
         let outcome = match &result {
             Ok(_) => Outcome::Success,
-            Err(CoreError::Forbidden(_) | CoreError::Unauthenticated(_)) => Outcome::Denied,
+            Err(CoreError::Forbidden(_) | CoreError::InsufficientScope(_) | CoreError::Unauthenticated(_)) => {
+                Outcome::Denied
+            }
             Err(_) => Outcome::Failure,
         };
         self.record(meta, Actor::Principal(principal), "data.ingest", target, outcome, details).await?;
@@ -400,6 +402,7 @@ impl Core {
         if !can_edit(principal, &resource.content.provider) {
             return Err(CoreError::forbidden());
         }
+        crate::scopes::check_resource(principal, &resource)?;
         if resource.content.items.is_empty() {
             return Err(CoreError::Conflict(
                 "此资源没有信息项，无法接收数据 / the resource has no items, so it cannot take data".into(),

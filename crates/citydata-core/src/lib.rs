@@ -30,6 +30,9 @@ pub mod quality;
 mod ratelimit;
 pub mod reads;
 pub mod requests;
+pub mod scopes;
+pub mod service_accounts;
+pub mod sessions;
 pub mod sharing;
 pub mod sources;
 pub mod sql;
@@ -50,6 +53,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct RequestMeta {
     pub request_id: Option<String>,
     pub client: Option<String>,
+    /// The `User-Agent` (shown in the list of one's sessions).
+    pub user_agent: Option<String>,
     /// Set once an audit entry has been appended for this request, so that the HTTP layer can
     /// audit the mutating requests that were refused before reaching a use case.
     pub audited: Arc<AtomicBool>,
@@ -57,7 +62,7 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn new(request_id: Option<String>, client: Option<String>) -> Self {
-        Self { request_id, client, audited: Arc::default() }
+        Self { request_id, client, user_agent: None, audited: Arc::default() }
     }
     pub fn was_audited(&self) -> bool {
         self.audited.load(Ordering::SeqCst)
@@ -69,6 +74,8 @@ impl RequestMeta {
 pub struct CoreConfig {
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    /// A session unused this long ends (`None`: no idle timeout).
+    pub session_idle: Option<Duration>,
     /// Failed logins allowed per username and client within `login_window` before 429.
     pub login_max_failures: u32,
     /// Failed logins allowed from one client address, whatever the usernames.
@@ -130,6 +137,7 @@ impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             session_ttl: Duration::hours(12),
+            session_idle: None,
             login_max_failures: 10,
             login_max_failures_per_client: 30,
             login_max_failures_per_user: 100,

@@ -22,6 +22,7 @@ pub mod principal;
 pub mod quality;
 pub mod region;
 pub mod resource;
+pub mod scope;
 pub mod user;
 pub mod vocab;
 

@@ -1,6 +1,7 @@
 //! Who is calling: the authenticated principal and the permission rules over it.
 
 use crate::dept::DeptCode;
+use crate::scope::{Scope, TokenLimits};
 use crate::user::{Membership, Role, Username};
 use serde::Serialize;
 use uuid::Uuid;
@@ -11,8 +12,8 @@ use uuid::Uuid;
 pub enum AuthMethod {
     /// A browser session cookie.
     Session,
-    /// An API token (`Authorization: Bearer cd_...`).
-    Token { token_id: Uuid },
+    /// An API token (`Authorization: Bearer cd_...`), with its name and what it may do.
+    Token { token_id: Uuid, token_name: String, limits: TokenLimits },
     /// The command line, acting directly on the data directory.
     Cli,
 }
@@ -28,6 +29,27 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// What the credential allows: a token's limits, or none for a session or the CLI.
+    pub fn limits(&self) -> TokenLimits {
+        match &self.via {
+            AuthMethod::Token { limits, .. } => limits.clone(),
+            _ => TokenLimits::full(),
+        }
+    }
+    /// Whether the credential carries `scope` (sessions and unscoped tokens carry every one).
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        match &self.via {
+            AuthMethod::Token { limits, .. } => limits.has(scope),
+            _ => true,
+        }
+    }
+    /// Whether the credential may touch resource `id` (a token limited to a resource list).
+    pub fn reaches_resource(&self, id: Uuid) -> bool {
+        match &self.via {
+            AuthMethod::Token { limits, .. } => limits.reaches(id),
+            _ => true,
+        }
+    }
     /// 平台管理员: holds the `admin` role in any department.
     pub fn is_admin(&self) -> bool {
         self.memberships.iter().any(|m| m.role == Role::Admin)

@@ -69,6 +69,9 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
             "/console/sharing-profiles/{id}/revoke",
             get(console::revoke_share_profile_page).post(console::revoke_share_profile),
         )
+        .route("/console/sessions", get(console::sessions))
+        .route("/console/sessions/end-others", post(console::end_other_sessions))
+        .route("/console/sessions/{id}/end", post(console::end_session))
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))

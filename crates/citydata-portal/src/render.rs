@@ -43,6 +43,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/grants.html", include_str!("../templates/console/grants.html")),
     ("console/tokens.html", include_str!("../templates/console/tokens.html")),
     ("console/share_profiles.html", include_str!("../templates/console/share_profiles.html")),
+    ("console/sessions.html", include_str!("../templates/console/sessions.html")),
     ("console/inbox.html", include_str!("../templates/console/inbox.html")),
     ("console/audit.html", include_str!("../templates/console/audit.html")),
     ("console/confirm.html", include_str!("../templates/console/confirm.html")),

@@ -80,6 +80,7 @@ pub fn build_router(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), citydata_api::scopes::enforce))
         .layer(from_fn_with_state(state.clone(), middleware::authenticate));
     // Outside `authenticate`: the metrics token is not an API token.
     let router = match metrics_token {
@@ -191,6 +192,8 @@ pub struct Application {
 pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
     Ok(CoreConfig {
         session_ttl: chrono::Duration::hours(i64::from(settings.settings.session_ttl_hours.max(1))),
+        session_idle: (settings.settings.session_idle_minutes > 0)
+            .then(|| chrono::Duration::minutes(i64::from(settings.settings.session_idle_minutes))),
         pseudonym_key: settings.secret_key.expose().as_bytes().to_vec(),
         calendar: settings.calendar(),
         response_days: settings.settings.response_days.clamp(1, 365),

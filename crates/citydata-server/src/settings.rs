@@ -66,6 +66,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Login session lifetime, in hours.
     pub session_ttl_hours: u32,
+    /// A session unused this many minutes ends (0: no idle timeout).
+    pub session_idle_minutes: u32,
     /// Seed the demo city, departments and users at start.
     pub demo: bool,
     /// With `demo`: rows of the demo population register loaded at first start (enterprises:
@@ -165,6 +167,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             max_body_bytes: 2 * 1024 * 1024,
             session_ttl_hours: 12,
+            session_idle_minutes: 120,
             demo: false,
             demo_rows: 100_000,
             iot_streams: true,
@@ -357,6 +360,7 @@ impl ResolvedSettings {
         t.insert("log_format".into(), if s.log_format == LogFormat::Json { "json" } else { "text" }.into());
         t.insert("max_body_bytes".into(), (s.max_body_bytes as i64).into());
         t.insert("session_ttl_hours".into(), i64::from(s.session_ttl_hours).into());
+        t.insert("session_idle_minutes".into(), i64::from(s.session_idle_minutes).into());
         t.insert("demo".into(), s.demo.into());
         t.insert("demo_rows".into(), (s.demo_rows as i64).into());
         t.insert("iot_streams".into(), s.iot_streams.into());

@@ -7,6 +7,7 @@
 //! no SQL and no backend; it depends only on `citydata-domain`.
 #![forbid(unsafe_code)]
 
+mod auth;
 mod error;
 mod evaluation;
 mod iot;
@@ -19,6 +20,7 @@ mod states;
 pub mod suite;
 mod traits;
 
+pub use auth::{ServiceAccountRecord, ServiceAccountStore, SessionInfo, SessionInfoStore};
 pub use error::StoreError;
 pub use evaluation::*;
 pub use iot::*;

@@ -22,7 +22,8 @@ macro_rules! store_suite {
             sessions, tokens, audit_chain, audit_checkpoints, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
-            quality_reports_and_tickets, iot_devices_and_stream_leases, sharing_profiles);
+            quality_reports_and_tickets, iot_devices_and_stream_leases, sharing_profiles, service_accounts,
+            session_details);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -35,9 +36,11 @@ macro_rules! store_suite {
     };
 }
 
+mod auth;
 mod iot;
 mod quality;
 mod sharing;
+pub use auth::{service_accounts, session_details};
 pub use iot::iot_devices_and_stream_leases;
 pub use quality::quality_reports_and_tickets;
 pub use sharing::sharing_profiles;
@@ -154,6 +157,8 @@ pub async fn tokens(s: Arc<dyn Store>) {
         expires_at: Some(now + Duration::days(90)),
         last_used_at: None,
         revoked_at: None,
+        scopes: Some("catalog:read data:read".into()),
+        resources: Some(Uuid::nil().to_string()),
     };
     s.create_token(&t).await.unwrap();
     assert_eq!(s.get_token_by_hash("sh1").await.unwrap(), Some(t.clone()));

@@ -81,6 +81,10 @@ pub struct TokenRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Space-separated scopes; `None` (tokens made before scopes existed) is every scope.
+    pub scopes: Option<String>,
+    /// Space-separated resource ids the token is limited to; `None` is every resource.
+    pub resources: Option<String>,
 }
 
 #[async_trait]
@@ -140,6 +144,8 @@ pub trait Store:
     + crate::SourceStore
     + crate::IotStore
     + crate::SharingStore
+    + crate::ServiceAccountStore
+    + crate::SessionInfoStore
     + Send
     + Sync
 {

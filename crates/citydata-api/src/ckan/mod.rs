@@ -174,13 +174,9 @@ impl From<CoreError> for CkanError {
                 let api = ApiError::from(other);
                 let mut fields = Map::new();
                 fields.insert("code".into(), json!(api.code));
-                Self {
-                    status: api.status,
-                    kind: "Internal Error",
-                    message: api.message,
-                    fields,
-                    retry_after: api.retry_after,
-                }
+                // A token outside its scope or resources is refused, not broken.
+                let kind = if api.status == StatusCode::FORBIDDEN { "Authorization Error" } else { "Internal Error" };
+                Self { status: api.status, kind, message: api.message, fields, retry_after: api.retry_after }
             }
         }
     }

@@ -11,6 +11,8 @@ pub mod iot;
 pub mod quality;
 mod requests;
 pub mod resources;
+mod service_accounts;
+mod sessions;
 pub mod sharing;
 mod sources;
 mod tokens;
@@ -46,6 +48,11 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::revoke_token))
+        .routes(routes!(service_accounts::list, service_accounts::create))
+        .routes(routes!(service_accounts::list_tokens, service_accounts::create_token))
+        .routes(routes!(service_accounts::revoke_token))
+        .routes(routes!(sessions::list_sessions, sessions::end_other_sessions))
+        .routes(routes!(sessions::end_session))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .routes(routes!(resources::list_resources, resources::create_resource))
@@ -123,6 +130,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .split_for_parts();
     let mut doc = doc;
     crate::openapi::document_rejections(&mut doc);
+    crate::scopes::document(&mut doc);
     let shared = Arc::new(doc.clone());
     let router = router
         .fallback(|| async { ApiError::route_not_found() })

@@ -14,9 +14,22 @@ use uuid::Uuid;
 pub struct CreateTokenRequest {
     /// What the token is for, e.g. `etl`.
     pub name: String,
+    /// Scopes: `catalog:read`, `catalog:write`, `data:read`, `data:write`, `requests`,
+    /// `webhooks`, `admin`. Absent: every scope (as tokens were before scopes existed).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Resources (ids or codes) the token is limited to; absent: every resource.
+    #[serde(default)]
+    pub resources: Option<Vec<String>>,
     /// Lifetime in days; no expiry when absent.
     #[serde(default)]
     pub expires_in_days: Option<i64>,
+}
+
+impl From<CreateTokenRequest> for citydata_core::tokens::TokenRequest {
+    fn from(b: CreateTokenRequest) -> Self {
+        Self { name: b.name, scopes: b.scopes, resources: b.resources, expires_in_days: b.expires_in_days }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -27,9 +40,10 @@ pub struct CreatedTokenView {
     pub info: TokenView,
 }
 
-/// Create an API token acting for the caller.
+/// Create an API token acting for the caller, with scopes and optionally a resource list.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
-    responses((status = 201, body = CreatedTokenView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)),
+    responses((status = 201, body = CreatedTokenView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -37,7 +51,7 @@ pub async fn create_token(
     Auth(p): Auth,
     ApiJson(body): ApiJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedTokenView>), ApiError> {
-    let t = state.core.create_token(&meta, &p, &body.name, body.expires_in_days).await?;
+    let t = state.core.create_scoped_token(&meta, &p, &body.into()).await?;
     Ok((StatusCode::CREATED, Json(CreatedTokenView { token: t.token, info: t.record })))
 }
 

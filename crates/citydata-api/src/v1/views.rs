@@ -81,6 +81,10 @@ pub struct MeView {
     pub is_admin: bool,
     /// `session` or `token`.
     pub authenticated_by: String,
+    /// The token's scopes; `null` for a session or a token with every scope.
+    pub scopes: Option<Vec<citydata_domain::scope::Scope>>,
+    /// The resources the token is limited to; `null` for every resource.
+    pub resources: Option<Vec<Uuid>>,
 }
 
 impl From<&Principal> for MeView {
@@ -91,6 +95,8 @@ impl From<&Principal> for MeView {
             display_name: p.display_name.clone(),
             memberships: p.memberships.iter().map(Into::into).collect(),
             is_admin: p.is_admin(),
+            scopes: p.limits().scopes.map(|s| s.into_iter().collect()),
+            resources: p.limits().resources.map(|r| r.into_iter().collect()),
             authenticated_by: match p.via {
                 AuthMethod::Session => "session",
                 AuthMethod::Token { .. } => "token",

@@ -79,6 +79,8 @@ impl Core {
                 expires_at: Some(now + Duration::days(days)),
                 last_used_at: None,
                 revoked_at: None,
+                scopes: None,
+                resources: None,
             };
             self.store.create_sharing_profile(&record).await?;
             Ok(CreatedProfile { token, record: record.into() })
@@ -138,7 +140,15 @@ impl Core {
             username: user.username,
             display_name: user.display_name,
             memberships: user.memberships,
-            via: AuthMethod::Token { token_id: t.id },
+            // A profile reads data and nothing else (the gate still decides what).
+            via: AuthMethod::Token {
+                token_id: t.id,
+                token_name: t.name.clone(),
+                limits: citydata_domain::scope::TokenLimits {
+                    scopes: Some([citydata_domain::scope::Scope::DataRead].into()),
+                    resources: None,
+                },
+            },
         }))
     }
 }

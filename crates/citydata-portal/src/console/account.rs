@@ -27,8 +27,13 @@ async fn tokens_page(
     let list = state.core.list_tokens(p).await.unwrap_or_default();
     let view: Vec<Value> = list
         .iter()
-        .map(|t| json!({"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at, "expires_at": t.expires_at,
-                        "last_used_at": t.last_used_at, "revoked": t.revoked_at.is_some()}))
+        .map(|t| {
+            let scopes: Option<Vec<String>> =
+                t.scopes.as_ref().map(|s| s.iter().map(|x| ctx.m(&format!("scope_{}", x.as_str().replace(':', "_")))).collect());
+            json!({"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at, "expires_at": t.expires_at,
+                   "last_used_at": t.last_used_at, "revoked": t.revoked_at.is_some(), "scopes": scopes,
+                   "limited": t.resources.as_ref().map(Vec::len)})
+        })
         .collect();
     ctx.render_status(
         portal,
@@ -46,6 +51,25 @@ pub struct TokenForm {
     name: String,
     #[serde(default)]
     days: String,
+    /// One checkbox per scope (`scope_catalog_read=on`, ...): a form posts no lists.
+    #[serde(flatten)]
+    scopes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    resources: String,
+}
+
+impl TokenForm {
+    /// The scopes ticked, as `catalog:read`, ...; none ticked is the least, `catalog:read`
+    /// (the console never makes an unrestricted token).
+    fn scopes(&self) -> Vec<String> {
+        let ticked: Vec<String> = citydata_domain::scope::Scope::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|s| self.scopes.contains_key(&format!("scope_{}", s.replace(':', "_"))))
+            .map(String::from)
+            .collect();
+        if ticked.is_empty() { vec!["catalog:read".into()] } else { ticked }
+    }
 }
 
 pub async fn create_token(
@@ -57,7 +81,15 @@ pub async fn create_token(
     let p = login!(ctx);
     csrf!(ctx, &f.csrf);
     let days = f.days.trim().parse::<i64>().ok();
-    match state.core.create_token(&ctx.meta, &p, &f.name, days).await {
+    let resources: Vec<String> =
+        f.resources.split([',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let req = citydata_core::tokens::TokenRequest {
+        name: f.name.clone(),
+        scopes: Some(f.scopes()),
+        resources: (!resources.is_empty()).then_some(resources),
+        expires_in_days: days,
+    };
+    match state.core.create_scoped_token(&ctx.meta, &p, &req).await {
         // Shown once, on this answer (not a redirect), never again.
         Ok(t) => {
             let a = TokensAnswer { created: Some(t.token), status: Some(StatusCode::CREATED), ..Default::default() };
@@ -65,7 +97,7 @@ pub async fn create_token(
         }
         Err(e @ CoreError::Validation(_)) => {
             let msg = citydata_api::ApiError::from(e).message_with_fields();
-            let kept = json!({"name": f.name, "days": f.days});
+            let kept = json!({"name": f.name, "days": f.days, "resources": f.resources, "scopes": f.scopes()});
             let a =
                 TokensAnswer { status: Some(StatusCode::BAD_REQUEST), error: Some(msg), kept, ..Default::default() };
             tokens_page(&state, &portal, &ctx, &p, a).await

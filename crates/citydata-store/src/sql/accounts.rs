@@ -53,6 +53,8 @@ fn token<R: SqlRow>(r: &Cols<'_, R>) -> Result<TokenRecord> {
         expires_at: r.opt_time("expires_at")?,
         last_used_at: r.opt_time("last_used_at")?,
         revoked_at: r.opt_time("revoked_at")?,
+        scopes: r.opt_text("scopes")?,
+        resources: r.opt_text("resources")?,
     })
 }
 
@@ -284,7 +286,8 @@ impl<B: SqlBackend> SessionStore for B {
 impl<B: SqlBackend> TokenStore for B {
     async fn create_token(&self, t: &TokenRecord) -> Result<()> {
         let q = sql("INSERT INTO api_tokens (id, user_id, name, prefix, secret_hash, created_at, expires_at, \
-                     last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                     last_used_at, revoked_at, scopes, resources) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
         .bind(t.id)
         .bind(t.user_id)
         .bind(&t.name)
@@ -293,7 +296,9 @@ impl<B: SqlBackend> TokenStore for B {
         .bind(t.created_at)
         .bind(t.expires_at)
         .bind(t.last_used_at)
-        .bind(t.revoked_at);
+        .bind(t.revoked_at)
+        .bind(t.scopes.clone())
+        .bind(t.resources.clone());
         self.run(q).await.map(drop)
     }
 

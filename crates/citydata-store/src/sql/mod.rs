@@ -7,6 +7,7 @@
 //! [`StoreError`].
 
 mod accounts;
+mod auth;
 mod catalog;
 mod evaluation;
 mod grants;

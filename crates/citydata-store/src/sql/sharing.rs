@@ -17,6 +17,9 @@ fn profile<R: SqlRow>(r: &Cols<'_, R>) -> Result<TokenRecord> {
         expires_at: r.opt_time("expires_at")?,
         last_used_at: r.opt_time("last_used_at")?,
         revoked_at: r.opt_time("revoked_at")?,
+        // A profile reads through Delta Sharing only; API scopes do not apply to it.
+        scopes: None,
+        resources: None,
     })
 }
 

@@ -22,6 +22,8 @@ pub async fn sharing_profiles(s: Arc<dyn Store>) {
         expires_at: Some(now + Duration::days(90)),
         last_used_at: None,
         revoked_at: None,
+        scopes: None,
+        resources: None,
     };
     s.create_sharing_profile(&p).await.unwrap();
     assert_eq!(s.get_sharing_profile_by_hash("shp").await.unwrap(), Some(p.clone()));

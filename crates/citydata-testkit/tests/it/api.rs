@@ -345,6 +345,14 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/tokens",
         "POST /api/v1/tokens",
         "DELETE /api/v1/tokens/{id}",
+        "GET /api/v1/sessions",
+        "DELETE /api/v1/sessions",
+        "DELETE /api/v1/sessions/{id}",
+        "GET /api/v1/service-accounts",
+        "POST /api/v1/service-accounts",
+        "GET /api/v1/service-accounts/{id}/tokens",
+        "POST /api/v1/service-accounts/{id}/tokens",
+        "DELETE /api/v1/service-accounts/{id}/tokens/{token_id}",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
         "GET /api/v1/resources",
@@ -450,7 +458,8 @@ async fn openapi_documents_every_v1_route() {
         let path = path
             .replace("{code}", "gaj")
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
-            .replace("{ingest_id}", "00000000-0000-0000-0000-000000000000");
+            .replace("{ingest_id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{token_id}", "00000000-0000-0000-0000-000000000000");
         let r = new_client().request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();

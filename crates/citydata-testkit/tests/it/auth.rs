@@ -145,7 +145,7 @@ async fn token_input_is_validated() {
     let body = assert_error(r, 400, "validation_failed").await;
     let fields: Vec<&str> =
         body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["name"]);
+    assert_eq!(fields, ["name", "expires_in_days"], "every bad field is named at once");
     let r = c.post(app.url("/api/v1/tokens")).json(&json!({"name": "x", "expires_in_days": 0})).send().await.unwrap();
     let body = assert_error(r, 400, "validation_failed").await;
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "expires_in_days");

@@ -6,6 +6,8 @@ mod adversary_quality;
 mod api;
 mod audit;
 mod auth;
+mod auth_scopes;
+mod auth_sessions;
 mod browser;
 mod catalog;
 mod catalog_io;
