@@ -12,6 +12,7 @@ pub mod cast;
 pub mod dept;
 pub mod error;
 pub mod evaluation;
+pub mod files;
 pub mod filter;
 pub mod identifiers;
 pub mod iot;

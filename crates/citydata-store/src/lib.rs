@@ -9,6 +9,7 @@
 
 mod error;
 mod evaluation;
+mod files;
 mod iot;
 mod sources;
 #[cfg(feature = "sql")]
@@ -20,6 +21,7 @@ mod traits;
 
 pub use error::StoreError;
 pub use evaluation::*;
+pub use files::{FileRecord, FileStore};
 pub use iot::*;
 pub use sources::{SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;

@@ -22,7 +22,7 @@ macro_rules! store_suite {
             sessions, tokens, audit_chain, audit_checkpoints, audit_filters, audit_concurrent, migrations_idempotent,
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
-            quality_reports_and_tickets, iot_devices_and_stream_leases);
+            quality_reports_and_tickets, iot_devices_and_stream_leases, files_versions_and_refs);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -35,8 +35,10 @@ macro_rules! store_suite {
     };
 }
 
+mod files;
 mod iot;
 mod quality;
+pub use files::files_versions_and_refs;
 pub use iot::iot_devices_and_stream_leases;
 pub use quality::quality_reports_and_tickets;
 

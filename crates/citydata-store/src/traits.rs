@@ -139,6 +139,7 @@ pub trait Store:
     + crate::EvaluationStore
     + crate::SourceStore
     + crate::IotStore
+    + crate::FileStore
     + Send
     + Sync
 {

@@ -9,6 +9,7 @@
 mod accounts;
 mod catalog;
 mod evaluation;
+mod files;
 mod grants;
 mod ingests;
 mod iot;
