@@ -166,7 +166,9 @@ impl FileName {
             return Err(FieldError::new(
                 "name",
                 "file_type_not_allowed",
-                format!("不接受该类型的文件，允许的扩展名：{ALLOWED_EXTENSIONS} / this file type is not accepted; allowed: {ALLOWED_EXTENSIONS}"),
+                format!(
+                    "不接受该类型的文件，允许的扩展名：{ALLOWED_EXTENSIONS} / this file type is not accepted; allowed: {ALLOWED_EXTENSIONS}"
+                ),
             ));
         }
         Ok(name)
@@ -325,7 +327,9 @@ pub fn classify(name: &FileName, sniffed: Sniffed, zip_members: Option<&[String]
             return Err(FieldError::new(
                 "file",
                 "file_type_not_allowed",
-                format!("文件内容不是允许的类型（{ALLOWED_EXTENSIONS}），网页、SVG 和其他格式不予接受 / the content is not of an accepted type ({ALLOWED_EXTENSIONS}); HTML, SVG and other formats are refused"),
+                format!(
+                    "文件内容不是允许的类型（{ALLOWED_EXTENSIONS}），网页、SVG 和其他格式不予接受 / the content is not of an accepted type ({ALLOWED_EXTENSIONS}); HTML, SVG and other formats are refused"
+                ),
             ));
         }
         Sniffed::Pdf => FileKind::Pdf,

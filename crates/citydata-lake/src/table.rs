@@ -187,6 +187,11 @@ impl Lake {
         Ok(Self { root: url })
     }
 
+    /// The lake's root URL (ends in `/`).
+    pub(crate) fn root(&self) -> &Url {
+        &self.root
+    }
+
     fn url(&self, kind: &str, id: Uuid) -> Result<Url> {
         let u = self.root.join(&format!("{kind}/{id}/")).map_err(|e| LakeError::Other(e.to_string()))?;
         if u.scheme() == "file"

@@ -6,6 +6,7 @@ pub(crate) mod catalog_io;
 pub mod data;
 mod departments;
 pub mod evaluation;
+pub mod files;
 pub mod grants;
 pub mod iot;
 pub mod quality;
@@ -111,6 +112,12 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(evaluation::get_rules, evaluation::put_rules))
         .routes(routes!(evaluation::list_applications, evaluation::create_application))
         .merge(sources::routes())
+        .routes(routes!(files::download_file, files::delete_file))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(files::list_files, files::upload_file))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

@@ -26,20 +26,21 @@ fn file<R: SqlRow>(r: &Cols<'_, R>) -> Result<FileRecord> {
 impl<B: SqlBackend> FileStore for B {
     async fn insert_file(&self, f: &FileRecord) -> Result<i32> {
         for _ in 0..5 {
-            let q = sql("INSERT INTO resource_files (id, resource_id, name, version, sha256, size, kind, description, \
+            let q =
+                sql("INSERT INTO resource_files (id, resource_id, name, version, sha256, size, kind, description, \
                          deidentified, uploaded_by, created_at) \
                          SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6, $7, $8, $9, $10 \
                          FROM resource_files WHERE resource_id = $2 AND name = $3")
-            .bind(f.id)
-            .bind(f.resource_id)
-            .bind(&f.name)
-            .bind(&f.sha256)
-            .bind(f.size)
-            .bind(&f.kind)
-            .bind(&f.description)
-            .bind(f.deidentified)
-            .bind(&f.uploaded_by)
-            .bind(f.created_at);
+                .bind(f.id)
+                .bind(f.resource_id)
+                .bind(&f.name)
+                .bind(&f.sha256)
+                .bind(f.size)
+                .bind(&f.kind)
+                .bind(&f.description)
+                .bind(f.deidentified)
+                .bind(&f.uploaded_by)
+                .bind(f.created_at);
             match self.execute(None, q).await {
                 Ok(_) => {
                     let got = self.get_file(f.resource_id, f.id).await?;
@@ -55,7 +56,8 @@ impl<B: SqlBackend> FileStore for B {
     }
 
     async fn list_files(&self, resource_id: Uuid) -> Result<Vec<FileRecord>> {
-        let q = sql("SELECT * FROM resource_files WHERE resource_id = $1 ORDER BY name, version DESC").bind(resource_id);
+        let q =
+            sql("SELECT * FROM resource_files WHERE resource_id = $1 ORDER BY name, version DESC").bind(resource_id);
         self.map(q, "resource_files", file).await
     }
 

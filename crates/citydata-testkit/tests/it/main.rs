@@ -16,6 +16,7 @@ mod evaluation;
 mod evaluation_apps;
 mod evaluation_portal;
 mod faults;
+mod files;
 mod gate;
 mod grants;
 mod ingest;
