@@ -371,6 +371,15 @@ impl Core {
         Self::file_views(&readable, g.resource.content.slug.as_str())
     }
 
+    /// Every version of every file of `key`, for the stewards who manage them (names and
+    /// sizes; the bytes still go through the gate on download).
+    pub async fn manage_files(&self, p: &Principal, key: &str) -> Result<Vec<FileView>, CoreError> {
+        let resource = self.get_resource(Some(p), key).await?;
+        Self::steward_of(p, &resource)?;
+        let records = self.store.list_files(resource.id).await?;
+        Self::file_views(&records, resource.content.slug.as_str())
+    }
+
     /// The files of a resource for its pages and catalog entries: like `list_files`, but a
     /// caller the gate refuses gets an empty list (nothing audited: no file is read).
     pub async fn visible_files(&self, p: Option<&Principal>, resource: &Resource) -> Result<Vec<FileView>, CoreError> {

@@ -416,6 +416,8 @@ pub async fn dataset(
             "formats": ["csv", "xlsx", "json", "ndjson", "parquet"],
             "sent": ctx.q("sent").is_some(),
             "apps": applications_using(&state, &ctx, &r).await,
+            "files": crate::files::dataset_files(&state, &ctx, &r).await,
+            "can_edit": ctx.principal.as_ref().is_some_and(|p| p.can_steward(&r.content.provider)),
         }),
     )
 }

@@ -17,6 +17,7 @@ mod evaluation_apps;
 mod evaluation_portal;
 mod faults;
 mod files;
+mod files_catalog;
 mod gate;
 mod grants;
 mod ingest;
