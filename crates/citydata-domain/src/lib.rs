@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod cast;
+pub mod crs;
 pub mod dept;
 pub mod error;
 pub mod evaluation;
