@@ -342,6 +342,11 @@ impl Core {
             created_at: Utc::now(),
         };
         record.version = self.store.insert_file(&record).await?;
+        // A delete of the same content that counted no row before ours may have removed the
+        // blob meanwhile: put it back while the spooled copy is still here.
+        if !blobs.exists(&spooled.sha256).await? {
+            blobs.put_file(&spooled.sha256, spooled.file.path()).await?;
+        }
         drop(spooled);
         self.record(
             meta,

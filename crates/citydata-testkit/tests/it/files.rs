@@ -8,8 +8,9 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use std::io::Write;
 
-/// 国土空间规划分区 (大数据中心, 无条件共享, 有条件开放, no personal items).
-const ZONES: &str = "103%2F000001";
+/// 标准地名地址 (大数据中心, 无条件共享, 无条件开放, no personal items; unlike
+/// 国土空间规划分区 it has no demo file).
+const ZONES: &str = "103%2F000002";
 /// 人口基础信息 (公安局, 有条件共享, 不予开放, personal items).
 const POP: &str = "101%2F000001";
 
@@ -291,7 +292,8 @@ async fn bad_files_are_refused_with_the_reason_and_leave_nothing_behind() {
     // Nothing was written: no row, no blob, no spooled leftover.
     let (s, files) = list(&app, &admin, ZONES).await;
     assert_eq!((s, files), (200, json!([])));
-    assert_eq!(blobs(&app), 0);
+    // (The demo's sample PDF of 国土空间规划分区 is the one blob.)
+    assert_eq!(blobs(&app), 1);
     // A complete Shapefile archive and a GeoJSON are accepted.
     let shp = zip_of(&[("zones.shp", b"x"), ("zones.shx", b"y"), ("zones.dbf", b"z"), ("zones.prj", b"GEOGCS")]);
     let v = created(put_file(&app, &admin, ZONES, "分区.zip", &shp, "").await).await;
@@ -301,14 +303,14 @@ async fn bad_files_are_refused_with_the_reason_and_leave_nothing_behind() {
     )
     .await;
     assert_eq!((v["kind"].as_str(), v["media_type"].as_str()), (Some("geojson"), Some("application/geo+json")));
-    assert_eq!(blobs(&app), 2);
+    assert_eq!(blobs(&app), 3);
     // The same content under two names is stored once; deleting one keeps the other's bytes.
     let a = created(put_file(&app, &admin, ZONES, "a.pdf", PDF, "").await).await;
     let b = created(put_file(&app, &admin, ZONES, "b.pdf", PDF, "").await).await;
-    assert_eq!(blobs(&app), 3);
+    assert_eq!(blobs(&app), 4);
     assert_eq!(admin.delete(app.url(a["download_url"].as_str().unwrap())).send().await.unwrap().status(), 204);
     let r = admin.get(app.url(b["download_url"].as_str().unwrap())).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
     assert_eq!(admin.delete(app.url(b["download_url"].as_str().unwrap())).send().await.unwrap().status(), 204);
-    assert_eq!(blobs(&app), 2, "the last reference gone, the bytes go too");
+    assert_eq!(blobs(&app), 3, "the last reference gone, the bytes go too");
 }

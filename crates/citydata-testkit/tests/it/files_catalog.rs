@@ -167,3 +167,28 @@ async fn stewards_publish_files_through_the_console_form() {
     assert_eq!(names, ["统计口径.pdf"]);
     assert_eq!(files[0]["deidentified"], true);
 }
+
+#[tokio::test]
+async fn the_demo_planning_zones_carry_a_sample_pdf_that_opens_in_the_browser() {
+    let app = spawn_app().await;
+    let zones = slug_of(&app, "103%2F000001").await;
+    // Another department reads it (无条件共享): the page links it, the PDF is served inline.
+    let gaj = app.login("gaj-steward").await;
+    let (s, html) = get(&gaj, &app, &format!("/datasets/{zones}?lang=zh")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("国土空间规划分区说明（示例）.pdf"), "{html}");
+    let files: Value =
+        gaj.get(app.url("/api/v1/resources/103%2F000001/files")).send().await.unwrap().json().await.unwrap();
+    let url = app.url(files[0]["download_url"].as_str().unwrap());
+    let r = gaj.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("inline; "));
+    assert!(r.bytes().await.unwrap().starts_with(b"%PDF-1.4"));
+    // 有条件开放: the public needs a grant — no link, no bytes.
+    let (_, anon) = get(&new_client(), &app, &format!("/datasets/{zones}?lang=zh")).await;
+    assert!(!anon.contains("国土空间规划分区说明（示例）.pdf"));
+    assert_eq!(new_client().get(&url).send().await.unwrap().status(), 403);
+    // Seeding again adds nothing.
+    assert!(!app.core.seed_demo_files().await.unwrap());
+}
