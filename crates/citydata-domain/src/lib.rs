@@ -15,6 +15,7 @@ pub mod error;
 pub mod evaluation;
 pub mod files;
 pub mod filter;
+pub mod geo;
 pub mod identifiers;
 pub mod iot;
 pub mod linkage;
