@@ -76,6 +76,8 @@ impl Crs {
 
 /// Krasovsky 1940 semi-major axis and eccentricity squared, as the algorithm uses them.
 const A: f64 = 6_378_245.0;
+// The published constant, digit for digit (f64 rounds it as every implementation does).
+#[allow(clippy::excessive_precision)]
 const EE: f64 = 0.006_693_421_622_965_943_23;
 const X_PI: f64 = PI * 3000.0 / 180.0;
 

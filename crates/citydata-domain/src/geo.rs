@@ -165,7 +165,7 @@ impl Geometry {
             _ => return Err(err()),
         };
         let mut at = 1usize;
-        let mut u32_ = |at: &mut usize| -> Result<u32, FieldError> {
+        let u32_ = |at: &mut usize| -> Result<u32, FieldError> {
             let s: [u8; 4] = b.get(*at..*at + 4).ok_or_else(err)?.try_into().map_err(|_| err())?;
             *at += 4;
             Ok(if le { u32::from_le_bytes(s) } else { u32::from_be_bytes(s) })
