@@ -19,6 +19,8 @@ use std::collections::HashMap;
 /// Datasets per catalog page.
 pub const PAGE_SIZE: usize = 100;
 
+mod files;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/catalog.ttl", get(catalog_ttl))
@@ -332,6 +334,7 @@ async fn catalog_ttl(
     }
     for r in &slice {
         dataset_ttl(&mut g, &l, r);
+        files::files_ttl(&mut g, &l, r, &files::public_files(&state, r).await?);
     }
     agents_and_themes_ttl(&mut g, &l, &slice, &names);
     Ok(respond(g.turtle(), "text/turtle; charset=utf-8"))
@@ -372,7 +375,9 @@ async fn catalog_jsonld(
     }
     graph.push(view);
     for r in &slice {
-        graph.extend(dataset_jsonld(&l, r));
+        let mut nodes = dataset_jsonld(&l, r);
+        files::files_jsonld(&l, r, &files::public_files(&state, r).await?, &mut nodes);
+        graph.extend(nodes);
     }
     let mut providers: Vec<&str> = slice.iter().map(|r| r.content.provider.as_str()).collect();
     providers.sort();
@@ -400,11 +405,13 @@ async fn dataset(
         "ttl" => {
             let mut g = Graph::default();
             dataset_ttl(&mut g, &l, &r);
+            files::files_ttl(&mut g, &l, &r, &files::public_files(&state, &r).await?);
             agents_and_themes_ttl(&mut g, &l, std::slice::from_ref(&r), &names);
             Ok(respond(g.turtle(), "text/turtle; charset=utf-8"))
         }
         "jsonld" => {
             let mut graph = dataset_jsonld(&l, &r);
+            files::files_jsonld(&l, &r, &files::public_files(&state, &r).await?, &mut graph);
             let p = r.content.provider.as_str();
             graph.push(json!({"@id": l.agent(p), "@type": "foaf:Agent", "foaf:name": {"@value": names.get(p).cloned().unwrap_or_default(), "@language": "zh"}}));
             let doc = json!({"@context": context(), "@graph": graph});

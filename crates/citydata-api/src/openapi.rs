@@ -28,6 +28,7 @@ Errors use one envelope: `{\"error\": {\"code\", \"message\", \"details\"}}`.",
         (name = "evaluation", description = "评估考核与应用 / evaluation and applications"),
         (name = "sharing", description = "共享协议凭证（Delta Sharing）/ Delta Sharing profiles"),
         (name = "iot", description = "物联网设备与数据流 / IoT devices and MQTT streams"),
+        (name = "files", description = "文件分发 / file distributions"),
         (name = "meta", description = "本文档 / this document"),
     )
 )]

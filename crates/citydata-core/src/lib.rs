@@ -18,6 +18,7 @@ mod error;
 pub mod evaluation;
 pub mod exports;
 pub mod feedback;
+pub mod files;
 pub mod gate;
 pub mod grants;
 pub mod ingest;
@@ -89,6 +90,8 @@ pub struct CoreConfig {
     pub password_queue_wait: std::time::Duration,
     /// How far uploads may expand when decompressed (gzip streams, XLSX workbooks).
     pub decompress: citydata_lake::limits::DecompressLimits,
+    /// Largest file distribution (`POST /resources/{id}/files`), in bytes.
+    pub max_file_bytes: u64,
     /// Internal address ranges webhooks may reach anyway (e.g. the government network).
     pub webhook_allow: Vec<net::IpNet>,
     /// The longest lifetime a new API token may have.
@@ -145,6 +148,7 @@ impl Default for CoreConfig {
             password_hash_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             password_queue_wait: std::time::Duration::from_secs(5),
             decompress: citydata_lake::limits::DecompressLimits::default(),
+            max_file_bytes: 512 * 1024 * 1024,
             webhook_allow: vec![],
             token_max_days: 3650,
             pseudonym_key: b"citydata-default-pseudonym-key".to_vec(),

@@ -9,10 +9,13 @@
 pub mod audit;
 pub mod calendar;
 pub mod cast;
+pub mod crs;
 pub mod dept;
 pub mod error;
 pub mod evaluation;
+pub mod files;
 pub mod filter;
+pub mod geo;
 pub mod identifiers;
 pub mod iot;
 pub mod linkage;

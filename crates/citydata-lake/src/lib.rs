@@ -12,6 +12,7 @@ pub mod convert;
 pub mod decode;
 pub mod erase;
 mod error;
+pub mod files;
 pub mod governed;
 pub mod ingest;
 pub mod limits;

@@ -54,7 +54,7 @@ pub fn bomb_error(message: String) -> LakeError {
 
 impl DecompressLimits {
     /// `Err` once `out` decompressed bytes from `compressed` compressed ones pass a cap.
-    fn check(&self, out: u64, compressed: u64) -> std::io::Result<()> {
+    pub(crate) fn check(&self, out: u64, compressed: u64) -> std::io::Result<()> {
         let msg = if out > self.max_bytes {
             Some(format!(
                 "解压后超过 {} 字节的上限 / the decompressed content exceeds the limit of {} bytes",

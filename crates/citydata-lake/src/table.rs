@@ -187,6 +187,11 @@ impl Lake {
         Ok(Self { root: url })
     }
 
+    /// The lake's root URL (ends in `/`).
+    pub(crate) fn root(&self) -> &Url {
+        &self.root
+    }
+
     fn url(&self, kind: &str, id: Uuid) -> Result<Url> {
         let u = self.root.join(&format!("{kind}/{id}/")).map_err(|e| LakeError::Other(e.to_string()))?;
         if u.scheme() == "file"
@@ -195,11 +200,6 @@ impl Lake {
             std::fs::create_dir_all(p)?;
         }
         Ok(u)
-    }
-
-    /// The lake's root URL (a directory URL ending in `/`).
-    pub(crate) fn root(&self) -> &Url {
-        &self.root
     }
 
     pub fn table_url(&self, id: Uuid) -> Result<Url> {

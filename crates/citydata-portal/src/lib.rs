@@ -12,6 +12,7 @@ mod chart;
 mod console;
 mod ctx;
 mod evaluation;
+mod files;
 mod i18n;
 mod iot;
 mod present;
@@ -75,6 +76,10 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/inbox", get(console::inbox))
         .route("/console/inbox/{id}/read", post(console::mark_read))
         .route("/console/audit", get(console::audit))
+        .route(
+            "/console/resources/{slug}/files",
+            get(files::files_page).post(files::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/console/resources/{slug}/rules", get(console::rules_page).post(console::save_rules))
         .route("/console/profile", get(console::profile))
         .route("/console/profile/password", post(console::change_password))

@@ -417,6 +417,8 @@ pub async fn dataset(
             "sent": ctx.q("sent").is_some(),
             "apps": applications_using(&state, &ctx, &r).await,
             "origin": core.resource_origin(r.id).await.ok().flatten().map(|o| json!({"url": o.url})),
+            "files": crate::files::dataset_files(&state, &ctx, &r).await,
+            "can_edit": ctx.principal.as_ref().is_some_and(|p| p.can_steward(&r.content.provider)),
         }),
     )
 }

@@ -37,6 +37,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/edit.html", include_str!("../templates/console/edit.html")),
     ("console/new.html", include_str!("../templates/console/new.html")),
     ("console/upload.html", include_str!("../templates/console/upload.html")),
+    ("console/files.html", include_str!("../templates/console/files.html")),
     ("console/requests.html", include_str!("../templates/console/requests.html")),
     ("console/request.html", include_str!("../templates/console/request.html")),
     ("console/apply.html", include_str!("../templates/console/apply.html")),

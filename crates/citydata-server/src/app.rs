@@ -222,6 +222,7 @@ pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
             max_bytes: settings.settings.max_decompressed_bytes.max(1024 * 1024),
             max_ratio: settings.settings.max_decompression_ratio.max(2),
         },
+        max_file_bytes: settings.settings.max_file_bytes.max(1),
         webhook_allow: settings.webhook_allow(),
         public_url: settings.settings.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
         node_id: settings.node_id().context("cannot keep the node id in the data directory")?,

@@ -81,6 +81,8 @@ pub struct Settings {
     pub demo_mqtt_url: Option<String>,
     /// Largest data upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Largest file distribution (`POST /api/v1/resources/{id}/files`), in bytes.
+    pub max_file_bytes: u64,
     /// Working days a provider has to answer a request.
     pub response_days: u32,
     /// The platform's time zone as a fixed offset (`+08:00`, default; `UTC+8` also reads):
@@ -173,6 +175,7 @@ impl Default for Settings {
             iot_streams: true,
             demo_mqtt_url: None,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            max_file_bytes: 512 * 1024 * 1024,
             response_days: 10,
             time_zone: "+08:00".into(),
             holidays: vec![],
@@ -368,6 +371,7 @@ impl ResolvedSettings {
             t.insert("demo_mqtt_url".into(), redact_url_password(u).into());
         }
         t.insert("max_upload_bytes".into(), (s.max_upload_bytes as i64).into());
+        t.insert("max_file_bytes".into(), (s.max_file_bytes as i64).into());
         t.insert("response_days".into(), i64::from(s.response_days).into());
         t.insert("time_zone".into(), s.time_zone.clone().into());
         t.insert("holidays".into(), toml::Value::Array(s.holidays.iter().map(|d| d.clone().into()).collect()));

@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod evaluation;
+mod files;
 mod iot;
 mod sharing;
 mod sources;
@@ -23,6 +24,7 @@ mod traits;
 pub use auth::{ServiceAccountRecord, ServiceAccountStore, SessionInfo, SessionInfoStore};
 pub use error::StoreError;
 pub use evaluation::*;
+pub use files::{FileRecord, FileStore};
 pub use iot::*;
 pub use sharing::SharingStore;
 pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};

@@ -23,7 +23,7 @@ macro_rules! store_suite {
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
             quality_reports_and_tickets, iot_devices_and_stream_leases, sharing_profiles, service_accounts,
-            session_details);
+            session_details, files_versions_and_refs);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -37,10 +37,12 @@ macro_rules! store_suite {
 }
 
 mod auth;
+mod files;
 mod iot;
 mod quality;
 mod sharing;
 pub use auth::{service_accounts, session_details};
+pub use files::files_versions_and_refs;
 pub use iot::iot_devices_and_stream_leases;
 pub use quality::quality_reports_and_tickets;
 pub use sharing::sharing_profiles;

@@ -146,6 +146,7 @@ pub trait Store:
     + crate::SharingStore
     + crate::ServiceAccountStore
     + crate::SessionInfoStore
+    + crate::FileStore
     + Send
     + Sync
 {

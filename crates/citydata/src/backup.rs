@@ -419,6 +419,24 @@ pub async fn backup(r: ResolvedSettings, to: &Path) -> Result<ExitCode> {
         }
     }
 
+    // 4b. File distributions: content-addressed blobs (`files/sha256/..`) never change once
+    // written; every finished one is copied (a superset of what the metadata copy names).
+    let files_dir = lake_root.join("files");
+    let mut blobs = vec![];
+    if files_dir.is_dir() {
+        list_files(&files_dir, &lake_root, &mut blobs)?;
+    }
+    blobs.sort();
+    for rel in blobs.into_iter().filter(|r| r.components().nth(1).is_some_and(|c| c.as_os_str() == "sha256")) {
+        let name = rel.file_name().map(|n| n.to_string_lossy().len()).unwrap_or(0);
+        if name != 64 {
+            continue; // an upload in progress (the store's temporary name)
+        }
+        let dst = Path::new("lake").join(&rel);
+        let (n, h) = copy_hashed(&lake_root.join(&rel), &to.join(&dst), None)?;
+        c.add(&dst, n, h);
+    }
+
     // 5. The manifest.
     let manifest = Manifest {
         format: FORMAT.into(),

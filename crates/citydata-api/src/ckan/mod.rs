@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 mod datastore;
+mod files;
 mod packages;
 
 use datastore::*;
@@ -346,12 +347,21 @@ async fn dispatch(
                 .ok_or_else(|| CkanError::validation("id", "Missing value"))?;
             let r = core.get_resource(p, &id).await.map_err(|e| CkanError::not_found_or(e, "Dataset"))?;
             let names = core.department_names().await?;
-            Ok(package(&r, &names, base))
+            let mut pkg = package(&r, &names, base);
+            files::add_files(core, p, &r, base, &mut pkg).await?;
+            Ok(pkg)
         }
         "resource_show" => {
             let id = param_str(&m, "id").ok_or_else(|| CkanError::validation("id", "Missing value"))?;
             let (pkg, fmt) = id.rsplit_once('.').ok_or_else(|| CkanError::not_found("Resource"))?;
             let r = core.get_resource(p, pkg).await.map_err(|e| CkanError::not_found_or(e, "Resource"))?;
+            if uuid::Uuid::parse_str(fmt).is_ok() {
+                let files = files::latest_files(core, p, &r).await?;
+                return files::file_resources(&r, &files, base, distributions(&r, base).len())
+                    .into_iter()
+                    .find(|d| d["id"] == format!("{}.{fmt}", r.id))
+                    .ok_or_else(|| CkanError::not_found("Resource"));
+            }
             distributions(&r, base)
                 .into_iter()
                 .find(|d| d["id"] == format!("{}.{fmt}", r.id))

@@ -295,7 +295,9 @@ pub(super) async fn package_search(
     if rows > 0 {
         for h in &res.hits {
             if let Ok(r) = state.core.get_resource(p, &h.data.id.to_string()).await {
-                results.push(package(&r, &names, base));
+                let mut pkg = package(&r, &names, base);
+                super::files::add_files(&state.core, p, &r, base, &mut pkg).await?;
+                results.push(pkg);
             }
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod catalog_io;
 pub mod data;
 mod departments;
 pub mod evaluation;
+pub mod files;
 pub mod grants;
 pub mod iot;
 pub mod quality;
@@ -121,6 +122,12 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(sharing::list_profiles, sharing::create_profile))
         .routes(routes!(sharing::revoke_profile))
         .merge(sources::routes())
+        .routes(routes!(files::download_file, files::delete_file))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(files::list_files, files::upload_file))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .merge(OpenApiRouter::new().routes(routes!(data::upload)).layer(axum::extract::DefaultBodyLimit::disable()))
         .merge(
             OpenApiRouter::new()

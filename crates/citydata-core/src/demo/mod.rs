@@ -1,6 +1,7 @@
 //! Demo content for `serve --demo`: the city of 泰州 (Taizhou, 321200), its departments, demo
 //! users and a catalog of about 30 resources. Idempotent: what exists already is left alone.
 
+pub mod files;
 pub mod generate;
 
 use crate::accounts::{MembershipInput, NewDepartmentInput, NewUserInput};
@@ -145,6 +146,7 @@ impl Core {
     pub async fn seed_demo(&self) -> Result<SeedReport, CoreError> {
         let mut report = self.seed_demo_accounts().await?;
         report.resources_created = self.seed_demo_catalog().await?;
+        self.seed_demo_files().await?;
         Ok(report)
     }
 

@@ -10,6 +10,7 @@ mod accounts;
 mod auth;
 mod catalog;
 mod evaluation;
+mod files;
 mod grants;
 mod ingests;
 mod iot;

@@ -18,6 +18,8 @@ mod evaluation;
 mod evaluation_apps;
 mod evaluation_portal;
 mod faults;
+mod files;
+mod files_catalog;
 mod gate;
 mod grants;
 mod ingest;

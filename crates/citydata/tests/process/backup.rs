@@ -254,6 +254,16 @@ async fn check_restored(src: &Path, dst: &Path, db: Option<&str>, backup: &Path,
     assert_eq!(r.status(), 200, "the grant survived");
     let rows: Value = r.json().await.unwrap();
     assert_eq!(rows["rows"].as_array().map(Vec::len), Some(5), "{rows}");
+    // The demo's file distribution came along: its blob is in the backup.
+    assert!(
+        files.iter().any(|f| f["path"].as_str().unwrap().starts_with("lake/files/sha256/")),
+        "file blobs are backed up"
+    );
+    let listed = get_json(&admin, format!("{base}/api/v1/resources/103%2F000001/files")).await;
+    let url = listed[0]["download_url"].as_str().expect("the demo file is listed").to_string();
+    let r = admin.get(format!("{base}{url}")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the restored file downloads");
+    assert!(r.bytes().await.unwrap().starts_with(b"%PDF"));
     // A wrong password still fails.
     let r = c
         .post(format!("{base}/api/v1/auth/login"))
