@@ -23,6 +23,7 @@ pub mod quality;
 pub mod region;
 pub mod resource;
 pub mod user;
+pub mod verify;
 pub mod vocab;
 
 pub use error::{FieldError, ValidationErrors};

@@ -17,9 +17,11 @@ mod states;
 #[cfg(feature = "suite")]
 pub mod suite;
 mod traits;
+mod verify;
 
 pub use error::StoreError;
 pub use evaluation::*;
 pub use iot::*;
 pub use sources::{SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;
+pub use verify::{VerifyStore, VerifyTermsRecord};

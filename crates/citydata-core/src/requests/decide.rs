@@ -87,6 +87,9 @@ impl Core {
                         purpose: r.purpose.clone(),
                         valid_from: None,
                         expires_at: Some(expires_at),
+                        kind: None,
+                        daily_quota: None,
+                        max_batch: None,
                     },
                     if old.is_some() { crate::grants::IssuedBy::Renewal } else { crate::grants::IssuedBy::Provider },
                 )

@@ -412,6 +412,13 @@ impl Core {
             if !mine {
                 return Err(not_found());
             }
+            if self.store.verify_terms(g.id).await?.is_some() {
+                // A renewal is approved into a read grant: a verification grant is reissued
+                // by the provider instead, never turned into rows.
+                return Err(CoreError::Conflict(
+                    "核验授权不能续期，请联系提供部门重新授权 / a verification grant is not renewed: ask the provider to issue a new one".into(),
+                ));
+            }
             if g.revoked_at.is_some() {
                 return Err(CoreError::Conflict("授权已撤销，请重新申请 / the grant was revoked: apply anew".into()));
             }
@@ -588,6 +595,9 @@ impl Core {
                             purpose: r.purpose.clone(),
                             valid_from: None,
                             expires_at: Some(now + Duration::days(period_days)),
+                            kind: None,
+                            daily_quota: None,
+                            max_batch: None,
                         },
                         crate::grants::IssuedBy::Policy,
                     )

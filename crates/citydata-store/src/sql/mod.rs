@@ -15,6 +15,7 @@ mod iot;
 mod quality;
 mod requests;
 mod sources;
+mod verify;
 mod webhooks;
 
 use crate::{Result, StoreError};

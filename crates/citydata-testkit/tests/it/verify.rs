@@ -1,0 +1,303 @@
+//! 核验 (verification grants, issue #23): "does this match?" answered without handing over
+//! data. The first test is the issue's Done-when: 卫健委's analyst checks 1,000 (ID, name)
+//! pairs against the demo population register and the match statistics equal the truth the
+//! provider reads from its own table. The others play the attacker: reading rows with a
+//! verification grant, submitting items the grant does not cover, another department's
+//! grant, batches over the limit, enumerating sequential ID numbers, exhausting the quota,
+//! renewing the grant into rows — and look for table values in every answer, error and
+//! audit entry.
+
+use citydata_domain::identifiers::{IdNumber, id_check_char};
+use citydata_testkit::{SpawnOptions, TestApp, assert_error, new_client, spawn_app_with};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::support::audit_entries;
+
+const POP: &str = "101%2F000001";
+
+async fn app_with_population(rows: u64) -> TestApp {
+    spawn_app_with(SpawnOptions { demo_rows: rows, ..Default::default() }).await
+}
+
+/// Every stored row of the population table as the provider reads it: 身份证号 → row.
+async fn register(app: &TestApp) -> BTreeMap<String, Value> {
+    let gaj = app.login("gaj-steward").await;
+    let v: Value = gaj
+        .get(app.url(&format!("/api/v1/resources/{POP}/rows?limit=32000")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["rows"].as_array().unwrap().iter().map(|r| (r["sfzh"].as_str().unwrap().to_string(), r.clone())).collect()
+}
+
+async fn verify_grant(app: &TestApp, body: Value) -> Value {
+    let gaj = app.login("gaj-steward").await;
+    let r = gaj.post(app.url("/api/v1/grants")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+fn standard_grant(extra: Value) -> Value {
+    let mut g = json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "kind": "verify",
+        "fields": ["身份证号", "姓名", "出生日期"], "purpose": "医保结算人证核验", "expires_at": "2099-01-01T00:00:00Z"});
+    for (k, v) in extra.as_object().unwrap() {
+        g[k] = v.clone();
+    }
+    g
+}
+
+async fn post_verify(app: &TestApp, who: &reqwest::Client, body: Value) -> reqwest::Response {
+    who.post(app.url(&format!("/api/v1/resources/{POP}/verify"))).json(&body).send().await.unwrap()
+}
+
+/// A valid ID number no generated row has: born after 2010 (the register's births end in
+/// 2009), one per day so that no two are neighbours.
+fn unknown_id(j: i64) -> String {
+    let day = chrono::NaiveDate::from_ymd_opt(2012, 1, 1).unwrap() + chrono::Duration::days(j * 3);
+    let first17 = format!("321203{}{:03}", day.format("%Y%m%d"), j % 500);
+    format!("{first17}{}", id_check_char(&first17).unwrap())
+}
+
+fn flip_check(id: &str) -> String {
+    let mut s = id.to_string();
+    let c = s.pop().unwrap();
+    s.push(if c == '0' { '1' } else { '0' });
+    s
+}
+
+/// No value of the table (an ID number or a name of a row) appears in `text`.
+fn assert_no_table_values(text: &str, rows: &BTreeMap<String, Value>, what: &str) {
+    for (id, row) in rows {
+        assert!(!text.contains(id.as_str()), "{what} carries the ID number of a row");
+        let name = row["xm"].as_str().unwrap();
+        assert!(!text.contains(&format!("\"{name}\"")), "{what} carries the name {name} of a row");
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_pairs_match_the_truth_of_the_register_and_nothing_leaks() {
+    let app = app_with_population(1_500).await;
+    let rows = register(&app).await;
+    assert!(rows.len() >= 1_400, "the demo seeded the register: {}", rows.len());
+    let grant = verify_grant(&app, standard_grant(json!({}))).await;
+    assert_eq!(grant["verify"]["max_batch"], 1000, "{grant}");
+    assert_eq!(grant["verify"]["daily_quota"], 10000);
+    // 600 true pairs, 200 with a wrong name, 150 unknown IDs, 50 malformed IDs.
+    let stored: Vec<(&String, &Value)> = rows.iter().filter(|(id, _)| IdNumber::parse(id).is_ok()).take(800).collect();
+    assert_eq!(stored.len(), 800);
+    let mut records = Vec::new();
+    let mut expected = Vec::new();
+    for (i, (id, row)) in stored.iter().enumerate() {
+        let name = row["xm"].as_str().unwrap();
+        if i < 600 {
+            records.push(json!({"身份证号": id, "姓名": name}));
+            expected.push("match");
+        } else {
+            // Another row's name, or the name with one character more.
+            let other = stored[(i + 1) % stored.len()].1["xm"].as_str().unwrap();
+            let wrong = if other != name { other.to_string() } else { format!("{name}华") };
+            records.push(json!({"身份证号": id, "姓名": wrong}));
+            expected.push("no_match");
+        }
+    }
+    for j in 0..150 {
+        records.push(json!({"身份证号": unknown_id(j), "姓名": "王某"}));
+        expected.push("not_found");
+    }
+    for j in 150..200 {
+        records.push(json!({"身份证号": flip_check(&unknown_id(j)), "姓名": "李某"}));
+        expected.push("invalid");
+    }
+    let wjw = app.login("wjw-analyst").await;
+    let r = post_verify(&app, &wjw, json!({"records": records, "compare": ["姓名"]})).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1000);
+    let mut got: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, (res, want)) in results.iter().zip(&expected).enumerate() {
+        assert_eq!(res["status"], *want, "record {i}: {res}");
+        *got.entry(res["status"].as_str().unwrap()).or_default() += 1;
+        match *want {
+            "match" => assert_eq!(res["fields"], json!({"姓名": "match"})),
+            "no_match" => assert_eq!(res["fields"], json!({"姓名": "mismatch"})),
+            _ => assert_eq!(res["fields"], json!({})),
+        }
+    }
+    let truth: BTreeMap<&str, usize> = [("match", 600), ("no_match", 200), ("not_found", 150), ("invalid", 50)].into();
+    assert_eq!(got, truth);
+    assert_eq!(v["quota_left"], 9000);
+    // The answer names statuses only: no row's ID number or name, not even of matched rows.
+    assert_no_table_values(&text, &rows, "the answer");
+    // The audit entry: counts, outcomes and keyed hashes of the keys — no value at all.
+    let entries = audit_entries(&app, "data.verify").await;
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    let entry_text = e.to_string();
+    assert_no_table_values(&entry_text, &rows, "the audit entry");
+    for rec in &records[950..] {
+        assert!(!entry_text.contains(rec["身份证号"].as_str().unwrap()), "a submitted ID in the audit entry");
+    }
+    assert!(!entry_text.contains("王某") && !entry_text.contains("李某"), "a submitted name in the audit entry");
+    let d = &e["details"];
+    assert_eq!(d["records"], 1000, "{d}");
+    assert_eq!(d["outcomes"], json!({"match": 600, "no_match": 200, "not_found": 150, "invalid": 50}));
+    let keys = d["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1000);
+    // The same person checked twice hashes the same (the provider can review who checked whom).
+    let distinct: BTreeSet<&str> = keys.iter().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(distinct.len(), 1000);
+    // Comparing another item names it per record, never its value.
+    let (id, row) = stored[0];
+    let birth = row["csrq"].as_str().unwrap();
+    let r = post_verify(
+        &app,
+        &wjw,
+        json!({"records": [{"身份证号": id, "姓名": row["xm"], "出生日期": "1900-01-01"},
+                           {"sfzh": id.to_lowercase(), "xm": row["xm"], "csrq": birth.replace('-', "/")}],
+               "compare": ["姓名", "出生日期"]}),
+    )
+    .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["results"][0],
+        json!({"status": "no_match", "fields": {"姓名": "match", "出生日期": "mismatch"}}),
+        "{v}"
+    );
+    assert_eq!(v["results"][1], json!({"status": "match", "fields": {"姓名": "match", "出生日期": "match"}}), "{v}");
+}
+
+#[tokio::test]
+async fn a_verification_grant_reads_no_rows_on_any_path() {
+    let app = app_with_population(300).await;
+    verify_grant(&app, standard_grant(json!({}))).await;
+    let wjw = app.login("wjw-analyst").await;
+    for path in [
+        format!("/api/v1/resources/{POP}/rows?limit=5"),
+        format!("/api/v1/resources/{POP}/rows?filter=sfzh%20%3D%20'110105194912310029'"),
+        format!("/api/v1/resources/{POP}/export?format=csv"),
+        format!("/api/v1/resources/{POP}/aggregate?group_by=区县"),
+        format!("/api/v1/resources/{POP}/changes?since_version=0"),
+    ] {
+        let r = wjw.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}: {}", r.text().await.unwrap());
+    }
+    let r = wjw
+        .post(app.url("/api/v1/sql"))
+        .json(&json!({"sql": "SELECT sfzh, xm FROM \"101/000001\" LIMIT 5"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "sql: {}", r.text().await.unwrap());
+    let r = wjw
+        .post(app.url("/api/3/action/datastore_search"))
+        .json(&json!({"resource_id": "101/000001", "limit": 5}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert!(status == 403 && v["success"] == false, "CKAN: {status} {v}");
+    // A renewal would be approved into a read grant: refused.
+    let grants: Value = wjw.get(app.url("/api/v1/grants")).send().await.unwrap().json().await.unwrap();
+    let g =
+        grants.as_array().unwrap().iter().find(|g| g["verify"].is_object()).expect("the verification grant is listed");
+    let r = wjw
+        .post(app.url(&format!("/api/v1/grants/{}/renew", g["id"].as_str().unwrap())))
+        .json(&json!({"period_days": 30}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 409, "conflict").await;
+}
+
+#[tokio::test]
+async fn attackers_get_answers_only_within_the_grant() {
+    let app = app_with_population(300).await;
+    let rows = register(&app).await;
+    let (id, row) = rows.iter().find(|(id, _)| IdNumber::parse(id).is_ok()).unwrap();
+    let name = row["xm"].as_str().unwrap();
+    let one = json!({"records": [{"身份证号": id, "姓名": name}]});
+    // Before any grant: 403 for the department, 401 for anonymous callers.
+    let wjw = app.login("wjw-analyst").await;
+    assert_error(post_verify(&app, &wjw, one.clone()).await, 403, "forbidden").await;
+    assert_error(post_verify(&app, &new_client(), one.clone()).await, 401, "unauthenticated").await;
+    // Only the provider grants; an analyst cannot grant itself.
+    let r = wjw.post(app.url("/api/v1/grants")).json(&standard_grant(json!({}))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // A verification grant must include the key and cannot mask.
+    let gaj = app.login("gaj-steward").await;
+    let r =
+        gaj.post(app.url("/api/v1/grants")).json(&standard_grant(json!({"fields": ["姓名"]}))).send().await.unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "missing_key", "{e}");
+    let r = gaj.post(app.url("/api/v1/grants")).json(&standard_grant(json!({"kind": "peek"}))).send().await.unwrap();
+    assert_error(r, 400, "validation_failed").await;
+    verify_grant(&app, standard_grant(json!({"max_batch": 10, "daily_quota": 25}))).await;
+    // Another department's grant does not work.
+    let scjgj = app.login("scjgj-steward").await;
+    assert_error(post_verify(&app, &scjgj, one.clone()).await, 403, "forbidden").await;
+    let ok = post_verify(&app, &wjw, one.clone()).await;
+    assert_eq!(ok.status(), 200);
+    let v: Value = ok.json().await.unwrap();
+    assert_eq!(v["results"][0]["status"], "match");
+    assert_eq!(v["quota_left"], 24);
+    // Items the grant does not cover: 400 naming the item, whether submitted or compared.
+    let mobile = row["sjh"].as_str().unwrap_or("13800000000");
+    let r = post_verify(&app, &wjw, json!({"records": [{"身份证号": id, "手机号": mobile}]})).await;
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "item_not_allowed");
+    assert!(e["error"]["message"].as_str().unwrap().contains("手机号"), "{e}");
+    let r = post_verify(&app, &wjw, json!({"records": [{"身份证号": id}], "compare": ["户籍地址"]})).await;
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "compare[0]");
+    let r = post_verify(&app, &wjw, json!({"records": [{"姓名": name}]})).await;
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "missing_key");
+    // A batch over the grant's limit.
+    let eleven: Vec<Value> = (0..11).map(|j| json!({"身份证号": unknown_id(j), "姓名": "王某"})).collect();
+    assert_error(post_verify(&app, &wjw, json!({"records": eleven})).await, 413, "payload_too_large").await;
+    // Sequential ID numbers (one region and birth date, sequence 001–006): enumeration.
+    let sequential: Vec<Value> = (1..=6)
+        .map(|s| {
+            let first17 = format!("{}{s:03}", &id[..14]);
+            json!({"身份证号": format!("{first17}{}", id_check_char(&first17).unwrap()), "姓名": name})
+        })
+        .collect();
+    let r = post_verify(&app, &wjw, json!({"records": sequential})).await;
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "enumeration_suspected", "{e}");
+    // The quota: 25 a day, 1 used; 10 + 10 pass, the next 10 are refused whole with the reset.
+    for start in [100, 200] {
+        let batch: Vec<Value> =
+            (start..start + 10).map(|j| json!({"身份证号": unknown_id(j), "姓名": "王某"})).collect();
+        let r = post_verify(&app, &wjw, json!({"records": batch})).await;
+        assert_eq!(r.status(), 200);
+    }
+    let batch: Vec<Value> = (300..310).map(|j| json!({"身份证号": unknown_id(j), "姓名": "王某"})).collect();
+    let r = post_verify(&app, &wjw, json!({"records": batch})).await;
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 86_400, "{retry}");
+    let e = assert_error(r, 429, "quota_exhausted").await;
+    assert!(e["error"]["details"]["resets_at"].as_str().unwrap().ends_with("T00:00:00+00:00"), "{e}");
+    // Four records still fit.
+    let batch: Vec<Value> = (400..404).map(|j| json!({"身份证号": unknown_id(j), "姓名": "王某"})).collect();
+    let v: Value = post_verify(&app, &wjw, json!({"records": batch})).await.json().await.unwrap();
+    assert_eq!(v["quota_left"], 0, "{v}");
+    // Revoked: nothing more.
+    let grants: Value = gaj.get(app.url("/api/v1/grants")).send().await.unwrap().json().await.unwrap();
+    let g = grants.as_array().unwrap().iter().find(|g| g["verify"].is_object() && g["state"] == "active").unwrap();
+    let r = gaj.post(app.url(&format!("/api/v1/grants/{}/revoke", g["id"].as_str().unwrap()))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_error(post_verify(&app, &wjw, one.clone()).await, 403, "forbidden").await;
+    // No error and no audit entry carried a value of the table.
+    let entries = audit_entries(&app, "data.verify").await;
+    assert!(entries.len() >= 10, "every verification is audited: {}", entries.len());
+    assert_no_table_values(&serde_json::to_string(&entries).unwrap(), &rows, "the audit entries");
+    assert!(entries.iter().any(|e| e["outcome"] != "success"), "refusals are audited too");
+}
