@@ -15,3 +15,8 @@ CREATE TABLE verify_usage (
     used  BIGINT NOT NULL,
     PRIMARY KEY (scope, day)
 );
+
+-- Requests of kind `verify`: approved into a verification grant (written before the request).
+CREATE TABLE verify_requests (
+    request_id UUID PRIMARY KEY
+);

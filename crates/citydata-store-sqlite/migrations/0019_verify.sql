@@ -15,3 +15,8 @@ CREATE TABLE verify_usage (
     used  INTEGER NOT NULL,
     PRIMARY KEY (scope, day)
 );
+
+-- Requests of kind `verify`: approved into a verification grant (written before the request).
+CREATE TABLE verify_requests (
+    request_id TEXT PRIMARY KEY
+);

@@ -27,6 +27,10 @@ pub trait VerifyStore: Send + Sync {
     /// Add `n` to the usage of `scope` on `day` if it stays within `limit`: the usage after,
     /// or `None` (nothing added) when it would exceed the limit.
     async fn take_verify_quota(&self, scope: &str, day: &str, n: i64, limit: i64) -> Result<Option<i64>>;
+    /// Mark a request id as a request for a verification grant (before the request is written).
+    async fn mark_verify_request(&self, request_id: Uuid) -> Result<()>;
+    /// Whether a request asks for a verification grant.
+    async fn is_verify_request(&self, request_id: Uuid) -> Result<bool>;
     /// Give back `n` taken from `scope` on `day` (a later quota refused the batch).
     async fn return_verify_quota(&self, scope: &str, day: &str, n: i64) -> Result<()>;
 }

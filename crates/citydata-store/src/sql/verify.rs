@@ -59,6 +59,15 @@ impl<B: SqlBackend> VerifyStore for B {
         Ok(self.map_one(q, "verify_usage", |r| r.i64("used")).await?)
     }
 
+    async fn mark_verify_request(&self, request_id: Uuid) -> Result<()> {
+        self.run(sql("INSERT INTO verify_requests (request_id) VALUES ($1)").bind(request_id)).await.map(drop)
+    }
+
+    async fn is_verify_request(&self, request_id: Uuid) -> Result<bool> {
+        let q = sql("SELECT COUNT(*) AS n FROM verify_requests WHERE request_id = $1").bind(request_id);
+        Ok(self.count(q, "verify_requests").await? > 0)
+    }
+
     async fn return_verify_quota(&self, scope: &str, day: &str, n: i64) -> Result<()> {
         let q =
             sql("UPDATE verify_usage SET used = used - $1 WHERE scope = $2 AND day = $3").bind(n).bind(scope).bind(day);

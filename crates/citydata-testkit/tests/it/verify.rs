@@ -301,3 +301,70 @@ async fn attackers_get_answers_only_within_the_grant() {
     assert_no_table_values(&serde_json::to_string(&entries).unwrap(), &rows, "the audit entries");
     assert!(entries.iter().any(|e| e["outcome"] != "success"), "refusals are audited too");
 }
+
+/// A verification grant asked for like any other grant: a request of kind `verify`, pending
+/// for the provider even on a 不予共享 resource (a read request there is refused at once),
+/// approved into a verification grant that answers and reads nothing.
+#[tokio::test]
+async fn a_verification_request_is_approved_into_a_verification_grant() {
+    let app = app_with_population(200).await;
+    let wjw = app.login("wjw-analyst").await;
+    let ask = |code: &str, kind: &str, fields: Value| {
+        json!({"resource_id": code, "kind": kind, "fields": fields, "purpose": "就诊人员身份核验",
+               "basis": "《医疗机构管理条例》", "period_days": 90})
+    };
+    // 居民身份证电子证照 is not shared: a read request is refused, a verification request waits.
+    let r: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&ask("105/000002", "read", json!(["身份证号"])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "rejected", "{r}");
+    let r: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&ask("105/000002", "verify", json!(["身份证号"])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "pending", "{r}");
+    // The key item is required; an unknown kind is named.
+    let r = wjw.post(app.url("/api/v1/requests")).json(&ask("101/000001", "verify", json!(["姓名"]))).send().await.unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "missing_key", "{e}");
+    let r = wjw.post(app.url("/api/v1/requests")).json(&ask("101/000001", "copy", json!(["身份证号"]))).send().await.unwrap();
+    assert_error(r, 400, "validation_failed").await;
+    let r: Value = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&ask("101/000001", "verify", json!(["身份证号", "姓名"])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "pending", "{r}");
+    let gaj = app.login("gaj-steward").await;
+    let r = gaj
+        .post(app.url(&format!("/api/v1/requests/{}/approve", r["id"].as_str().unwrap())))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let grants: Value = wjw.get(app.url("/api/v1/grants")).send().await.unwrap().json().await.unwrap();
+    let g = grants.as_array().unwrap().iter().find(|g| g["state"] == "active").expect("the approved grant");
+    assert_eq!(g["verify"]["daily_quota"], 10000, "{g}");
+    assert_eq!(g["fields"], json!(["sfzh", "xm"]));
+    let r = post_verify(&app, &wjw, json!({"records": [{"身份证号": unknown_id(1), "姓名": "王某"}]})).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["results"][0]["status"], "not_found", "{v}");
+    let r = wjw.get(app.url(&format!("/api/v1/resources/{POP}/rows?limit=1"))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}
