@@ -667,3 +667,29 @@ impl Core {
         Ok(out)
     }
 }
+
+/// A verification grant the caller holds now, with its resource and terms (the console's form).
+pub struct HeldVerifyGrant {
+    pub resource: Resource,
+    pub grant: GrantRecord,
+    pub terms: VerifyTerms,
+}
+
+impl Core {
+    /// The active verification grants held by the caller's departments (or the caller).
+    pub async fn held_verify_grants(&self, principal: &Principal) -> Result<Vec<HeldVerifyGrant>, CoreError> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for grant in self.list_grants(principal).await? {
+            if !active(&grant, now) || !holds(&grant, principal) {
+                continue;
+            }
+            let Some(t) = self.store.verify_terms(grant.id).await? else { continue };
+            let Ok(resource) = self.get_resource(Some(principal), &grant.resource_id.to_string()).await else {
+                continue;
+            };
+            out.push(HeldVerifyGrant { resource, grant, terms: VerifyTerms::from(&t) });
+        }
+        Ok(out)
+    }
+}

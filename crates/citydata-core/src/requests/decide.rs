@@ -92,7 +92,8 @@ impl Core {
             let grant = if verify {
                 self.create_verify_grant(meta, principal, &input).await?
             } else {
-                let by = if old.is_some() { crate::grants::IssuedBy::Renewal } else { crate::grants::IssuedBy::Provider };
+                let by =
+                    if old.is_some() { crate::grants::IssuedBy::Renewal } else { crate::grants::IssuedBy::Provider };
                 self.issue_grant(meta, principal, &input, by).await?
             };
             let now = Utc::now().trunc_subsecs(6);

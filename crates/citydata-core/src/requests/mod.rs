@@ -498,7 +498,10 @@ impl Core {
                         errs.push(FieldError::new(
                             "fields",
                             "missing_key",
-                            format!("核验申请须包含主键“{}” / a verification request must include the key item {}", k.title, k.name),
+                            format!(
+                                "核验申请须包含主键“{}” / a verification request must include the key item {}",
+                                k.title, k.name
+                            ),
                         ));
                     }
                 }

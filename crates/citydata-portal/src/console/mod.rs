@@ -47,6 +47,7 @@ mod resources;
 mod rules;
 mod sharing;
 mod tickets;
+mod verify;
 
 /// A destructive action's confirmation step (no script needed): what will happen, whether it
 /// can be undone, an optional reason, and the form that really does it (`confirm=yes`).
@@ -108,6 +109,7 @@ pub use resources::*;
 pub use rules::*;
 pub use sharing::*;
 pub use tickets::*;
+pub use verify::*;
 
 pub async fn home(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
     let p = login!(ctx);

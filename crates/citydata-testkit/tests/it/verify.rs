@@ -335,10 +335,16 @@ async fn a_verification_request_is_approved_into_a_verification_grant() {
         .unwrap();
     assert_eq!(r["state"], "pending", "{r}");
     // The key item is required; an unknown kind is named.
-    let r = wjw.post(app.url("/api/v1/requests")).json(&ask("101/000001", "verify", json!(["姓名"]))).send().await.unwrap();
+    let r =
+        wjw.post(app.url("/api/v1/requests")).json(&ask("101/000001", "verify", json!(["姓名"]))).send().await.unwrap();
     let e = assert_error(r, 400, "validation_failed").await;
     assert_eq!(e["error"]["details"]["fields"][0]["code"], "missing_key", "{e}");
-    let r = wjw.post(app.url("/api/v1/requests")).json(&ask("101/000001", "copy", json!(["身份证号"]))).send().await.unwrap();
+    let r = wjw
+        .post(app.url("/api/v1/requests"))
+        .json(&ask("101/000001", "copy", json!(["身份证号"])))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, 400, "validation_failed").await;
     let r: Value = wjw
         .post(app.url("/api/v1/requests"))
@@ -367,4 +373,143 @@ async fn a_verification_request_is_approved_into_a_verification_grant() {
     assert_eq!(v["results"][0]["status"], "not_found", "{v}");
     let r = wjw.get(app.url(&format!("/api/v1/resources/{POP}/rows?limit=1"))).send().await.unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// 核验 by hand in the console (zh and en): the analyst's grant is listed, the form names the
+/// granted items, one record comes back as words (未找到 / 一致), never a value; a department
+/// without the grant is refused the page.
+#[tokio::test]
+async fn a_member_checks_one_record_by_hand_in_the_console() {
+    use crate::plain::raw_codes;
+    use crate::support::{csrf_of, get, login_form};
+    let app = app_with_population(200).await;
+    let rows = register(&app).await;
+    let (id, row) = rows.iter().find(|(id, _)| IdNumber::parse(id).is_ok()).unwrap();
+    verify_grant(&app, standard_grant(json!({}))).await;
+    let wjw = login_form(&app, "wjw-analyst", citydata_testkit::DEMO_PASSWORD).await;
+    let (status, list) = get(&wjw, &app, "/console/verify").await;
+    assert_eq!(status, 200);
+    assert!(list.contains("人口基础信息") && list.contains("身份证号"), "{list}");
+    assert!(raw_codes(&list).is_empty(), "{:?}", raw_codes(&list));
+    let api = app.login("wjw-analyst").await;
+    let v: Value = api.get(app.url(&format!("/api/v1/resources/{POP}"))).send().await.unwrap().json().await.unwrap();
+    let slug = v["slug"].as_str().unwrap().to_string();
+    let page = format!("/console/verify/{slug}");
+    assert!(list.contains(&page.replace('/', "&#x2f;")) || list.contains(&page), "linked: {list}");
+    let (status, html) = get(&wjw, &app, &page).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("name=\"v.sfzh\"") && html.contains("name=\"c.xm\""), "{html}");
+    assert!(raw_codes(&html).is_empty(), "{:?}", raw_codes(&html));
+    let post = |values: Vec<(&'static str, String)>| {
+        let wjw = wjw.clone();
+        let app_url = app.url(&page);
+        let html = html.clone();
+        async move {
+            let mut form = vec![("csrf", csrf_of(&html))];
+            form.extend(values);
+            let r = wjw.post(app_url).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, out) = post(vec![("v.sfzh", unknown_id(7)), ("v.xm", "王某".into()), ("c.xm", "on".into())]).await;
+    assert_eq!(status, 200, "{out}");
+    assert!(out.contains("未找到"), "{out}");
+    let name = row["xm"].as_str().unwrap().to_string();
+    let (status, out) = post(vec![("v.sfzh", id.clone()), ("v.xm", name.clone()), ("c.xm", "on".into())]).await;
+    assert_eq!(status, 200, "{out}");
+    assert!(out.contains("<strong>一致</strong>") && out.contains("姓名：一致"), "{out}");
+    assert!(raw_codes(&out).is_empty(), "{:?}", raw_codes(&out));
+    // The page never shows a stored value the caller did not type (the birth date, the address).
+    assert!(!out.contains(row["csrq"].as_str().unwrap()) && !out.contains(row["hjdz"].as_str().unwrap()));
+    // A key missing: the form comes back with the reason.
+    let (status, out) = post(vec![("v.xm", name.clone())]).await;
+    assert_eq!(status, 400, "{out}");
+    assert!(out.contains("身份证号"), "{out}");
+    // English.
+    let (_, en) = get(&wjw, &app, &format!("{page}?lang=en")).await;
+    assert!(en.contains("Verification"), "{en}");
+    // Another department: no grant, no page.
+    let scj = login_form(&app, "scjgj-steward", citydata_testkit::DEMO_PASSWORD).await;
+    let (status, _) = get(&scj, &app, &page).await;
+    assert_eq!(status, 403);
+}
+
+/// The privacy-preserving join recipe (issue #23, 4): 卫健委 links 人口基础信息 (公安局) and
+/// 社会保险参保信息 (人社局) on the keyed pseudonym of 身份证号 through SQL — each provider
+/// grants the ID number only as `pseudonym` — and counts the insured by district without any
+/// raw ID number in any answer.
+#[tokio::test]
+async fn two_departments_tables_join_on_the_pseudonym_without_a_raw_id() {
+    use citydata_core::demo::generate::{Register, generate_listing};
+    let app = spawn_app_with(SpawnOptions::default()).await;
+    let mut out = Vec::new();
+    generate_listing(Register::Population, 300, 0.0, 23, false, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |t: &str| header.iter().position(|h| *h == t).unwrap();
+    let people: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
+    let gaj = app.login("gaj-steward").await;
+    let r = gaj.post(app.url(&format!("/api/v1/resources/{POP}/data"))).body(text.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // 人社局's register: 120 of the same people (every other one of the first 240), insured.
+    let mut si = String::from("身份证号,姓名,险种,参保状态\n");
+    let mut truth: BTreeMap<String, u64> = BTreeMap::new();
+    for p in people.iter().take(240).step_by(2) {
+        si.push_str(&format!("{},{},职工基本养老保险,参保缴费\n", p[col("身份证号")], p[col("姓名")]));
+        *truth.entry(p[col("区县")].to_string()).or_default() += 1;
+    }
+    let admin = app.login("admin").await;
+    let r = admin
+        .post(app.url("/api/v1/users"))
+        .json(&json!({"username": "rsj-steward", "display_name": "人社局数据管理员",
+                      "password": citydata_testkit::DEMO_PASSWORD,
+                      "memberships": [{"department": "rsj", "role": "steward"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let rsj = app.login("rsj-steward").await;
+    let r = rsj.post(app.url("/api/v1/resources/207%2F000001/data")).body(si).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    for (who, code, fields) in
+        [(&gaj, "101/000001", json!(["身份证号", "区县"])), (&rsj, "207/000001", json!(["身份证号", "参保状态"]))]
+    {
+        let r = who
+            .post(app.url("/api/v1/grants"))
+            .json(&json!({"resource_id": code, "grantee": {"department": "wjw"}, "fields": fields,
+                          "masks": {"身份证号": "pseudonym"}, "purpose": "参保与户籍关联分析"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{code}: {}", r.text().await.unwrap());
+    }
+    let wjw = app.login("wjw-analyst").await;
+    let sql = "SELECT p.qx AS district, count(*) AS insured FROM \"101/000001\" p \
+               JOIN \"207/000001\" s ON p.sfzh = s.sfzh WHERE s.cbzt = '参保缴费' GROUP BY p.qx ORDER BY p.qx";
+    let r = wjw.post(app.url("/api/v1/sql")).json(&json!({"sql": sql})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let got: BTreeMap<String, u64> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["district"].as_str().unwrap().to_string(), r["insured"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, truth);
+    // The pseudonyms themselves may be selected; the raw numbers never appear.
+    let r = wjw
+        .post(app.url("/api/v1/sql"))
+        .json(&json!({"sql": "SELECT p.sfzh, s.sfzh AS s2 FROM \"101/000001\" p JOIN \"207/000001\" s ON p.sfzh = s.sfzh"}))
+        .send()
+        .await
+        .unwrap();
+    let joined = r.text().await.unwrap();
+    let v: Value = serde_json::from_str(&joined).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 120, "{v}");
+    for p in &people {
+        let id = p[col("身份证号")];
+        assert!(!body.contains(id) && !joined.contains(id), "a raw ID number in a join answer");
+    }
 }

@@ -54,7 +54,16 @@ fn read_file(path: &PathBuf) -> anyhow::Result<Vec<BTreeMap<String, String>>> {
     for (i, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != header.len() {
-            bail!("{} 第 {} 行有 {} 列，表头有 {} 列 / line {}: {} cells, the header has {}", path.display(), i + 2, cells.len(), header.len(), i + 2, cells.len(), header.len());
+            bail!(
+                "{} 第 {} 行有 {} 列，表头有 {} 列 / line {}: {} cells, the header has {}",
+                path.display(),
+                i + 2,
+                cells.len(),
+                header.len(),
+                i + 2,
+                cells.len(),
+                header.len()
+            );
         }
         out.push(header.iter().zip(&cells).map(|(h, c)| (h.to_string(), c.to_string())).collect());
     }
