@@ -26,7 +26,7 @@ use citydata_domain::dept::DeptCode;
 use citydata_domain::filter::{Filter, Literal};
 use citydata_domain::principal::Principal;
 use citydata_domain::resource::{InfoItem, ItemName, Resource, Validator};
-use citydata_domain::verify::{enumeration, normalize_key, well_formed};
+use citydata_domain::verify::{enumeration, normalize_key, repeats, well_formed};
 use citydata_domain::vocab::{DataType, ResourceState};
 use citydata_domain::{FieldError, ValidationErrors};
 use citydata_lake::governed::GovernedRead;
@@ -519,6 +519,19 @@ impl Core {
                     "批次中有 {size} 个仅末 {} 位不同的主键，疑似遍历，已拒绝 / {size} keys differ only in their last {} characters: the batch looks like enumeration and is refused",
                     citydata_domain::verify::NEIGHBOUR_SUFFIX,
                     citydata_domain::verify::NEIGHBOUR_SUFFIX
+                ),
+            )
+            .into());
+        }
+        if let Some(n) = repeats(&lookup) {
+            details.insert("repeated_key".into(), n.into());
+            return Err(FieldError::new(
+                "records",
+                "enumeration_suspected",
+                format!(
+                    "同一主键在批次中出现 {n} 次（上限 {}），疑似逐项试探，已拒绝 / one key appears {n} times in the batch (at most {}): refused as guessing",
+                    citydata_domain::verify::MAX_REPEATS,
+                    citydata_domain::verify::MAX_REPEATS
                 ),
             )
             .into());

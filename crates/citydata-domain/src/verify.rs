@@ -11,6 +11,10 @@
 //! same day; an enumeration of one person's candidates has hundreds. Keys shorter than
 //! `NEIGHBOUR_SUFFIX + 4` characters are all one group (a short key space is walked by
 //! counting, so few of them may come together).
+//!
+//! **The repetition rule.** One key may appear at most [`MAX_REPEATS`] times in a batch:
+//! submitting one ID number a thousand times with a thousand candidate birth dates or names
+//! would read the stored value by elimination.
 
 use crate::identifiers::{self, IdNumber};
 use crate::resource::Validator;
@@ -20,6 +24,19 @@ use std::collections::BTreeMap;
 pub const NEIGHBOUR_SUFFIX: usize = 4;
 /// The most distinct neighbours one batch may carry.
 pub const MAX_NEIGHBOURS: usize = 5;
+
+/// How often one key may appear in a batch.
+pub const MAX_REPEATS: usize = 3;
+
+/// The repetition rule: `Some(count)` of the most repeated key when it exceeds [`MAX_REPEATS`].
+pub fn repeats(keys: &[String]) -> Option<usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for k in keys {
+        *counts.entry(normalize_key(k)).or_default() += 1;
+    }
+    let most = counts.values().copied().max().unwrap_or(0);
+    (most > MAX_REPEATS).then_some(most)
+}
 
 /// Whether `value` is well-formed for `validator` (the GB validators; other validators and
 /// items without one accept anything: verification compares, it does not judge quality).
@@ -93,6 +110,9 @@ mod tests {
     fn repeating_one_key_is_one_neighbour_and_short_keys_group_together() {
         let same = vec![id("32120219900101001"); 50];
         assert_eq!(enumeration(&same), None);
+        // ... but a key repeated to guess its other items by elimination is refused.
+        assert_eq!(repeats(&same), Some(50));
+        assert_eq!(repeats(&same[..3]), None);
         let short: Vec<String> = (0..6).map(|i| format!("A{i}")).collect();
         assert_eq!(enumeration(&short), Some(6));
         // Case and spaces do not make neighbours distinct.

@@ -272,6 +272,12 @@ async fn attackers_get_answers_only_within_the_grant() {
     let r = post_verify(&app, &wjw, json!({"records": sequential})).await;
     let e = assert_error(r, 400, "validation_failed").await;
     assert_eq!(e["error"]["details"]["fields"][0]["code"], "enumeration_suspected", "{e}");
+    // One known ID with four candidate names (guessing by elimination): refused whole.
+    let guesses: Vec<Value> =
+        ["张伟", "王芳", "李娜", "刘洋"].iter().map(|n| json!({"身份证号": id, "姓名": n})).collect();
+    let r = post_verify(&app, &wjw, json!({"records": guesses})).await;
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["code"], "enumeration_suspected", "{e}");
     // The quota: 25 a day, 1 used; 10 + 10 pass, the next 10 are refused whole with the reset.
     for start in [100, 200] {
         let batch: Vec<Value> =
@@ -297,7 +303,7 @@ async fn attackers_get_answers_only_within_the_grant() {
     assert_error(post_verify(&app, &wjw, one.clone()).await, 403, "forbidden").await;
     // No error and no audit entry carried a value of the table.
     let entries = audit_entries(&app, "data.verify").await;
-    assert!(entries.len() >= 10, "every verification is audited: {}", entries.len());
+    assert!(entries.len() >= 11, "every verification is audited: {}", entries.len());
     assert_no_table_values(&serde_json::to_string(&entries).unwrap(), &rows, "the audit entries");
     assert!(entries.iter().any(|e| e["outcome"] != "success"), "refusals are audited too");
 }
