@@ -109,6 +109,20 @@ impl From<CoreError> for ApiError {
                 e.retry_after = Some(retry_after_secs);
                 e
             }
+            CoreError::QuotaExhausted { retry_after_secs, resets_at } => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exhausted",
+                    format!(
+                        "今日核验额度已用完，将于 {} 重置 / today's verification quota is used up; it resets at {}",
+                        citydata_domain::cast::format_instant(resets_at),
+                        resets_at.to_rfc3339()
+                    ),
+                )
+                .with_details(json!({ "retry_after_secs": retry_after_secs, "resets_at": resets_at.to_rfc3339() }));
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
             CoreError::Busy { retry_after_secs } => {
                 let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -72,6 +72,7 @@ pub const REQUIRED: &[(&str, &str, Option<Scope>)] = &[
     ("GET", "/api/v1/resources/{id}/versions", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/quarantine", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/rows", Some(DataRead)),
+    ("POST", "/api/v1/resources/{id}/verify", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/export", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/aggregate", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/changes", Some(DataRead)),

@@ -52,6 +52,10 @@ pub enum CoreError {
     /// A 纠错 ticket step out of order (409 `invalid_transition`); `state` is the current one.
     #[error("{message}")]
     InvalidTransition { state: &'static str, message: String },
+    /// A verification quota is used up for today (429 `quota_exhausted`, `Retry-After`
+    /// until `resets_at`).
+    #[error("quota exhausted until {resets_at}")]
+    QuotaExhausted { retry_after_secs: u64, resets_at: chrono::DateTime<chrono::Utc> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -80,6 +84,7 @@ impl CoreError {
             Self::VersionErased(_) => "version_erased",
             Self::Storage { code, .. } => code,
             Self::InvalidTransition { .. } => "invalid_transition",
+            Self::QuotaExhausted { .. } => "quota_exhausted",
             Self::Internal(_) => "internal",
         }
     }

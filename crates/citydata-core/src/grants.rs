@@ -53,6 +53,16 @@ pub struct NewGrantInput {
     pub valid_from: Option<DateTime<Utc>>,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// `read` (the default: rows under the scope) or `verify` (核验: match answers only,
+    /// no rows; see `POST /api/v1/resources/{id}/verify`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// `verify` grants: records per day (default: the setting `verify_daily_quota`).
+    #[serde(default)]
+    pub daily_quota: Option<u32>,
+    /// `verify` grants: records per request (default: the setting `verify_max_batch`).
+    #[serde(default)]
+    pub max_batch: Option<u32>,
 }
 
 pub use crate::gate::{caller, to_domain};
@@ -91,6 +101,9 @@ pub struct GrantView {
     pub revoked_by: Option<String>,
     /// `pending`, `active`, `expired` or `revoked`.
     pub state: &'static str,
+    /// Present for verification grants (核验): their quota and batch limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::VerifyTerms>,
 }
 
 impl From<&citydata_store::GrantRecord> for GrantView {
@@ -125,6 +138,7 @@ impl From<&citydata_store::GrantRecord> for GrantView {
             revoked_at: g.revoked_at,
             revoked_by: g.revoked_by.clone(),
             state,
+            verify: None,
         }
     }
 }
@@ -148,7 +162,27 @@ impl Core {
         principal: &Principal,
         input: &NewGrantInput,
     ) -> Result<GrantRecord, CoreError> {
-        self.issue_grant(meta, principal, input, IssuedBy::Provider).await
+        match input.kind.as_deref().map(str::trim) {
+            None | Some("read") => self.issue_grant(meta, principal, input, IssuedBy::Provider).await,
+            Some("verify") => self.create_verify_grant(meta, principal, input).await,
+            Some(_) => {
+                let e =
+                    FieldError::new("kind", "invalid_kind", "kind 须为 read 或 verify / kind must be read or verify");
+                let target = Some(format!("resource:{}", input.resource_id));
+                self.audited(meta, Actor::Principal(principal), "grant.create", target, Err(e.into())).await
+            }
+        }
+    }
+
+    /// Grants as clients see them, verification grants with their terms.
+    pub async fn grant_views(&self, grants: &[GrantRecord]) -> Result<Vec<GrantView>, CoreError> {
+        let mut out = Vec::with_capacity(grants.len());
+        for g in grants {
+            let mut v = GrantView::from(g);
+            v.verify = self.verify_terms(g.id).await?;
+            out.push(v);
+        }
+        Ok(out)
     }
 
     pub(crate) async fn issue_grant(

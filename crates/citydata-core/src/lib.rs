@@ -38,6 +38,7 @@ pub mod sharing;
 pub mod sources;
 pub mod sql;
 pub mod tokens;
+pub mod verify;
 mod webhook_guard;
 pub mod webhooks;
 
@@ -127,6 +128,8 @@ pub struct CoreConfig {
     pub ticket_sla_days: u32,
     /// Days after which a fixed ticket nobody confirmed closes.
     pub ticket_autoclose_days: u32,
+    /// Verification grants' default quota and batch, and the per-user daily quota.
+    pub verify: verify::VerifyLimits,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -167,6 +170,7 @@ impl Default for CoreConfig {
             quality_weights: citydata_domain::quality::QualityWeights::default(),
             ticket_sla_days: 5,
             ticket_autoclose_days: 14,
+            verify: verify::VerifyLimits::default(),
         }
     }
 }

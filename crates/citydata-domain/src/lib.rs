@@ -27,6 +27,7 @@ pub mod region;
 pub mod resource;
 pub mod scope;
 pub mod user;
+pub mod verify;
 pub mod vocab;
 
 pub use error::{FieldError, ValidationErrors};

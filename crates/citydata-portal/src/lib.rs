@@ -86,6 +86,8 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/console/tickets", get(console::tickets))
         .route("/console/tickets/{id}", get(console::ticket_page))
         .route("/console/tickets/{id}/{action}", post(console::ticket_step))
+        .route("/console/verify", get(console::verify_list))
+        .route("/console/verify/{slug}", get(console::verify_page).post(console::verify_submit))
         .route("/datasets/{slug}/quality", get(quality::dataset))
         .route("/datasets/{slug}/live", get(iot::live))
         .route("/console/devices", get(iot::devices))

@@ -52,6 +52,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/profile.html", include_str!("../templates/console/profile.html")),
     ("console/tickets.html", include_str!("../templates/console/tickets.html")),
     ("console/ticket.html", include_str!("../templates/console/ticket.html")),
+    ("console/verify.html", include_str!("../templates/console/verify.html")),
 ];
 
 pub(crate) const CSS: &str = include_str!("../static/app.css");

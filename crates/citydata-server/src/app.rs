@@ -234,6 +234,11 @@ pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
         },
         ticket_sla_days: settings.settings.ticket_sla_days.clamp(1, 365),
         ticket_autoclose_days: settings.settings.ticket_autoclose_days.clamp(1, 3650),
+        verify: citydata_core::verify::VerifyLimits {
+            daily_quota: settings.settings.verify_daily_quota.clamp(1, 10_000_000),
+            max_batch: settings.settings.verify_max_batch.clamp(1, citydata_core::verify::MAX_BATCH_CEILING),
+            user_daily_quota: settings.settings.verify_user_daily_quota.clamp(1, 100_000_000),
+        },
         ..CoreConfig::default()
     })
 }

@@ -154,6 +154,11 @@ pub struct Settings {
     pub ticket_sla_days: u32,
     /// Days after which a fixed ticket the reporter did not confirm closes.
     pub ticket_autoclose_days: u32,
+    /// 核验: a verification grant's default daily quota and largest batch (records), and the
+    /// records one user may verify per day over all grants.
+    pub verify_daily_quota: u32,
+    pub verify_max_batch: u32,
+    pub verify_user_daily_quota: u32,
 }
 
 impl Default for Settings {
@@ -208,6 +213,9 @@ impl Default for Settings {
             quality_weights: citydata_domain::quality::QualityWeights::default(),
             ticket_sla_days: 5,
             ticket_autoclose_days: 14,
+            verify_daily_quota: 10_000,
+            verify_max_batch: 1_000,
+            verify_user_daily_quota: 20_000,
         }
     }
 }
@@ -419,6 +427,9 @@ impl ResolvedSettings {
         t.insert("shutdown_grace_secs".into(), (s.shutdown_grace_secs as i64).into());
         t.insert("ticket_sla_days".into(), i64::from(s.ticket_sla_days).into());
         t.insert("ticket_autoclose_days".into(), i64::from(s.ticket_autoclose_days).into());
+        t.insert("verify_daily_quota".into(), i64::from(s.verify_daily_quota).into());
+        t.insert("verify_max_batch".into(), i64::from(s.verify_max_batch).into());
+        t.insert("verify_user_daily_quota".into(), i64::from(s.verify_user_daily_quota).into());
         toml::to_string(&t).unwrap_or_default()
     }
 

@@ -20,6 +20,7 @@ mod states;
 #[cfg(feature = "suite")]
 pub mod suite;
 mod traits;
+mod verify;
 
 pub use auth::{ServiceAccountRecord, ServiceAccountStore, SessionInfo, SessionInfoStore};
 pub use error::StoreError;
@@ -29,3 +30,4 @@ pub use iot::*;
 pub use sharing::SharingStore;
 pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;
+pub use verify::{VerifyStore, VerifyTermsRecord};

@@ -147,6 +147,7 @@ pub trait Store:
     + crate::ServiceAccountStore
     + crate::SessionInfoStore
     + crate::FileStore
+    + crate::VerifyStore
     + Send
     + Sync
 {
@@ -329,7 +330,8 @@ pub struct GrantRecord {
 pub trait GrantStore: Send + Sync {
     async fn create_grant(&self, g: &GrantRecord) -> Result<()>;
     async fn get_grant(&self, id: Uuid) -> Result<Option<GrantRecord>>;
-    /// Every grant on a resource, newest first.
+    /// Every access grant on a resource, newest first (verification grants excepted: they give
+    /// no rows; see `VerifyStore`).
     async fn grants_for_resource(&self, resource_id: Uuid) -> Result<Vec<GrantRecord>>;
     /// Grants on resources provided by `provider`, or to `grantee_department`, or to
     /// `grantee_user`; all grants when every filter is `None`. Newest first.

@@ -6,6 +6,7 @@
 //! a server answers). Results go to stdout and to BENCHMARKS.md.
 
 mod quality;
+mod verify;
 
 use anyhow::{Context, Result, bail};
 use citydata_core::demo::generate::{Register, generate_listing};
@@ -477,7 +478,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     // Lookups, filters and groups on the large table.
-    if want("lookup") || want("filter_limit") || want("group_count") {
+    if want("lookup") || want("filter_limit") || want("group_count") || want("verify_batch") {
         eprintln!("bench: generating and loading the {}-row table", sizes.lookup_rows);
         generate(&big, sizes.lookup_rows, false)?;
         let (_, n) = ingest(&gaj, &base, &big, "replace", "utf-8").await?;
@@ -508,6 +509,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 target: "p50 ≤ 5 ms",
                 met: Some(p50 <= 5.0),
             });
+        }
+        if want("verify_batch") {
+            eprintln!("bench: verify_batch");
+            rows.push(verify::verify_batch(&server, &gaj, &base, &big, sizes.lookup_rows, sizes.runs).await?);
         }
         if want("filter_limit") {
             eprintln!("bench: filter_limit");

@@ -21,7 +21,8 @@ pub async fn create_grant(
     ApiJson(input): ApiJson<NewGrantInput>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
     let g = state.core.create_grant(&meta, &p, &input).await?;
-    Ok((StatusCode::CREATED, Json(GrantView::from(&g))))
+    let view = state.core.grant_views(std::slice::from_ref(&g)).await?.remove(0);
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Grants on my departments' resources and to my departments or me (admins: all).
@@ -29,7 +30,7 @@ pub async fn create_grant(
     responses((status = 200, body = Vec<GrantView>), (status = 401, body = ErrorEnvelope)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list_grants(State(state): State<AppState>, Auth(p): Auth) -> Result<Json<Vec<GrantView>>, ApiError> {
-    Ok(Json(state.core.list_grants(&p).await?.iter().map(GrantView::from).collect()))
+    Ok(Json(state.core.grant_views(&state.core.list_grants(&p).await?).await?))
 }
 
 /// Why a grant is revoked (optional): told to the grantee and kept in the audit entry.

@@ -18,6 +18,7 @@ pub mod sharing;
 mod sources;
 mod tokens;
 mod users;
+mod verify;
 pub mod views;
 mod webhooks;
 
@@ -73,6 +74,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::export))
         .routes(routes!(data::aggregate))
         .routes(routes!(data::sql))
+        .routes(routes!(verify::verify))
         .routes(routes!(grants::list_grants, grants::create_grant))
         .routes(routes!(grants::revoke_grant))
         .routes(routes!(requests::list_requests, requests::create_request))

@@ -74,23 +74,28 @@ impl Core {
                 Some(o) => renewal_scope(o, input, &resource),
                 None => (input.row_filter.clone(), input.masks.clone()),
             };
-            let grant = self
-                .issue_grant(
-                    meta,
-                    principal,
-                    &NewGrantInput {
-                        resource_id: resource.id.to_string(),
-                        grantee: GranteeInput { department: kind, user: who },
-                        fields,
-                        row_filter,
-                        masks,
-                        purpose: r.purpose.clone(),
-                        valid_from: None,
-                        expires_at: Some(expires_at),
-                    },
-                    if old.is_some() { crate::grants::IssuedBy::Renewal } else { crate::grants::IssuedBy::Provider },
-                )
-                .await?;
+            // A request of kind `verify` is approved into a verification grant (no rows).
+            let verify = self.store.is_verify_request(r.id).await?;
+            let input = NewGrantInput {
+                resource_id: resource.id.to_string(),
+                grantee: GranteeInput { department: kind, user: who },
+                fields,
+                row_filter,
+                masks,
+                purpose: r.purpose.clone(),
+                valid_from: None,
+                expires_at: Some(expires_at),
+                kind: verify.then(|| "verify".to_string()),
+                daily_quota: None,
+                max_batch: None,
+            };
+            let grant = if verify {
+                self.create_verify_grant(meta, principal, &input).await?
+            } else {
+                let by =
+                    if old.is_some() { crate::grants::IssuedBy::Renewal } else { crate::grants::IssuedBy::Provider };
+                self.issue_grant(meta, principal, &input, by).await?
+            };
             let now = Utc::now().trunc_subsecs(6);
             let decided = RequestRecord {
                 state: RequestState::Approved,

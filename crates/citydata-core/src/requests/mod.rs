@@ -158,6 +158,10 @@ pub struct NewRequestInput {
     /// when given and the text has changed since, the application is refused.
     #[serde(default)]
     pub commitment_sha256: Option<String>,
+    /// `read` (default) or `verify`: a verification grant (核验, match answers only), which
+    /// the provider approves even on 不予共享 resources; `fields` must hold the key items.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// `POST /grants/{id}/renew`: ask the provider for another period under the same grant.
@@ -412,6 +416,13 @@ impl Core {
             if !mine {
                 return Err(not_found());
             }
+            if self.store.verify_terms(g.id).await?.is_some() {
+                // A renewal is approved into a read grant: a verification grant is reissued
+                // by the provider instead, never turned into rows.
+                return Err(CoreError::Conflict(
+                    "核验授权不能续期，请联系提供部门重新授权 / a verification grant is not renewed: ask the provider to issue a new one".into(),
+                ));
+            }
             if g.revoked_at.is_some() {
                 return Err(CoreError::Conflict("授权已撤销，请重新申请 / the grant was revoked: apply anew".into()));
             }
@@ -438,6 +449,7 @@ impl Core {
                 period_days: Some(if (1..=3650).contains(&extra) { extra + from_expiry } else { extra }),
                 accept_commitment: input.accept_commitment,
                 commitment_sha256: None,
+                kind: None,
             };
             self.create_request_inner(meta, principal, &req, Some(&g)).await
         }
@@ -478,6 +490,32 @@ impl Core {
                 )),
             }
         }
+        let verify = match input.kind.as_deref().map(str::trim) {
+            None | Some("read") => false,
+            Some("verify") if dept.is_some() && renews.is_none() => {
+                for k in resource.content.items.iter().filter(|i| i.key) {
+                    if !fields.contains(&k.name.to_string()) {
+                        errs.push(FieldError::new(
+                            "fields",
+                            "missing_key",
+                            format!(
+                                "核验申请须包含主键“{}” / a verification request must include the key item {}",
+                                k.title, k.name
+                            ),
+                        ));
+                    }
+                }
+                true
+            }
+            Some(_) => {
+                errs.push(FieldError::new(
+                    "kind",
+                    "invalid_kind",
+                    "kind 须为 read 或 verify（核验仅限政务部门）/ kind must be read or verify (verification is for departments)",
+                ));
+                false
+            }
+        };
         let purpose = text(&mut errs, "purpose", &input.purpose, true, 2000);
         let basis = text(&mut errs, "basis", &input.basis, dept.is_some(), 2000);
         let scenario = text(&mut errs, "scenario", &input.scenario, dept.is_none(), 2000);
@@ -560,7 +598,11 @@ impl Core {
             commitment: dept.is_none().then(|| commitment.sha256.clone()),
         };
         let link = format!("/api/v1/requests/{}", r.id);
-        match (dept.is_some(), resource.content.share.kind) {
+        if verify {
+            // Marked before the request exists: its approval always issues a verification grant.
+            self.store.mark_verify_request(r.id).await?;
+        }
+        match (dept.is_some() && !verify, resource.content.share.kind) {
             (true, ShareType::None) => {
                 r.state = RequestState::Rejected;
                 r.reason = Some(format!(
@@ -588,6 +630,9 @@ impl Core {
                             purpose: r.purpose.clone(),
                             valid_from: None,
                             expires_at: Some(now + Duration::days(period_days)),
+                            kind: None,
+                            daily_quota: None,
+                            max_batch: None,
                         },
                         crate::grants::IssuedBy::Policy,
                     )

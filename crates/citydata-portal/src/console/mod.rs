@@ -49,6 +49,7 @@ mod sessions;
 mod share_profiles;
 mod sharing;
 mod tickets;
+mod verify;
 
 /// A destructive action's confirmation step (no script needed): what will happen, whether it
 /// can be undone, an optional reason, and the form that really does it (`confirm=yes`).
@@ -112,6 +113,7 @@ pub use sessions::*;
 pub use share_profiles::*;
 pub use sharing::*;
 pub use tickets::*;
+pub use verify::*;
 
 pub async fn home(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
     let p = login!(ctx);

@@ -447,6 +447,7 @@ pub async fn apply(
         period_days: get("period_days").parse().ok(),
         accept_commitment: get("accept_commitment") == "on",
         commitment_sha256: Some(get("commitment_sha256")).filter(|s| !s.is_empty()),
+        kind: None,
     };
     match state.core.create_request(&ctx.meta, &p, &input).await {
         Ok(r) => ctx.redirect(&format!("/console/requests/{}?sent=1", r.id)),

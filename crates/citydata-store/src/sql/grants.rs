@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-fn grant<R: SqlRow>(r: &Cols<'_, R>) -> Result<GrantRecord> {
+pub(super) fn grant<R: SqlRow>(r: &Cols<'_, R>) -> Result<GrantRecord> {
     Ok(GrantRecord {
         id: r.uuid("id")?,
         resource_id: r.uuid("resource_id")?,
@@ -53,7 +53,10 @@ impl<B: SqlBackend> GrantStore for B {
     }
 
     async fn grants_for_resource(&self, resource_id: Uuid) -> Result<Vec<GrantRecord>> {
-        let q = sql("SELECT * FROM grants WHERE resource_id = $1 ORDER BY created_at DESC").bind(resource_id);
+        // Verification grants give no rows: the gate never sees them (they live beside, in `verify_grants`).
+        let q = sql("SELECT * FROM grants WHERE resource_id = $1 AND id NOT IN (SELECT grant_id FROM verify_grants) \
+                     ORDER BY created_at DESC")
+        .bind(resource_id);
         self.map(q, "grants", grant).await
     }
 

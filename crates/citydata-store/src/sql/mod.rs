@@ -18,6 +18,7 @@ mod quality;
 mod requests;
 mod sharing;
 mod sources;
+mod verify;
 mod webhooks;
 
 use crate::{Result, StoreError};

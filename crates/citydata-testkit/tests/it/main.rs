@@ -42,4 +42,5 @@ mod ticket_pages;
 mod tickets;
 mod truth;
 mod usecases;
+mod verify;
 mod webhooks;

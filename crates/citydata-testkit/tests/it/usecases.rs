@@ -24,6 +24,7 @@ fn request(fields: &[&str]) -> NewRequestInput {
         period_days: Some(180),
         accept_commitment: false,
         commitment_sha256: None,
+        kind: None,
     }
 }
 

@@ -171,6 +171,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: GrantCommand,
     },
+    /// 核验: check records under a verification grant (answers only, never data).
+    Verify(super::verify::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -206,6 +208,9 @@ pub(crate) enum RequestCommand {
         /// Public applicants: accept the security commitment (安全承诺书).
         #[arg(long)]
         accept_commitment: bool,
+        /// `verify`: ask for a verification grant (核验: answers only, no rows).
+        #[arg(long)]
+        kind: Option<String>,
     },
     /// Requests this user filed or must answer.
     List {

@@ -17,6 +17,7 @@ use ingest::ingest;
 mod evaluate;
 mod quality;
 mod source;
+mod verify;
 use sharing::{grants, parse_days, requests};
 
 pub async fn run() -> anyhow::Result<ExitCode> {
@@ -196,6 +197,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Request { user, command } => requests(settings, &user, command).await,
         Command::Grant { user, command } => grants(settings, &user, command).await,
+        Command::Verify(a) => verify::run(settings, a).await,
         Command::Bench { command: Some(BenchCommand::Soak(args)), .. } => crate::soak::run(args).await,
         Command::Backup { to } => crate::backup::backup(settings.resolve()?, &to).await,
         Command::Restore { from } => crate::backup::restore(settings, &from).await,

@@ -52,6 +52,7 @@ pub(super) async fn requests(settings: Settings, user: &str, command: RequestCom
             fields,
             period_days,
             accept_commitment,
+            kind,
         } => {
             let input = NewRequestInput {
                 resource_id: resource,
@@ -63,6 +64,7 @@ pub(super) async fn requests(settings: Settings, user: &str, command: RequestCom
                 period_days,
                 accept_commitment,
                 commitment_sha256: None,
+                kind,
             };
             let r = core.create_request(&meta, &p, &input).await.map_err(user_error)?;
             print_request(&r);

@@ -10,3 +10,4 @@ mod faults;
 mod readme_walk;
 mod soak;
 mod support;
+mod verify;
