@@ -38,16 +38,22 @@ async fn local_of(app: &TestApp, c: &reqwest::Client, remote_id: &str) -> Option
     None
 }
 
-#[tokio::test]
-async fn a_ckan_harvest_keeps_the_local_catalog_in_step() {
-    let remote = spawn_app().await;
-    let local = spawn_app_with(SpawnOptions {
+/// The harvesting instance: accounts only, an empty catalog, loopback allowed (the remote is
+/// another instance on this machine).
+async fn harvester() -> TestApp {
+    spawn_app_with(SpawnOptions {
         accounts_only: true,
         demo: false,
         configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_ckan_harvest_keeps_the_local_catalog_in_step() {
+    let remote = spawn_app().await;
+    let local = harvester().await;
     let steward = local.login("gaj-steward").await;
     let total = ckan_count(&remote).await;
     assert!(total > 5, "the remote demo catalog lists datasets: {total}");
@@ -157,13 +163,7 @@ async fn a_ckan_harvest_keeps_the_local_catalog_in_step() {
 #[tokio::test]
 async fn a_source_that_is_not_a_ckan_site_fails_and_changes_nothing() {
     let remote = spawn_app().await;
-    let local = spawn_app_with(SpawnOptions {
-        accounts_only: true,
-        demo: false,
-        configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
-        ..Default::default()
-    })
-    .await;
+    let local = harvester().await;
     let steward = local.login("gaj-steward").await;
     // The portal's home page is HTML, its /api/3/… path under a wrong prefix is a 404.
     let r = steward
@@ -211,13 +211,7 @@ async fn dcat_total(remote: &TestApp) -> u64 {
 #[tokio::test]
 async fn a_dcat_harvest_reads_turtle_and_json_ld_and_follows_withdrawals() {
     let remote = spawn_app().await;
-    let local = spawn_app_with(SpawnOptions {
-        accounts_only: true,
-        demo: false,
-        configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
-        ..Default::default()
-    })
-    .await;
+    let local = harvester().await;
     let steward = local.login("scjgj-steward").await;
     let total = dcat_total(&remote).await;
     assert!(total > 3, "{total}");
