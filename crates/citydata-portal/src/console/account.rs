@@ -118,19 +118,7 @@ pub async fn revoke_token_page(
     let Some(t) = list.iter().find(|t| t.id.to_string() == id && t.revoked_at.is_none()) else {
         return ctx.error_page(&portal, StatusCode::NOT_FOUND, &ctx.m("error_not_found"));
     };
-    super::confirm_page(
-        &ctx,
-        &portal,
-        super::Confirm {
-            title: format!("{}：{}", ctx.m("confirm_revoke_token"), t.name),
-            what: ctx.m("confirm_revoke_token_what").replace("{prefix}", &t.prefix),
-            undo: None,
-            action: format!("/console/tokens/{id}/revoke"),
-            button: ctx.m("revoke"),
-            back: "/console/tokens",
-            reason: false,
-        },
-    )
+    super::revoke_credential_page(&ctx, &portal, "revoke_token", (&t.name, &t.prefix), "/console/tokens", &id)
 }
 
 pub async fn revoke_token(

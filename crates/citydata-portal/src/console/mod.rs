@@ -63,6 +63,32 @@ pub(crate) struct Confirm<'a> {
     pub reason: bool,
 }
 
+/// The confirmation before a credential (an API token, a sharing profile) is revoked: its name
+/// and prefix, that programs using it stop; `key` names the messages (`confirm_{key}`,
+/// `confirm_{key}_what`), `back` is its list page.
+pub(crate) fn revoke_credential_page(
+    ctx: &Ctx,
+    portal: &Portal,
+    key: &str,
+    (name, prefix): (&str, &str),
+    back: &str,
+    id: &str,
+) -> Response {
+    confirm_page(
+        ctx,
+        portal,
+        Confirm {
+            title: format!("{}：{name}", ctx.m(&format!("confirm_{key}"))),
+            what: ctx.m(&format!("confirm_{key}_what")).replace("{prefix}", prefix),
+            undo: None,
+            action: format!("{back}/{id}/revoke"),
+            button: ctx.m("revoke"),
+            back,
+            reason: false,
+        },
+    )
+}
+
 pub(crate) fn confirm_page(ctx: &Ctx, portal: &Portal, c: Confirm<'_>) -> Response {
     ctx.render(
         portal,

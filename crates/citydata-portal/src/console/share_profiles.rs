@@ -87,18 +87,13 @@ pub async fn revoke_share_profile_page(
     let Some(t) = list.iter().find(|t| t.id.to_string() == id && t.revoked_at.is_none()) else {
         return ctx.error_page(&portal, StatusCode::NOT_FOUND, &ctx.m("error_not_found"));
     };
-    super::confirm_page(
+    super::revoke_credential_page(
         &ctx,
         &portal,
-        super::Confirm {
-            title: format!("{}：{}", ctx.m("confirm_revoke_share_profile"), t.name),
-            what: ctx.m("confirm_revoke_share_profile_what").replace("{prefix}", &t.prefix),
-            undo: None,
-            action: format!("/console/sharing-profiles/{id}/revoke"),
-            button: ctx.m("revoke"),
-            back: "/console/sharing-profiles",
-            reason: false,
-        },
+        "revoke_share_profile",
+        (&t.name, &t.prefix),
+        "/console/sharing-profiles",
+        &id,
     )
 }
 
