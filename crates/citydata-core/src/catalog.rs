@@ -421,6 +421,20 @@ impl Core {
         self.visible(principal, key).await
     }
 
+    /// A resource's record and origin for a metadata read, from the in-memory catalog cache
+    /// (see [`crate::catalog_cache`]) when current; 404 when the caller may not see it.
+    pub async fn get_resource_cached(
+        &self,
+        principal: Option<&Principal>,
+        key: &str,
+    ) -> Result<std::sync::Arc<crate::catalog_cache::Cached>, CoreError> {
+        let key = key.trim();
+        match self.cached_resource(key).await? {
+            Some(c) if audience(principal).can_see(&c.resource) => Ok(c),
+            _ => Err(not_found(key)),
+        }
+    }
+
     /// A page of the catalog the caller may see, newest first.
     pub async fn list_resources(
         &self,
@@ -508,6 +522,7 @@ impl Core {
     /// Apply catalog changes made since the index last caught up (by this node, another node,
     /// or the command line). Failures are logged; the next call retries.
     pub async fn sync_search(&self) {
+        self.forget_catalog_records();
         if let Err(e) = self.try_sync_search().await {
             tracing::warn!(error = %e, "search index sync failed");
         }

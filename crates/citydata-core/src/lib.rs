@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_seal;
 pub mod auth;
 pub mod catalog;
+pub mod catalog_cache;
 pub mod catalog_io;
 pub mod csv_safe;
 pub mod demo;
@@ -212,6 +213,8 @@ pub struct Core {
     /// The public evaluation table per period, computed once a minute at most on this node
     /// (the lock also makes concurrent anonymous requests wait for one computation).
     public_evaluation: evaluation::PublicCache,
+    /// Catalog records for metadata reads, current with the catalog change sequence.
+    catalog_cache: Arc<catalog_cache::CatalogCache>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -249,6 +252,7 @@ impl Core {
             sql_running: Arc::default(),
             audit_key: None,
             public_evaluation: Arc::default(),
+            catalog_cache: Arc::default(),
         }
     }
 

@@ -166,13 +166,13 @@ pub async fn get_resource(
     MaybeAuth(p): MaybeAuth,
     Path(id): Path<String>,
 ) -> Result<Json<ResourceView>, ApiError> {
-    let r = state.core.get_resource(p.as_ref(), &id).await?;
+    let c = state.core.get_resource_cached(p.as_ref(), &id).await?;
     let names = state.core.department_names().await?;
-    let mut v = view(&r, &names);
-    v.origin = state.core.resource_origin(r.id).await?.map(|o| Origin {
+    let mut v = view(&c.resource, &names);
+    v.origin = c.origin.as_ref().map(|o| Origin {
         source_id: o.source_id,
-        identifier: o.identifier,
-        url: o.url,
+        identifier: o.identifier.clone(),
+        url: o.url.clone(),
     });
     Ok(Json(v))
 }

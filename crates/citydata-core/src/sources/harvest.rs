@@ -396,7 +396,8 @@ impl Core {
                         ..rec.clone()
                     })
                     .await
-                    .map_err(CoreError::from),
+                    .map_err(CoreError::from)
+                    .inspect(|_| self.forget_catalog_records()),
                 Err(e) => Err(e),
             };
             match res {
@@ -454,6 +455,7 @@ impl Core {
                 updated_at: Utc::now().trunc_subsecs(6),
             })
             .await?;
+        self.forget_catalog_records();
         Ok(created)
     }
 }

@@ -77,7 +77,7 @@ async fn insert_revision<B: SqlBackend>(b: &B, tx: &mut B::Tx, rev: &RevisionRec
     b.tx_run(tx, q).await.map(drop)
 }
 
-async fn record_change<B: SqlBackend>(b: &B, tx: &mut B::Tx, id: Uuid) -> Result<()> {
+pub(super) async fn record_change<B: SqlBackend>(b: &B, tx: &mut B::Tx, id: Uuid) -> Result<()> {
     let q = sql("INSERT INTO catalog_changes (resource_id, at) VALUES ($1, $2)").bind(id).bind(chrono::Utc::now());
     b.tx_run(tx, q).await.map(drop)
 }

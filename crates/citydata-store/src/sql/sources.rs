@@ -291,7 +291,12 @@ impl<B: SqlBackend> SourceStore for B {
         .bind(&r.modified)
         .bind(r.withdrawn)
         .bind(r.updated_at);
-        self.run(q).await.map(drop)
+        // The origin is part of what a metadata read shows: a change of it is a catalog change
+        // (caches on every node follow that sequence).
+        let mut tx = self.tx_begin().await?;
+        self.execute(Some(&mut tx), q).await.map_err(B::error)?;
+        super::catalog::record_change(self, &mut tx, r.resource_id).await?;
+        self.tx_commit(tx).await
     }
 
     async fn harvest_origin(&self, resource_id: Uuid) -> Result<Option<HarvestRecord>> {

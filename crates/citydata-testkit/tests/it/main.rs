@@ -10,6 +10,7 @@ mod auth_scopes;
 mod auth_sessions;
 mod browser;
 mod catalog;
+mod catalog_cache;
 mod catalog_io;
 mod changes;
 mod ckan_dcat;
