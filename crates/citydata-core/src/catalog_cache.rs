@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use citydata_domain::resource::Resource;
 use citydata_store::HarvestRecord;
-use uuid::Uuid;
 
 use crate::{Core, CoreError};
 
@@ -143,13 +142,13 @@ impl Core {
 mod tests {
     use super::*;
 
-    fn entry() -> Arc<&'static str> {
-        Arc::new("record")
+    fn entry() -> Arc<String> {
+        Arc::new("record".to_string())
     }
 
     #[test]
     fn an_entry_read_before_an_invalidation_is_not_kept() {
-        let c = CatalogCache::<&str>::default();
+        let c = CatalogCache::<String>::default();
         let (g, _, _) = c.lookup("a");
         c.invalidate();
         c.insert(g, "a", entry());
@@ -161,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_moved_sequence_empties_the_cache() {
-        let c = CatalogCache::<&str>::default();
+        let c = CatalogCache::<String>::default();
         c.checked(5);
         let (g, _, stale) = c.lookup("a");
         assert!(!stale);
