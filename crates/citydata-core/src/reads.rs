@@ -418,11 +418,15 @@ impl Core {
         let bucket = match params.bucket.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(b @ ("day" | "month" | "year")) => Some(b.to_string()),
+            // A numeric group in classes of this width (a histogram in one query).
+            Some(w) if w.parse::<f64>().is_ok_and(|w| w.is_finite() && w > 0.0) => Some(w.to_string()),
             Some(other) => {
                 errs.push(FieldError::new(
                     "bucket",
                     "invalid_value",
-                    format!("bucket 须为 day、month 或 year，收到 \"{other}\" / bucket must be day, month or year"),
+                    format!(
+                        "bucket 须为 day、month、year 或正数组距，收到 \"{other}\" / bucket must be day, month, year or a positive class width"
+                    ),
                 ));
                 None
             }

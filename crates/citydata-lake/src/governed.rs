@@ -377,7 +377,8 @@ impl Lake {
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok((vec![], 0)) };
         let df = self.project(df, r)?;
         // A date or datetime group by `bucket` (day, month, year): truncated in the platform's
-        // zone (the projection presents datetimes in it), so a day is the local day.
+        // zone (the projection presents datetimes in it), so a day is the local day. A numeric
+        // group by `bucket` = a class width: floor(x / width) × width.
         let df = match bucket {
             Some(b) => {
                 let schema = df.schema().clone();
@@ -385,7 +386,15 @@ impl Lake {
                 for g in group_by {
                     let Ok(f) = schema.field_with_unqualified_name(g.as_str()) else { continue };
                     let trunc = |e: Expr| datafusion::functions::datetime::expr_fn::date_trunc(lit(b.to_string()), e);
+                    let width = b.parse::<f64>().ok().filter(|w| w.is_finite() && *w > 0.0);
                     let e = match f.data_type() {
+                        // Numbers in classes of `width`: each value becomes its class's lower bound.
+                        t if t.is_numeric() => {
+                            let Some(w) = width else { continue };
+                            let x = datafusion::prelude::cast(ident(g.as_str()), DataType::Float64);
+                            datafusion::functions::math::expr_fn::floor(x / lit(w)) * lit(w)
+                        }
+                        _ if width.is_some() => continue,
                         DataType::Timestamp(..) => {
                             datafusion::prelude::cast(trunc(ident(g.as_str())), crate::schema::local_timestamp_type())
                         }

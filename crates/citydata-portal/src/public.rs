@@ -297,38 +297,70 @@ async fn charts(state: &AppState, ctx: &Ctx, r: &Resource, readable: &[Value]) -
     out
 }
 
+/// A histogram (numbers) or counts per period (dates) in one grouped read through the gate
+/// (numbers take a second one for their range first): classes are formed by the engine
+/// (`bucket`), never by one filtered count per class.
 async fn histogram(state: &AppState, ctx: &Ctx, id: &str, i: &citydata_domain::resource::InfoItem) -> Option<Value> {
     let core = &state.core;
     let name = i.name.as_str();
-    let params = AggregateParams { metrics: Some(format!("min({name}),max({name})")), ..Default::default() };
-    let a = core.aggregate(&ctx.meta, ctx.principal.as_ref(), id, &params).await.ok()?;
-    let row = a.rows.first()?;
     let is_date = i.data_type == DataType::Date;
-    let (lo, hi) = if is_date {
-        let y = |v: &Value| v.as_str().and_then(|s| s.get(..4)).and_then(|s| s.parse::<i64>().ok());
-        (y(&row[format!("min_{name}")])?, y(&row[format!("max_{name}")])? + 1)
+    let grouped = |bucket: String| AggregateParams {
+        group_by: Some(name.to_string()),
+        bucket: Some(bucket),
+        ..Default::default()
+    };
+    // (class lower bound, count) pairs, and the range they cover.
+    let (classes, lo, hi, width, suppressed) = if is_date {
+        let a = core.aggregate(&ctx.meta, ctx.principal.as_ref(), id, &grouped("year".into())).await.ok()?;
+        let years: Vec<(i64, f64)> = a
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let y = r[name].as_str().and_then(|s| s.get(..4)).and_then(|s| s.parse::<i64>().ok())?;
+                Some((y, r["count"].as_f64().unwrap_or(0.0)))
+            })
+            .collect();
+        let lo = years.iter().map(|(y, _)| *y).min()?;
+        let hi = years.iter().map(|(y, _)| *y).max()? + 1;
+        let width = ((hi - lo + 9) / 10).max(1);
+        (years, lo, hi, width, a.suppressed_groups)
     } else {
+        let params = AggregateParams { metrics: Some(format!("min({name}),max({name})")), ..Default::default() };
+        let a = core.aggregate(&ctx.meta, ctx.principal.as_ref(), id, &params).await.ok()?;
+        let row = a.rows.first()?;
         let n = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
-        (n(&row[format!("min_{name}")])?.floor() as i64, n(&row[format!("max_{name}")])?.ceil() as i64 + 1)
+        let (lo, hi) =
+            (n(&row[format!("min_{name}")])?.floor() as i64, n(&row[format!("max_{name}")])?.ceil() as i64 + 1);
+        if hi <= lo {
+            return None;
+        }
+        let width = ((hi - lo + 9) / 10).max(1);
+        // Classes aligned on `lo`: shift by lo's remainder so that floor(x / w) × w starts there.
+        let a = core.aggregate(&ctx.meta, ctx.principal.as_ref(), id, &grouped(width.to_string())).await.ok()?;
+        let classes: Vec<(i64, f64)> = a
+            .rows
+            .iter()
+            .filter_map(|r| Some((n(&r[name])?.floor() as i64, r["count"].as_f64().unwrap_or(0.0))))
+            .collect();
+        let lo = lo.div_euclid(width) * width;
+        (classes, lo, hi, width, a.suppressed_groups)
     };
     if hi <= lo {
         return None;
     }
-    let buckets = 10.min(hi - lo).max(1);
-    let width = (hi - lo + buckets - 1) / buckets;
-    let mut data = Vec::new();
-    for b in 0..buckets {
-        let (from, to) = (lo + b * width, lo + (b + 1) * width);
-        let filter = if is_date {
-            format!("{name} >= '{from:04}-01-01' AND {name} < '{to:04}-01-01'")
-        } else {
-            format!("{name} >= {from} AND {name} < {to}")
-        };
-        let p = AggregateParams { filter: Some(filter), ..Default::default() };
-        let a = core.aggregate(&ctx.meta, ctx.principal.as_ref(), id, &p).await.ok()?;
-        let n = a.rows.first().and_then(|r| r["count"].as_f64()).unwrap_or(0.0);
-        let label = if is_date && width == 1 { format!("{from}") } else { format!("{from}–{}", to - 1) };
-        data.push((label, n));
+    let buckets = ((hi - lo + width - 1) / width).max(1);
+    let mut data: Vec<(String, f64)> = (0..buckets)
+        .map(|b| {
+            let (from, to) = (lo + b * width, lo + (b + 1) * width);
+            let label = if is_date && width == 1 { format!("{from}") } else { format!("{from}–{}", to - 1) };
+            (label, 0.0)
+        })
+        .collect();
+    for (start, count) in classes {
+        let b = (start - lo).div_euclid(width);
+        if let Some(slot) = usize::try_from(b).ok().and_then(|b| data.get_mut(b)) {
+            slot.1 += count;
+        }
     }
     // The last period is partial when it has not ended yet: marked, and said under the chart.
     let this_year = chrono::Utc::now().with_timezone(&citydata_domain::cast::local_offset()).format("%Y").to_string();
@@ -338,7 +370,9 @@ async fn histogram(state: &AppState, ctx: &Ctx, id: &str, i: &citydata_domain::r
     }
     let title = format!("{} · {}", i.title, if is_date { ctx.m("chart_over_time") } else { ctx.m("chart_histogram") });
     let svg = if is_date { chart::line(&title, &data) } else { chart::columns(&title, &data) };
-    Some(json!({"title": title, "svg": svg, "kind": i.data_type.as_str(), "suppressed": 0, "partial": partial}))
+    Some(
+        json!({"title": title, "svg": svg, "kind": i.data_type.as_str(), "suppressed": suppressed, "partial": partial}),
+    )
 }
 
 pub async fn dataset(

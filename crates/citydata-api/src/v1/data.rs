@@ -450,7 +450,8 @@ pub struct AggregateQuery {
     pub metrics: Option<String>,
     pub filter: Option<String>,
     pub version: Option<i64>,
-    /// `day`, `month` or `year`: date and datetime groups by the local calendar period.
+    /// `day`, `month` or `year`: date and datetime groups by the local calendar period; a
+    /// positive number: numeric groups in classes of that width (`floor(x / w) × w`).
     pub bucket: Option<String>,
 }
 
