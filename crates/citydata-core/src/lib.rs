@@ -13,6 +13,7 @@ pub mod auth;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_io;
+pub mod compaction;
 pub mod csv_safe;
 pub mod demo;
 mod error;

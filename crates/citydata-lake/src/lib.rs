@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod compact;
 pub mod convert;
 pub mod decode;
 pub mod erase;

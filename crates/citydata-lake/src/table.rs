@@ -95,7 +95,7 @@ pub const CHECKPOINT_INTERVAL: u64 = 10;
 /// Write a checkpoint when `table`'s new version completes an interval. The commit has
 /// happened whatever this does: a failed checkpoint is logged, not returned (the next
 /// interval writes one, and readers replay the commits meanwhile).
-async fn checkpoint_if_due(table: &DeltaTable) {
+pub(crate) async fn checkpoint_if_due(table: &DeltaTable) {
     let Some(version) = table.version() else { return };
     // delta-rs writes its own at every 100th.
     if (version + 1) % CHECKPOINT_INTERVAL != 0 || (version + 1) % 100 == 0 {
@@ -112,7 +112,7 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 
 /// How data files are written: snappy (as delta-rs does by default), row groups of [`ROW_GROUP_ROWS`], and a bloom filter on
 /// every key item so that lookups by key skip the row groups that cannot hold it.
-fn writer_properties(keys: &[String]) -> parquet::file::properties::WriterProperties {
+pub(crate) fn writer_properties(keys: &[String]) -> parquet::file::properties::WriterProperties {
     use parquet::basic::Compression;
     use parquet::schema::types::ColumnPath;
     let mut b = parquet::file::properties::WriterProperties::builder()

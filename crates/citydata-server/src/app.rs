@@ -373,6 +373,20 @@ impl Application {
                 }
             }
         });
+        // Tables with many small files (streams, small appends): compacted every 10 minutes.
+        let compactor = self.core.clone();
+        let compaction = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(citydata_core::compaction::COMPACT_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match compactor.compact_lake(citydata_core::compaction::MIN_SMALL_FILES).await {
+                    Ok((t, f)) if t > 0 => tracing::info!(tables = t, files = f, "tables compacted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "compaction sweep failed"),
+                }
+            }
+        });
         // Interrupted ingests of any node: settled once their lease has ended.
         let leases = self.core.clone();
         let settler = tokio::spawn(async move {
@@ -456,6 +470,7 @@ impl Application {
         };
         sweeper.abort();
         settler.abort();
+        compaction.abort();
         sources.abort();
         dispatcher.abort();
         if let Some(s) = streams {

@@ -15,6 +15,7 @@ mod catalog_io;
 mod changes;
 mod ckan_dcat;
 mod ckanapi_client;
+mod compaction;
 mod dataset_charts;
 mod evaluation;
 mod evaluation_apps;

@@ -389,6 +389,13 @@ pub(crate) enum LakeCommand {
         #[arg(long, default_value_t = 168)]
         retention_hours: u64,
     },
+    /// Compact tables with many small files (Delta optimize): rows, versions and the change
+    /// feed stay as they were. The server does this every 10 minutes on its own.
+    Compact {
+        /// Compact a table once it has this many small files.
+        #[arg(long, default_value_t = 32)]
+        min_small_files: usize,
+    },
     /// 擦除历史: make rows that earlier deletes or replaces removed unrecoverable (older
     /// versions, the change feed and files that hold them go; audited with counts).
     Erase {

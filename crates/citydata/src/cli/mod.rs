@@ -158,6 +158,12 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             println!("已清理 {n} 个文件 / removed {n} files");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lake { command: LakeCommand::Compact { min_small_files } } => {
+            let core = open_core(settings.resolve()?).await?;
+            let (tables, files) = core.compact_lake(min_small_files).await.map_err(user_error)?;
+            println!("已合并 {tables} 张表的 {files} 个小文件 / compacted {files} small files in {tables} tables");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lake { command: LakeCommand::Erase { resource } } => {
             let core = open_core(settings.resolve()?).await?;
             let meta = citydata_core::RequestMeta::new(Some("cli-lake-erase".into()), None);
