@@ -15,6 +15,7 @@ mod evaluation;
 mod files;
 mod i18n;
 mod iot;
+mod licenses;
 mod present;
 mod public;
 mod quality;
@@ -42,6 +43,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/themes/{code}", get(public::theme))
         .route("/api-docs", get(public::api_docs))
         .route("/help", get(public::help))
+        .route("/licenses/verify", get(licenses::verify_page).post(licenses::verify_submit))
         .route("/login", get(public::login_page).post(public::login))
         .route("/register", get(public::register_page).post(public::register))
         .route("/logout", post(public::logout))

@@ -18,6 +18,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("department.html", include_str!("../templates/department.html")),
     ("api_docs.html", include_str!("../templates/api_docs.html")),
     ("help.html", include_str!("../templates/help.html")),
+    ("licenses.html", include_str!("../templates/licenses.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("register.html", include_str!("../templates/register.html")),
     ("message.html", include_str!("../templates/message.html")),

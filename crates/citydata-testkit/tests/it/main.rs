@@ -25,6 +25,7 @@ mod grants;
 mod ingest;
 mod iot;
 mod journeys;
+mod licenses;
 mod paging;
 mod plain;
 mod portal;
