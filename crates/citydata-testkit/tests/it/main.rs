@@ -44,4 +44,5 @@ mod tickets;
 mod truth;
 mod usecases;
 mod verify;
+mod verify_rate;
 mod webhooks;
