@@ -12,6 +12,7 @@ mod chart;
 mod console;
 mod ctx;
 mod evaluation;
+mod evaluation_rules;
 mod files;
 mod i18n;
 mod iot;
@@ -98,6 +99,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/evaluation", get(evaluation::public))
         .route("/dashboard", get(evaluation::dashboard))
         .route("/console/evaluation", get(evaluation::console))
+        .route("/console/evaluation-rules", get(evaluation_rules::rules_page).post(evaluation_rules::save_rules))
         .route("/console/sources", get(sources::list))
         .route("/console/sources/new", get(sources::new_page).post(sources::create))
         .route("/console/sources/{id}", get(sources::page))

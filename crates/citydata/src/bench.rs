@@ -519,7 +519,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
         if want("verify_single") {
             eprintln!("bench: verify_single");
-            rows.push(verify::verify_single(&server, &gaj, &base, &big, sizes.probes * 100).await?);
+            rows.push(verify::verify_single(&server, &gaj, &base, &big, if args.quick { 100 } else { 20_000 }).await?);
         }
         if want("filter_limit") {
             eprintln!("bench: filter_limit");

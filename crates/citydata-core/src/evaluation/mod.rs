@@ -10,6 +10,7 @@ pub mod applications;
 mod compute;
 pub mod export;
 pub mod records;
+mod rules_edit;
 
 use crate::audit::Actor;
 use crate::{Core, CoreError, RequestMeta};

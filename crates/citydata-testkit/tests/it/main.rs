@@ -17,6 +17,7 @@ mod ckanapi_client;
 mod evaluation;
 mod evaluation_apps;
 mod evaluation_portal;
+mod evaluation_rules_editor;
 mod faults;
 mod files;
 mod files_catalog;
