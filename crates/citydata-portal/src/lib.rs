@@ -8,6 +8,7 @@
 //! same use cases — and so the same gate — as the API.
 #![forbid(unsafe_code)]
 
+mod applications;
 mod chart;
 mod console;
 mod ctx;
@@ -100,6 +101,9 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/dashboard", get(evaluation::dashboard))
         .route("/console/evaluation", get(evaluation::console))
         .route("/console/evaluation-rules", get(evaluation_rules::rules_page).post(evaluation_rules::save_rules))
+        .route("/console/applications", get(applications::list))
+        .route("/console/applications/new", get(applications::new_page).post(applications::create))
+        .route("/console/applications/{id}/edit", get(applications::edit_page).post(applications::edit))
         .route("/console/sources", get(sources::list))
         .route("/console/sources/new", get(sources::new_page).post(sources::create))
         .route("/console/sources/{id}", get(sources::page))

@@ -30,6 +30,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("dashboard.html", include_str!("../templates/dashboard.html")),
     ("console/evaluation.html", include_str!("../templates/console/evaluation.html")),
     ("console/evaluation_rules.html", include_str!("../templates/console/evaluation_rules.html")),
+    ("console/applications.html", include_str!("../templates/console/applications.html")),
     ("console/quality.html", include_str!("../templates/console/quality.html")),
     ("console/sources.html", include_str!("../templates/console/sources.html")),
     ("console/source.html", include_str!("../templates/console/source.html")),

@@ -7,6 +7,7 @@
 //! rules needs `rescore` from a platform admin and is audited (`evaluation.rescore`).
 
 pub mod applications;
+pub mod applications_edit;
 mod compute;
 pub mod export;
 pub mod records;

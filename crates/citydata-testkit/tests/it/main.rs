@@ -4,6 +4,7 @@ mod adversary_gate;
 mod adversary_limits;
 mod adversary_quality;
 mod api;
+mod applications_editor;
 mod audit;
 mod auth;
 mod auth_scopes;
