@@ -54,7 +54,7 @@ fn input_of(f: &AppForm) -> NewApplication {
         url: Some(f.url.clone()).filter(|u| !u.trim().is_empty()),
         resources: f
             .resources
-            .split(|c: char| c == '\n' || c == ',' || c == '，')
+            .split(['\n', ',', '，'])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
