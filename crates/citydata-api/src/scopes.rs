@@ -73,6 +73,10 @@ pub const REQUIRED: &[(&str, &str, Option<Scope>)] = &[
     ("GET", "/api/v1/resources/{id}/quarantine", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/rows", Some(DataRead)),
     ("POST", "/api/v1/resources/{id}/verify", Some(DataRead)),
+    // 电子证照核验 is public: anyone, with any token.
+    ("POST", "/api/v1/licenses/verify", None),
+    ("GET", "/api/v1/licenses/receipt-key", None),
+    ("GET", "/api/v1/licenses/receipt-key.pem", None),
     ("GET", "/api/v1/resources/{id}/export", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/aggregate", Some(DataRead)),
     ("GET", "/api/v1/resources/{id}/changes", Some(DataRead)),

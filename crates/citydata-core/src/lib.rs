@@ -27,6 +27,7 @@ pub mod ingest;
 pub mod ingest_lease;
 pub mod iot;
 pub mod lake_check;
+pub mod licenses;
 pub mod net;
 mod password;
 pub mod quality;
@@ -132,6 +133,8 @@ pub struct CoreConfig {
     pub ticket_autoclose_days: u32,
     /// Verification grants' default quota and batch, and the per-user daily quota.
     pub verify: verify::VerifyLimits,
+    /// License verification's limits and receipt key (电子证照核验).
+    pub licenses: licenses::LicenseConfig,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -173,6 +176,7 @@ impl Default for CoreConfig {
             ticket_sla_days: 5,
             ticket_autoclose_days: 14,
             verify: verify::VerifyLimits::default(),
+            licenses: licenses::LicenseConfig::default(),
         }
     }
 }

@@ -48,11 +48,14 @@ pub struct VerifyLimits {
     pub max_batch: u32,
     /// Records one user may verify per day, over all grants.
     pub user_daily_quota: u32,
+    /// Verification requests one user may make per second, counted over all nodes (0: no
+    /// limit).
+    pub per_second: u32,
 }
 
 impl Default for VerifyLimits {
     fn default() -> Self {
-        Self { daily_quota: 10_000, max_batch: 1_000, user_daily_quota: 20_000 }
+        Self { daily_quota: 10_000, max_batch: 1_000, user_daily_quota: 20_000, per_second: 50 }
     }
 }
 
@@ -60,7 +63,7 @@ impl Default for VerifyLimits {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyTerms {
-    /// Records the grant may verify per day (UTC).
+    /// Records the grant may verify per day (the platform's local day, `time_zone`).
     pub daily_quota: i64,
     /// Records one request may carry.
     pub max_batch: i64,
@@ -156,10 +159,10 @@ fn holds(g: &GrantRecord, p: &Principal) -> bool {
     }
 }
 
-/// The next UTC midnight after `now`: when the daily quotas reset.
+/// The next local midnight after `now` (the platform's `time_zone`, +08:00 by default): when
+/// the daily quotas reset.
 fn next_reset(now: DateTime<Utc>) -> DateTime<Utc> {
-    let tomorrow = now.date_naive() + Duration::days(1);
-    tomorrow.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    crate::licenses::local_day(now).1
 }
 
 fn quota_exhausted(now: DateTime<Utc>) -> CoreError {
@@ -536,9 +539,20 @@ impl Core {
             )
             .into());
         }
-        // Quotas: the grant's, then the user's; all or nothing.
+        // Requests per user and second, over all nodes.
+        let per_second = self.config.verify.per_second;
+        if per_second > 0 {
+            let second = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+            let until = now + Duration::seconds(1);
+            if !self.take_rate(&format!("verify:user:{}", principal.user_id), &second, until, per_second.into()).await?
+            {
+                details.insert("limit".into(), "per_second".into());
+                return Err(CoreError::RateLimited { retry_after_secs: 1 });
+            }
+        }
+        // Quotas: the grant's, then the user's (per local day); all or nothing.
         let n = input.records.len() as i64;
-        let day = now.date_naive().format("%Y-%m-%d").to_string();
+        let day = crate::licenses::local_day(now).0;
         let grant_scope = format!("grant:{}", grant.id);
         let user_scope = format!("user:{}", principal.user_id);
         let Some(grant_used) = self.store.take_verify_quota(&grant_scope, &day, n, terms.daily_quota).await? else {

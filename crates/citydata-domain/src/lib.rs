@@ -18,6 +18,7 @@ pub mod filter;
 pub mod geo;
 pub mod identifiers;
 pub mod iot;
+pub mod license;
 pub mod linkage;
 pub mod mask;
 pub mod policy;

@@ -8,13 +8,16 @@
 //! same use cases — and so the same gate — as the API.
 #![forbid(unsafe_code)]
 
+mod applications;
 mod chart;
 mod console;
 mod ctx;
 mod evaluation;
+mod evaluation_rules;
 mod files;
 mod i18n;
 mod iot;
+mod licenses;
 mod present;
 mod public;
 mod quality;
@@ -42,6 +45,7 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/themes/{code}", get(public::theme))
         .route("/api-docs", get(public::api_docs))
         .route("/help", get(public::help))
+        .route("/licenses/verify", get(licenses::verify_page).post(licenses::verify_submit))
         .route("/login", get(public::login_page).post(public::login))
         .route("/register", get(public::register_page).post(public::register))
         .route("/logout", post(public::logout))
@@ -96,6 +100,10 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/evaluation", get(evaluation::public))
         .route("/dashboard", get(evaluation::dashboard))
         .route("/console/evaluation", get(evaluation::console))
+        .route("/console/evaluation-rules", get(evaluation_rules::rules_page).post(evaluation_rules::save_rules))
+        .route("/console/applications", get(applications::list))
+        .route("/console/applications/new", get(applications::new_page).post(applications::create))
+        .route("/console/applications/{id}/edit", get(applications::edit_page).post(applications::edit))
         .route("/console/sources", get(sources::list))
         .route("/console/sources/new", get(sources::new_page).post(sources::create))
         .route("/console/sources/{id}", get(sources::page))

@@ -238,6 +238,11 @@ pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
             daily_quota: settings.settings.verify_daily_quota.clamp(1, 10_000_000),
             max_batch: settings.settings.verify_max_batch.clamp(1, citydata_core::verify::MAX_BATCH_CEILING),
             user_daily_quota: settings.settings.verify_user_daily_quota.clamp(1, 100_000_000),
+            per_second: settings.settings.verify_per_second,
+        },
+        licenses: citydata_core::licenses::LicenseConfig {
+            per_minute: settings.settings.license_verify_per_minute.clamp(1, 1_000_000),
+            receipt_key: Some(settings.receipt_key().context("cannot keep the license receipt key")?),
         },
         ..CoreConfig::default()
     })

@@ -159,6 +159,13 @@ pub struct Settings {
     pub verify_daily_quota: u32,
     pub verify_max_batch: u32,
     pub verify_user_daily_quota: u32,
+    /// 核验 requests one user may make per second, counted over all nodes (0: no limit).
+    pub verify_per_second: u32,
+    /// 电子证照核验: verifications one client address may ask per minute, over all nodes.
+    pub license_verify_per_minute: u32,
+    /// The Ed25519 seed (64 hex digits) signing license receipts; unset, `data_dir/receipt_key`
+    /// (made at first start, mode 0600). Nodes behind one address should share it.
+    pub license_receipt_key: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -216,6 +223,9 @@ impl Default for Settings {
             verify_daily_quota: 10_000,
             verify_max_batch: 1_000,
             verify_user_daily_quota: 20_000,
+            verify_per_second: 50,
+            license_verify_per_minute: 30,
+            license_receipt_key: None,
         }
     }
 }
@@ -430,6 +440,11 @@ impl ResolvedSettings {
         t.insert("verify_daily_quota".into(), i64::from(s.verify_daily_quota).into());
         t.insert("verify_max_batch".into(), i64::from(s.verify_max_batch).into());
         t.insert("verify_user_daily_quota".into(), i64::from(s.verify_user_daily_quota).into());
+        t.insert("verify_per_second".into(), i64::from(s.verify_per_second).into());
+        t.insert("license_verify_per_minute".into(), i64::from(s.license_verify_per_minute).into());
+        if s.license_receipt_key.is_some() {
+            t.insert("license_receipt_key".into(), "<redacted>".into());
+        }
         toml::to_string(&t).unwrap_or_default()
     }
 
@@ -449,6 +464,19 @@ impl ResolvedSettings {
 
     /// This node's name in ingest leases: `node_name`, else an id kept in `data_dir/node-id`
     /// (created once), so that a restarted node recognizes its own leftovers.
+    /// The key signing license receipts: `license_receipt_key`, else `data_dir/receipt_key`
+    /// (made at first start, mode 0600).
+    pub fn receipt_key(&self) -> std::io::Result<citydata_core::licenses::receipt::ReceiptKey> {
+        use citydata_core::licenses::receipt::ReceiptKey;
+        if let Some(k) = self.settings.license_receipt_key.as_ref().filter(|k| !k.expose().trim().is_empty()) {
+            return ReceiptKey::parse_hex(k.expose()).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "license_receipt_key must be 64 hex digits")
+            });
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        ReceiptKey::load_or_create(&self.data_dir.join("receipt_key"))
+    }
+
     pub fn node_id(&self) -> std::io::Result<String> {
         if let Some(n) = self.settings.node_name.as_ref().filter(|n| !n.trim().is_empty()) {
             return Ok(n.trim().to_string());

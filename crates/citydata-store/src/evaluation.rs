@@ -101,4 +101,8 @@ pub trait EvaluationStore: Send + Sync {
     async fn create_application(&self, a: &ApplicationRecord) -> Result<()>;
     /// Every application, oldest first.
     async fn list_applications(&self) -> Result<Vec<ApplicationRecord>>;
+    /// Replace `old`'s name, scenario, URL, status and resources with `new`'s, in one
+    /// transaction, only while the row still holds `old`'s values: `false` (nothing written)
+    /// when someone changed it meanwhile.
+    async fn update_application(&self, old: &ApplicationRecord, new: &ApplicationRecord) -> Result<bool>;
 }

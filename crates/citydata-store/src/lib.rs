@@ -12,6 +12,7 @@ mod error;
 mod evaluation;
 mod files;
 mod iot;
+mod rate;
 mod sharing;
 mod sources;
 #[cfg(feature = "sql")]
@@ -27,6 +28,7 @@ pub use error::StoreError;
 pub use evaluation::*;
 pub use files::{FileRecord, FileStore};
 pub use iot::*;
+pub use rate::RateStore;
 pub use sharing::SharingStore;
 pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};
 pub use traits::*;

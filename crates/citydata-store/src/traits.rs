@@ -148,6 +148,7 @@ pub trait Store:
     + crate::SessionInfoStore
     + crate::FileStore
     + crate::VerifyStore
+    + crate::RateStore
     + Send
     + Sync
 {

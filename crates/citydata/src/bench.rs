@@ -97,6 +97,9 @@ impl Server {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("CITYDATA__DEMO_ROWS", "0")
             .env("CITYDATA__MAX_UPLOAD_BYTES", (8u64 << 30).to_string())
+            // 核验: limits counted as in production, set high enough not to be hit.
+            .env("CITYDATA__VERIFY_PER_SECOND", "1000000")
+            .env("CITYDATA__VERIFY_USER_DAILY_QUOTA", "100000000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -478,7 +481,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     // Lookups, filters and groups on the large table.
-    if want("lookup") || want("filter_limit") || want("group_count") || want("verify_batch") || want("dataset_page") {
+    if want("lookup") || want("filter_limit") || want("group_count") || want("verify_") || want("dataset_page") {
         eprintln!("bench: generating and loading the {}-row table", sizes.lookup_rows);
         generate(&big, sizes.lookup_rows, false)?;
         let (_, n) = ingest(&gaj, &base, &big, "replace", "utf-8").await?;
@@ -513,6 +516,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         if want("verify_batch") {
             eprintln!("bench: verify_batch");
             rows.push(verify::verify_batch(&server, &gaj, &base, &big, sizes.lookup_rows, sizes.runs).await?);
+        }
+        if want("verify_single") {
+            eprintln!("bench: verify_single");
+            rows.push(verify::verify_single(&server, &gaj, &base, &big, if args.quick { 100 } else { 20_000 }).await?);
         }
         if want("filter_limit") {
             eprintln!("bench: filter_limit");

@@ -9,6 +9,7 @@ pub mod evaluation;
 pub mod files;
 pub mod grants;
 pub mod iot;
+mod licenses;
 pub mod quality;
 mod requests;
 pub mod resources;
@@ -75,6 +76,9 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(data::aggregate))
         .routes(routes!(data::sql))
         .routes(routes!(verify::verify))
+        .routes(routes!(licenses::verify_license))
+        .routes(routes!(licenses::receipt_key))
+        .routes(routes!(licenses::receipt_key_pem))
         .routes(routes!(grants::list_grants, grants::create_grant))
         .routes(routes!(grants::revoke_grant))
         .routes(routes!(requests::list_requests, requests::create_request))

@@ -59,6 +59,16 @@ pub struct ApplicationView {
 
 const STATUSES: &[&str] = &["active", "building", "retired"];
 
+/// An application's fields after the checks.
+pub(crate) struct CheckedApplication {
+    pub(crate) department: DeptCode,
+    pub(crate) name: String,
+    pub(crate) scenario: String,
+    pub(crate) url: Option<String>,
+    pub(crate) status: String,
+    pub(crate) resources: Vec<Uuid>,
+}
+
 impl Core {
     /// Register an application: stewards (and department admins, platform admins) of the
     /// owning department; every resource must be one the department reads through the gate.
@@ -68,6 +78,38 @@ impl Core {
         principal: &Principal,
         input: &NewApplication,
     ) -> Result<ApplicationView, CoreError> {
+        let v = self.checked_application(principal, input).await?;
+        let rec = ApplicationRecord {
+            id: Uuid::now_v7(),
+            name: v.name,
+            department: v.department.to_string(),
+            scenario: v.scenario,
+            url: v.url,
+            status: v.status,
+            resources: v.resources,
+            created_by: principal.username.to_string(),
+            created_at: Utc::now(),
+        };
+        self.store.create_application(&rec).await?;
+        self.record(
+            meta,
+            Actor::Principal(principal),
+            "application.create",
+            Some(format!("application:{}", rec.id)),
+            Outcome::Success,
+            serde_json::json!({"name": rec.name, "department": rec.department, "resources": rec.resources}),
+        )
+        .await?;
+        Ok(self.view_application(Some(principal), rec).await)
+    }
+
+    /// An application's fields checked (400 naming each field; 403 unless the caller stewards
+    /// the owning department), as registration and editing take them.
+    pub(crate) async fn checked_application(
+        &self,
+        principal: &Principal,
+        input: &NewApplication,
+    ) -> Result<CheckedApplication, CoreError> {
         let mut errs = ValidationErrors::new();
         let dept = match input.department.as_deref() {
             Some(d) => match DeptCode::parse(d) {
@@ -156,31 +198,21 @@ impl Core {
             }
         }
         errs.into_result()?;
-        let rec = ApplicationRecord {
-            id: Uuid::now_v7(),
+        Ok(CheckedApplication {
+            department: dept,
             name: name.to_string(),
-            department: dept.to_string(),
             scenario: scenario.to_string(),
             url: url.map(str::to_string),
             status: status.to_string(),
             resources: ids,
-            created_by: principal.username.to_string(),
-            created_at: Utc::now(),
-        };
-        self.store.create_application(&rec).await?;
-        self.record(
-            meta,
-            Actor::Principal(principal),
-            "application.create",
-            Some(format!("application:{}", rec.id)),
-            Outcome::Success,
-            serde_json::json!({"name": rec.name, "department": rec.department, "resources": rec.resources}),
-        )
-        .await?;
-        Ok(self.view_application(Some(principal), rec).await)
+        })
     }
 
-    async fn view_application(&self, principal: Option<&Principal>, a: ApplicationRecord) -> ApplicationView {
+    pub(crate) async fn view_application(
+        &self,
+        principal: Option<&Principal>,
+        a: ApplicationRecord,
+    ) -> ApplicationView {
         let mut resources = Vec::new();
         for id in &a.resources {
             if let Ok(r) = self.get_resource(principal, &id.to_string()).await {

@@ -7,9 +7,11 @@
 //! rules needs `rescore` from a platform admin and is audited (`evaluation.rescore`).
 
 pub mod applications;
+pub mod applications_edit;
 mod compute;
 pub mod export;
 pub mod records;
+mod rules_edit;
 
 use crate::audit::Actor;
 use crate::{Core, CoreError, RequestMeta};

@@ -202,6 +202,33 @@ impl<B: SqlBackend> EvaluationStore for B {
         self.tx_commit(tx).await
     }
 
+    async fn update_application(&self, old: &ApplicationRecord, new: &ApplicationRecord) -> Result<bool> {
+        let mut tx = self.tx_begin().await?;
+        let q = sql("UPDATE applications SET name = $1, scenario = $2, url = $3, status = $4 \
+                     WHERE id = $5 AND name = $6 AND scenario = $7 AND COALESCE(url, '') = $8 AND status = $9")
+        .bind(&new.name)
+        .bind(&new.scenario)
+        .bind(&new.url)
+        .bind(&new.status)
+        .bind(old.id)
+        .bind(&old.name)
+        .bind(&old.scenario)
+        .bind(old.url.clone().unwrap_or_default())
+        .bind(&old.status);
+        if self.tx_run(&mut tx, q).await? != 1 {
+            return Ok(false);
+        }
+        self.tx_run(&mut tx, sql("DELETE FROM application_resources WHERE application_id = $1").bind(old.id)).await?;
+        for r in &new.resources {
+            let q = sql("INSERT INTO application_resources (application_id, resource_id) VALUES ($1, $2)")
+                .bind(old.id)
+                .bind(*r);
+            self.tx_run(&mut tx, q).await?;
+        }
+        self.tx_commit(tx).await?;
+        Ok(true)
+    }
+
     async fn list_applications(&self) -> Result<Vec<ApplicationRecord>> {
         let mut apps =
             self.map(sql("SELECT * FROM applications ORDER BY created_at, id"), "applications", application).await?;

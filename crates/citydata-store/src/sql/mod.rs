@@ -15,6 +15,7 @@ mod grants;
 mod ingests;
 mod iot;
 mod quality;
+mod rate;
 mod requests;
 mod sharing;
 mod sources;

@@ -290,7 +290,12 @@ async fn attackers_get_answers_only_within_the_grant() {
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 86_400, "{retry}");
     let e = assert_error(r, 429, "quota_exhausted").await;
-    assert!(e["error"]["details"]["resets_at"].as_str().unwrap().ends_with("T00:00:00+00:00"), "{e}");
+    // The quota resets at the next midnight of the city's day (+08:00), not UTC's.
+    let resets = chrono::DateTime::parse_from_rfc3339(e["error"]["details"]["resets_at"].as_str().unwrap()).unwrap();
+    let local = resets.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    assert_eq!(local.format("%H:%M:%S").to_string(), "00:00:00", "{e}");
+    let ahead = resets.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(ahead > chrono::Duration::zero() && ahead <= chrono::Duration::hours(24), "{e}");
     // Four records still fit.
     let batch: Vec<Value> = (400..404).map(|j| json!({"身份证号": unknown_id(j), "姓名": "王某"})).collect();
     let v: Value = post_verify(&app, &wjw, json!({"records": batch})).await.json().await.unwrap();

@@ -1,0 +1,16 @@
+//! Rate counters shared by every node (issue #23): requests per scope (a client address, a
+//! user) and window (a second, a minute, a day), taken by one compare-and-set `UPDATE`, so that
+//! N nodes on one database allow the limit once, not N times.
+
+use crate::Result;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait RateStore: Send + Sync {
+    /// Add `n` to the count of `scope` in `window` if it stays within `limit`: the count after,
+    /// or `None` (nothing added) when it would exceed the limit. `until` is when the window
+    /// ends (RFC 3339, UTC), for [`RateStore::prune_rates`].
+    async fn take_rate(&self, scope: &str, window: &str, until: &str, n: i64, limit: i64) -> Result<Option<i64>>;
+    /// Forget the windows that ended before `before` (RFC 3339, UTC); the number removed.
+    async fn prune_rates(&self, before: &str) -> Result<u64>;
+}

@@ -1,0 +1,33 @@
+//! Rate counters: one row per (scope, window), taken by a compare-and-set `UPDATE`.
+
+use super::{Db, SqlBackend, sql};
+use crate::{RateStore, Result};
+use async_trait::async_trait;
+
+#[async_trait]
+impl<B: SqlBackend> RateStore for B {
+    async fn take_rate(&self, scope: &str, window: &str, until: &str, n: i64, limit: i64) -> Result<Option<i64>> {
+        let seed = sql("INSERT INTO rate_counters (scope, win, until, used) VALUES ($1, $2, $3, 0) \
+                        ON CONFLICT (scope, win) DO NOTHING")
+        .bind(scope)
+        .bind(window)
+        .bind(until);
+        self.run(seed).await?;
+        let take = sql("UPDATE rate_counters SET used = used + $1 WHERE scope = $2 AND win = $3 AND used + $1 <= $4")
+            .bind(n)
+            .bind(scope)
+            .bind(window)
+            .bind(limit);
+        if self.run(take).await? == 0 {
+            return Ok(None);
+        }
+        let q = sql("SELECT CAST(used AS BIGINT) AS used FROM rate_counters WHERE scope = $1 AND win = $2")
+            .bind(scope)
+            .bind(window);
+        Ok(self.map_one(q, "rate_counters", |r| r.i64("used")).await?)
+    }
+
+    async fn prune_rates(&self, before: &str) -> Result<u64> {
+        self.run(sql("DELETE FROM rate_counters WHERE until < $1").bind(before)).await
+    }
+}
