@@ -143,6 +143,7 @@ pub const REQUIRED: &[(&str, &str, Option<Scope>)] = &[
     ("PATCH", "/api/v1/device-types/{id}", Some(CatalogWrite)),
     ("GET", "/api/v1/devices", Some(CatalogRead)),
     ("POST", "/api/v1/devices", Some(CatalogWrite)),
+    ("POST", "/api/v1/device-types/{id}/devices", Some(CatalogWrite)),
     ("GET", "/api/v1/devices/{id}", Some(CatalogRead)),
     ("PATCH", "/api/v1/devices/{id}", Some(CatalogWrite)),
     ("GET", "/api/v1/streams", Some(CatalogRead)),

@@ -96,6 +96,8 @@ pub trait IotStore: Send + Sync {
 
     /// `Conflict` when the id exists.
     async fn create_device(&self, d: &DeviceRecord) -> Result<()>;
+    /// Several devices in one transaction: all or none (`Conflict` names the first id taken).
+    async fn create_devices(&self, ds: &[DeviceRecord]) -> Result<()>;
     async fn get_device(&self, id: &str) -> Result<Option<DeviceRecord>>;
     /// By id; `department` and `resource_id` narrow.
     async fn list_devices(

@@ -203,3 +203,31 @@ pub async fn latest(
 ) -> Result<Json<LatestView>, ApiError> {
     Ok(Json(state.core.latest(&meta, p.as_ref(), &rid, q.device.as_deref()).await?))
 }
+
+/// Register many devices of one device type from a spreadsheet (XLSX, first sheet, or CSV in
+/// UTF-8/GB18030) with the columns 设备编码, 设备名称, 型号, 经度, 纬度, 行政区划代码 (or id,
+/// name, model, lon, lat, region). All or nothing: any bad cell refuses the file, named by row
+/// and column in `details.fields`.
+#[utoipa::path(post, path = "/api/v1/device-types/{id}/devices", tag = "iot",
+    params(("id" = Uuid, Path, description = "The device type")),
+    request_body(content = Vec<u8>, description = "The xlsx workbook or CSV file", content_type = "application/octet-stream"),
+    responses((status = 201, body = Vec<DeviceView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 413, body = ErrorEnvelope)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn import_devices(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, Json<Vec<DeviceView>>), ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "文件过大 / file too large")
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "无法读取请求体 / could not read the request body")
+        }
+    })?;
+    Ok((StatusCode::CREATED, Json(state.core.import_devices(&meta, &p, id, &body).await?)))
+}

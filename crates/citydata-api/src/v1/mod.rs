@@ -140,6 +140,11 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
                 .routes(routes!(catalog_io::import_catalog))
                 .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(iot::import_devices))
+                .layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
         .split_for_parts();
     let mut doc = doc;
     crate::openapi::document_rejections(&mut doc);

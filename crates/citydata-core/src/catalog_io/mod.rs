@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 mod export;
-mod import;
+pub(crate) mod import;
 
 pub const RESOURCE_SHEET: &str = "资源";
 pub const ITEM_SHEET: &str = "信息项";

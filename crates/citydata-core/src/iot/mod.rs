@@ -13,6 +13,7 @@
 
 pub mod consumer;
 pub mod demo;
+pub mod import;
 pub mod latest;
 pub mod offline;
 pub mod streams;
@@ -168,6 +169,40 @@ fn type_view(t: DeviceTypeRecord) -> Result<DeviceTypeView, CoreError> {
     })
 }
 
+/// A new device of type `t` from its input, every field checked (errors name the field).
+pub(crate) fn device_record(input: &DeviceInput, t: &DeviceTypeRecord) -> Result<DeviceRecord, ValidationErrors> {
+    let mut errs = ValidationErrors::new();
+    let id = errs.check(DeviceId::parse(&input.id));
+    let n = name(&mut errs, "name", &input.name);
+    let lon = coordinate(&mut errs, "lon", input.lon, 180.0);
+    let lat = coordinate(&mut errs, "lat", input.lat, 90.0);
+    let reg = region(&mut errs, input.region.as_deref());
+    let m = model(&mut errs, input.model.as_deref());
+    if !errs.0.is_empty() {
+        return Err(errs);
+    }
+    let Some(id) = id else { return Err(errs) };
+    let now = Utc::now().trunc_subsecs(6);
+    Ok(DeviceRecord {
+        id: id.to_string(),
+        type_id: t.id,
+        name: n,
+        model: m,
+        lon,
+        lat,
+        region: reg,
+        department: t.department.clone(),
+        resource_id: t.resource_id,
+        status: "active".into(),
+        last_seen: None,
+        last_message: None,
+        messages: 0,
+        offline_notified_at: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
 fn name(errs: &mut ValidationErrors, field: &str, v: &str) -> String {
     let v = v.trim();
     if v.is_empty() || v.chars().count() > 100 {
@@ -243,7 +278,7 @@ fn no_device(id: &str) -> CoreError {
 }
 
 impl Core {
-    async fn audit_iot(
+    pub(crate) async fn audit_iot(
         &self,
         meta: &RequestMeta,
         p: &Principal,
@@ -365,34 +400,8 @@ impl Core {
             self.audit_iot(meta, p, "iot.device.create", format!("device_type:{}", t.id), Outcome::Denied).await?;
             return Err(CoreError::forbidden());
         }
-        let mut errs = ValidationErrors::new();
-        let id = errs.check(DeviceId::parse(&input.id));
-        let n = name(&mut errs, "name", &input.name);
-        let lon = coordinate(&mut errs, "lon", input.lon, 180.0);
-        let lat = coordinate(&mut errs, "lat", input.lat, 90.0);
-        let reg = region(&mut errs, input.region.as_deref());
-        let m = model(&mut errs, input.model.as_deref());
-        errs.into_result()?;
-        let Some(id) = id else { return Err(CoreError::Internal("device id".into())) };
-        let now = Utc::now().trunc_subsecs(6);
-        let d = DeviceRecord {
-            id: id.to_string(),
-            type_id: t.id,
-            name: n,
-            model: m,
-            lon,
-            lat,
-            region: reg,
-            department: t.department.clone(),
-            resource_id: t.resource_id,
-            status: "active".into(),
-            last_seen: None,
-            last_message: None,
-            messages: 0,
-            offline_notified_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let d = device_record(input, &t)?;
+        let id = d.id.clone();
         match self.store.create_device(&d).await {
             Ok(()) => {}
             Err(citydata_store::StoreError::Conflict(_)) => {

@@ -110,25 +110,23 @@ impl<B: SqlBackend> IotStore for B {
     }
 
     async fn create_device(&self, d: &DeviceRecord) -> Result<()> {
-        let q = sql("INSERT INTO iot_devices (id, type_id, name, model, lon, lat, region, department, resource_id, \
-                     status, messages, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)")
-        .bind(&d.id)
-        .bind(d.type_id)
-        .bind(&d.name)
-        .bind(&d.model)
-        .bind(&d.lon)
-        .bind(&d.lat)
-        .bind(&d.region)
-        .bind(&d.department)
-        .bind(d.resource_id)
-        .bind(&d.status)
-        .bind(d.created_at)
-        .bind(d.updated_at);
-        match self.execute(None, q).await {
+        match self.execute(None, insert_device(d)).await {
             Ok(_) => Ok(()),
             Err(e) if unique(&e) => Err(StoreError::Conflict(format!("device {}", d.id))),
             Err(e) => Err(Self::error(e)),
         }
+    }
+
+    async fn create_devices(&self, ds: &[DeviceRecord]) -> Result<()> {
+        let mut tx = self.tx_begin().await?;
+        for d in ds {
+            match self.execute(Some(&mut tx), insert_device(d)).await {
+                Ok(_) => {}
+                Err(e) if unique(&e) => return Err(StoreError::Conflict(format!("device {}", d.id))),
+                Err(e) => return Err(Self::error(e)),
+            }
+        }
+        self.tx_commit(tx).await
     }
 
     async fn get_device(&self, id: &str) -> Result<Option<DeviceRecord>> {
@@ -271,4 +269,21 @@ impl<B: SqlBackend> IotStore for B {
             .bind(node);
         self.run(q).await.map(drop)
     }
+}
+
+fn insert_device(d: &DeviceRecord) -> super::Stmt {
+    sql("INSERT INTO iot_devices (id, type_id, name, model, lon, lat, region, department, resource_id, \
+         status, messages, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12)")
+    .bind(&d.id)
+    .bind(d.type_id)
+    .bind(&d.name)
+    .bind(&d.model)
+    .bind(&d.lon)
+    .bind(&d.lat)
+    .bind(&d.region)
+    .bind(&d.department)
+    .bind(d.resource_id)
+    .bind(&d.status)
+    .bind(d.created_at)
+    .bind(d.updated_at)
 }

@@ -450,6 +450,7 @@ async fn openapi_documents_every_v1_route() {
         "POST /api/v1/device-types",
         "GET /api/v1/device-types/{id}",
         "PATCH /api/v1/device-types/{id}",
+        "POST /api/v1/device-types/{id}/devices",
         "GET /api/v1/devices",
         "POST /api/v1/devices",
         "GET /api/v1/devices/{id}",

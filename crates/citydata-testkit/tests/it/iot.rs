@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 /// A gaj resource fed by stations: key = station + time, AQI in 0..500, not open, shared on
 /// condition (other departments need a grant).
-async fn air_resource(app: &TestApp, c: &reqwest::Client) -> String {
+pub(crate) async fn air_resource(app: &TestApp, c: &reqwest::Client) -> String {
     let body = json!({
         "name": "测试空气站监测", "abstract": "站点小时浓度", "provider": "gaj",
         "classification": {"class": "thematic", "theme": "environment"},
@@ -42,7 +42,7 @@ async fn get(c: &reqwest::Client, app: &TestApp, path: &str) -> (u16, Value) {
 }
 
 /// Device type and devices `AQ-1`, `AQ-2` for the resource; returns the type id.
-async fn registry(app: &TestApp, c: &reqwest::Client, res: &str) -> String {
+pub(crate) async fn registry(app: &TestApp, c: &reqwest::Client, res: &str) -> String {
     let (s, t) = post(
         c,
         app,
@@ -71,7 +71,7 @@ async fn registry(app: &TestApp, c: &reqwest::Client, res: &str) -> String {
 }
 
 /// The test brokers listen on loopback, which the outgoing address rule refuses by default.
-async fn iot_app() -> TestApp {
+pub(crate) async fn iot_app() -> TestApp {
     spawn_app_with(SpawnOptions {
         configure: Some(|s| s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()]),
         ..Default::default()

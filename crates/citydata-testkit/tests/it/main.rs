@@ -29,6 +29,7 @@ mod gate;
 mod grants;
 mod ingest;
 mod iot;
+mod iot_import;
 mod journeys;
 mod licenses;
 mod paging;
