@@ -15,6 +15,7 @@ mod evaluation;
 mod files;
 mod i18n;
 mod iot;
+mod map;
 mod present;
 mod public;
 mod quality;
