@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 
 pub const MAX_FEATURES: u32 = 500;
 const W: f64 = 640.0;
-const H: f64 = 420.0;
 const PAD: f64 = 16.0;
+/// The legend's band at the top.
+const TOP: f64 = 80.0;
 
 /// The map of `r` for its page, or `None` (no spatial item, refused, or nothing to draw).
 pub(crate) async fn dataset_map(state: &AppState, ctx: &Ctx, r: &Resource) -> Option<Value> {
@@ -62,17 +63,24 @@ struct Proj {
     max_y: f64,
     k: f64,
     kx: f64,
+    /// The picture's height and the horizontal offset that centres the data.
+    h: f64,
+    left: f64,
 }
 
 impl Proj {
+    /// Fit the extent into the width, the height following the data's aspect (at most 1.2×
+    /// the width), below the legend's band.
     fn new(min_x: f64, min_y: f64, max_x: f64, max_y: f64) -> Self {
         let mid = ((min_y + max_y) / 2.0).to_radians().cos().max(0.1);
         let (dx, dy) = (((max_x - min_x) * mid).max(1e-4), (max_y - min_y).max(1e-4));
-        let k = ((W - 2.0 * PAD) / dx).min((H - 2.0 * PAD) / dy);
-        Self { min_x, max_y, k, kx: k * mid }
+        let max_h = W * 1.2 - TOP - PAD;
+        let k = ((W - 2.0 * PAD) / dx).min(max_h / dy);
+        let left = PAD + ((W - 2.0 * PAD) - dx * k) / 2.0;
+        Self { min_x, max_y, k, kx: k * mid, h: TOP + dy * k + PAD, left }
     }
     fn at(&self, (x, y): (f64, f64)) -> (f64, f64) {
-        (PAD + (x - self.min_x) * self.kx, PAD + (self.max_y - y) * self.k)
+        (self.left + (x - self.min_x) * self.kx, TOP + (self.max_y - y) * self.k)
     }
     fn path(&self, ring: &[(f64, f64)]) -> String {
         let mut d = String::new();
@@ -107,9 +115,10 @@ fn svg(features: &[(Geometry, String)], title: &str, masked: bool, zh: bool) -> 
         }
     }
     let p = Proj::new(b.min_lon, b.min_lat, b.max_lon, b.max_lat);
+    let h = p.h.ceil();
     let (what, legend_title) = if zh { ("地图", "图例") } else { ("Map", "Legend") };
     let mut s = format!(
-        r##"<svg class="map" viewBox="0 0 {W} {H}" width="100%" role="img" aria-labelledby="map-t" xmlns="http://www.w3.org/2000/svg"><title id="map-t">{} {what}</title><rect width="{W}" height="{H}" fill="#f4f7f6"/>"##,
+        r##"<svg class="map" viewBox="0 0 {W} {h}" width="100%" role="img" aria-labelledby="map-t" xmlns="http://www.w3.org/2000/svg"><title id="map-t">{} {what}</title><rect width="{W}" height="{h}" fill="#f4f7f6"/>"##,
         esc(title)
     );
     if in_taizhou {
@@ -159,15 +168,12 @@ fn svg(features: &[(Geometry, String)], title: &str, masked: bool, zh: bool) -> 
     if masked {
         lines.push(if zh { "位置已按网格脱敏".into() } else { "Positions snapped to a grid (masked)".into() });
     }
-    let lh = 16.0;
-    let bh = 22.0 + lh * lines.len() as f64;
+    // The legend in its own band at the top, two columns.
     s.push_str(&format!(
-        r##"<g class="legend" font-size="11"><rect x="8" y="{y:.0}" width="300" height="{bh:.0}" fill="#ffffff" fill-opacity="0.85" stroke="#8aa595"/><text x="16" y="{ty:.0}" font-weight="bold">{legend_title}</text>"##,
-        y = H - bh - 8.0,
-        ty = H - bh + 8.0
+        r##"<g class="legend" font-size="11"><text x="16" y="20" font-weight="bold">{legend_title}</text>"##
     ));
     for (i, l) in lines.iter().enumerate() {
-        let y = H - bh + 8.0 + lh * (i as f64 + 1.0);
+        let y = 20.0 + 16.0 * (i as f64 + 1.0);
         let mark = if i == 0 { r##"<circle cx="20" cy="0" r="4" fill="#c0392b"/>"## } else { "" };
         s.push_str(&format!(r#"<g transform="translate(0,{y:.0})">{mark}<text x="30" y="4">{l}</text></g>"#));
     }

@@ -61,7 +61,7 @@ async fn spatial_dataset_pages_draw_maps_for_those_who_may_read() {
     let fc: Value = new_client().get(geojson["url"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
     assert_eq!(fc["type"], "FeatureCollection");
     assert_eq!(fc["features"][0]["geometry"]["type"], "Point", "{fc}");
-    assert_eq!(fc["features"].as_array().unwrap().len(), 20);
+    assert_eq!(fc["features"].as_array().unwrap().len(), 300, "every row the demo generated");
     let ttl =
         new_client().get(app.url(&format!("/dataset/{addresses}.ttl"))).send().await.unwrap().text().await.unwrap();
     assert!(ttl.contains("format=geojson") && ttl.contains("application/geo+json"), "{ttl}");
@@ -92,6 +92,13 @@ async fn map_pages_and_the_planning_pdf_in_a_real_browser() {
         let slug = slug_of(&app, code).await;
         let html = tour.visit(&c, &app, name, &format!("/datasets/{slug}")).await;
         assert!(html.contains("class=\"map\""), "{name} shows its map");
+        // The map itself, scrolled into view, in both languages.
+        for lang in ["zh", "en"] {
+            c.goto(&app.url(&format!("/datasets/{slug}?lang={lang}"))).await.unwrap();
+            c.execute("document.getElementById('map-h').scrollIntoView(); return true;", vec![]).await.unwrap();
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(crate::browser::screenshots_dir().join(format!("{name}-map-{lang}.png")), png).unwrap();
+        }
     }
     // The planning PDF, from the planning page's link, opens in the browser (not a download).
     let slug = slug_of(&app, "103%2F000001").await;
