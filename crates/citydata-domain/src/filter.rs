@@ -613,12 +613,41 @@ mod tests {
                 {"name": "nl", "title": "年龄", "data_type": "integer"},
                 {"name": "csrq", "title": "出生日期", "data_type": "date"},
                 {"name": "zc", "title": "资产", "data_type": "decimal"},
-                {"name": "sy", "title": "失业", "data_type": "boolean"}
+                {"name": "sy", "title": "失业", "data_type": "boolean"},
+                {"name": "wz", "title": "位置", "data_type": "point", "validator": "crs:gcj02"}
             ],
             "share": {"type": "unconditional"}, "open": {"type": "none"}, "update_cycle": "daily"
         }))
         .unwrap();
         ResourceDraft::parse(&input).unwrap().content.items
+    }
+
+    #[test]
+    fn spatial_predicates_parse_and_print_back() {
+        let items = items();
+        for (text, printed) in [
+            ("within(位置, bbox(119.9, 32.4, 119.95, 32.5))", "within(wz, bbox(119.9, 32.4, 119.95, 32.5))"),
+            (
+                "distance(wz, point(119.92, 32.45)) < 1000 AND qx = '海陵区'",
+                "(distance(wz, point(119.92, 32.45)) < 1000 AND qx = '海陵区')",
+            ),
+            ("NOT distance(wz, point(119.92, 32.45)) <= 0.5", "(NOT distance(wz, point(119.92, 32.45)) <= 0.5)"),
+        ] {
+            let f = Filter::parse(text, &items).unwrap();
+            assert_eq!(f.to_string(), printed);
+            assert_eq!(Filter::parse(&f.to_string(), &items).unwrap(), f, "grants store the printed form");
+            assert_eq!(f.items().iter().filter(|i| i.as_str() == "wz").count(), 1);
+        }
+        for bad in [
+            "within(qx, bbox(1, 2, 3, 4))",
+            "within(wz, bbox(2, 2, 1, 1))",
+            "within(wz, bbox(1, 2, 3))",
+            "within(wz, '321202')",
+            "distance(wz, point(1, 2)) > 3",
+            "wz = 'POINT (1 2)'",
+        ] {
+            assert_eq!(Filter::parse(bad, &items).unwrap_err().code, "invalid_filter", "{bad}");
+        }
     }
 
     #[test]
