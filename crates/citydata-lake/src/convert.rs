@@ -96,6 +96,15 @@ impl Mapping {
         let mut pairs = vec![None; items.len()];
         for (ii, item) in items.iter().enumerate() {
             if sources[ii].is_none()
+                && item.data_type.is_spatial()
+                && let Some(hi) = headers.iter().enumerate().position(|(i, h)| !used[i] && h.trim() == "geometry")
+            {
+                // GeoJSON features: the geometry feeds the first spatial item without a column.
+                sources[ii] = Some(hi);
+                used[hi] = true;
+                continue;
+            }
+            if sources[ii].is_none()
                 && item.data_type == DataType::Point
                 && let Some((x, y)) = crate::spatial::lon_lat_columns(item, headers, &used)
             {

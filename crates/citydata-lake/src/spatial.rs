@@ -229,3 +229,23 @@ pub fn rule_message(rule: &str) -> &'static str {
 pub fn spatial_items(items: &[InfoItem]) -> Vec<citydata_domain::resource::ItemName> {
     items.iter().filter(|i| i.data_type.is_spatial()).map(|i| i.name.clone()).collect()
 }
+
+/// The rows of a GeoJSON FeatureCollection (`None` for any other JSON): each feature's
+/// properties, and its geometry object under `geometry` (the column a spatial item without a
+/// column of its own reads).
+pub fn feature_rows(v: &serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    if v.get("type").and_then(serde_json::Value::as_str) != Some("FeatureCollection") {
+        return None;
+    }
+    let features = v.get("features")?.as_array()?;
+    Some(
+        features
+            .iter()
+            .map(|f| {
+                let mut row = f.get("properties").and_then(serde_json::Value::as_object).cloned().unwrap_or_default();
+                row.insert("geometry".into(), f.get("geometry").cloned().unwrap_or(serde_json::Value::Null));
+                serde_json::Value::Object(row)
+            })
+            .collect(),
+    )
+}

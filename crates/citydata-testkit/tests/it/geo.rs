@@ -114,6 +114,38 @@ async fn points_convert_at_ingest_filter_by_bbox_and_distance_and_export_as_geoj
         assert_eq!(body["error"]["details"]["fields"][0]["code"], code_, "{bad}: {body}");
     }
 
+    // A GeoJSON FeatureCollection appends rows: properties by name, the geometry into the
+    // point item (converted from GCJ-02 like any cell); a polygon is not a point.
+    let (gx, gy) = citydata_domain::crs::wgs84_to_gcj02(119.95, 32.47);
+    let fc = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"名称": "警务室9"}, "geometry": {"type": "Point", "coordinates": [gx, gy]}},
+        {"type": "Feature", "properties": {"名称": "面"}, "geometry": {"type": "Polygon",
+            "coordinates": [[[119.9, 32.4], [120.0, 32.4], [120.0, 32.5], [119.9, 32.4]]]}}
+    ]});
+    let r = gaj
+        .post(app.url(&format!("/api/v1/resources/{code}/data?mode=append&format=geojson")))
+        .body(fc.to_string())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        (v["report"]["rows_committed"].as_u64(), v["report"]["rows_quarantined"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(filtered("within(wz, bbox(119.949, 32.469, 119.951, 32.471))").await, vec!["警务室9"]);
+    let r = gaj
+        .get(app.url(&format!("/api/v1/resources/{code}/rows?filter={}", urlencoding("mc = '警务室9'"))))
+        .send()
+        .await
+        .unwrap();
+    let one: Value = r.json().await.unwrap();
+    let (x, y) = wkt_point(&one["rows"][0]["wz"]);
+    assert!((x - 119.95).abs() < 1e-7 && (y - 32.47).abs() < 1e-7, "{x},{y}");
+
     // GeoJSON export.
     let r = gaj.get(app.url(&format!("/api/v1/resources/{code}/export?format=geojson&sort=mc"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -124,7 +156,7 @@ async fn points_convert_at_ingest_filter_by_bbox_and_distance_and_export_as_geoj
     assert_eq!(f0["geometry"]["type"], "Point", "{fc}");
     assert_eq!(f0["properties"], json!({"mc": "警务室0"}));
     assert!((f0["geometry"]["coordinates"][0].as_f64().unwrap() - EXACT[0].0).abs() < 2e-7);
-    assert_eq!(fc["features"].as_array().unwrap().len(), 4);
+    assert_eq!(fc["features"].as_array().unwrap().len(), 5);
     // Without a spatial item there is nothing to draw.
     let r =
         gaj.get(app.url(&format!("/api/v1/resources/{code}/export?format=geojson&fields=mc"))).send().await.unwrap();
