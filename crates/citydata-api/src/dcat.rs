@@ -44,6 +44,15 @@ const DISTRIBUTIONS: &[(&str, &str, &str)] = &[
     ("xlsx", "XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
 ];
 
+/// The downloads of `r`: the table formats, and GeoJSON when it has a spatial item.
+fn distributions_of(r: &Resource) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut d = DISTRIBUTIONS.to_vec();
+    if r.content.items.iter().any(|i| i.data_type.is_spatial()) {
+        d.push(("geojson", "GEOJSON", "application/geo+json"));
+    }
+    d
+}
+
 struct Links<'a> {
     base: &'a str,
 }
@@ -183,10 +192,10 @@ fn dataset_ttl(g: &mut Graph, l: &Links, r: &Resource) {
         g.zh(&ds, &dct("accessRights"), cond);
     }
     g.iri(&ds, &dcat("landingPage"), &l.landing(r));
-    for (ext, _, _) in DISTRIBUTIONS {
+    for (ext, _, _) in distributions_of(r) {
         g.iri(&ds, &dcat("distribution"), &l.distribution(r, ext));
     }
-    for (ext, ft, mt) in DISTRIBUTIONS {
+    for (ext, ft, mt) in distributions_of(r) {
         let d = l.distribution(r, ext);
         g.a(&d, &dcat("Distribution"));
         g.zh(&d, &dct("title"), &format!("{}（{ft}）", c.name));
@@ -241,9 +250,9 @@ fn dataset_jsonld(l: &Links, r: &Resource) -> Vec<Value> {
         "dct:modified": {"@value": r.updated_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "@type": "xsd:dateTime"},
         "dct:language": {"@id": LANG_ZHO},
         "dcat:landingPage": {"@id": l.landing(r)},
-        "dcat:distribution": DISTRIBUTIONS.iter().map(|(ext, _, _)| json!({"@id": l.distribution(r, ext)})).collect::<Vec<_>>(),
+        "dcat:distribution": distributions_of(r).iter().map(|(ext, _, _)| json!({"@id": l.distribution(r, ext)})).collect::<Vec<_>>(),
     })];
-    for (ext, ft, mt) in DISTRIBUTIONS {
+    for (ext, ft, mt) in distributions_of(r) {
         nodes.push(json!({
             "@id": l.distribution(r, ext),
             "@type": "dcat:Distribution",

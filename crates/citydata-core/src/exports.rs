@@ -21,6 +21,8 @@ pub enum ExportFormat {
     Json,
     Parquet,
     Xlsx,
+    /// A GeoJSON FeatureCollection (resources with a spatial item).
+    GeoJson,
 }
 
 impl ExportFormat {
@@ -31,12 +33,13 @@ impl ExportFormat {
             "json" => Self::Json,
             "parquet" => Self::Parquet,
             "xlsx" => Self::Xlsx,
+            "geojson" => Self::GeoJson,
             other => {
                 return Err(FieldError::new(
                     "format",
                     "unsupported_format",
                     format!(
-                        "格式须为 csv、ndjson、json、parquet 或 xlsx，收到 \"{other}\" / unsupported format \"{other}\""
+                        "格式须为 csv、ndjson、json、parquet、xlsx 或 geojson，收到 \"{other}\" / unsupported format \"{other}\""
                     ),
                 )
                 .into());
@@ -50,6 +53,7 @@ impl ExportFormat {
             Self::Json => "json",
             Self::Parquet => "parquet",
             Self::Xlsx => "xlsx",
+            Self::GeoJson => "geojson",
         }
     }
     pub fn content_type(self) -> &'static str {
@@ -59,6 +63,7 @@ impl ExportFormat {
             Self::Json => "application/json",
             Self::Parquet => "application/vnd.apache.parquet",
             Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Self::GeoJson => "application/geo+json",
         }
     }
 }
@@ -97,6 +102,8 @@ struct Encoder {
     bom: bool,
     first: bool,
     titles: Option<Vec<String>>,
+    /// The GeoJSON export's geometry column.
+    geometry: Option<usize>,
 }
 
 /// The batch with its columns named by `titles` (Chinese column titles), when given.
@@ -346,6 +353,11 @@ impl Encoder {
                     out.extend_from_slice(b"[");
                 }
             }
+            ExportFormat::GeoJson => {
+                if let Some(g) = self.geometry {
+                    out = crate::exports_geojson::features(&b, g, self.first).map_err(internal)?;
+                }
+            }
             _ => {}
         }
         self.first = false;
@@ -438,6 +450,15 @@ impl Core {
         if let Some(v) = params.version {
             self.check_history(&g, v, "version").await?;
         }
+        let geometry = sc.fields.iter().position(|f| read_spatial(resource, f));
+        if format == ExportFormat::GeoJson && geometry.is_none() {
+            return Err(FieldError::new(
+                "format",
+                "no_spatial_item",
+                "GeoJSON 导出需要读取至少一个空间信息项（点位或空间几何）/ a GeoJSON export needs a spatial item among the fields",
+            )
+            .into());
+        }
         let read = GovernedRead {
             limit: if format == ExportFormat::Xlsx { Some(1_048_575) } else { None },
             ..g.plan(&sc, &self.config.pseudonym_key, params.version)
@@ -476,6 +497,7 @@ impl Core {
             bom: params.bom,
             first: true,
             titles: titles.then_some(title_list.clone()),
+            geometry,
         };
         tokio::spawn(async move {
             let mut rows = 0u64;
@@ -591,6 +613,8 @@ impl Core {
                     let tail: Vec<u8> = match format {
                         ExportFormat::Json if enc.first => b"[]".to_vec(),
                         ExportFormat::Json => b"]".to_vec(),
+                        ExportFormat::GeoJson if enc.first => crate::exports_geojson::EMPTY.to_vec(),
+                        ExportFormat::GeoJson => crate::exports_geojson::TAIL.to_vec(),
                         _ => vec![],
                     };
                     if !tail.is_empty() && failed.is_none() {
@@ -601,6 +625,7 @@ impl Core {
                 (_, None) => {
                     let empty: &[u8] = match format {
                         ExportFormat::Json => b"[]",
+                        ExportFormat::GeoJson => crate::exports_geojson::EMPTY,
                         _ => b"",
                     };
                     if !empty.is_empty() {
@@ -652,4 +677,8 @@ async fn peek_first(
         schema,
         futures::stream::iter(first).chain(stream),
     )))
+}
+
+fn read_spatial(resource: &citydata_domain::resource::Resource, f: &citydata_domain::resource::ItemName) -> bool {
+    resource.content.items.iter().any(|i| &i.name == f && i.data_type.is_spatial())
 }

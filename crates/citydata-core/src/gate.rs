@@ -196,6 +196,7 @@ impl Gated {
             secret,
             contains: vec![],
             order: None,
+            spatial: citydata_lake::spatial::spatial_items(&self.resource.content.items),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod demo;
 mod error;
 pub mod evaluation;
 pub mod exports;
+mod exports_geojson;
 pub mod feedback;
 pub mod files;
 pub mod gate;

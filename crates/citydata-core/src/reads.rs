@@ -325,6 +325,7 @@ impl Core {
             limit: Some(limit as usize),
             contains,
             order: Some(g.stable_order()),
+            spatial: citydata_lake::spatial::spatial_items(&resource.content.items),
             ..g.plan(&req, &self.config.pseudonym_key, version)
         };
         let lake = self.lake()?;
@@ -648,6 +649,7 @@ impl Core {
             // One more than asked, to know whether more remain.
             limit: Some(limit as usize + 1),
             order: Some(g.stable_order()),
+            spatial: citydata_lake::spatial::spatial_items(&resource.content.items),
             ..g.plan(&req, &self.config.pseudonym_key, None)
         };
         let keys: Vec<ItemName> = resource.content.items.iter().filter(|i| i.key).map(|i| i.name.clone()).collect();

@@ -1,5 +1,6 @@
 //! The row filter language of grants and of the `filter=` parameter: `item op literal`, `AND`,
-//! `OR`, `NOT`, `IN (...)`, `BETWEEN a AND b`, `IS [NOT] NULL`, parentheses. No functions.
+//! `OR`, `NOT`, `IN (...)`, `BETWEEN a AND b`, `IS [NOT] NULL`, parentheses, and on spatial
+//! items `within(item, bbox(minlon, minlat, maxlon, maxlat))` and `distance(item, point(lon, lat)) < metres`.
 //! Items are named by `name` or Chinese `title`; literals are type-checked against the item.
 //!
 //! ```
@@ -78,10 +79,38 @@ pub enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
-    Cmp { item: ItemName, op: CmpOp, value: Literal },
-    In { item: ItemName, values: Vec<Literal>, negated: bool },
-    Between { item: ItemName, low: Literal, high: Literal },
-    IsNull { item: ItemName, negated: bool },
+    Cmp {
+        item: ItemName,
+        op: CmpOp,
+        value: Literal,
+    },
+    In {
+        item: ItemName,
+        values: Vec<Literal>,
+        negated: bool,
+    },
+    Between {
+        item: ItemName,
+        low: Literal,
+        high: Literal,
+    },
+    IsNull {
+        item: ItemName,
+        negated: bool,
+    },
+    /// `within(item, bbox(minlon, minlat, maxlon, maxlat))` on a spatial item (CGCS2000).
+    Within {
+        item: ItemName,
+        bbox: crate::geo::BBox,
+    },
+    /// `distance(item, point(lon, lat)) < metres` (or `<=`) on a spatial item.
+    Distance {
+        item: ItemName,
+        lon: f64,
+        lat: f64,
+        meters: f64,
+        inclusive: bool,
+    },
 }
 
 impl std::fmt::Display for Filter {
@@ -97,6 +126,12 @@ impl std::fmt::Display for Filter {
             }
             Self::Between { item, low, high } => write!(f, "{item} BETWEEN {low} AND {high}"),
             Self::IsNull { item, negated } => write!(f, "{item} IS {}NULL", if *negated { "NOT " } else { "" }),
+            Self::Within { item, bbox: b } => {
+                write!(f, "within({item}, bbox({}, {}, {}, {}))", b.min_lon, b.min_lat, b.max_lon, b.max_lat)
+            }
+            Self::Distance { item, lon, lat, meters, inclusive } => {
+                write!(f, "distance({item}, point({lon}, {lat})) {} {meters}", if *inclusive { "<=" } else { "<" })
+            }
         }
     }
 }
@@ -351,6 +386,15 @@ impl Parser<'_> {
         };
         Ok(match item.data_type {
             DataType::String | DataType::Text | DataType::Binary => Literal::Str(text),
+            DataType::Point | DataType::Geometry => {
+                return Err(err(
+                    at,
+                    format!(
+                        "空间信息项“{}”只能用 within(…) 或 distance(…) 过滤 / filter spatial item {} with within(…) or distance(…)",
+                        item.title, item.name
+                    ),
+                ));
+            }
             DataType::Integer => Literal::Int(cast::parse_int(&text).ok_or_else(|| bad("整数"))?),
             DataType::Decimal | DataType::Money => {
                 cast::parse_decimal(&text, 6).ok_or_else(|| bad("数值"))?;
@@ -375,6 +419,11 @@ impl Parser<'_> {
                     at + 1
                 ),
             ));
+        }
+        if self.toks.get(self.pos + 1).is_some_and(|(_, t)| *t == Tok::LParen)
+            && self.peek().is_some_and(|t| kw(t, "within") || kw(t, "distance"))
+        {
+            return self.spatial();
         }
         let item = self.item()?.clone();
         let at = self.at();
@@ -430,6 +479,85 @@ impl Parser<'_> {
     }
 }
 
+impl Parser<'_> {
+    fn expect(&mut self, t: Tok, what: &str) -> Result<(), FieldError> {
+        let at = self.at();
+        if self.next() == Some(t) { Ok(()) } else { Err(err(at, format!("此处应为 {what} / expected {what}"))) }
+    }
+
+    fn number(&mut self) -> Result<f64, FieldError> {
+        let at = self.at();
+        match self.next() {
+            Some(Tok::Num(n)) => {
+                n.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| err(at, "数字无效 / not a number"))
+            }
+            _ => Err(err(at, "此处应为数字 / a number is expected here")),
+        }
+    }
+
+    /// `n` numbers in parentheses after the function name `f`.
+    fn args(&mut self, f: &str, n: usize) -> Result<Vec<f64>, FieldError> {
+        if !self.eat_kw(f) {
+            return Err(err(self.at(), format!("此处应为 {f}(…) / expected {f}(…)")));
+        }
+        self.expect(Tok::LParen, "(")?;
+        let mut v = vec![self.number()?];
+        while v.len() < n {
+            self.expect(Tok::Comma, ",")?;
+            v.push(self.number()?);
+        }
+        self.expect(Tok::RParen, ")")?;
+        Ok(v)
+    }
+
+    /// `within(item, bbox(…))` and `distance(item, point(…)) < m`.
+    fn spatial(&mut self) -> Result<Filter, FieldError> {
+        let within = self.eat_kw("within");
+        if !within {
+            self.eat_kw("distance");
+        }
+        self.expect(Tok::LParen, "(")?;
+        let at = self.at();
+        let item = self.item()?.clone();
+        if !item.data_type.is_spatial() {
+            return Err(err(
+                at,
+                format!("“{}”不是空间信息项（点位或空间几何）/ {} is not a spatial item", item.title, item.name),
+            ));
+        }
+        self.expect(Tok::Comma, ",")?;
+        if within {
+            if matches!(self.peek(), Some(Tok::Str(_))) {
+                return Err(err(
+                    self.at(),
+                    "按行政区划过滤需要配置边界资源，当前未配置 / within a region needs a boundary resource, none is configured",
+                ));
+            }
+            let at = self.at();
+            let v = self.args("bbox", 4)?;
+            self.expect(Tok::RParen, ")")?;
+            let bbox = crate::geo::BBox { min_lon: v[0], min_lat: v[1], max_lon: v[2], max_lat: v[3] };
+            if bbox.min_lon > bbox.max_lon || bbox.min_lat > bbox.max_lat {
+                return Err(err(
+                    at,
+                    "bbox 应为（最小经度, 最小纬度, 最大经度, 最大纬度）/ bbox is (minlon, minlat, maxlon, maxlat)",
+                ));
+            }
+            return Ok(Filter::Within { item: item.name, bbox });
+        }
+        let v = self.args("point", 2)?;
+        self.expect(Tok::RParen, ")")?;
+        let at = self.at();
+        let inclusive = match self.next() {
+            Some(Tok::Op("<")) => false,
+            Some(Tok::Op("<=")) => true,
+            _ => return Err(err(at, "distance(…) 后应为 < 或 <= 米数 / expected < or <= metres after distance(…)")),
+        };
+        let meters = self.number()?;
+        Ok(Filter::Distance { item: item.name, lon: v[0], lat: v[1], meters, inclusive })
+    }
+}
+
 impl Filter {
     /// Parse and type-check `text` against `items`.
     pub fn parse(text: &str, items: &[InfoItem]) -> Result<Self, FieldError> {
@@ -457,7 +585,12 @@ impl Filter {
                 v
             }
             Self::Not(a) => a.items(),
-            Self::Cmp { item, .. } | Self::In { item, .. } | Self::Between { item, .. } | Self::IsNull { item, .. } => {
+            Self::Cmp { item, .. }
+            | Self::In { item, .. }
+            | Self::Between { item, .. }
+            | Self::IsNull { item, .. }
+            | Self::Within { item, .. }
+            | Self::Distance { item, .. } => {
                 vec![item]
             }
         }
@@ -480,12 +613,41 @@ mod tests {
                 {"name": "nl", "title": "年龄", "data_type": "integer"},
                 {"name": "csrq", "title": "出生日期", "data_type": "date"},
                 {"name": "zc", "title": "资产", "data_type": "decimal"},
-                {"name": "sy", "title": "失业", "data_type": "boolean"}
+                {"name": "sy", "title": "失业", "data_type": "boolean"},
+                {"name": "wz", "title": "位置", "data_type": "point", "validator": "crs:gcj02"}
             ],
             "share": {"type": "unconditional"}, "open": {"type": "none"}, "update_cycle": "daily"
         }))
         .unwrap();
         ResourceDraft::parse(&input).unwrap().content.items
+    }
+
+    #[test]
+    fn spatial_predicates_parse_and_print_back() {
+        let items = items();
+        for (text, printed) in [
+            ("within(位置, bbox(119.9, 32.4, 119.95, 32.5))", "within(wz, bbox(119.9, 32.4, 119.95, 32.5))"),
+            (
+                "distance(wz, point(119.92, 32.45)) < 1000 AND qx = '海陵区'",
+                "(distance(wz, point(119.92, 32.45)) < 1000 AND qx = '海陵区')",
+            ),
+            ("NOT distance(wz, point(119.92, 32.45)) <= 0.5", "(NOT distance(wz, point(119.92, 32.45)) <= 0.5)"),
+        ] {
+            let f = Filter::parse(text, &items).unwrap();
+            assert_eq!(f.to_string(), printed);
+            assert_eq!(Filter::parse(&f.to_string(), &items).unwrap(), f, "grants store the printed form");
+            assert_eq!(f.items().iter().filter(|i| i.as_str() == "wz").count(), 1);
+        }
+        for bad in [
+            "within(qx, bbox(1, 2, 3, 4))",
+            "within(wz, bbox(2, 2, 1, 1))",
+            "within(wz, bbox(1, 2, 3))",
+            "within(wz, '321202')",
+            "distance(wz, point(1, 2)) > 3",
+            "wz = 'POINT (1 2)'",
+        ] {
+            assert_eq!(Filter::parse(bad, &items).unwrap_err().code, "invalid_filter", "{bad}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod evaluation;
 pub mod files;
 pub mod filter;
 pub mod geo;
+pub mod geo_cell;
 pub mod identifiers;
 pub mod iot;
 pub mod license;

@@ -53,6 +53,7 @@ fn shown(mask: &MaskSpec, kind: IdKind, len: u32) -> (u32, u32) {
         // Not text masks, or masks that show nothing of the value.
         MaskSpec::DateToYear
         | MaskSpec::NumberRange { .. }
+        | MaskSpec::Grid { .. }
         | MaskSpec::Null
         | MaskSpec::Redact
         | MaskSpec::Pseudonym => {

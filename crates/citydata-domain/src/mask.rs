@@ -36,6 +36,9 @@ pub enum MaskSpec {
     /// HMAC-SHA256 of the value with the server's secret, encoded short: the same value gets
     /// the same pseudonym everywhere, so pseudonymized tables still join.
     Pseudonym,
+    /// The location mask: a spatial item snapped to the centre of its grid cell of `meters`
+    /// (a polygon to the snapped point of its anchor).
+    Grid { meters: u32 },
     /// Shown as it is (a grant may lift a default mask explicitly).
     Clear,
 }
@@ -48,7 +51,7 @@ impl MaskSpec {
                 "masks",
                 "invalid_mask",
                 format!(
-                    "未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、null、redact、pseudonym、none / unknown mask \"{t}\""
+                    "未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、grid(米)、null、redact、pseudonym、none / unknown mask \"{t}\""
                 ),
             )
         };
@@ -69,6 +72,11 @@ impl MaskSpec {
                 if let Some(inner) = t.strip_prefix("keep(").and_then(|r| r.strip_suffix(')')) {
                     match args(inner).as_deref() {
                         Some([f, l]) => Self::Keep { first: *f, last: *l },
+                        _ => return Err(err()),
+                    }
+                } else if let Some(inner) = t.strip_prefix("grid(").and_then(|r| r.strip_suffix(')')) {
+                    match args(inner).as_deref() {
+                        Some([m]) if (10..=100_000).contains(m) => Self::Grid { meters: *m },
                         _ => return Err(err()),
                     }
                 } else if let Some(inner) = t.strip_prefix("number_range(").and_then(|r| r.strip_suffix(')')) {
@@ -94,6 +102,7 @@ impl MaskSpec {
             Self::Email => "email".into(),
             Self::DateToYear => "date_to_year".into(),
             Self::NumberRange { width } => format!("number_range({width})"),
+            Self::Grid { meters } => format!("grid({meters})"),
             Self::Null => "null".into(),
             Self::Redact => "redact".into(),
             Self::Pseudonym => "pseudonym".into(),
@@ -116,7 +125,8 @@ impl MaskSpec {
             | Self::BankCard
             | Self::Email
             | Self::DateToYear
-            | Self::NumberRange { .. } => 2,
+            | Self::NumberRange { .. }
+            | Self::Grid { .. } => 2,
             Self::Pseudonym => 3,
             Self::Null | Self::Redact => 4,
         }
@@ -134,6 +144,7 @@ impl MaskSpec {
             Self::Null | Self::Redact | Self::Pseudonym | Self::Clear => true,
             Self::DateToYear => matches!(t, DataType::Date | DataType::Datetime),
             Self::NumberRange { .. } => matches!(t, DataType::Integer | DataType::Decimal | DataType::Money),
+            Self::Grid { .. } => t.is_spatial(),
             _ => matches!(t, DataType::String | DataType::Text),
         }
     }
@@ -147,6 +158,7 @@ impl MaskSpec {
             (Some(Validator::Email), _) => Self::Email,
             (_, DataType::Date | DataType::Datetime) => Self::DateToYear,
             (_, DataType::Integer | DataType::Decimal | DataType::Money) => Self::NumberRange { width: 10 },
+            (_, DataType::Point | DataType::Geometry) => Self::Grid { meters: 500 },
             (_, DataType::String | DataType::Text) => {
                 let t = &item.title;
                 if t.contains("姓名")
@@ -198,6 +210,7 @@ mod tests {
             "email",
             "date_to_year",
             "number_range(10)",
+            "grid(500)",
             "null",
             "redact",
             "pseudonym",
@@ -205,7 +218,7 @@ mod tests {
         ] {
             assert_eq!(MaskSpec::parse(s).unwrap().to_spec(), s);
         }
-        for bad in ["keep(3)", "number_range(0)", "shuffle", "keep(a,b)"] {
+        for bad in ["keep(3)", "number_range(0)", "grid(1)", "shuffle", "keep(a,b)"] {
             assert!(MaskSpec::parse(bad).is_err(), "{bad}");
         }
     }

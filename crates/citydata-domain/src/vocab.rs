@@ -189,10 +189,19 @@ vocab!(
         Datetime = ("datetime", "日期时间型"),
         Text = ("text", "文本型"),
         Binary = ("binary", "二进制"),
+        /// A point (longitude, latitude), stored as WKB in CGCS2000.
+        Point = ("point", "点位"),
+        /// A point or polygon (WKT or GeoJSON geometry), stored as WKB in CGCS2000.
+        Geometry = ("geometry", "空间几何"),
     }
 );
 
 impl DataType {
+    /// `point` and `geometry`: WKB cells shown as WKT.
+    pub fn is_spatial(self) -> bool {
+        matches!(self, Self::Point | Self::Geometry)
+    }
+
     /// Parse a code, a Chinese title, or the standard's one-letter type.
     pub fn parse_any(s: &str) -> Result<Self, FieldError> {
         match s.trim() {

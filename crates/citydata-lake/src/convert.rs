@@ -61,6 +61,8 @@ fn normalize_header(s: &str) -> String {
 pub struct Mapping {
     /// For each item, the index of its source column.
     pub sources: Vec<Option<usize>>,
+    /// For a point item without a column of its own, its longitude and latitude columns.
+    pub pairs: Vec<Option<(usize, usize)>>,
     pub headers: Vec<String>,
 }
 
@@ -91,6 +93,26 @@ impl Mapping {
                 }
             }
         }
+        let mut pairs = vec![None; items.len()];
+        for (ii, item) in items.iter().enumerate() {
+            if sources[ii].is_none()
+                && item.data_type.is_spatial()
+                && let Some(hi) = headers.iter().enumerate().position(|(i, h)| !used[i] && h.trim() == "geometry")
+            {
+                // GeoJSON features: the geometry feeds the first spatial item without a column.
+                sources[ii] = Some(hi);
+                used[hi] = true;
+                continue;
+            }
+            if sources[ii].is_none()
+                && item.data_type == DataType::Point
+                && let Some((x, y)) = crate::spatial::lon_lat_columns(item, headers, &used)
+            {
+                pairs[ii] = Some((x, y));
+                used[x] = true;
+                used[y] = true;
+            }
+        }
         let extra: Vec<&str> = headers.iter().zip(&used).filter(|(_, u)| !**u).map(|(h, _)| h.as_str()).collect();
         if !extra.is_empty() && !ignore_extra {
             return Err(LakeError::Input {
@@ -107,7 +129,9 @@ impl Mapping {
         let missing: Vec<String> = items
             .iter()
             .zip(&sources)
-            .filter(|(i, s)| i.required && s.is_none())
+            .zip(&pairs)
+            .filter(|((i, s), p)| i.required && s.is_none() && p.is_none())
+            .map(|(x, _)| x)
             .map(|(i, _)| format!("{}（{}）", i.title, i.name))
             .collect();
         if !missing.is_empty() {
@@ -122,7 +146,7 @@ impl Mapping {
                 column: None,
             });
         }
-        Ok(Self { sources, headers: headers.to_vec() })
+        Ok(Self { sources, pairs, headers: headers.to_vec() })
     }
 }
 
@@ -320,7 +344,7 @@ impl Converter {
                     "enum",
                     &format!("须为 {} 之一 / must be one of {}", vals.join("、"), vals.join(", ")),
                 ),
-                Validator::Range { .. } | Validator::Regex(_) => None,
+                Validator::Range { .. } | Validator::Regex(_) | Validator::Crs(_) => None,
             },
         }
     }
@@ -354,6 +378,34 @@ impl Converter {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.items.len());
         for (idx, item) in self.items.iter().enumerate() {
             let col = text[idx];
+            if item.data_type.is_spatial() {
+                let pair = self.mapping.pairs.get(idx).copied().flatten().map(|(x, y)| {
+                    let get = |i: usize| raw.columns.get(i).and_then(|c| c.as_any().downcast_ref::<StringArray>());
+                    (get(x), get(y))
+                });
+                let mut b = crate::spatial::ColumnBuilder::new(item, n);
+                for (r, row_failures) in failures.iter_mut().enumerate() {
+                    let line = raw.lines[r];
+                    let owned = pair.and_then(|(x, y)| crate::spatial::pair_cell(x, y, r));
+                    let text = owned.as_deref().or_else(|| cell(col, r));
+                    if text.is_none() && item.required {
+                        row_failures.push(failure(
+                            line,
+                            item,
+                            "required",
+                            format!("“{}”为必填项 / {} is required", item.title, item.name),
+                            None,
+                        ));
+                    }
+                    if let Some((rule, message)) = b.push(text) {
+                        let _ = message;
+                        let what = crate::spatial::rule_message(rule);
+                        row_failures.push(failure(line, item, rule, format!("“{}”{what}", item.title), text));
+                    }
+                }
+                columns.push(b.finish());
+                continue;
+            }
             macro_rules! each {
                 ($builder:expr, $parse:expr, $what:expr) => {
                     each!($builder, $parse, $what, 1.0)
@@ -436,6 +488,10 @@ impl Converter {
                     |s: &str| cast::parse_instant(s).map(|t| t.timestamp_micros()),
                     "日期时间"
                 ),
+                // Converted above.
+                DataType::Point | DataType::Geometry => {
+                    arrow::array::new_null_array(&arrow::datatypes::DataType::Binary, n)
+                }
                 DataType::Binary => each!(
                     BinaryBuilder::with_capacity(n, n * 16),
                     |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok(),

@@ -103,6 +103,8 @@ pub struct GovernedRead<'a> {
     pub contains: Vec<(Vec<ItemName>, String)>,
     /// The tie-breaking order after `sort`, for reads that page.
     pub order: Option<Order>,
+    /// Spatial items (WKB stored), shown as WKT.
+    pub spatial: Vec<ItemName>,
 }
 
 /// Names of the hidden order columns a paged plan carries until its final projection.
@@ -188,6 +190,10 @@ pub fn filter_expr(f: &Filter) -> Expr {
             ident(item.as_str()).in_list(values.iter().map(literal).collect(), *negated)
         }
         Filter::Between { item, low, high } => ident(item.as_str()).between(literal(low), literal(high)),
+        Filter::Within { item, bbox } => crate::spatial::within_expr(item.as_str(), bbox),
+        Filter::Distance { item, lon, lat, meters, inclusive } => {
+            crate::spatial::distance_expr(item.as_str(), *lon, *lat, *meters, *inclusive)
+        }
         Filter::IsNull { item, negated } => {
             if *negated {
                 ident(item.as_str()).is_not_null()
@@ -318,6 +324,11 @@ impl Lake {
                     Some(spec) => (masked(f, spec, &input, r.secret), mask::output_type(spec, &input)),
                     None => (ident(f.as_str()), input),
                 };
+                if r.spatial.contains(f)
+                    && matches!(out, DataType::Binary | DataType::BinaryView | DataType::LargeBinary)
+                {
+                    return crate::spatial::present(e, f.as_str(), &out);
+                }
                 local_time(e, &out, f.as_str())
             })
             .collect()

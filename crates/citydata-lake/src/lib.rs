@@ -23,6 +23,7 @@ pub mod read;
 pub mod schema;
 pub mod sharing;
 pub mod snapshot;
+pub mod spatial;
 pub mod table;
 
 pub use error::{LakeError, Result, StorageKind};

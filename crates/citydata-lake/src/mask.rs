@@ -88,6 +88,10 @@ pub fn mask_text(spec: &MaskSpec, s: &str, out: &mut String) {
         },
         MaskSpec::Redact => out.push_str("***"),
         MaskSpec::Clear => out.push_str(s),
+        MaskSpec::Grid { meters } => match citydata_domain::geo_cell::parse_text(s) {
+            Ok(g) => out.push_str(&citydata_domain::geo_cell::snap(&g, f64::from(*meters)).to_wkt()),
+            Err(_) => stars(out, s.chars().count()),
+        },
         // Non-text masks on text: hide it.
         MaskSpec::DateToYear | MaskSpec::NumberRange { .. } | MaskSpec::Null | MaskSpec::Pseudonym => {
             stars(out, s.chars().count())
@@ -118,6 +122,7 @@ pub fn apply(spec: &MaskSpec, array: &ArrayRef, secret: &[u8]) -> Result<ArrayRe
     let n = array.len();
     match spec {
         MaskSpec::Clear => return Ok(array.clone()),
+        MaskSpec::Grid { meters } => return crate::spatial::grid(array, *meters),
         MaskSpec::Null => return Ok(new_null_array(array.data_type(), n)),
         MaskSpec::DateToYear => {
             let mut b = Int32Builder::with_capacity(n);

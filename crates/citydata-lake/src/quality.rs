@@ -316,6 +316,8 @@ pub fn as_raw(
     for item in items {
         let text: ArrayRef = match batch.column_by_name(item.name.as_str()) {
             None => Arc::new(StringArray::new_null(n)),
+            // Spatial cells as WKT, the form ingest reads.
+            Some(c) if item.data_type.is_spatial() => crate::spatial::present_array(c)?,
             Some(c) => match c.as_any().downcast_ref::<BinaryArray>() {
                 Some(bin) => {
                     let mut b = StringBuilder::with_capacity(n, n * 16);

@@ -30,7 +30,7 @@ pub fn arrow_type(t: DataType) -> A {
         DataType::Boolean => A::Boolean,
         DataType::Date => A::Date32,
         DataType::Datetime => A::Timestamp(TimeUnit::Microsecond, Some(TZ.into())),
-        DataType::Binary => A::Binary,
+        DataType::Binary | DataType::Point | DataType::Geometry => A::Binary,
     }
 }
 

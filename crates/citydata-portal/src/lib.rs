@@ -18,6 +18,7 @@ mod files;
 mod i18n;
 mod iot;
 mod licenses;
+mod map;
 mod present;
 mod public;
 mod quality;

@@ -43,6 +43,13 @@ pub fn mask_title(spec: &str, lang: Lang) -> String {
         MaskSpec::Null => pick(lang, "置空", "Blank"),
         MaskSpec::Redact => pick(lang, "全部遮盖", "Hidden"),
         MaskSpec::Pseudonym => pick(lang, "假名化（可关联，不可还原）", "Pseudonym (joinable)"),
+        MaskSpec::Grid { meters } => {
+            if lang == Lang::Zh {
+                format!("位置（归并到 {meters} 米网格）")
+            } else {
+                format!("Location (snapped to a {meters} m grid)")
+            }
+        }
         MaskSpec::Clear => pick(lang, "不脱敏", "Not masked"),
     }
 }
@@ -137,6 +144,13 @@ pub fn validator_title(v: &Validator, lang: Lang) -> String {
                 format!("取值范围 {min}–{max}")
             } else {
                 format!("Between {min} and {max}")
+            }
+        }
+        Validator::Crs(c) => {
+            if lang == Lang::Zh {
+                format!("坐标系：{}（入库转换为 CGCS2000）", c.title_zh())
+            } else {
+                format!("Coordinates in {} (converted to CGCS2000)", c.code())
             }
         }
     }
@@ -357,8 +371,30 @@ fn render_filter(f: &Filter, items: &[InfoItem], lang: Lang, top: bool) -> Strin
             (false, false) => format!("{} is empty", title(item)),
             (false, true) => format!("{} is not empty", title(item)),
         },
+        Filter::Within { item, bbox: b } => {
+            let area = format!("{}–{}°E, {}–{}°N", b.min_lon, b.max_lon, b.min_lat, b.max_lat);
+            if zh { format!("{} 位于 {area} 内", title(item)) } else { format!("{} within {area}", title(item)) }
+        }
+        Filter::Distance { item, lon, lat, meters, inclusive } => {
+            let le = if *inclusive { "≤" } else { "<" };
+            if zh {
+                format!("{} 距 ({lon}, {lat}) {le} {meters} 米", title(item))
+            } else {
+                format!("{} {le} {meters} m from ({lon}, {lat})", title(item))
+            }
+        }
     };
-    if top || matches!(f, Filter::Cmp { .. } | Filter::In { .. } | Filter::Between { .. } | Filter::IsNull { .. }) {
+    if top
+        || matches!(
+            f,
+            Filter::Cmp { .. }
+                | Filter::In { .. }
+                | Filter::Between { .. }
+                | Filter::IsNull { .. }
+                | Filter::Within { .. }
+                | Filter::Distance { .. }
+        )
+    {
         s
     } else {
         format!("（{s}）")

@@ -447,11 +447,12 @@ pub async fn dataset(
             "r": resource_json(&r), "provider_name": names.get(r.content.provider.as_str()), "labels": labels(ctx.lang),
             "preview": preview, "denied": denied.map(|d| ctx.m(&format!("deny_{d}"))), "charts": charts,
             "quality": quality, "versions": versions, "base": base, "needs_token": needs_token, "can_apply": can_apply,
-            "formats": ["csv", "xlsx", "json", "ndjson", "parquet"],
+            "formats": if r.content.items.iter().any(|i| i.data_type.is_spatial()) { json!(["csv", "xlsx", "json", "ndjson", "parquet", "geojson"]) } else { json!(["csv", "xlsx", "json", "ndjson", "parquet"]) },
             "sent": ctx.q("sent").is_some(),
             "apps": applications_using(&state, &ctx, &r).await,
             "origin": core.resource_origin(r.id).await.ok().flatten().map(|o| json!({"url": o.url})),
             "files": crate::files::dataset_files(&state, &ctx, &r).await,
+            "map": crate::map::dataset_map(&state, &ctx, &r).await,
             "can_edit": ctx.principal.as_ref().is_some_and(|p| p.can_steward(&r.content.provider)),
         }),
     )

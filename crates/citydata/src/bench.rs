@@ -5,6 +5,7 @@
 //! (a Python virtual environment the bench makes) and PostgreSQL (`COPY` + a btree index, when
 //! a server answers). Results go to stdout and to BENCHMARKS.md.
 
+mod geo;
 mod quality;
 mod verify;
 
@@ -683,6 +684,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             met: Some(peak < 300 << 20),
         });
         drop(s);
+    }
+
+    if want("geo") {
+        eprintln!("bench: geo");
+        let py = if args.quick { None } else { anchor_python() };
+        rows.extend(geo::rows(&gaj, &base, &dir, sizes.ingest_rows, sizes.lookup_rows, sizes.runs, py).await?);
     }
 
     let mut table = String::from(

@@ -51,7 +51,7 @@ pub(super) async fn datastore_search(
         .ok_or_else(|| CkanError::validation("resource_id", "Missing value"))?;
     let key = id
         .rsplit_once('.')
-        .filter(|(_, ext)| ["csv", "json", "xlsx"].contains(ext))
+        .filter(|(_, ext)| ["csv", "json", "xlsx", "geojson"].contains(ext))
         .map(|(k, _)| k.to_string())
         .unwrap_or(id.clone());
     // `q`: a string searches every text field; an object (or its JSON text) each named field.

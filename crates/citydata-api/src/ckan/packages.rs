@@ -48,31 +48,35 @@ pub(super) fn group(t: &vocab::Theme, package_count: usize) -> Value {
 
 /// The data downloads of a dataset, one per export format.
 pub(super) fn distributions(r: &Resource, base: &str) -> Vec<Value> {
-    [
+    let mut formats = vec![
         ("csv", "CSV", "text/csv"),
         ("json", "JSON", "application/json"),
         ("xlsx", "XLSX", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, (ext, fmt, mime))| {
-        json!({
-            "id": format!("{}.{ext}", r.id),
-            "package_id": r.id,
-            "name": format!("{}（{fmt}）", r.content.name),
-            "description": format!("{} 数据下载 / data download", r.content.name),
-            "format": fmt,
-            "mimetype": mime,
-            "url": format!("{base}/api/v1/resources/{}/export?format={ext}", r.id),
-            "url_type": null,
-            "state": "active",
-            "position": i,
-            "created": fmt_time(r.created_at),
-            "last_modified": fmt_time(r.updated_at),
-            "datastore_active": true,
+    ];
+    if r.content.items.iter().any(|i| i.data_type.is_spatial()) {
+        formats.push(("geojson", "GeoJSON", "application/geo+json"));
+    }
+    formats
+        .iter()
+        .enumerate()
+        .map(|(i, (ext, fmt, mime))| {
+            json!({
+                "id": format!("{}.{ext}", r.id),
+                "package_id": r.id,
+                "name": format!("{}（{fmt}）", r.content.name),
+                "description": format!("{} 数据下载 / data download", r.content.name),
+                "format": fmt,
+                "mimetype": mime,
+                "url": format!("{base}/api/v1/resources/{}/export?format={ext}", r.id),
+                "url_type": null,
+                "state": "active",
+                "position": i,
+                "created": fmt_time(r.created_at),
+                "last_modified": fmt_time(r.updated_at),
+                "datastore_active": true,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// CKAN's timestamp form: ISO 8601 without a zone, microseconds.

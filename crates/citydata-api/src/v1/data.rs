@@ -382,7 +382,7 @@ pub async fn changes(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// `csv` (default), `ndjson`, `json`, `parquet`, `xlsx`.
+    /// `csv` (default), `ndjson`, `json`, `parquet`, `xlsx`, `geojson` (resources with a spatial item: a FeatureCollection).
     pub format: Option<String>,
     /// Start CSV with a UTF-8 BOM (for Excel).
     pub bom: Option<bool>,

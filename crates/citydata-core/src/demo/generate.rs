@@ -327,6 +327,9 @@ pub fn generate_for_items(items: &[citydata_domain::resource::InfoItem], rows: u
                         .format("%Y-%m-%d %H:%M:%S")
                         .to_string(),
                     (_, DataType::Binary) => String::new(),
+                    (_, DataType::Point) | (_, DataType::Geometry) => {
+                        crate::demo::spatial::cell(item, (i % 6) as usize, &mut rng)
+                    }
                     (_, DataType::Text) => format!("{}{}的说明", district, item.title),
                     (_, DataType::String) if item.key => format!("TZ{:06}", i + 1),
                     (_, DataType::String)

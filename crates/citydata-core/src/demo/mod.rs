@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod generate;
+pub mod spatial;
 
 use crate::accounts::{MembershipInput, NewDepartmentInput, NewUserInput};
 use crate::{Core, CoreError, RequestMeta};

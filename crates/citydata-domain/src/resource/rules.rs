@@ -22,6 +22,9 @@ pub enum Validator {
         min: f64,
         max: f64,
     },
+    /// The coordinate system a spatial item's cells are written in (`crs:gcj02`); they are
+    /// converted to CGCS2000 at ingest.
+    Crs(crate::crs::Crs),
 }
 
 impl Validator {
@@ -49,6 +52,10 @@ impl Validator {
                         ));
                     }
                     Self::Enum(vals)
+                } else if let Some(c) = t.strip_prefix("crs:") {
+                    Self::Crs(crate::crs::Crs::parse(c).ok_or_else(|| {
+                        err(format!("未知的坐标系 \"{c}\"，可用：cgcs2000、wgs84、gcj02、bd09 / unknown coordinate system \"{c}\""))
+                    })?)
                 } else if let Some(range) = t.strip_prefix("range:") {
                     let parsed = range.split_once("..").and_then(|(a, b)| {
                         let min = a.trim().parse::<f64>().ok()?;
@@ -65,7 +72,7 @@ impl Validator {
                     }
                 } else {
                     return Err(err(format!(
-                        "未知的校验规则 \"{t}\"，可用：id_card、uscc、org_code、region_code、mobile、bank_card、email、regex:…、enum:a|b、range:min..max / unknown validator \"{t}\""
+                        "未知的校验规则 \"{t}\"，可用：id_card、uscc、org_code、region_code、mobile、bank_card、email、regex:…、enum:a|b、range:min..max、crs:gcj02 / unknown validator \"{t}\""
                     )));
                 }
             }
@@ -84,12 +91,14 @@ impl Validator {
             Self::Regex(r) => format!("regex:{r}"),
             Self::Enum(v) => format!("enum:{}", v.join("|")),
             Self::Range { min, max } => format!("range:{min}..{max}"),
+            Self::Crs(c) => format!("crs:{}", c.code()),
         }
     }
 
     pub(super) fn fits(&self, t: DataType) -> bool {
         match self {
             Self::Range { .. } => matches!(t, DataType::Integer | DataType::Decimal | DataType::Money),
+            Self::Crs(_) => t.is_spatial(),
             _ => matches!(t, DataType::String | DataType::Text),
         }
     }

@@ -52,7 +52,7 @@ impl Format {
             "csv" | "" => Self::Csv { delimiter: delim(b',')?, quote: b'"', header },
             "tsv" | "tab" => Self::Csv { delimiter: delim(b'\t')?, quote: b'"', header },
             "xlsx" | "xls" | "excel" => Self::Xlsx { sheet: sheet.map(str::to_string) },
-            "json" => Self::Json,
+            "json" | "geojson" => Self::Json,
             "ndjson" | "jsonl" => Self::Ndjson,
             "parquet" => Self::Parquet,
             other => {
@@ -559,7 +559,10 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
         line: Some(e.line() as u64),
         column: Some(e.column().to_string()),
     })?;
+    // A GeoJSON FeatureCollection: each feature a row of its properties and `geometry`.
+    let features = crate::spatial::feature_rows(&v);
     let items = match v {
+        _ if features.is_some() => features.clone().unwrap_or_default(),
         serde_json::Value::Array(_) => {
             let raw: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(text)
                 .map_err(|e| LakeError::input("bad_json", format!("JSON 无效 / invalid JSON: {e}")))?;
@@ -570,13 +573,13 @@ pub fn json_array(path: &Path, encoding: Encoding) -> Result<MemorySource> {
         }
         _ => vec![],
     };
-    let serde_json::Value::Array(_) = v else {
+    if features.is_none() && !v.is_array() {
         return Err(LakeError::at_line(
             "bad_json",
             1,
             "JSON 文件须为对象数组；逐行对象请用 format=ndjson / a JSON file must be an array of objects (use format=ndjson for one object per line)",
         ));
-    };
+    }
     let mut headers: Vec<String> = Vec::new();
     for it in &items {
         if let serde_json::Value::Object(m) = it {

@@ -23,7 +23,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver, and the browser profile directory (removed when the test ends).
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     _profile: tempfile::TempDir,
 }
@@ -37,7 +37,7 @@ impl Drop for Driver {
 
 /// The screenshots directory: `$CARGO_TARGET_DIR/screenshots`, else `target/screenshots` at the
 /// workspace root.
-fn screenshots_dir() -> PathBuf {
+pub(crate) fn screenshots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -47,7 +47,7 @@ fn screenshots_dir() -> PathBuf {
 }
 
 /// Start chromedriver and a headless Chromium session, or explain why not.
-async fn browser(downloads: &Path) -> Option<(Driver, Client)> {
+pub(crate) async fn browser(downloads: &Path) -> Option<(Driver, Client)> {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
     if !missing.is_empty() {
         let msg = format!(
@@ -119,7 +119,7 @@ fn axe_source() -> Option<String> {
 /// Every page the journeys pass: screenshots in zh and en on a desktop and in zh on a 390-px
 /// phone; the zh page scanned for raw codes; axe-core run on it (serious and critical
 /// violations of WCAG 2.1 A/AA collected).
-struct Tour {
+pub(crate) struct Tour {
     dir: PathBuf,
     axe: Option<String>,
     raw: Vec<String>,
@@ -128,13 +128,13 @@ struct Tour {
 }
 
 impl Tour {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Tour { dir: screenshots_dir(), axe: axe_source(), raw: vec![], violations: vec![], pages: 0 }
     }
 
     /// Visit `path` in both languages and on a phone, ending in Chinese on the desktop.
     /// Returns the Chinese page's source.
-    async fn visit(&mut self, c: &Client, app: &TestApp, name: &str, path: &str) -> String {
+    pub(crate) async fn visit(&mut self, c: &Client, app: &TestApp, name: &str, path: &str) -> String {
         let sep = if path.contains('?') { '&' } else { '?' };
         for lang in ["en", "zh"] {
             c.goto(&app.url(&format!("{path}{sep}lang={lang}"))).await.unwrap();
@@ -185,7 +185,7 @@ impl Tour {
     }
 
     /// After the journeys: every zh page plain, zero serious accessibility violations.
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         assert!(self.raw.is_empty(), "raw codes on zh pages: {:#?}", self.raw);
         assert!(self.violations.is_empty(), "accessibility (axe-core, serious or critical): {:#?}", self.violations);
     }
@@ -219,7 +219,7 @@ async fn submit(c: &Client, css: &str) {
     panic!("submitting {css} on {before} loaded no new page");
 }
 
-async fn login(c: &Client, app: &TestApp, user: &str, password: &str) {
+pub(crate) async fn login(c: &Client, app: &TestApp, user: &str, password: &str) {
     c.goto(&app.url("/login?lang=zh")).await.unwrap();
     fill(c, "#username", user).await;
     fill(c, "#password", password).await;

@@ -26,6 +26,8 @@ mod faults;
 mod files;
 mod files_catalog;
 mod gate;
+mod geo;
+mod geo_pages;
 mod grants;
 mod ingest;
 mod iot;

@@ -1,0 +1,251 @@
+//! Spatial columns (issue #24): `point` and `geometry` items are stored as ISO WKB in a
+//! `Binary` column, in CGCS2000. This module holds the Arrow kernels over those columns:
+//!
+//! - [`ColumnBuilder`] — cells (WKT, GeoJSON geometry, `lon,lat`, or a longitude/latitude column pair)
+//!   parsed, converted from the item's declared system and validated, at ingest;
+//! - [`present`] — WKB shown as WKT, the form every read (rows, CSV/JSON exports, SQL, CKAN,
+//!   Delta Sharing) gives, since they all run the governed projection;
+//! - [`grid`] — the location mask's kernel (WKT of the snapped point);
+//! - [`within_expr`] / [`distance_expr`] — the filter language's spatial predicates on the raw
+//!   WKB, evaluated before the masked projection like every row filter.
+
+use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanBuilder, StringArray, StringBuilder};
+use arrow::datatypes::DataType;
+use citydata_domain::crs::Crs;
+use citydata_domain::geo::{BBox, Geometry, distance_m};
+use citydata_domain::geo_cell;
+use citydata_domain::resource::{InfoItem, Validator};
+use citydata_domain::vocab::DataType as ItemType;
+use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, create_udf};
+use datafusion::prelude::{ident, lit};
+use std::sync::Arc;
+
+/// The system an item's cells are written in (its `crs:` validator; CGCS2000 by default).
+pub fn declared_crs(item: &InfoItem) -> Crs {
+    match &item.validator {
+        Some(Validator::Crs(c)) => *c,
+        _ => Crs::Cgcs2000,
+    }
+}
+
+/// One cell's outcome at ingest.
+pub enum Cell {
+    Null,
+    Wkb(Vec<u8>),
+    Bad { rule: &'static str, message: String },
+}
+
+/// Parse, convert and validate one cell of a spatial item.
+pub fn cell(item: &InfoItem, text: &str) -> Cell {
+    match geo_cell::parse_cell(text, declared_crs(item), item.data_type == ItemType::Point) {
+        Ok(g) => Cell::Wkb(g.to_wkb()),
+        Err(e) => Cell::Bad { rule: e.code, message: e.message },
+    }
+}
+
+/// A stored WKB value back as a geometry (`None` for bytes that are not WKB).
+fn geometry(b: &[u8]) -> Option<Geometry> {
+    Geometry::from_wkb(b).ok()
+}
+
+fn binary(a: &ArrayRef) -> datafusion::error::Result<ArrayRef> {
+    Ok(arrow::compute::cast(a, &DataType::Binary)?)
+}
+
+/// WKB as WKT text (NULL stays NULL).
+pub fn present_array(a: &ArrayRef) -> datafusion::error::Result<ArrayRef> {
+    let a = binary(a)?;
+    let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
+    let mut b = StringBuilder::with_capacity(a.len(), a.len() * 32);
+    for i in 0..a.len() {
+        match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten() {
+            Some(g) => b.append_value(g.to_wkt()),
+            None => b.append_null(),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// The location mask: each geometry as the WKT of its snapped point.
+pub fn grid(a: &ArrayRef, meters: u32) -> crate::Result<ArrayRef> {
+    let a = arrow::compute::cast(a, &DataType::Binary)?;
+    let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
+    let mut b = StringBuilder::with_capacity(a.len(), a.len() * 32);
+    for i in 0..a.len() {
+        match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten() {
+            Some(g) => b.append_value(geo_cell::snap(&g, f64::from(meters)).to_wkt()),
+            None => b.append_null(),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// The WKT presentation of a spatial column (an expression keeping the column's name).
+pub fn present(e: Expr, name: &str, input: &DataType) -> Expr {
+    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        Ok(ColumnarValue::Array(present_array(&arrays[0])?))
+    });
+    let udf = create_udf("citydata_st_astext", vec![input.clone()], DataType::Utf8, Volatility::Immutable, fun);
+    udf.call(vec![e]).alias(name)
+}
+
+fn floats(args: &[ArrayRef], from: usize) -> datafusion::error::Result<Vec<f64>> {
+    args[from..]
+        .iter()
+        .map(|a| {
+            let f = arrow::compute::cast(a, &DataType::Float64)?;
+            let f = f.as_any().downcast_ref::<arrow::array::Float64Array>().expect("cast to Float64");
+            Ok(if f.is_empty() || f.is_null(0) { f64::NAN } else { f.value(0) })
+        })
+        .collect()
+}
+
+fn predicate(name: &str, column: &str, params: Vec<f64>, test: fn(&Geometry, &[f64]) -> bool) -> Expr {
+    let n = params.len();
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let p = floats(&arrays, 1)?;
+        let a = binary(&arrays[0])?;
+        let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
+        let mut b = BooleanBuilder::with_capacity(a.len());
+        for i in 0..a.len() {
+            match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten() {
+                Some(g) => b.append_value(test(&g, &p)),
+                None => b.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    });
+    let mut types = vec![DataType::Binary];
+    types.extend(std::iter::repeat_n(DataType::Float64, n));
+    let udf = create_udf(name, types, DataType::Boolean, Volatility::Immutable, fun);
+    // The scan may give the column as `BinaryView`: the signature takes plain `Binary`.
+    let mut args = vec![datafusion::prelude::cast(ident(column), DataType::Binary)];
+    args.extend(params.into_iter().map(lit));
+    udf.call(args)
+}
+
+/// `within(item, bbox(…))`: the geometry's bounding box inside `b`.
+pub fn within_expr(column: &str, b: &BBox) -> Expr {
+    predicate("citydata_within_bbox", column, vec![b.min_lon, b.min_lat, b.max_lon, b.max_lat], |g, p| {
+        g.within_bbox(&BBox { min_lon: p[0], min_lat: p[1], max_lon: p[2], max_lat: p[3] })
+    })
+}
+
+/// `distance(item, point(lon, lat)) < metres` (`<=` when `inclusive`): from the geometry's
+/// anchor (the point itself, or a polygon's ring mean).
+pub fn distance_expr(column: &str, lon: f64, lat: f64, meters: f64, inclusive: bool) -> Expr {
+    let f: fn(&Geometry, &[f64]) -> bool = if inclusive {
+        |g, p| distance_m(g.anchor(), (p[0], p[1])) <= p[2]
+    } else {
+        |g, p| distance_m(g.anchor(), (p[0], p[1])) < p[2]
+    };
+    predicate(
+        if inclusive { "citydata_distance_le" } else { "citydata_distance_lt" },
+        column,
+        vec![lon, lat, meters],
+        f,
+    )
+}
+
+/// Builds a spatial item's column at ingest from its text cells.
+pub struct ColumnBuilder<'a> {
+    pub item: &'a InfoItem,
+    b: BinaryBuilder,
+}
+
+impl<'a> ColumnBuilder<'a> {
+    pub fn new(item: &'a InfoItem, n: usize) -> Self {
+        Self { item, b: BinaryBuilder::with_capacity(n, n * 21) }
+    }
+    /// Append one cell; the failure `(rule, message)` when it is refused.
+    pub fn push(&mut self, text: Option<&str>) -> Option<(&'static str, String)> {
+        match text.map(|t| cell(self.item, t)).unwrap_or(Cell::Null) {
+            Cell::Null => {
+                self.b.append_null();
+                None
+            }
+            Cell::Wkb(w) => {
+                self.b.append_value(w);
+                None
+            }
+            Cell::Bad { rule, message } => {
+                self.b.append_null();
+                Some((rule, message))
+            }
+        }
+    }
+    pub fn finish(mut self) -> ArrayRef {
+        Arc::new(self.b.finish())
+    }
+}
+
+/// The longitude/latitude column pair feeding a point item with no column of its own:
+/// `经度`/`纬度`, `lon`/`lat`, `lng`/`lat`, `longitude`/`latitude`, or `<item>_lon`/`<item>_lat`.
+pub fn lon_lat_columns(item: &InfoItem, headers: &[String], used: &[bool]) -> Option<(usize, usize)> {
+    let norm = |s: &str| s.trim().to_lowercase();
+    let name = item.name.as_str();
+    let find = |cands: &[String]| {
+        headers.iter().enumerate().find(|(i, h)| !used[*i] && cands.contains(&norm(h))).map(|(i, _)| i)
+    };
+    let lon: Vec<String> = ["经度", "lon", "lng", "longitude", "x"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("{name}_lon"), format!("{name}_lng"), format!("{}经度", item.title)])
+        .collect();
+    let lat: Vec<String> = ["纬度", "lat", "latitude", "y"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("{name}_lat"), format!("{}纬度", item.title)])
+        .collect();
+    Some((find(&lon)?, find(&lat)?))
+}
+
+/// The text cell of a point fed by a column pair.
+pub fn pair_cell(lon: Option<&StringArray>, lat: Option<&StringArray>, r: usize) -> Option<String> {
+    let l = crate::convert::cell(lon, r);
+    let t = crate::convert::cell(lat, r);
+    match (l, t) {
+        (None, None) => None,
+        (l, t) => Some(format!("{},{}", l.unwrap_or(""), t.unwrap_or(""))),
+    }
+}
+
+/// The message of a spatial rule, naming the rule and never the cell (a quarantine message is
+/// shown beside counts; the cell itself is only in the provider's record).
+pub fn rule_message(rule: &str) -> &'static str {
+    match rule {
+        "outside_extent" => "坐标不在中国范围内（或不是有效数字）/ coordinates outside China's extent",
+        "invalid_ring" => "多边形的环未闭合或少于 4 个点 / a polygon ring is not closed or has fewer than 4 positions",
+        "not_a_point" => "只接受点（经度,纬度）/ takes points only",
+        "bad_geojson" => "不是有效的 GeoJSON 几何（Point 或 Polygon）/ not a valid GeoJSON geometry",
+        "bad_wkt" => "不是有效的 WKT（POINT 或 POLYGON）/ not valid WKT",
+        _ => "不是有效的点位（经度,纬度）/ not a valid position (lon,lat)",
+    }
+}
+
+/// The spatial items of a resource (for [`crate::governed::GovernedRead::spatial`]).
+pub fn spatial_items(items: &[InfoItem]) -> Vec<citydata_domain::resource::ItemName> {
+    items.iter().filter(|i| i.data_type.is_spatial()).map(|i| i.name.clone()).collect()
+}
+
+/// The rows of a GeoJSON FeatureCollection (`None` for any other JSON): each feature's
+/// properties, and its geometry object under `geometry` (the column a spatial item without a
+/// column of its own reads).
+pub fn feature_rows(v: &serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    if v.get("type").and_then(serde_json::Value::as_str) != Some("FeatureCollection") {
+        return None;
+    }
+    let features = v.get("features")?.as_array()?;
+    Some(
+        features
+            .iter()
+            .map(|f| {
+                let mut row = f.get("properties").and_then(serde_json::Value::as_object).cloned().unwrap_or_default();
+                row.insert("geometry".into(), f.get("geometry").cloned().unwrap_or(serde_json::Value::Null));
+                serde_json::Value::Object(row)
+            })
+            .collect(),
+    )
+}
