@@ -26,6 +26,7 @@ pub mod ingest_lease;
 pub mod iot;
 pub mod lake_check;
 pub mod net;
+pub mod oidc;
 mod password;
 pub mod quality;
 mod ratelimit;
@@ -38,6 +39,7 @@ pub mod sharing;
 pub mod sources;
 pub mod sql;
 pub mod tokens;
+pub mod totp;
 pub mod verify;
 mod webhook_guard;
 pub mod webhooks;
@@ -130,6 +132,10 @@ pub struct CoreConfig {
     pub ticket_autoclose_days: u32,
     /// Verification grants' default quota and batch, and the per-user daily quota.
     pub verify: verify::VerifyLimits,
+    /// OpenID Connect providers and whether staff keep local passwords (统一身份认证).
+    pub oidc: oidc::OidcSettings,
+    /// Platform and department admins who sign in with a local password need a TOTP code.
+    pub totp_required: bool,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -171,6 +177,8 @@ impl Default for CoreConfig {
             ticket_sla_days: 5,
             ticket_autoclose_days: 14,
             verify: verify::VerifyLimits::default(),
+            oidc: oidc::OidcSettings::default(),
+            totp_required: false,
         }
     }
 }
@@ -212,6 +220,8 @@ pub struct Core {
     /// The public evaluation table per period, computed once a minute at most on this node
     /// (the lock also makes concurrent anonymous requests wait for one computation).
     public_evaluation: evaluation::PublicCache,
+    /// The identity providers and their discovery documents on this node.
+    oidc: Arc<oidc::Oidc>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -228,7 +238,9 @@ impl Core {
         let login_user_limiter =
             Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures_per_user, config.login_window));
         let passwords = password::PasswordGate::new(config.password_hash_concurrency, config.password_queue_wait);
+        let oidc = oidc::runtime(config.oidc.clone());
         Self {
+            oidc,
             store,
             config,
             login_limiter,

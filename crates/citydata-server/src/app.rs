@@ -239,6 +239,11 @@ pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
             max_batch: settings.settings.verify_max_batch.clamp(1, citydata_core::verify::MAX_BATCH_CEILING),
             user_daily_quota: settings.settings.verify_user_daily_quota.clamp(1, 100_000_000),
         },
+        oidc: {
+            settings.settings.oidc.check().map_err(|e| anyhow::anyhow!(e))?;
+            settings.settings.oidc.clone()
+        },
+        totp_required: settings.settings.totp_required_for_admins,
         ..CoreConfig::default()
     })
 }

@@ -159,6 +159,12 @@ pub struct Settings {
     pub verify_daily_quota: u32,
     pub verify_max_batch: u32,
     pub verify_user_daily_quota: u32,
+    /// 统一身份认证: OpenID Connect providers (`[oidc.providers.NAME]`), and whether staff
+    /// keep local passwords (`local_login = "operators"` keeps them for `operators` only).
+    pub oidc: citydata_core::oidc::OidcSettings,
+    /// 动态口令: platform and department admins signing in with a local password need a TOTP
+    /// code (enrolled at their next login).
+    pub totp_required_for_admins: bool,
 }
 
 impl Default for Settings {
@@ -216,6 +222,8 @@ impl Default for Settings {
             verify_daily_quota: 10_000,
             verify_max_batch: 1_000,
             verify_user_daily_quota: 20_000,
+            oidc: Default::default(),
+            totp_required_for_admins: false,
         }
     }
 }
@@ -430,6 +438,17 @@ impl ResolvedSettings {
         t.insert("verify_daily_quota".into(), i64::from(s.verify_daily_quota).into());
         t.insert("verify_max_batch".into(), i64::from(s.verify_max_batch).into());
         t.insert("verify_user_daily_quota".into(), i64::from(s.verify_user_daily_quota).into());
+        t.insert("totp_required_for_admins".into(), s.totp_required_for_admins.into());
+        if let Ok(toml::Value::Table(mut o)) = toml::Value::try_from(&s.oidc) {
+            if let Some(toml::Value::Table(ps)) = o.get_mut("providers") {
+                for (_, p) in ps.iter_mut() {
+                    if let Some(t) = p.as_table_mut().filter(|t| t.contains_key("client_secret")) {
+                        t.insert("client_secret".into(), "<redacted>".into());
+                    }
+                }
+            }
+            t.insert("oidc".into(), toml::Value::Table(o));
+        }
         toml::to_string(&t).unwrap_or_default()
     }
 

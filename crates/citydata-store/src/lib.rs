@@ -12,6 +12,7 @@ mod error;
 mod evaluation;
 mod files;
 mod iot;
+mod oidc;
 mod sharing;
 mod sources;
 #[cfg(feature = "sql")]
@@ -19,6 +20,7 @@ pub mod sql;
 mod states;
 #[cfg(feature = "suite")]
 pub mod suite;
+mod totp;
 mod traits;
 mod verify;
 
@@ -27,7 +29,9 @@ pub use error::StoreError;
 pub use evaluation::*;
 pub use files::{FileRecord, FileStore};
 pub use iot::*;
+pub use oidc::{OidcIdentity, OidcStateRecord, OidcStore};
 pub use sharing::SharingStore;
 pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};
+pub use totp::{TotpRecord, TotpStore};
 pub use traits::*;
 pub use verify::{VerifyStore, VerifyTermsRecord};

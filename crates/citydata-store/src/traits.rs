@@ -148,6 +148,8 @@ pub trait Store:
     + crate::SessionInfoStore
     + crate::FileStore
     + crate::VerifyStore
+    + crate::OidcStore
+    + crate::TotpStore
     + Send
     + Sync
 {

@@ -14,10 +14,12 @@ mod files;
 mod grants;
 mod ingests;
 mod iot;
+mod oidc;
 mod quality;
 mod requests;
 mod sharing;
 mod sources;
+mod totp;
 mod verify;
 mod webhooks;
 
