@@ -156,7 +156,9 @@ impl From<CoreError> for ApiError {
             CoreError::Storage { code, message, retry_after_secs } => {
                 let status = match code {
                     "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
-                    "storage_unavailable" | "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable" | "store_unavailable" | "provider_unavailable" => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
                     "write_conflict" => StatusCode::CONFLICT,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
@@ -164,6 +166,11 @@ impl From<CoreError> for ApiError {
                 e.retry_after = retry_after_secs;
                 e
             }
+            CoreError::SecondFactor { code, message, enrol } => Self::new(StatusCode::UNAUTHORIZED, code, message)
+                .with_details(match enrol {
+                    Some(e) => json!({"secret": e.secret, "otpauth_uri": e.otpauth_uri, "qr_svg": e.qr_svg}),
+                    None => json!({}),
+                }),
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::internal()

@@ -40,6 +40,7 @@ pub const REQUIRED: &[(&str, &str, Option<Scope>)] = &[
     ("GET", "/api/v1/service-accounts/{id}/tokens", Some(Admin)),
     ("POST", "/api/v1/service-accounts/{id}/tokens", Some(Admin)),
     ("DELETE", "/api/v1/service-accounts/{id}/tokens/{token_id}", Some(Admin)),
+    ("PUT", "/api/v1/users/{id}/pinned-roles", Some(Admin)),
     // A sharing profile is a credential reading data through Delta Sharing: like a token,
     // only a caller with every right may mint one.
     ("GET", "/api/v1/sharing/profiles", Some(Admin)),

@@ -16,6 +16,8 @@ pub struct NewSession {
     pub cookie_value: String,
     pub expires_at: DateTime<Utc>,
     pub principal: Principal,
+    /// Recovery codes of a second factor this login just enrolled (shown once), else empty.
+    pub recovery_codes: Vec<String>,
 }
 
 /// The prefix every API token starts with, so that secret scanners and people recognise one.
@@ -52,6 +54,18 @@ impl Core {
     /// (many clients trying one account). The client is `meta.client`, which the HTTP layer
     /// takes from `X-Forwarded-For` only behind a trusted proxy.
     pub async fn login(&self, meta: &RequestMeta, username: &str, password: &str) -> Result<NewSession, CoreError> {
+        self.login_with_code(meta, username, password, None).await
+    }
+
+    /// [`Core::login`] with the second step: `totp_code` is a code of the user's authenticator
+    /// app or a recovery code (see [`crate::totp`]).
+    pub async fn login_with_code(
+        &self,
+        meta: &RequestMeta,
+        username: &str,
+        password: &str,
+        totp_code: Option<&str>,
+    ) -> Result<NewSession, CoreError> {
         let now = Utc::now();
         let user_key = username.trim().to_lowercase();
         let client_key = meta.client.as_deref().unwrap_or("").to_string();
@@ -99,7 +113,44 @@ impl Core {
                 return self.audited(meta, Actor::Name(username), "auth.login", None, Err(bad_credentials())).await;
             }
         };
+        // With a provider configured, staff may be sent there (`oidc.local_login`).
+        if !self.local_password_allowed(&user) {
+            let e = CoreError::Forbidden(
+                "本平台工作人员请通过统一身份认证登录 / staff sign in through the unified identity provider".into(),
+            );
+            return self.audited(meta, Actor::Name(username), "auth.login", None, Err(e)).await;
+        }
+        let recovery_codes = match self.second_factor(&user, totp_code).await {
+            Ok(codes) => codes,
+            Err(e) => {
+                if e.code() == "totp_invalid" {
+                    self.login_limiter.record_failure(&key, now);
+                    self.login_user_limiter.record_failure(&user_key, now);
+                }
+                return self.audited(meta, Actor::Name(username), "auth.login", None, Err(e)).await;
+            }
+        };
+        // Cleared only after the second factor too, so codes cannot be guessed past the limits.
         self.login_limiter.clear(&key);
+        let (mut session, _) = self.open_session(meta, user).await?;
+        session.recovery_codes = recovery_codes;
+        let p = &session.principal;
+        self.record(
+            meta,
+            Actor::Principal(p),
+            "auth.login",
+            Some(format!("user:{}", p.username)),
+            citydata_domain::audit::Outcome::Success,
+            serde_json::json!({}),
+        )
+        .await?;
+        Ok(session)
+    }
+
+    /// Open a session for `user` (not audited: the caller records how the user signed in).
+    /// Returns the session and the stored hash of its cookie.
+    pub(crate) async fn open_session(&self, meta: &RequestMeta, user: User) -> Result<(NewSession, String), CoreError> {
+        let now = Utc::now();
         let cookie_value = random_secret(32);
         let expires_at = now + self.config.session_ttl;
         let record =
@@ -107,16 +158,18 @@ impl Core {
         self.store.create_session(&record).await?;
         self.describe_new_session(meta, &record.id_hash).await?;
         let p = principal(user, AuthMethod::Session);
-        self.record(
-            meta,
-            Actor::Principal(&p),
-            "auth.login",
-            Some(format!("user:{}", p.username)),
-            citydata_domain::audit::Outcome::Success,
-            serde_json::json!({}),
-        )
-        .await?;
-        Ok(NewSession { cookie_value, expires_at, principal: p })
+        Ok((NewSession { cookie_value, expires_at, principal: p, recovery_codes: vec![] }, record.id_hash))
+    }
+
+    /// Whether `user` may sign in with a local password: always, unless a provider is
+    /// configured with `local_login = "operators"`; then only the listed operators and people
+    /// without a department (the public) may.
+    pub fn local_password_allowed(&self, user: &User) -> bool {
+        let o = &self.config.oidc;
+        o.providers.is_empty()
+            || o.local_login == crate::oidc::LocalLogin::All
+            || user.memberships.is_empty()
+            || o.operators.iter().any(|n| n.trim().eq_ignore_ascii_case(user.username.as_str()))
     }
 
     /// End the session behind `cookie_value`.

@@ -56,6 +56,10 @@ pub enum CoreError {
     /// until `resets_at`).
     #[error("quota exhausted until {resets_at}")]
     QuotaExhausted { retry_after_secs: u64, resets_at: chrono::DateTime<chrono::Utc> },
+    /// A second factor is needed or was wrong (401): `totp_required`, `totp_invalid`, or
+    /// `totp_enrolment_required` with the new secret to add to an authenticator app.
+    #[error("{message}")]
+    SecondFactor { code: &'static str, message: String, enrol: Option<Box<crate::totp::TotpEnrolment>> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -85,6 +89,7 @@ impl CoreError {
             Self::Storage { code, .. } => code,
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::QuotaExhausted { .. } => "quota_exhausted",
+            Self::SecondFactor { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }

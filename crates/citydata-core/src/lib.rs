@@ -30,6 +30,7 @@ pub mod iot;
 pub mod lake_check;
 pub mod licenses;
 pub mod net;
+pub mod oidc;
 mod password;
 pub mod quality;
 mod ratelimit;
@@ -42,6 +43,7 @@ pub mod sharing;
 pub mod sources;
 pub mod sql;
 pub mod tokens;
+pub mod totp;
 pub mod verify;
 mod webhook_guard;
 pub mod webhooks;
@@ -136,6 +138,10 @@ pub struct CoreConfig {
     pub verify: verify::VerifyLimits,
     /// License verification's limits and receipt key (电子证照核验).
     pub licenses: licenses::LicenseConfig,
+    /// OpenID Connect providers and whether staff keep local passwords (统一身份认证).
+    pub oidc: oidc::OidcSettings,
+    /// Platform and department admins who sign in with a local password need a TOTP code.
+    pub totp_required: bool,
 }
 
 /// The default 安全承诺书 shown to public applicants (configurable as `commitment_text`).
@@ -178,6 +184,8 @@ impl Default for CoreConfig {
             ticket_autoclose_days: 14,
             verify: verify::VerifyLimits::default(),
             licenses: licenses::LicenseConfig::default(),
+            oidc: oidc::OidcSettings::default(),
+            totp_required: false,
         }
     }
 }
@@ -221,6 +229,8 @@ pub struct Core {
     public_evaluation: evaluation::PublicCache,
     /// Catalog records for metadata reads, current with the catalog change sequence.
     catalog_cache: Arc<catalog_cache::CatalogCache>,
+    /// The identity providers and their discovery documents on this node.
+    oidc: Arc<oidc::Oidc>,
 }
 
 type UsageMap = std::collections::HashMap<String, feedback::Usage>;
@@ -237,7 +247,9 @@ impl Core {
         let login_user_limiter =
             Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures_per_user, config.login_window));
         let passwords = password::PasswordGate::new(config.password_hash_concurrency, config.password_queue_wait);
+        let oidc = oidc::runtime(config.oidc.clone());
         Self {
+            oidc,
             store,
             config,
             login_limiter,

@@ -28,6 +28,7 @@ pub mod quality;
 pub mod region;
 pub mod resource;
 pub mod scope;
+pub mod totp;
 pub mod user;
 pub mod verify;
 pub mod vocab;

@@ -19,6 +19,7 @@ mod i18n;
 mod iot;
 mod licenses;
 mod map;
+mod oidc;
 mod present;
 mod public;
 mod quality;
@@ -50,6 +51,8 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
         .route("/login", get(public::login_page).post(public::login))
         .route("/register", get(public::register_page).post(public::register))
         .route("/logout", post(public::logout))
+        .route("/auth/oidc/{provider}/login", get(oidc::login))
+        .route("/auth/oidc/{provider}/callback", get(oidc::callback))
         .route("/static/{file}", get(public::asset))
         .route("/console", get(console::home))
         .route("/console/resources/new", get(console::new_page).post(console::create))

@@ -598,11 +598,16 @@ pub async fn help(Extension(portal): P, ctx: Ctx) -> Response {
     ctx.render(&portal, "help.html", json!({}))
 }
 
-pub async fn login_page(Extension(portal): P, ctx: Ctx) -> Response {
+pub async fn login_page(State(state): State<AppState>, Extension(portal): P, ctx: Ctx) -> Response {
     let next = safe_next(ctx.q("next"));
     // After registration: say so, and fill in the new username.
     let registered = ctx.q("registered").is_some();
-    ctx.render(&portal, "login.html", json!({"next": next, "registered": registered, "username": ctx.q("username")}))
+    let providers = crate::oidc::providers(&state, ctx.lang).await;
+    ctx.render(
+        &portal,
+        "login.html",
+        json!({"next": next, "registered": registered, "username": ctx.q("username"), "providers": providers}),
+    )
 }
 
 #[derive(Deserialize)]
@@ -613,6 +618,9 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    /// 动态口令 or a recovery code (administrators, when required).
+    #[serde(default)]
+    totp_code: String,
     #[serde(default)]
     next: String,
 }
@@ -627,7 +635,28 @@ pub async fn login(
         return r;
     }
     let next = safe_next(Some(&form.next));
-    match state.core.login(&ctx.meta, &form.username, &form.password).await {
+    let code = Some(form.totp_code.as_str()).filter(|c| !c.trim().is_empty());
+    match state.core.login_with_code(&ctx.meta, &form.username, &form.password, code).await {
+        Ok(s) if !s.recovery_codes.is_empty() => {
+            // A second factor was just enrolled: show its recovery codes once, then go on.
+            let cookie = session_cookie(&state, s.cookie_value, s.expires_at);
+            let codes = s.recovery_codes;
+            let mut resp = ctx.render(&portal, "login.html", json!({"next": next, "recovery_codes": codes}));
+            if let Ok(v) = cookie.to_string().parse() {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(CoreError::SecondFactor { message, enrol, .. }) => {
+            let providers = crate::oidc::providers(&state, ctx.lang).await;
+            ctx.render_status(
+                &portal,
+                StatusCode::UNAUTHORIZED,
+                "login.html",
+                json!({"next": next, "error": crate::present::one_language(&message, ctx.lang), "username": form.username,
+                       "providers": providers, "totp": true, "enrol": enrol}),
+            )
+        }
         Ok(s) => {
             let max_age = (s.expires_at - chrono::Utc::now()).num_seconds().max(0);
             let cookie = Cookie::build((citydata_api::SESSION_COOKIE, s.cookie_value))
@@ -644,17 +673,34 @@ pub async fn login(
             resp
         }
         Err(e) => {
-            let status = citydata_api::ApiError::from(e).status;
-            let message =
-                if status == StatusCode::TOO_MANY_REQUESTS { ctx.m("login_throttled") } else { ctx.m("login_failed") };
+            let api = citydata_api::ApiError::from(e);
+            let status = api.status;
+            let message = match status {
+                StatusCode::TOO_MANY_REQUESTS => ctx.m("login_throttled"),
+                // Staff sent to the identity provider (`oidc.local_login`): say so.
+                StatusCode::FORBIDDEN => crate::present::one_language(&api.message, ctx.lang),
+                _ => ctx.m("login_failed"),
+            };
+            let providers = crate::oidc::providers(&state, ctx.lang).await;
             ctx.render_status(
                 &portal,
                 status,
                 "login.html",
-                json!({"next": next, "error": message, "username": form.username}),
+                json!({"next": next, "error": message, "username": form.username, "providers": providers}),
             )
         }
     }
+}
+
+fn session_cookie(state: &AppState, value: String, expires_at: chrono::DateTime<chrono::Utc>) -> Cookie<'static> {
+    let max_age = (expires_at - chrono::Utc::now()).num_seconds().max(0);
+    Cookie::build((citydata_api::SESSION_COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.cookie_secure)
+        .max_age(time::Duration::seconds(max_age))
+        .build()
 }
 
 pub async fn logout(
@@ -669,10 +715,16 @@ pub async fn logout(
         return r;
     }
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(&headers);
+    let mut to = "/".to_string();
     if let (Some(c), Some(p)) = (jar.get(citydata_api::SESSION_COOKIE), ctx.principal.as_ref()) {
+        // A provider's session ends at the provider too (RP-initiated logout), then comes back.
+        let back = format!("{}/", state.base_url(&headers));
+        if let Some(u) = state.core.oidc_logout_url(c.value(), &back).await {
+            to = u;
+        }
         let _ = state.core.logout(&ctx.meta, p, Some(c.value())).await;
     }
-    let mut resp = ctx.redirect("/");
+    let mut resp = ctx.redirect(&to);
     let gone = Cookie::build((citydata_api::SESSION_COOKIE, "")).path("/").max_age(time::Duration::ZERO).build();
     if let Ok(v) = gone.to_string().parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);

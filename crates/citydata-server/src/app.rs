@@ -244,6 +244,11 @@ pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
             per_minute: settings.settings.license_verify_per_minute.clamp(1, 1_000_000),
             receipt_key: Some(settings.receipt_key().context("cannot keep the license receipt key")?),
         },
+        oidc: {
+            settings.settings.oidc.check().map_err(|e| anyhow::anyhow!(e))?;
+            settings.settings.oidc.clone()
+        },
+        totp_required: settings.settings.totp_required_for_admins,
         ..CoreConfig::default()
     })
 }

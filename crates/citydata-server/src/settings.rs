@@ -166,6 +166,12 @@ pub struct Settings {
     /// The Ed25519 seed (64 hex digits) signing license receipts; unset, `data_dir/receipt_key`
     /// (made at first start, mode 0600). Nodes behind one address should share it.
     pub license_receipt_key: Option<Secret>,
+    /// 统一身份认证: OpenID Connect providers (`[oidc.providers.NAME]`), and whether staff
+    /// keep local passwords (`local_login = "operators"` keeps them for `operators` only).
+    pub oidc: citydata_core::oidc::OidcSettings,
+    /// 动态口令: platform and department admins signing in with a local password need a TOTP
+    /// code (enrolled at their next login).
+    pub totp_required_for_admins: bool,
 }
 
 impl Default for Settings {
@@ -226,6 +232,8 @@ impl Default for Settings {
             verify_per_second: 50,
             license_verify_per_minute: 30,
             license_receipt_key: None,
+            oidc: Default::default(),
+            totp_required_for_admins: false,
         }
     }
 }
@@ -444,6 +452,17 @@ impl ResolvedSettings {
         t.insert("license_verify_per_minute".into(), i64::from(s.license_verify_per_minute).into());
         if s.license_receipt_key.is_some() {
             t.insert("license_receipt_key".into(), "<redacted>".into());
+        }
+        t.insert("totp_required_for_admins".into(), s.totp_required_for_admins.into());
+        if let Ok(toml::Value::Table(mut o)) = toml::Value::try_from(&s.oidc) {
+            if let Some(toml::Value::Table(ps)) = o.get_mut("providers") {
+                for (_, p) in ps.iter_mut() {
+                    if let Some(t) = p.as_table_mut().filter(|t| t.contains_key("client_secret")) {
+                        t.insert("client_secret".into(), "<redacted>".into());
+                    }
+                }
+            }
+            t.insert("oidc".into(), toml::Value::Table(o));
         }
         toml::to_string(&t).unwrap_or_default()
     }

@@ -13,6 +13,7 @@ mod evaluation;
 mod files;
 mod iot;
 mod rate;
+mod oidc;
 mod sharing;
 mod sources;
 #[cfg(feature = "sql")]
@@ -20,6 +21,7 @@ pub mod sql;
 mod states;
 #[cfg(feature = "suite")]
 pub mod suite;
+mod totp;
 mod traits;
 mod verify;
 
@@ -29,7 +31,9 @@ pub use evaluation::*;
 pub use files::{FileRecord, FileStore};
 pub use iot::*;
 pub use rate::RateStore;
+pub use oidc::{OidcIdentity, OidcStateRecord, OidcStore};
 pub use sharing::SharingStore;
 pub use sources::{HarvestRecord, SourceRecord, SourceRunRecord, SourceStore};
+pub use totp::{TotpRecord, TotpStore};
 pub use traits::*;
 pub use verify::{VerifyStore, VerifyTermsRecord};

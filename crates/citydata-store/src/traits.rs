@@ -149,6 +149,8 @@ pub trait Store:
     + crate::FileStore
     + crate::VerifyStore
     + crate::RateStore
+    + crate::OidcStore
+    + crate::TotpStore
     + Send
     + Sync
 {

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 pub use citydata_core::demo::DEMO_PASSWORD;
 
 pub mod mqtt;
+pub mod oidc_mock;
 
 /// Options for [`spawn_app_with`].
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct SpawnOptions {
     /// Change any other setting before the app is built (e.g. `trusted_proxies`,
     /// `webhook_allow_cidrs`, `metrics_token`).
     pub configure: Option<fn(&mut Settings)>,
+    /// A `citydata.toml` to load (e.g. `[oidc.providers.NAME]` naming a provider the test
+    /// started), written into the app's data directory.
+    pub config_toml: Option<String>,
 }
 
 impl Default for SpawnOptions {
@@ -56,6 +60,7 @@ impl Default for SpawnOptions {
             sql_memory_mib: None,
             audit_key_file: None,
             configure: None,
+            config_toml: None,
         }
     }
 }
@@ -113,7 +118,12 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
         database_url: Some(database_url.clone()),
         demo: Some(opts.demo),
     };
-    let mut settings = Settings::load(None, &overrides).expect("settings");
+    let config_file = opts.config_toml.as_ref().map(|t| {
+        let path = data_dir.path().join("citydata.toml");
+        std::fs::write(&path, t).expect("write citydata.toml");
+        path
+    });
+    let mut settings = Settings::load(config_file.as_deref(), &overrides).expect("settings");
     if let Some(m) = opts.max_body_bytes {
         settings.max_body_bytes = m;
     }
@@ -166,6 +176,19 @@ impl TestApp {
         let r = c
             .post(self.url("/api/v1/auth/login"))
             .json(&json!({ "username": username, "password": DEMO_PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status(), 200, "login as {username} failed: {}", r.text().await.unwrap_or_default());
+        c
+    }
+
+    /// A new client logged in as `username` with the demo password and a second-factor code.
+    pub async fn login_with_totp(&self, username: &str, code: &str) -> reqwest::Client {
+        let c = new_client();
+        let r = c
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "username": username, "password": DEMO_PASSWORD, "totp_code": code }))
             .send()
             .await
             .expect("login request");

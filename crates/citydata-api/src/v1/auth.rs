@@ -17,19 +17,27 @@ use utoipa::ToSchema;
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// 动态口令: a code of the authenticator app, or a recovery code (administrators, when
+    /// `totp_required_for_admins` is set).
+    #[serde(default)]
+    pub totp_code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     pub user: MeView,
     pub expires_at: DateTime<Utc>,
+    /// Recovery codes of the second factor this login enrolled: shown once, each usable once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recovery_codes: Vec<String>,
 }
 
 /// Log in with a username and password; sets the session cookie (HttpOnly, SameSite=Lax).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = LoginResponse, description = "Logged in; the session cookie is set"),
-        (status = 401, body = ErrorEnvelope, description = "Wrong username or password"),
+        (status = 401, body = ErrorEnvelope, description = "Wrong username or password, or a second factor is needed (`totp_required`, `totp_invalid`, `totp_enrolment_required` with `details.secret`, `details.otpauth_uri`, `details.qr_svg`)"),
+        (status = 403, body = ErrorEnvelope, description = "Staff must sign in through the identity provider"),
         (status = 429, body = ErrorEnvelope, description = "Too many failed attempts"),
     ))]
 pub async fn login(
@@ -38,7 +46,7 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let s = state.core.login(&meta, &body.username, &body.password).await?;
+    let s = state.core.login_with_code(&meta, &body.username, &body.password, body.totp_code.as_deref()).await?;
     let max_age = (s.expires_at - Utc::now()).num_seconds().max(0);
     let cookie = Cookie::build((SESSION_COOKIE, s.cookie_value))
         .path("/")
@@ -46,7 +54,8 @@ pub async fn login(
         .same_site(SameSite::Lax)
         .secure(state.cookie_secure)
         .max_age(time_duration(max_age));
-    let body = LoginResponse { user: MeView::from(&s.principal), expires_at: s.expires_at };
+    let body =
+        LoginResponse { user: MeView::from(&s.principal), expires_at: s.expires_at, recovery_codes: s.recovery_codes };
     Ok((jar.add(cookie), Json(body)))
 }
 

@@ -10,6 +10,7 @@ pub mod files;
 pub mod grants;
 pub mod iot;
 mod licenses;
+mod oidc;
 pub mod quality;
 mod requests;
 pub mod resources;
@@ -54,6 +55,7 @@ pub fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(service_accounts::list, service_accounts::create))
         .routes(routes!(service_accounts::list_tokens, service_accounts::create_token))
         .routes(routes!(service_accounts::revoke_token))
+        .routes(routes!(oidc::pin_roles))
         .routes(routes!(sessions::list_sessions, sessions::end_other_sessions))
         .routes(routes!(sessions::end_session))
         .routes(routes!(audit::list_audit))

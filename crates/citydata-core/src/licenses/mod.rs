@@ -330,6 +330,7 @@ impl Core {
                 secret: &self.config.pseudonym_key,
                 contains: vec![],
                 order: None,
+                spatial: citydata_lake::spatial::spatial_items(&resource.content.items),
             };
             let code = resource.content.code.to_string();
             let batches = self

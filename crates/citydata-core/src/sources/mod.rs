@@ -15,7 +15,7 @@ mod pg;
 pub mod runner;
 mod runs;
 pub mod schedule;
-mod secret;
+pub(crate) mod secret;
 mod validate;
 
 use crate::audit::Actor;

@@ -14,11 +14,13 @@ mod files;
 mod grants;
 mod ingests;
 mod iot;
+mod oidc;
 mod quality;
 mod rate;
 mod requests;
 mod sharing;
 mod sources;
+mod totp;
 mod verify;
 mod webhooks;
 

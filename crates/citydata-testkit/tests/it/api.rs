@@ -356,6 +356,7 @@ async fn openapi_documents_every_v1_route() {
         "GET /api/v1/service-accounts/{id}/tokens",
         "POST /api/v1/service-accounts/{id}/tokens",
         "DELETE /api/v1/service-accounts/{id}/tokens/{token_id}",
+        "PUT /api/v1/users/{id}/pinned-roles",
         "GET /api/v1/audit",
         "GET /api/v1/audit/verify",
         "GET /api/v1/resources",

@@ -472,8 +472,18 @@ pub(crate) enum TokenCommand {
         #[arg(long)]
         name: String,
         /// Lifetime: 90d, 12w, 1y or a number of days.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "expires_in_days")]
         expires: Option<String>,
+        /// Lifetime in days.
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+        /// Scopes, comma-separated (catalog:read, catalog:write, data:read, data:write,
+        /// requests, webhooks, admin); none: every scope.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// A resource (id or code) the token is limited to; repeat for several.
+        #[arg(long = "resource")]
+        resources: Vec<String>,
     },
 }
 

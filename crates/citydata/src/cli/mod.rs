@@ -123,11 +123,22 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { command: TokenCommand::Create { user, name, expires } } => {
-            let days = expires.as_deref().map(parse_days).transpose()?;
+        Command::Token {
+            command: TokenCommand::Create { user, name, expires, expires_in_days, scopes, resources },
+        } => {
+            let days = match expires_in_days {
+                Some(d) => Some(d),
+                None => expires.as_deref().map(parse_days).transpose()?,
+            };
             let core = open_core(settings.resolve()?).await?;
             let p = core.cli_principal(&user).await.map_err(user_error)?;
-            let t = core.create_token(&cli_meta(), &p, &name, days).await.map_err(user_error)?;
+            let req = citydata_core::tokens::TokenRequest {
+                name,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                resources: (!resources.is_empty()).then_some(resources),
+                expires_in_days: days,
+            };
+            let t = core.create_scoped_token(&cli_meta(), &p, &req).await.map_err(user_error)?;
             eprintln!("令牌只显示这一次，请妥善保存 / the token is shown only once:");
             println!("{}", t.token);
             Ok(ExitCode::SUCCESS)

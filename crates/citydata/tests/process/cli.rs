@@ -71,6 +71,28 @@ fn operator_commands_and_audit_verify() {
     assert!(stdout(&o).trim().starts_with("cd_"), "{}", stdout(&o));
     let o = run(citydata(d).args(["token", "create", "--user", "nobody", "--name", "etl"]));
     assert!(!o.status.success());
+    // Scoped: the least a reading job needs; a bad scope is named.
+    let o = run(citydata(d).args([
+        "token",
+        "create",
+        "--user",
+        "gaj-steward",
+        "--name",
+        "reader",
+        "--scopes",
+        "catalog:read,data:read",
+        "--expires-in-days",
+        "30",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).trim().starts_with("cd_"), "{}", stdout(&o));
+    let o = run(citydata(d).args(["token", "create", "--user", "gaj-steward", "--name", "x", "--scopes", "data:rd"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("scopes[0]"), "{}", stderr(&o));
+    let o =
+        run(citydata(d).args(["token", "create", "--user", "gaj-steward", "--name", "x", "--resource", "999/999999"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("resources[0]"), "{}", stderr(&o));
 
     let o = run(citydata(d).args(["config", "show"]));
     let secret = std::fs::read_to_string(d.join("secret_key")).unwrap();
