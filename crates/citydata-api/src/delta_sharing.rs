@@ -296,7 +296,8 @@ async fn query(
     let mut out = protocol_lines(&a.meta);
     for f in &a.files {
         let line = json!({ "file": {
-            "url": format!("{base}{}", f.path),
+            // Presigned object-store URLs (a lake on S3) are absolute already.
+            "url": if f.path.starts_with('/') { format!("{base}{}", f.path) } else { f.path.clone() },
             "id": f.id,
             "partitionValues": {},
             "size": f.size,

@@ -22,6 +22,7 @@ pub mod read;
 pub mod schema;
 pub mod sharing;
 pub mod snapshot;
+pub mod storage;
 pub mod table;
 
 pub use error::{LakeError, Result, StorageKind};

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 pub use citydata_core::demo::DEMO_PASSWORD;
 
 pub mod mqtt;
+pub mod s3;
 
 /// Options for [`spawn_app_with`].
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct SpawnOptions {
     /// Change any other setting before the app is built (e.g. `trusted_proxies`,
     /// `webhook_allow_cidrs`, `metrics_token`).
     pub configure: Option<fn(&mut Settings)>,
+    /// Keep the lake in this S3 bucket ([`s3::Moto::lake`]) instead of the data directory.
+    pub s3: Option<s3::S3Lake>,
 }
 
 impl Default for SpawnOptions {
@@ -56,6 +59,7 @@ impl Default for SpawnOptions {
             sql_memory_mib: None,
             audit_key_file: None,
             configure: None,
+            s3: None,
         }
     }
 }
@@ -135,6 +139,9 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     }
     if let Some(f) = opts.configure {
         f(&mut settings);
+    }
+    if let Some(l) = &opts.s3 {
+        l.configure(&mut settings);
     }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {

@@ -113,6 +113,24 @@ impl Core {
             .ok_or_else(|| CoreError::NotFound("文件不存在 / no such file".into()))
     }
 
+    /// On a lake in S3, the files' URLs become presigned GET URLs of the bucket, valid as long
+    /// as the signed URLs citydata serves itself: the reader downloads from the object store.
+    async fn presign_shared_files(&self, files: &mut [SharedFileUrl]) -> Result<(), CoreError> {
+        let lake = self.lake()?;
+        if !lake.is_remote() {
+            return Ok(());
+        }
+        let ttl = std::time::Duration::from_secs(FILE_URL_TTL_SECS as u64);
+        for f in files {
+            let rel = f.path.trim_start_matches("/delta-sharing/files/");
+            let rel = rel.split('?').next().unwrap_or(rel);
+            if let Some(url) = lake.presigned_get(&format!("sharing/{rel}"), ttl).await? {
+                f.path = url.to_string();
+            }
+        }
+        Ok(())
+    }
+
     /// Every resource with data that `principal` may export, as tables of its share.
     pub async fn sharing_tables(&self, principal: &Principal) -> Result<Vec<SharedTableRef>, CoreError> {
         let share = share_name(principal);
@@ -316,6 +334,10 @@ impl Core {
                 files,
             }
         });
+        let result = match result {
+            Ok(mut a) => self.presign_shared_files(&mut a.files).await.map(|()| a),
+            Err(e) => Err(e),
+        };
         let (outcome, details) = match &result {
             Ok(a) => (
                 Outcome::Success,

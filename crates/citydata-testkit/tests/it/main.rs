@@ -32,6 +32,7 @@ mod profile_pages;
 mod quality;
 mod requests;
 mod rule_pages;
+mod s3;
 mod schemathesis;
 mod sharing;
 mod sources;
