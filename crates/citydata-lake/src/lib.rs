@@ -21,6 +21,7 @@ pub mod quality;
 pub mod read;
 pub mod schema;
 pub mod sharing;
+pub mod sharing_changes;
 pub mod snapshot;
 pub mod storage;
 pub mod table;

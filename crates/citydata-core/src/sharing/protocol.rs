@@ -69,7 +69,7 @@ pub struct QueryAnswer {
     pub files: Vec<SharedFileUrl>,
 }
 
-fn not_found(what: &str) -> CoreError {
+pub(super) fn not_found(what: &str) -> CoreError {
     CoreError::NotFound(format!("共享、库或表不存在：{what} / no such share, schema or table: {what}"))
 }
 
@@ -87,7 +87,7 @@ impl Core {
         mac.finalize().into_bytes().to_vec()
     }
 
-    fn file_signature(&self, path: &str, expires: i64) -> String {
+    pub(super) fn file_signature(&self, path: &str, expires: i64) -> String {
         let mut mac = HmacSha256::new_from_slice(&self.url_key()).expect("any key length");
         mac.update(format!("{path}\n{expires}").as_bytes());
         hex::encode(mac.finalize().into_bytes())
@@ -169,7 +169,7 @@ impl Core {
 
     /// The resource behind `share.schema.table` through the gate (a refusal is audited and
     /// answers 403; an unknown or invisible name 404).
-    async fn sharing_gate(
+    pub(super) async fn sharing_gate(
         &self,
         meta: &RequestMeta,
         principal: &Principal,
@@ -230,7 +230,7 @@ impl Core {
     }
 
     /// Materialize what the gate allows of a table (at `q`'s version) and list its files.
-    async fn sharing_materialize(
+    pub(super) async fn sharing_materialize(
         &self,
         g: &Gated,
         q: &SharingQuery,
