@@ -62,7 +62,7 @@ async fn two_nodes_on_one_database_and_one_bucket_behave_as_one_platform() {
     // A catalog change on A: B's search finds it once its follower has caught up.
     let r = gaj
         .patch(a.url("/api/v1/resources/101%2F000001"))
-        .json(&json!({"description": "人口基础信息 zyxwvq 两节点检索"}))
+        .json(&json!({"abstract": "人口基础信息 zyxwvq 两节点检索"}))
         .send()
         .await
         .unwrap();
