@@ -26,6 +26,7 @@ mod ingest;
 mod iot;
 mod journeys;
 mod nodes;
+mod other_engines;
 mod paging;
 mod plain;
 mod portal;
