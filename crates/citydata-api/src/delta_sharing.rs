@@ -373,6 +373,9 @@ async fn changes(
 #[derive(Deserialize)]
 pub struct Signed {
     expires: Option<i64>,
+    /// The profile the URL was handed to, and its owner.
+    p: Option<String>,
+    u: Option<String>,
     sig: Option<String>,
 }
 
@@ -411,7 +414,12 @@ async fn file(
     Query(s): Query<Signed>,
 ) -> Result<Response, SharingError> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let local = state.core.sharing_file(&path, s.expires.unwrap_or(0), s.sig.as_deref().unwrap_or(""))?;
+    let holder = citydata_core::sharing::protocol::UrlHolder {
+        // Anything but a UUID fails the signature (403), like a forged one.
+        profile: s.p.as_deref().and_then(|v| v.parse().ok()).unwrap_or_default(),
+        user: s.u.as_deref().and_then(|v| v.parse().ok()).unwrap_or_default(),
+    };
+    let local = state.core.sharing_file(&path, s.expires.unwrap_or(0), &holder, s.sig.as_deref().unwrap_or("")).await?;
     let mut f = tokio::fs::File::open(&local).await.map_err(|_| ApiError::not_found("文件不存在 / no such file"))?;
     let len = f.metadata().await.map_err(|_| ApiError::not_found("文件不存在 / no such file"))?.len();
     let range = match byte_range(headers.get(header::RANGE), len) {

@@ -70,7 +70,8 @@ impl Core {
     ) -> Result<ChangesAnswer, CoreError> {
         let g = self.sharing_gate(meta, principal, share, schema, table).await?;
         let full = format!("{share}.{schema}.{table}");
-        let result = self.sharing_changes_of(&g, q, &full, table).await;
+        let holder = super::protocol::UrlHolder::of(principal);
+        let result = self.sharing_changes_of(&g, q, &full, table, &holder).await;
         let (outcome, details) = match &result {
             Ok(a) => (
                 Outcome::Success,
@@ -104,6 +105,7 @@ impl Core {
         q: &ChangesQuery,
         full: &str,
         table: &str,
+        holder: &super::protocol::UrlHolder,
     ) -> Result<ChangesAnswer, CoreError> {
         let lake = self.lake()?;
         let label = crate::error::table_label(&g.resource);
@@ -200,9 +202,7 @@ impl Core {
             let path = format!("{}/{}", g.resource.id, f.path);
             let url = match lake.presigned_get(&format!("sharing/{path}"), ttl).await? {
                 Some(u) => u.to_string(),
-                None => {
-                    format!("/delta-sharing/files/{path}?expires={expires}&sig={}", self.file_signature(&path, expires))
-                }
+                None => self.signed_file_path(&path, expires, holder),
             };
             let timestamp = history.iter().find(|v| v.version == f.version).and_then(|v| v.timestamp).unwrap_or(0);
             files.push(ChangeFileUrl {

@@ -24,7 +24,7 @@ fn csv(header: &str, lines: &[String]) -> String {
     format!("{header}\n{}\n", lines.join("\n"))
 }
 
-async fn scenario(app: &TestApp, py: &str) {
+async fn scenario(app: &TestApp, py: &str, local: bool) {
     let gaj = app.login("gaj-steward").await;
     let upload = |mode: &str, body: String| {
         let url = app.url(&format!("/api/v1/resources/101%2F000001/data?mode={mode}"));
@@ -146,6 +146,26 @@ async fn scenario(app: &TestApp, py: &str) {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["errorCode"], "PERMISSION_DENIED", "{body}");
     assert!(!body.to_string().contains("海陵区"));
+    // A file URL already handed out stops working when the profile is revoked (on a local
+    // lake, where citydata serves the files; presigned S3 URLs run until they expire).
+    let body = changes("wjw", "?startingVersion=1").send().await.unwrap().text().await.unwrap();
+    let url = body
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["cdf"]["url"].as_str().map(str::to_string))
+        .expect("a cdf file");
+    assert_eq!(url.starts_with(&app.address), local, "citydata serves local files, the bucket S3 ones: {url}");
+    if local {
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+        let forged = url.replace("&u=", "&u=0");
+        assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403, "the holder is signed");
+        let list: Value = wjw.get(app.url("/api/v1/sharing/profiles")).send().await.unwrap().json().await.unwrap();
+        let id =
+            list.as_array().unwrap().iter().find(|p| p["name"] == "cdf").unwrap()["id"].as_str().unwrap().to_string();
+        let r = wjw.delete(app.url(&format!("/api/v1/sharing/profiles/{id}"))).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 403, "the revoked profile's URL is refused");
+    }
     // Audited like a read.
     let admin = app.login("admin").await;
     let page: Value =
@@ -158,7 +178,7 @@ async fn scenario(app: &TestApp, py: &str) {
 async fn load_table_changes_gets_exactly_the_governed_change_feed() {
     let Some(py) = citydata_testkit::python_with("delta_sharing") else { return };
     let app = spawn_app_with(SpawnOptions::default()).await;
-    scenario(&app, &py).await;
+    scenario(&app, &py, true).await;
 }
 
 #[tokio::test]
@@ -167,5 +187,5 @@ async fn load_table_changes_on_s3() {
     let Some(moto) = Moto::start_or_skip("sharing_changes::on_s3") else { return };
     let lake = moto.lake().await;
     let app = spawn_app_with(SpawnOptions { s3: Some(lake), ..SpawnOptions::default() }).await;
-    scenario(&app, &py).await;
+    scenario(&app, &py, false).await;
 }
