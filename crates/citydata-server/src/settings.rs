@@ -595,6 +595,30 @@ mod tests {
     }
 
     #[test]
+    fn an_s3_lake_loads_from_the_file_and_hides_its_secret() {
+        let dir = tempfile_dir();
+        let cfg = dir.join("s3.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = \"{}\"\nlake_url = \"s3://city-lake/prod\"\n[lake_s3]\nendpoint = \"http://10.0.0.9:9000\"\naccess_key_id = \"ak\"\nsecret_access_key = \"sk-do-not-show\"\nallow_http = true\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let r = Settings::load(Some(&cfg), &Overrides::default()).unwrap().resolve().unwrap();
+        let o = r.settings.lake_s3.storage_options();
+        assert_eq!((o["aws_endpoint"].as_str(), o["aws_allow_http"].as_str()), ("http://10.0.0.9:9000", "true"));
+        let lake = r.open_lake().unwrap();
+        assert!(lake.is_remote());
+        let shown = r.to_redacted_toml();
+        assert!(shown.contains("http://10.0.0.9:9000") && !shown.contains("sk-do-not-show"), "{shown}");
+        std::fs::write(&cfg, "[lake_s3]\nendpoit = \"x\"\n").unwrap();
+        let e = Settings::load(Some(&cfg), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("endpoit"), "a misspelt key is refused: {e}");
+    }
+
+    #[test]
     fn quality_settings_load_from_the_file() {
         let dir = tempfile_dir();
         let cfg = dir.join("q.toml");
