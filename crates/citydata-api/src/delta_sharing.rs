@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{t}/version"), get(table_version))
         .route(&format!("{t}/metadata"), get(table_metadata))
         .route(&format!("{t}/query"), post(query))
+        .route(&format!("{t}/changes"), get(changes))
         .route("/delta-sharing/files/{*path}", get(file).head(file))
 }
 
@@ -296,7 +297,8 @@ async fn query(
     let mut out = protocol_lines(&a.meta);
     for f in &a.files {
         let line = json!({ "file": {
-            "url": format!("{base}{}", f.path),
+            // Presigned object-store URLs (a lake on S3) are absolute already.
+            "url": if f.path.starts_with('/') { format!("{base}{}", f.path) } else { f.path.clone() },
             "id": f.id,
             "partitionValues": {},
             "size": f.size,
@@ -310,8 +312,70 @@ async fn query(
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesParams {
+    starting_version: Option<String>,
+    starting_timestamp: Option<String>,
+    ending_version: Option<String>,
+    ending_timestamp: Option<String>,
+}
+
+/// `GET .../changes`: the governed change feed as `cdf` files, one per commit version.
+async fn changes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+    Recipient(p): Recipient,
+    Path((share, schema, table)): Path<(String, String, String)>,
+    Query(c): Query<ChangesParams>,
+) -> Result<Response, SharingError> {
+    let long = |name: &str, v: &Option<String>| -> Result<Option<i64>, SharingError> {
+        v.as_deref()
+            .map(|s| {
+                s.trim().parse::<i64>().map_err(|_| {
+                    error(StatusCode::BAD_REQUEST, "invalid_value", &format!("{name} 须为整数 / {name} must be a Long"))
+                })
+            })
+            .transpose()
+    };
+    let q = citydata_core::sharing::changes::ChangesQuery {
+        starting_version: long("startingVersion", &c.starting_version)?,
+        starting_timestamp: c.starting_timestamp.clone(),
+        ending_version: long("endingVersion", &c.ending_version)?,
+        ending_timestamp: c.ending_timestamp.clone(),
+    };
+    if q.starting_version.is_some() && q.starting_timestamp.is_some() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_value",
+            "startingVersion 与 startingTimestamp 只能给出其一 / give startingVersion or startingTimestamp, not both",
+        ));
+    }
+    let a = state.core.sharing_changes(&meta, &p, &share, &schema, &table, &q).await?;
+    let base = state.base_url(&headers);
+    let mut out = protocol_lines(&a.meta);
+    for f in &a.files {
+        let line = json!({ "cdf": {
+            "url": if f.url.starts_with('/') { format!("{base}{}", f.url) } else { f.url.clone() },
+            "id": f.id,
+            "partitionValues": {},
+            "size": f.size,
+            "timestamp": f.timestamp,
+            "version": f.version,
+            "expirationTimestamp": f.expiration_timestamp,
+        }});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    Ok(ndjson(a.starting_version, out))
+}
+
+#[derive(Deserialize)]
 pub struct Signed {
     expires: Option<i64>,
+    /// The profile the URL was handed to, and its owner.
+    p: Option<String>,
+    u: Option<String>,
     sig: Option<String>,
 }
 
@@ -350,7 +414,12 @@ async fn file(
     Query(s): Query<Signed>,
 ) -> Result<Response, SharingError> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let local = state.core.sharing_file(&path, s.expires.unwrap_or(0), s.sig.as_deref().unwrap_or(""))?;
+    let holder = citydata_core::sharing::protocol::UrlHolder {
+        // Anything but a UUID fails the signature (403), like a forged one.
+        profile: s.p.as_deref().and_then(|v| v.parse().ok()).unwrap_or_default(),
+        user: s.u.as_deref().and_then(|v| v.parse().ok()).unwrap_or_default(),
+    };
+    let local = state.core.sharing_file(&path, s.expires.unwrap_or(0), &holder, s.sig.as_deref().unwrap_or("")).await?;
     let mut f = tokio::fs::File::open(&local).await.map_err(|_| ApiError::not_found("文件不存在 / no such file"))?;
     let len = f.metadata().await.map_err(|_| ApiError::not_found("文件不存在 / no such file"))?.len();
     let range = match byte_range(headers.get(header::RANGE), len) {

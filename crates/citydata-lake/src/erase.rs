@@ -36,6 +36,8 @@ pub struct EraseReport {
     pub log_files_removed: usize,
     /// Versions before this one are gone (`None` when the table had no version).
     pub erased_before: Option<i64>,
+    /// Files of shared copies (Delta Sharing) deleted.
+    pub shared_files_removed: usize,
 }
 
 /// The erasure marker of a loaded table (read it from the newest version).
@@ -130,6 +132,9 @@ impl Lake {
             deltalake::checkpoints::cleanup_expired_logs_for(p as u64, table.log_store().as_ref(), cutoff, None)
                 .await?;
         report.erased_before = Some(p);
+        // 5. Every shared copy (Delta Sharing's materialized tables and change files): they may
+        // hold the erased rows; the next query materializes what remains.
+        report.shared_files_removed = self.drop_shared(id, "").await?;
         Ok(report)
     }
 }

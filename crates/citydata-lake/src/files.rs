@@ -47,7 +47,7 @@ impl Lake {
         {
             std::fs::create_dir_all(p)?;
         }
-        let store = deltalake::logstore::store_for(&url, std::iter::empty::<(String, String)>())?;
+        let store = deltalake::logstore::store_for(&url, self.storage_options())?;
         Ok(Blobs { store })
     }
 }

@@ -534,7 +534,8 @@ impl Lake {
         let table = self.open(self.table_url(id)?).await?;
         let Some(current) = table.version() else { return Ok(None) };
         let current = current as i64;
-        if since < 0 {
+        // -1: from the first version on (Delta Sharing's `startingVersion=0`).
+        if since < -1 {
             return Err(crate::LakeError::InvalidVersion(since));
         }
         // Pinned pages end at the version the first page reported.

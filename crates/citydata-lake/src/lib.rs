@@ -22,8 +22,10 @@ pub mod quality;
 pub mod read;
 pub mod schema;
 pub mod sharing;
+pub mod sharing_changes;
 pub mod snapshot;
 pub mod spatial;
+pub mod storage;
 pub mod table;
 
 pub use error::{LakeError, Result, StorageKind};

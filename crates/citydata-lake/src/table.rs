@@ -75,6 +75,8 @@ pub struct VersionInfo {
 #[derive(Clone, Debug)]
 pub struct Lake {
     root: Url,
+    /// delta-rs storage options (S3 endpoint, credentials …); empty for a local lake.
+    options: Arc<std::collections::HashMap<String, String>>,
 }
 
 static REGISTER: Once = Once::new();
@@ -171,6 +173,12 @@ fn quote(c: &str) -> String {
 impl Lake {
     /// `root` is a local directory path or an object store URL (`s3://bucket/prefix`).
     pub fn new(root: &str) -> Result<Self> {
+        Self::with_storage_options(root, std::collections::HashMap::new())
+    }
+
+    /// A lake at `root` whose object store takes these delta-rs storage options
+    /// ([`crate::storage::S3Settings::storage_options`]).
+    pub fn with_storage_options(root: &str, options: std::collections::HashMap<String, String>) -> Result<Self> {
         REGISTER.call_once(|| deltalake::aws::register_handlers(None));
         let url = if root.contains("://") {
             Url::parse(root).map_err(|e| LakeError::Other(format!("lake_url {root}: {e}")))?
@@ -184,12 +192,20 @@ impl Lake {
         if !url.path().ends_with('/') {
             url.set_path(&format!("{}/", url.path()));
         }
-        Ok(Self { root: url })
+        if url.scheme() == "s3" && url.host_str().is_none_or(str::is_empty) {
+            return Err(LakeError::Other(format!("lake_url {root}: no bucket (s3://bucket/prefix)")));
+        }
+        Ok(Self { root: url, options: Arc::new(options) })
     }
 
     /// The lake's root URL (ends in `/`).
     pub(crate) fn root(&self) -> &Url {
         &self.root
+    }
+
+    /// The storage options every table of this lake opens with.
+    pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
+        (*self.options).clone()
     }
 
     fn url(&self, kind: &str, id: Uuid) -> Result<Url> {
@@ -211,7 +227,7 @@ impl Lake {
     }
 
     pub async fn open(&self, url: Url) -> Result<DeltaTable> {
-        Ok(DeltaTable::try_from_url(url).await?)
+        Ok(DeltaTable::try_from_url_with_storage_options(url, self.storage_options()).await?)
     }
 
     /// The current version of a resource's table (`None` before the first write).

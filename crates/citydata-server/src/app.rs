@@ -151,6 +151,17 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    // The lake's storage answers (a bucket on S3: one listing, bounded to a few seconds).
+    if let Ok(lake) = state.core.lake()
+        && let Err((reason, detail)) = lake.ping().await
+    {
+        tracing::warn!(%detail, ?reason, "lake storage not usable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "lake_unavailable", "reason": reason })),
+        )
+            .into_response();
+    }
     match state.core.store().ready().await {
         Ok(true) => axum::Json(json!({ "status": "ready", "store": state.core.store().backend() })).into_response(),
         Ok(false) => {
@@ -261,8 +272,7 @@ impl Application {
         store.migrate().await.context("database migration failed")?;
         let config = core_config(&settings)?;
         let (index, fresh) = open_search_index(&settings.data_dir.join("search"))?;
-        let lake = citydata_lake::table::Lake::new(&settings.lake_url)
-            .with_context(|| format!("cannot use the lake at {}", settings.lake_url))?;
+        let lake = settings.open_lake()?;
         let audit_key = citydata_core::audit_seal::AuditKey::open_or_create(&settings.audit_key_file)
             .map_err(|e| anyhow::anyhow!("cannot use the audit key {}: {e}", settings.audit_key_file.display()))?;
         let core = Core::new(store, config)

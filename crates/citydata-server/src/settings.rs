@@ -49,6 +49,10 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Table storage: a path or `s3://...` URL. Default: `data_dir/lake`.
     pub lake_url: Option<String>,
+    /// With `lake_url = "s3://bucket/prefix"`: endpoint, region, credentials, path style
+    /// (`[lake_s3]`, `CITYDATA__LAKE_S3__ENDPOINT` …; see `citydata_lake::storage`).
+    #[serde(default)]
+    pub lake_s3: citydata_lake::storage::S3Settings,
     /// The key that signs audit checkpoints (32 random bytes, created 0600 when missing), kept
     /// outside the database; signed checkpoints are appended to `audit-checkpoints.jsonl`
     /// beside it. Default: `data_dir/audit.key`. In production put it on another volume than
@@ -181,6 +185,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./citydata-data"),
             database_url: None,
             lake_url: None,
+            lake_s3: Default::default(),
             audit_key_file: None,
             public_base_url: None,
             secret_key: None,
@@ -381,6 +386,21 @@ impl ResolvedSettings {
         t.insert("data_dir".into(), self.data_dir.display().to_string().into());
         t.insert("database_url".into(), redact_url_password(&self.database_url).into());
         t.insert("lake_url".into(), self.lake_url.clone().into());
+        if self.lake_url.starts_with("s3") {
+            let mut s3 = toml::map::Map::new();
+            let l = &s.lake_s3;
+            for (k, v) in [("endpoint", &l.endpoint), ("region", &l.region), ("access_key_id", &l.access_key_id)] {
+                if let Some(v) = v {
+                    s3.insert(k.into(), v.clone().into());
+                }
+            }
+            if l.secret_access_key.is_some() {
+                s3.insert("secret_access_key".into(), "<redacted>".into());
+            }
+            s3.insert("path_style".into(), l.path_style.unwrap_or(true).into());
+            s3.insert("allow_http".into(), l.allow_http.into());
+            t.insert("lake_s3".into(), s3.into());
+        }
         t.insert("audit_key_file".into(), self.audit_key_file.display().to_string().into());
         if let Some(u) = &s.public_base_url {
             t.insert("public_base_url".into(), u.clone().into());
@@ -540,6 +560,19 @@ pub fn redact_url_password(url: &str) -> String {
 }
 
 impl ResolvedSettings {
+    /// The lake these settings name: a local directory, or `s3://` with `lake_s3`'s options.
+    /// The server and every CLI command open it here, so all use the same storage options.
+    pub fn open_lake(&self) -> anyhow::Result<citydata_lake::table::Lake> {
+        use anyhow::Context;
+        let options = if self.lake_url.contains("://") && !self.lake_url.starts_with("file://") {
+            self.settings.lake_s3.storage_options()
+        } else {
+            Default::default()
+        };
+        citydata_lake::table::Lake::with_storage_options(&self.lake_url, options)
+            .with_context(|| format!("cannot use the lake at {}", self.lake_url))
+    }
+
     /// The working-day calendar of the response-time clock (dates were checked by `resolve`).
     pub fn calendar(&self) -> citydata_domain::calendar::WorkCalendar {
         let p = |v: &[String]| citydata_domain::calendar::WorkCalendar::parse_dates(v).unwrap_or_default();
@@ -606,6 +639,30 @@ mod tests {
             Settings::load(Some(&dir.join("missing.toml")), &Overrides::default()),
             Err(SettingsError::MissingFile(_))
         ));
+    }
+
+    #[test]
+    fn an_s3_lake_loads_from_the_file_and_hides_its_secret() {
+        let dir = tempfile_dir();
+        let cfg = dir.join("s3.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = \"{}\"\nlake_url = \"s3://city-lake/prod\"\n[lake_s3]\nendpoint = \"http://10.0.0.9:9000\"\naccess_key_id = \"ak\"\nsecret_access_key = \"sk-do-not-show\"\nallow_http = true\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let r = Settings::load(Some(&cfg), &Overrides::default()).unwrap().resolve().unwrap();
+        let o = r.settings.lake_s3.storage_options();
+        assert_eq!((o["aws_endpoint"].as_str(), o["aws_allow_http"].as_str()), ("http://10.0.0.9:9000", "true"));
+        let lake = r.open_lake().unwrap();
+        assert!(lake.is_remote());
+        let shown = r.to_redacted_toml();
+        assert!(shown.contains("http://10.0.0.9:9000") && !shown.contains("sk-do-not-show"), "{shown}");
+        std::fs::write(&cfg, "[lake_s3]\nendpoit = \"x\"\n").unwrap();
+        let e = Settings::load(Some(&cfg), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("endpoit"), "a misspelt key is refused: {e}");
     }
 
     #[test]

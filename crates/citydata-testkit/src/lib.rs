@@ -13,6 +13,7 @@ pub use citydata_core::demo::DEMO_PASSWORD;
 
 pub mod mqtt;
 pub mod oidc_mock;
+pub mod s3;
 
 /// Options for [`spawn_app_with`].
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub struct SpawnOptions {
     /// A `citydata.toml` to load (e.g. `[oidc.providers.NAME]` naming a provider the test
     /// started), written into the app's data directory.
     pub config_toml: Option<String>,
+    /// Keep the lake in this S3 bucket ([`s3::Moto::lake`]) instead of the data directory.
+    pub s3: Option<s3::S3Lake>,
 }
 
 impl Default for SpawnOptions {
@@ -61,6 +64,7 @@ impl Default for SpawnOptions {
             audit_key_file: None,
             configure: None,
             config_toml: None,
+            s3: None,
         }
     }
 }
@@ -145,6 +149,9 @@ pub async fn spawn_app_with(opts: SpawnOptions) -> TestApp {
     }
     if let Some(f) = opts.configure {
         f(&mut settings);
+    }
+    if let Some(l) = &opts.s3 {
+        l.configure(&mut settings);
     }
     let app = Application::build(settings.resolve().expect("resolve settings")).await.expect("build app");
     if opts.accounts_only {

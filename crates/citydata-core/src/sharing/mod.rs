@@ -9,7 +9,11 @@
 //!   the query: the governed read materialized as a Delta table
 //!   ([`citydata_lake::sharing`]) whose files are handed out as short-lived signed URLs.
 //!   Every query is audited like a read (`data.sharing_query`, with files and bytes).
+//! - [`changes`]: the change feed (`/changes`) of what the same gate allows: the governed
+//!   changes per commit version as Parquet files beside the shared tables
+//!   ([`citydata_lake::sharing_changes`]), audited as `data.sharing_changes`.
 
+pub mod changes;
 pub mod hints;
 pub mod profiles;
 pub mod protocol;

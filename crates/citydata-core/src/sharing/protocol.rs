@@ -62,6 +62,24 @@ pub struct SharedFileUrl {
     pub expiration_timestamp: i64,
 }
 
+/// Whom a signed file URL was handed to: the profile (and its owner, to look it up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlHolder {
+    pub profile: Uuid,
+    pub user: Uuid,
+}
+
+impl UrlHolder {
+    /// The profile a `/delta-sharing/` principal authenticated with.
+    pub fn of(principal: &Principal) -> Self {
+        let profile = match &principal.via {
+            citydata_domain::principal::AuthMethod::Token { token_id, .. } => *token_id,
+            _ => Uuid::nil(),
+        };
+        Self { profile, user: principal.user_id }
+    }
+}
+
 /// A query's answer.
 #[derive(Debug, Clone)]
 pub struct QueryAnswer {
@@ -69,7 +87,7 @@ pub struct QueryAnswer {
     pub files: Vec<SharedFileUrl>,
 }
 
-fn not_found(what: &str) -> CoreError {
+pub(super) fn not_found(what: &str) -> CoreError {
     CoreError::NotFound(format!("共享、库或表不存在：{what} / no such share, schema or table: {what}"))
 }
 
@@ -87,21 +105,47 @@ impl Core {
         mac.finalize().into_bytes().to_vec()
     }
 
-    fn file_signature(&self, path: &str, expires: i64) -> String {
+    pub(super) fn file_signature(&self, path: &str, expires: i64, holder: &UrlHolder) -> String {
         let mut mac = HmacSha256::new_from_slice(&self.url_key()).expect("any key length");
-        mac.update(format!("{path}\n{expires}").as_bytes());
+        mac.update(format!("{path}\n{expires}\n{}\n{}", holder.profile, holder.user).as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// The local file a signed URL names, when its signature is right and it has not expired
-    /// (403 otherwise; 404 when the shared table is gone, e.g. after its grant ended).
-    pub fn sharing_file(&self, path: &str, expires: i64, sig: &str) -> Result<std::path::PathBuf, CoreError> {
+    /// A signed file URL path: the file, its expiry and the profile it was handed to (checked
+    /// live when the file is fetched, so revoking the profile ends its URLs at once).
+    pub(super) fn signed_file_path(&self, path: &str, expires: i64, holder: &UrlHolder) -> String {
+        let sig = self.file_signature(path, expires, holder);
+        format!("/delta-sharing/files/{path}?expires={expires}&p={}&u={}&sig={sig}", holder.profile, holder.user)
+    }
+
+    /// The local file a signed URL names, when its signature is right, it has not expired and
+    /// the profile it was handed to is still live (403 otherwise; 404 when the shared table is
+    /// gone, e.g. after its grant ended).
+    pub async fn sharing_file(
+        &self,
+        path: &str,
+        expires: i64,
+        holder: &UrlHolder,
+        sig: &str,
+    ) -> Result<std::path::PathBuf, CoreError> {
         let denied = || CoreError::Forbidden("文件链接无效或已过期 / the file URL is invalid or has expired".into());
-        let expected = self.file_signature(path, expires);
+        let expected = self.file_signature(path, expires, holder);
         let same = expected.len() == sig.len()
             && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !same || expires < Utc::now().timestamp() {
+        let now = Utc::now();
+        if !same || expires < now.timestamp() {
             return Err(denied());
+        }
+        let live = self
+            .store
+            .list_sharing_profiles(holder.user)
+            .await?
+            .into_iter()
+            .any(|t| t.id == holder.profile && t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now));
+        if !live {
+            return Err(CoreError::Forbidden(
+                "共享凭证已撤销或过期 / the sharing profile was revoked or has expired".into(),
+            ));
         }
         let mut parts = path.splitn(3, '/');
         let (Some(rid), Some(key), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
@@ -111,6 +155,24 @@ impl Core {
         self.lake()?
             .shared_file_path(rid, key, file)
             .ok_or_else(|| CoreError::NotFound("文件不存在 / no such file".into()))
+    }
+
+    /// On a lake in S3, the files' URLs become presigned GET URLs of the bucket, valid as long
+    /// as the signed URLs citydata serves itself: the reader downloads from the object store.
+    async fn presign_shared_files(&self, files: &mut [SharedFileUrl]) -> Result<(), CoreError> {
+        let lake = self.lake()?;
+        if !lake.is_remote() {
+            return Ok(());
+        }
+        let ttl = std::time::Duration::from_secs(FILE_URL_TTL_SECS as u64);
+        for f in files {
+            let rel = f.path.trim_start_matches("/delta-sharing/files/");
+            let rel = rel.split('?').next().unwrap_or(rel);
+            if let Some(url) = lake.presigned_get(&format!("sharing/{rel}"), ttl).await? {
+                f.path = url.to_string();
+            }
+        }
+        Ok(())
     }
 
     /// Every resource with data that `principal` may export, as tables of its share.
@@ -151,7 +213,7 @@ impl Core {
 
     /// The resource behind `share.schema.table` through the gate (a refusal is audited and
     /// answers 403; an unknown or invisible name 404).
-    async fn sharing_gate(
+    pub(super) async fn sharing_gate(
         &self,
         meta: &RequestMeta,
         principal: &Principal,
@@ -212,7 +274,7 @@ impl Core {
     }
 
     /// Materialize what the gate allows of a table (at `q`'s version) and list its files.
-    async fn sharing_materialize(
+    pub(super) async fn sharing_materialize(
         &self,
         g: &Gated,
         q: &SharingQuery,
@@ -285,6 +347,7 @@ impl Core {
         let g = self.sharing_gate(meta, principal, share, schema, table).await?;
         let full = format!("{share}.{schema}.{table}");
         let result = self.sharing_materialize(&g, q, &full).await;
+        let holder = UrlHolder::of(principal);
         let result = result.map(|t| {
             let expires = Utc::now().timestamp() + FILE_URL_TTL_SECS;
             let mut files = Vec::new();
@@ -297,9 +360,8 @@ impl Core {
                     continue;
                 }
                 rows += super::hints::num_records(f.stats.as_deref()).unwrap_or(0);
-                let sig = self.file_signature(&f.path, expires);
                 files.push(SharedFileUrl {
-                    path: format!("/delta-sharing/files/{}?expires={expires}&sig={sig}", f.path),
+                    path: self.signed_file_path(&f.path, expires, &holder),
                     id: hex::encode(&Sha256::digest(f.path.as_bytes())[..16]),
                     size: f.size,
                     stats: f.stats,
@@ -316,6 +378,10 @@ impl Core {
                 files,
             }
         });
+        let result = match result {
+            Ok(mut a) => self.presign_shared_files(&mut a.files).await.map(|()| a),
+            Err(e) => Err(e),
+        };
         let (outcome, details) = match &result {
             Ok(a) => (
                 Outcome::Success,

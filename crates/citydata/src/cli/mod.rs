@@ -269,8 +269,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 pub(crate) async fn open_core(r: ResolvedSettings) -> anyhow::Result<Core> {
     let store = open_store(&r.database_url).await?;
     store.migrate().await.context("database migration failed")?;
-    let lake = citydata_lake::table::Lake::new(&r.lake_url)
-        .with_context(|| format!("cannot use the lake at {}", r.lake_url))?;
+    let lake = r.open_lake()?;
     let key = citydata_core::audit_seal::AuditKey::open_or_create(&r.audit_key_file).map_err(user_error)?;
     // The server's configuration (pseudonym key, calendar, weights, address rule), not defaults.
     Ok(Core::new(store, citydata_server::core_config(&r)?)
