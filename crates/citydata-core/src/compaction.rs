@@ -5,7 +5,7 @@
 
 use crate::{Core, CoreError, RequestMeta, audit::Actor};
 use citydata_domain::audit::Outcome;
-use citydata_domain::resource::{Audience, Resource};
+use citydata_domain::resource::Resource;
 use citydata_lake::compact::CompactReport;
 
 /// How often the server looks for tables to compact.
@@ -39,24 +39,15 @@ impl Core {
     /// and the files they had before. A table that fails (e.g. another node's compaction won)
     /// is logged and left for the next round.
     pub async fn compact_lake(&self, min_small: usize) -> Result<(usize, u64), CoreError> {
-        let f = citydata_store::ResourceFilter::new(Audience::Platform);
         let (mut tables, mut files) = (0, 0);
-        let mut offset = 0;
-        loop {
-            let page = self.store.list_resources(&f, 500, offset).await?;
-            if page.is_empty() {
-                break;
-            }
-            offset += page.len() as u64;
-            for r in page {
-                match self.compact_table(&r, min_small).await {
-                    Ok(Some(rep)) => {
-                        tables += 1;
-                        files += rep.files_removed;
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, resource = %r.id, "compacting a table failed"),
+        for r in self.every_resource().await? {
+            match self.compact_table(&r, min_small).await {
+                Ok(Some(rep)) => {
+                    tables += 1;
+                    files += rep.files_removed;
                 }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, resource = %r.id, "compacting a table failed"),
             }
         }
         Ok((tables, files))

@@ -753,19 +753,23 @@ impl Core {
 
     /// Vacuum every resource table (files left by failed writes and expired versions).
     pub async fn vacuum_lake(&self, retention_hours: u64) -> Result<usize, CoreError> {
-        let f = citydata_store::ResourceFilter::new(citydata_domain::resource::Audience::Platform);
         let mut n = 0;
-        let mut offset = 0;
-        loop {
-            let page = self.store.list_resources(&f, 500, offset).await?;
-            if page.is_empty() {
-                break;
-            }
-            offset += page.len() as u64;
-            for r in page {
-                n += self.lake()?.vacuum(r.id, retention_hours).await?;
-            }
+        for r in self.every_resource().await? {
+            n += self.lake()?.vacuum(r.id, retention_hours).await?;
         }
         Ok(n)
+    }
+
+    /// Every resource of the catalog, read in pages (for sweeps over all tables).
+    pub(crate) async fn every_resource(&self) -> Result<Vec<citydata_domain::resource::Resource>, CoreError> {
+        let f = citydata_store::ResourceFilter::new(citydata_domain::resource::Audience::Platform);
+        let mut all = Vec::new();
+        loop {
+            let page = self.store.list_resources(&f, 500, all.len() as u64).await?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
     }
 }

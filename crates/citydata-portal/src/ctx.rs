@@ -180,6 +180,7 @@ impl Ctx {
                 "steward": u.is_admin() || u.memberships.iter().any(|m| matches!(m.role,
                     citydata_domain::user::Role::Steward | citydata_domain::user::Role::DeptAdmin | citydata_domain::user::Role::Admin)),
                 "departments": u.memberships.iter().map(|m| m.department.to_string()).collect::<Vec<_>>(),
+                "manager": u.is_admin() || u.memberships.iter().any(|m| m.role == citydata_domain::user::Role::DeptAdmin),
             })),
         });
         if let (Some(b), Value::Object(extra)) = (base.as_object_mut(), page) {

@@ -78,6 +78,15 @@ pub fn router(portal: Arc<Portal>) -> Router<AppState> {
             "/console/sharing-profiles/{id}/revoke",
             get(console::revoke_share_profile_page).post(console::revoke_share_profile),
         )
+        .route("/console/service-accounts", get(console::service_accounts).post(console::create_service_account))
+        .route(
+            "/console/service-accounts/{id}",
+            get(console::service_account).post(console::create_service_account_token),
+        )
+        .route(
+            "/console/service-accounts/{id}/{token}/revoke",
+            get(console::revoke_service_account_token_page).post(console::revoke_service_account_token),
+        )
         .route("/console/sessions", get(console::sessions))
         .route("/console/sessions/end-others", post(console::end_other_sessions))
         .route("/console/sessions/{id}/end", post(console::end_session))

@@ -48,6 +48,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("console/tokens.html", include_str!("../templates/console/tokens.html")),
     ("console/share_profiles.html", include_str!("../templates/console/share_profiles.html")),
     ("console/sessions.html", include_str!("../templates/console/sessions.html")),
+    ("console/service_accounts.html", include_str!("../templates/console/service_accounts.html")),
+    ("console/service_account.html", include_str!("../templates/console/service_account.html")),
     ("console/inbox.html", include_str!("../templates/console/inbox.html")),
     ("console/audit.html", include_str!("../templates/console/audit.html")),
     ("console/confirm.html", include_str!("../templates/console/confirm.html")),

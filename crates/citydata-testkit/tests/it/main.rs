@@ -46,6 +46,7 @@ mod requests;
 mod rule_pages;
 mod s3;
 mod schemathesis;
+mod service_account_pages;
 mod sharing;
 mod sharing_changes;
 mod sources;
