@@ -297,10 +297,10 @@ impl Core {
         let result = async {
             let key = format!("register|{}", meta.client.as_deref().unwrap_or(""));
             let now = Utc::now();
-            if let Some(retry_after_secs) = self.register_limiter.blocked(&key, now) {
+            if let Some(retry_after_secs) = self.register_limiter.blocked(self.store.as_ref(), &key, now).await? {
                 return Err(CoreError::RateLimited { retry_after_secs });
             }
-            self.register_limiter.record_failure(&key, now);
+            self.register_limiter.record_failure(self.store.as_ref(), &key, now).await?;
             let mut errs = ValidationErrors::new();
             if !citydata_domain::identifiers::is_email(&email) {
                 errs.push(FieldError::new("email", "invalid_email", "电子邮箱格式不正确 / not a valid email address"));

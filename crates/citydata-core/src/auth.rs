@@ -70,10 +70,11 @@ impl Core {
         let user_key = username.trim().to_lowercase();
         let client_key = meta.client.as_deref().unwrap_or("").to_string();
         let key = format!("{user_key}|{client_key}");
+        let store = self.store.as_ref();
         let blocked = [
-            self.login_limiter.blocked(&key, now),
-            self.login_client_limiter.blocked(&client_key, now),
-            self.login_user_limiter.blocked(&user_key, now),
+            self.login_limiter.blocked(store, &key, now).await?,
+            self.login_client_limiter.blocked(store, &client_key, now).await?,
+            self.login_user_limiter.blocked(store, &user_key, now).await?,
         ]
         .into_iter()
         .flatten()
@@ -107,9 +108,9 @@ impl Core {
         let user = match (ok && !service, user) {
             (true, Some(u)) => u,
             _ => {
-                self.login_limiter.record_failure(&key, now);
-                self.login_client_limiter.record_failure(&client_key, now);
-                self.login_user_limiter.record_failure(&user_key, now);
+                self.login_limiter.record_failure(store, &key, now).await?;
+                self.login_client_limiter.record_failure(store, &client_key, now).await?;
+                self.login_user_limiter.record_failure(store, &user_key, now).await?;
                 return self.audited(meta, Actor::Name(username), "auth.login", None, Err(bad_credentials())).await;
             }
         };
@@ -124,14 +125,14 @@ impl Core {
             Ok(codes) => codes,
             Err(e) => {
                 if e.code() == "totp_invalid" {
-                    self.login_limiter.record_failure(&key, now);
-                    self.login_user_limiter.record_failure(&user_key, now);
+                    self.login_limiter.record_failure(store, &key, now).await?;
+                    self.login_user_limiter.record_failure(store, &user_key, now).await?;
                 }
                 return self.audited(meta, Actor::Name(username), "auth.login", None, Err(e)).await;
             }
         };
         // Cleared only after the second factor too, so codes cannot be guessed past the limits.
-        self.login_limiter.clear(&key);
+        self.login_limiter.clear(store, &key).await?;
         let (mut session, _) = self.open_session(meta, user).await?;
         session.recovery_codes = recovery_codes;
         let p = &session.principal;
@@ -206,13 +207,13 @@ impl Core {
         let result = async {
             let now = Utc::now();
             let key = principal.username.to_string();
-            if let Some(retry_after_secs) = self.login_user_limiter.blocked(&key, now) {
+            if let Some(retry_after_secs) = self.login_user_limiter.blocked(self.store.as_ref(), &key, now).await? {
                 return Err(CoreError::RateLimited { retry_after_secs });
             }
             let hash = self.store.get_user_by_username(&principal.username).await?.map(|(_, h)| h);
             let mut errs = citydata_domain::ValidationErrors::new();
             if !self.passwords.verify(current.to_string(), hash).await? {
-                self.login_user_limiter.record_failure(&key, now);
+                self.login_user_limiter.record_failure(self.store.as_ref(), &key, now).await?;
                 errs.push(citydata_domain::FieldError::new(
                     "current_password",
                     "wrong_password",

@@ -240,12 +240,19 @@ type Timed<T> = Arc<std::sync::Mutex<Option<(std::time::Instant, T)>>>;
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, config: CoreConfig) -> Self {
-        let login_limiter = Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures, config.login_window));
-        let register_limiter = Arc::new(ratelimit::FailureLimiter::new(5, Duration::hours(1)));
-        let login_client_limiter =
-            Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures_per_client, config.login_window));
-        let login_user_limiter =
-            Arc::new(ratelimit::FailureLimiter::new(config.login_max_failures_per_user, config.login_window));
+        let login_limiter =
+            Arc::new(ratelimit::FailureLimiter::new("login", config.login_max_failures, config.login_window));
+        let register_limiter = Arc::new(ratelimit::FailureLimiter::new("register", 5, Duration::hours(1)));
+        let login_client_limiter = Arc::new(ratelimit::FailureLimiter::new(
+            "login-client",
+            config.login_max_failures_per_client,
+            config.login_window,
+        ));
+        let login_user_limiter = Arc::new(ratelimit::FailureLimiter::new(
+            "login-user",
+            config.login_max_failures_per_user,
+            config.login_window,
+        ));
         let passwords = password::PasswordGate::new(config.password_hash_concurrency, config.password_queue_wait);
         let oidc = oidc::runtime(config.oidc.clone());
         Self {
@@ -264,7 +271,7 @@ impl Core {
             table_writers: Arc::default(),
             webhook_wake: Arc::default(),
             source_wake: Arc::default(),
-            feedback_limiter: Arc::new(ratelimit::FailureLimiter::new(20, Duration::hours(1))),
+            feedback_limiter: Arc::new(ratelimit::FailureLimiter::new("feedback", 20, Duration::hours(1))),
             usage_cache: Arc::default(),
             dept_names: Arc::default(),
             sql_running: Arc::default(),

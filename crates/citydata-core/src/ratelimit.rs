@@ -1,65 +1,81 @@
-//! Failed-login throttling per (username, client) within a sliding window. Per node: a
-//! cluster of N nodes allows at most N times the limit, which still stops online guessing.
+//! Failure throttling (failed logins, registrations, feedback per client) in a sliding window,
+//! shared by every node: the failures are counted in the store's `rate_counters`, in ten short
+//! fixed windows per sliding window, so N nodes on one database allow the limit once, not N
+//! times (issue #20). A failure counts until the end of its short window plus the sliding
+//! window — up to a tenth longer than the window, never shorter. Keys (usernames, client
+//! addresses) are stored as digests, not as they were typed.
 
-use chrono::{DateTime, Duration, Utc};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use citydata_store::Store;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+static LAST_PRUNE: AtomicI64 = AtomicI64::new(0);
 
 pub(crate) struct FailureLimiter {
+    name: &'static str,
     max: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 impl FailureLimiter {
-    pub(crate) fn new(max: u32, window: Duration) -> Self {
-        Self { max, window, failures: Mutex::new(HashMap::new()) }
+    /// `name` tells one limiter's counters from another's (`login`, `login-client`, ...).
+    pub(crate) fn new(name: &'static str, max: u32, window: Duration) -> Self {
+        Self { name, max, window }
+    }
+
+    fn scope(&self, key: &str) -> String {
+        let digest = Sha256::digest(format!("{}\u{0}{key}", self.name).as_bytes());
+        format!("fail:{}:{}", self.name, hex::encode(&digest[..16]))
+    }
+
+    fn bucket_secs(&self) -> i64 {
+        (self.window.num_seconds() / 10).max(1)
     }
 
     /// `Some(seconds to wait)` when `key` has used up its failures.
-    pub(crate) fn blocked(&self, key: &str, now: DateTime<Utc>) -> Option<u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let list = map.get_mut(key)?;
-        list.retain(|t| *t > now - self.window);
-        if list.len() as u32 >= self.max {
-            let oldest = list.iter().min().copied().unwrap_or(now);
-            Some(((oldest + self.window) - now).num_seconds().max(1) as u64)
-        } else {
-            None
+    pub(crate) async fn blocked(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> citydata_store::Result<Option<u64>> {
+        let (used, first_end) = store.rate_live(&self.scope(key), &rfc3339(now)).await?;
+        if used < i64::from(self.max) {
+            return Ok(None);
         }
+        let end = first_end
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now + self.window);
+        Ok(Some((end - now).num_seconds().max(1) as u64))
     }
 
-    pub(crate) fn record_failure(&self, key: &str, now: DateTime<Utc>) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            let horizon = now - self.window;
-            map.retain(|_, v| v.iter().any(|t| *t > horizon));
+    pub(crate) async fn record_failure(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> citydata_store::Result<()> {
+        let last = LAST_PRUNE.load(Ordering::Relaxed);
+        if now.timestamp() - last > 60
+            && LAST_PRUNE.compare_exchange(last, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            store.prune_rates(&rfc3339(now - Duration::seconds(1))).await?;
         }
-        map.entry(key.to_string()).or_default().push(now);
+        let b = self.bucket_secs();
+        let bucket = now.timestamp().div_euclid(b);
+        let bucket_end = DateTime::<Utc>::from_timestamp((bucket + 1) * b, 0).unwrap_or(now);
+        let until = rfc3339(bucket_end + self.window);
+        store.take_rate(&self.scope(key), &bucket.to_string(), &until, 1, i64::MAX).await?;
+        Ok(())
     }
 
-    pub(crate) fn clear(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_after_max_failures_then_recovers() {
-        let l = FailureLimiter::new(3, Duration::minutes(1));
-        let t0 = Utc::now();
-        for _ in 0..3 {
-            assert!(l.blocked("k", t0).is_none());
-            l.record_failure("k", t0);
-        }
-        assert!(l.blocked("k", t0).is_some());
-        assert!(l.blocked("other", t0).is_none());
-        assert!(l.blocked("k", t0 + Duration::seconds(61)).is_none());
-        l.record_failure("k", t0);
-        l.clear("k");
-        assert!(l.blocked("k", t0).is_none());
+    pub(crate) async fn clear(&self, store: &dyn Store, key: &str) -> citydata_store::Result<()> {
+        store.clear_rate(&self.scope(key)).await
     }
 }

@@ -37,6 +37,9 @@ pub struct AppForm {
     resources: String,
     #[serde(default)]
     revision: String,
+    /// The username of the department's service account the application calls as.
+    #[serde(default)]
+    service_account: String,
 }
 
 fn status_word(ctx: &Ctx, s: &str) -> String {
@@ -61,6 +64,7 @@ fn input_of(f: &AppForm) -> NewApplication {
             .collect(),
         department: None,
         status: Some(f.status.clone()).filter(|s| !s.is_empty()),
+        service_account: Some(f.service_account.clone()).filter(|s| !s.trim().is_empty()),
     }
 }
 
@@ -71,7 +75,7 @@ fn form_page(ctx: &Ctx, portal: &Portal, status: StatusCode, action: &str, f: &A
         status,
         "console/applications.html",
         json!({"form": {"action": action, "name": f.name, "scenario": f.scenario, "url": f.url,
-                        "resources": f.resources, "revision": f.revision, "statuses": statuses(ctx, chosen),
+                        "resources": f.resources, "revision": f.revision, "service_account": f.service_account, "statuses": statuses(ctx, chosen),
                         "edit": !f.revision.is_empty()},
                "errors": errors}),
     )
@@ -155,6 +159,7 @@ pub async fn edit_page(
                 url: e.view.url.unwrap_or_default(),
                 status: e.view.status,
                 resources: e.resource_codes.join("\n"),
+                service_account: e.view.service_account.unwrap_or_default(),
                 revision: e.revision,
                 ..Default::default()
             };

@@ -72,6 +72,8 @@ pub struct ApplicationRecord {
     pub url: Option<String>,
     pub status: String,
     pub resources: Vec<Uuid>,
+    /// The service account (username) the application calls citydata as.
+    pub service_account: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
 }

@@ -13,4 +13,9 @@ pub trait RateStore: Send + Sync {
     async fn take_rate(&self, scope: &str, window: &str, until: &str, n: i64, limit: i64) -> Result<Option<i64>>;
     /// Forget the windows that ended before `before` (RFC 3339, UTC); the number removed.
     async fn prune_rates(&self, before: &str) -> Result<u64>;
+    /// The sum of `scope`'s windows that end after `now` (RFC 3339, UTC), and the earliest of
+    /// their ends: a sliding window made of short fixed ones (the login throttle).
+    async fn rate_live(&self, scope: &str, now: &str) -> Result<(i64, Option<String>)>;
+    /// Forget every window of `scope` (a successful login clears its failures).
+    async fn clear_rate(&self, scope: &str) -> Result<()>;
 }

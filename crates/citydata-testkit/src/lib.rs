@@ -211,6 +211,22 @@ impl TestApp {
         r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
     }
 
+    /// The first column, as text, of every row of `sql` on the app's database (to look at what
+    /// is stored, beneath the API).
+    pub async fn sql_strings(&self, sql: &str) -> Vec<String> {
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+            let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows.into_iter().map(|r| r.0).collect()
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+            let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows.into_iter().map(|r| r.0).collect()
+        }
+    }
+
     /// Run one SQL statement directly on the app's database (to tamper with it in tests).
     pub async fn exec_sql(&self, sql: &str) {
         if self.database_url.starts_with("sqlite:") {

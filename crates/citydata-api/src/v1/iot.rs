@@ -209,7 +209,7 @@ pub async fn latest(
 /// name, model, lon, lat, region). All or nothing: any bad cell refuses the file, named by row
 /// and column in `details.fields`.
 #[utoipa::path(post, path = "/api/v1/device-types/{id}/devices", tag = "iot",
-    params(("id" = Uuid, Path, description = "The device type")),
+    params(("id" = String, Path, description = "The device type")),
     request_body(content = Vec<u8>, description = "The xlsx workbook or CSV file", content_type = "application/octet-stream"),
     responses((status = 201, body = Vec<DeviceView>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
@@ -219,9 +219,11 @@ pub async fn import_devices(
     State(state): State<AppState>,
     Meta(meta): Meta,
     Auth(p): Auth,
-    Path(id): Path<Uuid>,
+    Path(tid): Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Vec<DeviceView>>), ApiError> {
+    // A malformed id is a JSON 404 like the other device-type routes, not axum's plain text.
+    let id = id("设备类型", &tid)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "文件过大 / file too large")

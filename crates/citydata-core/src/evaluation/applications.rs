@@ -31,6 +31,10 @@ pub struct NewApplication {
     pub department: Option<String>,
     /// `active` (default), `building` or `retired`.
     pub status: Option<String>,
+    /// The username of the owning department's service account (服务账号) the application
+    /// calls citydata as; absent or empty: none.
+    #[serde(default)]
+    pub service_account: Option<String>,
 }
 
 /// A resource an application uses, as the caller may see it.
@@ -54,6 +58,10 @@ pub struct ApplicationView {
     pub url: Option<String>,
     pub status: String,
     pub resources: Vec<AppResource>,
+    /// The service account it calls citydata as; shown only to the owning department's
+    /// stewards and platform admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -67,6 +75,7 @@ pub(crate) struct CheckedApplication {
     pub(crate) url: Option<String>,
     pub(crate) status: String,
     pub(crate) resources: Vec<Uuid>,
+    pub(crate) service_account: Option<String>,
 }
 
 impl Core {
@@ -87,6 +96,7 @@ impl Core {
             url: v.url,
             status: v.status,
             resources: v.resources,
+            service_account: v.service_account,
             created_by: principal.username.to_string(),
             created_at: Utc::now(),
         };
@@ -197,6 +207,18 @@ impl Core {
                 ids.push(r.id);
             }
         }
+        // The identity it calls as: one of the owning department's service accounts.
+        let service_account = input.service_account.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if let Some(sa) = service_account {
+            let owned = self.store.list_service_accounts(Some(dept.as_str())).await?;
+            if !owned.iter().any(|a| a.username == sa) {
+                errs.push(FieldError::new(
+                    "service_account",
+                    "not_found",
+                    format!("本部门没有服务账号 {sa} / the department has no service account {sa}"),
+                ));
+            }
+        }
         errs.into_result()?;
         Ok(CheckedApplication {
             department: dept,
@@ -205,6 +227,7 @@ impl Core {
             url: url.map(str::to_string),
             status: status.to_string(),
             resources: ids,
+            service_account: service_account.map(str::to_string),
         })
     }
 
@@ -224,7 +247,9 @@ impl Core {
                 });
             }
         }
+        let steward = principal.is_some_and(|p| DeptCode::parse(&a.department).is_ok_and(|d| p.can_steward(&d)));
         ApplicationView {
+            service_account: a.service_account.filter(|_| steward),
             id: a.id,
             name: a.name,
             department: a.department,

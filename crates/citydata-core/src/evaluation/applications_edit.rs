@@ -26,7 +26,7 @@ pub struct EditableApplication {
 fn revision(a: &ApplicationRecord) -> String {
     let mut resources = a.resources.clone();
     resources.sort();
-    let text = serde_json::json!([a.name, a.scenario, a.url, a.status, resources]).to_string();
+    let text = serde_json::json!([a.name, a.scenario, a.url, a.status, resources, a.service_account]).to_string();
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
@@ -89,6 +89,7 @@ impl Core {
             url: v.url,
             status: v.status,
             resources: v.resources,
+            service_account: v.service_account,
             ..old.clone()
         };
         if !self.store.update_application(&old, &new).await? {

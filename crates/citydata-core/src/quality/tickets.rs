@@ -181,7 +181,7 @@ impl Core {
             let resource = self.get_resource(principal, key).await?;
             let client = format!("feedback|{}", meta.client.as_deref().unwrap_or(""));
             let now = Utc::now();
-            if let Some(retry_after_secs) = self.feedback_limiter.blocked(&client, now) {
+            if let Some(retry_after_secs) = self.feedback_limiter.blocked(self.store.as_ref(), &client, now).await? {
                 return Err(CoreError::RateLimited { retry_after_secs });
             }
             let mut errs = ValidationErrors::new();
@@ -204,7 +204,7 @@ impl Core {
                 },
             };
             errs.into_result()?;
-            self.feedback_limiter.record_failure(&client, now);
+            self.feedback_limiter.record_failure(self.store.as_ref(), &client, now).await?;
             let reporter = principal.map(|p| p.username.to_string()).unwrap_or_else(|| "anonymous".into());
             let first = TicketEvent {
                 at: now,

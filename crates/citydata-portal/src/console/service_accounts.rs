@@ -141,13 +141,23 @@ async fn account_page(
         })
         .collect();
     let names = state.core.department_names().await.unwrap_or_default();
+    // The applications registry's entries that call citydata as this account.
+    let apps: Vec<Value> = state
+        .core
+        .list_applications(Some(p), None)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|x| x.department == a.department && x.service_account.as_deref() == Some(a.username.as_str()))
+        .map(|x| json!({"id": x.id, "name": x.name, "scenario": x.scenario}))
+        .collect();
     ctx.render_status(
         portal,
         status,
         "console/service_account.html",
         json!({"a": {"id": a.id, "username": a.username, "display_name": a.display_name, "description": a.description,
                      "department": names.get(&a.department).cloned().unwrap_or_else(|| a.department.clone())},
-               "tokens": view, "created": created, "error": error, "v": kept, "done": ctx.q("done")}),
+               "tokens": view, "applications": apps, "created": created, "error": error, "v": kept, "done": ctx.q("done")}),
     )
 }
 

@@ -35,6 +35,7 @@ fn application<R: SqlRow>(r: &Cols<'_, R>) -> Result<ApplicationRecord> {
         url: r.opt_text("url")?,
         status: r.text("status")?,
         resources: Vec::new(),
+        service_account: r.opt_text("service_account")?,
         created_by: r.text("created_by")?,
         created_at: r.time("created_at")?,
     })
@@ -182,8 +183,8 @@ impl<B: SqlBackend> EvaluationStore for B {
 
     async fn create_application(&self, a: &ApplicationRecord) -> Result<()> {
         let mut tx = self.tx_begin().await?;
-        let q = sql("INSERT INTO applications (id, name, department, scenario, url, status, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        let q = sql("INSERT INTO applications (id, name, department, scenario, url, status, created_by, created_at, \
+                     service_account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(a.id)
         .bind(&a.name)
         .bind(&a.department)
@@ -191,7 +192,8 @@ impl<B: SqlBackend> EvaluationStore for B {
         .bind(&a.url)
         .bind(&a.status)
         .bind(&a.created_by)
-        .bind(a.created_at);
+        .bind(a.created_at)
+        .bind(&a.service_account);
         self.tx_run(&mut tx, q).await?;
         for r in &a.resources {
             let q = sql("INSERT INTO application_resources (application_id, resource_id) VALUES ($1, $2)")
@@ -204,8 +206,9 @@ impl<B: SqlBackend> EvaluationStore for B {
 
     async fn update_application(&self, old: &ApplicationRecord, new: &ApplicationRecord) -> Result<bool> {
         let mut tx = self.tx_begin().await?;
-        let q = sql("UPDATE applications SET name = $1, scenario = $2, url = $3, status = $4 \
-                     WHERE id = $5 AND name = $6 AND scenario = $7 AND COALESCE(url, '') = $8 AND status = $9")
+        let q = sql("UPDATE applications SET name = $1, scenario = $2, url = $3, status = $4, service_account = $10 \
+                     WHERE id = $5 AND name = $6 AND scenario = $7 AND COALESCE(url, '') = $8 AND status = $9 \
+                     AND COALESCE(service_account, '') = $11")
         .bind(&new.name)
         .bind(&new.scenario)
         .bind(&new.url)
@@ -214,7 +217,9 @@ impl<B: SqlBackend> EvaluationStore for B {
         .bind(&old.name)
         .bind(&old.scenario)
         .bind(old.url.clone().unwrap_or_default())
-        .bind(&old.status);
+        .bind(&old.status)
+        .bind(&new.service_account)
+        .bind(old.service_account.clone().unwrap_or_default());
         if self.tx_run(&mut tx, q).await? != 1 {
             return Ok(false);
         }

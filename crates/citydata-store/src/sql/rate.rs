@@ -30,4 +30,17 @@ impl<B: SqlBackend> RateStore for B {
     async fn prune_rates(&self, before: &str) -> Result<u64> {
         self.run(sql("DELETE FROM rate_counters WHERE until < $1").bind(before)).await
     }
+
+    async fn rate_live(&self, scope: &str, now: &str) -> Result<(i64, Option<String>)> {
+        let q = sql("SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) AS used, MIN(until) AS until \
+                     FROM rate_counters WHERE scope = $1 AND until > $2")
+        .bind(scope)
+        .bind(now);
+        let got = self.map_one(q, "rate_counters", |r| Ok((r.i64("used")?, r.opt_text("until")?))).await?;
+        Ok(got.unwrap_or((0, None)))
+    }
+
+    async fn clear_rate(&self, scope: &str) -> Result<()> {
+        self.run(sql("DELETE FROM rate_counters WHERE scope = $1").bind(scope)).await.map(drop)
+    }
 }

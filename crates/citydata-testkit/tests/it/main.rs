@@ -47,6 +47,7 @@ mod rule_pages;
 mod s3;
 mod schemathesis;
 mod service_account_pages;
+mod shared_throttle;
 mod sharing;
 mod sharing_changes;
 mod sources;

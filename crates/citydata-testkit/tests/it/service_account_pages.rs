@@ -100,6 +100,33 @@ async fn an_admin_gives_an_application_a_read_only_token_for_one_resource() {
     let r = api.get(app.url("/api/v1/resources/201%2F000001/rows")).bearer_auth(&catalog_only).send().await.unwrap();
     assert_error(r, 403, "insufficient_scope").await;
 
+    // The applications registry names the account its application calls as: only one of the
+    // owning department's service accounts, named by the field when it is not; the account's
+    // page then lists the application, and the public registry does not show the account.
+    let steward = app.login("wjw-steward").await;
+    let register = |sa: &'static str| {
+        let c = steward.clone();
+        let url = app.url("/api/v1/applications");
+        async move {
+            c.post(url)
+                .json(&serde_json::json!({"name": "医疗机构查询", "scenario": "市民查询附近医院", "resources": ["201/000001"],
+                                          "department": "wjw", "service_account": sa}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let e = assert_error(register("gaj-sync").await, 400, "validation_failed").await;
+    assert_eq!(e["error"]["details"]["fields"][0]["field"], "service_account", "{e}");
+    let r = register("wjw-sync").await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let (_, html) = get(&admin, &app, &format!("{sa}?lang=zh")).await;
+    assert!(html.contains("使用该账号的应用") && html.contains("医疗机构查询"), "{html}");
+    let public: Value = new_client().get(app.url("/api/v1/applications")).send().await.unwrap().json().await.unwrap();
+    assert!(public.to_string().contains("医疗机构查询") && !public.to_string().contains("wjw-sync"), "{public}");
+    let mine: Value = steward.get(app.url("/api/v1/applications")).send().await.unwrap().json().await.unwrap();
+    assert!(mine.to_string().contains("\"service_account\":\"wjw-sync\""), "{mine}");
+
     // The page lists both tokens in English too; revoking one goes through a confirmation.
     let (_, html) = get(&admin, &app, &format!("{sa}?lang=en")).await;
     assert!(html.contains("Service accounts") && html.matches("/revoke\"").count() == 2, "{html}");
