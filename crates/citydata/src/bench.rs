@@ -5,6 +5,7 @@
 //! (a Python virtual environment the bench makes) and PostgreSQL (`COPY` + a btree index, when
 //! a server answers). Results go to stdout and to BENCHMARKS.md.
 
+mod evaluation;
 mod geo;
 mod quality;
 mod verify;
@@ -645,6 +646,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     drop(server);
 
+    // 评估考核 of a quarter, on its own data directory.
+    if want("evaluation") {
+        eprintln!("bench: evaluation_quarter");
+        rows.push(evaluation::row(&dir, args.quick, sizes.runs).await?);
+    }
+
     // Startup on an existing data directory.
     if want("ready") {
         eprintln!("bench: ready");
@@ -722,6 +729,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         println!("PostgreSQL anchor failed: {e}");
     }
     if let Some(out) = &args.out {
+        let table = match &args.only {
+            // A partial run replaces its own rows and keeps the others of the earlier run.
+            Some(only) => merge_rows(&std::fs::read_to_string(out).unwrap_or_default(), &table, only),
+            None => table,
+        };
         write_report(out, &table, &sizes, args.quick)?;
         eprintln!("bench: wrote {}", out.display());
     }
@@ -730,6 +742,36 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 const MARK: &str = "<!-- bench:results -->";
 const END: &str = "<!-- /bench:results -->";
+
+/// The table of this run's rows merged into the report's earlier table: rows of the same name
+/// are replaced in place, the others kept (and said to come from the earlier run).
+fn merge_rows(existing: &str, table: &str, only: &str) -> String {
+    let name = |l: &str| l.strip_prefix("| `").and_then(|r| r.split_once('`')).map(|(n, _)| n.to_string());
+    let earlier = match (existing.find(MARK), existing.find(END)) {
+        (Some(a), Some(b)) if b > a => &existing[a..b],
+        _ => return table.to_string(),
+    };
+    let when = earlier.lines().find_map(|l| l.strip_prefix("Run on ")).and_then(|l| l.split_once(": ")).map(|(w, _)| w);
+    let fresh: Vec<&str> = table.lines().filter(|l| name(l).is_some()).collect();
+    let mut out: Vec<String> = table.lines().take(2).map(str::to_string).collect();
+    let mut used = vec![false; fresh.len()];
+    for l in earlier.lines().filter(|l| name(l).is_some()) {
+        match fresh.iter().position(|f| name(f) == name(l)) {
+            Some(i) => {
+                out.push(fresh[i].to_string());
+                used[i] = true;
+            }
+            None => out.push(l.to_string()),
+        }
+    }
+    out.extend(fresh.iter().zip(&used).filter(|(_, u)| !**u).map(|(f, _)| f.to_string()));
+    let mut text = out.join("\n");
+    text.push_str(&format!(
+        "\n\nThis run measured only `{only}`; the other rows are from the earlier run ({}).\n",
+        when.unwrap_or("date not recorded")
+    ));
+    text
+}
 
 /// Replace the results between the markers, keeping the hand-written analysis around them.
 fn write_report(out: &Path, table: &str, sizes: &Sizes, quick: bool) -> Result<()> {
@@ -753,4 +795,27 @@ fn write_report(out: &Path, table: &str, sizes: &Sizes, quick: bool) -> Result<(
     };
     std::fs::write(out, text)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_run_replaces_its_rows_and_keeps_the_others() {
+        let head = "| benchmark | citydata | anchor | anchor's figure | ratio | target | met |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+        let existing = format!(
+            "# b\n\n{MARK}\nRun on 2026-11-29 08:42 UTC: `citydata bench` (release build).\n\n{head}| `lookup` | old | — | — | — | — | no |\n| `ready` | 0.05 s | — | — | — | — | yes |\n{END}\n"
+        );
+        let fresh = format!(
+            "{head}| `lookup` | new | — | — | — | — | yes |\n| `verify_batch` | 90 ms | — | — | — | — | yes |\n"
+        );
+        let merged = merge_rows(&existing, &fresh, "lookup,verify_");
+        let rows: Vec<&str> = merged.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(rows.len(), 3, "{merged}");
+        assert!(rows[0].contains("new") && rows[1].contains("`ready`") && rows[2].contains("verify_batch"));
+        assert!(merged.contains("earlier run (2026-11-29 08:42 UTC)"), "{merged}");
+        // No earlier report: the run's own table.
+        assert_eq!(merge_rows("", &fresh, "lookup"), fresh);
+    }
 }
