@@ -11,6 +11,7 @@
 mod harvest;
 mod harvest_dcat;
 mod http;
+mod mysql;
 mod pg;
 pub mod runner;
 mod runs;
@@ -32,7 +33,7 @@ use uuid::Uuid;
 use validate::{check_name, check_query, check_retries, nonblank, parse_schedule, take_connection};
 
 /// The kinds implemented so far.
-pub const KINDS: &[&str] = &["postgres", "http", "ckan", "dcat"];
+pub const KINDS: &[&str] = &["postgres", "mysql", "http", "ckan", "dcat"];
 
 /// Connection settings of a source. `password` and `headers` are secrets: sealed at rest and
 /// never returned.
@@ -40,7 +41,8 @@ pub const KINDS: &[&str] = &["postgres", "http", "ckan", "dcat"];
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectionInput {
-    /// `postgres://user:password@host:5432/db` (a password in it is taken out and sealed).
+    /// `postgres://user:password@host:5432/db` or `mysql://user:password@host:3306/db` (a
+    /// password in it is taken out and sealed).
     pub url: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -77,7 +79,8 @@ pub struct Pagination {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceInput {
     pub name: String,
-    /// `postgres`, `http` (data into a resource's table), `ckan` or `dcat` (a catalog harvest).
+    /// `postgres`, `mysql` (MySQL or MariaDB), `http` (data into a resource's table), `ckan` or
+    /// `dcat` (a catalog harvest).
     pub kind: String,
     /// `ckan`: the remote portal's address (its CKAN API is under `/api/3/action/`); `dcat`:
     /// the catalog document's address (Turtle, RDF/XML or JSON-LD; Hydra pages are followed).

@@ -88,7 +88,13 @@ impl Core {
     pub(crate) async fn source_address_allowed(&self, spec: &Spec) -> Result<Option<(IpAddr, u16)>, String> {
         let (host, port) = match &spec.url {
             Some(u) => match url::Url::parse(u) {
-                Ok(u) => (u.host_str().unwrap_or("").trim_matches(['[', ']']).to_string(), u.port().unwrap_or(5432)),
+                Ok(u) => {
+                    let default = if matches!(u.scheme(), "mysql" | "mariadb") { 3306 } else { 5432 };
+                    (
+                        u.host_str().unwrap_or("").trim_matches(['[', ']']).to_string(),
+                        u.port_or_known_default().unwrap_or(default),
+                    )
+                }
                 Err(_) => return Err("connection.url 无效 / connection.url is not valid".into()),
             },
             None => match &spec.host {
@@ -227,7 +233,7 @@ impl Core {
                 format: Some("ndjson".into()),
                 ..IngestParams::default()
             };
-            let r = self.feed_ingest(&mut conn, &sql, &meta, &principal, &key, params, abort).await;
+            let r = self.feed_ingest(json_rows(&mut conn, &sql), &meta, &principal, &key, params, abort).await;
             add_report(&mut report, r, "rows_committed")?;
         }
         if nd > 0 && spec.mode == "upsert" {
@@ -238,19 +244,17 @@ impl Core {
                 ignore_extra: true,
                 ..IngestParams::default()
             };
-            let r = self.feed_ingest(&mut conn, &sql, &meta, &principal, &key, params, abort).await;
+            let r = self.feed_ingest(json_rows(&mut conn, &sql), &meta, &principal, &key, params, abort).await;
             add_report(&mut report, r, "rows_deleted")?;
         }
         let _ = conn.close().await;
         Ok(PullOutcome { report, watermark: hi })
     }
 
-    /// Stream the rows of `sql` (one JSON text column `j`) into one ingest.
-    #[allow(clippy::too_many_arguments)]
-    async fn feed_ingest(
+    /// Stream rows (each one JSON object as text) into one ingest.
+    pub(crate) async fn feed_ingest(
         &self,
-        conn: &mut PgConnection,
-        sql: &str,
+        mut rows: impl futures::Stream<Item = Result<String, String>> + Send + Unpin,
         meta: &RequestMeta,
         principal: &citydata_domain::principal::Principal,
         key: &str,
@@ -260,7 +264,6 @@ impl Core {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
         let reader = ChannelReader { rx, buf: Vec::new(), pos: 0 };
         let feed = async move {
-            let mut rows = sqlx::query(sql).fetch(&mut *conn);
             let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
             let mut failure: Option<String> = None;
             loop {
@@ -272,14 +275,7 @@ impl Core {
                     next = rows.next() => next,
                 };
                 match next {
-                    Some(Ok(row)) => {
-                        let j: String = match row.try_get("j") {
-                            Ok(j) => j,
-                            Err(e) => {
-                                failure = Some(query_reason(&e));
-                                break;
-                            }
-                        };
+                    Some(Ok(j)) => {
                         chunk.extend_from_slice(j.as_bytes());
                         chunk.push(b'\n');
                         if chunk.len() >= CHUNK_BYTES && tx.send(Ok(std::mem::take(&mut chunk))).await.is_err() {
@@ -287,7 +283,7 @@ impl Core {
                         }
                     }
                     Some(Err(e)) => {
-                        failure = Some(query_reason(&e));
+                        failure = Some(e);
                         break;
                     }
                     None => break,
@@ -313,6 +309,14 @@ impl Core {
         }
         ingest_result(ingested)
     }
+}
+
+/// The rows of `sql` (one JSON text column `j`), or why reading them failed.
+fn json_rows<'c>(conn: &'c mut PgConnection, sql: &'c str) -> futures::stream::BoxStream<'c, Result<String, String>> {
+    sqlx::query(sql)
+        .fetch(conn)
+        .map(|r| r.and_then(|row| row.try_get::<String, _>("j")).map_err(|e| query_reason(&e)))
+        .boxed()
 }
 
 /// One ingest's report, or why it failed (a batch refused by validation is a failure).

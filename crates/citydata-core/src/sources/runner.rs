@@ -265,6 +265,7 @@ impl Core {
         let secrets: Secrets = self.open_secrets(s)?;
         match s.kind.as_str() {
             "postgres" => self.pull_postgres(s, &spec_of(s), &secrets, abort).await,
+            "mysql" => self.pull_mysql(s, &spec_of(s), &secrets, abort).await,
             "http" => self.pull_http(s, &spec_of(s), &secrets, abort).await,
             "ckan" | "dcat" => self.pull_catalog(s, &spec_of(s), abort).await,
             other => Err(format!("不支持的来源类型 {other} / unsupported source kind {other}").into()),

@@ -70,9 +70,10 @@ pub(super) fn take_connection(
         spec.header_names = secrets.headers.keys().cloned().collect();
         return;
     }
+    let schemes: &[&str] = if kind == "mysql" { &["mysql", "mariadb"] } else { &["postgres", "postgresql"] };
     if let Some(raw) = nonblank(&c.url) {
         match url::Url::parse(&raw) {
-            Ok(mut u) if matches!(u.scheme(), "postgres" | "postgresql") && u.host_str().is_some() => {
+            Ok(mut u) if schemes.contains(&u.scheme()) && u.host_str().is_some() => {
                 if let Some(p) = u.password() {
                     secrets.password = Some(percent_decode(p).unwrap_or_else(|| p.to_string()));
                     let _ = u.set_password(None);
@@ -82,7 +83,10 @@ pub(super) fn take_connection(
             _ => errs.push(FieldError::new(
                 "connection.url",
                 "invalid_url",
-                "connection.url 须为 postgres://用户@主机:端口/数据库 / connection.url must be postgres://user@host:port/database",
+                format!(
+                    "connection.url 须为 {0}://用户@主机:端口/数据库 / connection.url must be {0}://user@host:port/database",
+                    schemes[0]
+                ),
             )),
         }
     }

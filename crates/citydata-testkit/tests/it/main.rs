@@ -53,6 +53,7 @@ mod sharing_changes;
 mod sources;
 mod sources_harvest;
 mod sources_http;
+mod sources_mysql;
 mod support;
 mod ticket_pages;
 mod tickets;

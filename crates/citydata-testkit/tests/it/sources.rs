@@ -31,7 +31,7 @@ fn source_admin_url(test: &str) -> Option<String> {
 
 /// Loopback databases are reachable only when allowed (the webhook address rule); short
 /// leases so that a dead node's run is settled soon.
-fn options() -> SpawnOptions {
+pub(crate) fn options() -> SpawnOptions {
     SpawnOptions {
         configure: Some(|s| {
             s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()];
@@ -43,7 +43,7 @@ fn options() -> SpawnOptions {
 
 /// A valid 统一社会信用代码 from 16 characters (the organization code's check digit and the
 /// code's own are computed).
-fn uscc(first16: &str) -> String {
+pub(crate) fn uscc(first16: &str) -> String {
     use citydata_domain::identifiers::{org_check_char, uscc_check_char};
     let first17 = format!("{first16}{}", org_check_char(&first16[8..]).unwrap());
     format!("{first17}{}", uscc_check_char(&first17).unwrap())
@@ -73,12 +73,12 @@ impl SourceDb {
     }
 }
 
-async fn resource_id(app: &TestApp, code: &str) -> String {
+pub(crate) async fn resource_id(app: &TestApp, code: &str) -> String {
     app.store.find_resource(code).await.unwrap().unwrap().id.to_string()
 }
 
 /// The table's rows as (统一社会信用代码 → 评价等级), read through the API as the provider.
-async fn table(app: &TestApp, c: &reqwest::Client, rid: &str) -> BTreeMap<String, Value> {
+pub(crate) async fn table(app: &TestApp, c: &reqwest::Client, rid: &str) -> BTreeMap<String, Value> {
     let r: Value =
         c.get(app.url(&format!("/api/v1/resources/{rid}/rows?limit=1000"))).send().await.unwrap().json().await.unwrap();
     r["rows"]
@@ -89,7 +89,7 @@ async fn table(app: &TestApp, c: &reqwest::Client, rid: &str) -> BTreeMap<String
         .collect()
 }
 
-async fn table_version(app: &TestApp, c: &reqwest::Client, rid: &str) -> Value {
+pub(crate) async fn table_version(app: &TestApp, c: &reqwest::Client, rid: &str) -> Value {
     let r: Value =
         c.get(app.url(&format!("/api/v1/resources/{rid}/rows?limit=1"))).send().await.unwrap().json().await.unwrap();
     r["version"].clone()
@@ -111,13 +111,13 @@ pub(crate) async fn finished(app: &TestApp, c: &reqwest::Client, source: &str, r
 }
 
 /// Wait until no run of the source is queued or running; all its runs.
-async fn settled(app: &TestApp, c: &reqwest::Client, source: &str) -> Vec<Value> {
+pub(crate) async fn settled(app: &TestApp, c: &reqwest::Client, source: &str) -> Vec<Value> {
     settled_with(app, c, source, 0).await
 }
 
 /// Wait until the source has at least `n` runs and none is queued or running (a retry is
 /// queued just after the run it follows has ended, so a count says when it has come).
-async fn settled_with(app: &TestApp, c: &reqwest::Client, source: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn settled_with(app: &TestApp, c: &reqwest::Client, source: &str, n: usize) -> Vec<Value> {
     for _ in 0..1200 {
         let runs: Vec<Value> =
             c.get(app.url(&format!("/api/v1/sources/{source}/runs"))).send().await.unwrap().json().await.unwrap();
@@ -129,7 +129,7 @@ async fn settled_with(app: &TestApp, c: &reqwest::Client, source: &str, n: usize
     panic!("source {source} kept a run queued or running");
 }
 
-async fn run_now(app: &TestApp, c: &reqwest::Client, source: &str) -> Value {
+pub(crate) async fn run_now(app: &TestApp, c: &reqwest::Client, source: &str) -> Value {
     let r = c.post(app.url(&format!("/api/v1/sources/{source}/run"))).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let run: Value = r.json().await.unwrap();
