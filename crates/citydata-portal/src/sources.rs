@@ -116,13 +116,16 @@ pub async fn page(State(state): State<AppState>, Extension(portal): P, Path(id):
     )
 }
 
-/// The creation form's fields (a PostgreSQL source).
+/// The creation form's fields: every kind's, the kind says which apply.
 #[derive(serde::Deserialize, Default)]
 pub struct NewSourceForm {
     #[serde(default)]
     pub csrf: String,
     #[serde(default)]
     pub name: String,
+    /// `postgres` (default), `mysql`, `http`, `ckan` or `dcat`.
+    #[serde(default)]
+    pub kind: String,
     #[serde(default)]
     pub resource: String,
     #[serde(default)]
@@ -141,7 +144,31 @@ pub struct NewSourceForm {
     pub deleted: String,
     #[serde(default)]
     pub schedule: String,
+    /// HTTP: `json` or `csv`, where the records are, how to page, request headers (one
+    /// `Name: value` a line; write-only).
+    #[serde(default)]
+    pub format: String,
+    #[serde(default)]
+    pub records: String,
+    #[serde(default)]
+    pub page_kind: String,
+    #[serde(default)]
+    pub size_param: String,
+    #[serde(default)]
+    pub size: String,
+    #[serde(default)]
+    pub next: String,
+    #[serde(default)]
+    pub headers: String,
+    /// Harvests: the department the entries go under, the theme of unclassified entries.
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub theme: String,
 }
+
+/// The kinds the form offers, in its order.
+const FORM_KINDS: [&str; 5] = ["postgres", "mysql", "http", "ckan", "dcat"];
 
 /// The resources of the departments the caller stewards, for the form's picker.
 async fn own_resources(state: &AppState, p: &citydata_domain::principal::Principal) -> Vec<Value> {
@@ -158,19 +185,38 @@ async fn own_resources(state: &AppState, p: &citydata_domain::principal::Princip
     out
 }
 
-fn form_page(
+/// The departments the caller stewards (where a harvest may put its entries).
+async fn own_departments(state: &AppState, p: &citydata_domain::principal::Principal) -> Vec<Value> {
+    let mut out = Vec::new();
+    for m in p.memberships.iter().filter(|m| p.can_steward(&m.department)) {
+        let name = match state.core.store().get_department(&m.department).await {
+            Ok(Some(d)) => d.name.as_str().to_string(),
+            _ => m.department.to_string(),
+        };
+        if !out.iter().any(|d: &Value| d["code"] == m.department.as_str()) {
+            out.push(json!({"code": m.department.as_str(), "name": name}));
+        }
+    }
+    out
+}
+
+async fn form_page(
+    state: &AppState,
+    p: &citydata_domain::principal::Principal,
     ctx: &Ctx,
     portal: &Portal,
-    resources: Vec<Value>,
     form: Value,
     errors: Value,
     status: axum::http::StatusCode,
 ) -> Response {
+    let resources = own_resources(state, p).await;
+    let departments = own_departments(state, p).await;
+    let kinds: Vec<Value> = FORM_KINDS.iter().map(|k| json!({"code": k, "title": kind_title(ctx, k)})).collect();
     ctx.render_status(
         portal,
         status,
         "console/source_new.html",
-        json!({"resources": resources, "form": form, "errors": errors}),
+        json!({"resources": resources, "departments": departments, "kinds": kinds, "form": form, "errors": errors}),
     )
 }
 
@@ -180,8 +226,82 @@ pub async fn new_page(State(state): State<AppState>, Extension(portal): P, ctx: 
         Ok(p) => p.clone(),
         Err(r) => return r,
     };
-    let resources = own_resources(&state, &p).await;
-    form_page(&ctx, &portal, resources, json!({"mode": "upsert"}), json!({}), axum::http::StatusCode::OK)
+    let form = json!({"kind": "postgres", "mode": "upsert", "format": "json"});
+    form_page(&state, &p, &ctx, &portal, form, json!({}), axum::http::StatusCode::OK).await
+}
+
+/// `Name: value` lines into headers, or the line that is not one.
+fn parse_headers(text: &str) -> Result<Option<std::collections::BTreeMap<String, String>>, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((n, v)) if !n.trim().is_empty() => {
+                out.insert(n.trim().to_string(), v.trim().to_string());
+            }
+            _ => return Err(i + 1),
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// The form as the API's input (what a kind does not use is left out).
+fn source_input(
+    f: &NewSourceForm,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+) -> citydata_core::sources::SourceInput {
+    use citydata_core::sources::{ConnectionInput, Pagination, SourceInput};
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    let kind = opt(&f.kind).unwrap_or_else(|| "postgres".into());
+    let mut input =
+        SourceInput { name: f.name.clone(), kind: kind.clone(), schedule: opt(&f.schedule), ..Default::default() };
+    match kind.as_str() {
+        "ckan" | "dcat" => {
+            input.url = opt(&f.url);
+            input.department = opt(&f.department);
+            input.theme = opt(&f.theme);
+        }
+        "http" => {
+            input.resource_id = opt(&f.resource);
+            input.connection = Some(ConnectionInput { url: opt(&f.url), headers, ..Default::default() });
+            input.mode = opt(&f.mode);
+            input.format = opt(&f.format);
+            input.records = opt(&f.records);
+            input.pagination = opt(&f.page_kind).map(|k| Pagination {
+                kind: k,
+                size_param: opt(&f.size_param),
+                // A size that is not a number reaches the API as none and is named below.
+                size: opt(&f.size).and_then(|s| s.parse().ok()),
+                next: opt(&f.next),
+                ..Default::default()
+            });
+        }
+        _ => {
+            input.resource_id = opt(&f.resource);
+            input.connection =
+                Some(ConnectionInput { url: opt(&f.url), password: opt(&f.password), ..Default::default() });
+            input.query = opt(&f.query);
+            input.table = opt(&f.table);
+            input.mode = opt(&f.mode);
+            input.watermark = opt(&f.watermark);
+            input.deleted = opt(&f.deleted);
+        }
+    }
+    input
+}
+
+/// A field of the API's input as the form's field.
+fn form_field(api: &str) -> String {
+    match api {
+        "connection.url" | "connection" | "url" => "url".into(),
+        "connection.headers" => "headers".into(),
+        "resource_id" => "resource".into(),
+        f if f.starts_with("pagination") => "page_kind".into(),
+        f => f.to_string(),
+    }
 }
 
 /// `POST /console/sources/new`: create, or the form again with each message by its field.
@@ -198,50 +318,33 @@ pub async fn create(
     if let Err(r) = ctx.check_csrf(&f.csrf) {
         return r;
     }
-    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
-    let input = citydata_core::sources::SourceInput {
-        name: f.name.clone(),
-        kind: "postgres".into(),
-        resource_id: opt(&f.resource),
-        connection: Some(citydata_core::sources::ConnectionInput {
-            url: opt(&f.url),
-            password: opt(&f.password),
-            ..Default::default()
-        }),
-        query: opt(&f.query),
-        table: opt(&f.table),
-        mode: opt(&f.mode),
-        watermark: opt(&f.watermark),
-        deleted: opt(&f.deleted),
-        schedule: opt(&f.schedule),
-        ..Default::default()
+    // Everything typed comes back, except the password and the headers (secrets).
+    let form = json!({"name": f.name, "kind": f.kind, "resource": f.resource, "url": f.url, "table": f.table,
+                      "query": f.query, "mode": f.mode, "watermark": f.watermark, "deleted": f.deleted,
+                      "schedule": f.schedule, "format": f.format, "records": f.records, "page_kind": f.page_kind,
+                      "size_param": f.size_param, "size": f.size, "next": f.next, "department": f.department,
+                      "theme": f.theme});
+    let bad = axum::http::StatusCode::BAD_REQUEST;
+    let headers = match parse_headers(&f.headers) {
+        Ok(h) => h,
+        Err(line) => {
+            let msg = ctx.m("src_headers_bad").replace("{line}", &line.to_string());
+            return form_page(&state, &p, &ctx, &portal, form, json!({"headers": msg}), bad).await;
+        }
     };
-    match state.core.create_source(&ctx.meta, &p, input).await {
+    if !f.size.trim().is_empty() && f.size.trim().parse::<u32>().is_err() {
+        return form_page(&state, &p, &ctx, &portal, form, json!({"size": ctx.m("src_size_bad")}), bad).await;
+    }
+    match state.core.create_source(&ctx.meta, &p, source_input(&f, headers)).await {
         Ok(s) => ctx.redirect(&format!("/console/sources/{}", s.id)),
         Err(e @ citydata_core::CoreError::Validation(_)) => {
-            let mut errors = ctx.field_errors(&e);
-            if let Some(o) = errors.as_object_mut() {
-                let renamed: Vec<(String, Value)> = o
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            match k.as_str() {
-                                "connection.url" | "connection" => "url".to_string(),
-                                "resource_id" => "resource".to_string(),
-                                k => k.to_string(),
-                            },
-                            v.clone(),
-                        )
-                    })
-                    .collect();
-                o.clear();
-                o.extend(renamed);
+            let mut errors = serde_json::Map::new();
+            if let Value::Object(o) = ctx.field_errors(&e) {
+                for (k, v) in o {
+                    errors.entry(form_field(&k)).or_insert(v);
+                }
             }
-            // Everything typed comes back, except the password.
-            let form = json!({"name": f.name, "resource": f.resource, "url": f.url, "table": f.table, "query": f.query,
-                              "mode": f.mode, "watermark": f.watermark, "deleted": f.deleted, "schedule": f.schedule});
-            let resources = own_resources(&state, &p).await;
-            form_page(&ctx, &portal, resources, form, errors, axum::http::StatusCode::BAD_REQUEST)
+            form_page(&state, &p, &ctx, &portal, form, Value::Object(errors), bad).await
         }
         Err(e) => ctx.core_error(&portal, e),
     }

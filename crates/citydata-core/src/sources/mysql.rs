@@ -69,10 +69,7 @@ fn fetch_one<'c>(conn: &'c mut MySqlConnection, sql: &'c str) -> BoxFuture<'c, R
 }
 
 /// The names of the columns `sql` returns.
-fn columns_of(
-    conn: &mut MySqlConnection,
-    sql: String,
-) -> BoxFuture<'_, Result<Vec<String>, String>> {
+fn columns_of(conn: &mut MySqlConnection, sql: String) -> BoxFuture<'_, Result<Vec<String>, String>> {
     Box::pin(async move {
         let d = conn.describe(sql.as_str()).await.map_err(|e| query_reason(&e))?;
         Ok(d.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect())
@@ -80,7 +77,10 @@ fn columns_of(
 }
 
 /// The rows of `sql` (one JSON text column `j`), or why reading them failed.
-fn json_rows<'c>(conn: &'c mut MySqlConnection, sql: &'c str) -> futures::stream::BoxStream<'c, Result<String, String>> {
+fn json_rows<'c>(
+    conn: &'c mut MySqlConnection,
+    sql: &'c str,
+) -> futures::stream::BoxStream<'c, Result<String, String>> {
     sqlx::query(sql)
         .fetch(conn)
         .map(|r| r.and_then(|row| row.try_get::<String, _>("j")).map_err(|e| query_reason(&e)))
@@ -133,7 +133,10 @@ impl Core {
     ) -> Result<PullOutcome, PullFailure> {
         let (resource, principal) = self.run_context(s).await?;
         let mut conn = until_abort(abort, self.mysql_connect(spec, secrets)).await?;
-        for stmt in ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"] {
+        for stmt in [
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        ] {
             run_statement(&mut conn, stmt).await?;
         }
         let base = match (&spec.table, &spec.query) {
@@ -182,7 +185,8 @@ impl Core {
         let meta = RequestMeta::new(Some(format!("source-{}", s.id)), None);
         let key = resource.id.to_string();
         // 2. Rows to write (upsert or replace), then soft deletes.
-        for (wanted, mode, counted) in [(n - nd, spec.mode.as_str(), "rows_committed"), (nd, "delete", "rows_deleted")] {
+        for (wanted, mode, counted) in [(n - nd, spec.mode.as_str(), "rows_committed"), (nd, "delete", "rows_deleted")]
+        {
             if wanted <= 0 || (mode == "delete" && spec.mode != "upsert") {
                 continue;
             }

@@ -97,7 +97,8 @@ pub(super) fn take_connection(
     if let Some(p) = &c.password {
         secrets.password = Some(p.clone());
     }
-    if spec.url.is_none() && (spec.host.is_none() || spec.database.is_none()) {
+    // A URL that was given but refused has its own message above.
+    if nonblank(&c.url).is_none() && (spec.host.is_none() || spec.database.is_none()) {
         errs.push(FieldError::new(
             "connection",
             "required",

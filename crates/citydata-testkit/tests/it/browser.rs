@@ -421,6 +421,7 @@ async fn a_newcomer_an_applicant_and_a_provider_in_a_real_browser() {
     t.visit(&c, &app, "console-rules", &upload.replace("/upload", "/rules")).await;
     t.visit(&c, &app, "steward-console", "/console").await;
     t.visit(&c, &app, "steward-requests", "/console/requests").await;
+    t.visit(&c, &app, "console-source-new", "/console/sources/new").await;
     t.visit(&c, &app, "steward-dataset", &upload.replace("/console/resources/", "/datasets/").replace("/upload", ""))
         .await;
     // 评估考核 (#17): the public table, the center's big screen, the department's page.

@@ -145,6 +145,8 @@ async fn every_zh_page_speaks_plain_chinese_for_every_role() {
         &format!("/console/resources/{people}/upload"),
         &format!("/console/resources/{people}/edit"),
         "/console/resources/new",
+        "/console/sources",
+        "/console/sources/new",
     ] {
         plain(&gaj, &app, path, &mut bad).await;
     }

@@ -317,11 +317,90 @@ async fn a_steward_creates_a_database_source_in_the_console() {
     let listed = app.store.list_sources(Some("scjgj")).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].secret.as_deref().is_some_and(|s| !s.contains("pw-s3cret")), "sealed at rest");
+    // The other kinds from the same form: an HTTP API with a paging and a secret header, a
+    // MySQL database, a CKAN harvest; each takes only its own group of fields.
+    let html = steward.get(app.url("/console/sources/new")).send().await.unwrap().text().await.unwrap();
+    for k in ["MySQL 数据库", "HTTP 接口", "其他门户目录（CKAN）", "其他门户目录（DCAT）"] {
+        assert!(html.contains(k), "the kind picker offers {k}");
+    }
+    let csrf = csrf_of(&html);
+    let http_form = vec![
+        ("csrf", csrf.clone()),
+        ("name", "信用评价接口".to_string()),
+        ("kind", "http".to_string()),
+        ("resource", rid.clone()),
+        ("url", "http://127.0.0.1:9/ratings".to_string()),
+        ("mode", "upsert".to_string()),
+        ("format", "json".to_string()),
+        ("records", "data.items".to_string()),
+        ("page_kind", "page".to_string()),
+        ("size_param", "size".to_string()),
+        ("size", "500".to_string()),
+        ("headers", "Authorization: Bearer tok-s3cret\nX-Api-Key: k-s3cret".to_string()),
+        // Fields of other kinds, left filled in: ignored.
+        ("table", "credit".to_string()),
+        ("watermark", "updated_at".to_string()),
+    ];
+    // A header line that is not "Name: value": the form again, the line named, nothing kept.
+    let mut broken = http_form.clone();
+    broken[11].1 = "Authorization Bearer".into();
+    let r = steward.post(app.url("/console/sources/new")).form(&broken).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"err-headers\"") && html.contains("第 1 行"), "{html}");
+    assert!(!html.contains("Authorization Bearer"), "headers are not echoed");
+    let r = steward.post(app.url("/console/sources/new")).form(&http_form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("信用评价接口") && !html.contains("s3cret"));
+    let mysql_form = vec![
+        ("csrf", csrf.clone()),
+        ("name", "信用评价（MySQL）".to_string()),
+        ("kind", "mysql".to_string()),
+        ("resource", rid.clone()),
+        ("url", "postgres://reader@127.0.0.1:3306/scjg".to_string()),
+        ("table", "credit".to_string()),
+        ("mode", "replace".to_string()),
+    ];
+    // A PostgreSQL address on a MySQL source: named at the address field.
+    let r = steward.post(app.url("/console/sources/new")).form(&mysql_form).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"err-url\"") && html.contains("mysql:&#x2f;&#x2f;用户@主机"), "{html}");
+    let mut mysql_form = mysql_form;
+    mysql_form[4].1 = "mysql://reader:pw-s3cret@127.0.0.1:3306/scjg".into();
+    let r = steward.post(app.url("/console/sources/new")).form(&mysql_form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ckan_form = vec![
+        ("csrf", csrf.clone()),
+        ("name", "省平台目录".to_string()),
+        ("kind", "ckan".to_string()),
+        ("url", "http://127.0.0.1:9/".to_string()),
+        ("department", "scjgj".to_string()),
+        ("schedule", "every 6h".to_string()),
+        ("resource", rid.clone()),
+    ];
+    let r = steward.post(app.url("/console/sources/new")).form(&ckan_form).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut listed = app.store.list_sources(Some("scjgj")).await.unwrap();
+    listed.sort_by_key(|s| s.created_at);
+    let kinds: Vec<&str> = listed.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["postgres", "http", "mysql", "ckan"]);
+    let view: Value =
+        steward.get(app.url(&format!("/api/v1/sources/{}", listed[1].id))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["records"], "data.items", "{view}");
+    assert_eq!(view["pagination"]["kind"], "page", "{view}");
+    assert_eq!(view["pagination"]["size"], 500, "{view}");
+    assert!(view["table"].is_null() && view["watermark"].is_null(), "a database field on an HTTP source: {view}");
+    assert!(!view.to_string().contains("s3cret"), "{view}");
+    assert!(listed.iter().all(|s| s.secret.as_deref().is_none_or(|x| !x.contains("s3cret"))), "sealed at rest");
+    assert!(listed[3].resource_id.is_none(), "a harvest fills no table");
+
     // Another department cannot create one for scjgj's resource, even with a valid form.
     let wjw = app.login("wjw-steward").await;
     let html = wjw.get(app.url("/console/sources/new")).send().await.unwrap().text().await.unwrap();
     form[0].1 = csrf_of(&html);
     let r = wjw.post(app.url("/console/sources/new")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(app.store.list_sources(None).await.unwrap().len(), 1);
+    assert_eq!(app.store.list_sources(None).await.unwrap().len(), 4);
 }
