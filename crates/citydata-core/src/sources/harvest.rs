@@ -37,6 +37,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// Organizations one harvest maps to departments, at most.
+const MAX_MAPPED: usize = 500;
+
+/// The local department of a remote dataset: its organization's mapping, else `fallback`.
+fn department_of<'a>(pkg: &Value, map: &'a std::collections::BTreeMap<String, String>, fallback: &'a str) -> &'a str {
+    let org = &pkg["organization"];
+    [text(&org["name"]), text(&org["title"])]
+        .into_iter()
+        .flatten()
+        .find_map(|o| map.get(&o))
+        .map_or(fallback, String::as_str)
+}
+
 /// Datasets asked per `package_search` page (CKAN's usual ceiling).
 const PAGE: usize = 1000;
 /// The most datasets one harvest reads.
@@ -178,6 +191,9 @@ impl Core {
             }
         }
         spec.theme = Some(check_theme(&mut errs, input.theme.as_ref()));
+        if let Some(d) = &input.departments {
+            spec.departments = self.check_departments(&mut errs, principal, &kind, d).await?;
+        }
         for (field, set) in [
             ("resource_id", input.resource_id.is_some()),
             ("query", input.query.is_some()),
@@ -264,6 +280,65 @@ impl Core {
         )
         .await?;
         Ok(view(s))
+    }
+
+    /// The organization → department mapping of a harvest: each department known and
+    /// stewarded by the caller, each organization named; problems under `departments`.
+    pub(super) async fn check_departments(
+        &self,
+        errs: &mut ValidationErrors,
+        principal: &Principal,
+        kind: &str,
+        map: &std::collections::BTreeMap<String, String>,
+    ) -> Result<std::collections::BTreeMap<String, String>, CoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        if !matches!(kind, "ckan" | "dcat") {
+            errs.push(FieldError::new(
+                "departments",
+                "not_applicable",
+                "departments 仅用于目录汇聚 / departments applies to catalog harvests only",
+            ));
+            return Ok(out);
+        }
+        if map.len() > MAX_MAPPED {
+            errs.push(FieldError::new(
+                "departments",
+                "too_many",
+                format!("departments 最多 {MAX_MAPPED} 项 / departments has at most {MAX_MAPPED} entries"),
+            ));
+            return Ok(out);
+        }
+        for (org, code) in map {
+            let org = org.trim();
+            if org.is_empty() || org.chars().count() > 200 {
+                errs.push(FieldError::new(
+                    "departments",
+                    "invalid_value",
+                    "departments 的机构名须为 1–200 个字符 / an organization in departments must be 1–200 characters",
+                ));
+                continue;
+            }
+            let known = match DeptCode::parse(code.trim()) {
+                Ok(d) => self.store.get_department(&d).await?.map(|_| d),
+                Err(_) => None,
+            };
+            match known {
+                None => errs.push(FieldError::new(
+                    "departments",
+                    "unknown_department",
+                    format!("“{org}”对应的部门不存在：{code} / no such department for {org:?}: {code}"),
+                )),
+                Some(d) if !principal.can_steward(&d) => errs.push(FieldError::new(
+                    "departments",
+                    "not_stewarded",
+                    format!("您不是部门 {d} 的数据管理员，不能把条目归入该部门 / you do not steward {d}, so entries cannot go under it"),
+                )),
+                Some(d) => {
+                    out.insert(org.to_string(), d.to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Where a catalog entry was harvested from (`origin` in the resource's API view).
@@ -367,7 +442,14 @@ impl Core {
                 unchanged += 1;
                 continue;
             }
-            let input = package_input(&r.package, dept.as_str(), theme);
+            let target = department_of(&r.package, &spec.departments, dept.as_str());
+            if target != dept.as_str() && !DeptCode::parse(target).is_ok_and(|d| principal.can_steward(&d)) {
+                errors.push(json!({"identifier": r.id, "error": format!(
+                    "来源的创建者已不再管理部门 {target} / the source's owner no longer stewards {target}"
+                )}));
+                continue;
+            }
+            let input = package_input(&r.package, target, theme);
             match self.harvest_one(&meta, &principal, s, r, before, &input).await {
                 Ok(true) => created += 1,
                 Ok(false) => updated += 1,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
 const DCAT: &str = "http://www.w3.org/ns/dcat#";
 const DCT: &str = "http://purl.org/dc/terms/";
+const FOAF_NAME: &str = "http://xmlns.com/foaf/0.1/name";
 const HYDRA_NEXT: [&str; 2] = ["http://www.w3.org/ns/hydra/core#next", "http://www.w3.org/ns/hydra/core#nextPage"];
 /// The most pages a harvest follows.
 const MAX_PAGES: usize = 1000;
@@ -194,9 +195,18 @@ fn datasets(g: &Graph) -> Result<Vec<Remote>, String> {
             extras.push(json!({"key": "classification_class", "value": class}));
             extras.push(json!({"key": "classification_theme", "value": th.code}));
         }
+        // The publisher, as CKAN's organization: its IRI (or name) and its foaf:name.
+        let publisher = values(g, s, &format!("{DCT}publisher")).find_map(|o| match o {
+            Obj::Node(k, i) => {
+                let name = literal(g, k, FOAF_NAME);
+                Some(json!({"name": i.clone().or(name.clone()), "title": name}))
+            }
+            Obj::Lit(v, _) => Some(json!({"name": v, "title": v})),
+        });
         let package = json!({
             "id": id,
             "title": title,
+            "organization": publisher,
             "notes": literal(g, s, &format!("{DCT}description")),
             "tags": keywords,
             "license_id": iri(g, s, &format!("{DCT}license")).or_else(|| literal(g, s, &format!("{DCT}rights"))),

@@ -91,6 +91,11 @@ pub struct SourceInput {
     /// `ckan`: the theme of remote datasets without a GB/T 21063 classification (default
     /// `urban`, 城乡建设; a non-basic theme).
     pub theme: Option<String>,
+    /// `ckan` / `dcat`: remote organizations to local departments — the key is the remote's
+    /// organization (CKAN `organization.name` or `.title`; DCAT `dct:publisher`'s IRI or
+    /// `foaf:name`), the value a department code the caller stewards. Entries of organizations
+    /// not listed go under `department`.
+    pub departments: Option<BTreeMap<String, String>>,
     /// The resource (id, code or slug) whose table the source fills.
     pub resource_id: Option<String>,
     pub connection: Option<ConnectionInput>,
@@ -128,6 +133,8 @@ pub struct SourcePatch {
     pub url: Option<String>,
     /// `ckan`: the theme of unclassified remote datasets.
     pub theme: Option<String>,
+    /// `ckan` / `dcat`: replaces the organization → department mapping (`{}` clears it).
+    pub departments: Option<BTreeMap<String, String>>,
     /// Replaces the connection; without `password` the sealed one is kept.
     pub connection: Option<ConnectionInput>,
     pub query: Option<String>,
@@ -172,6 +179,9 @@ pub(crate) struct Spec {
     /// `ckan`: the theme of unclassified remote datasets.
     #[serde(default)]
     pub theme: Option<String>,
+    /// `ckan` / `dcat`: remote organization → local department.
+    #[serde(default)]
+    pub departments: BTreeMap<String, String>,
 }
 
 /// The sealed part.
@@ -216,6 +226,8 @@ pub struct SourceView {
     pub pagination: Option<Pagination>,
     /// `ckan`: the theme of unclassified remote datasets.
     pub theme: Option<String>,
+    /// `ckan` / `dcat`: remote organization → local department.
+    pub departments: BTreeMap<String, String>,
     pub schedule: Option<String>,
     pub enabled: bool,
     pub max_retries: i32,
@@ -309,6 +321,7 @@ pub(super) fn view(s: SourceRecord) -> SourceView {
         records: spec.records,
         pagination: spec.pagination,
         theme: spec.theme,
+        departments: spec.departments,
         schedule: s.schedule,
         enabled: s.enabled,
         max_retries: s.max_retries,
@@ -376,6 +389,13 @@ impl Core {
             }
         }
         check_query(&mut errs, &kind, &spec);
+        if input.departments.is_some() {
+            errs.push(FieldError::new(
+                "departments",
+                "not_applicable",
+                "departments 仅用于目录汇聚 / departments applies to catalog harvests only",
+            ));
+        }
         let (schedule, next_run_at) = parse_schedule(&mut errs, &input.schedule);
         let max_retries = check_retries(&mut errs, input.max_retries);
         let resource_key = nonblank(&input.resource_id);
@@ -513,6 +533,9 @@ impl Core {
         }
         if let Some(t) = &patch.theme {
             spec.theme = Some(harvest::check_theme(&mut errs, Some(t)));
+        }
+        if let Some(d) = &patch.departments {
+            spec.departments = self.check_departments(&mut errs, principal, &s.kind, d).await?;
         }
         if let Some(c) = &patch.connection {
             let keep = secrets.password.clone();

@@ -266,3 +266,76 @@ async fn a_dcat_harvest_reads_turtle_and_json_ld_and_follows_withdrawals() {
     assert!(bad["error"].as_str().unwrap().contains("DCAT"), "{bad}");
     assert_eq!(ckan_count(&local).await, before);
 }
+
+/// Remote organizations land in the local departments they are mapped to (by the CKAN
+/// organization's name or title); the others under the source's department. A mapping to a
+/// department that does not exist, or that the caller does not steward, is refused by field.
+#[tokio::test]
+async fn a_harvest_maps_remote_organizations_to_local_departments() {
+    let remote = spawn_app().await;
+    let local = harvester().await;
+    let steward = local.login("gaj-steward").await;
+    for (map, code) in [
+        (json!({"泰州市市场监督管理局": "nope"}), "unknown_department"),
+        (json!({"泰州市市场监督管理局": "scjgj"}), "not_stewarded"),
+        (json!({"": "gaj"}), "invalid_value"),
+    ] {
+        let r = steward
+            .post(local.url("/api/v1/sources"))
+            .json(&json!({"name": "映射", "kind": "ckan", "url": remote.address, "departments": map}))
+            .send()
+            .await
+            .unwrap();
+        let e = assert_error(r, 400, "validation_failed").await;
+        assert_eq!(e["error"]["details"]["fields"][0]["field"], "departments", "{e}");
+        assert_eq!(e["error"]["details"]["fields"][0]["code"], code, "{e}");
+    }
+    // The platform admin may place entries in any department: scjgj's by the organization's
+    // title, wjw's by its name (its code on a citydata remote), the rest under dsjzx.
+    let admin = local.login("admin").await;
+    let r = admin
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "泰州门户", "kind": "ckan", "url": remote.address, "department": "dsjzx",
+                      "departments": {"泰州市市场监督管理局": "scjgj", "wjw": "wjw"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let source: Value = r.json().await.unwrap();
+    assert_eq!(source["departments"]["wjw"], "wjw", "{source}");
+    let done = run(&local, &admin, source["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["report"]["objects_refused"], 0, "{done}");
+    // Each local entry's provider, by its remote organization.
+    let remote_all: Value = new_client()
+        .get(remote.url("/api/3/action/package_search?rows=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for p in remote_all["result"]["results"].as_array().unwrap() {
+        let org = p["organization"]["name"].as_str().unwrap().to_string();
+        let want = match org.as_str() {
+            "scjgj" => "scjgj",
+            "wjw" => "wjw",
+            _ => "dsjzx",
+        };
+        let mine = local_of(&local, &admin, p["id"].as_str().unwrap()).await.expect("harvested");
+        assert_eq!(mine["provider"], want, "{org}: {}", mine["name"]);
+        *seen.entry(want).or_insert(0) += 1;
+    }
+    assert!(seen.len() == 3, "entries in all three departments: {seen:?}");
+    // A mapping on a data source is refused by name.
+    let r = admin
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "x", "kind": "http", "resource_id": "x", "connection": {"url": "https://203.0.113.7/x"},
+                      "departments": {"a": "gaj"}}))
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert!(e.to_string().contains("departments"), "{e}");
+}
