@@ -92,6 +92,12 @@ impl From<RevisionRecord> for RevisionView {
     }
 }
 
+tokio::task_local! {
+    /// Set while a batch of catalog writes runs ([`Core::deferring_search`]): each write skips
+    /// its own index commit.
+    static SEARCH_DEFERRED: ();
+}
+
 impl Core {
     async fn visible(&self, principal: Option<&Principal>, key: &str) -> Result<Resource, CoreError> {
         let r = self.store.find_resource(key.trim()).await?.ok_or_else(|| not_found(key))?;
@@ -523,9 +529,21 @@ impl Core {
     /// or the command line). Failures are logged; the next call retries.
     pub async fn sync_search(&self) {
         self.forget_catalog_records();
+        // Inside a batch (a harvest): the batch syncs once for all its writes.
+        if SEARCH_DEFERRED.try_with(|_| ()).is_ok() {
+            return;
+        }
         if let Err(e) = self.try_sync_search().await {
             tracing::warn!(error = %e, "search index sync failed");
         }
+    }
+
+    /// Run `f` (many catalog writes) with the search index brought up to date once at the end
+    /// instead of after each write; the store's change journal carries what changed.
+    pub async fn deferring_search<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let out = SEARCH_DEFERRED.scope((), f).await;
+        self.sync_search().await;
+        out
     }
 
     async fn try_sync_search(&self) -> Result<(), CoreError> {

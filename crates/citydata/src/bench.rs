@@ -8,6 +8,7 @@
 mod evaluation;
 mod geo;
 mod quality;
+mod sources;
 mod verify;
 
 use anyhow::{Context, Result, bail};
@@ -90,6 +91,11 @@ impl Drop for Server {
 
 impl Server {
     async fn start(data: &Path) -> Result<(Server, Duration)> {
+        Server::start_with(data, &[]).await
+    }
+
+    /// With more settings (`CITYDATA__…` variables).
+    async fn start_with(data: &Path, env: &[(&str, &str)]) -> Result<(Server, Duration)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let exe = std::env::current_exe()?;
         let started = Instant::now();
@@ -103,6 +109,7 @@ impl Server {
             .env("CITYDATA__VERIFY_PER_SECOND", "1000000")
             .env("CITYDATA__VERIFY_USER_DAILY_QUOTA", "100000000")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -645,6 +652,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     drop(server);
+
+    // Scheduled collection: an incremental pull from PostgreSQL, a CKAN harvest.
+    if want("source_") || want("harvest_") {
+        eprintln!("bench: sources (pull and harvest)");
+        rows.extend(sources::rows(&dir, &big, sizes.lookup_rows, args.quick, &want).await?);
+    }
 
     // 评估考核 of a quarter, on its own data directory.
     if want("evaluation") {

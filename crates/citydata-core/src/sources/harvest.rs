@@ -433,60 +433,64 @@ impl Core {
         let (mut created, mut updated, mut withdrawn, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
         let mut errors: Vec<Value> = Vec::new();
         let listed: HashSet<&str> = remote.iter().map(|r| r.id.as_str()).collect();
-        for r in &remote {
-            if abort.is_set() {
-                break;
-            }
-            let before = known.get(&r.id);
-            if before.is_some_and(|b| !b.withdrawn && b.modified == r.modified) {
-                unchanged += 1;
-                continue;
-            }
-            let target = department_of(&r.package, &spec.departments, dept.as_str());
-            if target != dept.as_str() && !DeptCode::parse(target).is_ok_and(|d| principal.can_steward(&d)) {
-                errors.push(json!({"identifier": r.id, "error": format!(
-                    "来源的创建者已不再管理部门 {target} / the source's owner no longer stewards {target}"
-                )}));
-                continue;
-            }
-            let input = package_input(&r.package, target, theme);
-            match self.harvest_one(&meta, &principal, s, r, before, &input).await {
-                Ok(true) => created += 1,
-                Ok(false) => updated += 1,
-                Err(e) => errors.push(json!({"identifier": r.id, "error": e.client_message()})),
-            }
-        }
-        // 3. What the remote no longer lists is withdrawn here too.
-        for (id, rec) in &known {
-            if abort.is_set() || rec.withdrawn || listed.contains(id.as_str()) {
-                continue;
-            }
-            let key = rec.resource_id.to_string();
-            let res = match self.store.get_resource(rec.resource_id).await {
-                Ok(Some(r)) if r.state == ResourceState::Published => {
-                    self.withdraw_resource(&meta, &principal, &key).await.map(drop)
+        // One search-index commit for the whole run, not one per entry.
+        self.deferring_search(async {
+            for r in &remote {
+                if abort.is_set() {
+                    break;
                 }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.into()),
-            };
-            let res = match res {
-                Ok(()) => self
-                    .store
-                    .put_harvest_record(&HarvestRecord {
-                        withdrawn: true,
-                        updated_at: Utc::now().trunc_subsecs(6),
-                        ..rec.clone()
-                    })
-                    .await
-                    .map_err(CoreError::from)
-                    .inspect(|_| self.forget_catalog_records()),
-                Err(e) => Err(e),
-            };
-            match res {
-                Ok(()) => withdrawn += 1,
-                Err(e) => errors.push(json!({"identifier": id, "error": e.client_message()})),
+                let before = known.get(&r.id);
+                if before.is_some_and(|b| !b.withdrawn && b.modified == r.modified) {
+                    unchanged += 1;
+                    continue;
+                }
+                let target = department_of(&r.package, &spec.departments, dept.as_str());
+                if target != dept.as_str() && !DeptCode::parse(target).is_ok_and(|d| principal.can_steward(&d)) {
+                    errors.push(json!({"identifier": r.id, "error": format!(
+                        "来源的创建者已不再管理部门 {target} / the source's owner no longer stewards {target}"
+                    )}));
+                    continue;
+                }
+                let input = package_input(&r.package, target, theme);
+                match self.harvest_one(&meta, &principal, s, r, before, &input).await {
+                    Ok(true) => created += 1,
+                    Ok(false) => updated += 1,
+                    Err(e) => errors.push(json!({"identifier": r.id, "error": e.client_message()})),
+                }
             }
-        }
+            // 3. What the remote no longer lists is withdrawn here too.
+            for (id, rec) in &known {
+                if abort.is_set() || rec.withdrawn || listed.contains(id.as_str()) {
+                    continue;
+                }
+                let key = rec.resource_id.to_string();
+                let res = match self.store.get_resource(rec.resource_id).await {
+                    Ok(Some(r)) if r.state == ResourceState::Published => {
+                        self.withdraw_resource(&meta, &principal, &key).await.map(drop)
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e.into()),
+                };
+                let res = match res {
+                    Ok(()) => self
+                        .store
+                        .put_harvest_record(&HarvestRecord {
+                            withdrawn: true,
+                            updated_at: Utc::now().trunc_subsecs(6),
+                            ..rec.clone()
+                        })
+                        .await
+                        .map_err(CoreError::from)
+                        .inspect(|_| self.forget_catalog_records()),
+                    Err(e) => Err(e),
+                };
+                match res {
+                    Ok(()) => withdrawn += 1,
+                    Err(e) => errors.push(json!({"identifier": id, "error": e.client_message()})),
+                }
+            }
+        })
+        .await;
         if abort.is_set() {
             return Err(PullFailure {
                 reason: "已中止；已处理的条目保留 / aborted; the entries handled so far stay".into(),
