@@ -196,12 +196,12 @@ fn datasets(g: &Graph) -> Result<Vec<Remote>, String> {
             extras.push(json!({"key": "classification_theme", "value": th.code}));
         }
         // The publisher, as CKAN's organization: its IRI (or name) and its foaf:name.
-        let publisher = values(g, s, &format!("{DCT}publisher")).find_map(|o| match o {
+        let publisher = values(g, s, &format!("{DCT}publisher")).next().map(|o| match o {
             Obj::Node(k, i) => {
                 let name = literal(g, k, FOAF_NAME);
-                Some(json!({"name": i.clone().or(name.clone()), "title": name}))
+                json!({"name": i.clone().or(name.clone()), "title": name})
             }
-            Obj::Lit(v, _) => Some(json!({"name": v, "title": v})),
+            Obj::Lit(v, _) => json!({"name": v, "title": v}),
         });
         let package = json!({
             "id": id,
@@ -278,7 +278,9 @@ mod tests {
   dct:modified "2026-11-01T00:00:00Z" ;
   dct:accrualPeriodicity <http://publications.europa.eu/resource/authority/frequency/MONTHLY> ;
   dcat:theme <https://x.example/themes/transport> ;
-  dcat:distribution [ dct:format <http://publications.europa.eu/resource/authority/file-type/CSV> ] .
+  dcat:distribution [ dct:format <http://publications.europa.eu/resource/authority/file-type/CSV> ] ;
+  dct:publisher <https://x.example/org/jtj> .
+<https://x.example/org/jtj> <http://xmlns.com/foaf/0.1/name> "市交通运输局"@zh .
 <https://x.example/catalog.ttl?page=1> hydra:next <https://x.example/catalog.ttl?page=2> .
 "#;
 
@@ -295,6 +297,9 @@ mod tests {
         assert_eq!(i.classification.unwrap().theme.as_deref(), Some("transport"));
         assert_eq!(i.format.unwrap().kind.as_deref(), Some("csv"));
         assert_eq!(ds[0].modified.as_deref(), Some("2026-11-01T00:00:00Z"));
+        // The publisher, as the organization a harvest maps to a department.
+        assert_eq!(ds[0].package["organization"]["name"], "https://x.example/org/jtj");
+        assert_eq!(ds[0].package["organization"]["title"], "市交通运输局");
     }
 
     #[test]
