@@ -165,6 +165,12 @@ pub struct NewSourceForm {
     pub department: String,
     #[serde(default)]
     pub theme: String,
+    /// Harvests: `remote organization = department code`, one a line.
+    #[serde(default)]
+    pub departments: String,
+    /// Harvests: load CSV distributions into tables (a checkbox: present when ticked).
+    #[serde(default)]
+    pub distributions: Option<String>,
 }
 
 /// The kinds the form offers, in its order.
@@ -230,15 +236,16 @@ pub async fn new_page(State(state): State<AppState>, Extension(portal): P, ctx: 
     form_page(&state, &p, &ctx, &portal, form, json!({}), axum::http::StatusCode::OK).await
 }
 
-/// `Name: value` lines into headers, or the line that is not one.
-fn parse_headers(text: &str) -> Result<Option<std::collections::BTreeMap<String, String>>, usize> {
+/// `Name: value` lines (`sep` `:`) or `organization = department` lines (`=`) into a map, or
+/// the number of the line that is not one.
+fn parse_pairs(text: &str, sep: char) -> Result<Option<std::collections::BTreeMap<String, String>>, usize> {
     let mut out = std::collections::BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        match line.split_once(':') {
+        match line.split_once(sep) {
             Some((n, v)) if !n.trim().is_empty() => {
                 out.insert(n.trim().to_string(), v.trim().to_string());
             }
@@ -252,6 +259,7 @@ fn parse_headers(text: &str) -> Result<Option<std::collections::BTreeMap<String,
 fn source_input(
     f: &NewSourceForm,
     headers: Option<std::collections::BTreeMap<String, String>>,
+    mapping: Option<std::collections::BTreeMap<String, String>>,
 ) -> citydata_core::sources::SourceInput {
     use citydata_core::sources::{ConnectionInput, Pagination, SourceInput};
     let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
@@ -263,6 +271,8 @@ fn source_input(
             input.url = opt(&f.url);
             input.department = opt(&f.department);
             input.theme = opt(&f.theme);
+            input.departments = mapping;
+            input.distributions = f.distributions.as_ref().map(|_| true);
         }
         "http" => {
             input.resource_id = opt(&f.resource);
@@ -323,9 +333,16 @@ pub async fn create(
                       "query": f.query, "mode": f.mode, "watermark": f.watermark, "deleted": f.deleted,
                       "schedule": f.schedule, "format": f.format, "records": f.records, "page_kind": f.page_kind,
                       "size_param": f.size_param, "size": f.size, "next": f.next, "department": f.department,
-                      "theme": f.theme});
+                      "theme": f.theme, "departments": f.departments, "distributions": f.distributions.is_some()});
     let bad = axum::http::StatusCode::BAD_REQUEST;
-    let headers = match parse_headers(&f.headers) {
+    let mapping = match parse_pairs(&f.departments, '=') {
+        Ok(m) => m,
+        Err(line) => {
+            let msg = ctx.m("src_departments_bad").replace("{line}", &line.to_string());
+            return form_page(&state, &p, &ctx, &portal, form, json!({"departments": msg}), bad).await;
+        }
+    };
+    let headers = match parse_pairs(&f.headers, ':') {
         Ok(h) => h,
         Err(line) => {
             let msg = ctx.m("src_headers_bad").replace("{line}", &line.to_string());
@@ -335,7 +352,7 @@ pub async fn create(
     if !f.size.trim().is_empty() && f.size.trim().parse::<u32>().is_err() {
         return form_page(&state, &p, &ctx, &portal, form, json!({"size": ctx.m("src_size_bad")}), bad).await;
     }
-    match state.core.create_source(&ctx.meta, &p, source_input(&f, headers)).await {
+    match state.core.create_source(&ctx.meta, &p, source_input(&f, headers, mapping)).await {
         Ok(s) => ctx.redirect(&format!("/console/sources/{}", s.id)),
         Err(e @ citydata_core::CoreError::Validation(_)) => {
             let mut errors = serde_json::Map::new();

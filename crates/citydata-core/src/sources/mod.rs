@@ -96,6 +96,9 @@ pub struct SourceInput {
     /// `foaf:name`), the value a department code the caller stewards. Entries of organizations
     /// not listed go under `department`.
     pub departments: Option<BTreeMap<String, String>>,
+    /// `ckan` / `dcat`: also load each new or changed dataset's CSV distribution into its
+    /// table (items from the remote's `info_items`, else one per CSV column).
+    pub distributions: Option<bool>,
     /// The resource (id, code or slug) whose table the source fills.
     pub resource_id: Option<String>,
     pub connection: Option<ConnectionInput>,
@@ -135,6 +138,8 @@ pub struct SourcePatch {
     pub theme: Option<String>,
     /// `ckan` / `dcat`: replaces the organization → department mapping (`{}` clears it).
     pub departments: Option<BTreeMap<String, String>>,
+    /// `ckan` / `dcat`: load CSV distributions into tables (on or off).
+    pub distributions: Option<bool>,
     /// Replaces the connection; without `password` the sealed one is kept.
     pub connection: Option<ConnectionInput>,
     pub query: Option<String>,
@@ -182,6 +187,9 @@ pub(crate) struct Spec {
     /// `ckan` / `dcat`: remote organization → local department.
     #[serde(default)]
     pub departments: BTreeMap<String, String>,
+    /// `ckan` / `dcat`: load CSV distributions into tables.
+    #[serde(default)]
+    pub distributions: bool,
 }
 
 /// The sealed part.
@@ -228,6 +236,8 @@ pub struct SourceView {
     pub theme: Option<String>,
     /// `ckan` / `dcat`: remote organization → local department.
     pub departments: BTreeMap<String, String>,
+    /// `ckan` / `dcat`: CSV distributions are loaded into tables.
+    pub distributions: bool,
     pub schedule: Option<String>,
     pub enabled: bool,
     pub max_retries: i32,
@@ -322,6 +332,7 @@ pub(super) fn view(s: SourceRecord) -> SourceView {
         pagination: spec.pagination,
         theme: spec.theme,
         departments: spec.departments,
+        distributions: spec.distributions,
         schedule: s.schedule,
         enabled: s.enabled,
         max_retries: s.max_retries,
@@ -394,6 +405,13 @@ impl Core {
                 "departments",
                 "not_applicable",
                 "departments 仅用于目录汇聚 / departments applies to catalog harvests only",
+            ));
+        }
+        if input.distributions.is_some() {
+            errs.push(FieldError::new(
+                "distributions",
+                "not_applicable",
+                "distributions 仅用于目录汇聚 / distributions applies to catalog harvests only",
             ));
         }
         let (schedule, next_run_at) = parse_schedule(&mut errs, &input.schedule);
@@ -536,6 +554,16 @@ impl Core {
         }
         if let Some(d) = &patch.departments {
             spec.departments = self.check_departments(&mut errs, principal, &s.kind, d).await?;
+        }
+        if let Some(d) = patch.distributions {
+            if !matches!(s.kind.as_str(), "ckan" | "dcat") {
+                errs.push(FieldError::new(
+                    "distributions",
+                    "not_applicable",
+                    "distributions 仅用于目录汇聚 / distributions applies to catalog harvests only",
+                ));
+            }
+            spec.distributions = d;
         }
         if let Some(c) = &patch.connection {
             let keep = secrets.password.clone();

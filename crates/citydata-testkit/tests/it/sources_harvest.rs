@@ -339,3 +339,139 @@ async fn a_harvest_maps_remote_organizations_to_local_departments() {
     let e = assert_error(r, 400, "validation_failed").await;
     assert!(e.to_string().contains("departments"), "{e}");
 }
+
+/// A plain CKAN site serving one dataset without GB/T 21063 extras, whose CSV distribution (in
+/// GB18030, Chinese headers) lives on the same site; and one whose distribution is missing.
+async fn plain_ckan() -> String {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let b = base.clone();
+    let search = move || {
+        let b = b.clone();
+        async move {
+            axum::Json(json!({"success": true, "result": {"count": 2, "results": [
+                {"id": "stops", "name": "bus-stops", "title": "公交站点", "metadata_modified": "2026-11-01T00:00:00",
+                 "organization": {"name": "jt", "title": "市交通局"},
+                 "resources": [{"format": "JSON", "url": format!("{b}/files/stops.json")},
+                               {"format": "CSV", "url": format!("{b}/files/stops.csv")}]},
+                {"id": "gone", "name": "gone", "title": "缺失的文件", "metadata_modified": "2026-11-01T00:00:00",
+                 "resources": [{"format": "csv", "url": format!("{b}/files/gone.csv")}]}
+            ]}}))
+        }
+    };
+    let csv = || async {
+        let text = "站点编号,站点名称,线路数\nS001,泰州站,12\nS002,鼓楼路口,\"5\"\nS003,\"万达, 东门\",3\n";
+        let (bytes, _, _) = encoding_rs::GB18030.encode(text);
+        ([(header::CONTENT_TYPE, "text/csv; charset=gb18030")], bytes.into_owned()).into_response()
+    };
+    let app = axum::Router::new()
+        .route("/api/3/action/package_search", axum::routing::get(search))
+        .route("/files/stops.csv", axum::routing::get(csv));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// `distributions: true`: each new or changed dataset's CSV distribution is loaded into its
+/// table — by the remote's items when the remote is a citydata, else by items made from the
+/// CSV header (GB18030 read as such). A distribution that cannot be fetched is reported and
+/// leaves the catalog entry in place.
+#[tokio::test]
+async fn a_harvest_loads_csv_distributions_into_tables() {
+    let local = harvester().await;
+    let steward = local.login("gaj-steward").await;
+    let plain = plain_ckan().await;
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "交通门户", "kind": "ckan", "url": plain, "distributions": true, "max_retries": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let source: Value = r.json().await.unwrap();
+    assert_eq!(source["distributions"], true);
+    let done = run(&local, &steward, source["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["report"]["objects_created"], 2, "{done}");
+    assert_eq!(done["report"]["tables_loaded"], 1, "{done}");
+    assert_eq!(done["report"]["rows_committed"], 3, "{done}");
+    assert_eq!(done["report"]["objects_refused"], 0, "{done}");
+    assert_eq!(done["report"]["distributions_failed"], 1, "{done}");
+    let errors = done["report"]["errors"].to_string();
+    assert!(errors.contains("gone") && errors.contains("404"), "{errors}");
+    let stops = local_of(&local, &steward, "stops").await.expect("harvested");
+    let titles: Vec<&str> = stops["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["站点编号", "站点名称", "线路数"]);
+    let rows: Value = steward
+        .get(local.url(&format!("/api/v1/resources/{}/rows?limit=10", stops["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = rows["rows"].as_array().unwrap().iter().map(|r| r["c2"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["万达, 东门", "泰州站", "鼓楼路口"], "{rows}");
+    assert!(local_of(&local, &steward, "gone").await.is_some(), "the entry stays without its table");
+
+    // Another citydata as the remote: its open tables arrive under its own items.
+    let remote = spawn_app().await;
+    let wjw = remote.login("wjw-steward").await;
+    let r = wjw
+        .post(remote.url("/api/v1/resources/201%2F000003/data?mode=replace"))
+        .body("门诊名称,地址,开放时间\n海陵区接种门诊,鼓楼南路1号,周一至周五\n高港区接种门诊,通江路2号,周二、周四\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "泰州门户", "kind": "ckan", "url": remote.address, "distributions": true,
+                      "max_retries": 0}))
+        .send()
+        .await
+        .unwrap();
+    let source: Value = r.json().await.unwrap();
+    let done = run(&local, &steward, source["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    // What an anonymous caller can export from the remote is what arrives.
+    let all: Value = new_client()
+        .get(remote.url("/api/3/action/package_search?rows=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (mut exported, mut tables) = (0u64, 0u64);
+    for p in all["result"]["results"].as_array().unwrap() {
+        let r = new_client()
+            .get(remote.url(&format!("/api/v1/resources/{}/export?format=csv", p["id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            let lines = r.text().await.unwrap().lines().count() as u64;
+            if lines > 1 {
+                exported += lines - 1;
+                tables += 1;
+            }
+        }
+    }
+    assert!(tables > 0, "the remote demo has open tables");
+    let rep = &done["report"];
+    assert_eq!(rep["tables_loaded"].as_u64().unwrap(), tables, "{done}");
+    assert_eq!(rep["rows_committed"].as_u64().unwrap() + rep["rows_quarantined"].as_u64().unwrap(), exported, "{done}");
+    // A data source refuses the switch by name.
+    let r = steward
+        .post(local.url("/api/v1/sources"))
+        .json(&json!({"name": "x", "kind": "http", "resource_id": "x", "connection": {"url": "https://203.0.113.7/x"},
+                      "distributions": true}))
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(r, 400, "validation_failed").await;
+    assert!(e.to_string().contains("distributions"), "{e}");
+}

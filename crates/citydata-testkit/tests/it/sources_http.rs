@@ -379,7 +379,16 @@ async fn a_steward_creates_a_database_source_in_the_console() {
         ("department", "scjgj".to_string()),
         ("schedule", "every 6h".to_string()),
         ("resource", rid.clone()),
+        ("departments", "省市场监管局 = scjgj\n".to_string()),
+        ("distributions", "on".to_string()),
     ];
+    // A mapping line without "=": named, the text kept.
+    let mut broken = ckan_form.clone();
+    broken[7].1 = "省市场监管局 scjgj".into();
+    let r = steward.post(app.url("/console/sources/new")).form(&broken).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"err-departments\"") && html.contains("省市场监管局 scjgj"), "{html}");
     let r = steward.post(app.url("/console/sources/new")).form(&ckan_form).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let mut listed = app.store.list_sources(Some("scjgj")).await.unwrap();
@@ -395,6 +404,10 @@ async fn a_steward_creates_a_database_source_in_the_console() {
     assert!(!view.to_string().contains("s3cret"), "{view}");
     assert!(listed.iter().all(|s| s.secret.as_deref().is_none_or(|x| !x.contains("s3cret"))), "sealed at rest");
     assert!(listed[3].resource_id.is_none(), "a harvest fills no table");
+    let harvest: Value =
+        steward.get(app.url(&format!("/api/v1/sources/{}", listed[3].id))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(harvest["departments"]["省市场监管局"], "scjgj", "{harvest}");
+    assert_eq!(harvest["distributions"], true, "{harvest}");
 
     // Another department cannot create one for scjgj's resource, even with a valid form.
     let wjw = app.login("wjw-steward").await;
