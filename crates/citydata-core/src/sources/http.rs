@@ -151,7 +151,9 @@ impl Core {
             .ok_or_else(|| "来源没有有效的 URL / the source has no valid URL".to_string())?;
         self.source_address_allowed(spec).await?;
         let client = self.source_http_client()?;
-        let csv = spec.format.as_deref() == Some("csv");
+        // A whole file (CSV or XLSX) is one request; JSON pages.
+        let file_format = spec.format.as_deref().filter(|f| matches!(*f, "csv" | "xlsx"));
+        let csv = file_format.is_some();
         let previous: Option<Validators> = s.watermark.as_deref().and_then(|w| serde_json::from_str(w).ok());
         let paging = spec.pagination.clone().filter(|_| !csv);
         let size = paging.as_ref().and_then(|p| p.size);
@@ -237,7 +239,7 @@ impl Core {
         } else {
             let params = IngestParams {
                 mode: Some(spec.mode.clone()),
-                format: Some(if csv { "csv".into() } else { "ndjson".into() }),
+                format: Some(file_format.unwrap_or("ndjson").to_string()),
                 ..IngestParams::default()
             };
             let meta = RequestMeta::new(Some(format!("source-{}", s.id)), None);

@@ -113,7 +113,7 @@ pub struct SourceInput {
     pub watermark: Option<String>,
     /// Soft deletes: a boolean column; rows where it is true are deleted by key.
     pub deleted: Option<String>,
-    /// HTTP: `json` (default) or `csv`.
+    /// HTTP: `json` (default), `csv` or `xlsx` (the first sheet; a file is one request).
     pub format: Option<String>,
     /// HTTP JSON: where the records are, e.g. `data.items` (default: the answer is the list).
     pub records: Option<String>,

@@ -137,8 +137,12 @@ pub(super) fn check_query(errs: &mut ValidationErrors, kind: &str, spec: &Spec) 
 }
 
 pub(super) fn check_http(errs: &mut ValidationErrors, spec: &Spec) {
-    if !matches!(spec.format.as_deref().unwrap_or("json"), "json" | "csv") {
-        errs.push(FieldError::new("format", "invalid_value", "format 须为 json 或 csv / format must be json or csv"));
+    if !matches!(spec.format.as_deref().unwrap_or("json"), "json" | "csv" | "xlsx") {
+        errs.push(FieldError::new(
+            "format",
+            "invalid_value",
+            "format 须为 json、csv 或 xlsx / format must be json, csv or xlsx",
+        ));
     }
     if let Some(p) = &spec.pagination {
         let ok = match p.kind.as_str() {

@@ -66,7 +66,23 @@ async fn server(state: Arc<Mutex<Served>>) -> String {
         }
         out
     }
+    // The same records as a spreadsheet, under their Chinese titles.
+    async fn xlsx(State(s): State<S>) -> Vec<u8> {
+        let s = s.lock().unwrap();
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in ["统一社会信用代码", "评价等级", "评价日期"].iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for (i, r) in s.records.iter().enumerate() {
+            for (c, k) in ["tyshxydm", "pjdj", "pjrq"].iter().enumerate() {
+                sheet.write_string(i as u32 + 1, c as u16, r[*k].as_str().unwrap()).unwrap();
+            }
+        }
+        book.save_to_buffer().unwrap()
+    }
     let app = axum::Router::new()
+        .route("/xlsx", axum::routing::get(xlsx))
         .route("/items", axum::routing::get(items))
         .route("/linked", axum::routing::get(linked))
         .route("/csv", axum::routing::get(csv))
@@ -220,6 +236,17 @@ async fn http_sources_page_skip_unchanged_answers_and_fail_on_malformed_ones() {
     let run = run_now(&app, &steward, &csv).await;
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(rows(&app, &steward, &rid).await.0.len(), 2);
+    // XLSX the same way (the first sheet, columns by title).
+    let xlsx = create(
+        &app,
+        &steward,
+        json!({"name": "XLSX 文件", "kind": "http", "resource_id": rid, "mode": "replace", "format": "xlsx",
+               "connection": {"url": format!("{base}/xlsx")}}),
+    )
+    .await;
+    let run = run_now(&app, &steward, &xlsx).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(rows(&app, &steward, &rid).await.0.len(), 3, "{run}");
 
     // The console: the steward's sources, and the page of one with its runs and a chart of
     // rows per run, in plain Chinese; another department's steward gets no such page.
