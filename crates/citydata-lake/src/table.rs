@@ -238,16 +238,35 @@ impl Lake {
 
     /// Key hashes of every row in the table, for uniqueness checks on append.
     pub async fn key_hashes(&self, id: Uuid, keys: &[String]) -> Result<HashSet<u64>> {
+        let mut out = HashSet::new();
+        self.each_key(id, keys, |parts| {
+            out.insert(crate::convert::key_hash(parts.iter().copied()));
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The key values of every row (as text, a null as ""), for comparing with a source.
+    pub async fn key_values(&self, id: Uuid, keys: &[String]) -> Result<HashSet<Vec<String>>> {
+        let mut out = HashSet::new();
+        self.each_key(id, keys, |parts| {
+            out.insert(parts.iter().map(|p| p.to_string()).collect());
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Call `f` with the key values (as text) of every row of the table.
+    async fn each_key(&self, id: Uuid, keys: &[String], mut f: impl FnMut(&[&str])) -> Result<()> {
         let t = self.open(self.table_url(id)?).await?;
         if t.version().is_none() || keys.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(());
         }
         let ctx = SessionContext::new();
         t.update_datafusion_session(&ctx.state())?;
         ctx.register_table("t", t.table_provider().await?)?;
         let cols: Vec<String> = keys.iter().map(|k| quote(k)).collect();
         let mut stream = ctx.sql(&format!("SELECT {} FROM t", cols.join(", "))).await?.execute_stream().await?;
-        let mut out = HashSet::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             let text: Vec<Arc<dyn Array>> = batch
@@ -257,11 +276,14 @@ impl Lake {
                 .collect::<std::result::Result<_, _>>()?;
             let text: Vec<&StringArray> =
                 text.iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+            let mut parts: Vec<&str> = Vec::with_capacity(keys.len());
             for r in 0..batch.num_rows() {
-                out.insert(crate::convert::key_hash(text.iter().map(|c| if c.is_null(r) { "" } else { c.value(r) })));
+                parts.clear();
+                parts.extend(text.iter().map(|c| if c.is_null(r) { "" } else { c.value(r) }));
+                f(&parts);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Write the batches coming from `rx` in `mode`, as one Delta commit. When `app_id` was

@@ -11,6 +11,7 @@
 mod harvest;
 mod harvest_dcat;
 mod http;
+mod keys;
 mod mysql;
 mod pg;
 pub mod runner;
@@ -113,6 +114,10 @@ pub struct SourceInput {
     pub watermark: Option<String>,
     /// Soft deletes: a boolean column; rows where it is true are deleted by key.
     pub deleted: Option<String>,
+    /// Hard deletes: compare every key of the source with the table's each run and delete
+    /// the rows the source no longer has (`upsert` only; refused when it would delete more
+    /// than half the table).
+    pub compare_keys: Option<bool>,
     /// HTTP: `json` (default), `csv` or `xlsx` (the first sheet; a file is one request).
     pub format: Option<String>,
     /// HTTP JSON: where the records are, e.g. `data.items` (default: the answer is the list).
@@ -147,6 +152,7 @@ pub struct SourcePatch {
     pub mode: Option<String>,
     pub watermark: Option<String>,
     pub deleted: Option<String>,
+    pub compare_keys: Option<bool>,
     pub format: Option<String>,
     pub records: Option<String>,
     pub pagination: Option<Pagination>,
@@ -172,6 +178,8 @@ pub(crate) struct Spec {
     pub mode: String,
     pub watermark: Option<String>,
     pub deleted: Option<String>,
+    #[serde(default)]
+    pub compare_keys: bool,
     #[serde(default)]
     pub format: Option<String>,
     #[serde(default)]
@@ -229,6 +237,8 @@ pub struct SourceView {
     /// The watermark column.
     pub watermark: Option<String>,
     pub deleted: Option<String>,
+    /// Hard deletes by a full key comparison each run.
+    pub compare_keys: bool,
     pub format: Option<String>,
     pub records: Option<String>,
     pub pagination: Option<Pagination>,
@@ -327,6 +337,7 @@ pub(super) fn view(s: SourceRecord) -> SourceView {
         mode: spec.mode,
         watermark: spec.watermark,
         deleted: spec.deleted,
+        compare_keys: spec.compare_keys,
         format: spec.format,
         records: spec.records,
         pagination: spec.pagination,
@@ -385,6 +396,7 @@ impl Core {
             table: nonblank(&input.table),
             watermark: nonblank(&input.watermark),
             deleted: nonblank(&input.deleted),
+            compare_keys: input.compare_keys.unwrap_or(false),
             format: nonblank(&input.format),
             records: nonblank(&input.records),
             pagination: input.pagination.clone(),
@@ -586,6 +598,9 @@ impl Core {
         spec.table = opt(&patch.table, &spec.table);
         spec.watermark = opt(&patch.watermark, &spec.watermark);
         spec.deleted = opt(&patch.deleted, &spec.deleted);
+        if let Some(c) = patch.compare_keys {
+            spec.compare_keys = c;
+        }
         if let Some(m) = nonblank(&patch.mode) {
             spec.mode = m;
         }

@@ -76,6 +76,25 @@ fn columns_of(conn: &mut MySqlConnection, sql: String) -> BoxFuture<'_, Result<V
     })
 }
 
+/// Every row of `sql` (`n` text columns) as a key, a null as "".
+fn key_set<'c>(
+    conn: &'c mut MySqlConnection,
+    sql: &'c str,
+    n: usize,
+) -> BoxFuture<'c, Result<std::collections::HashSet<Vec<String>>, String>> {
+    Box::pin(async move {
+        let mut out = std::collections::HashSet::new();
+        let mut rows = sqlx::query(sql).fetch(conn);
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| query_reason(&e))?;
+            let k: Vec<String> =
+                (0..n).map(|i| row.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default()).collect();
+            out.insert(k);
+        }
+        Ok(out)
+    })
+}
+
 /// The rows of `sql` (one JSON text column `j`), or why reading them failed.
 fn json_rows<'c>(
     conn: &'c mut MySqlConnection,
@@ -171,6 +190,7 @@ impl Core {
         let columns = until_abort(abort, columns_of(&mut conn, format!("SELECT * FROM ({base}) t LIMIT 0"))).await?;
         let is_item = |c: &str| resource.content.items.iter().any(|i| i.name.to_string() == c || i.title == c);
         let steering = [spec.watermark.as_deref(), spec.deleted.as_deref()];
+        let all_columns = columns.clone();
         let pairs: Vec<String> = columns
             .into_iter()
             .filter(|c| is_item(c) || !steering.contains(&Some(c.as_str())))
@@ -201,6 +221,22 @@ impl Core {
             let rows = json_rows(&mut conn, &sql);
             let r = self.feed_ingest(rows, &meta, &principal, &key, params, abort).await;
             add_report(&mut report, r, counted)?;
+        }
+        // 3. Hard deletes: every key of the source (same snapshot) against the table's.
+        if spec.compare_keys {
+            let keys = super::keys::key_columns(&resource, &all_columns)?;
+            let list: Vec<String> = keys.iter().map(|(_, c)| format!("CAST(t.{} AS CHAR)", quote_ident(c))).collect();
+            let sql = format!("SELECT {} FROM ({base}) t WHERE NOT {deleted_expr}", list.join(", "));
+            let source = until_abort(abort, key_set(&mut conn, &sql, keys.len())).await?;
+            let r = self.delete_missing_keys(&meta, &principal, &resource, &keys, source, abort).await;
+            match r {
+                Ok(Some(r)) => {
+                    add_report(&mut report, Ok(r), "rows_deleted")?;
+                    report["unchanged"] = false.into();
+                }
+                Ok(None) => {}
+                Err(reason) => return Err(PullFailure { reason, report: Some(report) }),
+            }
         }
         let _ = conn.close().await;
         Ok(PullOutcome { report, watermark: hi })

@@ -247,6 +247,24 @@ impl Core {
             let r = self.feed_ingest(json_rows(&mut conn, &sql), &meta, &principal, &key, params, abort).await;
             add_report(&mut report, r, "rows_deleted")?;
         }
+        // 3. Hard deletes: every key of the source (same snapshot) against the table's.
+        if spec.compare_keys {
+            let columns =
+                until_abort(abort, columns_of(&mut conn, format!("SELECT * FROM ({base}) t LIMIT 0"))).await?;
+            let keys = super::keys::key_columns(&resource, &columns)?;
+            let list: Vec<String> = keys.iter().map(|(_, c)| format!("t.{}::text", quote_ident(c))).collect();
+            let sql = format!("SELECT {} FROM ({base}) t WHERE NOT ({deleted_expr})", list.join(", "));
+            let source = until_abort(abort, key_set(&mut conn, &sql, keys.len())).await?;
+            let r = self.delete_missing_keys(&meta, &principal, &resource, &keys, source, abort).await;
+            match r {
+                Ok(Some(r)) => {
+                    add_report(&mut report, Ok(r), "rows_deleted")?;
+                    report["unchanged"] = false.into();
+                }
+                Ok(None) => {}
+                Err(reason) => return Err(PullFailure { reason, report: Some(report) }),
+            }
+        }
         let _ = conn.close().await;
         Ok(PullOutcome { report, watermark: hi })
     }
@@ -309,6 +327,33 @@ impl Core {
         }
         ingest_result(ingested)
     }
+}
+
+/// The names of the columns `sql` returns.
+fn columns_of(conn: &mut PgConnection, sql: String) -> futures::future::BoxFuture<'_, Result<Vec<String>, String>> {
+    Box::pin(async move {
+        let d = sqlx::Executor::describe(&mut *conn, sql.as_str()).await.map_err(|e| query_reason(&e))?;
+        Ok(d.columns().iter().map(|c| sqlx::Column::name(c).to_string()).collect())
+    })
+}
+
+/// Every row of `sql` (`n` text columns) as a key, a null as "".
+fn key_set<'c>(
+    conn: &'c mut PgConnection,
+    sql: &'c str,
+    n: usize,
+) -> futures::future::BoxFuture<'c, Result<std::collections::HashSet<Vec<String>>, String>> {
+    Box::pin(async move {
+        let mut out = std::collections::HashSet::new();
+        let mut rows = sqlx::query(sql).fetch(conn);
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| query_reason(&e))?;
+            let k: Vec<String> =
+                (0..n).map(|i| row.try_get::<Option<String>, _>(i).ok().flatten().unwrap_or_default()).collect();
+            out.insert(k);
+        }
+        Ok(out)
+    })
 }
 
 /// The rows of `sql` (one JSON text column `j`), or why reading them failed.

@@ -137,6 +137,13 @@ pub(super) fn check_query(errs: &mut ValidationErrors, kind: &str, spec: &Spec) 
 }
 
 pub(super) fn check_http(errs: &mut ValidationErrors, spec: &Spec) {
+    if spec.compare_keys {
+        errs.push(FieldError::new(
+            "compare_keys",
+            "not_for_http",
+            "compare_keys 仅适用于数据库来源 / compare_keys applies to database sources only",
+        ));
+    }
     if !matches!(spec.format.as_deref().unwrap_or("json"), "json" | "csv" | "xlsx") {
         errs.push(FieldError::new(
             "format",
@@ -211,6 +218,12 @@ pub(super) fn check_sql(errs: &mut ValidationErrors, spec: &Spec) {
             "mode",
             "invalid_value",
             format!("mode“{}”须为 replace 或 upsert / mode must be replace or upsert", spec.mode),
+        ));
+    } else if spec.mode == "replace" && spec.compare_keys {
+        errs.push(FieldError::new(
+            "compare_keys",
+            "needs_upsert",
+            "比对主键删除须使用 mode=upsert / comparing keys needs mode=upsert",
         ));
     } else if spec.mode == "replace" && spec.watermark.is_some() {
         errs.push(FieldError::new(

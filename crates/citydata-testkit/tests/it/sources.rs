@@ -233,6 +233,45 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     let finished_at: chrono::DateTime<chrono::Utc> = run["finished_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(last, finished_at);
 
+    // 3b. Hard deletes: with compare_keys a row deleted at the source goes here too; a
+    // comparison that would delete more than half the table is refused and changes nothing.
+    let more: Vec<String> = (10..20).map(|i| uscc(&format!("91321200MA1000{i}"))).collect();
+    let values: Vec<String> = more.iter().map(|k| format!("('{k}', 'B', '2025-05-01')")).collect();
+    db.exec(&format!("INSERT INTO credit (tyshxydm, pjdj, pjrq) VALUES {}", values.join(", "))).await;
+    let r = steward
+        .patch(app.url(&format!("/api/v1/sources/{sid}")))
+        .json(&json!({"compare_keys": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let run = run_now(&app, &steward, &sid).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["report"]["rows_committed"], 10, "{run}");
+    assert_eq!(run["report"]["rows_deleted"], 0, "nothing to delete yet: {run}");
+    db.exec(&format!("DELETE FROM credit WHERE tyshxydm = '{d}'")).await;
+    let run = run_now(&app, &steward, &sid).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["report"]["rows_deleted"], 1, "{run}");
+    let t = table(&app, &steward, &rid).await;
+    assert_eq!(t.len(), 12);
+    assert!(!t.contains_key(&d));
+    db.exec("CREATE TABLE credit_saved AS SELECT * FROM credit; DELETE FROM credit WHERE pjdj = 'B'").await;
+    let run = run_now(&app, &steward, &sid).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("more than half"), "{run}");
+    assert_eq!(table(&app, &steward, &rid).await.len(), 12, "the data stays");
+    db.exec("INSERT INTO credit SELECT * FROM credit_saved WHERE pjdj = 'B'").await;
+    let r = steward
+        .patch(app.url(&format!("/api/v1/sources/{sid}")))
+        .json(&json!({"compare_keys": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let run = run_now(&app, &steward, &sid).await;
+    assert_eq!(run["state"], "succeeded", "a success ends the failure streak: {run}");
+
     // 4. Columns that no longer match the items: the run fails naming the column, the table
     // and the watermark stay.
     let before: Value =
@@ -242,7 +281,7 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     let run = run_now(&app, &steward, &sid).await;
     assert_eq!(run["state"], "failed", "{run}");
     assert!(run["error"].as_str().unwrap().contains("grade"), "{run}");
-    assert_eq!(table(&app, &steward, &rid).await.len(), 3);
+    assert_eq!(table(&app, &steward, &rid).await.len(), 12);
     let after: Value =
         steward.get(app.url(&format!("/api/v1/sources/{sid}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(before["watermark_value"], after["watermark_value"]);
@@ -275,7 +314,7 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(inbox.to_string().contains("source.failing"), "{inbox}");
-    assert_eq!(table(&app, &steward, &rid).await.len(), 3);
+    assert_eq!(table(&app, &steward, &rid).await.len(), 12);
 
     // 6. Back to the right database: the watermark resumes where the last commit left it.
     let r = steward

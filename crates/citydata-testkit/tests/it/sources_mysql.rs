@@ -131,6 +131,27 @@ async fn mysql_source_pulls_increments_updates_and_soft_deletes_exactly() {
     assert_eq!(run["report"]["unchanged"], true, "{run}");
     assert_eq!(table_version(&app, &steward, &rid).await, version);
 
+    // 3b. A hard delete at the source, found by comparing keys.
+    let r = steward
+        .patch(app.url(&format!("/api/v1/sources/{sid}")))
+        .json(&json!({"compare_keys": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    db.exec(&format!("DELETE FROM credit WHERE tyshxydm = '{d}'")).await;
+    let run = run_now(&app, &steward, &sid).await;
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["report"]["rows_deleted"], 1, "{run}");
+    assert!(!table(&app, &steward, &rid).await.contains_key(&d));
+    let r = steward
+        .patch(app.url(&format!("/api/v1/sources/{sid}")))
+        .json(&json!({"compare_keys": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // 4. A renamed column: the run fails naming it; table and watermark stay.
     let before: Value =
         steward.get(app.url(&format!("/api/v1/sources/{sid}"))).send().await.unwrap().json().await.unwrap();
