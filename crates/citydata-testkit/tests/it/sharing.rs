@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 const SCRIPT: &str = r##"
-import json, sys
+import json, os, sys
 import delta_sharing
 profile, which = sys.argv[1], sys.argv[2]
 client = delta_sharing.SharingClient(profile)
@@ -34,6 +34,11 @@ if which != "-":
     out["rows"] = [[cell(v) for v in r] for r in df.itertuples(index=False)]
     out["limited"] = len(delta_sharing.load_as_pandas(profile + "#" + which, limit=3))
 print(json.dumps(out, ensure_ascii=False))
+# Leave without the interpreter's teardown: under load pyarrow's threads have been seen to
+# abort the process at exit ("terminate called without an active exception") after the answer
+# was printed.
+sys.stdout.flush()
+os._exit(0)
 "##;
 
 fn run_client(py: &str, profile: &std::path::Path, table: &str) -> Result<Value, String> {

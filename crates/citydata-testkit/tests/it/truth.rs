@@ -645,7 +645,7 @@ async fn pyarrow_filters_sorts_and_sums_the_parquet_export() {
     let path = dir.path().join("export.parquet");
     std::fs::write(&path, export(&app, &steward, &id, "format=parquet").await).unwrap();
     let script = r#"
-import json, sys
+import json, os, sys
 import pyarrow.compute as pc, pyarrow.parquet as pq
 t = pq.read_table(sys.argv[1])
 kept = t.filter(pc.starts_with(t["code"], "a")).sort_by([("code", "descending")])
@@ -659,6 +659,9 @@ out = {
     "amount_type": str(t.schema.field("amount").type),
 }
 print(json.dumps(out, ensure_ascii=False))
+# No interpreter teardown: pyarrow's threads can abort the process at exit under load.
+sys.stdout.flush()
+os._exit(0)
 "#;
     let out = std::process::Command::new(python).args(["-c", script]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
