@@ -201,9 +201,13 @@ impl<B: SqlBackend> ResourceStore for B {
     }
 
     async fn max_code_sequence(&self, prefix: &str) -> Result<u32> {
-        let q = sql("SELECT code FROM resources WHERE substr(code, 1, $1) = $2")
-            .bind(i32::try_from(prefix.len() + 1).unwrap_or(i32::MAX))
-            .bind(format!("{prefix}/"));
+        // The highest code of the prefix, found by the database (the longest, then the
+        // greatest: sequences are zero-padded to six digits and longer past 999999). Fetching
+        // every code of the prefix made each creation cost as much as the prefix had entries.
+        let q = sql("SELECT code FROM resources WHERE substr(code, 1, $1) = $2 \
+                     ORDER BY length(code) DESC, code DESC LIMIT 1")
+        .bind(i32::try_from(prefix.len() + 1).unwrap_or(i32::MAX))
+        .bind(format!("{prefix}/"));
         let codes = self.map(q, "resources", |r| r.text("code")).await?;
         Ok(codes.iter().filter_map(|c| c.split_once('/')?.1.parse::<u32>().ok()).max().unwrap_or(0))
     }
