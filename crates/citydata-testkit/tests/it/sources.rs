@@ -129,6 +129,17 @@ pub(crate) async fn settled_with(app: &TestApp, c: &reqwest::Client, source: &st
     panic!("source {source} kept a run queued or running");
 }
 
+/// Turn the source's key comparison on or off.
+pub(crate) async fn set_compare_keys(app: &TestApp, c: &reqwest::Client, source: &str, on: bool) {
+    let r = c
+        .patch(app.url(&format!("/api/v1/sources/{source}")))
+        .json(&json!({ "compare_keys": on }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
 pub(crate) async fn run_now(app: &TestApp, c: &reqwest::Client, source: &str) -> Value {
     let r = c.post(app.url(&format!("/api/v1/sources/{source}/run"))).send().await.unwrap();
     assert_eq!(r.status(), 202);
@@ -238,13 +249,7 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     let more: Vec<String> = (10..20).map(|i| uscc(&format!("91321200MA1000{i}"))).collect();
     let values: Vec<String> = more.iter().map(|k| format!("('{k}', 'B', '2025-05-01')")).collect();
     db.exec(&format!("INSERT INTO credit (tyshxydm, pjdj, pjrq) VALUES {}", values.join(", "))).await;
-    let r = steward
-        .patch(app.url(&format!("/api/v1/sources/{sid}")))
-        .json(&json!({"compare_keys": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    set_compare_keys(&app, &steward, &sid, true).await;
     let run = run_now(&app, &steward, &sid).await;
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(run["report"]["rows_committed"], 10, "{run}");
@@ -262,13 +267,7 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     assert!(run["error"].as_str().unwrap().contains("more than half"), "{run}");
     assert_eq!(table(&app, &steward, &rid).await.len(), 12, "the data stays");
     db.exec("INSERT INTO credit SELECT * FROM credit_saved WHERE pjdj = 'B'").await;
-    let r = steward
-        .patch(app.url(&format!("/api/v1/sources/{sid}")))
-        .json(&json!({"compare_keys": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    set_compare_keys(&app, &steward, &sid, false).await;
     let run = run_now(&app, &steward, &sid).await;
     assert_eq!(run["state"], "succeeded", "a success ends the failure streak: {run}");
 

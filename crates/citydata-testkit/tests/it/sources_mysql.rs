@@ -5,7 +5,7 @@
 //! fails the run naming it and leaves data and watermark alone; a wrong password fails without
 //! echoing the server; the password is never returned; other departments see no source.
 
-use crate::sources::{options, resource_id, run_now, settled, table, table_version, uscc};
+use crate::sources::{options, resource_id, run_now, set_compare_keys, settled, table, table_version, uscc};
 use citydata_testkit::{assert_error, spawn_app_with};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
@@ -132,25 +132,13 @@ async fn mysql_source_pulls_increments_updates_and_soft_deletes_exactly() {
     assert_eq!(table_version(&app, &steward, &rid).await, version);
 
     // 3b. A hard delete at the source, found by comparing keys.
-    let r = steward
-        .patch(app.url(&format!("/api/v1/sources/{sid}")))
-        .json(&json!({"compare_keys": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    set_compare_keys(&app, &steward, &sid, true).await;
     db.exec(&format!("DELETE FROM credit WHERE tyshxydm = '{d}'")).await;
     let run = run_now(&app, &steward, &sid).await;
     assert_eq!(run["state"], "succeeded", "{run}");
     assert_eq!(run["report"]["rows_deleted"], 1, "{run}");
     assert!(!table(&app, &steward, &rid).await.contains_key(&d));
-    let r = steward
-        .patch(app.url(&format!("/api/v1/sources/{sid}")))
-        .json(&json!({"compare_keys": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    set_compare_keys(&app, &steward, &sid, false).await;
 
     // 4. A renamed column: the run fails naming it; table and watermark stay.
     let before: Value =
