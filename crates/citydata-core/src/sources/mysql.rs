@@ -7,7 +7,7 @@
 //! Soft-deleted rows go into a second ingest in `delete` mode. The watermark moves only after
 //! the commits succeeded.
 
-use super::pg::{add_report, until_abort};
+use super::pg::{add_report, base_select, until_abort, window_report};
 use super::runner::{AbortSignal, PullFailure, PullOutcome};
 use super::{Secrets, Spec};
 use crate::ingest::IngestParams;
@@ -158,13 +158,7 @@ impl Core {
         ] {
             run_statement(&mut conn, stmt).await?;
         }
-        let base = match (&spec.table, &spec.query) {
-            (Some(t), _) => format!("SELECT * FROM {}", quote_ident(t)),
-            (None, Some(q)) => format!("SELECT * FROM ({q}) q"),
-            (None, None) => {
-                return Err("来源没有 query 或 table / the source has no query or table".to_string().into());
-            }
-        };
+        let base = base_select(spec, quote_ident)?;
         let wm = spec.watermark.as_deref().map(quote_ident);
         let del = spec.deleted.as_deref().map(quote_ident);
         let mut cond = String::from("TRUE");
@@ -197,11 +191,7 @@ impl Core {
             .map(|c| format!("{}, t.{}", quote_literal(&c), quote_ident(&c)))
             .collect();
         let json_expr = format!("CAST(JSON_OBJECT({}) AS CHAR)", pairs.join(", "));
-        let mut report = serde_json::json!({
-            "rows_read": 0, "rows_committed": 0, "rows_quarantined": 0, "rows_deleted": 0,
-            "table_version": null, "ingest_ids": [], "watermark_from": s.watermark, "watermark": hi.clone().or(s.watermark.clone()),
-            "unchanged": n == 0,
-        });
+        let mut report = window_report(s, hi.as_deref(), n);
         let meta = RequestMeta::new(Some(format!("source-{}", s.id)), None);
         let key = resource.id.to_string();
         // 2. Rows to write (upsert or replace), then soft deletes.

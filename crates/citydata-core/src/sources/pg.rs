@@ -176,13 +176,7 @@ impl Core {
             .execute(&mut conn)
             .await
             .map_err(|e| query_reason(&e))?;
-        let base = match (&spec.table, &spec.query) {
-            (Some(t), _) => format!("SELECT * FROM {}", quote_ident(t)),
-            (None, Some(q)) => format!("SELECT * FROM ({q}) q"),
-            (None, None) => {
-                return Err("来源没有 query 或 table / the source has no query or table".to_string().into());
-            }
-        };
+        let base = base_select(spec, quote_ident)?;
         let wm = spec.watermark.as_deref().map(quote_ident);
         let del = spec.deleted.as_deref().map(quote_ident);
         let mut cond = String::from("TRUE");
@@ -218,11 +212,7 @@ impl Core {
         } else {
             format!("(to_jsonb(t) - ARRAY[{}]::text[])::text", drop.join(", "))
         };
-        let mut report = serde_json::json!({
-            "rows_read": 0, "rows_committed": 0, "rows_quarantined": 0, "rows_deleted": 0,
-            "table_version": null, "ingest_ids": [], "watermark_from": s.watermark, "watermark": hi.clone().or(s.watermark.clone()),
-            "unchanged": n == 0,
-        });
+        let mut report = window_report(s, hi.as_deref(), n);
         let meta = RequestMeta::new(Some(format!("source-{}", s.id)), None);
         let key = resource.id.to_string();
         // 2. Rows to write (upsert or replace), then soft deletes.
@@ -381,6 +371,25 @@ pub(crate) fn ingest_result(
         }
         Err(e) => Err(format!("写入失败：{} / writing failed: {}", e.client_message(), e.code())),
     }
+}
+
+/// The source's rows as a query: its table (quoted by the database's rule) or its query.
+pub(crate) fn base_select(spec: &Spec, quote_ident: fn(&str) -> String) -> Result<String, String> {
+    match (&spec.table, &spec.query) {
+        (Some(t), _) => Ok(format!("SELECT * FROM {}", quote_ident(t))),
+        (None, Some(q)) => Ok(format!("SELECT * FROM ({q}) q")),
+        (None, None) => Err("来源没有 query 或 table / the source has no query or table".into()),
+    }
+}
+
+/// A database run's report before anything is written: `n` rows in the window, the
+/// watermark it moves from and to.
+pub(crate) fn window_report(s: &SourceRecord, hi: Option<&str>, n: i64) -> serde_json::Value {
+    serde_json::json!({
+        "rows_read": 0, "rows_committed": 0, "rows_quarantined": 0, "rows_deleted": 0,
+        "table_version": null, "ingest_ids": [], "watermark_from": s.watermark,
+        "watermark": hi.map(str::to_string).or(s.watermark.clone()), "unchanged": n == 0,
+    })
 }
 
 /// `fut`, or "aborted" as soon as the run is asked to stop (only before any ingest starts:
