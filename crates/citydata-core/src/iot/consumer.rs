@@ -279,6 +279,7 @@ impl Core {
                     if probe.as_ref().is_some_and(|f| f(Probe::Received { pending: pending.len() })) {
                         return Ok(());
                     }
+                    crate::ingest_lease::crash_point("iot.received");
                     pending.len() >= s.batch_max as usize
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => true,
@@ -310,6 +311,7 @@ impl Core {
             if probe.as_ref().is_some_and(|f| f(Probe::Committed { rows: out.committed })) {
                 return Ok(());
             }
+            crate::ingest_lease::crash_point("iot.committed");
             for k in out.keys {
                 window.insert(k);
             }

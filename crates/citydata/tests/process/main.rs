@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod evaluate;
 mod faults;
+mod iot_crash;
 mod readme_walk;
 mod soak;
 mod support;
