@@ -53,6 +53,10 @@ pub struct StreamRecord {
     pub username: Option<String>,
     pub password: Option<String>,
     pub qos: i32,
+    /// 4 (MQTT 3.1.1) or 5 (MQTT 5.0).
+    pub mqtt_version: i32,
+    /// PEM certificates that may sign an `mqtts` broker's certificate (besides the system's).
+    pub ca_pem: Option<String>,
     pub batch_secs: i32,
     pub batch_max: i32,
     pub max_payload: i32,

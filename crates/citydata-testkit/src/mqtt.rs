@@ -9,6 +9,10 @@ pub struct Broker {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// With TLS: the PEM of the certificate authority that signed the broker's certificate.
+    pub ca_pem: Option<String>,
+    /// With a password file: the one user and password the broker accepts.
+    login: Option<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -31,14 +35,54 @@ impl Broker {
             eprintln!("{test}: skipped, mosquitto is not installed");
             return None;
         }
-        let mut b = Broker { port: free_port(), child: None, dir: tempfile::tempdir().expect("temp dir") };
+        let mut b = Broker {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+            ca_pem: None,
+            login: None,
+        };
         b.start();
         Some(b)
     }
 
-    /// `mqtt://127.0.0.1:PORT`.
+    /// A broker that speaks only TLS, with a certificate for `127.0.0.1` and `localhost`
+    /// signed by a certificate authority made for it (`ca_pem`), and that accepts only
+    /// `user` with `password` (a mosquitto password file).
+    pub fn start_tls_or_skip(test: &str, user: &str, password: &str) -> Option<Broker> {
+        let mut b = Self::start_or_skip(test)?;
+        b.stop();
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "citydata test CA");
+        let ca = ca.self_signed(&ca_key).expect("CA certificate");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("server params")
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server certificate");
+        std::fs::write(b.dir.path().join("server.pem"), server.pem()).expect("write server.pem");
+        std::fs::write(b.dir.path().join("server.key"), key.serialize_pem()).expect("write server.key");
+        std::fs::write(b.dir.path().join("ca.pem"), ca.pem()).expect("write ca.pem");
+        let status = Command::new("mosquitto_passwd")
+            .arg("-b")
+            .arg("-c")
+            .arg(b.dir.path().join("passwd"))
+            .args([user, password])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(status.success(), "mosquitto_passwd failed");
+        b.ca_pem = Some(ca.pem());
+        b.login = Some((user.to_string(), password.to_string()));
+        b.start();
+        Some(b)
+    }
+
+    /// `mqtt://127.0.0.1:PORT`, or `mqtts://` for a TLS broker.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_pem.is_some() { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// (Re)start on the same port. Loopback only; unlimited in-flight messages, so a batch can
@@ -46,14 +90,20 @@ impl Broker {
     /// a restart forgets sessions and subscriptions.
     pub fn start(&mut self) {
         let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 100000\npersistence false\n",
-                self.port
-            ),
-        )
-        .expect("write mosquitto.conf");
+        let mut text = format!(
+            "listener {} 127.0.0.1\nmax_inflight_messages 0\nmax_queued_messages 100000\npersistence false\n",
+            self.port
+        );
+        let d = self.dir.path().display();
+        if self.ca_pem.is_some() {
+            text.push_str(&format!("certfile {d}/server.pem\nkeyfile {d}/server.key\n"));
+        }
+        if self.login.is_some() {
+            text.push_str(&format!("allow_anonymous false\npassword_file {d}/passwd\n"));
+        } else {
+            text.push_str("allow_anonymous true\n");
+        }
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
         let child = Command::new(binary().expect("mosquitto"))
             .arg("-c")
             .arg(&conf)
@@ -82,12 +132,15 @@ impl Broker {
     /// Publish each payload (one line each, no newlines inside) to `topic` at QoS 1 and wait
     /// until the broker has them.
     pub fn publish(&self, topic: &str, payloads: &[String]) {
-        let mut child = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1", "-t", topic, "-l"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("mosquitto_pub");
+        let mut cmd = Command::new("mosquitto_pub");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1", "-t", topic, "-l"]);
+        if self.ca_pem.is_some() {
+            cmd.arg("--cafile").arg(self.dir.path().join("ca.pem"));
+        }
+        if let Some((u, p)) = &self.login {
+            cmd.args(["-u", u, "-P", p]);
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("mosquitto_pub");
         {
             let mut stdin = child.stdin.take().expect("stdin");
             for p in payloads {

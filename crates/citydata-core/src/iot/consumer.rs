@@ -14,6 +14,10 @@
 //! the acknowledgements redelivers rows whose keys the table already holds, which the key check
 //! quarantines as duplicates instead of writing them twice.
 //!
+//! MQTT 3.1.1 and 5 are spoken (`mqtt_version`); an MQTT 5 session is given a day's expiry so
+//! that it, too, outlives the connection. `mqtts` brokers are checked against the system's
+//! roots and the stream's own CA certificates (`ca_pem`), with rustls.
+//!
 //! After a broker restart the poller reconnects with exponential backoff (0.2 s to 10 s) and
 //! subscribes again on every CONNACK. One node consumes a stream at a time: the consumer holds
 //! the stream's lease and stops when it cannot renew it.
@@ -99,30 +103,164 @@ fn stream_principal(s: &StreamRecord) -> Result<Principal, CoreError> {
     })
 }
 
-/// Connection options. `addr`: the broker's checked address, used instead of its name for
-/// plain MQTT so that a later DNS answer cannot point the reconnecting client elsewhere (TLS
-/// keeps the name, which the certificate must match).
-fn options(s: &StreamRecord, addr: Option<std::net::IpAddr>) -> Result<MqttOptions, CoreError> {
-    let (host, port, tls) =
+/// A received message, in either protocol version.
+enum Message {
+    V4(Publish),
+    V5(rumqttc::v5::mqttbytes::v5::Publish),
+}
+
+impl Message {
+    fn topic(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Message::V4(p) => std::borrow::Cow::Borrowed(p.topic.as_str()),
+            Message::V5(p) => String::from_utf8_lossy(&p.topic),
+        }
+    }
+    fn payload(&self) -> &[u8] {
+        match self {
+            Message::V4(p) => &p.payload,
+            Message::V5(p) => &p.payload,
+        }
+    }
+    /// QoS 1: the broker keeps it until it is acknowledged.
+    fn needs_ack(&self) -> bool {
+        match self {
+            Message::V4(p) => p.qos != QoS::AtMostOnce,
+            Message::V5(p) => p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+        }
+    }
+}
+
+/// The client of either protocol version.
+#[derive(Clone)]
+enum Client {
+    V4(AsyncClient),
+    V5(rumqttc::v5::AsyncClient),
+}
+
+impl Client {
+    async fn ack(&self, m: &Message) -> Result<(), String> {
+        match (self, m) {
+            (Client::V4(c), Message::V4(p)) => c.ack(p).await.map_err(|e| e.to_string()),
+            (Client::V5(c), Message::V5(p)) => c.ack(p).await.map_err(|e| e.to_string()),
+            _ => Err("a message of the other protocol version".into()),
+        }
+    }
+    fn try_subscribe(&self, topic: String, at_least_once: bool) -> Result<(), String> {
+        match self {
+            Client::V4(c) => c
+                .try_subscribe(topic, if at_least_once { QoS::AtLeastOnce } else { QoS::AtMostOnce })
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => {
+                use rumqttc::v5::mqttbytes::QoS as Q5;
+                c.try_subscribe(topic, if at_least_once { Q5::AtLeastOnce } else { Q5::AtMostOnce })
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// What the event loop reported.
+enum Polled {
+    Message(Message),
+    Connected,
+    Subscribed,
+    Other,
+}
+
+enum Loop {
+    V4(rumqttc::EventLoop),
+    V5(Box<rumqttc::v5::EventLoop>),
+}
+
+impl Loop {
+    async fn next(&mut self) -> Result<Polled, String> {
+        match self {
+            Loop::V4(el) => match el.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => Ok(Polled::Message(Message::V4(p))),
+                Ok(Event::Incoming(Packet::ConnAck(_))) => Ok(Polled::Connected),
+                Ok(Event::Incoming(Packet::SubAck(_))) => Ok(Polled::Subscribed),
+                Ok(_) => Ok(Polled::Other),
+                Err(e) => Err(e.to_string()),
+            },
+            Loop::V5(el) => {
+                use rumqttc::v5::{Event as E5, Incoming as I5};
+                match el.poll().await {
+                    Ok(E5::Incoming(I5::Publish(p))) => Ok(Polled::Message(Message::V5(p))),
+                    Ok(E5::Incoming(I5::ConnAck(_))) => Ok(Polled::Connected),
+                    Ok(E5::Incoming(I5::SubAck(_))) => Ok(Polled::Subscribed),
+                    Ok(_) => Ok(Polled::Other),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The TLS settings of an `mqtts` broker: the system's roots and the stream's own CA
+/// certificates, with an explicit crypto provider (the process installs no default one).
+fn tls(s: &StreamRecord) -> Result<rumqttc::Transport, CoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(pem) = &s.ca_pem {
+        let certs = super::streams::ca_certificates(pem).map_err(CoreError::Internal)?;
+        roots.add_parsable_certificates(certs);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CoreError::Internal(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(config))))
+}
+
+/// The client and its event loop. `addr`: the broker's checked address, used instead of its
+/// name for plain MQTT so that a later DNS answer cannot point the reconnecting client
+/// elsewhere (TLS keeps the name, which the certificate must match).
+fn connect(s: &StreamRecord, addr: Option<std::net::IpAddr>) -> Result<(Client, Loop), CoreError> {
+    let (host, port, tls_on) =
         broker_address(&s.broker_url).ok_or_else(|| CoreError::Internal("stream broker_url".into()))?;
     let host = match addr {
-        Some(ip) if !tls => ip.to_string(),
+        Some(ip) if !tls_on => ip.to_string(),
         _ => host,
     };
-    let mut o = MqttOptions::new(format!("citydata-{}", s.id.simple()), host, port);
+    let id = format!("citydata-{}", s.id.simple());
+    let cap = s.batch_max as usize * 2 + 64;
+    let transport = if tls_on { Some(tls(s)?) } else { None };
+    if s.mqtt_version == 5 {
+        let mut o = rumqttc::v5::MqttOptions::new(id, host, port);
+        o.set_keep_alive(Duration::from_secs(10))
+            .set_clean_start(false)
+            // MQTT 5 ends a session at the disconnect unless it is given an expiry: keep it a
+            // day, so that messages not yet acknowledged wait for the next consumer.
+            .set_session_expiry_interval(Some(86_400))
+            .set_manual_acks(true)
+            .set_max_packet_size(Some(16 * 1024 * 1024))
+            .set_request_channel_capacity(cap);
+        if let Some(u) = &s.username {
+            o.set_credentials(u.clone(), s.password.clone().unwrap_or_default());
+        }
+        if let Some(t) = transport {
+            o.set_transport(t);
+        }
+        let (c, el) = rumqttc::v5::AsyncClient::new(o, cap);
+        return Ok((Client::V5(c), Loop::V5(Box::new(el))));
+    }
+    let mut o = MqttOptions::new(id, host, port);
     o.set_keep_alive(Duration::from_secs(10))
         .set_clean_session(false)
         .set_manual_acks(true)
         // Oversize messages are quarantined by us; the client must not drop the connection.
         .set_max_packet_size(16 * 1024 * 1024, 64 * 1024)
-        .set_request_channel_capacity(s.batch_max as usize * 2 + 64);
+        .set_request_channel_capacity(cap);
     if let Some(u) = &s.username {
         o.set_credentials(u.clone(), s.password.clone().unwrap_or_default());
     }
-    if tls {
-        o.set_transport(rumqttc::Transport::tls_with_default_config());
+    if let Some(t) = transport {
+        o.set_transport(t);
     }
-    Ok(o)
+    let (c, el) = AsyncClient::new(o, cap);
+    Ok((Client::V4(c), Loop::V4(el)))
 }
 
 /// Aborts the poller when the consumer ends.
@@ -136,33 +274,33 @@ impl Drop for Poller {
 
 fn spawn_poller(
     id: Uuid,
-    client: AsyncClient,
-    mut el: rumqttc::EventLoop,
+    client: Client,
+    mut el: Loop,
     topics: Vec<String>,
-    qos: QoS,
-    tx: tokio::sync::mpsc::Sender<Publish>,
+    at_least_once: bool,
+    tx: tokio::sync::mpsc::Sender<Message>,
 ) -> Poller {
     Poller(tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+            match el.next().await {
+                Ok(Polled::Message(p)) => {
                     if tx.send(p).await.is_err() {
                         return;
                     }
                 }
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                Ok(Polled::Connected) => {
                     backoff = Duration::from_millis(200);
                     with_stats(id, |s| s.connected = true);
                     // Subscribe on every connection: a restarted broker has forgotten us.
                     for t in &topics {
-                        if let Err(e) = client.try_subscribe(t.clone(), qos) {
+                        if let Err(e) = client.try_subscribe(t.clone(), at_least_once) {
                             tracing::warn!(stream = %id, error = %e, "subscribing failed");
                         }
                     }
                 }
-                Ok(Event::Incoming(Packet::SubAck(_))) => with_stats(id, |s| s.subscriptions += 1),
-                Ok(_) => {}
+                Ok(Polled::Subscribed) => with_stats(id, |s| s.subscriptions += 1),
+                Ok(Polled::Other) => {}
                 Err(e) => {
                     with_stats(id, |s| {
                         s.connected = false;
@@ -245,7 +383,6 @@ impl Core {
         }
         let s = self.store.get_stream(id).await?.ok_or_else(|| CoreError::NotFound(format!("stream {id}")))?;
         let principal = stream_principal(&s)?;
-        let qos = if s.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
         // A name is checked again at each start (literals were checked when they were set).
         let addr = match broker_address(&s.broker_url) {
             Some((host, port, _)) if host.parse::<std::net::IpAddr>().is_err() => {
@@ -256,13 +393,13 @@ impl Core {
             }
             _ => None,
         };
-        let (client, el) = AsyncClient::new(options(&s, addr)?, s.batch_max as usize * 2 + 64);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Publish>(s.batch_max as usize);
+        let (client, el) = connect(&s, addr)?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(s.batch_max as usize);
         with_stats(id, |st| *st = StreamStats::default());
-        let _poller = spawn_poller(id, client.clone(), el, s.topics.clone(), qos, tx);
+        let _poller = spawn_poller(id, client.clone(), el, s.topics.clone(), s.qos != 0, tx);
         let mut window =
             Window { span: Duration::from_secs(s.dedup_secs as u64), keys: HashSet::new(), order: VecDeque::new() };
-        let mut pending: Vec<Publish> = Vec::new();
+        let mut pending: Vec<Message> = Vec::new();
         let mut first_at: Option<tokio::time::Instant> = None;
         let mut renew = tokio::time::interval((lease / 4).max(Duration::from_millis(200)));
         renew.tick().await;
@@ -316,7 +453,7 @@ impl Core {
                 window.insert(k);
             }
             for p in &pending {
-                if p.qos != QoS::AtMostOnce
+                if p.needs_ack()
                     && let Err(e) = client.ack(p).await
                 {
                     tracing::warn!(stream = %id, error = %e, "acknowledging failed (the broker will redeliver)");
@@ -349,7 +486,7 @@ impl Core {
         &self,
         s: &StreamRecord,
         principal: &Principal,
-        batch: &[Publish],
+        batch: &[Message],
         window: &mut Window,
     ) -> Result<Outcome, CoreError> {
         let types: HashMap<Uuid, PayloadSchema> = {
@@ -374,10 +511,12 @@ impl Core {
         let mut duplicates = 0u64;
         for (n, p) in batch.iter().enumerate() {
             let line = n as u64 + 1;
+            let topic = p.topic();
+            let payload = p.payload();
             let q = |device: Option<&str>, code: &str, msg: String| {
-                quarantine_row(line, &p.topic, device, code, msg, &p.payload)
+                quarantine_row(line, &topic, device, code, msg, payload)
             };
-            if p.payload.len() > s.max_payload as usize {
+            if payload.len() > s.max_payload as usize {
                 bad.push(q(
                     None,
                     "oversize",
@@ -386,7 +525,7 @@ impl Core {
                 continue;
             }
             let json: Option<serde_json::Value> =
-                serde_json::from_slice(&p.payload).ok().filter(|v: &serde_json::Value| v.is_object());
+                serde_json::from_slice(payload).ok().filter(|v: &serde_json::Value| v.is_object());
             let Some(json) = json else {
                 bad.push(q(None, "not_json", "消息不是 JSON 对象 / the message is not a JSON object".into()));
                 continue;
@@ -400,7 +539,7 @@ impl Core {
                         serde_json::Value::Number(x) => Some(x.to_string()),
                         _ => None,
                     }),
-                    None => p.topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string),
+                    None => topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string),
                 };
                 if let Some(id) = id
                     && !candidates.contains(&id)
@@ -409,7 +548,7 @@ impl Core {
                 }
             }
             if candidates.is_empty() {
-                candidates.extend(p.topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string));
+                candidates.extend(topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string));
             }
             let mut found = None;
             for c in &candidates {
@@ -451,7 +590,7 @@ impl Core {
                 bad.push(q(Some(&d.id), "unknown_device_type", "设备类型不存在 / the device type is missing".into()));
                 continue;
             };
-            match schema.decode(&p.topic, &p.payload) {
+            match schema.decode(&topic, payload) {
                 Err(f) => bad.push(q(Some(&d.id), f.code, f.message)),
                 Ok(mut row) if row.device == d.id => {
                     if window.contains(&row.key) || !batch_keys.insert(row.key.clone()) {

@@ -74,6 +74,8 @@ impl Core {
             username: None,
             password: None,
             qos: 1,
+            mqtt_version: 4,
+            ca_pem: None,
             batch_secs: 1,
             batch_max: 5_000,
             max_payload: 65_536,

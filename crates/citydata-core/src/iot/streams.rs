@@ -29,6 +29,11 @@ pub struct StreamInput {
     pub password: Option<String>,
     /// 0 or 1 (default 1: acknowledged only after the commit).
     pub qos: Option<i32>,
+    /// `"3.1.1"` (default) or `"5"`: the MQTT version the broker is spoken to in.
+    pub mqtt_version: Option<String>,
+    /// For `mqtts://`: PEM certificates of the authority that signed the broker's certificate
+    /// (a city's own CA), trusted besides the system's roots.
+    pub ca_pem: Option<String>,
     /// A micro-batch is committed after this many seconds (1–60, default 1) …
     pub batch_secs: Option<i32>,
     /// … or this many messages (1–100,000, default 5,000), whichever comes first.
@@ -53,6 +58,9 @@ pub struct StreamPatch {
     pub username: Option<String>,
     pub password: Option<String>,
     pub qos: Option<i32>,
+    pub mqtt_version: Option<String>,
+    /// `""` removes it.
+    pub ca_pem: Option<String>,
     pub batch_secs: Option<i32>,
     pub batch_max: Option<i32>,
     pub max_payload: Option<i32>,
@@ -73,6 +81,10 @@ pub struct StreamView {
     /// A password is stored (it is never shown).
     pub has_password: bool,
     pub qos: i32,
+    /// `"3.1.1"` or `"5"`.
+    pub mqtt_version: String,
+    /// The CA certificates trusted for this broker besides the system's (public, shown).
+    pub ca_pem: Option<String>,
     pub batch_secs: i32,
     pub batch_max: i32,
     pub max_payload: i32,
@@ -99,6 +111,8 @@ pub(crate) fn stream_view(s: StreamRecord) -> StreamView {
         topics: s.topics,
         username: s.username,
         qos: s.qos,
+        mqtt_version: version_name(s.mqtt_version).to_string(),
+        ca_pem: s.ca_pem,
         batch_secs: s.batch_secs,
         batch_max: s.batch_max,
         max_payload: s.max_payload,
@@ -124,6 +138,58 @@ pub(crate) fn broker_address(url: &str) -> Option<(String, u16, bool)> {
     }
     let host = u.host_str()?.trim_matches(['[', ']']).to_string();
     Some((host, u.port().unwrap_or(if tls { 8883 } else { 1883 }), tls))
+}
+
+/// `"3.1.1"` for 4, `"5"` for 5.
+fn version_name(v: i32) -> &'static str {
+    if v == 5 { "5" } else { "3.1.1" }
+}
+
+/// The protocol level of a version name (`None`: not one we speak).
+fn version_level(errs: &mut ValidationErrors, name: Option<&str>, current: i32) -> i32 {
+    match name.map(str::trim) {
+        None => current,
+        Some("3.1.1" | "4" | "311") => 4,
+        Some("5" | "5.0") => 5,
+        Some(_) => {
+            errs.push(FieldError::new(
+                "mqtt_version",
+                "unsupported_version",
+                "mqtt_version 须为 \"3.1.1\" 或 \"5\" / mqtt_version is \"3.1.1\" or \"5\"",
+            ));
+            current
+        }
+    }
+}
+
+/// The certificates of a stream's `ca_pem` (at least one; nothing but certificates).
+pub(crate) fn ca_certificates(pem: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::{PemObject, SectionKind};
+    if pem.len() > 64 * 1024 {
+        return Err("ca_pem 至多 64 KiB / ca_pem is at most 64 KiB".into());
+    }
+    let mut certs = Vec::new();
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        match section {
+            Ok((SectionKind::Certificate, der)) => certs.push(rustls::pki_types::CertificateDer::from(der)),
+            Ok(_) => {
+                return Err(
+                    "ca_pem 只能包含证书（CERTIFICATE），不能包含私钥 / ca_pem holds certificates only, never a key"
+                        .into(),
+                );
+            }
+            Err(_) => return Err("ca_pem 不是有效的 PEM / ca_pem is not valid PEM".into()),
+        }
+    }
+    if certs.is_empty() {
+        return Err("ca_pem 中没有证书 / ca_pem holds no certificate".into());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
+    if added != certs.len() {
+        return Err("ca_pem 中有无法解析的证书 / a certificate in ca_pem cannot be parsed".into());
+    }
+    Ok(certs)
 }
 
 fn check_topic(t: &str) -> bool {
@@ -167,6 +233,17 @@ fn check(errs: &mut ValidationErrors, s: &StreamRecord) {
             "invalid_topic",
             "topics 须为 1–20 个有效的 MQTT 主题过滤器 / topics are 1–20 valid MQTT topic filters",
         ));
+    }
+    if let Some(pem) = &s.ca_pem {
+        if broker_address(&s.broker_url).is_some_and(|(_, _, tls)| !tls) {
+            errs.push(FieldError::new(
+                "ca_pem",
+                "tls_only",
+                "ca_pem 仅用于 mqtts:// 代理 / ca_pem is for mqtts:// brokers only",
+            ));
+        } else if let Err(m) = ca_certificates(pem) {
+            errs.push(FieldError::new("ca_pem", "invalid_certificate", m));
+        }
     }
     if !matches!(s.qos, 0 | 1) {
         errs.push(FieldError::new("qos", "out_of_range", "qos 须为 0 或 1 / qos is 0 or 1"));
@@ -229,6 +306,8 @@ impl Core {
             username: input.username.clone().filter(|u| !u.is_empty()),
             password: input.password.clone().filter(|u| !u.is_empty()),
             qos: input.qos.unwrap_or(1),
+            mqtt_version: version_level(&mut errs, input.mqtt_version.as_deref(), 4),
+            ca_pem: input.ca_pem.clone().filter(|p| !p.trim().is_empty()),
             batch_secs: range(&mut errs, "batch_secs", input.batch_secs, 1, 1, 60),
             batch_max: range(&mut errs, "batch_max", input.batch_max, 5_000, 1, 100_000),
             max_payload: range(&mut errs, "max_payload", input.max_payload, 65_536, 64, 1_048_576),
@@ -295,6 +374,10 @@ impl Core {
         }
         if let Some(v) = patch.qos {
             s.qos = v;
+        }
+        s.mqtt_version = version_level(&mut errs, patch.mqtt_version.as_deref(), s.mqtt_version);
+        if let Some(v) = &patch.ca_pem {
+            s.ca_pem = Some(v.clone()).filter(|p| !p.trim().is_empty());
         }
         s.batch_secs = range(&mut errs, "batch_secs", patch.batch_secs, s.batch_secs, 1, 60);
         s.batch_max = range(&mut errs, "batch_max", patch.batch_max, s.batch_max, 1, 100_000);

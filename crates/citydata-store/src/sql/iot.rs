@@ -56,6 +56,8 @@ fn stream<R: SqlRow>(r: &Cols<'_, R>) -> Result<StreamRecord> {
         username: r.opt_text("username")?,
         password: r.opt_text("password")?,
         qos: r.i32("qos")?,
+        mqtt_version: r.i32("mqtt_version")?,
+        ca_pem: r.opt_text("ca_pem")?,
         batch_secs: r.i32("batch_secs")?,
         batch_max: r.i32("batch_max")?,
         max_payload: r.i32("max_payload")?,
@@ -198,8 +200,8 @@ impl<B: SqlBackend> IotStore for B {
     async fn create_stream(&self, s: &StreamRecord) -> Result<()> {
         let q =
             sql("INSERT INTO iot_streams (id, name, department, resource_id, broker_url, topics, username, password, \
-                     qos, batch_secs, batch_max, max_payload, dedup_secs, enabled, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+                     qos, batch_secs, batch_max, max_payload, dedup_secs, enabled, created_at, updated_at, mqtt_version, \
+                     ca_pem) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
             .bind(s.id)
             .bind(&s.name)
             .bind(&s.department)
@@ -215,7 +217,9 @@ impl<B: SqlBackend> IotStore for B {
             .bind(s.dedup_secs)
             .bind(s.enabled)
             .bind(s.created_at)
-            .bind(s.updated_at);
+            .bind(s.updated_at)
+            .bind(s.mqtt_version)
+            .bind(&s.ca_pem);
         self.run(q).await.map(drop)
     }
 
@@ -235,7 +239,7 @@ impl<B: SqlBackend> IotStore for B {
     async fn update_stream(&self, s: &StreamRecord) -> Result<bool> {
         let q = sql("UPDATE iot_streams SET name = $1, broker_url = $2, topics = $3, username = $4, password = $5, \
                      qos = $6, batch_secs = $7, batch_max = $8, max_payload = $9, dedup_secs = $10, enabled = $11, \
-                     updated_at = $12 WHERE id = $13")
+                     updated_at = $12, mqtt_version = $13, ca_pem = $14 WHERE id = $15")
         .bind(&s.name)
         .bind(&s.broker_url)
         .bind(json_text(&s.topics)?)
@@ -248,6 +252,8 @@ impl<B: SqlBackend> IotStore for B {
         .bind(s.dedup_secs)
         .bind(s.enabled)
         .bind(s.updated_at)
+        .bind(s.mqtt_version)
+        .bind(&s.ca_pem)
         .bind(s.id);
         Ok(self.run(q).await? > 0)
     }

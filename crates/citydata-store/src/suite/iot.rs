@@ -69,6 +69,8 @@ pub async fn iot_devices_and_stream_leases(s: Arc<dyn Store>) {
         username: Some("u".into()),
         password: Some("secret".into()),
         qos: 1,
+        mqtt_version: 5,
+        ca_pem: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
         batch_secs: 1,
         batch_max: 1000,
         max_payload: 65536,
@@ -92,7 +94,11 @@ pub async fn iot_devices_and_stream_leases(s: Arc<dyn Store>) {
     s.release_stream(st.id, "n2").await.unwrap();
     let mut off = s.get_stream(st.id).await.unwrap().unwrap();
     off.enabled = false;
+    off.mqtt_version = 4;
+    off.ca_pem = None;
     assert!(s.update_stream(&off).await.unwrap());
+    let back = s.get_stream(st.id).await.unwrap().unwrap();
+    assert_eq!((back.mqtt_version, back.ca_pem), (4, None));
     assert!(!s.claim_stream(st.id, "n1", until, now).await.unwrap());
     assert_eq!(s.list_streams(Some("gaj"), 10).await.unwrap().len(), 1);
 }

@@ -541,3 +541,125 @@ async fn a_broker_inside_the_servers_network_is_refused() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["broker_url"], "mqtt://203.0.113.7:1883", "{v}");
 }
+
+/// An app whose streams the test runs itself (`consumer`), with loopback brokers allowed.
+async fn manual_app() -> TestApp {
+    spawn_app_with(SpawnOptions {
+        configure: Some(|s| {
+            s.iot_streams = false;
+            s.webhook_allow_cidrs = vec!["127.0.0.0/8".into()];
+        }),
+        ..Default::default()
+    })
+    .await
+}
+
+/// The 400 names `field` with `code`.
+fn field_error(e: &Value, field: &str, code: &str) {
+    let fields = e["error"]["details"]["fields"].as_array().unwrap_or_else(|| panic!("{e}"));
+    assert!(fields.iter().any(|f| f["field"] == field && f["code"] == code), "{field}/{code}: {e}");
+}
+
+async fn patch(c: &reqwest::Client, app: &TestApp, id: Uuid, body: Value) -> (u16, Value) {
+    let r = c.patch(app.url(&format!("/api/v1/streams/{id}"))).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+/// MQTT 5: the stream commits like a 3.1.1 one, and its session outlives the consumer (an
+/// MQTT 5 session without an expiry ends at the disconnect, and the messages received but
+/// not acknowledged would be gone).
+#[tokio::test]
+async fn an_mqtt5_streams_session_outlives_its_consumer() {
+    let Some(broker) = Broker::start_or_skip("an_mqtt5_streams_session_outlives_its_consumer") else { return };
+    let app = manual_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let res = air_resource(&app, &gaj).await;
+    registry(&app, &gaj, &res).await;
+    let id = stream(&app, &gaj, &res, &broker, json!({"mqtt_version": "5", "batch_secs": 60, "batch_max": 3})).await;
+    let (_, v) = get(&gaj, &app, &format!("/api/v1/streams/{id}")).await;
+    assert_eq!(v["mqtt_version"], "5", "{v}");
+    let three: Vec<String> = (0..3).map(|h| msg(&format!("2026-12-04T{:02}:00:00+08:00", h), 40 + h)).collect();
+    // Stopped once the three are received: nothing committed, nothing acknowledged.
+    let stop: StreamProbe = Arc::new(|p| p == Probe::Received { pending: 3 });
+    let c = consumer(&app, id, Some(stop));
+    until("subscribed", || stats_of(id).is_some_and(|s| s.subscriptions >= 1)).await;
+    broker.publish("test/air/AQ-1", &three);
+    c.await.unwrap();
+    assert!(rows(&app, &gaj, &res).await.is_empty());
+    // A new consumer resumes the session: the broker delivers the three again.
+    let c = consumer(&app, id, None);
+    until("the three committed", || stats_of(id).is_some_and(|s| s.committed >= 3 && s.pending == 0)).await;
+    c.abort();
+    assert_eq!(rows(&app, &gaj, &res).await.len(), 3);
+    // Versions other than 3.1.1 and 5 are refused by name.
+    let (s, e) = patch(&gaj, &app, id, json!({"mqtt_version": "6"})).await;
+    assert_eq!(s, 400, "{e}");
+    field_error(&e, "mqtt_version", "unsupported_version");
+}
+
+/// TLS and a password: a broker whose certificate a city's own CA signed is reached only with
+/// that CA (`ca_pem`) and the right password; bad certificates are refused by field.
+#[tokio::test]
+async fn a_tls_broker_is_reached_with_the_citys_ca_and_its_password() {
+    let Some(broker) =
+        Broker::start_tls_or_skip("a_tls_broker_is_reached_with_the_citys_ca_and_its_password", "citydata", "s3cret")
+    else {
+        return;
+    };
+    let ca = broker.ca_pem.clone().unwrap();
+    let app = manual_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let res = air_resource(&app, &gaj).await;
+    registry(&app, &gaj, &res).await;
+    let base = json!({"name": "加密数据流", "resource": res, "topics": ["test/air/+"],
+        "username": "citydata", "password": "s3cret"});
+    let with = |extra: Value| {
+        let mut b = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // Bad input, by field.
+    let plain = format!("mqtt://127.0.0.1:{}", broker.port);
+    let (s, e) = post(&gaj, &app, "/api/v1/streams", with(json!({"broker_url": plain, "ca_pem": ca}))).await;
+    assert_eq!(s, 400, "{e}");
+    field_error(&e, "ca_pem", "tls_only");
+    let garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    let (s, e) =
+        post(&gaj, &app, "/api/v1/streams", with(json!({"broker_url": broker.url(), "ca_pem": garbage}))).await;
+    assert_eq!(s, 400, "{e}");
+    field_error(&e, "ca_pem", "invalid_certificate");
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let (s, e) =
+        post(&gaj, &app, "/api/v1/streams", with(json!({"broker_url": broker.url(), "ca_pem": format!("{ca}{key}")})))
+            .await;
+    assert_eq!(s, 400, "{e}");
+    field_error(&e, "ca_pem", "invalid_certificate");
+    assert!(!e.to_string().contains("PRIVATE KEY"), "{e}");
+    // Without the CA the broker's certificate is not trusted: never connected.
+    let (s, v) = post(&gaj, &app, "/api/v1/streams", with(json!({"broker_url": broker.url()}))).await;
+    assert_eq!(s, 201, "{v}");
+    let id: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    let c = consumer(&app, id, None);
+    until("two failed handshakes", || stats_of(id).is_some_and(|s| s.connection_errors >= 2)).await;
+    c.abort();
+    assert_eq!(stats_of(id).unwrap().subscriptions, 0);
+    // With the CA and a wrong password: the broker refuses the login.
+    let (s, v) = patch(&gaj, &app, id, json!({"ca_pem": ca, "password": "wrong"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["ca_pem"].as_str(), Some(ca.as_str()));
+    let c = consumer(&app, id, None);
+    until("two refused logins", || stats_of(id).is_some_and(|s| s.connection_errors >= 2)).await;
+    c.abort();
+    assert_eq!(stats_of(id).unwrap().subscriptions, 0);
+    // The right password: the readings land.
+    let (s, _) = patch(&gaj, &app, id, json!({"password": "s3cret"})).await;
+    assert_eq!(s, 200);
+    let c = consumer(&app, id, None);
+    until("subscribed over TLS", || stats_of(id).is_some_and(|s| s.subscriptions >= 1)).await;
+    broker.publish("test/air/AQ-1", &[msg("2026-12-04T08:00:00+08:00", 41), msg("2026-12-04T09:00:00+08:00", 42)]);
+    until("two committed", || stats_of(id).is_some_and(|s| s.committed >= 2 && s.pending == 0)).await;
+    c.abort();
+    assert_eq!(rows(&app, &gaj, &res).await.len(), 2);
+}
