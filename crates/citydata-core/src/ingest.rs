@@ -35,6 +35,8 @@ pub struct IngestParams {
     /// 擦除: after a `delete` or `replace` commit, make the removed rows unrecoverable (old
     /// files, change feed and commit log removed; older versions answer `version_erased`).
     pub erase: bool,
+    /// For appends of timed rows (a stream's batch): the key check reads only this window.
+    pub key_range: Option<citydata_lake::table::KeyRange>,
 }
 
 /// The upload itself.
@@ -543,6 +545,7 @@ impl Core {
             idempotency_key: params.idempotency_key.clone(),
             quality_rules: resource.content.quality_rules.clone(),
             references: self.reference_keys(&resource.content, resource.id).await?,
+            key_range: params.key_range.clone(),
         };
         let code = resource.content.code.to_string();
         let result: Result<IngestReport, CoreError> = match opened {

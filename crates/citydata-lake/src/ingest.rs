@@ -60,6 +60,9 @@ pub struct IngestSpec {
     /// Quality rules beyond the validators, with the key sets of their `reference` targets.
     pub quality_rules: Vec<QualityRule>,
     pub references: References,
+    /// Only rows in this time window are checked for the new rows' keys (the key includes the
+    /// time item, and every new row lies in the window).
+    pub key_range: Option<crate::table::KeyRange>,
 }
 
 /// Failures counted by item and rule.
@@ -171,7 +174,8 @@ pub async fn ingest(
     }
     let keys: Vec<String> = converter.key_items().iter().map(|i| i.name.to_string()).collect();
     if spec.mode == WriteMode::Append && !keys.is_empty() {
-        converter = converter.with_existing_keys(lake.key_hashes(spec.resource_id, &keys).await?);
+        converter =
+            converter.with_existing_keys(lake.key_hashes(spec.resource_id, &keys, spec.key_range.as_ref()).await?);
     }
     let schema = converter.schema().clone();
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);

@@ -61,6 +61,18 @@ impl WriteMode {
     }
 }
 
+/// A time window of an append's key check: when the key includes a time item, a row outside
+/// the new rows' times cannot share a key with them, so only the rows in the window are read
+/// (a stream's batch reads its last few files, not the whole table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The time item (a `datetime` key item).
+    pub item: String,
+    /// The earliest and latest time among the new rows, microseconds since the epoch.
+    pub from_micros: i64,
+    pub to_micros: i64,
+}
+
 /// One version in a table's history.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VersionInfo {
@@ -236,10 +248,11 @@ impl Lake {
         Ok(t.version().map(|v| v as i64))
     }
 
-    /// Key hashes of every row in the table, for uniqueness checks on append.
-    pub async fn key_hashes(&self, id: Uuid, keys: &[String]) -> Result<HashSet<u64>> {
+    /// Key hashes of every row in the table (or of the rows in `range`), for uniqueness
+    /// checks on append.
+    pub async fn key_hashes(&self, id: Uuid, keys: &[String], range: Option<&KeyRange>) -> Result<HashSet<u64>> {
         let mut out = HashSet::new();
-        self.each_key(id, keys, |parts| {
+        self.each_key_in(id, keys, range, |parts| {
             out.insert(crate::convert::key_hash(parts.iter().copied()));
         })
         .await?;
@@ -257,7 +270,22 @@ impl Lake {
     }
 
     /// Call `f` with the key values (as text) of every row of the table.
-    async fn each_key(&self, id: Uuid, keys: &[String], mut f: impl FnMut(&[&str])) -> Result<()> {
+    async fn each_key(&self, id: Uuid, keys: &[String], f: impl FnMut(&[&str])) -> Result<()> {
+        self.each_key_in(id, keys, None, f).await
+    }
+
+    /// Call `f` with the key values (as text) of every row of the table, or of the rows whose
+    /// time item lies in `range` (files outside it are skipped by their statistics).
+    async fn each_key_in(
+        &self,
+        id: Uuid,
+        keys: &[String],
+        range: Option<&KeyRange>,
+        mut f: impl FnMut(&[&str]),
+    ) -> Result<()> {
+        use datafusion::logical_expr::ident;
+        use datafusion::prelude::lit;
+        use datafusion::scalar::ScalarValue;
         let t = self.open(self.table_url(id)?).await?;
         if t.version().is_none() || keys.is_empty() {
             return Ok(());
@@ -265,8 +293,12 @@ impl Lake {
         let ctx = SessionContext::new();
         t.update_datafusion_session(&ctx.state())?;
         ctx.register_table("t", t.table_provider().await?)?;
-        let cols: Vec<String> = keys.iter().map(|k| quote(k)).collect();
-        let mut stream = ctx.sql(&format!("SELECT {} FROM t", cols.join(", "))).await?.execute_stream().await?;
+        let mut df = ctx.table("t").await?;
+        if let Some(r) = range {
+            let at = |micros: i64| lit(ScalarValue::TimestampMicrosecond(Some(micros), Some(crate::schema::TZ.into())));
+            df = df.filter(ident(&r.item).gt_eq(at(r.from_micros)).and(ident(&r.item).lt_eq(at(r.to_micros))))?;
+        }
+        let mut stream = df.select(keys.iter().map(ident).collect::<Vec<_>>())?.execute_stream().await?;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             let text: Vec<Arc<dyn Array>> = batch

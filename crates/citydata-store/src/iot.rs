@@ -103,6 +103,8 @@ pub trait IotStore: Send + Sync {
     /// Several devices in one transaction: all or none (`Conflict` names the first id taken).
     async fn create_devices(&self, ds: &[DeviceRecord]) -> Result<()>;
     async fn get_device(&self, id: &str) -> Result<Option<DeviceRecord>>;
+    /// The registered devices among `ids` (any order; unknown ids are absent).
+    async fn get_devices(&self, ids: &[String]) -> Result<Vec<DeviceRecord>>;
     /// By id; `department` and `resource_id` narrow.
     async fn list_devices(
         &self,

@@ -194,6 +194,7 @@ pub async fn upload(
         ignore_extra: q.ignore_extra.unwrap_or(false),
         idempotency_key: key.clone(),
         erase: q.erase.unwrap_or(false),
+        key_range: None,
     };
     let is_multipart = headers
         .get(header::CONTENT_TYPE)

@@ -315,29 +315,42 @@ fn spawn_poller(
     }))
 }
 
-/// Message keys seen within the window.
+/// At most this many message keys are remembered: at 20,000 messages a second a one-hour
+/// window would hold 72 million. Beyond it the oldest go first, so under heavy load the window
+/// is shorter than `dedup_secs`; a redelivered message whose row is in the table is still
+/// caught by the table's key check.
+const WINDOW_MAX: usize = 1_000_000;
+
+/// Message keys seen within the window, as 128-bit digests (16 bytes each, whatever the key).
 struct Window {
     span: Duration,
-    keys: HashSet<String>,
-    order: VecDeque<(Instant, String)>,
+    keys: HashSet<u128>,
+    order: VecDeque<(Instant, u128)>,
+}
+
+fn digest(k: &str) -> u128 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(k.as_bytes());
+    u128::from_le_bytes(d[..16].try_into().unwrap_or_default())
 }
 
 impl Window {
     fn contains(&mut self, k: &str) -> bool {
         let now = Instant::now();
         while let Some((t, _)) = self.order.front() {
-            if now.duration_since(*t) <= self.span {
+            if now.duration_since(*t) <= self.span && self.order.len() <= WINDOW_MAX {
                 break;
             }
             if let Some((_, k)) = self.order.pop_front() {
                 self.keys.remove(&k);
             }
         }
-        self.keys.contains(k)
+        self.keys.contains(&digest(k))
     }
-    fn insert(&mut self, k: String) {
-        if !self.span.is_zero() && self.keys.insert(k.clone()) {
-            self.order.push_back((Instant::now(), k));
+    fn insert(&mut self, k: &str) {
+        let d = digest(k);
+        if !self.span.is_zero() && self.keys.insert(d) {
+            self.order.push_back((Instant::now(), d));
         }
     }
 }
@@ -368,6 +381,32 @@ fn quarantine_row(
         failures: vec![Failure { line, item: None, title: None, rule: rule.into(), message, value: None }],
         record,
     }
+}
+
+/// The device ids a message may name: each device type's id path (or the topic's last
+/// level), in order, without repeats; the topic's last level when no type names one.
+fn candidates(types: &HashMap<Uuid, PayloadSchema>, topic: &str, json: &serde_json::Value) -> Vec<String> {
+    let last = || topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string);
+    let mut out: Vec<String> = Vec::new();
+    for schema in types.values() {
+        let id = match &schema.device_path {
+            Some(path) => path.iter().try_fold(json, |v, k| v.get(k)).and_then(|v| match v {
+                serde_json::Value::String(x) => Some(x.clone()),
+                serde_json::Value::Number(x) => Some(x.to_string()),
+                _ => None,
+            }),
+            None => last(),
+        };
+        if let Some(id) = id
+            && !out.contains(&id)
+        {
+            out.push(id);
+        }
+    }
+    if out.is_empty() {
+        out.extend(last());
+    }
+    out
 }
 
 impl Core {
@@ -449,7 +488,7 @@ impl Core {
                 return Ok(());
             }
             crate::ingest_lease::crash_point("iot.committed");
-            for k in out.keys {
+            for k in &out.keys {
                 window.insert(k);
             }
             for p in &pending {
@@ -489,8 +528,8 @@ impl Core {
         batch: &[Message],
         window: &mut Window,
     ) -> Result<Outcome, CoreError> {
+        let resource = self.get_resource(Some(principal), &s.resource_id.to_string()).await?;
         let types: HashMap<Uuid, PayloadSchema> = {
-            let resource = self.get_resource(Some(principal), &s.resource_id.to_string()).await?;
             let mut m = HashMap::new();
             for t in self.store.list_device_types(Some(&s.department), 10_000).await? {
                 if t.resource_id != s.resource_id {
@@ -504,12 +543,30 @@ impl Core {
             }
             m
         };
-        let mut devices: HashMap<String, Option<DeviceRecord>> = HashMap::new();
+        // First pass: each message's JSON and the device ids it may name (`None`: oversize
+        // or not a JSON object); then the registry is read once for the whole batch.
+        let pre: Vec<Option<Vec<String>>> = batch
+            .iter()
+            .map(|p| {
+                if p.payload().len() > s.max_payload as usize {
+                    return None;
+                }
+                let json: serde_json::Value =
+                    serde_json::from_slice(p.payload()).ok().filter(|v: &serde_json::Value| v.is_object())?;
+                Some(candidates(&types, &p.topic(), &json))
+            })
+            .collect();
+        let devices: HashMap<String, DeviceRecord> = {
+            let mut ids: Vec<String> = pre.iter().flatten().flatten().cloned().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            self.store.get_devices(&ids).await?.into_iter().map(|d| (d.id.clone(), d)).collect()
+        };
         let mut bad: Vec<InvalidRow> = Vec::new();
         let mut rows: Vec<Decoded> = Vec::new();
         let mut batch_keys: HashSet<String> = HashSet::new();
         let mut duplicates = 0u64;
-        for (n, p) in batch.iter().enumerate() {
+        for (n, (p, pre)) in batch.iter().zip(pre).enumerate() {
             let line = n as u64 + 1;
             let topic = p.topic();
             let payload = p.payload();
@@ -524,43 +581,12 @@ impl Core {
                 ));
                 continue;
             }
-            let json: Option<serde_json::Value> =
-                serde_json::from_slice(payload).ok().filter(|v: &serde_json::Value| v.is_object());
-            let Some(json) = json else {
+            let Some(candidates) = pre else {
                 bad.push(q(None, "not_json", "消息不是 JSON 对象 / the message is not a JSON object".into()));
                 continue;
             };
             // The device: the first id any of the resource's types finds that is registered.
-            let mut candidates: Vec<String> = Vec::new();
-            for schema in types.values() {
-                let id = match &schema.device_path {
-                    Some(path) => path.iter().try_fold(&json, |v, k| v.get(k)).and_then(|v| match v {
-                        serde_json::Value::String(x) => Some(x.clone()),
-                        serde_json::Value::Number(x) => Some(x.to_string()),
-                        _ => None,
-                    }),
-                    None => topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string),
-                };
-                if let Some(id) = id
-                    && !candidates.contains(&id)
-                {
-                    candidates.push(id);
-                }
-            }
-            if candidates.is_empty() {
-                candidates.extend(topic.rsplit('/').next().filter(|x| !x.is_empty()).map(str::to_string));
-            }
-            let mut found = None;
-            for c in &candidates {
-                if !devices.contains_key(c) {
-                    let d = self.store.get_device(c).await?;
-                    devices.insert(c.clone(), d);
-                }
-                if let Some(Some(d)) = devices.get(c) {
-                    found = Some(d.clone());
-                    break;
-                }
-            }
+            let found = candidates.iter().find_map(|c| devices.get(c)).cloned();
             let named = candidates.first().map(String::as_str);
             let Some(d) = found else {
                 bad.push(q(named, "unknown_device", "设备未登记 / the device is not registered".into()));
@@ -617,8 +643,33 @@ impl Core {
                 serde_json::to_writer(&mut body, &r.row).map_err(|e| CoreError::Internal(e.to_string()))?;
                 body.push(b'\n');
             }
-            let params =
-                IngestParams { mode: Some("append".into()), format: Some("ndjson".into()), ..Default::default() };
+            // The table's key check reads only the batch's time window when the key holds the
+            // time item (the same one for every type of the resource).
+            let mut time_items = types.values().map(|t| t.timestamp_item.as_str());
+            let key_range = match (time_items.next(), rows.iter().map(|r| r.at).min(), rows.iter().map(|r| r.at).max())
+            {
+                (Some(item), Some(from), Some(to))
+                    if time_items.all(|t| t == item)
+                        && resource.content.items.iter().any(|i| {
+                            i.key
+                                && i.name.as_str() == item
+                                && i.data_type == citydata_domain::vocab::DataType::Datetime
+                        }) =>
+                {
+                    Some(citydata_lake::table::KeyRange {
+                        item: item.to_string(),
+                        from_micros: from.timestamp_micros(),
+                        to_micros: to.timestamp_micros(),
+                    })
+                }
+                _ => None,
+            };
+            let params = IngestParams {
+                mode: Some("append".into()),
+                format: Some("ndjson".into()),
+                key_range,
+                ..Default::default()
+            };
             let meta = RequestMeta::new(None, Some(format!("mqtt:{}", s.id)));
             let (rec, _) = self
                 .ingest_data(

@@ -331,7 +331,7 @@ impl Core {
                 tracing::info!(rule = %r.spec(), "reference target no longer readable by the provider: rule skipped");
                 continue;
             }
-            let keys = self.lake()?.key_hashes(target.id, &[item.to_string()]).await?;
+            let keys = self.lake()?.key_hashes(target.id, &[item.to_string()], None).await?;
             out.insert(i, Arc::new(keys));
         }
         Ok(out)

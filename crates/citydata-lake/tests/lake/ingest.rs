@@ -48,6 +48,7 @@ fn spec(rid: Uuid, mode: WriteMode, policy: Policy, key: Option<&str>) -> Ingest
         idempotency_key: key.map(str::to_string),
         quality_rules: vec![],
         references: Default::default(),
+        key_range: None,
     }
 }
 

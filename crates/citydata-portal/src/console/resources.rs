@@ -349,6 +349,7 @@ pub async fn upload(
         ignore_extra: field("ignore_extra").is_some(),
         idempotency_key: None,
         erase: field("erase").is_some(),
+        key_range: None,
     };
     let body = IngestBody::Stream(Box::new(citydata_api::v1::data::Limited::new(up.file, state.max_upload_bytes)));
     match state.core.ingest_data(&ctx.meta, &p, &slug, &params, body, None).await {

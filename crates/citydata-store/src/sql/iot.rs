@@ -135,6 +135,22 @@ impl<B: SqlBackend> IotStore for B {
         self.map_one(sql("SELECT * FROM iot_devices WHERE id = $1").bind(id), "iot_devices", device).await
     }
 
+    async fn get_devices(&self, ids: &[String]) -> Result<Vec<DeviceRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = sql("SELECT * FROM iot_devices WHERE id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.push_bind(id.as_str());
+            }
+            q.push(")");
+            out.extend(self.map(q, "iot_devices", device).await?);
+        }
+        Ok(out)
+    }
+
     async fn list_devices(
         &self,
         department: Option<&str>,
@@ -168,6 +184,9 @@ impl<B: SqlBackend> IotStore for B {
     }
 
     async fn touch_devices(&self, seen: &[DeviceSeen]) -> Result<()> {
+        // One transaction: a stream batch touches thousands of devices, and one commit (one
+        // fsync on SQLite) each would cost seconds.
+        let mut tx = self.tx_begin().await?;
         for s in seen {
             let q = sql("UPDATE iot_devices SET messages = messages + $1, \
                          last_message = CASE WHEN last_seen IS NULL OR last_seen <= $2 THEN $3 ELSE last_message END, \
@@ -177,9 +196,9 @@ impl<B: SqlBackend> IotStore for B {
             .bind(s.at)
             .bind(json_text(&s.last_message)?)
             .bind(&s.id);
-            self.run(q).await?;
+            self.tx_run(&mut tx, q).await?;
         }
-        Ok(())
+        self.tx_commit(tx).await
     }
 
     async fn mark_device_offline(

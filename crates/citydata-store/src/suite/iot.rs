@@ -47,6 +47,11 @@ pub async fn iot_devices_and_stream_leases(s: Arc<dyn Store>) {
     s.create_device(&d).await.unwrap();
     assert!(matches!(s.create_device(&d).await, Err(StoreError::Conflict(_))));
     assert_eq!(s.get_device("AQ-1").await.unwrap().unwrap(), d);
+    // Several at once; unknown ids are absent (and more ids than one statement's chunk).
+    let mut ids: Vec<String> = (0..1200).map(|i| format!("X-{i}")).collect();
+    ids.push("AQ-1".into());
+    assert_eq!(s.get_devices(&ids).await.unwrap(), vec![d.clone()]);
+    assert!(s.get_devices(&[]).await.unwrap().is_empty());
     // Touches add up and never move last_seen backwards.
     let seen = |at, v: i64| DeviceSeen { id: "AQ-1".into(), at, n: 2, last_message: serde_json::json!({ "v": v }) };
     s.touch_devices(&[seen(now, 1)]).await.unwrap();

@@ -111,6 +111,7 @@ pub(super) async fn ingest(settings: Settings, a: IngestArgs) -> anyhow::Result<
             ignore_extra: a.ignore_extra,
             idempotency_key: a.idempotency_key.clone(),
             erase: a.erase,
+            key_range: None,
         };
         let bar = pb.clone();
         let progress: citydata_lake::ingest::Progress = std::sync::Arc::new(move |bytes, rows| {
