@@ -160,7 +160,8 @@ impl Client {
     }
 }
 
-/// What the event loop reported.
+/// What the event loop reported (short-lived: a message is moved on at once).
+#[allow(clippy::large_enum_variant)]
 enum Polled {
     Message(Message),
     Connected,
@@ -169,7 +170,7 @@ enum Polled {
 }
 
 enum Loop {
-    V4(rumqttc::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
     V5(Box<rumqttc::v5::EventLoop>),
 }
 
@@ -260,7 +261,7 @@ fn connect(s: &StreamRecord, addr: Option<std::net::IpAddr>) -> Result<(Client, 
         o.set_transport(t);
     }
     let (c, el) = AsyncClient::new(o, cap);
-    Ok((Client::V4(c), Loop::V4(el)))
+    Ok((Client::V4(c), Loop::V4(Box::new(el))))
 }
 
 /// Aborts the poller when the consumer ends.
