@@ -7,6 +7,7 @@
 
 mod evaluation;
 mod geo;
+mod iot;
 mod quality;
 mod sources;
 mod verify;
@@ -125,6 +126,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         bail!("the server did not become ready")
+    }
+
+    /// The server's process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Peak resident memory of the server process so far (VmHWM), in bytes.
@@ -663,6 +669,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if want("evaluation") {
         eprintln!("bench: evaluation_quarter");
         rows.push(evaluation::row(&dir, args.quick, sizes.runs).await?);
+    }
+
+    // MQTT readings into one table, on a real mosquitto.
+    if want("iot") {
+        eprintln!("bench: iot");
+        let py = if args.quick { None } else { anchor_python() };
+        rows.extend(iot::rows(&dir, args.quick, py).await?);
     }
 
     // Startup on an existing data directory.
