@@ -9,6 +9,12 @@
 //! version or a different scope is a new key, and [`Lake::drop_shared`] removes them all when
 //! a grant ends.
 //!
+//! Each hand-out of a shared table's files refreshes a marker object `<key>.served` beside it
+//! ([`Lake::touch_shared`]); [`Lake::sweep_shared`] removes the tables whose marker (or, before
+//! the first hand-out, newest file) is older than a cutoff the caller puts past the longest
+//! file URL lifetime, so no URL handed out outlives its files, and superseded versions do not
+//! pile up. A table removed while still current is written again on its next use.
+//!
 //! Timestamps are written as UTC instants (Delta's `timestamp`): governed reads present them
 //! in the platform's zone (`+08:00`), which Delta cannot store; the instants are the same.
 
@@ -197,5 +203,74 @@ impl Lake {
             }
         }
         Ok(n)
+    }
+
+    /// Mark shared table `key` of resource `id` as handed out now.
+    pub async fn touch_shared(&self, id: Uuid, key: &str) -> Result<()> {
+        if !safe_segment(key) {
+            return Err(LakeError::Other(format!("invalid shared table key {key}")));
+        }
+        let root = self.shared_root(id)?;
+        let store = self.open(root).await?.object_store();
+        let marker = object_store::path::Path::from(format!("{key}.served"));
+        store.put(&marker, object_store::PutPayload::new()).await.map_err(other)?;
+        Ok(())
+    }
+
+    /// Remove every shared table (of any resource) last handed out — or, never handed out,
+    /// last written — before `cutoff`. Returns how many tables were removed.
+    pub async fn sweep_shared(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<usize> {
+        let root = self.root().join("sharing/").map_err(other)?;
+        if root.scheme() == "file" {
+            match root.to_file_path() {
+                Ok(p) if p.is_dir() => {}
+                _ => return Ok(0),
+            }
+        }
+        let store = self.open(root).await?.object_store();
+        let objects: Vec<object_store::ObjectMeta> = store.list(None).try_collect().await.map_err(other)?;
+        // (resource, key) → the newest time it was handed out or written.
+        let mut last: std::collections::BTreeMap<(String, String), chrono::DateTime<chrono::Utc>> = Default::default();
+        for o in &objects {
+            let parts: Vec<&str> = o.location.as_ref().splitn(3, '/').collect();
+            let (id, key) = match parts.as_slice() {
+                [id, marker] if marker.ends_with(".served") => (*id, marker.trim_end_matches(".served")),
+                [id, key, _] => (*id, *key),
+                _ => continue,
+            };
+            let e = last.entry((id.to_string(), key.to_string())).or_insert(o.last_modified);
+            *e = (*e).max(o.last_modified);
+        }
+        let mut removed = 0;
+        for ((id, key), at) in last {
+            if at >= cutoff {
+                continue;
+            }
+            // Handed out again since the listing: keep it.
+            let marker = object_store::path::Path::from(format!("{id}/{key}.served"));
+            if let Ok(m) = store.head(&marker).await
+                && m.last_modified >= cutoff
+            {
+                continue;
+            }
+            let prefix = object_store::path::Path::from(format!("{id}/{key}"));
+            let files: Vec<_> = store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await.map_err(other)?;
+            for f in files {
+                store.delete(&f).await.map_err(other)?;
+            }
+            match store.delete(&marker).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(other(e)),
+            }
+            if let Ok(id) = Uuid::parse_str(&id)
+                && let Ok(root) = self.shared_root(id)
+                && root.scheme() == "file"
+                && let Ok(p) = root.to_file_path()
+            {
+                let _ = std::fs::remove_dir_all(p.join(&key));
+            }
+            removed += 1;
+        }
+        Ok(removed)
     }
 }

@@ -405,6 +405,12 @@ impl Application {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "compaction sweep failed"),
                 }
+                // Shared tables (Delta Sharing) whose file URLs have all expired.
+                match compactor.sweep_shared_tables(chrono::Utc::now()).await {
+                    Ok(n) if n > 0 => tracing::info!(tables = n, "shared tables removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "shared table sweep failed"),
+                }
             }
         });
         // Interrupted ingests of any node: settled once their lease has ended.

@@ -9,6 +9,7 @@ mod evaluation;
 mod geo;
 mod iot;
 mod quality;
+mod sharing;
 mod sources;
 mod verify;
 
@@ -493,6 +494,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             target: "≤ 1.0× DuckDB",
             met: d.map(|d| med <= d),
         });
+    }
+
+    // Delta Sharing of the 1,000,000-row table to a grantee (materialize, load_as_pandas).
+    if want("share_materialize") || want("sharing_pandas") {
+        eprintln!("bench: sharing");
+        rows.extend(sharing::rows(&server, &gaj, &base, &data, &utf8, sizes.ingest_rows, sizes.runs).await?);
     }
 
     // Lookups, filters and groups on the large table.

@@ -193,6 +193,7 @@ impl Core {
             .await
             .map_err(|e| CoreError::from(e).for_resource(&label))?
             .ok_or_else(|| not_found(full))?;
+        self.touch_shared(g.resource.id, &key).await;
         // The schema of the shared table: the same plan, so the same columns and types.
         let t = self.sharing_materialize(g, &super::SharingQuery::default(), full).await?;
         let expires = Utc::now().timestamp() + FILE_URL_TTL_SECS;

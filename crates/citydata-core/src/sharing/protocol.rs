@@ -300,8 +300,11 @@ impl Core {
         };
         let key = format!("{owner}-v{version}-{hash}");
         let label = crate::error::table_label(&g.resource);
-        lake.materialize_governed(g.resource.id, &key, &read)
-            .await
+        let table = lake.materialize_governed(g.resource.id, &key, &read).await;
+        if table.as_ref().is_ok_and(Option::is_some) {
+            self.touch_shared(g.resource.id, &key).await;
+        }
+        table
             .map_err(|e| CoreError::from(e).for_resource(&label))?
             .map(|mut t| {
                 // Remember the key in the file paths handed out.
@@ -406,6 +409,23 @@ impl Core {
         )
         .await?;
         result
+    }
+
+    /// Note that a shared table's files are being handed out (the sweep keeps it until the
+    /// URLs have expired). A failure is logged: the query still answers.
+    pub(super) async fn touch_shared(&self, resource_id: Uuid, key: &str) {
+        let Ok(lake) = self.lake() else { return };
+        if let Err(e) = lake.touch_shared(resource_id, key).await {
+            tracing::warn!(error = %e, %resource_id, key, "marking a shared table as handed out failed");
+        }
+    }
+
+    /// Remove the shared tables not handed out for twice the file URLs' lifetime (superseded
+    /// source versions, ended scopes, tables nobody reads any more). Run by the server with
+    /// the compaction sweep. Returns how many were removed.
+    pub async fn sweep_shared_tables(&self, now: chrono::DateTime<Utc>) -> Result<usize, CoreError> {
+        let cutoff = now - chrono::Duration::seconds(2 * FILE_URL_TTL_SECS);
+        Ok(self.lake()?.sweep_shared(cutoff).await?)
     }
 
     /// Drop every shared table written under grant `grant_id` (its grant ended).

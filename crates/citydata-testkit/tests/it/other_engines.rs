@@ -1,6 +1,6 @@
 //! Other engines on the same tables (issue #20 item 5): the provider's own analysts read a
-//! resource's table directly with PyPI's `deltalake` (the tables are plain Delta Lake), from a
-//! local lake and from S3 (moto), current version and time travel. Granted readers of other
+//! resource's table directly with PyPI's `deltalake` and `polars` (the tables are plain Delta
+//! Lake), from a local lake and from S3 (moto), current version and time travel. Granted readers of other
 //! departments go through Delta Sharing instead (it/sharing.rs): direct reads bypass the gate,
 //! so only the provider's own storage credentials can make them.
 
@@ -12,14 +12,19 @@ use serde_json::Value;
 const SCRIPT: &str = r##"
 import json, os, sys
 from deltalake import DeltaTable
+import polars as pl
 uri, opts = sys.argv[1], json.loads(sys.argv[2])
 t = DeltaTable(uri, storage_options=opts or None)
 old = DeltaTable(uri, version=0, storage_options=opts or None)
+frame = pl.read_delta(uri, storage_options=opts or None)
 print(json.dumps({
     "version": t.version(),
     "rows": t.to_pyarrow_table().num_rows,
     "rows_v0": old.to_pyarrow_table().num_rows,
     "columns": [f.name for f in t.schema().fields],
+    "polars_rows": frame.height,
+    "polars_rows_v0": pl.read_delta(uri, version=0, storage_options=opts or None).height,
+    "polars_people": frame.filter(pl.col("sfzh").is_not_null()).select(pl.col("sfzh").n_unique()).item(),
 }))
 # Leave without the interpreter's teardown: under load deltalake's runtime threads have been
 # seen to abort the process at exit ("terminate called without an active exception") after the
@@ -52,13 +57,16 @@ fn read(py: &str, uri: &str, opts: &str) -> Value {
 fn check(v: &Value) {
     assert_eq!(v["version"], 1, "{v}");
     assert_eq!((v["rows"].as_u64(), v["rows_v0"].as_u64()), (Some(40), Some(30)), "{v}");
+    // polars on the same table: the same rows, the same time travel.
+    assert_eq!((v["polars_rows"].as_u64(), v["polars_rows_v0"].as_u64()), (Some(40), Some(30)), "{v}");
+    assert_eq!(v["polars_people"], 40, "{v}");
     let cols: Vec<&str> = v["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert!(cols.contains(&"sfzh") && cols.contains(&"qx"), "the items by name: {cols:?}");
 }
 
 #[tokio::test]
 async fn python_deltalake_reads_a_local_table_directly() {
-    let Some(py) = citydata_testkit::python_with("deltalake") else { return };
+    let Some(py) = citydata_testkit::python_with("deltalake, polars") else { return };
     let app = spawn_app_with(SpawnOptions::default()).await;
     let id = two_versions(&app).await;
     let dir = app.data_dir.path().join("lake/tables").join(&id);
@@ -69,7 +77,7 @@ async fn python_deltalake_reads_a_local_table_directly() {
 
 #[tokio::test]
 async fn python_deltalake_reads_a_table_on_s3_directly() {
-    let Some(py) = citydata_testkit::python_with("deltalake") else { return };
+    let Some(py) = citydata_testkit::python_with("deltalake, polars") else { return };
     let Some(moto) = Moto::start_or_skip("other_engines::s3") else { return };
     let lake = moto.lake().await;
     let app = spawn_app_with(SpawnOptions { s3: Some(lake.clone()), ..SpawnOptions::default() }).await;

@@ -443,3 +443,69 @@ async fn queries_pin_a_version_and_refuse_what_does_not_exist() {
     let r = sharing_get(&app, &token, "/delta-sharing/shares/nope/schemas").await;
     assert_eq!(r.status(), 404);
 }
+
+/// Files under the lake's `sharing/` directory.
+fn shared_files(app: &TestApp) -> usize {
+    fn walk(p: &std::path::Path, inside: bool) -> usize {
+        let Ok(dir) = std::fs::read_dir(p) else { return 0 };
+        dir.flatten()
+            .map(|e| {
+                let inside = inside || e.file_name() == "sharing";
+                if e.path().is_dir() { walk(&e.path(), inside) } else { usize::from(inside) }
+            })
+            .sum()
+    }
+    walk(app.data_dir.path(), false)
+}
+
+/// Shared tables are removed once every file URL handed out from them has expired (superseded
+/// versions do not pile up), kept while they may still be fetched, and written again on use.
+#[tokio::test]
+async fn shared_tables_are_swept_after_their_urls_expire() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    for seed in [40, 41] {
+        let mut people = Vec::new();
+        generate_listing(Register::Population, 20, 0.0, seed, false, &mut people).unwrap();
+        let r = gaj.post(app.url("/api/v1/resources/101%2F000001/data")).body(people).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let resource: Value =
+        gaj.get(app.url("/api/v1/resources/101%2F000001")).send().await.unwrap().json().await.unwrap();
+    let slug = resource["slug"].as_str().unwrap();
+    let r = gaj.post(app.url("/api/v1/sharing/profiles")).json(&json!({"name": "own"})).send().await.unwrap();
+    let token = r.json::<Value>().await.unwrap()["bearerToken"].as_str().unwrap().to_string();
+    let url = app.url(&format!("/delta-sharing/shares/gaj/schemas/gaj/tables/{slug}/query"));
+    let query = |body: Value| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let r = reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let text = r.text().await.unwrap();
+            let line = text.lines().nth(2).expect("a file").to_string();
+            serde_json::from_str::<Value>(&line).unwrap()["file"]["url"].as_str().unwrap().to_string()
+        }
+    };
+    let fetch = |file: String| {
+        let file = if file.starts_with("http") { file } else { app.url(&file) };
+        async move { reqwest::get(file).await.unwrap().status().as_u16() }
+    };
+    let current = app.core.lake().unwrap().version(uuid::Uuid::parse_str(resource["id"].as_str().unwrap()).unwrap());
+    let current = current.await.unwrap().unwrap();
+    let old = query(json!({"version": current - 1})).await;
+    let new = query(json!({})).await;
+    assert_eq!(fetch(old.clone()).await, 200);
+    assert!(shared_files(&app) > 0);
+    // Within twice the URLs' lifetime nothing goes.
+    let now = chrono::Utc::now();
+    assert_eq!(app.core.sweep_shared_tables(now).await.unwrap(), 0);
+    assert_eq!(app.core.sweep_shared_tables(now + chrono::Duration::minutes(20)).await.unwrap(), 0);
+    assert_eq!(fetch(new.clone()).await, 200);
+    // Past it, both tables (two versions, one scope) are removed, files and all.
+    assert_eq!(app.core.sweep_shared_tables(now + chrono::Duration::minutes(31)).await.unwrap(), 2);
+    assert_eq!(shared_files(&app), 0);
+    assert_ne!(fetch(old).await, 200);
+    // The next query writes the current table again.
+    let again = query(json!({})).await;
+    assert_eq!(fetch(again).await, 200);
+}
