@@ -9,6 +9,7 @@ mod evaluation;
 mod geo;
 mod iot;
 mod quality;
+mod s3;
 mod sharing;
 mod sources;
 mod verify;
@@ -503,6 +504,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     // Lookups, filters and groups on the large table.
+    let mut lookup_p50 = None;
     if want("lookup") || want("filter_limit") || want("group_count") || want("verify_") || want("dataset_page") {
         eprintln!("bench: generating and loading the {}-row table", sizes.lookup_rows);
         generate(&big, sizes.lookup_rows, false)?;
@@ -521,6 +523,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             }
             let p50 = pct(&mut lat, 0.5);
             let p99 = pct(&mut lat, 0.99);
+            lookup_p50 = Some(p50);
             let pg50 = anchor_pct("pg_lookup", 0.5).map(|s| s * 1000.0);
             let pg99 = anchor_pct("pg_lookup", 0.99).map(|s| s * 1000.0);
             rows.push(Row {
@@ -665,6 +668,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
 
     drop(server);
+
+    // The same ingest and lookups with the lake on S3 (moto).
+    if want("ingest_s3") || want("lookup_s3") {
+        eprintln!("bench: ingest_s3, lookup_s3");
+        rows.extend(s3::rows(&dir, &utf8, sizes.ingest_rows, sizes.probes, utf8_secs, lookup_p50).await?);
+    }
 
     // Scheduled collection: an incremental pull from PostgreSQL, a CKAN harvest.
     if want("source_") || want("harvest_") {

@@ -139,11 +139,12 @@ enum Client {
 }
 
 impl Client {
-    async fn ack(&self, m: &Message) -> Result<(), String> {
+    /// Queue the acknowledgement without waiting; `Err` when the queue is full (or closed).
+    fn try_ack(&self, m: &Message) -> Result<(), ()> {
         match (self, m) {
-            (Client::V4(c), Message::V4(p)) => c.ack(p).await.map_err(|e| e.to_string()),
-            (Client::V5(c), Message::V5(p)) => c.ack(p).await.map_err(|e| e.to_string()),
-            _ => Err("a message of the other protocol version".into()),
+            (Client::V4(c), Message::V4(p)) => c.try_ack(p).map_err(drop),
+            (Client::V5(c), Message::V5(p)) => c.try_ack(p).map_err(drop),
+            _ => Ok(()),
         }
     }
     fn try_subscribe(&self, topic: String, at_least_once: bool) -> Result<(), String> {
@@ -444,7 +445,18 @@ impl Core {
         let mut renew = tokio::time::interval((lease / 4).max(Duration::from_millis(200)));
         renew.tick().await;
         let batch_span = Duration::from_secs(s.batch_secs.max(1) as u64);
+        // Committed messages whose acknowledgement has not reached the client's request queue
+        // yet. Acknowledging never waits: the queue is emptied only while the poller polls,
+        // and the poller may itself be waiting for this loop to take a message — an awaited
+        // `ack` here would deadlock the two once a few batches' acknowledgements filled it.
+        let mut unacked: VecDeque<Message> = VecDeque::new();
         loop {
+            while let Some(p) = unacked.front() {
+                if client.try_ack(p).is_err() {
+                    break;
+                }
+                unacked.pop_front();
+            }
             let deadline = first_at.map(|t| t + batch_span);
             let flush = tokio::select! {
                 m = rx.recv() => {
@@ -466,8 +478,16 @@ impl Core {
                         tracing::info!(stream = %id, "stream lease lost or stream disabled: stopping");
                         return Ok(());
                     }
+                    // Changed settings take effect: stop, and the supervisor starts the stream
+                    // again with them (what is not committed is delivered again).
+                    if self.store.get_stream(id).await?.is_some_and(|now| now.updated_at != s.updated_at) {
+                        tracing::info!(stream = %id, "stream settings changed: restarting");
+                        return Ok(());
+                    }
                     false
                 }
+                // Acknowledgements waiting for room in the client's queue.
+                _ = tokio::time::sleep(Duration::from_millis(5)), if !unacked.is_empty() => false,
             };
             if !flush || pending.is_empty() {
                 continue;
@@ -492,13 +512,7 @@ impl Core {
             for k in &out.keys {
                 window.insert(k);
             }
-            for p in &pending {
-                if p.needs_ack()
-                    && let Err(e) = client.ack(p).await
-                {
-                    tracing::warn!(stream = %id, error = %e, "acknowledging failed (the broker will redeliver)");
-                }
-            }
+            unacked.extend(pending.drain(..).filter(Message::needs_ack));
             let ms = started.elapsed().as_millis() as u64;
             let name = s.name.clone();
             metrics::counter!("iot_messages_total", "stream" => name.clone(), "outcome" => "committed")
@@ -516,7 +530,6 @@ impl Core {
                 st.last_batch_ms = ms;
                 st.pending = 0;
             });
-            pending.clear();
             first_at = None;
         }
     }

@@ -663,3 +663,27 @@ async fn a_tls_broker_is_reached_with_the_citys_ca_and_its_password() {
     c.abort();
     assert_eq!(rows(&app, &gaj, &res).await.len(), 2);
 }
+
+/// Many small batches in a row: acknowledgements pile up faster than the client sends them,
+/// and the consumer must not wait for room while the client waits for it to take a message
+/// (the two used to deadlock once a few batches' acknowledgements filled the client's queue).
+#[tokio::test]
+async fn acknowledgements_of_many_batches_never_stall_the_stream() {
+    let Some(broker) = Broker::start_or_skip("acknowledgements_of_many_batches_never_stall_the_stream") else {
+        return;
+    };
+    let app = manual_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let res = air_resource(&app, &gaj).await;
+    registry(&app, &gaj, &res).await;
+    let id = stream(&app, &gaj, &res, &broker, json!({"batch_max": 1, "batch_secs": 1})).await;
+    let c = consumer(&app, id, None);
+    until("subscribed", || stats_of(id).is_some_and(|s| s.subscriptions >= 1)).await;
+    let n = 240;
+    let ms: Vec<String> =
+        (0..n).map(|k| msg(&format!("2026-12-04T{:02}:{:02}:00+08:00", k / 60, k % 60), 40)).collect();
+    broker.publish("test/air/AQ-1", &ms);
+    until("every message committed", || stats_of(id).is_some_and(|s| s.committed >= n as u64)).await;
+    c.abort();
+    assert_eq!(rows(&app, &gaj, &res).await.len(), n);
+}

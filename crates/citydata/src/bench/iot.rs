@@ -1,9 +1,10 @@
 //! `iot_*`: MQTT readings into one governed table (#19), on a real mosquitto.
 //!
-//! The server runs `serve --demo` with `demo_mqtt_url`, so the demo's stream feeds
-//! 空气质量实时监测数据 (`203/000001`) from `citydata/air/+`; the bench registers 2,000 more
-//! stations of the demo's device type through the bulk import and sets the stream's batch to
-//! 1 second or 50,000 messages. Publishers are MQTT clients in this process (QoS 1).
+//! On `serve --demo`, the bench makes a device type for 空气质量实时监测数据 (`203/000001`, the
+//! demo's payload), registers 2,000 stations through the bulk import and a stream from
+//! `citydata/air/+` with 1-second or 50,000-message batches, all through the API (the broker's
+//! loopback address allowed by `webhook_allow_cidrs`). Publishers are MQTT clients in this
+//! process (QoS 1).
 //!
 //! - `iot_throughput`: a burst of messages published as fast as the publishers go, timed from
 //!   the first publish until the stream's counters say all are committed. The anchor is the
@@ -209,16 +210,19 @@ pub(super) async fn rows(dir: &Path, quick: bool, py: Option<PathBuf>) -> Result
     let data = dir.join("iot-data");
     let _ = std::fs::remove_dir_all(&data);
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    let (server, _) = Server::start_with(&data, &[("CITYDATA__DEMO_MQTT_URL", url.as_str())]).await?;
+    let (server, _) = Server::start_with(&data, &[("CITYDATA__WEBHOOK_ALLOW_CIDRS", "[\"127.0.0.0/8\"]")]).await?;
     let base = server.base.clone();
     let admin = server.login("admin").await?;
-    // The demo stream and its device type; the stations; a batch of 1 s or 50,000 messages.
-    let streams = ok(admin.get(format!("{base}/api/v1/streams")).send().await?, "streams").await?;
-    let stream = streams[0]["id"].as_str().context("the demo stream")?.to_string();
-    let r = admin.patch(format!("{base}/api/v1/streams/{stream}")).json(&json!({"batch_max": 50_000})).send().await?;
-    ok(r, "the stream's batch").await?;
-    let types = ok(admin.get(format!("{base}/api/v1/device-types")).send().await?, "device types").await?;
-    let type_id = types[0]["id"].as_str().context("the demo device type")?.to_string();
+    // A device type for 空气质量实时监测数据 (the demo's payload), the stations, and a stream
+    // of 1-second or 50,000-message batches, made through the API as a steward would.
+    let payload = json!({"device_item": "zdbm", "timestamp_item": "jcsj", "timestamp_path": "time",
+        "fields": [{"item": "aqi", "path": "aqi"}, {"item": "pm25", "path": "pm25"}, {"item": "pm10", "path": "pm10"}]});
+    let r = admin
+        .post(format!("{base}/api/v1/device-types"))
+        .json(&json!({"name": "基准空气站", "resource": "203/000001", "payload": payload, "interval_secs": 1}))
+        .send()
+        .await?;
+    let type_id = ok(r, "the device type").await?["id"].as_str().context("device type id")?.to_string();
     let stations: Vec<String> = (0..sizes.stations).map(|i| format!("BENCH-{i:05}")).collect();
     let mut csv = String::from("id,name\n");
     for s in stations.iter().chain([PROBE.to_string()].iter()) {
@@ -231,13 +235,20 @@ pub(super) async fn rows(dir: &Path, quick: bool, py: Option<PathBuf>) -> Result
         .send()
         .await?;
     ok(r, "importing the stations").await?;
+    let r = admin
+        .post(format!("{base}/api/v1/streams"))
+        .json(&json!({"name": "基准数据流", "resource": "203/000001", "broker_url": url,
+            "topics": ["citydata/air/+"], "batch_secs": 1, "batch_max": 50_000}))
+        .send()
+        .await?;
+    let stream = ok(r, "the stream").await?["id"].as_str().context("stream id")?.to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let v = ok(admin.get(format!("{base}/api/v1/streams/{stream}")).send().await?, "stream").await?;
         if v["stats"]["subscriptions"].as_u64().unwrap_or(0) >= 1 {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the demo stream did not subscribe");
+        anyhow::ensure!(Instant::now() < deadline, "the stream did not subscribe");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut rows = Vec::new();
