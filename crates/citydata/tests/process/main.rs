@@ -8,6 +8,7 @@ mod crash;
 mod evaluate;
 mod faults;
 mod iot_crash;
+mod nodes;
 mod readme_walk;
 mod soak;
 mod support;
