@@ -29,7 +29,7 @@ try:
     con.execute(f"CREATE OR REPLACE VIEW p AS SELECT * FROM read_parquet('{pq}')")
     v = lambda c: f"CAST({c} AS VARCHAR)"
     masked = (f"SELECT left({v('身份证号')}, 6) || '************' AS 身份证号, "
-              f"left(姓名, 1) || repeat('*', length(姓名) - 1) AS 姓名, 性别, year(出生日期) AS 出生日期, 民族, 行政区划代码, 区县, "
+              f"left(姓名, 1) || repeat('*', length(姓名) - 1) AS 姓名, 性别, year(try_strptime(出生日期, ['%Y-%m-%d', '%Y/%-m/%-d'])) AS 出生日期, 民族, 行政区划代码, 区县, "
               f"left(户籍地址, 6) || '****' AS 户籍地址, left({v('手机号')}, 3) || '****' || right({v('手机号')}, 4) AS 手机号, "
               "婚姻状况, 文化程度, 更新时间 FROM p")
     out["duckdb_export_masked"] = t(lambda: con.execute(f"COPY ({masked}) TO '{args['export']}' (HEADER, DELIMITER ',')"), args["runs"])
@@ -39,7 +39,13 @@ pg = args.get("pg")
 if pg:
     try:
         import psycopg
+        # PostgreSQL 15 lets only the database's owner create tables in `public`: work in a
+        # database of our own (the bench's user has CREATEDB, as scripts/pg-setup.sh makes it).
         with psycopg.connect(pg, autocommit=True) as c:
+            if c.execute("SELECT 1 FROM pg_database WHERE datname = 'citydata_bench'").fetchone() is None:
+                c.execute("CREATE DATABASE citydata_bench")
+            dsn = psycopg.conninfo.make_conninfo(pg, dbname="citydata_bench")
+        with psycopg.connect(dsn, autocommit=True) as c:
             out["pg_version"] = c.execute("SHOW server_version").fetchone()[0].split()[0]
             def load(path):
                 c.execute("DROP TABLE IF EXISTS bench_people")
