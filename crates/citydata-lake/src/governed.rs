@@ -237,13 +237,30 @@ fn masked(item: &ItemName, spec: &MaskSpec, input: &DataType, secret: &[u8]) -> 
 /// The session a governed read plans in: Parquet filters are evaluated while decoding (late
 /// materialization), so a selective filter — a key lookup whose bloom filter left one row group
 /// — decodes the filter's column first and the other columns only for the matching rows.
+///
+/// Every read session shares one runtime, so its Parquet metadata cache (footers, page
+/// indexes) outlives a request: a lookup no longer reads and decodes every data file's footer
+/// again. Data files are never changed in place (Delta writes new paths), so a cached footer
+/// is never stale; files that were removed are simply not asked for again.
 fn read_session() -> SessionContext {
     let mut config = datafusion::prelude::SessionConfig::new();
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
     parquet.bloom_filter_on_read = true;
-    SessionContext::new_with_config(config)
+    SessionContext::new_with_config_rt(config, read_runtime())
+}
+
+/// The read sessions' runtime: the default one with a 128 MiB Parquet metadata cache.
+fn read_runtime() -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+    static RT: std::sync::OnceLock<Arc<datafusion::execution::runtime_env::RuntimeEnv>> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_metadata_cache_limit(128 << 20)
+            .build_arc()
+            .unwrap_or_else(|_| Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()))
+    })
+    .clone()
 }
 
 impl Lake {

@@ -317,11 +317,14 @@ fn spawn_poller(
     }))
 }
 
-/// At most this many message keys are remembered: at 20,000 messages a second a one-hour
+/// At most this many message keys are remembered (about 10 MB): at 20,000 messages a second a one-hour
 /// window would hold 72 million. Beyond it the oldest go first, so under heavy load the window
 /// is shorter than `dedup_secs`; a redelivered message whose row is in the table is still
 /// caught by the table's key check.
-const WINDOW_MAX: usize = 1_000_000;
+const WINDOW_MAX: usize = 200_000;
+
+/// A stream's table is compacted after this many batches (two minutes at 1-second batches).
+const COMPACT_EVERY_BATCHES: u32 = 120;
 
 /// Message keys seen within the window, as 128-bit digests (16 bytes each, whatever the key).
 struct Window {
@@ -450,6 +453,11 @@ impl Core {
         // and the poller may itself be waiting for this loop to take a message — an awaited
         // `ack` here would deadlock the two once a few batches' acknowledgements filled it.
         let mut unacked: VecDeque<Message> = VecDeque::new();
+        // The stream's table gains a small file a batch: it is compacted in the background every
+        // `COMPACT_EVERY_BATCHES` batches, not only by the server's 10-minute sweep, so reads
+        // (`latest`, the live page) do not slow down with hundreds of files.
+        let mut batches_since_compaction = 0u32;
+        let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             while let Some(p) = unacked.front() {
                 if client.try_ack(p).is_err() {
@@ -531,6 +539,19 @@ impl Core {
                 st.pending = 0;
             });
             first_at = None;
+            batches_since_compaction += 1;
+            if batches_since_compaction >= COMPACT_EVERY_BATCHES && compaction.as_ref().is_none_or(|h| h.is_finished())
+            {
+                batches_since_compaction = 0;
+                let core = self.clone();
+                let resource_id = s.resource_id;
+                compaction = Some(tokio::spawn(async move {
+                    let Ok(Some(r)) = core.store.get_resource(resource_id).await else { return };
+                    if let Err(e) = core.compact_table(&r, crate::compaction::MIN_SMALL_FILES).await {
+                        tracing::warn!(error = %e, %resource_id, "compacting a stream's table failed");
+                    }
+                }));
+            }
         }
     }
 
