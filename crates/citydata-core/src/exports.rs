@@ -438,11 +438,13 @@ impl Core {
                 false
             }
         };
+        let regions = self.regions_for(params.filter.as_deref()).await?;
         let sc = requested(
             resource,
             allow,
             params.fields.as_deref(),
             params.filter.as_deref(),
+            regions.as_deref(),
             params.sort.as_deref(),
             &mut errs,
         );

@@ -138,6 +138,7 @@ pub(crate) fn requested(
     allow: &Allow,
     fields: Option<&str>,
     filter: Option<&str>,
+    regions: Option<&citydata_domain::geo::Regions>,
     sort: Option<&str>,
     errs: &mut ValidationErrors,
 ) -> Requested {
@@ -147,7 +148,7 @@ pub(crate) fn requested(
     };
     let caller_filter = match filter.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(t) => match Filter::parse(t, &resource.content.items) {
+        Some(t) => match Filter::parse_in(t, &resource.content.items, regions) {
             Ok(f) => {
                 for item in f.items() {
                     if !allow.fields.contains(item) || allow.masks.contains_key(item) {

@@ -35,6 +35,7 @@ mod password;
 pub mod quality;
 mod ratelimit;
 pub mod reads;
+mod regions;
 pub mod requests;
 pub mod scopes;
 pub mod service_accounts;
@@ -117,8 +118,10 @@ pub struct CoreConfig {
     pub commitment_text: String,
     /// Memory one SQL statement may use, in bytes.
     pub sql_memory_limit: usize,
-    /// SQL statements one user may run at once.
+    /// SQL statements one user may run at once (on all nodes together).
     pub sql_concurrency: usize,
+    /// The resource (code or slug) whose districts `within(item, '<code>')` resolves against.
+    pub boundary_resource: Option<String>,
     /// This node's name in ingest leases (stable across restarts, so that a restarted node
     /// settles its own leftovers at once).
     pub node_id: String,
@@ -174,6 +177,7 @@ impl Default for CoreConfig {
             commitment_text: DEFAULT_COMMITMENT.to_string(),
             sql_memory_limit: 512 << 20,
             sql_concurrency: 2,
+            boundary_resource: None,
             // A one-off process (the CLI): a name of its own, so that no server mistakes its
             // running ingests for leftovers of its own.
             node_id: format!("process-{}", uuid::Uuid::now_v7()),
@@ -194,6 +198,7 @@ impl Default for CoreConfig {
 #[derive(Clone)]
 pub struct Core {
     store: Arc<dyn Store>,
+    regions: regions::RegionsCache,
     config: CoreConfig,
     login_limiter: Arc<ratelimit::FailureLimiter>,
     /// Failed logins per client address (any username) and per username (any client).
@@ -221,7 +226,6 @@ pub struct Core {
     /// Department names for labels, with when they were read.
     dept_names: Timed<std::collections::HashMap<String, String>>,
     /// SQL statements running per user on this node.
-    sql_running: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
     /// Signs audit checkpoints (kept outside the database); `None`: no checkpoints.
     audit_key: Option<Arc<audit_seal::AuditKey>>,
     /// The public evaluation table per period, computed once a minute at most on this node
@@ -258,6 +262,7 @@ impl Core {
         Self {
             oidc,
             store,
+            regions: Arc::default(),
             config,
             login_limiter,
             login_client_limiter,
@@ -274,7 +279,6 @@ impl Core {
             feedback_limiter: Arc::new(ratelimit::FailureLimiter::new("feedback", 20, Duration::hours(1))),
             usage_cache: Arc::default(),
             dept_names: Arc::default(),
-            sql_running: Arc::default(),
             audit_key: None,
             public_evaluation: Arc::default(),
             catalog_cache: Arc::default(),

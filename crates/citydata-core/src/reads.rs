@@ -227,11 +227,13 @@ impl Core {
     async fn read_rows_allowed(&self, g: &Gated, params: &RowsParams) -> Result<RowsResult, CoreError> {
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
+        let regions = self.regions_for(params.filter.as_deref()).await?;
         let req = requested(
             resource,
             allow,
             params.fields.as_deref(),
             params.filter.as_deref(),
+            regions.as_deref(),
             params.sort.as_deref(),
             &mut errs,
         );
@@ -409,7 +411,8 @@ impl Core {
         let g = self.gate(meta, principal, key, Action::Aggregate, "data.aggregate").await?;
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let req = requested(resource, allow, None, params.filter.as_deref(), None, &mut errs);
+        let regions = self.regions_for(params.filter.as_deref()).await?;
+        let req = requested(resource, allow, None, params.filter.as_deref(), regions.as_deref(), None, &mut errs);
         // Groups are formed on the values as the caller sees them (masked values group
         // together); small groups are suppressed for the public.
         let group_by: Vec<ItemName> = match params.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -419,6 +422,8 @@ impl Core {
         let bucket = match params.bucket.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(b @ ("day" | "month" | "year")) => Some(b.to_string()),
+            // Spatial groups by the district of the boundary resource holding them.
+            Some("region") => Some("region".to_string()),
             // A numeric group in classes of this width (a histogram in one query).
             Some(w) if w.parse::<f64>().is_ok_and(|w| w.is_finite() && w > 0.0) => Some(w.to_string()),
             Some(other) => {
@@ -489,6 +494,23 @@ impl Core {
                 },
             }
         }
+        let districts = match bucket.as_deref() {
+            Some("region") => {
+                let spatial = group_by
+                    .iter()
+                    .any(|g| resource.content.item(g.as_str()).is_some_and(|i| i.data_type.is_spatial()));
+                let regions = self.regions().await?;
+                if !spatial || regions.is_none() {
+                    errs.push(FieldError::new(
+                        "bucket",
+                        "invalid_value",
+                        "bucket=region 需要按空间信息项分组并配置边界资源 / bucket=region needs a spatial group item and a boundary resource",
+                    ));
+                }
+                regions
+            }
+            _ => None,
+        };
         errs.into_result()?;
         if let Some(v) = params.version {
             self.check_history(&g, v, "version").await?;
@@ -496,7 +518,17 @@ impl Core {
         let read = g.plan(&req, &self.config.pseudonym_key, params.version);
         let (batches, suppressed) = self
             .lake()?
-            .aggregate_governed(resource.id, &read, &group_by, bucket.as_deref(), &metrics, allow.min_group_size)
+            .aggregate_governed(
+                resource.id,
+                &read,
+                &citydata_lake::governed::Grouping {
+                    items: &group_by,
+                    bucket: bucket.as_deref(),
+                    regions: districts.as_ref(),
+                },
+                &metrics,
+                allow.min_group_size,
+            )
             .await
             .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
         let rows = crate::reads::json_rows(&batches)?;
@@ -589,7 +621,16 @@ impl Core {
     async fn read_changes_allowed(&self, g: &Gated, params: &ChangesParams) -> Result<ChangesResult, CoreError> {
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let req = requested(resource, allow, params.fields.as_deref(), params.filter.as_deref(), None, &mut errs);
+        let regions = self.regions_for(params.filter.as_deref()).await?;
+        let req = requested(
+            resource,
+            allow,
+            params.fields.as_deref(),
+            params.filter.as_deref(),
+            regions.as_deref(),
+            None,
+            &mut errs,
+        );
         let since = match params.since_version {
             Some(v) if v >= 0 => v,
             Some(_) => {

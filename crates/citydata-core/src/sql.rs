@@ -22,20 +22,47 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest statement accepted (and audited whole).
 pub const MAX_SQL_CHARS: usize = 20_000;
 
-/// One running statement of a user; dropping it frees the slot.
+/// One running statement of a user, holding one of the user's `sql_concurrency` slots in the
+/// store's `rate_counters` — shared by every node, so N nodes on one database allow the limit
+/// once, not N times (issue #20). Dropping it gives the slot back; a node that dies holding one
+/// leaves it to lapse at the end of its lease ([`SLOT_LEASE`]).
 struct Slot {
-    running: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
-    user: uuid::Uuid,
+    store: std::sync::Arc<dyn citydata_store::Store>,
+    scope: String,
+    slot: i64,
+    until: String,
+}
+
+/// How long a slot is held at most: the statement's [`TIMEOUT`] plus its planning.
+const SLOT_LEASE: Duration = Duration::from_secs(60);
+
+fn micros(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Slot {
+    async fn take(core: &Core, user: uuid::Uuid) -> Result<Slot, CoreError> {
+        let now = chrono::Utc::now();
+        let until = micros(now + chrono::Duration::from_std(SLOT_LEASE).unwrap_or_default());
+        let scope = format!("sql:{user}");
+        let slots = i64::try_from(core.config.sql_concurrency.max(1)).unwrap_or(i64::MAX);
+        match core.store.take_slot(&scope, slots, &micros(now), &until).await? {
+            Some(slot) => Ok(Slot { store: core.store.clone(), scope, slot, until }),
+            None => Err(CoreError::RateLimited { retry_after_secs: 1 }),
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut m = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.user);
-            }
+        let (store, scope, slot, until) =
+            (self.store.clone(), std::mem::take(&mut self.scope), self.slot, std::mem::take(&mut self.until));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = store.give_slot(&scope, slot, &until).await {
+                    tracing::warn!(error = %e, "giving back an SQL slot failed; it lapses with its lease");
+                }
+            });
         }
     }
 }
@@ -183,16 +210,8 @@ impl Core {
             .into());
         }
         check_complexity(sql)?;
-        // At most `sql_concurrency` statements per user at a time.
-        let _slot = {
-            let mut m = self.sql_running.lock().unwrap_or_else(|e| e.into_inner());
-            let n = m.entry(principal.user_id).or_insert(0);
-            if *n >= self.config.sql_concurrency.max(1) {
-                return Err(CoreError::RateLimited { retry_after_secs: 1 });
-            }
-            *n += 1;
-            Slot { running: self.sql_running.clone(), user: principal.user_id }
-        };
+        // At most `sql_concurrency` statements per user at a time, on all nodes together.
+        let _slot = Slot::take(self, principal.user_id).await?;
         // Every operator of the statement draws on one memory pool; past it the statement
         // fails with `sql_memory_exceeded` instead of taking the server's memory.
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()

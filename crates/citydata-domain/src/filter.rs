@@ -103,6 +103,13 @@ pub enum Filter {
         item: ItemName,
         bbox: crate::geo::BBox,
     },
+    /// `within(item, '<GB/T 2260 code>')`: inside a district of the configured boundary
+    /// resource; `shape` is its outline, resolved when the filter is parsed.
+    WithinRegion {
+        item: ItemName,
+        code: String,
+        shape: std::sync::Arc<crate::geo::Geometry>,
+    },
     /// `distance(item, point(lon, lat)) < metres` (or `<=`) on a spatial item.
     Distance {
         item: ItemName,
@@ -129,6 +136,7 @@ impl std::fmt::Display for Filter {
             Self::Within { item, bbox: b } => {
                 write!(f, "within({item}, bbox({}, {}, {}, {}))", b.min_lon, b.min_lat, b.max_lon, b.max_lat)
             }
+            Self::WithinRegion { item, code, .. } => write!(f, "within({item}, '{code}')"),
             Self::Distance { item, lon, lat, meters, inclusive } => {
                 write!(f, "distance({item}, point({lon}, {lat})) {} {meters}", if *inclusive { "<=" } else { "<" })
             }
@@ -263,6 +271,7 @@ struct Parser<'a> {
     len: usize,
     depth: usize,
     predicates: usize,
+    regions: Option<&'a crate::geo::Regions>,
 }
 
 fn kw(t: &Tok, k: &str) -> bool {
@@ -527,11 +536,28 @@ impl Parser<'_> {
         }
         self.expect(Tok::Comma, ",")?;
         if within {
-            if matches!(self.peek(), Some(Tok::Str(_))) {
-                return Err(err(
-                    self.at(),
-                    "按行政区划过滤需要配置边界资源，当前未配置 / within a region needs a boundary resource, none is configured",
-                ));
+            if let Some(Tok::Str(code)) = self.peek().cloned() {
+                let at = self.at();
+                let Some(regions) = self.regions else {
+                    return Err(err(
+                        at,
+                        "按行政区划过滤需要配置边界资源，当前未配置 / within a region needs a boundary resource, none is configured",
+                    ));
+                };
+                let code = code.trim().to_string();
+                let Some(region) = regions.by_code.get(&code) else {
+                    return Err(err(
+                        at,
+                        format!("边界资源中没有行政区划代码“{code}” / the boundary resource has no region {code}"),
+                    ));
+                };
+                self.next();
+                self.expect(Tok::RParen, ")")?;
+                return Ok(Filter::WithinRegion {
+                    item: item.name,
+                    code,
+                    shape: std::sync::Arc::new(region.shape.clone()),
+                });
             }
             let at = self.at();
             let v = self.args("bbox", 4)?;
@@ -559,8 +585,14 @@ impl Parser<'_> {
 }
 
 impl Filter {
-    /// Parse and type-check `text` against `items`.
+    /// Parse and type-check `text` against `items` (no districts: `within(item, '<code>')` is
+    /// refused).
     pub fn parse(text: &str, items: &[InfoItem]) -> Result<Self, FieldError> {
+        Self::parse_in(text, items, None)
+    }
+
+    /// [`Filter::parse`] with the boundary resource's districts for `within(item, '<code>')`.
+    pub fn parse_in(text: &str, items: &[InfoItem], regions: Option<&crate::geo::Regions>) -> Result<Self, FieldError> {
         if text.chars().count() > 4000 {
             return Err(err(0, "过滤条件过长 / the filter is too long"));
         }
@@ -568,7 +600,7 @@ impl Filter {
         if toks.is_empty() {
             return Err(err(0, "过滤条件为空 / the filter is empty"));
         }
-        let mut p = Parser { toks, pos: 0, items, len: text.chars().count(), depth: 0, predicates: 0 };
+        let mut p = Parser { toks, pos: 0, items, len: text.chars().count(), depth: 0, predicates: 0, regions };
         let f = p.or()?;
         if p.pos < p.toks.len() {
             return Err(err(p.at(), "条件后有多余内容 / unexpected text after the condition"));
@@ -590,6 +622,7 @@ impl Filter {
             | Self::Between { item, .. }
             | Self::IsNull { item, .. }
             | Self::Within { item, .. }
+            | Self::WithinRegion { item, .. }
             | Self::Distance { item, .. } => {
                 vec![item]
             }
@@ -648,6 +681,35 @@ mod tests {
         ] {
             assert_eq!(Filter::parse(bad, &items).unwrap_err().code, "invalid_filter", "{bad}");
         }
+    }
+
+    #[test]
+    fn within_a_district_of_the_boundary_resource() {
+        use crate::geo::{Geometry, Region, Regions};
+        let items = items();
+        let shape = Geometry::parse_wkt("POLYGON ((119.8 32.3, 120.1 32.3, 120.1 32.6, 119.8 32.3))").unwrap();
+        let mut regions = Regions::default();
+        regions.by_code.insert("321202".into(), Region { name: "海陵区".into(), shape: shape.clone() });
+        let f = Filter::parse_in("within(位置, '321202') AND qx IS NOT NULL", &items, Some(&regions)).unwrap();
+        assert_eq!(f.to_string(), "(within(wz, '321202') AND qx IS NOT NULL)");
+        assert_eq!(
+            Filter::parse_in(&f.to_string(), &items, Some(&regions)).unwrap(),
+            f,
+            "the printed form parses back"
+        );
+        let Filter::And(a, _) = &f else { panic!("{f:?}") };
+        assert!(matches!(&**a, Filter::WithinRegion { code, shape: s, .. } if code == "321202" && **s == shape));
+        for (bad, why) in [
+            ("within(wz, '321299')", "no region 321299"),
+            ("within(qx, '321202')", "not a spatial item"),
+            ("within(wz, '321202'", "expected )"),
+        ] {
+            let e = Filter::parse_in(bad, &items, Some(&regions)).unwrap_err();
+            assert_eq!(e.code, "invalid_filter", "{bad}");
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+        }
+        let e = Filter::parse("within(wz, '321202')", &items).unwrap_err();
+        assert!(e.message.contains("none is configured"), "{}", e.message);
     }
 
     #[test]

@@ -202,6 +202,50 @@ impl Geometry {
     }
 }
 
+/// One district of a boundary resource: its name and outline (CGCS2000).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub name: String,
+    pub shape: Geometry,
+}
+
+/// The districts of the configured boundary resource, by GB/T 2260 code: what
+/// `within(item, '<code>')` resolves against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Regions {
+    pub by_code: std::collections::BTreeMap<String, Region>,
+}
+
+impl Geometry {
+    /// Whether `(lon, lat)` lies inside the polygon (even-odd over every ring, so holes are
+    /// outside; a position on an edge may fall either way). A point geometry contains nothing.
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        let Geometry::Polygon(rings) = self else { return false };
+        let mut inside = false;
+        for ring in rings {
+            for w in ring.windows(2) {
+                let ((x1, y1), (x2, y2)) = (w[0], w[1]);
+                if (y1 > lat) != (y2 > lat) && lon < x1 + (lat - y1) / (y2 - y1) * (x2 - x1) {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    }
+
+    /// Whether this geometry lies within `region`: a point inside it, a polygon with every
+    /// position of its outer ring inside it.
+    pub fn within_shape(&self, region: &Geometry) -> bool {
+        let b = region.bbox();
+        match self {
+            Geometry::Point(x, y) => b.contains(*x, *y) && region.contains(*x, *y),
+            Geometry::Polygon(rings) => rings
+                .first()
+                .is_some_and(|r| !r.is_empty() && r.iter().all(|(x, y)| b.contains(*x, *y) && region.contains(*x, *y))),
+        }
+    }
+}
+
 /// Great-circle distance in metres (haversine).
 pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (la1, la2) = (a.1.to_radians(), b.1.to_radians());
@@ -226,6 +270,23 @@ pub fn snap_to_grid(lon: f64, lat: f64, meters: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_and_polygons_within_a_region_with_a_hole() {
+        let region = Geometry::parse_wkt(
+            "POLYGON ((119.8 32.3, 120.1 32.3, 120.1 32.6, 119.8 32.6, 119.8 32.3), (119.9 32.4, 120.0 32.4, 120.0 32.5, 119.9 32.5, 119.9 32.4))",
+        )
+        .unwrap();
+        assert!(Geometry::Point(119.85, 32.35).within_shape(&region));
+        assert!(!Geometry::Point(119.95, 32.45).within_shape(&region), "in the hole");
+        assert!(!Geometry::Point(120.2, 32.45).within_shape(&region), "east of it");
+        assert!(!Geometry::Point(119.85, 32.7).within_shape(&region), "north of it");
+        let inside = Geometry::parse_wkt("POLYGON ((119.81 32.31, 119.85 32.31, 119.85 32.35, 119.81 32.31))").unwrap();
+        assert!(inside.within_shape(&region));
+        let across = Geometry::parse_wkt("POLYGON ((119.81 32.31, 120.2 32.31, 120.2 32.35, 119.81 32.31))").unwrap();
+        assert!(!across.within_shape(&region), "a polygon crossing the border");
+        assert!(!Geometry::Point(119.85, 32.35).within_shape(&Geometry::Point(119.85, 32.35)));
+    }
 
     #[test]
     fn wkt_and_wkb_round_trip_with_bbox() {

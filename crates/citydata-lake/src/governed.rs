@@ -191,6 +191,7 @@ pub fn filter_expr(f: &Filter) -> Expr {
         }
         Filter::Between { item, low, high } => ident(item.as_str()).between(literal(low), literal(high)),
         Filter::Within { item, bbox } => crate::spatial::within_expr(item.as_str(), bbox),
+        Filter::WithinRegion { item, shape, .. } => crate::spatial::within_region_expr(item.as_str(), shape),
         Filter::Distance { item, lon, lat, meters, inclusive } => {
             crate::spatial::distance_expr(item.as_str(), *lon, *lat, *meters, *inclusive)
         }
@@ -261,6 +262,15 @@ fn read_runtime() -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
             .unwrap_or_else(|_| Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()))
     })
     .clone()
+}
+
+/// How an aggregate groups: the group items, their `bucket` (`day`/`month`/`year`, a class
+/// width, grid metres for a spatial item, or `region`) and the districts `region` uses.
+#[derive(Clone, Copy)]
+pub struct Grouping<'a> {
+    pub items: &'a [ItemName],
+    pub bucket: Option<&'a str>,
+    pub regions: Option<&'a Arc<citydata_domain::geo::Regions>>,
 }
 
 impl Lake {
@@ -396,11 +406,11 @@ impl Lake {
         &self,
         id: Uuid,
         r: &GovernedRead<'_>,
-        group_by: &[ItemName],
-        bucket: Option<&str>,
+        grouping: &Grouping<'_>,
         metrics: &[(Metric, Option<ItemName>)],
         min_group: Option<u32>,
     ) -> Result<(Vec<RecordBatch>, u64)> {
+        let Grouping { items: group_by, bucket, regions } = *grouping;
         use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok((vec![], 0)) };
         let df = self.project(df, r)?;
@@ -416,6 +426,17 @@ impl Lake {
                     let trunc = |e: Expr| datafusion::functions::datetime::expr_fn::date_trunc(lit(b.to_string()), e);
                     let width = b.parse::<f64>().ok().filter(|w| w.is_finite() && *w > 0.0);
                     let e = match f.data_type() {
+                        // A spatial item (WKT after the projection) in grid cells of `width`
+                        // metres: each geometry becomes its cell's centre.
+                        _ if r.spatial.contains(g) => match (b, regions, width) {
+                            ("region", Some(regions), _) => {
+                                crate::spatial::region_text_expr(ident(g.as_str()), regions)
+                            }
+                            (_, _, Some(w)) => {
+                                crate::spatial::grid_text_expr(ident(g.as_str()), w.clamp(10.0, 100_000.0))
+                            }
+                            _ => continue,
+                        },
                         // Numbers in classes of `width`: each value becomes its class's lower bound.
                         t if t.is_numeric() => {
                             let Some(w) = width else { continue };

@@ -80,6 +80,48 @@ pub fn grid(a: &ArrayRef, meters: u32) -> crate::Result<ArrayRef> {
     Ok(Arc::new(b.finish()))
 }
 
+/// Grid cells for aggregates (`group_by=<spatial item>&bucket=<metres>`): each geometry's WKT
+/// (as the projection presents it, masked or not) becomes the WKT of its grid cell's centre.
+pub fn grid_text_expr(e: Expr, meters: f64) -> Expr {
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        let a = a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+        let mut b = StringBuilder::with_capacity(a.len(), a.len() * 32);
+        for i in 0..a.len() {
+            match (!a.is_null(i)).then(|| Geometry::parse_wkt(a.value(i)).ok()).flatten() {
+                Some(g) => b.append_value(geo_cell::snap(&g, meters).to_wkt()),
+                None => b.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    });
+    let udf = create_udf("citydata_grid_cell", vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, fun);
+    udf.call(vec![datafusion::prelude::cast(e, DataType::Utf8)])
+}
+
+/// Districts for aggregates (`group_by=<spatial item>&bucket=region`): each geometry's WKT
+/// becomes the code of the district of the boundary resource holding it (NULL outside them).
+pub fn region_text_expr(e: Expr, regions: &Arc<citydata_domain::geo::Regions>) -> Expr {
+    let regions = regions.clone();
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        let a = a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+        let mut b = StringBuilder::with_capacity(a.len(), a.len() * 6);
+        for i in 0..a.len() {
+            let g = (!a.is_null(i)).then(|| Geometry::parse_wkt(a.value(i)).ok()).flatten();
+            match g.and_then(|g| regions.by_code.iter().find(|(_, r)| g.within_shape(&r.shape))) {
+                Some((code, _)) => b.append_value(code),
+                None => b.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    });
+    let udf = create_udf("citydata_region_of", vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, fun);
+    udf.call(vec![datafusion::prelude::cast(e, DataType::Utf8)])
+}
+
 /// The WKT presentation of a spatial column (an expression keeping the column's name).
 pub fn present(e: Expr, name: &str, input: &DataType) -> Expr {
     let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
@@ -131,6 +173,28 @@ pub fn within_expr(column: &str, b: &BBox) -> Expr {
     predicate("citydata_within_bbox", column, vec![b.min_lon, b.min_lat, b.max_lon, b.max_lat], |g, p| {
         g.within_bbox(&BBox { min_lon: p[0], min_lat: p[1], max_lon: p[2], max_lat: p[3] })
     })
+}
+
+/// `within(item, '<code>')`: the geometry inside the district's outline (a point inside it, a
+/// polygon with its whole outer ring inside it).
+pub fn within_region_expr(column: &str, region: &Arc<Geometry>) -> Expr {
+    let region = region.clone();
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let a = binary(&arrays[0])?;
+        let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
+        let mut b = BooleanBuilder::with_capacity(a.len());
+        for i in 0..a.len() {
+            match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten() {
+                Some(g) => b.append_value(g.within_shape(&region)),
+                None => b.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    });
+    let udf =
+        create_udf("citydata_within_region", vec![DataType::Binary], DataType::Boolean, Volatility::Immutable, fun);
+    udf.call(vec![datafusion::prelude::cast(ident(column), DataType::Binary)])
 }
 
 /// `distance(item, point(lon, lat)) < metres` (`<=` when `inclusive`): from the geometry's

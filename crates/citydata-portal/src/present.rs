@@ -375,6 +375,13 @@ fn render_filter(f: &Filter, items: &[InfoItem], lang: Lang, top: bool) -> Strin
             let area = format!("{}–{}°E, {}–{}°N", b.min_lon, b.max_lon, b.min_lat, b.max_lat);
             if zh { format!("{} 位于 {area} 内", title(item)) } else { format!("{} within {area}", title(item)) }
         }
+        Filter::WithinRegion { item, code, .. } => {
+            if zh {
+                format!("{} 位于行政区划 {code} 内", title(item))
+            } else {
+                format!("{} within region {code}", title(item))
+            }
+        }
         Filter::Distance { item, lon, lat, meters, inclusive } => {
             let le = if *inclusive { "≤" } else { "<" };
             if zh {
@@ -392,6 +399,7 @@ fn render_filter(f: &Filter, items: &[InfoItem], lang: Lang, top: bool) -> Strin
                 | Filter::Between { .. }
                 | Filter::IsNull { .. }
                 | Filter::Within { .. }
+                | Filter::WithinRegion { .. }
                 | Filter::Distance { .. }
         )
     {

@@ -105,8 +105,12 @@ pub struct Settings {
     pub commitment_text: Option<String>,
     /// Memory one SQL statement may use, in MiB (default 512).
     pub sql_memory_mib: u64,
-    /// SQL statements one user may run at once on a node (default 2).
+    /// SQL statements one user may run at once, on all nodes together (default 2).
     pub sql_concurrency: u32,
+    /// The resource (code or slug) giving district outlines for `within(item, '<code>')`: it
+    /// must be published and opened unconditionally, with a GB/T 2260 code item and a
+    /// `geometry` item (default: none, and region filters are refused).
+    pub boundary_resource: Option<String>,
     /// The portal's name (Chinese, and English for `?lang=en`).
     pub site_name: String,
     pub site_name_en: String,
@@ -208,6 +212,7 @@ impl Default for Settings {
             commitment_text: None,
             sql_memory_mib: 512,
             sql_concurrency: 2,
+            boundary_resource: None,
             site_name: "城市公共数据开放平台".into(),
             site_name_en: "City Open Data Portal".into(),
             logo_url: None,
@@ -429,6 +434,9 @@ impl ResolvedSettings {
         t.insert("webhook_max_attempts".into(), i64::from(s.webhook_max_attempts).into());
         t.insert("sql_memory_mib".into(), (s.sql_memory_mib as i64).into());
         t.insert("sql_concurrency".into(), i64::from(s.sql_concurrency).into());
+        if let Some(b) = &s.boundary_resource {
+            t.insert("boundary_resource".into(), b.clone().into());
+        }
         if let Some(c) = &s.commitment_text {
             t.insert("commitment_text".into(), c.clone().into());
         }

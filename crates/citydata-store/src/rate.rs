@@ -18,4 +18,12 @@ pub trait RateStore: Send + Sync {
     async fn rate_live(&self, scope: &str, now: &str) -> Result<(i64, Option<String>)>;
     /// Forget every window of `scope` (a successful login clears its failures).
     async fn clear_rate(&self, scope: &str) -> Result<()>;
+    /// Take one of `slots` concurrency slots of `scope` (the per-user SQL statements), shared by
+    /// every node: a slot is free when no one holds it or its holder's lease ended before `now`
+    /// (a node that died mid-statement). The slot's number, or `None` when all are held.
+    /// `until` (RFC 3339 with microseconds, UTC) is the lease's end and the holder's token for
+    /// [`RateStore::give_slot`].
+    async fn take_slot(&self, scope: &str, slots: i64, now: &str, until: &str) -> Result<Option<i64>>;
+    /// Give back a slot taken by [`RateStore::take_slot`] with that `until`.
+    async fn give_slot(&self, scope: &str, slot: i64, until: &str) -> Result<()>;
 }

@@ -23,7 +23,7 @@ macro_rules! store_suite {
             resources_roundtrip_and_uniqueness, resource_audiences_and_filters, resource_updates_are_optimistic,
             resource_delete_and_changes, ingests, grants, requests_and_inbox, webhooks_and_deliveries,
             quality_reports_and_tickets, iot_devices_and_stream_leases, sharing_profiles, service_accounts,
-            session_details, files_versions_and_refs);
+            session_details, files_versions_and_refs, concurrency_slots);
     };
     (@tests $factory:path; $($name:ident),*) => {
         $(
@@ -40,11 +40,13 @@ mod auth;
 mod files;
 mod iot;
 mod quality;
+mod rate;
 mod sharing;
 pub use auth::{service_accounts, session_details};
 pub use files::files_versions_and_refs;
 pub use iot::iot_devices_and_stream_leases;
 pub use quality::quality_reports_and_tickets;
+pub use rate::concurrency_slots;
 pub use sharing::sharing_profiles;
 
 fn dept(code: &str, parent: Option<&str>) -> Department {

@@ -452,7 +452,9 @@ pub struct AggregateQuery {
     pub filter: Option<String>,
     pub version: Option<i64>,
     /// `day`, `month` or `year`: date and datetime groups by the local calendar period; a
-    /// positive number: numeric groups in classes of that width (`floor(x / w) × w`).
+    /// positive number: numeric groups in classes of that width (`floor(x / w) × w`), and
+    /// spatial groups in grid cells of that many metres (10–100000), each named by the WKT of
+    /// its centre.
     pub bucket: Option<String>,
 }
 

@@ -26,6 +26,9 @@ pub struct LatestView {
 /// How many rows a `latest` read scans, newest first (devices silent for longer are absent).
 pub const LATEST_SCAN: u32 = 5_000;
 
+/// The window a `latest` read tries first.
+const RECENT_MINUTES: i64 = 15;
+
 /// Text literal for the filter language.
 fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -73,13 +76,28 @@ impl Core {
             Some(d) => Some(format!("{device_item} = {}", quoted(d))),
             None => None,
         };
-        let params = RowsParams {
-            filter,
+        let limit = if device.is_some() { 1 } else { LATEST_SCAN };
+        // First the last `RECENT_MINUTES` only: the time item's statistics skip every older
+        // file and row group, so a busy stream's `latest` does not slow down as its table
+        // grows. The answer is the same as the full read's when that window holds `limit`
+        // rows; otherwise (or when the caller may not filter on the time item) the full read follows.
+        let since = (Utc::now() - Duration::minutes(RECENT_MINUTES)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let recent = format!("{time_item} >= {}", quoted(&since));
+        let windowed = RowsParams {
+            filter: Some(match &filter {
+                Some(f) => format!("{f} AND {recent}"),
+                None => recent,
+            }),
             sort: Some(format!("-{time_item}")),
-            limit: Some(if device.is_some() { 1 } else { LATEST_SCAN }),
+            limit: Some(limit),
             ..Default::default()
         };
-        let r = self.read_rows(meta, principal, &resource.id.to_string(), &params).await?;
+        let key = resource.id.to_string();
+        // A caller who may not filter on the time item (masked) gets the full read.
+        let r = match self.read_rows(meta, principal, &key, &windowed).await {
+            Ok(r) if r.rows.len() >= limit as usize => r,
+            _ => self.read_rows(meta, principal, &key, &RowsParams { filter, ..windowed }).await?,
+        };
         let mut seen = std::collections::HashSet::new();
         let rows = r.rows.into_iter().filter(|row| seen.insert(row.get(&device_item).map(Value::to_string))).collect();
         Ok(LatestView { device_item, time_item, fields: r.fields, rows })

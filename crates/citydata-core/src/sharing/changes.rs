@@ -176,7 +176,7 @@ impl Core {
         self.check_history(g, start, "startingVersion").await?;
 
         let mut errs = ValidationErrors::new();
-        let req = requested(&g.resource, &g.allow, None, None, None, &mut errs);
+        let req = requested(&g.resource, &g.allow, None, None, None, None, &mut errs);
         errs.into_result()?;
         let read = g.plan(&req, &self.config.pseudonym_key, None);
         let keys: Vec<ItemName> = g.resource.content.items.iter().filter(|i| i.key).map(|i| i.name.clone()).collect();

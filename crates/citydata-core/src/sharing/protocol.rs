@@ -281,7 +281,7 @@ impl Core {
         full: &str,
     ) -> Result<citydata_lake::sharing::SharedTable, CoreError> {
         let mut errs = ValidationErrors::new();
-        let req = requested(&g.resource, &g.allow, None, None, None, &mut errs);
+        let req = requested(&g.resource, &g.allow, None, None, None, None, &mut errs);
         errs.into_result()?;
         let lake = self.lake()?;
         let version = match self.sharing_version(g, q).await? {

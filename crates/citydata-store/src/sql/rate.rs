@@ -43,4 +43,35 @@ impl<B: SqlBackend> RateStore for B {
     async fn clear_rate(&self, scope: &str) -> Result<()> {
         self.run(sql("DELETE FROM rate_counters WHERE scope = $1").bind(scope)).await.map(drop)
     }
+
+    async fn take_slot(&self, scope: &str, slots: i64, now: &str, until: &str) -> Result<Option<i64>> {
+        for slot in 0..slots.max(1) {
+            let win = format!("slot:{slot}");
+            let seed = sql("INSERT INTO rate_counters (scope, win, until, used) VALUES ($1, $2, $3, 0) \
+                            ON CONFLICT (scope, win) DO NOTHING")
+            .bind(scope)
+            .bind(&win)
+            .bind(now);
+            self.run(seed).await?;
+            // Compare-and-set: only one node's UPDATE finds the slot free.
+            let take = sql("UPDATE rate_counters SET used = 1, until = $1 \
+                            WHERE scope = $2 AND win = $3 AND (used = 0 OR until < $4)")
+            .bind(until)
+            .bind(scope)
+            .bind(&win)
+            .bind(now);
+            if self.run(take).await? == 1 {
+                return Ok(Some(slot));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn give_slot(&self, scope: &str, slot: i64, until: &str) -> Result<()> {
+        let q = sql("UPDATE rate_counters SET used = 0 WHERE scope = $1 AND win = $2 AND until = $3")
+            .bind(scope)
+            .bind(format!("slot:{slot}"))
+            .bind(until);
+        self.run(q).await.map(drop)
+    }
 }

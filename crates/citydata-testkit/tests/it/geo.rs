@@ -3,7 +3,7 @@
 //! `distance` filters, the GeoJSON export, and the location mask — a grantee with `grid(500)`
 //! never sees an exact position through any read path.
 
-use citydata_testkit::{TestApp, assert_error, new_client, spawn_app};
+use citydata_testkit::{SpawnOptions, TestApp, assert_error, new_client, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 /// Exact CGCS2000 positions of the test's clinics (7 decimals, so the text is unmistakable).
@@ -273,4 +273,158 @@ async fn a_location_masked_grantee_never_sees_an_exact_position() {
             assert!(!text.contains(e.as_str()), "delta sharing leaks {e}: {text}");
         }
     }
+}
+
+/// The slug the boundary resource of [`districts_from_a_boundary_resource`] gets from its name
+/// (the setting takes a code or a slug).
+const BOUNDARY: &str = "qu-xian-xing-zheng-qu-hua-bian-jie-ce-shi";
+
+/// `within(item, '<code>')` against the districts of the configured boundary resource: refused
+/// until the resource is published and open to all, then on rows, aggregates and exports; an
+/// unknown code names itself.
+#[tokio::test]
+async fn districts_from_a_boundary_resource() {
+    let app = spawn_app_with(SpawnOptions {
+        configure: Some(|s| s.boundary_resource = Some(BOUNDARY.into())),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let (gaj, code) = clinics(&app).await;
+    let rows = |f: &str| {
+        let url = app.url(&format!("/api/v1/resources/{code}/rows?sort=mc&filter={}", urlencoding(f)));
+        let gaj = gaj.clone();
+        async move { gaj.get(url).send().await.unwrap() }
+    };
+    let names = |v: Value| -> Vec<String> {
+        v["rows"].as_array().unwrap().iter().map(|r| r["mc"].as_str().unwrap().to_string()).collect()
+    };
+    let refused = |r: reqwest::Response, why: &'static str| async move {
+        let body = assert_error(r, 400, "validation_failed").await;
+        let e = &body["error"]["details"]["fields"][0];
+        assert_eq!(e["code"], "invalid_filter", "{body}");
+        assert!(e["message"].as_str().unwrap().contains(why), "{body}");
+    };
+    refused(rows("within(wz, '321202')").await, "none is configured").await;
+
+    // The boundary resource: two districts (boxes drawn for the test), not yet open.
+    let dsj = gaj.clone();
+    let r = dsj
+        .post(app.url("/api/v1/resources"))
+        .json(&json!({
+            "name": "区县行政区划边界（测试）", "abstract": "测试用的区县边界", "provider": "gaj",
+            "classification": {"class": "basic", "theme": "geospatial"}, "format": {"category": "database"},
+            "items": [
+                {"name": "qhdm", "title": "行政区划代码", "key": true, "validator": "region_code"},
+                {"name": "qhmc", "title": "区划名称"},
+                {"name": "fw", "title": "范围", "data_type": "geometry"}
+            ],
+            "share": {"type": "unconditional"}, "open": {"type": "none", "conditions": "未审定"},
+            "update_cycle": "yearly"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["slug"], BOUNDARY, "{created}");
+    let b = created["code"].as_str().unwrap().replace('/', "%2F");
+    assert_eq!(dsj.post(app.url(&format!("/api/v1/resources/{b}/publish"))).send().await.unwrap().status(), 200);
+    let csv = "行政区划代码,区划名称,范围\n\
+               321202,海陵区,\"POLYGON ((119.90 32.43, 119.96 32.43, 119.96 32.49, 119.90 32.49, 119.90 32.43))\"\n\
+               321204,姜堰区,\"POLYGON ((120.00 32.15, 120.10 32.15, 120.10 32.25, 120.00 32.25, 120.00 32.15))\"\n";
+    let r = dsj.post(app.url(&format!("/api/v1/resources/{b}/data"))).body(csv).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // Shared but not open to all: a region filter would reveal its outlines, so it is refused.
+    refused(rows("within(wz, '321202')").await, "none is configured").await;
+    let r = dsj
+        .patch(app.url(&format!("/api/v1/resources/{b}")))
+        .json(&json!({"open": {"type": "unconditional"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let ok = |r: reqwest::Response| async move {
+        let s = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(s, 200, "{v}");
+        v
+    };
+    assert_eq!(names(ok(rows("within(wz, '321202')").await).await), vec!["警务室0", "警务室1"]);
+    assert_eq!(names(ok(rows("within(位置, '321204')").await).await), vec!["警务室2"]);
+    assert_eq!(names(ok(rows("NOT within(wz, '321202') AND mc <> '警务室2'").await).await), vec!["警务室3"]);
+    refused(rows("within(wz, '321203')").await, "no region 321203").await;
+    refused(rows("within(mc, '321202')").await, "not a spatial item").await;
+    // Aggregates and exports take the same filter.
+    let agg = gaj
+        .get(app.url(&format!("/api/v1/resources/{code}/aggregate?filter={}", urlencoding("within(wz, '321202')"))))
+        .send()
+        .await
+        .unwrap();
+    let agg = ok(agg).await;
+    assert!(agg.to_string().contains("\"count\":2"), "{agg}");
+    // Aggregates by grid cell: a spatial group with `bucket` in metres; in 100 km cells two
+    // clinics share a cell, in 10 m cells each is alone. A cell is named by its centre.
+    let cells = |bucket: u32| {
+        let url = app.url(&format!("/api/v1/resources/{code}/aggregate?group_by=wz&bucket={bucket}"));
+        let gaj = gaj.clone();
+        async move {
+            let v: Value = gaj.get(url).send().await.unwrap().json().await.unwrap();
+            let rows = v["rows"].as_array().unwrap_or_else(|| panic!("{v}")).clone();
+            let mut counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+            counts.sort();
+            for r in &rows {
+                assert!(r["wz"].as_str().is_some_and(|w| w.starts_with("POINT (")), "{v}");
+                assert!(!exact_texts().iter().any(|t| r["wz"].as_str().unwrap().contains(t.as_str())), "{v}");
+            }
+            counts
+        }
+    };
+    // The expected groups: the clinics' positions snapped by the domain's own grid.
+    let expect = |m: f64| {
+        let mut by = std::collections::BTreeMap::<String, u64>::new();
+        for (x, y) in EXACT {
+            let (cx, cy) = citydata_domain::geo::snap_to_grid(x, y, m);
+            *by.entry(format!("{cx:.4},{cy:.4}")).or_default() += 1;
+        }
+        let mut v: Vec<u64> = by.into_values().collect();
+        v.sort();
+        v
+    };
+    assert_eq!(expect(100_000.0).len(), 3, "the 100 km grid groups two clinics together");
+    assert_eq!(cells(100_000).await, expect(100_000.0));
+    assert_eq!(cells(10).await, vec![1, 1, 1, 1]);
+    // By district: 321202 holds two, 321204 one, 警务室3 lies outside both (a NULL group).
+    let v: Value = gaj
+        .get(app.url(&format!("/api/v1/resources/{code}/aggregate?group_by=wz&bucket=region")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut by: Vec<(String, u64)> = v["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|r| (r["wz"].as_str().unwrap_or("-").to_string(), r["count"].as_u64().unwrap()))
+        .collect();
+    by.sort();
+    assert_eq!(by, vec![("-".into(), 1), ("321202".into(), 2), ("321204".into(), 1)], "{v}");
+    let r = gaj
+        .get(app.url(&format!("/api/v1/resources/{code}/aggregate?group_by=mc&bucket=region")))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "validation_failed").await;
+    let csv = gaj
+        .get(app.url(&format!(
+            "/api/v1/resources/{code}/export?format=csv&fields=mc&sort=mc&filter={}",
+            urlencoding("within(wz, '321204')")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    assert_eq!(text.trim_start_matches('\u{feff}').lines().skip(1).collect::<Vec<_>>(), vec!["警务室2"], "{text}");
 }

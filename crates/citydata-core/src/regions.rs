@@ -1,0 +1,116 @@
+//! District boundaries for `within(item, '<code>')` (issue #24): the resource named by the
+//! `boundary_resource` setting — published and opened unconditionally, so that a region filter
+//! tells a caller nothing the boundaries themselves would not — read as the platform: one row
+//! per district with a GB/T 2260 code item (the `行政区划代码` validator, else an item named
+//! `code`/`xzqhdm`/titled 行政区划代码), a name item (titled …名称) and a `geometry` item. Kept
+//! per node for a minute.
+
+use crate::{Core, CoreError};
+use arrow::array::{Array, StringArray};
+use citydata_domain::geo::{Geometry, Region, Regions};
+use citydata_domain::resource::{InfoItem, Validator};
+use citydata_domain::vocab::{DataType, OpenType, ResourceState};
+use citydata_lake::governed::GovernedRead;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a node keeps the boundaries it read.
+const KEEP: Duration = Duration::from_secs(60);
+
+/// A node's boundaries and when they were read.
+pub(crate) type RegionsCache = Arc<tokio::sync::Mutex<Option<(Instant, Option<Arc<Regions>>)>>>;
+
+fn code_item(items: &[InfoItem]) -> Option<&InfoItem> {
+    items.iter().find(|i| matches!(i.validator, Some(Validator::RegionCode))).or_else(|| {
+        items.iter().find(|i| matches!(i.name.as_str(), "code" | "xzqhdm" | "qhdm") || i.title.contains("行政区划代码"))
+    })
+}
+
+fn name_item(items: &[InfoItem]) -> Option<&InfoItem> {
+    items.iter().find(|i| {
+        !i.data_type.is_spatial() && (i.title.ends_with("名称") || matches!(i.name.as_str(), "name" | "mc" | "qhmc"))
+    })
+}
+
+impl Core {
+    /// The districts `filter` may name: `None` unless it holds a `within(` and a boundary
+    /// resource is configured, published and open (then the parser says what is missing).
+    pub(crate) async fn regions_for(&self, filter: Option<&str>) -> Result<Option<Arc<Regions>>, CoreError> {
+        if !filter.is_some_and(|f| f.to_ascii_lowercase().contains("within")) {
+            return Ok(None);
+        }
+        self.regions().await
+    }
+
+    /// The districts of the boundary resource, when one is configured, published and open.
+    pub(crate) async fn regions(&self) -> Result<Option<Arc<Regions>>, CoreError> {
+        let mut cache = self.regions.lock().await;
+        if let Some((at, r)) = cache.as_ref()
+            && at.elapsed() < KEEP
+        {
+            return Ok(r.clone());
+        }
+        let read = self.read_regions().await?;
+        // Only boundaries that were read are kept: a boundary resource published a moment
+        // after a refused filter serves the next one.
+        *cache = read.clone().map(|r| (Instant::now(), Some(r)));
+        Ok(read)
+    }
+
+    async fn read_regions(&self) -> Result<Option<Arc<Regions>>, CoreError> {
+        let Some(key) = self.config.boundary_resource.as_deref() else { return Ok(None) };
+        let Some(resource) = self.store.find_resource(key).await? else {
+            tracing::warn!(boundary_resource = key, "the boundary resource does not exist");
+            return Ok(None);
+        };
+        if resource.state != ResourceState::Published || resource.content.open.kind != OpenType::Unconditional {
+            tracing::warn!(boundary_resource = key, "the boundary resource is not published and open to all");
+            return Ok(None);
+        }
+        let items = &resource.content.items;
+        let (Some(code), Some(shape)) = (code_item(items), items.iter().find(|i| i.data_type == DataType::Geometry))
+        else {
+            tracing::warn!(boundary_resource = key, "the boundary resource has no region code or geometry item");
+            return Ok(None);
+        };
+        let name = name_item(items);
+        let fields: Vec<_> = [Some(code), Some(shape), name].into_iter().flatten().map(|i| i.name.clone()).collect();
+        let masks = BTreeMap::new();
+        let read = GovernedRead {
+            fields: fields.clone(),
+            masks: &masks,
+            filters: vec![],
+            sort: vec![],
+            offset: 0,
+            limit: Some(10_000),
+            version: None,
+            secret: &self.config.pseudonym_key,
+            contains: vec![],
+            order: None,
+            spatial: citydata_lake::spatial::spatial_items(items),
+        };
+        let batches = self.lake()?.read_governed(resource.id, &read).await.map_err(CoreError::from)?;
+        let mut regions = Regions::default();
+        for b in &batches {
+            let col = |f: &citydata_domain::resource::ItemName| {
+                b.column_by_name(f.as_str())
+                    .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
+            };
+            let (Some(codes), Some(shapes)) = (col(&code.name), col(&shape.name)) else { continue };
+            let names = name.and_then(|n| col(&n.name));
+            let codes = codes.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+            let shapes = shapes.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+            let names = names.as_ref().and_then(|n| n.as_any().downcast_ref::<StringArray>());
+            for r in 0..b.num_rows() {
+                if codes.is_null(r) || shapes.is_null(r) {
+                    continue;
+                }
+                let Ok(g @ Geometry::Polygon(_)) = Geometry::parse_wkt(shapes.value(r)) else { continue };
+                let name = names.filter(|n| !n.is_null(r)).map(|n| n.value(r).to_string()).unwrap_or_default();
+                regions.by_code.insert(codes.value(r).trim().to_string(), Region { name, shape: g });
+            }
+        }
+        Ok(Some(Arc::new(regions)))
+    }
+}
