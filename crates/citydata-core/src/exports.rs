@@ -2,7 +2,6 @@
 //! memory (XLSX is limited to a sheet's rows), audited with its row and byte counts when done.
 
 use crate::audit::Actor;
-use crate::gate::requested;
 use crate::{Core, CoreError, RequestMeta};
 use bytes::Bytes;
 use citydata_domain::audit::Outcome;
@@ -438,16 +437,16 @@ impl Core {
                 false
             }
         };
-        let regions = self.regions_for(params.filter.as_deref()).await?;
-        let sc = requested(
-            resource,
-            allow,
-            params.fields.as_deref(),
-            params.filter.as_deref(),
-            regions.as_deref(),
-            params.sort.as_deref(),
-            &mut errs,
-        );
+        let sc = self
+            .requested(
+                resource,
+                allow,
+                params.fields.as_deref(),
+                params.filter.as_deref(),
+                params.sort.as_deref(),
+                &mut errs,
+            )
+            .await?;
         errs.into_result()?;
         if let Some(v) = params.version {
             self.check_history(&g, v, "version").await?;

@@ -133,6 +133,23 @@ pub(crate) fn resolve(
 /// Resolve `fields`, `filter` and `sort` against the decision: only readable items; filters
 /// and sorts only on items read unmasked (filtering or ordering on a hidden or masked value
 /// would reveal it: a sort on masked 身份证号 ranks people by their real numbers).
+impl Core {
+    /// [`requested`] for a caller's filter text, with the boundary resource's districts when
+    /// the filter may name one (`within(item, '<code>')`).
+    pub(crate) async fn requested(
+        &self,
+        resource: &Resource,
+        allow: &Allow,
+        fields: Option<&str>,
+        filter: Option<&str>,
+        sort: Option<&str>,
+        errs: &mut ValidationErrors,
+    ) -> Result<Requested, CoreError> {
+        let regions = self.regions_for(filter).await?;
+        Ok(requested(resource, allow, fields, filter, regions.as_deref(), sort, errs))
+    }
+}
+
 pub(crate) fn requested(
     resource: &Resource,
     allow: &Allow,

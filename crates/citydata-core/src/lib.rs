@@ -225,7 +225,6 @@ pub struct Core {
     usage_cache: Timed<UsageMap>,
     /// Department names for labels, with when they were read.
     dept_names: Timed<std::collections::HashMap<String, String>>,
-    /// SQL statements running per user on this node.
     /// Signs audit checkpoints (kept outside the database); `None`: no checkpoints.
     audit_key: Option<Arc<audit_seal::AuditKey>>,
     /// The public evaluation table per period, computed once a minute at most on this node

@@ -2,7 +2,7 @@
 //! `Allow`, return rows, audit the read with its row count.
 
 use crate::audit::Actor;
-use crate::gate::{Gated, requested, resolve};
+use crate::gate::{Gated, resolve};
 use crate::{Core, CoreError, RequestMeta};
 use base64::Engine;
 use citydata_domain::audit::Outcome;
@@ -227,16 +227,16 @@ impl Core {
     async fn read_rows_allowed(&self, g: &Gated, params: &RowsParams) -> Result<RowsResult, CoreError> {
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let regions = self.regions_for(params.filter.as_deref()).await?;
-        let req = requested(
-            resource,
-            allow,
-            params.fields.as_deref(),
-            params.filter.as_deref(),
-            regions.as_deref(),
-            params.sort.as_deref(),
-            &mut errs,
-        );
+        let req = self
+            .requested(
+                resource,
+                allow,
+                params.fields.as_deref(),
+                params.filter.as_deref(),
+                params.sort.as_deref(),
+                &mut errs,
+            )
+            .await?;
         let limit = params.limit.unwrap_or(100);
         if !(1..=32_000).contains(&limit) {
             errs.push(FieldError::new("limit", "out_of_range", "limit 须在 1–32000 之间 / limit must be 1–32000"));
@@ -411,8 +411,7 @@ impl Core {
         let g = self.gate(meta, principal, key, Action::Aggregate, "data.aggregate").await?;
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let regions = self.regions_for(params.filter.as_deref()).await?;
-        let req = requested(resource, allow, None, params.filter.as_deref(), regions.as_deref(), None, &mut errs);
+        let req = self.requested(resource, allow, None, params.filter.as_deref(), None, &mut errs).await?;
         // Groups are formed on the values as the caller sees them (masked values group
         // together); small groups are suppressed for the public.
         let group_by: Vec<ItemName> = match params.group_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -621,16 +620,9 @@ impl Core {
     async fn read_changes_allowed(&self, g: &Gated, params: &ChangesParams) -> Result<ChangesResult, CoreError> {
         let (resource, allow) = (&g.resource, &g.allow);
         let mut errs = ValidationErrors::new();
-        let regions = self.regions_for(params.filter.as_deref()).await?;
-        let req = requested(
-            resource,
-            allow,
-            params.fields.as_deref(),
-            params.filter.as_deref(),
-            regions.as_deref(),
-            None,
-            &mut errs,
-        );
+        let req = self
+            .requested(resource, allow, params.fields.as_deref(), params.filter.as_deref(), None, &mut errs)
+            .await?;
         let since = match params.since_version {
             Some(v) if v >= 0 => v,
             Some(_) => {

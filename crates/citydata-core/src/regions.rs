@@ -1,13 +1,13 @@
 //! District boundaries for `within(item, '<code>')` (issue #24): the resource named by the
 //! `boundary_resource` setting — published and opened unconditionally, so that a region filter
 //! tells a caller nothing the boundaries themselves would not — read as the platform: one row
-//! per district with a GB/T 2260 code item (the `行政区划代码` validator, else an item named
-//! `code`/`xzqhdm`/titled 行政区划代码), a name item (titled …名称) and a `geometry` item. Kept
-//! per node for a minute.
+//! per district with a GB/T 2260 code item (the `region_code` validator, else an item named
+//! `code`/`xzqhdm`/`qhdm` or titled 行政区划代码) and a `geometry` item. Kept per node for a
+//! minute.
 
 use crate::{Core, CoreError};
 use arrow::array::{Array, StringArray};
-use citydata_domain::geo::{Geometry, Region, Regions};
+use citydata_domain::geo::{Geometry, Regions};
 use citydata_domain::resource::{InfoItem, Validator};
 use citydata_domain::vocab::{DataType, OpenType, ResourceState};
 use citydata_lake::governed::GovernedRead;
@@ -19,17 +19,11 @@ use std::time::{Duration, Instant};
 const KEEP: Duration = Duration::from_secs(60);
 
 /// A node's boundaries and when they were read.
-pub(crate) type RegionsCache = Arc<tokio::sync::Mutex<Option<(Instant, Option<Arc<Regions>>)>>>;
+pub(crate) type RegionsCache = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Regions>)>>>;
 
 fn code_item(items: &[InfoItem]) -> Option<&InfoItem> {
     items.iter().find(|i| matches!(i.validator, Some(Validator::RegionCode))).or_else(|| {
         items.iter().find(|i| matches!(i.name.as_str(), "code" | "xzqhdm" | "qhdm") || i.title.contains("行政区划代码"))
-    })
-}
-
-fn name_item(items: &[InfoItem]) -> Option<&InfoItem> {
-    items.iter().find(|i| {
-        !i.data_type.is_spatial() && (i.title.ends_with("名称") || matches!(i.name.as_str(), "name" | "mc" | "qhmc"))
     })
 }
 
@@ -49,12 +43,12 @@ impl Core {
         if let Some((at, r)) = cache.as_ref()
             && at.elapsed() < KEEP
         {
-            return Ok(r.clone());
+            return Ok(Some(r.clone()));
         }
         let read = self.read_regions().await?;
         // Only boundaries that were read are kept: a boundary resource published a moment
         // after a refused filter serves the next one.
-        *cache = read.clone().map(|r| (Instant::now(), Some(r)));
+        *cache = read.clone().map(|r| (Instant::now(), r));
         Ok(read)
     }
 
@@ -74,11 +68,9 @@ impl Core {
             tracing::warn!(boundary_resource = key, "the boundary resource has no region code or geometry item");
             return Ok(None);
         };
-        let name = name_item(items);
-        let fields: Vec<_> = [Some(code), Some(shape), name].into_iter().flatten().map(|i| i.name.clone()).collect();
         let masks = BTreeMap::new();
         let read = GovernedRead {
-            fields: fields.clone(),
+            fields: vec![code.name.clone(), shape.name.clone()],
             masks: &masks,
             filters: vec![],
             sort: vec![],
@@ -98,17 +90,14 @@ impl Core {
                     .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
             };
             let (Some(codes), Some(shapes)) = (col(&code.name), col(&shape.name)) else { continue };
-            let names = name.and_then(|n| col(&n.name));
             let codes = codes.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
             let shapes = shapes.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-            let names = names.as_ref().and_then(|n| n.as_any().downcast_ref::<StringArray>());
             for r in 0..b.num_rows() {
                 if codes.is_null(r) || shapes.is_null(r) {
                     continue;
                 }
                 let Ok(g @ Geometry::Polygon(_)) = Geometry::parse_wkt(shapes.value(r)) else { continue };
-                let name = names.filter(|n| !n.is_null(r)).map(|n| n.value(r).to_string()).unwrap_or_default();
-                regions.by_code.insert(codes.value(r).trim().to_string(), Region { name, shape: g });
+                regions.by_code.insert(codes.value(r).trim().to_string(), Arc::new(g));
             }
         }
         Ok(Some(Arc::new(regions)))

@@ -202,18 +202,11 @@ impl Geometry {
     }
 }
 
-/// One district of a boundary resource: its name and outline (CGCS2000).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Region {
-    pub name: String,
-    pub shape: Geometry,
-}
-
-/// The districts of the configured boundary resource, by GB/T 2260 code: what
-/// `within(item, '<code>')` resolves against.
+/// The districts of the configured boundary resource: each outline (CGCS2000) by its GB/T 2260
+/// code, what `within(item, '<code>')` resolves against.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Regions {
-    pub by_code: std::collections::BTreeMap<String, Region>,
+    pub by_code: std::collections::BTreeMap<String, std::sync::Arc<Geometry>>,
 }
 
 impl Geometry {

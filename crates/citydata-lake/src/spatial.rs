@@ -17,7 +17,8 @@ use citydata_domain::geo_cell;
 use citydata_domain::resource::{InfoItem, Validator};
 use citydata_domain::vocab::DataType as ItemType;
 use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, create_udf};
-use datafusion::prelude::{ident, lit};
+use datafusion::prelude::ident;
+use datafusion::scalar::ScalarValue;
 use std::sync::Arc;
 
 /// The system an item's cells are written in (its `crs:` validator; CGCS2000 by default).
@@ -80,46 +81,39 @@ pub fn grid(a: &ArrayRef, meters: u32) -> crate::Result<ArrayRef> {
     Ok(Arc::new(b.finish()))
 }
 
-/// Grid cells for aggregates (`group_by=<spatial item>&bucket=<metres>`): each geometry's WKT
-/// (as the projection presents it, masked or not) becomes the WKT of its grid cell's centre.
-pub fn grid_text_expr(e: Expr, meters: f64) -> Expr {
+/// A WKT column (as the projection presents it, masked or not) mapped geometry by geometry to
+/// text; NULL where the cell is NULL, not WKT, or `f` gives nothing.
+fn map_wkt(name: &str, e: Expr, f: impl Fn(&Geometry) -> Option<String> + Send + Sync + 'static) -> Expr {
     let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let a = a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
         let mut b = StringBuilder::with_capacity(a.len(), a.len() * 32);
         for i in 0..a.len() {
-            match (!a.is_null(i)).then(|| Geometry::parse_wkt(a.value(i)).ok()).flatten() {
-                Some(g) => b.append_value(geo_cell::snap(&g, meters).to_wkt()),
+            match (!a.is_null(i)).then(|| Geometry::parse_wkt(a.value(i)).ok()).flatten().and_then(|g| f(&g)) {
+                Some(t) => b.append_value(t),
                 None => b.append_null(),
             }
         }
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
     });
-    let udf = create_udf("citydata_grid_cell", vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, fun);
+    let udf = create_udf(name, vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, fun);
     udf.call(vec![datafusion::prelude::cast(e, DataType::Utf8)])
 }
 
-/// Districts for aggregates (`group_by=<spatial item>&bucket=region`): each geometry's WKT
-/// becomes the code of the district of the boundary resource holding it (NULL outside them).
+/// Grid cells for aggregates (`group_by=<spatial item>&bucket=<metres>`): each geometry
+/// becomes the WKT of its grid cell's centre.
+pub fn grid_text_expr(e: Expr, meters: f64) -> Expr {
+    map_wkt("citydata_grid_cell", e, move |g| Some(geo_cell::snap(g, meters).to_wkt()))
+}
+
+/// Districts for aggregates (`group_by=<spatial item>&bucket=region`): each geometry becomes
+/// the code of the district of the boundary resource holding it (NULL outside them).
 pub fn region_text_expr(e: Expr, regions: &Arc<citydata_domain::geo::Regions>) -> Expr {
     let regions = regions.clone();
-    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-        let a = a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-        let mut b = StringBuilder::with_capacity(a.len(), a.len() * 6);
-        for i in 0..a.len() {
-            let g = (!a.is_null(i)).then(|| Geometry::parse_wkt(a.value(i)).ok()).flatten();
-            match g.and_then(|g| regions.by_code.iter().find(|(_, r)| g.within_shape(&r.shape))) {
-                Some((code, _)) => b.append_value(code),
-                None => b.append_null(),
-            }
-        }
-        Ok(ColumnarValue::Array(Arc::new(b.finish())))
-    });
-    let udf = create_udf("citydata_region_of", vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, fun);
-    udf.call(vec![datafusion::prelude::cast(e, DataType::Utf8)])
+    map_wkt("citydata_region_of", e, move |g| {
+        regions.by_code.iter().find(|(_, shape)| g.within_shape(shape)).map(|(code, _)| code.clone())
+    })
 }
 
 /// The WKT presentation of a spatial column (an expression keeping the column's name).
@@ -132,85 +126,61 @@ pub fn present(e: Expr, name: &str, input: &DataType) -> Expr {
     udf.call(vec![e]).alias(name)
 }
 
-fn floats(args: &[ArrayRef], from: usize) -> datafusion::error::Result<Vec<f64>> {
-    args[from..]
-        .iter()
-        .map(|a| {
-            let f = arrow::compute::cast(a, &DataType::Float64)?;
-            let f = f.as_any().downcast_ref::<arrow::array::Float64Array>().expect("cast to Float64");
-            Ok(if f.is_empty() || f.is_null(0) { f64::NAN } else { f.value(0) })
-        })
-        .collect()
-}
-
-fn predicate(name: &str, column: &str, params: Vec<f64>, test: fn(&Geometry, &[f64]) -> bool) -> Expr {
-    let n = params.len();
+/// A predicate over a stored (WKB) spatial column. `key` are the predicate's parameters as
+/// literal arguments: `test` has them already, but they make two calls with different
+/// parameters different expressions, so the planner never takes one for the other.
+fn predicate(
+    name: &str,
+    column: &str,
+    key: Vec<ScalarValue>,
+    test: impl Fn(&Geometry) -> bool + Send + Sync + 'static,
+) -> Expr {
     let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let p = floats(&arrays, 1)?;
+        let arrays = ColumnarValue::values_to_arrays(&args[..1])?;
         let a = binary(&arrays[0])?;
         let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
         let mut b = BooleanBuilder::with_capacity(a.len());
         for i in 0..a.len() {
             match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten() {
-                Some(g) => b.append_value(test(&g, &p)),
+                Some(g) => b.append_value(test(&g)),
                 None => b.append_null(),
             }
         }
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
     });
     let mut types = vec![DataType::Binary];
-    types.extend(std::iter::repeat_n(DataType::Float64, n));
+    types.extend(key.iter().map(ScalarValue::data_type));
     let udf = create_udf(name, types, DataType::Boolean, Volatility::Immutable, fun);
     // The scan may give the column as `BinaryView`: the signature takes plain `Binary`.
     let mut args = vec![datafusion::prelude::cast(ident(column), DataType::Binary)];
-    args.extend(params.into_iter().map(lit));
+    args.extend(key.into_iter().map(|v| Expr::Literal(v, None)));
     udf.call(args)
 }
 
 /// `within(item, bbox(…))`: the geometry's bounding box inside `b`.
 pub fn within_expr(column: &str, b: &BBox) -> Expr {
-    predicate("citydata_within_bbox", column, vec![b.min_lon, b.min_lat, b.max_lon, b.max_lat], |g, p| {
-        g.within_bbox(&BBox { min_lon: p[0], min_lat: p[1], max_lon: p[2], max_lat: p[3] })
-    })
+    let key = [b.min_lon, b.min_lat, b.max_lon, b.max_lat].map(|v| ScalarValue::Float64(Some(v))).to_vec();
+    let b = *b;
+    predicate("citydata_within_bbox", column, key, move |g| g.within_bbox(&b))
 }
 
 /// `within(item, '<code>')`: the geometry inside the district's outline (a point inside it, a
 /// polygon with its whole outer ring inside it).
-pub fn within_region_expr(column: &str, region: &Arc<Geometry>) -> Expr {
+pub fn within_region_expr(column: &str, code: &str, region: &Arc<Geometry>) -> Expr {
     let region = region.clone();
-    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let a = binary(&arrays[0])?;
-        let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
-        let mut b = BooleanBuilder::with_capacity(a.len());
-        for i in 0..a.len() {
-            match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten() {
-                Some(g) => b.append_value(g.within_shape(&region)),
-                None => b.append_null(),
-            }
-        }
-        Ok(ColumnarValue::Array(Arc::new(b.finish())))
-    });
-    let udf =
-        create_udf("citydata_within_region", vec![DataType::Binary], DataType::Boolean, Volatility::Immutable, fun);
-    udf.call(vec![datafusion::prelude::cast(ident(column), DataType::Binary)])
+    let key = vec![ScalarValue::Utf8(Some(code.to_string()))];
+    predicate("citydata_within_region", column, key, move |g| g.within_shape(&region))
 }
 
 /// `distance(item, point(lon, lat)) < metres` (`<=` when `inclusive`): from the geometry's
 /// anchor (the point itself, or a polygon's ring mean).
 pub fn distance_expr(column: &str, lon: f64, lat: f64, meters: f64, inclusive: bool) -> Expr {
-    let f: fn(&Geometry, &[f64]) -> bool = if inclusive {
-        |g, p| distance_m(g.anchor(), (p[0], p[1])) <= p[2]
-    } else {
-        |g, p| distance_m(g.anchor(), (p[0], p[1])) < p[2]
-    };
-    predicate(
-        if inclusive { "citydata_distance_le" } else { "citydata_distance_lt" },
-        column,
-        vec![lon, lat, meters],
-        f,
-    )
+    let key = [lon, lat, meters].map(|v| ScalarValue::Float64(Some(v))).to_vec();
+    let name = if inclusive { "citydata_distance_le" } else { "citydata_distance_lt" };
+    predicate(name, column, key, move |g| {
+        let d = distance_m(g.anchor(), (lon, lat));
+        if inclusive { d <= meters } else { d < meters }
+    })
 }
 
 /// Builds a spatial item's column at ingest from its text cells.

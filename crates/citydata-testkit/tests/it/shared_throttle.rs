@@ -14,8 +14,8 @@ async fn attempt(node: &TestApp, c: &reqwest::Client, password: &str) -> reqwest
         .unwrap()
 }
 
-#[tokio::test]
-async fn failures_on_two_nodes_count_against_one_limit() {
+/// Two nodes on one database: the second without the demo seed (the first made it).
+async fn two_nodes() -> (TestApp, TestApp) {
     let a = spawn_app_with(SpawnOptions::default()).await;
     let b = spawn_app_with(SpawnOptions {
         database_url: Some(a.database_url.clone()),
@@ -23,6 +23,12 @@ async fn failures_on_two_nodes_count_against_one_limit() {
         ..SpawnOptions::default()
     })
     .await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn failures_on_two_nodes_count_against_one_limit() {
+    let (a, b) = two_nodes().await;
     let c = new_client();
     // Ten failures (the per-user-and-client limit), alternating between the nodes: five each.
     for i in 0..10 {
@@ -62,13 +68,7 @@ async fn failures_on_two_nodes_count_against_one_limit() {
 /// compare-and-set under concurrent takers).
 #[tokio::test]
 async fn sql_statements_are_counted_across_nodes() {
-    let a = spawn_app_with(SpawnOptions::default()).await;
-    let b = spawn_app_with(SpawnOptions {
-        database_url: Some(a.database_url.clone()),
-        demo: false,
-        ..SpawnOptions::default()
-    })
-    .await;
+    let (a, b) = two_nodes().await;
     let gaj_a = a.login("gaj-steward").await;
     let gaj_b = b.login("gaj-steward").await;
     let sql = |c: &reqwest::Client, node: &TestApp| {
