@@ -127,8 +127,9 @@ pub fn present(e: Expr, name: &str, input: &DataType) -> Expr {
 }
 
 /// A predicate over a stored (WKB) spatial column. `key` are the predicate's parameters as
-/// literal arguments: `test` has them already, but they make two calls with different
-/// parameters different expressions, so the planner never takes one for the other.
+/// literal arguments: `test` has them already, but they show in plans and keep two calls with
+/// different parameters different expressions even to a planner that compared UDFs by name
+/// (DataFusion 55 does not: a mutation without them still passes the two-district test).
 fn predicate(
     name: &str,
     column: &str,

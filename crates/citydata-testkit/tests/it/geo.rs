@@ -351,6 +351,11 @@ async fn districts_from_a_boundary_resource() {
     };
     assert_eq!(names(ok(rows("within(wz, '321202')").await).await), vec!["警务室0", "警务室1"]);
     assert_eq!(names(ok(rows("within(位置, '321204')").await).await), vec!["警务室2"]);
+    // Two districts in one filter are two predicates, not one taken twice.
+    assert_eq!(
+        names(ok(rows("within(wz, '321202') OR within(wz, '321204')").await).await),
+        vec!["警务室0", "警务室1", "警务室2"]
+    );
     assert_eq!(names(ok(rows("NOT within(wz, '321202') AND mc <> '警务室2'").await).await), vec!["警务室3"]);
     refused(rows("within(wz, '321203')").await, "no region 321203").await;
     refused(rows("within(mc, '321202')").await, "not a spatial item").await;
