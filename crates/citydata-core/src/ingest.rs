@@ -163,6 +163,7 @@ fn open_source(
         Format::Xlsx { sheet } => Box::new(read::xlsx_limited(&path, sheet.as_deref(), limits)?),
         Format::Parquet => Box::new(read::ParquetSource::new(&path)?),
         Format::Json => Box::new(read::json_array(&path, encoding)?),
+        Format::Shapefile => Box::new(read::shapefile_zip(&path, encoding, limits)?),
         _ => unreachable!("text formats are streamed"),
     };
     Ok((src, temp))

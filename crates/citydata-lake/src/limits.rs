@@ -122,18 +122,21 @@ pub fn gunzip_limited<R: Read + Send + 'static>(inner: R, limits: DecompressLimi
 
 /// Decompress every member of the zip in `r` (without keeping it) and refuse the archive when
 /// the total passes `limits`, counted against the archive's size. Returns the total.
-pub fn check_zip<R: Read + Seek>(mut r: R, limits: DecompressLimits) -> Result<u64> {
+pub fn check_zip<R: Read + Seek>(r: R, limits: DecompressLimits) -> Result<u64> {
+    check_zip_as(r, limits, |e| {
+        LakeError::input("bad_xlsx", format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}"))
+    })
+}
+
+/// [`check_zip`] for an archive of another kind: `bad` words the error of an unreadable one.
+pub fn check_zip_as<R: Read + Seek>(mut r: R, limits: DecompressLimits, bad: fn(String) -> LakeError) -> Result<u64> {
     let compressed = r.seek(std::io::SeekFrom::End(0)).map_err(crate::decode::input_io_error)?.max(1);
     r.seek(std::io::SeekFrom::Start(0)).map_err(crate::decode::input_io_error)?;
-    let mut archive = zip::ZipArchive::new(r).map_err(|e| {
-        LakeError::input("bad_xlsx", format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}"))
-    })?;
+    let mut archive = zip::ZipArchive::new(r).map_err(|e| bad(e.to_string()))?;
     let mut total = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     for i in 0..archive.len() {
-        let mut f = archive.by_index(i).map_err(|e| {
-            LakeError::input("bad_xlsx", format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}"))
-        })?;
+        let mut f = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
         // The declared size first (cheap), then what the member really expands to.
         if let Err(e) = limits.check(total.saturating_add(f.size()), compressed) {
             return Err(bomb_error(bomb_message(&e).unwrap_or_default()));
@@ -142,12 +145,7 @@ pub fn check_zip<R: Read + Seek>(mut r: R, limits: DecompressLimits) -> Result<u
             let n = match f.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e) => {
-                    return Err(LakeError::input(
-                        "bad_xlsx",
-                        format!("不是有效的 xlsx 工作簿 / not a valid xlsx workbook: {e}"),
-                    ));
-                }
+                Err(e) => return Err(bad(e.to_string())),
             };
             total += n as u64;
             if let Err(e) = limits.check(total, compressed) {

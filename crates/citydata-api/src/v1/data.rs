@@ -18,7 +18,8 @@ use utoipa::IntoParams;
 pub struct UploadQuery {
     /// `append` (default), `replace`, `upsert` (by key items) or `delete` (by key items).
     pub mode: Option<String>,
-    /// `csv` (default), `tsv`, `xlsx`, `json`, `ndjson`, `parquet`; gzip is detected.
+    /// `csv` (default), `tsv`, `xlsx`, `json`/`geojson`, `ndjson`, `parquet`, `shapefile` (a zipped
+    /// layer; also `shp`, `zip`, a `.zip` file name or `Content-Type: application/zip`); gzip is detected.
     pub format: Option<String>,
     /// `auto` (default: UTF-8, UTF-8 with BOM or GB18030 detected), `utf-8`, `gb18030`/`gbk`.
     pub encoding: Option<String>,
@@ -152,6 +153,8 @@ fn format_from_content_type(headers: &HeaderMap) -> Option<String> {
             "application/x-ndjson" | "application/jsonl" => "ndjson",
             "application/json" => "json",
             "application/vnd.apache.parquet" | "application/x-parquet" => "parquet",
+            "application/geo+json" => "json",
+            "application/zip" | "application/x-zip-compressed" | "application/x-shapefile" => "shapefile",
             _ => return None,
         }
         .to_string(),

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod seekable;
+mod shapefile;
 pub use seekable::{ParquetSource, xlsx, xlsx_limited};
+pub use shapefile::shapefile_zip;
 
 /// Rows per batch handed to validation.
 pub const BATCH_ROWS: usize = 16_384;
@@ -17,11 +19,19 @@ pub const BATCH_ROWS: usize = 16_384;
 /// An input format with its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
-    Csv { delimiter: u8, quote: u8, header: bool },
-    Xlsx { sheet: Option<String> },
+    Csv {
+        delimiter: u8,
+        quote: u8,
+        header: bool,
+    },
+    Xlsx {
+        sheet: Option<String>,
+    },
     Json,
     Ndjson,
     Parquet,
+    /// A zipped Shapefile (`.shp` with its `.dbf`, and `.shx`/`.prj`/`.cpg` when present).
+    Shapefile,
 }
 
 impl Format {
@@ -33,7 +43,8 @@ impl Format {
         lower.rsplit_once('.').map(|(_, ext)| ext.to_string()).filter(|e| !e.is_empty())
     }
 
-    /// `csv`, `tsv`, `xlsx`/`xls`, `json`, `ndjson`/`jsonl`, `parquet` (a `.gz` suffix is allowed).
+    /// `csv`, `tsv`, `xlsx`/`xls`, `json`/`geojson`, `ndjson`/`jsonl`, `parquet`,
+    /// `shapefile`/`shp`/`zip` (a `.gz` suffix is allowed).
     pub fn parse(name: &str, delimiter: Option<&str>, sheet: Option<&str>, header: bool) -> Result<Self> {
         let n = name.trim().to_ascii_lowercase();
         let n = n.trim_end_matches(".gz").trim_end_matches("+gzip");
@@ -55,11 +66,12 @@ impl Format {
             "json" | "geojson" => Self::Json,
             "ndjson" | "jsonl" => Self::Ndjson,
             "parquet" => Self::Parquet,
+            "shapefile" | "shp" | "zip" => Self::Shapefile,
             other => {
                 return Err(LakeError::input(
                     "unsupported_format",
                     format!(
-                        "不支持的格式 \"{other}\"，可用 csv、tsv、xlsx、json、ndjson、parquet / unsupported format \"{other}\""
+                        "不支持的格式 \"{other}\"，可用 csv、tsv、xlsx、json、geojson、ndjson、parquet、shapefile（zip）/ unsupported format \"{other}\""
                     ),
                 ));
             }
@@ -68,7 +80,7 @@ impl Format {
 
     /// Formats that need random access read from a file rather than a stream.
     pub fn needs_file(&self) -> bool {
-        matches!(self, Self::Xlsx { .. } | Self::Parquet | Self::Json)
+        matches!(self, Self::Xlsx { .. } | Self::Parquet | Self::Json | Self::Shapefile)
     }
 }
 

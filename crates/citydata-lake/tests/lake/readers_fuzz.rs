@@ -1,10 +1,11 @@
-//! Property fuzzing of every reader of uploaded files: CSV/TSV, NDJSON, JSON arrays and XLSX
+//! Property fuzzing of every reader of uploaded files: CSV/TSV, NDJSON, JSON arrays, XLSX and
+//! zipped Shapefiles
 //! must answer any input — random bytes, mangled structure, mutated zips — with batches or a
 //! clear `LakeError`, never a panic. CI runs a few hundred cases per reader; the long run is
 //! `CITYDATA_FUZZ_CASES=200000 cargo test --release -p citydata-lake --test lake -- readers_fuzz`.
 
 use citydata_lake::decode::Encoding;
-use citydata_lake::read::{CsvSource, NdjsonSource, RawSource, json_array, xlsx};
+use citydata_lake::read::{CsvSource, NdjsonSource, RawSource, json_array, shapefile_zip, xlsx};
 use proptest::prelude::*;
 use std::io::Write;
 
@@ -132,6 +133,25 @@ proptest! {
     }
 
     #[test]
+    fn mutated_shapefiles_never_panic(
+        member in 0usize..3,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+    ) {
+        let mut layer = shapefile_layer();
+        let bytes = &mut layer[member].1;
+        for (at, b) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip");
+        std::fs::write(&path, zip_stored(&layer)).unwrap();
+        if let Ok(s) = shapefile_zip(&path, Encoding::Auto, citydata_lake::limits::DecompressLimits::default()) {
+            drain(s);
+        }
+    }
+
+    #[test]
     fn mutated_workbooks_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12)) {
         let mut bytes = xlsx_bytes();
         for (at, b) in flips {
@@ -145,4 +165,48 @@ proptest! {
             drain(s);
         }
     }
+}
+
+/// A two-polygon layer's `.shp`, `.shx` and `.dbf` (GB18030 attributes), written by the
+/// `shapefile` crate's own writer.
+fn shapefile_layer() -> Vec<(String, Vec<u8>)> {
+    use shapefile::dbase;
+    let dir = tempfile::tempdir().unwrap();
+    let shp = dir.path().join("a.shp");
+    let table = dbase::TableWriterBuilder::with_encoding(dbase::encoding::EncodingRs::from(encoding_rs::GB18030))
+        .add_character_field("mc".try_into().unwrap(), 20)
+        .add_numeric_field("rk".try_into().unwrap(), 10, 0);
+    let mut w = shapefile::Writer::from_path(&shp, table).unwrap();
+    for (i, x) in [119.9, 120.0].into_iter().enumerate() {
+        let ring: Vec<shapefile::Point> = [(x, 32.4), (x, 32.5), (x + 0.1, 32.5), (x + 0.1, 32.4), (x, 32.4)]
+            .into_iter()
+            .map(|(x, y)| shapefile::Point::new(x, y))
+            .collect();
+        let mut rec = dbase::Record::default();
+        rec.insert("mc".into(), dbase::FieldValue::Character(Some(format!("海陵{i}"))));
+        rec.insert("rk".into(), dbase::FieldValue::Numeric(Some(i as f64)));
+        w.write_shape_and_record(&shapefile::Polygon::new(shapefile::PolygonRing::Outer(ring)), &rec).unwrap();
+    }
+    drop(w);
+    ["shp", "shx", "dbf"].iter().map(|e| (format!("a.{e}"), std::fs::read(shp.with_extension(e)).unwrap())).collect()
+}
+
+fn zip_stored(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in members {
+        w.start_file(name.as_str(), opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn the_unmutated_layer_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.zip");
+    std::fs::write(&path, zip_stored(&shapefile_layer())).unwrap();
+    let s = shapefile_zip(&path, Encoding::Auto, citydata_lake::limits::DecompressLimits::default()).unwrap();
+    assert_eq!(s.headers(), ["mc", "rk", "geometry"]);
+    assert_eq!(drain(s), 2);
 }

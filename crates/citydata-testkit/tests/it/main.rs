@@ -28,6 +28,7 @@ mod files_catalog;
 mod gate;
 mod geo;
 mod geo_pages;
+mod geo_shapefile;
 mod grants;
 mod ingest;
 mod iot;
