@@ -37,6 +37,16 @@ impl Core {
         self.regions().await
     }
 
+    /// The boundary resource's name and districts for display (the portal's maps draw them
+    /// behind a spatial resource's features). Open to all like the resource itself; `None`
+    /// when no boundary is configured, readable or holding districts.
+    pub async fn district_outlines(&self) -> Option<(String, Arc<Regions>)> {
+        let regions = self.regions().await.ok().flatten().filter(|r| !r.by_code.is_empty())?;
+        let key = self.config.boundary_resource.as_deref()?;
+        let name = self.store.find_resource(key).await.ok().flatten()?.content.name.to_string();
+        Some((name, regions))
+    }
+
     /// The districts of the boundary resource, when one is configured, published and open.
     pub(crate) async fn regions(&self) -> Result<Option<Arc<Regions>>, CoreError> {
         let mut cache = self.regions.lock().await;

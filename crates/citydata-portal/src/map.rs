@@ -2,8 +2,10 @@
 //! tile server, no script. The features come through the gate like every read (the viewer's
 //! grant, row filter and location mask apply: a masked viewer sees snapped points), at most
 //! [`MAX_FEATURES`] of them, in a plain equirectangular projection of their extent (longitude
-//! scaled by the cosine of the middle latitude), with the demo's generated district outlines
-//! behind when the features lie in 泰州, a legend and a `<title>` per feature for hover.
+//! scaled by the cosine of the middle latitude), with the districts of the configured boundary
+//! resource (`boundary_resource`, open to all) behind them when they meet the features' extent,
+//! a legend naming that resource (the demo's says its shapes are generated) and a `<title>` per
+//! feature and district for hover.
 
 use crate::chart::esc;
 use crate::ctx::Ctx;
@@ -44,9 +46,13 @@ pub(crate) async fn dataset_map(state: &AppState, ctx: &Ctx, r: &Resource) -> Op
         return None;
     }
     let masked = page_masked(&page, geo.name.as_str());
-    Some(
-        json!({"svg": svg(&features, &geo.title, masked, ctx.lang == crate::i18n::Lang::Zh), "count": features.len(), "masked": masked}),
-    )
+    let outlines = state.core.district_outlines().await;
+    let districts = outlines.as_ref().map(|(name, r)| (name.as_str(), r.as_ref()));
+    Some(json!({
+        "svg": svg(&features, districts, &geo.title, masked, ctx.lang == crate::i18n::Lang::Zh),
+        "count": features.len(),
+        "masked": masked
+    }))
 }
 
 fn page_masked(page: &citydata_core::reads::RowsResult, item: &str) -> bool {
@@ -93,26 +99,43 @@ impl Proj {
     }
 }
 
-fn svg(features: &[(Geometry, String)], title: &str, masked: bool, zh: bool) -> String {
+fn svg(
+    features: &[(Geometry, String)],
+    districts: Option<(&str, &citydata_domain::geo::Regions)>,
+    title: &str,
+    masked: bool,
+    zh: bool,
+) -> String {
     let mut b = features[0].0.bbox();
-    for (g, _) in features {
-        let o = g.bbox();
+    let grow = |b: &mut citydata_domain::geo::BBox, o: &citydata_domain::geo::BBox| {
         b.min_lon = b.min_lon.min(o.min_lon);
         b.min_lat = b.min_lat.min(o.min_lat);
         b.max_lon = b.max_lon.max(o.max_lon);
         b.max_lat = b.max_lat.max(o.max_lat);
+    };
+    for (g, _) in features {
+        grow(&mut b, &g.bbox());
     }
-    let districts = citydata_core::demo::spatial::districts();
-    let in_taizhou = b.min_lon > 119.0 && b.max_lon < 121.0 && b.min_lat > 31.5 && b.max_lat < 33.5;
-    if in_taizhou {
-        for (_, ring) in &districts {
-            for (x, y) in ring {
-                b.min_lon = b.min_lon.min(*x);
-                b.min_lat = b.min_lat.min(*y);
-                b.max_lon = b.max_lon.max(*x);
-                b.max_lat = b.max_lat.max(*y);
-            }
-        }
+    let districts_source = districts;
+    // The districts drawn: those meeting the features' extent, which then grows to hold them.
+    let extent = b.clone();
+    let districts: Vec<(&str, &Geometry)> = districts
+        .map(|(_, r)| {
+            r.by_code
+                .iter()
+                .filter(|(_, g)| {
+                    let o = g.bbox();
+                    o.min_lon <= extent.max_lon
+                        && o.max_lon >= extent.min_lon
+                        && o.min_lat <= extent.max_lat
+                        && o.max_lat >= extent.min_lat
+                })
+                .map(|(c, g)| (c.as_str(), g.as_ref()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (_, g) in &districts {
+        grow(&mut b, &g.bbox());
     }
     let p = Proj::new(b.min_lon, b.min_lat, b.max_lon, b.max_lat);
     let h = p.h.ceil();
@@ -121,11 +144,18 @@ fn svg(features: &[(Geometry, String)], title: &str, masked: bool, zh: bool) -> 
         r##"<svg class="map" viewBox="0 0 {W} {h}" width="100%" role="img" aria-labelledby="map-t" xmlns="http://www.w3.org/2000/svg"><title id="map-t">{} {what}</title><rect width="{W}" height="{h}" fill="#f4f7f6"/>"##,
         esc(title)
     );
-    if in_taizhou {
+    if !districts.is_empty() {
         s.push_str(r##"<g class="districts" fill="#e3ebe6" stroke="#8aa595" stroke-width="1">"##);
-        for (name, ring) in &districts {
-            let label = if zh { format!("{name}（示例边界）") } else { format!("{name} (generated outline)") };
-            s.push_str(&format!(r#"<path d="{}"><title>{}</title></path>"#, p.path(ring), esc(&label)));
+        for (code, g) in &districts {
+            // The GB/T 2260 name and code, the same in both languages.
+            let name = citydata_domain::region::RegionCode::parse(code).ok().and_then(|c| c.name());
+            let label = match name {
+                Some(n) => format!("{n}（{code}）"),
+                None => code.to_string(),
+            };
+            let Geometry::Polygon(rings) = g else { continue };
+            let d: String = rings.iter().map(|r| p.path(r)).collect();
+            s.push_str(&format!(r#"<path d="{d}" fill-rule="evenodd"><title>{}</title></path>"#, esc(&label)));
         }
         s.push_str("</g>");
     }
@@ -158,12 +188,8 @@ fn svg(features: &[(Geometry, String)], title: &str, masked: bool, zh: bool) -> 
     };
     let mut lines =
         vec![if zh { format!("{}（{n} 个{kind}）", esc(title)) } else { format!("{} ({n} {kind})", esc(title)) }];
-    if in_taizhou {
-        lines.push(if zh {
-            "区县边界为示例（生成）".into()
-        } else {
-            "District outlines are generated samples".into()
-        });
+    if let (false, Some((source, _))) = (districts.is_empty(), districts_source) {
+        lines.push(if zh { format!("灰色为区县边界，来自「{}」", esc(source)) } else { format!("Grey: district outlines from “{}”", esc(source)) });
     }
     if masked {
         lines.push(if zh { "位置已按网格脱敏".into() } else { "Positions snapped to a grid (masked)".into() });

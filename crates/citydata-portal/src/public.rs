@@ -149,6 +149,7 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
         open: ctx.q("open").map(str::to_string),
         format: ctx.q("format").map(str::to_string),
         cycle: ctx.q("cycle").map(str::to_string),
+        region: ctx.q("region").map(str::to_string),
         ..Default::default()
     };
     let sort = if ctx.q("sort") == Some("updated") { Sort::Updated } else { Sort::Relevance };
@@ -175,6 +176,7 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
         ("open", filters.open.clone()),
         ("format", filters.format.clone()),
         ("cycle", filters.cycle.clone()),
+        ("region", filters.region.clone()),
         ("sort", ctx.q("sort").map(str::to_string)),
     ]
     .into_iter()
@@ -194,14 +196,14 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
         if qs.is_empty() { base.clone() } else { format!("{base}?{}", qs.join("&")) }
     };
     let mut facets = Vec::new();
-    for dim in ["theme", "provider", "share", "open", "format", "cycle"] {
+    for dim in ["theme", "provider", "region", "share", "open", "format", "cycle"] {
         if dim == "theme" && theme.is_some() {
             continue;
         }
         let Some(values) = results.facets.get(dim) else { continue };
         let selected = current.iter().find(|(k, _)| k == dim).map(|(_, v)| v.clone());
         let label_table = match dim {
-            "provider" => Value::Null,
+            "provider" | "region" => Value::Null,
             d => l[d].clone(),
         };
         let entries: Vec<Value> = values
@@ -209,6 +211,12 @@ async fn search_page(state: &AppState, portal: &Portal, ctx: &Ctx, theme: Option
             .map(|(v, n)| {
                 let name = if dim == "provider" {
                     names.get(v).cloned().unwrap_or_else(|| v.clone())
+                } else if dim == "region" {
+                    // The GB/T 2260 name (the same in both languages), with the code.
+                    match citydata_domain::region::RegionCode::parse(v).ok().and_then(|c| c.name()) {
+                        Some(n) => format!("{n}（{v}）"),
+                        None => v.clone(),
+                    }
                 } else {
                     label_table[v].as_str().unwrap_or(v).to_string()
                 };

@@ -220,7 +220,13 @@ pub fn core_config(settings: &ResolvedSettings) -> anyhow::Result<CoreConfig> {
             .unwrap_or_else(|| citydata_core::DEFAULT_COMMITMENT.to_string()),
         sql_memory_limit: (settings.settings.sql_memory_mib.clamp(16, 1 << 20) as usize) << 20,
         sql_concurrency: settings.settings.sql_concurrency.clamp(1, 64) as usize,
-        boundary_resource: settings.settings.boundary_resource.clone().filter(|b| !b.trim().is_empty()),
+        // The demo's generated districts unless another boundary is named.
+        boundary_resource: settings
+            .settings
+            .boundary_resource
+            .clone()
+            .or_else(|| settings.settings.demo.then(|| citydata_core::demo::BOUNDARY.to_string()))
+            .filter(|b| !b.trim().is_empty()),
         login_max_failures: settings.settings.login_max_failures.max(1),
         login_max_failures_per_client: settings.settings.login_max_failures_per_client.max(1),
         login_max_failures_per_user: settings.settings.login_max_failures_per_user.max(1),

@@ -27,6 +27,10 @@ pub const DISTRICTS: &[(&str, &str)] = &[
     ("321283", "泰兴市"),
 ];
 
+/// The demo's boundary resource (区县行政区划边界（示例）): the districts' generated outlines,
+/// published and open to all, configured as `boundary_resource` when `serve --demo` names none.
+pub const BOUNDARY: &str = "103/000003";
+
 /// City departments: code, name.
 pub const DEPARTMENTS: &[(&str, &str)] = &[
     ("dsjzx", "泰州市大数据管理中心"),
@@ -120,7 +124,8 @@ impl DemoResource {
             security_level: Some(self.security.clone()),
             tags: self.tags.clone(),
             license: Some("泰州市公共数据开放许可协议".into()),
-            regions: self.regions.clone(),
+            // Each resource covers the districts it names, else the whole city.
+            regions: if self.regions.is_empty() { vec![CITY_REGION.to_string()] } else { self.regions.clone() },
             contact: Some(format!("{}数据管理员", self.provider)),
             consistency: self.consistency.clone(),
             history_days: None,
@@ -260,7 +265,11 @@ impl Core {
             {
                 continue;
             }
-            let csv = generate::generate_for_items(&r.content.items, 300, 100 + n as u64);
+            let csv = if code == BOUNDARY {
+                spatial::boundary_csv()
+            } else {
+                generate::generate_for_items(&r.content.items, 300, 100 + n as u64)
+            };
             let params =
                 crate::ingest::IngestParams { idempotency_key: Some(format!("demo-{code}")), ..Default::default() };
             let (rec, _) = self

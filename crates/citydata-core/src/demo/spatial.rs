@@ -36,6 +36,17 @@ pub fn districts() -> Vec<(&'static str, Vec<(f64, f64)>)> {
         .collect()
 }
 
+/// The rows of the demo's boundary resource ([`super::BOUNDARY`]): code, name and generated
+/// outline of each district, as CSV.
+pub fn boundary_csv() -> String {
+    let mut csv = String::from("行政区划代码,区划名称,范围（示例图形）\n");
+    for ((code, name), (_, ring)) in super::DISTRICTS.iter().zip(districts()) {
+        let ring: Vec<String> = ring.iter().map(|(x, y)| format!("{x:.6} {y:.6}")).collect();
+        csv.push_str(&format!("{code},{name},\"POLYGON (({}))\"\n", ring.join(", ")));
+    }
+    csv
+}
+
 /// One cell of a spatial item for a row of `district`: a point near the seat (written in the
 /// item's declared system), or a small square polygon.
 pub fn cell(item: &InfoItem, district: usize, rng: &mut StdRng) -> String {

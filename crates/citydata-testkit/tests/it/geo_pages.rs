@@ -25,13 +25,14 @@ async fn spatial_dataset_pages_draw_maps_for_those_who_may_read() {
     assert_eq!(s, 200);
     assert!(html.contains("<svg class=\"map\""), "the planning zones have a map: {html}");
     assert!(html.contains("<path d=\"M") && html.contains("fill-rule=\"evenodd\""), "polygons are drawn");
-    assert!(html.contains("海陵区（示例边界）"), "district outlines, labelled as generated");
+    assert!(html.contains("<title>海陵区（321202）</title>"), "district outlines from the demo's boundary resource");
+    assert!(html.contains("区县行政区划边界（示例）"), "the legend names the boundary, labelled as generated");
     assert!(html.contains("图例") && html.contains("<title>"), "legend and hover titles");
     assert!(!html.contains("<script"), "script-free");
     assert!(crate::plain::raw_codes(&html).is_empty(), "plain Chinese: {:?}", crate::plain::raw_codes(&html));
     assert!(html.contains("geojson"), "the GeoJSON export is offered");
     let (_, en) = get(&gaj, &app, &format!("/datasets/{planning}?lang=en")).await;
-    assert!(en.contains("Map preview") && en.contains("generated outline") && en.contains("Legend"));
+    assert!(en.contains("Map preview") && en.contains("district outlines from") && en.contains("Legend"));
     // 有条件开放: anonymous readers get no rows, so no map either.
     let (s, anon) = get(&new_client(), &app, &format!("/datasets/{planning}?lang=zh")).await;
     assert_eq!(s, 200);
@@ -40,6 +41,33 @@ async fn spatial_dataset_pages_draw_maps_for_those_who_may_read() {
     let (_, open) = get(&new_client(), &app, &format!("/datasets/{addresses}?lang=zh")).await;
     assert!(open.contains("<svg class=\"map\"") && open.contains("<circle"), "points are drawn");
     assert!(open.contains("POINT (1"), "hover titles give the position");
+
+    // The demo's boundary resource is the configured one: the open addresses by district, for
+    // anyone — every demo district holds some of them, and no row is lost.
+    let v: Value = new_client()
+        .get(app.url("/api/v1/resources/103%2F000002/aggregate?group_by=wz&bucket=region"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let groups = v["rows"].as_array().unwrap_or_else(|| panic!("{v}"));
+    let total: u64 = groups.iter().map(|g| g["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(total, 300, "{v}");
+    for (code, _) in citydata_core::demo::DISTRICTS {
+        assert!(groups.iter().any(|g| g["wz"] == *code), "{code} in {v}");
+    }
+    let r: Value = new_client()
+        .get(app.url("/api/v1/resources/103%2F000002/rows?limit=500&filter=within(wz,%20%27321202%27)"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let haizhou = groups.iter().find(|g| g["wz"] == "321202").unwrap()["count"].as_u64().unwrap();
+    assert_eq!(r["rows"].as_array().map(Vec::len), Some(haizhou as usize), "{r}");
 
     // CKAN and DCAT offer the GeoJSON download, and it is a FeatureCollection of the points.
     let pkg: Value = new_client()

@@ -204,7 +204,7 @@ fn serve_demo_answers_and_stops_gracefully_on_sigterm() {
     std::fs::write(d.join("search").join("meta.json"), "{ damaged").unwrap();
     let o = run(citydata(d).args(["search", "reindex"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("33 resources"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("34 resources"), "{}", stdout(&o));
 
     // The catalog exports to a workbook and a CSV from the command line.
     let o = run(citydata(d).args(["catalog", "export", "--out", "catalog.xlsx"]));

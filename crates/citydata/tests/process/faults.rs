@@ -234,7 +234,7 @@ fn lake_check_reports_each_broken_table_and_exits_non_zero() {
     };
     let (code, out) = check(&[]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("ok      101/000001 人口基础信息") && out.contains("all 33 tables are readable"), "{out}");
+    assert!(out.contains("ok      101/000001 人口基础信息") && out.contains("all 34 tables are readable"), "{out}");
 
     // Break both: one data file removed, one truncated.
     let ids = |c: &str| {
@@ -269,7 +269,7 @@ fn lake_check_reports_each_broken_table_and_exits_non_zero() {
     assert!(out.contains("file_missing"), "{out}");
     assert!(out.contains("PROBLEM 102/000001 企业登记信息"), "{out}");
     assert!(out.contains("size_mismatch"), "{out}");
-    assert!(out.contains("2 of 33 tables have problems"), "{out}");
+    assert!(out.contains("2 of 34 tables have problems"), "{out}");
     // One resource at a time, by code.
     let (code, out) = check(&["101/000001"]);
     assert_eq!(code, Some(1), "{out}");
