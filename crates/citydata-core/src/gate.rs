@@ -21,6 +21,7 @@ use chrono::Utc;
 use citydata_domain::audit::Outcome;
 use citydata_domain::dept::DeptCode;
 use citydata_domain::filter::Filter;
+use citydata_domain::geo::Regions;
 use citydata_domain::mask::MaskSpec;
 use citydata_domain::policy::{Action, Allow, Caller, Decision, Grant, Grantee, decide};
 use citydata_domain::principal::Principal;
@@ -46,8 +47,10 @@ pub fn caller(p: Option<&Principal>) -> Caller {
 /// A stored grant as the gate's `Grant`. A grant whose items, filter or masks no longer parse
 /// against the resource's current items comes back `damaged` (it gives nothing; the gate
 /// refuses a conditional resource with `grant_invalid`) and is logged; `None` only when its
-/// grantee cannot be read, so it can match nobody.
-pub fn to_domain(r: &GrantRecord, resource: &Resource) -> Option<Grant> {
+/// grantee cannot be read, so it can match nobody. `regions` are the boundary resource's
+/// districts for a row filter naming one (`within(item, '<code>')`, see
+/// [`Core::grant_regions`]); without them such a grant is damaged — it fails closed.
+pub fn to_domain(r: &GrantRecord, resource: &Resource, regions: Option<&Regions>) -> Option<Grant> {
     let items = &resource.content.items;
     let grantee = match r.grantee_kind {
         GranteeKind::Department => Grantee::Department(DeptCode::parse(&r.grantee).ok()?),
@@ -63,7 +66,7 @@ pub fn to_domain(r: &GrantRecord, resource: &Resource) -> Option<Grant> {
         .map(|names| names.into_iter().filter(|n| items.iter().any(|i| &i.name == n)).collect::<Vec<_>>())
         .filter(|kept| r.fields.is_empty() || !kept.is_empty());
     let row_filter = match &r.row_filter {
-        Some(t) => Filter::parse(t, items).ok().map(Some),
+        Some(t) => Filter::parse_in(t, items, regions).ok().map(Some),
         None => Some(None),
     };
     let masks = r
@@ -242,8 +245,23 @@ impl Core {
             crate::scopes::check_resource(p, resource)?;
         }
         let records = self.store.grants_for_resource(resource.id).await?;
-        let grants: Vec<Grant> = records.iter().filter_map(|r| to_domain(r, resource)).collect();
+        let regions = self.grant_regions(&records).await?;
+        let grants: Vec<Grant> = records.iter().filter_map(|r| to_domain(r, resource, regions.as_deref())).collect();
         Ok(decide(&caller(principal), resource, action, &grants, Utc::now()))
+    }
+
+    /// The boundary resource's districts when one of `records` limits its rows to a district
+    /// (`within(item, '<code>')`); `None` otherwise, so most decisions read no boundary.
+    pub(crate) async fn grant_regions(
+        &self,
+        records: &[GrantRecord],
+    ) -> Result<Option<std::sync::Arc<Regions>>, CoreError> {
+        let names_a_region =
+            |r: &GrantRecord| r.row_filter.as_deref().is_some_and(|t| t.to_lowercase().contains("within"));
+        if !records.iter().any(names_a_region) {
+            return Ok(None);
+        }
+        self.regions().await
     }
 
     /// The allowed scope, or the gate's refusal as an error.

@@ -283,9 +283,11 @@ impl Core {
                 )),
             }
         }
+        // A row filter may limit the grant to a district of the boundary resource.
+        let regions = self.regions_for(input.row_filter.as_deref()).await?;
         let row_filter = match input.row_filter.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
-            Some(t) => match Filter::parse(t, items) {
+            Some(t) => match Filter::parse_in(t, items, regions.as_deref()) {
                 Ok(f) => Some(f.to_string()),
                 Err(e) => {
                     errs.push(FieldError { field: "row_filter".into(), ..e });
@@ -351,7 +353,7 @@ impl Core {
         // The grant never gives more than the resource's policy allows the grantee, and no
         // mask it asks for may be undone by the rest of what it releases: what the gate would
         // not honour is refused here, naming the item.
-        self.check_grant_effect(&resource, &record)?;
+        self.check_grant_effect(&resource, &record, regions.as_deref())?;
         self.store.create_grant(&record).await?;
         // At most one active grant per resource and grantee: the new one supersedes the others
         // (a grant the platform issues on a 无条件共享 request only adds, so it supersedes none).
@@ -372,8 +374,13 @@ impl Core {
     /// Refuse a grant whose masks the gate would not honour: a public grant asking to lift a
     /// mask the open rules require, or a lifted mask that would let a masked identifier be
     /// rebuilt from the rest of the release (e.g. 出生日期 in clear beside a masked 身份证号).
-    fn check_grant_effect(&self, resource: &Resource, record: &GrantRecord) -> Result<(), CoreError> {
-        let Some(grant) = crate::gate::to_domain(record, resource) else { return Ok(()) };
+    fn check_grant_effect(
+        &self,
+        resource: &Resource,
+        record: &GrantRecord,
+        regions: Option<&citydata_domain::geo::Regions>,
+    ) -> Result<(), CoreError> {
+        let Some(grant) = crate::gate::to_domain(record, resource, regions) else { return Ok(()) };
         let caller = match &grant.grantee {
             Grantee::Department(d) => Caller::Department { user_id: Uuid::nil(), departments: vec![d.clone()] },
             Grantee::User(u) => Caller::Public { user_id: *u },

@@ -189,7 +189,11 @@ fn svg(
     let mut lines =
         vec![if zh { format!("{}（{n} 个{kind}）", esc(title)) } else { format!("{} ({n} {kind})", esc(title)) }];
     if let (false, Some((source, _))) = (districts.is_empty(), districts_source) {
-        lines.push(if zh { format!("灰色为区县边界，来自「{}」", esc(source)) } else { format!("Grey: district outlines from “{}”", esc(source)) });
+        lines.push(if zh {
+            format!("灰色为区县边界，来自「{}」", esc(source))
+        } else {
+            format!("Grey: district outlines from “{}”", esc(source))
+        });
     }
     if masked {
         lines.push(if zh { "位置已按网格脱敏".into() } else { "Positions snapped to a grid (masked)".into() });

@@ -307,7 +307,9 @@ impl Core {
         item: &citydata_domain::resource::ItemName,
     ) -> Result<bool, CoreError> {
         let records = self.store.grants_for_resource(target.id).await?;
-        let grants: Vec<_> = records.iter().filter_map(|g| crate::gate::to_domain(g, target)).collect();
+        let regions = self.grant_regions(&records).await?;
+        let grants: Vec<_> =
+            records.iter().filter_map(|g| crate::gate::to_domain(g, target, regions.as_deref())).collect();
         let caller = Caller::Department { user_id: Uuid::nil(), departments: vec![dept.clone()] };
         Ok(match decide(&caller, target, Action::ReadRows, &grants, Utc::now()) {
             Decision::Allow(a) => a.row_filter.is_none() && a.fields.contains(item) && !a.masks.contains_key(item),

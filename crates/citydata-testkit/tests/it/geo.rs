@@ -432,4 +432,63 @@ async fn districts_from_a_boundary_resource() {
     assert_eq!(csv.status(), 200);
     let text = csv.text().await.unwrap();
     assert_eq!(text.trim_start_matches('\u{feff}').lines().skip(1).collect::<Vec<_>>(), vec!["警务室2"], "{text}");
+
+    // A grant limited to a district: 卫健委 reads the clinics of 海陵区 only, on every path.
+    let plain = code.replace("%2F", "/");
+    let grant = |filter: &'static str| {
+        let body = json!({"resource_id": plain, "grantee": {"department": "wjw"}, "row_filter": filter,
+                          "purpose": "海陵区就医可达性分析", "expires_at": "2099-01-01T00:00:00Z"});
+        let (gaj, url) = (gaj.clone(), app.url("/api/v1/grants"));
+        async move { gaj.post(url).json(&body).send().await.unwrap() }
+    };
+    let body = assert_error(grant("within(wz, '321209')").await, 400, "validation_failed").await;
+    assert!(body.to_string().contains("321209"), "an unknown district is refused by name: {body}");
+    let r = grant("within(位置, '321202')").await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let wjw = app.login("wjw-analyst").await;
+    let v: Value = wjw
+        .get(app.url(&format!("/api/v1/resources/{code}/rows?sort=mc&limit=100")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(v), vec!["警务室0", "警务室1"]);
+    let csv = wjw
+        .get(app.url(&format!("/api/v1/resources/{code}/export?format=csv&fields=mc&sort=mc")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.trim_start_matches('\u{feff}').lines().skip(1).collect::<Vec<_>>(), vec!["警务室0", "警务室1"]);
+    // Counting by district or widening with a filter of its own gives nothing beyond 海陵区.
+    let v: Value = wjw
+        .get(app.url(&format!("/api/v1/resources/{code}/aggregate?group_by=wz&bucket=region")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = v["rows"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!((rows[0]["wz"].as_str(), rows[0]["count"].as_u64()), (Some("321202"), Some(2)), "{v}");
+    let v: Value = wjw
+        .get(app.url(&format!(
+            "/api/v1/resources/{code}/rows?filter={}",
+            urlencoding("within(wz, '321204') OR mc = '警务室3'")
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(0), "{v}");
+    let sql = json!({"sql": format!("SELECT mc FROM \"{plain}\" ORDER BY mc")});
+    let v: Value = wjw.post(app.url("/api/v1/sql")).json(&sql).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v.to_string().matches("警务室").count(), 2, "{v}");
 }
