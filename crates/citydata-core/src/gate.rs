@@ -97,6 +97,8 @@ pub fn to_domain(r: &GrantRecord, resource: &Resource, regions: Option<&Regions>
 pub struct Gated {
     pub resource: Resource,
     pub allow: Allow,
+    /// The boundary's districts when the decision masks an item by district.
+    pub regions: Option<std::sync::Arc<Regions>>,
 }
 
 /// What a read asks for, resolved against what it may see.
@@ -218,6 +220,7 @@ impl Gated {
             contains: vec![],
             order: None,
             spatial: citydata_lake::spatial::spatial_items(&self.resource.content.items),
+            regions: self.regions.clone(),
         }
     }
 
@@ -277,6 +280,12 @@ impl Core {
         }
     }
 
+    /// An allowed read, with the districts its `district` masks need (read only then).
+    pub(crate) async fn gated(&self, resource: Resource, allow: Allow) -> Result<Gated, CoreError> {
+        let regions = if allow.masks.values().any(|m| *m == MaskSpec::District) { self.regions().await? } else { None };
+        Ok(Gated { resource, allow, regions })
+    }
+
     /// The gate for one read: the resource as the caller sees it in the catalog, the
     /// decision, and an audit entry `event` when it refuses.
     pub(crate) async fn gate(
@@ -289,7 +298,7 @@ impl Core {
     ) -> Result<Gated, CoreError> {
         let resource = self.get_resource(principal, key).await?;
         match self.allow(principal, &resource, action).await {
-            Ok(allow) => Ok(Gated { resource, allow }),
+            Ok(allow) => self.gated(resource, allow).await,
             Err(e) => {
                 let actor = match principal {
                     Some(p) => Actor::Principal(p),

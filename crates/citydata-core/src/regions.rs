@@ -91,6 +91,7 @@ impl Core {
             contains: vec![],
             order: None,
             spatial: citydata_lake::spatial::spatial_items(items),
+            regions: None,
         };
         let batches = self.lake()?.read_governed(resource.id, &read).await.map_err(CoreError::from)?;
         let mut regions = Regions::default();

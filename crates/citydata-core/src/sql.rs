@@ -238,7 +238,7 @@ impl Core {
                 .await
                 .map_err(|_| CoreError::NotFound(format!("没有名为“{name}”的资源视图（用信息资源代码或 slug，代码需加双引号）/ no view named \"{name}\" (use a resource code in double quotes, or a slug)")))?;
             let allow = self.allow(Some(principal), &resource, Action::Sql).await?;
-            let g = crate::gate::Gated { resource, allow };
+            let g = self.gated(resource, allow).await?;
             let req = crate::gate::Requested { fields: g.allow.fields.clone(), caller_filter: None, sort: vec![] };
             let read = g.plan(&req, &self.config.pseudonym_key, None);
             let resource = &g.resource;

@@ -54,6 +54,7 @@ fn shown(mask: &MaskSpec, kind: IdKind, len: u32) -> (u32, u32) {
         MaskSpec::DateToYear
         | MaskSpec::NumberRange { .. }
         | MaskSpec::Grid { .. }
+        | MaskSpec::District
         | MaskSpec::Null
         | MaskSpec::Redact
         | MaskSpec::Pseudonym => {

@@ -39,6 +39,10 @@ pub enum MaskSpec {
     /// The location mask: a spatial item snapped to the centre of its grid cell of `meters`
     /// (a polygon to the snapped point of its anchor).
     Grid { meters: u32 },
+    /// The location mask by district: a spatial item replaced by the centre (ring mean) of
+    /// the boundary resource's district holding it, NULL outside every district or when no
+    /// boundary can be read (it fails closed).
+    District,
     /// Shown as it is (a grant may lift a default mask explicitly).
     Clear,
 }
@@ -51,7 +55,7 @@ impl MaskSpec {
                 "masks",
                 "invalid_mask",
                 format!(
-                    "未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、grid(米)、null、redact、pseudonym、none / unknown mask \"{t}\""
+                    "未知的脱敏方式 \"{t}\"，可用：keep(前,后)、chinese_name、id_card、mobile、address、bank_card、email、date_to_year、number_range(宽度)、grid(米)、district、null、redact、pseudonym、none / unknown mask \"{t}\""
                 ),
             )
         };
@@ -67,6 +71,7 @@ impl MaskSpec {
             "null" => Self::Null,
             "redact" => Self::Redact,
             "pseudonym" => Self::Pseudonym,
+            "district" => Self::District,
             "none" | "clear" => Self::Clear,
             _ => {
                 if let Some(inner) = t.strip_prefix("keep(").and_then(|r| r.strip_suffix(')')) {
@@ -103,6 +108,7 @@ impl MaskSpec {
             Self::DateToYear => "date_to_year".into(),
             Self::NumberRange { width } => format!("number_range({width})"),
             Self::Grid { meters } => format!("grid({meters})"),
+            Self::District => "district".into(),
             Self::Null => "null".into(),
             Self::Redact => "redact".into(),
             Self::Pseudonym => "pseudonym".into(),
@@ -126,7 +132,8 @@ impl MaskSpec {
             | Self::Email
             | Self::DateToYear
             | Self::NumberRange { .. }
-            | Self::Grid { .. } => 2,
+            | Self::Grid { .. }
+            | Self::District => 2,
             Self::Pseudonym => 3,
             Self::Null | Self::Redact => 4,
         }
@@ -144,7 +151,7 @@ impl MaskSpec {
             Self::Null | Self::Redact | Self::Pseudonym | Self::Clear => true,
             Self::DateToYear => matches!(t, DataType::Date | DataType::Datetime),
             Self::NumberRange { .. } => matches!(t, DataType::Integer | DataType::Decimal | DataType::Money),
-            Self::Grid { .. } => t.is_spatial(),
+            Self::Grid { .. } | Self::District => t.is_spatial(),
             _ => matches!(t, DataType::String | DataType::Text),
         }
     }

@@ -105,6 +105,9 @@ pub struct GovernedRead<'a> {
     pub order: Option<Order>,
     /// Spatial items (WKB stored), shown as WKT.
     pub spatial: Vec<ItemName>,
+    /// The boundary resource's districts, for the `district` location mask (without them
+    /// that mask shows nothing).
+    pub regions: Option<Arc<citydata_domain::geo::Regions>>,
 }
 
 /// Names of the hidden order columns a paged plan carries until its final projection.
@@ -217,17 +220,27 @@ fn local_time(e: Expr, out: &DataType, name: &str) -> Expr {
 }
 
 /// The masked column as an expression: a UDF wrapping the Arrow kernel.
-fn masked(item: &ItemName, spec: &MaskSpec, input: &DataType, secret: &[u8]) -> Expr {
+fn masked(
+    item: &ItemName,
+    spec: &MaskSpec,
+    input: &DataType,
+    secret: &[u8],
+    regions: Option<&Arc<citydata_domain::geo::Regions>>,
+) -> Expr {
     if *spec == MaskSpec::Clear {
         return ident(item.as_str());
     }
     let spec_c = spec.clone();
     let secret = secret.to_vec();
+    let regions = regions.cloned();
     let out = mask::output_type(spec, input);
     let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(args)?;
-        let result = mask::apply(&spec_c, &arrays[0], &secret)
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let result = match (&spec_c, &regions) {
+            (MaskSpec::District, Some(r)) => crate::spatial::district(&arrays[0], r),
+            _ => mask::apply(&spec_c, &arrays[0], &secret),
+        }
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         Ok(ColumnarValue::Array(result))
     });
     let name = format!("mask_{}_{}", spec.to_spec().replace(['(', ')', ','], "_"), item.as_str());
@@ -348,7 +361,9 @@ impl Lake {
                     .map(|x| x.data_type().clone())
                     .unwrap_or(DataType::Utf8);
                 let (e, out) = match r.masks.get(f) {
-                    Some(spec) => (masked(f, spec, &input, r.secret), mask::output_type(spec, &input)),
+                    Some(spec) => {
+                        (masked(f, spec, &input, r.secret, r.regions.as_ref()), mask::output_type(spec, &input))
+                    }
                     None => (ident(f.as_str()), input),
                 };
                 if r.spatial.contains(f)

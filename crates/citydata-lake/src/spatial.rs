@@ -81,6 +81,34 @@ pub fn grid(a: &ArrayRef, meters: u32) -> crate::Result<ArrayRef> {
     Ok(Arc::new(b.finish()))
 }
 
+/// The location mask by district ([`citydata_domain::mask::MaskSpec::District`]): each
+/// geometry (a polygon by its anchor, as the grid mask) as the WKT of the centre of the first
+/// district holding it; NULL outside every district.
+pub fn district(a: &ArrayRef, regions: &citydata_domain::geo::Regions) -> crate::Result<ArrayRef> {
+    let a = arrow::compute::cast(a, &DataType::Binary)?;
+    let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
+    let districts: Vec<(&Geometry, citydata_domain::geo::BBox, String)> = regions
+        .by_code
+        .values()
+        .map(|g| {
+            let (x, y) = g.anchor();
+            (g.as_ref(), g.bbox(), Geometry::Point(x, y).to_wkt())
+        })
+        .collect();
+    let mut b = StringBuilder::with_capacity(a.len(), a.len() * 32);
+    for i in 0..a.len() {
+        let centre = (!a.is_null(i)).then(|| geometry(a.value(i))).flatten().and_then(|g| {
+            let (x, y) = g.anchor();
+            districts.iter().find(|(d, bb, _)| bb.contains(x, y) && d.contains(x, y)).map(|(_, _, c)| c)
+        });
+        match centre {
+            Some(c) => b.append_value(c),
+            None => b.append_null(),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
 /// A WKT column (as the projection presents it, masked or not) mapped geometry by geometry to
 /// text; NULL where the cell is NULL, not WKT, or `f` gives nothing.
 fn map_wkt(name: &str, e: Expr, f: impl Fn(&Geometry) -> Option<String> + Send + Sync + 'static) -> Expr {

@@ -50,6 +50,7 @@ pub fn mask_title(spec: &str, lang: Lang) -> String {
                 format!("Location (snapped to a {meters} m grid)")
             }
         }
+        MaskSpec::District => pick(lang, "位置（归并到所在区县的中心）", "Location (snapped to its district)"),
         MaskSpec::Clear => pick(lang, "不脱敏", "Not masked"),
     }
 }
@@ -70,6 +71,8 @@ pub fn mask_options(item: &InfoItem, public: bool, chosen: Option<&str>, lang: L
         MaskSpec::Email,
         MaskSpec::DateToYear,
         MaskSpec::NumberRange { width: 10 },
+        MaskSpec::Grid { meters: 1000 },
+        MaskSpec::District,
         MaskSpec::Pseudonym,
         MaskSpec::Redact,
         MaskSpec::Null,

@@ -331,6 +331,7 @@ impl Core {
                 contains: vec![],
                 order: None,
                 spatial: citydata_lake::spatial::spatial_items(&resource.content.items),
+                regions: None,
             };
             let code = resource.content.code.to_string();
             let batches = self

@@ -491,4 +491,58 @@ async fn districts_from_a_boundary_resource() {
     let sql = json!({"sql": format!("SELECT mc FROM \"{plain}\" ORDER BY mc")});
     let v: Value = wjw.post(app.url("/api/v1/sql")).json(&sql).send().await.unwrap().json().await.unwrap();
     assert_eq!(v.to_string().matches("警务室").count(), 2, "{v}");
+
+    // The location mask by district: 市场监管局 sees each clinic at its district's centre —
+    // the two of 海陵区 at one point, the one outside every district not at all — and never an
+    // exact position, on any path.
+    let r = gaj
+        .post(app.url("/api/v1/grants"))
+        .json(&json!({"resource_id": plain, "grantee": {"department": "scjgj"}, "masks": {"位置": "district"},
+                      "purpose": "按区县统计", "expires_at": "2099-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let scj = app.login("scjgj-steward").await;
+    let v: Value = scj
+        .get(app.url(&format!("/api/v1/resources/{code}/rows?sort=mc&limit=100")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at: Vec<Value> =
+        v["rows"].as_array().unwrap_or_else(|| panic!("{v}")).iter().map(|r| r["wz"].clone()).collect();
+    assert_eq!(at.len(), 4, "{v}");
+    assert_eq!(at[0], at[1], "one point for the district: {v}");
+    assert!(at[0].as_str().is_some_and(|w| w.starts_with("POINT (")) && at[2].is_string() && at[0] != at[2], "{v}");
+    assert!(at[3].is_null(), "outside every district: {v}");
+    let (cx, cy) = wkt_point(&at[0]);
+    assert!((119.90..119.96).contains(&cx) && (32.43..32.49).contains(&cy), "inside 海陵区: {v}");
+    let mut bodies = vec![("rows".to_string(), v.to_string())];
+    for path in ["export?format=csv", "export?format=geojson", "aggregate?group_by=wz"] {
+        let r = scj.get(app.url(&format!("/api/v1/resources/{code}/{path}"))).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        bodies.push((path.to_string(), r.text().await.unwrap()));
+    }
+    let sql = json!({"sql": format!("SELECT * FROM \"{plain}\"")});
+    bodies
+        .push(("sql".into(), scj.post(app.url("/api/v1/sql")).json(&sql).send().await.unwrap().text().await.unwrap()));
+    for (path, body) in &bodies {
+        assert!(body.contains("POINT") || body.contains("Point"), "{path}: {body}");
+        for e in exact_texts() {
+            assert!(!body.contains(e.as_str()), "{path} leaks the exact {e}: {body}");
+        }
+    }
+    // The masked item cannot be filtered on: that would place the clinics again.
+    let r = scj
+        .get(app.url(&format!(
+            "/api/v1/resources/{code}/rows?filter={}",
+            urlencoding("within(wz, bbox(119.92, 32.45, 119.93, 32.46))")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "validation_failed").await;
 }
