@@ -156,12 +156,34 @@ pub fn parse_cell(text: &str, from: Crs, point_only: bool) -> Result<Geometry, F
     if point_only && !g.is_point() {
         return Err(bad("not_a_point", "此信息项只接受点（经度,纬度）/ this item takes points only".into()));
     }
+    if let Geometry::Point(x, y) = g {
+        return point_cell(x, y, from).map(|(x, y)| Geometry::Point(x, y));
+    }
     // Validate where it was written (the obfuscations are defined only inside China), then
     // again after conversion.
     g.validate()?;
     let g = g.convert(from, Crs::Cgcs2000);
     g.validate()?;
     Ok(g)
+}
+
+/// A position written in `from`: validated where written (the obfuscations are defined only
+/// inside China), converted to CGCS2000, validated again — [`parse_cell`]'s rules for a point,
+/// without a geometry or any text (the ingest's longitude/latitude column pairs).
+pub fn point_cell(x: f64, y: f64, from: Crs) -> Result<(f64, f64), FieldError> {
+    let check = |x: f64, y: f64| {
+        if x.is_finite() && y.is_finite() && crate::geo::CHINA.contains(x, y) {
+            Ok((x, y))
+        } else {
+            Err(bad(
+                "outside_extent",
+                format!("坐标 ({x}, {y}) 不在中国范围内 / position ({x}, {y}) is outside China's extent"),
+            ))
+        }
+    };
+    let (x, y) = check(x, y)?;
+    let (x, y) = from.convert(Crs::Cgcs2000, x, y);
+    check(x, y)
 }
 
 /// The location mask: a point snapped to the centre of its grid cell of `meters`; a polygon

@@ -383,11 +383,40 @@ impl Converter {
                     let get = |i: usize| raw.columns.get(i).and_then(|c| c.as_any().downcast_ref::<StringArray>());
                     (get(x), get(y))
                 });
+                if let Some((x, y)) = pair {
+                    let (column, cells) = crate::spatial::pair_column(item, x, y, n);
+                    for (r, row_failures) in failures.iter_mut().enumerate() {
+                        let line = raw.lines[r];
+                        match cells[r] {
+                            crate::spatial::PairCell::Point(..) => {}
+                            crate::spatial::PairCell::Null if !item.required => {}
+                            crate::spatial::PairCell::Null => row_failures.push(failure(
+                                line,
+                                item,
+                                "required",
+                                format!("“{}”为必填项 / {} is required", item.title, item.name),
+                                None,
+                            )),
+                            crate::spatial::PairCell::Bad(rule) => {
+                                let text = format!("{},{}", cell(x, r).unwrap_or(""), cell(y, r).unwrap_or(""));
+                                let what = crate::spatial::rule_message(rule);
+                                row_failures.push(failure(
+                                    line,
+                                    item,
+                                    rule,
+                                    format!("“{}”{what}", item.title),
+                                    Some(&text),
+                                ));
+                            }
+                        }
+                    }
+                    columns.push(column);
+                    continue;
+                }
                 let mut b = crate::spatial::ColumnBuilder::new(item, n);
                 for (r, row_failures) in failures.iter_mut().enumerate() {
                     let line = raw.lines[r];
-                    let owned = pair.and_then(|(x, y)| crate::spatial::pair_cell(x, y, r));
-                    let text = owned.as_deref().or_else(|| cell(col, r));
+                    let text = cell(col, r);
                     if text.is_none() && item.required {
                         row_failures.push(failure(
                             line,

@@ -21,7 +21,7 @@ async fn run(app: &TestApp, c: &reqwest::Client, source: &str) -> Value {
 
 /// The local entry harvested from the remote package `id`.
 async fn local_of(app: &TestApp, c: &reqwest::Client, remote_id: &str) -> Option<Value> {
-    let list: Value = c.get(app.url("/api/v1/resources?limit=500")).send().await.unwrap().json().await.unwrap();
+    let list: Value = c.get(app.url("/api/v1/resources?per_page=100")).send().await.unwrap().json().await.unwrap();
     for r in list["items"].as_array().unwrap() {
         let v: Value = c
             .get(app.url(&format!("/api/v1/resources/{}", r["id"].as_str().unwrap())))

@@ -73,17 +73,20 @@ async fn ingest(c: &reqwest::Client, base: &str, code: &str, file: &Path) -> Res
 }
 
 const BBOX: (f64, f64, f64, f64) = (119.90, 32.40, 119.95, 32.45);
+/// A box of about 100 m a side: a handful of the 5,000,000 points, so LIMIT 100 never stops
+/// the scan early — the case bounding-box file skipping is for.
+const SPARSE: (f64, f64, f64, f64) = (119.900, 32.400, 119.901, 32.401);
 
 /// DuckDB's median time (ms) for the same box as plain range filters, `None` without DuckDB.
-fn duckdb(py: &Path, csv: &Path, runs: usize) -> Option<f64> {
+fn duckdb(py: &Path, csv: &Path, runs: usize, b: (f64, f64, f64, f64)) -> Option<f64> {
     let script = format!(
         "import duckdb, sys, time, json\ncon = duckdb.connect()\ncon.execute(\"CREATE TABLE p AS SELECT * FROM read_csv_auto('{}')\")\nts = []\nfor _ in range({}):\n    t = time.perf_counter()\n    con.execute('SELECT * FROM p WHERE \"经度\" BETWEEN {} AND {} AND \"纬度\" BETWEEN {} AND {} LIMIT 100').fetchall()\n    ts.append((time.perf_counter() - t) * 1000)\nprint(json.dumps(ts))\n",
         csv.display(),
         runs.max(5),
-        BBOX.0,
-        BBOX.2,
-        BBOX.1,
-        BBOX.3
+        b.0,
+        b.2,
+        b.1,
+        b.3
     );
     let out = std::process::Command::new(py).args(["-c", &script]).output().ok()?;
     let v: Vec<f64> = serde_json::from_slice(out.stdout.trim_ascii()).ok()?;
@@ -131,31 +134,35 @@ pub(super) async fn rows(
     }];
     let (_, n) = ingest(gaj, base, &spatial, &big).await?;
     ensure!(n == lookup_rows, "committed {n} of {lookup_rows}");
-    let filter = format!("within(wz, bbox({}, {}, {}, {}))", BBOX.0, BBOX.1, BBOX.2, BBOX.3);
-    let url = reqwest::Url::parse_with_params(
-        &format!("{base}/api/v1/resources/{spatial}/rows"),
-        &[("limit", "100"), ("filter", &filter)],
-    )?;
-    let mut lat = Vec::new();
-    for i in 0..=runs.max(5) {
-        let t = Instant::now();
-        let r = gaj.get(url.clone()).send().await?;
-        ensure!(r.status() == 200, "within: {}", r.text().await?);
-        r.bytes().await?;
-        if i > 0 {
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    for (name, b, what) in [("geo_within_bbox", BBOX, "100 rows"), ("geo_within_sparse", SPARSE, "a ~100 m box")] {
+        let filter = format!("within(wz, bbox({}, {}, {}, {}))", b.0, b.1, b.2, b.3);
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/v1/resources/{spatial}/rows"),
+            &[("limit", "100"), ("filter", &filter)],
+        )?;
+        let mut lat = Vec::new();
+        let mut found = 0;
+        for i in 0..=runs.max(5) {
+            let t = Instant::now();
+            let r = gaj.get(url.clone()).send().await?;
+            ensure!(r.status() == 200, "within: {}", r.text().await?);
+            let v: serde_json::Value = r.json().await?;
+            found = v["rows"].as_array().map(Vec::len).unwrap_or(0);
+            if i > 0 {
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
         }
+        let p50 = pct(&mut lat, 0.5);
+        let anchor = py.as_deref().and_then(|p| duckdb(p, &big, runs, b));
+        out.push(Row {
+            name,
+            ours: format!("p50 {p50:.0} ms, {what} ({found} rows), {lookup_rows} points"),
+            ours_value: Some(p50),
+            anchor: anchor.map(|a| ("DuckDB (range filters)".to_string(), format!("{a:.1} ms"), a)),
+            lower_is_better: true,
+            target: "p50 < 50 ms (5,000,000 points)",
+            met: Some(p50 < 50.0),
+        });
     }
-    let p50 = pct(&mut lat, 0.5);
-    let anchor = py.as_deref().and_then(|p| duckdb(p, &big, runs));
-    out.push(Row {
-        name: "geo_within_bbox",
-        ours: format!("p50 {p50:.0} ms, 100 rows, {lookup_rows} points"),
-        ours_value: Some(p50),
-        anchor: anchor.map(|a| ("DuckDB (range filters)".to_string(), format!("{a:.1} ms"), a)),
-        lower_is_better: true,
-        target: "p50 < 50 ms (5,000,000 points)",
-        met: Some(p50 < 50.0),
-    });
     Ok(out)
 }
