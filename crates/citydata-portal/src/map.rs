@@ -118,7 +118,7 @@ fn svg(
     }
     let districts_source = districts;
     // The districts drawn: those meeting the features' extent, which then grows to hold them.
-    let extent = b.clone();
+    let extent = b;
     let districts: Vec<(&str, &Geometry)> = districts
         .map(|(_, r)| {
             r.by_code
