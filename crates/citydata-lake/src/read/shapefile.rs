@@ -190,7 +190,9 @@ pub fn shapefile_zip(path: &Path, encoding: Encoding, limits: DecompressLimits) 
     })?;
     if let Some(prj) = sibling("prj") {
         let prj = String::from_utf8_lossy(prj);
-        if prj.trim_start().to_ascii_uppercase().starts_with("PROJCS") {
+        let head = prj.trim_start().to_ascii_uppercase();
+        // WKT1 (what ESRI tools write) and WKT2.
+        if head.starts_with("PROJCS") || head.starts_with("PROJCRS") || head.starts_with("PROJECTEDCRS") {
             let name = prj.split('"').nth(1).unwrap_or("?");
             return Err(LakeError::input(
                 "projected_crs",
