@@ -264,7 +264,12 @@ impl Core {
         if !records.iter().any(names_a_region) {
             return Ok(None);
         }
-        self.regions().await
+        // A boundary that cannot be read leaves such grants damaged (they give nothing) rather
+        // than failing every read of the resource, its provider's included.
+        Ok(self.regions().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the boundary resource cannot be read: district-limited grants give nothing");
+            None
+        }))
     }
 
     /// The allowed scope, or the gate's refusal as an error.
@@ -282,7 +287,15 @@ impl Core {
 
     /// An allowed read, with the districts its `district` masks need (read only then).
     pub(crate) async fn gated(&self, resource: Resource, allow: Allow) -> Result<Gated, CoreError> {
-        let regions = if allow.masks.values().any(|m| *m == MaskSpec::District) { self.regions().await? } else { None };
+        let regions = if allow.masks.values().any(|m| *m == MaskSpec::District) {
+            // Unreadable districts leave the mask showing nothing (NULLs), never the positions.
+            self.regions().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the boundary resource cannot be read: district masks show nothing");
+                None
+            })
+        } else {
+            None
+        };
         Ok(Gated { resource, allow, regions })
     }
 

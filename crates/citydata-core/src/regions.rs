@@ -95,6 +95,9 @@ impl Core {
         };
         let batches = self.lake()?.read_governed(resource.id, &read).await.map_err(CoreError::from)?;
         let mut regions = Regions::default();
+        // A code read twice is ambiguous: it is left out (its filters are refused as unknown)
+        // rather than decided by scan order. Codes must be GB/T 2260 codes.
+        let mut twice = std::collections::BTreeSet::new();
         for b in &batches {
             let col = |f: &citydata_domain::resource::ItemName| {
                 b.column_by_name(f.as_str())
@@ -108,8 +111,15 @@ impl Core {
                     continue;
                 }
                 let Ok(g @ Geometry::Polygon(_)) = Geometry::parse_wkt(shapes.value(r)) else { continue };
-                regions.by_code.insert(codes.value(r).trim().to_string(), Arc::new(g));
+                let Ok(code) = citydata_domain::region::RegionCode::parse(codes.value(r)) else { continue };
+                if regions.by_code.insert(code.as_str().to_string(), Arc::new(g)).is_some() {
+                    twice.insert(code.as_str().to_string());
+                }
             }
+        }
+        for code in &twice {
+            tracing::warn!(boundary_resource = key, code = %code, "the boundary resource holds a district twice: it is left out");
+            regions.by_code.remove(code);
         }
         Ok(Some(Arc::new(regions)))
     }

@@ -139,9 +139,30 @@ impl MaskSpec {
         }
     }
 
-    /// The stronger of two masks (`self` on a tie).
+    /// The stronger of two masks (`self` on a tie). Among location masks the coarser wins: a
+    /// wider grid over a finer one, and a district (tens of kilometres) over any grid finer
+    /// than 10 km — so a public grant asking for `district` is not served the default 500 m.
     pub fn stronger(self, other: Self) -> Self {
-        if other.strength() > self.strength() { other } else { self }
+        const DISTRICT_SCALE: u32 = 10_000;
+        match (&self, &other) {
+            (Self::Grid { meters: a }, Self::Grid { meters: b }) => {
+                if b > a {
+                    other
+                } else {
+                    self
+                }
+            }
+            (Self::Grid { meters }, Self::District) if *meters < DISTRICT_SCALE => other,
+            (Self::District, Self::Grid { meters }) if *meters >= DISTRICT_SCALE => other,
+            (Self::Grid { .. } | Self::District, Self::Grid { .. } | Self::District) => self,
+            _ => {
+                if other.strength() > self.strength() {
+                    other
+                } else {
+                    self
+                }
+            }
+        }
     }
 
     /// Whether the mask can apply to an item of type `t` (text masks need text; date and number
@@ -203,6 +224,20 @@ impl<'de> Deserialize<'de> for MaskSpec {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_coarser_location_mask_is_the_stronger() {
+        let g = |m| MaskSpec::Grid { meters: m };
+        assert_eq!(g(500).stronger(MaskSpec::District), MaskSpec::District);
+        assert_eq!(MaskSpec::District.stronger(g(500)), MaskSpec::District);
+        assert_eq!(g(500).stronger(g(1000)), g(1000));
+        assert_eq!(g(1000).stronger(g(500)), g(1000));
+        assert_eq!(MaskSpec::District.stronger(g(50_000)), g(50_000));
+        assert_eq!(g(50_000).stronger(MaskSpec::District), g(50_000));
+        assert_eq!(g(500).stronger(MaskSpec::Null), MaskSpec::Null);
+        assert_eq!(MaskSpec::parse("district").unwrap(), MaskSpec::District);
+    }
+
     use super::*;
 
     #[test]

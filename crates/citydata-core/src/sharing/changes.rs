@@ -180,8 +180,10 @@ impl Core {
         errs.into_result()?;
         let read = g.plan(&req, &self.config.pseudonym_key, None);
         let keys: Vec<ItemName> = g.resource.content.items.iter().filter(|i| i.key).map(|i| i.name.clone()).collect();
-        let scope =
-            format!("{:?}|{:?}|{:?}|{}", g.allow.fields, g.allow.masks, g.allow.row_filter, g.resource.revision);
+        let scope = format!(
+            "{:?}|{:?}|{:?}|{}|{:?}",
+            g.allow.fields, g.allow.masks, g.allow.row_filter, g.resource.revision, g.regions
+        );
         let hash = hex::encode(&Sha256::digest(scope.as_bytes())[..12]);
         let owner = match g.allow.grant_id {
             Some(id) => format!("g{}", id.simple()),

@@ -289,9 +289,11 @@ impl Core {
             None => lake.version(g.resource.id).await.map_err(CoreError::from)?.ok_or_else(|| not_found(full))?,
         };
         let read = g.plan(&req, &self.config.pseudonym_key, Some(version));
+        // The districts a `district` mask projects to belong to the scope: an edited boundary
+        // is a different table.
         let scope = format!(
-            "{}|{:?}|{:?}|{:?}|{}",
-            version, g.allow.fields, g.allow.masks, g.allow.row_filter, g.resource.revision
+            "{}|{:?}|{:?}|{:?}|{}|{:?}",
+            version, g.allow.fields, g.allow.masks, g.allow.row_filter, g.resource.revision, g.regions
         );
         let hash = hex::encode(&Sha256::digest(scope.as_bytes())[..12]);
         let owner = match g.allow.grant_id {

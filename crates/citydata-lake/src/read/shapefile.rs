@@ -11,6 +11,8 @@
 //!   UTF-8, else GB18030 (the code page of Chinese desktop GIS tools, GBK's superset).
 //! - A `.prj` with a projected system (`PROJCS`, e.g. Gauss–Krüger zones) is refused: the
 //!   platform stores longitude/latitude and does not reproject planar coordinates.
+//! - Shapes and records are paired by position, so their counts must agree; a `.dbf` with
+//!   records marked deleted (which the reader skips) is refused until the layer is packed.
 //! - Shapes other than points and single-outer-ring polygons (lines, multi-part polygons) are
 //!   written as WKT the spatial parser refuses, so those rows are quarantined with the reason.
 
@@ -76,9 +78,22 @@ fn dbf_encoding(cpg: Option<&[u8]>, encoding: Encoding, dbf: &[u8]) -> Result<db
     Ok(match encoding {
         Encoding::Utf8 => DynEncoding::from(Unicode),
         Encoding::Gb18030 => gb(),
-        Encoding::Auto if std::str::from_utf8(dbf).is_ok() => DynEncoding::from(Unicode),
+        // The records only: the header holds binary lengths that are rarely valid UTF-8.
+        Encoding::Auto if std::str::from_utf8(dbf_records(dbf)).is_ok() => DynEncoding::from(Unicode),
         Encoding::Auto => gb(),
     })
+}
+
+/// The record bytes of a `.dbf` (after the header, whose length is at bytes 8–9).
+fn dbf_records(dbf: &[u8]) -> &[u8] {
+    let header = dbf.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))).unwrap_or(0);
+    dbf.get(header..).unwrap_or(&[])
+}
+
+/// A coordinate as WKT text; a value no geographic position can have (huge, infinite) as
+/// `NaN`, which the spatial validation refuses — and which keeps a hostile file's text short.
+fn coord(v: f64) -> String {
+    if v.is_finite() && v.abs() < 1.0e4 { v.to_string() } else { "NaN".into() }
 }
 
 fn ring_wkt<P>(points: &[P], xy: impl Fn(&P) -> (f64, f64)) -> String {
@@ -86,7 +101,7 @@ fn ring_wkt<P>(points: &[P], xy: impl Fn(&P) -> (f64, f64)) -> String {
         .iter()
         .map(|p| {
             let (x, y) = xy(p);
-            format!("{x} {y}")
+            format!("{} {}", coord(x), coord(y))
         })
         .collect();
     format!("({})", coords.join(", "))
@@ -114,9 +129,9 @@ fn polygon_wkt<P>(rings: &[PolygonRing<P>], xy: impl Fn(&P) -> (f64, f64) + Copy
 fn shape_wkt(shape: &Shape) -> Option<String> {
     Some(match shape {
         Shape::NullShape => return None,
-        Shape::Point(p) => format!("POINT ({} {})", p.x, p.y),
-        Shape::PointM(p) => format!("POINT ({} {})", p.x, p.y),
-        Shape::PointZ(p) => format!("POINT ({} {})", p.x, p.y),
+        Shape::Point(p) => format!("POINT ({} {})", coord(p.x), coord(p.y)),
+        Shape::PointM(p) => format!("POINT ({} {})", coord(p.x), coord(p.y)),
+        Shape::PointZ(p) => format!("POINT ({} {})", coord(p.x), coord(p.y)),
         Shape::Polygon(p) => polygon_wkt(p.rings(), |q| (q.x, q.y)),
         Shape::PolygonM(p) => polygon_wkt(p.rings(), |q| (q.x, q.y)),
         Shape::PolygonZ(p) => polygon_wkt(p.rings(), |q| (q.x, q.y)),
@@ -208,7 +223,7 @@ pub fn shapefile_zip(path: &Path, encoding: Encoding, limits: DecompressLimits) 
         None => shapefile::ShapeReader::new(Cursor::new(shp.as_slice())),
     }
     .map_err(|e| bad(format!("{shp_name}: {e}")))?;
-    let dbf_reader = dbase::ReaderBuilder::new()
+    let mut dbf_reader = dbase::ReaderBuilder::new()
         .with_encoding(enc)
         .build(Cursor::new(dbf.as_slice()))
         .map_err(|e| bad(format!("{stem}.dbf: {e}")))?;
@@ -224,19 +239,39 @@ pub fn shapefile_zip(path: &Path, encoding: Encoding, limits: DecompressLimits) 
     }
     headers.push("geometry".into());
     check_headers(&headers)?;
-    let mut reader = shapefile::Reader::new(shape_reader, dbf_reader);
-    let mut rows = Vec::new();
-    for (i, r) in reader.iter_shapes_and_records().enumerate() {
-        let record_no = (i + 1) as u64;
-        let (shape, record) = r.map_err(|e| LakeError::Input {
-            code: "bad_shapefile",
-            message: format!("第 {record_no} 条记录无法读取 / record {record_no} cannot be read: {e}"),
-            line: Some(record_no),
-            column: None,
-        })?;
+    // Shapes and records are paired by position, so both are read whole and counted: a record
+    // marked deleted (skipped by the reader) or a short file on either side would pair every
+    // later shape with another record's attributes.
+    let declared = dbf_reader.header().num_records as usize;
+    let records = dbf_reader.read().map_err(|e| bad(format!("{stem}.dbf: {e}")))?;
+    if records.len() != declared {
+        return Err(LakeError::input(
+            "dbf_deleted_records",
+            format!(
+                "{stem}.dbf 有 {} 条已标记删除的记录，请在 GIS 软件中压缩（Pack）图层后重新上传 / {stem}.dbf has {} records marked deleted: pack the layer in your GIS tool and upload it again",
+                declared.saturating_sub(records.len()),
+                declared.saturating_sub(records.len())
+            ),
+        ));
+    }
+    let shapes = shape_reader.read().map_err(|e| bad(format!("{shp_name}: {e}")))?;
+    if shapes.len() != records.len() {
+        return Err(LakeError::input(
+            "shp_dbf_mismatch",
+            format!(
+                "{shp_name} 有 {} 个图形，{stem}.dbf 有 {} 条记录，数量不一致 / {shp_name} holds {} shapes but {stem}.dbf {} records",
+                shapes.len(),
+                records.len(),
+                shapes.len(),
+                records.len()
+            ),
+        ));
+    }
+    let mut rows = Vec::with_capacity(records.len());
+    for (i, (shape, record)) in shapes.iter().zip(&records).enumerate() {
         let mut row: Vec<Option<String>> = fields.iter().map(|f| record.get(f).and_then(value_text)).collect();
-        row.push(shape_wkt(&shape));
-        rows.push((record_no, row));
+        row.push(shape_wkt(shape));
+        rows.push(((i + 1) as u64, row));
     }
     Ok(MemorySource { headers, rows: rows.into_iter() })
 }

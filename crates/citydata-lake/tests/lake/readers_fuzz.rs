@@ -137,7 +137,7 @@ proptest! {
         member in 0usize..3,
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
     ) {
-        let mut layer = shapefile_layer();
+        let mut layer = shapefile_layer(true);
         let bytes = &mut layer[member].1;
         for (at, b) in flips {
             let i = at.index(bytes.len());
@@ -167,15 +167,19 @@ proptest! {
     }
 }
 
-/// A two-polygon layer's `.shp`, `.shx` and `.dbf` (GB18030 attributes), written by the
-/// `shapefile` crate's own writer.
-fn shapefile_layer() -> Vec<(String, Vec<u8>)> {
+/// A two-polygon layer's `.shp`, `.shx` and `.dbf` (GB18030 attributes, else UTF-8), written
+/// by the `shapefile` crate's own writer.
+fn shapefile_layer(gbk: bool) -> Vec<(String, Vec<u8>)> {
     use shapefile::dbase;
     let dir = tempfile::tempdir().unwrap();
     let shp = dir.path().join("a.shp");
-    let table = dbase::TableWriterBuilder::with_encoding(dbase::encoding::EncodingRs::from(encoding_rs::GB18030))
-        .add_character_field("mc".try_into().unwrap(), 20)
-        .add_numeric_field("rk".try_into().unwrap(), 10, 0);
+    let table = if gbk {
+        dbase::TableWriterBuilder::with_encoding(dbase::encoding::EncodingRs::from(encoding_rs::GB18030))
+    } else {
+        dbase::TableWriterBuilder::with_encoding(dbase::encoding::Unicode)
+    };
+    let table =
+        table.add_character_field("mc".try_into().unwrap(), 20).add_numeric_field("rk".try_into().unwrap(), 10, 0);
     let mut w = shapefile::Writer::from_path(&shp, table).unwrap();
     for (i, x) in [119.9, 120.0].into_iter().enumerate() {
         let ring: Vec<shapefile::Point> = [(x, 32.4), (x, 32.5), (x + 0.1, 32.5), (x + 0.1, 32.4), (x, 32.4)]
@@ -201,12 +205,32 @@ fn zip_stored(members: &[(String, Vec<u8>)]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-#[test]
-fn the_unmutated_layer_reads() {
+fn read_layer(layer: &[(String, Vec<u8>)]) -> citydata_lake::Result<citydata_lake::read::MemorySource> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.zip");
-    std::fs::write(&path, zip_stored(&shapefile_layer())).unwrap();
-    let s = shapefile_zip(&path, Encoding::Auto, citydata_lake::limits::DecompressLimits::default()).unwrap();
-    assert_eq!(s.headers(), ["mc", "rk", "geometry"]);
-    assert_eq!(drain(s), 2);
+    std::fs::write(&path, zip_stored(layer)).unwrap();
+    shapefile_zip(&path, Encoding::Auto, citydata_lake::limits::DecompressLimits::default())
+}
+
+#[test]
+fn the_unmutated_layer_reads_in_either_encoding_without_a_cpg() {
+    for gbk in [true, false] {
+        let mut s = read_layer(&shapefile_layer(gbk)).unwrap();
+        assert_eq!(s.headers(), ["mc", "rk", "geometry"]);
+        let b = s.next_batch().unwrap().unwrap();
+        let names = b.columns[0].as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+        assert_eq!((names.value(0), names.value(1)), ("海陵0", "海陵1"), "gbk: {gbk}");
+    }
+}
+
+#[test]
+fn a_deleted_record_is_refused_rather_than_shifting_the_shapes() {
+    let mut layer = shapefile_layer(true);
+    let dbf = &mut layer[2].1;
+    let header = usize::from(u16::from_le_bytes([dbf[8], dbf[9]]));
+    dbf[header] = b'*';
+    match read_layer(&layer) {
+        Err(citydata_lake::LakeError::Input { code, .. }) => assert_eq!(code, "dbf_deleted_records"),
+        other => panic!("{:?}", other.map(|s| s.headers().to_vec())),
+    }
 }

@@ -116,6 +116,15 @@ async fn every_public_page_answers_in_chinese_and_english() {
     // Search paging and facets link to themselves.
     let (_, html) = page(&anon, &app, "/datasets?share=unconditional").await;
     assert!(html.contains("aria-current=\"true\""), "the selected facet is marked");
+    // Search by region: the 行政区划 facet names divisions by GB/T 2260, and picking one keeps
+    // the resources covering it (an exact match: city-wide ones stay under 321200).
+    let (_, html) = page(&anon, &app, "/datasets?lang=zh").await;
+    assert!(html.contains("行政区划") && html.contains("兴化市（321281）"), "the region facet");
+    let (_, html) = page(&anon, &app, "/datasets?region=321281&lang=zh").await;
+    assert!(html.contains("景区实时客流"), "a resource covering 兴化市");
+    assert!(!html.contains("企业登记信息"), "a city-wide resource is not listed under a district");
+    let (_, html) = page(&anon, &app, "/datasets?region=321200&lang=zh").await;
+    assert!(html.contains("企业登记信息") && !html.contains("景区实时客流"));
 }
 
 #[tokio::test]
