@@ -277,3 +277,97 @@ fn column_pairs_agree_with_text_cells_row_for_row() {
         assert_ne!(crs == Crs::Cgcs2000, validator != "crs:cgcs2000");
     }
 }
+
+/// A spatial table written before the hidden bounding-box columns existed gains them on the
+/// next append and upsert, and `within(bbox)` keeps answering exactly over old and new rows
+/// (old rows have NULL boxes and go to the exact predicate); no read shows the hidden columns.
+#[tokio::test]
+async fn bounding_box_columns_arrive_on_old_tables_and_within_stays_exact() {
+    use arrow::array::{Array, BinaryArray, RecordBatch, StringArray};
+    use citydata_domain::filter::Filter;
+    use citydata_domain::geo::Geometry;
+    use citydata_lake::governed::GovernedRead;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let rid = Uuid::new_v4();
+    let input: ResourceInput = serde_json::from_value(json!({
+        "name": "点位", "abstract": "x", "provider": "gaj",
+        "classification": {"class": "basic", "theme": "geospatial"}, "format": {"category": "database"},
+        "items": [{"name": "mc", "title": "名称", "key": true}, {"name": "wz", "title": "位置", "data_type": "point"}],
+        "share": {"type": "unconditional"}, "open": {"type": "none"}, "update_cycle": "daily"
+    }))
+    .unwrap();
+    let items = ResourceDraft::parse(&input).unwrap().content.items;
+    // The old table: the items' columns only, one point inside the box and one outside.
+    let old_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("mc", arrow::datatypes::DataType::Utf8, true),
+        arrow::datatypes::Field::new("wz", arrow::datatypes::DataType::Binary, true),
+    ]));
+    let wkb = |x: f64, y: f64| Geometry::Point(x, y).to_wkb();
+    let old = RecordBatch::try_new(
+        old_schema.clone(),
+        vec![
+            std::sync::Arc::new(StringArray::from(vec!["旧内", "旧外"])),
+            std::sync::Arc::new(BinaryArray::from(vec![wkb(119.91, 32.41).as_slice(), wkb(119.99, 32.49).as_slice()])),
+        ],
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(Ok(old)).await.unwrap();
+    drop(tx);
+    let tag = citydata_lake::table::CommitTag { app_id: None, ingest_id: "old" };
+    lake.write(rid, old_schema, WriteMode::Append, &["mc".into()], rx, tag).await.unwrap();
+    let ingest_rows = |mode: WriteMode, csv: &'static str| {
+        let spec = IngestSpec {
+            resource_id: rid,
+            items: items.clone(),
+            rules: vec![],
+            mode,
+            policy: Policy::Quarantine,
+            ignore_extra: false,
+            ingest_id: Uuid::new_v4(),
+            idempotency_key: None,
+            quality_rules: vec![],
+            references: Default::default(),
+            key_range: None,
+        };
+        let lake = &lake;
+        async move { ingest(lake, spec, source(csv), None).await.unwrap() }
+    };
+    ingest_rows(WriteMode::Append, "名称,经度,纬度\n新内,119.92,32.42\n新外,120.5,32.9\n").await;
+    // An upsert moves 旧外 into the box and 新内 out of it.
+    ingest_rows(WriteMode::Upsert, "名称,经度,纬度\n旧外,119.93,32.43\n新内,120.6,32.95\n").await;
+    let b = citydata_domain::geo::BBox { min_lon: 119.9, min_lat: 32.4, max_lon: 119.95, max_lat: 32.45 };
+    let filter = Filter::Within { item: items[1].name.clone(), bbox: b };
+    let masks = std::collections::BTreeMap::new();
+    let read = GovernedRead {
+        fields: vec![items[0].name.clone(), items[1].name.clone()],
+        masks: &masks,
+        filters: vec![&filter],
+        sort: vec![(items[0].name.clone(), false)],
+        offset: 0,
+        limit: None,
+        version: None,
+        secret: b"k",
+        contains: vec![],
+        order: None,
+        spatial: vec![items[1].name.clone()],
+        regions: None,
+    };
+    let batches = lake.read_governed(rid, &read).await.unwrap();
+    let mut names = Vec::new();
+    for b in &batches {
+        assert!(b.schema().fields().iter().all(|f| !f.name().starts_with("__citydata")), "{:?}", b.schema());
+        let mc = b.column_by_name("mc").unwrap_or_else(|| panic!("{:?}", b.schema()));
+        let mc = arrow::compute::cast(mc, &arrow::datatypes::DataType::Utf8).unwrap();
+        let mc = mc.as_any().downcast_ref::<StringArray>().unwrap().clone();
+        names.extend((0..mc.len()).map(|i| mc.value(i).to_string()));
+    }
+    names.sort();
+    assert_eq!(names, vec!["旧内", "旧外"]);
+    // The new rows carry their boxes; the old row no one rewrote has none.
+    let boxes =
+        lake.query(rid, None, "SELECT mc, \"__citydata_xmin_wz\" IS NULL AS none FROM t ORDER BY mc").await.unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&boxes).unwrap().to_string();
+    assert!(text.contains("旧内 | true") && text.contains("新外 | false"), "{text}");
+}
