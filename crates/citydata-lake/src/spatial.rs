@@ -338,7 +338,7 @@ pub fn bbox_arrays(a: &ArrayRef) -> crate::Result<[ArrayRef; 4]> {
 /// columns (a geometry inside a box or a polygon has its bounding box inside theirs). Rows
 /// written before the columns existed have NULLs there and pass to the exact predicate.
 pub fn bbox_guard(item: &str, outer: &BBox) -> Expr {
-    let [xmin, ymin, xmax, ymax] = crate::schema::bbox_columns(item).map(ident);
+    let [xmin, ymin, xmax, ymax] = crate::schema::bbox_columns(item).map(|c| ident(c));
     let lit = |v: f64| datafusion::prelude::lit(ScalarValue::Float64(Some(v)));
     let inside = xmin
         .clone()
