@@ -619,14 +619,6 @@ impl Converter {
         }
 
         let mask = BooleanArray::from(failures.iter().map(|f| self.keep_all || f.is_empty()).collect::<Vec<_>>());
-        // The spatial items' hidden bounding boxes, after the items (the schema's order).
-        let mut boxes = Vec::new();
-        for (idx, item) in self.items.iter().enumerate() {
-            if item.data_type.is_spatial() {
-                boxes.extend(crate::spatial::bbox_arrays(&columns[idx])?);
-            }
-        }
-        columns.extend(boxes);
         let full = RecordBatch::try_new(self.schema.clone(), columns)?;
         let batch = arrow::compute::filter_record_batch(&full, &mask)?;
         let mut invalid = Vec::new();

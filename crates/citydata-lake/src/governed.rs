@@ -8,7 +8,6 @@ use crate::table::Lake;
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
 use citydata_domain::filter::{CmpOp, Filter, Literal};
-use citydata_domain::geo::BBox;
 use citydata_domain::mask::MaskSpec;
 use citydata_domain::resource::ItemName;
 use datafusion::common::ScalarValue;
@@ -174,28 +173,10 @@ fn literal(v: &Literal) -> Expr {
 
 /// A filter as a DataFusion expression over the table's columns.
 pub fn filter_expr(f: &Filter) -> Expr {
-    filter_expr_in(f, &|_| false)
-}
-
-/// [`filter_expr`] over a frame whose columns `has` tells: spatial filters are guarded by the
-/// item's hidden bounding-box columns when the table has them (cheap range conditions first,
-/// Parquet statistics, then the exact predicate on the WKB).
-pub fn filter_expr_in(f: &Filter, has: &dyn Fn(&str) -> bool) -> Expr {
-    let guarded = |item: &ItemName, outer: BBox, exact: Expr| -> Expr {
-        if has(&crate::schema::bbox_columns(item.as_str())[0]) {
-            crate::spatial::bbox_guard(item.as_str(), &outer).and(exact)
-        } else {
-            exact
-        }
-    };
     match f {
-        Filter::And(a, b) => filter_expr_in(a, has).and(filter_expr_in(b, has)),
-        Filter::Or(a, b) => filter_expr_in(a, has).or(filter_expr_in(b, has)),
-        Filter::Not(a) => !filter_expr_in(a, has),
-        Filter::Within { item, bbox } => guarded(item, *bbox, crate::spatial::within_expr(item.as_str(), bbox)),
-        Filter::WithinRegion { item, code, shape } => {
-            guarded(item, shape.bbox(), crate::spatial::within_region_expr(item.as_str(), code, shape))
-        }
+        Filter::And(a, b) => filter_expr(a).and(filter_expr(b)),
+        Filter::Or(a, b) => filter_expr(a).or(filter_expr(b)),
+        Filter::Not(a) => !filter_expr(a),
         Filter::Cmp { item, op, value } => {
             let c = ident(item.as_str());
             let v = literal(value);
@@ -212,6 +193,8 @@ pub fn filter_expr_in(f: &Filter, has: &dyn Fn(&str) -> bool) -> Expr {
             ident(item.as_str()).in_list(values.iter().map(literal).collect(), *negated)
         }
         Filter::Between { item, low, high } => ident(item.as_str()).between(literal(low), literal(high)),
+        Filter::Within { item, bbox } => crate::spatial::within_expr(item.as_str(), bbox),
+        Filter::WithinRegion { item, code, shape } => crate::spatial::within_region_expr(item.as_str(), code, shape),
         Filter::Distance { item, lon, lat, meters, inclusive } => {
             crate::spatial::distance_expr(item.as_str(), *lon, *lat, *meters, *inclusive)
         }
@@ -328,10 +311,8 @@ impl Lake {
 
     fn filtered(df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
         let mut df = df;
-        let names: std::collections::HashSet<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let has = |c: &str| names.contains(c);
         for f in &r.filters {
-            df = df.filter(filter_expr_in(f, &has))?;
+            df = df.filter(filter_expr(f))?;
         }
         for (items, text) in &r.contains {
             let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
@@ -641,9 +622,7 @@ impl Lake {
         let ctx = SessionContext::new();
         let df = ctx.read_table(Arc::new(DeltaCdfTableProvider::try_new(builder)?))?;
         let version_col = || datafusion::prelude::cast(ident("_commit_version"), DataType::Int64);
-        let names: std::collections::HashSet<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let has = |c: &str| names.contains(c);
-        let inside = r.filters.iter().map(|f| filter_expr_in(f, &has)).reduce(|a, b| a.and(b));
+        let inside = r.filters.iter().map(|f| filter_expr(f)).reduce(|a, b| a.and(b));
         let columns: Vec<Expr> = df.schema().fields().iter().map(|f| ident(f.name())).collect();
         let df = match inside {
             // No filter: every change as it is; the old image of an update is not sent.

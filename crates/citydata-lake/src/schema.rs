@@ -37,28 +37,16 @@ pub fn arrow_type(t: DataType) -> A {
 /// One nullable field per item, named by the item's name, with its Chinese title in metadata.
 /// (Required items are enforced by validation; keeping fields nullable lets nullable items be
 /// added later without rewriting the table.)
-///
-/// After the items, each spatial item has four hidden `Float64` columns, its bounding box
-/// ([`bbox_columns`]): written at ingest, never projected, read only by the spatial filters
-/// so that cheap range conditions (and Parquet statistics) come before decoding the WKB.
 pub fn table_schema(items: &[InfoItem]) -> SchemaRef {
-    let mut fields: Vec<Field> = items
-        .iter()
-        .map(|i| {
-            Field::new(i.name.as_str(), arrow_type(i.data_type), true)
-                .with_metadata(HashMap::from([("title".to_string(), i.title.clone())]))
-        })
-        .collect();
-    for i in items.iter().filter(|i| i.data_type.is_spatial()) {
-        fields.extend(bbox_columns(i.name.as_str()).into_iter().map(|c| Field::new(c, A::Float64, true)));
-    }
-    Arc::new(Schema::new(fields))
-}
-
-/// The hidden bounding-box columns of spatial item `item`: min lon, min lat, max lon, max lat.
-/// Item names cannot start with `__citydata` (reserved), so these never collide with an item.
-pub fn bbox_columns(item: &str) -> [String; 4] {
-    ["xmin", "ymin", "xmax", "ymax"].map(|k| format!("__citydata_{k}_{item}"))
+    Arc::new(Schema::new(
+        items
+            .iter()
+            .map(|i| {
+                Field::new(i.name.as_str(), arrow_type(i.data_type), true)
+                    .with_metadata(HashMap::from([("title".to_string(), i.title.clone())]))
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The quarantine table's schema.

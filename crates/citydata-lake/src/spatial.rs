@@ -314,41 +314,6 @@ pub fn pair_column(
     (Arc::new(b.finish()), out)
 }
 
-/// The bounding boxes of a WKB column, as the four hidden columns
-/// ([`crate::schema::bbox_columns`]); NULL where the geometry is NULL or unreadable.
-pub fn bbox_arrays(a: &ArrayRef) -> crate::Result<[ArrayRef; 4]> {
-    let a = arrow::compute::cast(a, &DataType::Binary)?;
-    let a = a.as_any().downcast_ref::<BinaryArray>().expect("cast to Binary");
-    let mut b: [arrow::array::Float64Builder; 4] =
-        std::array::from_fn(|_| arrow::array::Float64Builder::with_capacity(a.len()));
-    for i in 0..a.len() {
-        match (!a.is_null(i)).then(|| geometry(a.value(i))).flatten().map(|g| g.bbox()) {
-            Some(x) => {
-                for (k, v) in [x.min_lon, x.min_lat, x.max_lon, x.max_lat].into_iter().enumerate() {
-                    b[k].append_value(v);
-                }
-            }
-            None => b.iter_mut().for_each(|b| b.append_null()),
-        }
-    }
-    Ok(b.map(|mut b| Arc::new(b.finish()) as ArrayRef))
-}
-
-/// The range conditions a geometry inside `outer` must meet on its item's hidden bounding-box
-/// columns (a geometry inside a box or a polygon has its bounding box inside theirs). Rows
-/// written before the columns existed have NULLs there and pass to the exact predicate.
-pub fn bbox_guard(item: &str, outer: &BBox) -> Expr {
-    let [xmin, ymin, xmax, ymax] = crate::schema::bbox_columns(item).map(|c| ident(c));
-    let lit = |v: f64| datafusion::prelude::lit(ScalarValue::Float64(Some(v)));
-    let inside = xmin
-        .clone()
-        .gt_eq(lit(outer.min_lon))
-        .and(ymin.gt_eq(lit(outer.min_lat)))
-        .and(xmax.lt_eq(lit(outer.max_lon)))
-        .and(ymax.lt_eq(lit(outer.max_lat)));
-    xmin.is_null().or(inside)
-}
-
 /// The longitude/latitude column pair feeding a point item with no column of its own:
 /// `经度`/`纬度`, `lon`/`lat`, `lng`/`lat`, `longitude`/`latitude`, or `<item>_lon`/`<item>_lat`.
 pub fn lon_lat_columns(item: &InfoItem, headers: &[String], used: &[bool]) -> Option<(usize, usize)> {

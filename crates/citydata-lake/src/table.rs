@@ -399,8 +399,6 @@ impl Lake {
                 let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
                 let builder = table
                     .merge(source, predicate)
-                    // Tables written before the hidden bounding-box columns gain them.
-                    .with_merge_schema(true)
                     .with_source_alias("source")
                     .with_target_alias("target")
                     .with_writer_properties(writer_properties(keys))
@@ -409,11 +407,9 @@ impl Lake {
                     let cols = columns.clone();
                     // Only rows that differ are rewritten: an unchanged row is no update in
                     // the change feed (re-uploading the same file changes nothing).
-                    // The hidden columns follow their item's value, which is compared already
-                    // (and a table written before them has no such target column).
                     let changed = columns
                         .iter()
-                        .filter(|c| !keys.contains(c) && !c.starts_with("__citydata"))
+                        .filter(|c| !keys.contains(c))
                         .map(|c| {
                             let (t, s) = (format!("target.{}", quote(c)), format!("source.{}", quote(c)));
                             // `IS DISTINCT FROM`, spelled so that delta-rs' merge planner takes it.

@@ -146,9 +146,7 @@ impl ItemName {
         let ok = !t.is_empty()
             && t.len() <= 64
             && (t.as_bytes()[0].is_ascii_alphabetic() || t.as_bytes()[0] == b'_')
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            // Reserved for the platform's hidden columns (bounding boxes, paging order).
-            && !t.to_ascii_lowercase().starts_with("__citydata");
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if ok {
             Ok(Self(t.to_ascii_lowercase()))
         } else {
