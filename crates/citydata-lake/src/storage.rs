@@ -1,6 +1,7 @@
 //! Where the lake's objects live when it is not a local directory: S3-compatible object
-//! storage (`lake_url = "s3://bucket/prefix"`), through `object_store`'s S3 store as delta-rs
-//! registers it. Commits are conditional puts (`If-None-Match: *` on the next
+//! storage (`lake_url = "s3://bucket/prefix"`), through `object_store`'s S3 store, registered
+//! with delta-rs by [`register_s3`] (not delta-rs' own `s3` feature, which links the AWS SDK for
+//! credential chains `object_store` resolves itself). Commits are conditional puts (`If-None-Match: *` on the next
 //! `_delta_log/<version>.json`), so two nodes committing to one table never overwrite each
 //! other: the second sees the version exists, and delta-rs either rebases its commit (an append
 //! beside an append) or gives up with a conflict that the API answers as 409 `write_conflict`.
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 /// The S3 settings of a lake on `s3://` (figment section `[lake_s3]`, environment
 /// `CITYDATA__LAKE_S3__ENDPOINT` …). Every field is optional: without an endpoint the store is
-/// Amazon S3 and credentials come from the usual AWS environment and profile chain.
+/// Amazon S3 and credentials come from the AWS environment (variables, web identity, container
+/// or instance credentials; `~/.aws` profile files are not read).
 #[derive(Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Settings {
@@ -118,6 +120,62 @@ impl StorageProblem {
         } else {
             Self::Failed
         }
+    }
+}
+
+/// delta-rs' object store for `s3://` and `s3a://` lakes: `object_store`'s S3 client built from
+/// the AWS environment (`AWS_ACCESS_KEY_ID`, web identity, container and instance credentials)
+/// and the lake's storage options, with delta-rs' retry settings. delta-rs' own `s3` feature
+/// did the same through the AWS SDK (about 460 lines of Cargo.lock: STS, SSO, the smithy
+/// runtime); the one thing it added, `~/.aws` profile files, is documented as not read
+/// (credentials go in `[lake_s3]` or the environment).
+#[derive(Debug, Default)]
+struct S3StoreFactory;
+
+impl deltalake::logstore::ObjectStoreFactory for S3StoreFactory {
+    fn parse_url_opts(
+        &self,
+        url: &url::Url,
+        config: &deltalake::logstore::StorageConfig,
+    ) -> deltalake::DeltaResult<(deltalake::logstore::ObjectStoreRef, object_store::path::Path)> {
+        let bucket = url.host_str().unwrap_or_default();
+        let mut b = AmazonS3Builder::from_env().with_url(format!("s3://{bucket}")).with_retry(config.retry.clone());
+        for (k, v) in &config.raw {
+            if let Ok(key) = AmazonS3ConfigKey::from_str(&k.to_ascii_lowercase()) {
+                b = b.with_config(key, v.clone());
+            }
+        }
+        let store = b.build()?;
+        let prefix = object_store::path::Path::parse(url.path())?;
+        Ok((std::sync::Arc::new(store), prefix))
+    }
+}
+
+/// The plain Delta log store (commits are conditional puts) for `s3://` lakes.
+#[derive(Debug, Default)]
+struct S3LogStoreFactory;
+
+impl deltalake::logstore::LogStoreFactory for S3LogStoreFactory {
+    fn with_options(
+        &self,
+        prefixed_store: deltalake::logstore::ObjectStoreRef,
+        root_store: deltalake::logstore::ObjectStoreRef,
+        location: &url::Url,
+        options: &deltalake::logstore::StorageConfig,
+    ) -> deltalake::DeltaResult<std::sync::Arc<dyn deltalake::logstore::LogStore>> {
+        Ok(deltalake::logstore::default_logstore(prefixed_store, root_store, location, options))
+    }
+}
+
+/// Registers [`S3StoreFactory`] and the plain log store for `s3://` and `s3a://` with delta-rs
+/// (once per process, before the first table is opened).
+pub(crate) fn register_s3() {
+    let stores = std::sync::Arc::new(S3StoreFactory);
+    let logs = std::sync::Arc::new(S3LogStoreFactory);
+    for scheme in ["s3://", "s3a://"] {
+        let url = url::Url::parse(scheme).expect("a scheme URL");
+        deltalake::logstore::object_store_factories().insert(url.clone(), stores.clone());
+        deltalake::logstore::logstore_factories().insert(url, logs.clone());
     }
 }
 
