@@ -199,7 +199,9 @@ impl Default for CoreConfig {
 pub struct Core {
     store: Arc<dyn Store>,
     regions: regions::RegionsCache,
-    config: CoreConfig,
+    /// Shared, not copied: every handler and middleware clones the state per request, and the
+    /// configuration holds texts and calendars (a deep copy was ~10% of a metadata read's CPU).
+    config: Arc<CoreConfig>,
     login_limiter: Arc<ratelimit::FailureLimiter>,
     /// Failed logins per client address (any username) and per username (any client).
     login_client_limiter: Arc<ratelimit::FailureLimiter>,
@@ -262,7 +264,7 @@ impl Core {
             oidc,
             store,
             regions: Arc::default(),
-            config,
+            config: Arc::new(config),
             login_limiter,
             login_client_limiter,
             login_user_limiter,

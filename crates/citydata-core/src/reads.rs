@@ -385,6 +385,10 @@ pub struct AggregateParams {
     pub version: Option<i64>,
     /// `day`, `month` or `year`: date and datetime groups by that period of the local calendar.
     pub bucket: Option<String>,
+    /// More groups than this is refused (`too_many_groups`), decided on a sample first when it
+    /// already has more (the portal's charts: a column of names makes no chart and should not
+    /// cost a grouping of every name). `None`: no limit.
+    pub max_groups: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -527,6 +531,7 @@ impl Core {
                 },
                 &metrics,
                 allow.min_group_size,
+                params.max_groups,
             )
             .await
             .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;

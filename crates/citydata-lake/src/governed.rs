@@ -2,6 +2,7 @@
 //! row filter AND the caller's filter on the raw values, then the projection of the allowed
 //! items with their masks, then sorting and paging on what the caller may see.
 
+use crate::LakeError;
 use crate::error::Result;
 use crate::mask;
 use crate::table::Lake;
@@ -277,6 +278,27 @@ fn read_runtime() -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
     .clone()
 }
 
+/// Rows of the sample [`Lake::aggregate_governed`] counts groups on before the whole table
+/// (one row group of the data files).
+pub const GROUP_PROBE_ROWS: usize = 65_536;
+
+/// `batches` without the groups whose `count` is below `k`, and how many those were (order kept).
+fn drop_small_groups(batches: Vec<RecordBatch>, k: i64) -> Result<(Vec<RecordBatch>, u64)> {
+    use arrow::array::{Array, BooleanArray, Int64Array};
+    let mut kept = Vec::with_capacity(batches.len());
+    let mut dropped = 0u64;
+    for b in batches {
+        let counts = b
+            .column_by_name("count")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            .ok_or_else(|| LakeError::Other("aggregate without its count".into()))?;
+        let keep: BooleanArray = counts.iter().map(|c| Some(c.unwrap_or(0) >= k)).collect();
+        dropped += (keep.len() - keep.true_count()) as u64;
+        kept.push(arrow::compute::filter_record_batch(&b, &keep)?);
+    }
+    Ok((kept, dropped))
+}
+
 /// How an aggregate groups: the group items, their `bucket` (`day`/`month`/`year`, a class
 /// width, grid metres for a spatial item, or `region`) and the districts `region` uses.
 #[derive(Clone, Copy)]
@@ -417,6 +439,12 @@ impl Lake {
 
     /// Grouped metrics over what the read may see (grouping on the masked values). Groups with
     /// fewer rows than `min_group` are dropped; returns the batches and how many were dropped.
+    ///
+    /// With `max_groups`, more groups than that is an error (`too_many_groups`), found first on
+    /// a sample of the first [`GROUP_PROBE_ROWS`] rows the read lets through: a grouping by a
+    /// column of names then costs a sample's scan, not a hash table of every distinct value.
+    /// The sample decides only a refusal the full answer would make too (a sample cannot have
+    /// more groups than the whole).
     pub async fn aggregate_governed(
         &self,
         id: Uuid,
@@ -424,6 +452,7 @@ impl Lake {
         grouping: &Grouping<'_>,
         metrics: &[(Metric, Option<ItemName>)],
         min_group: Option<u32>,
+        max_groups: Option<usize>,
     ) -> Result<(Vec<RecordBatch>, u64)> {
         let Grouping { items: group_by, bucket, regions } = *grouping;
         use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
@@ -462,8 +491,13 @@ impl Lake {
                         DataType::Timestamp(..) => {
                             datafusion::prelude::cast(trunc(ident(g.as_str())), crate::schema::local_timestamp_type())
                         }
+                        // A date has no zone: truncated as a naive timestamp at its midnight
+                        // (the same day, month and year; no per-value zone arithmetic).
                         DataType::Date32 => datafusion::prelude::cast(
-                            trunc(datafusion::prelude::cast(ident(g.as_str()), crate::schema::local_timestamp_type())),
+                            trunc(datafusion::prelude::cast(
+                                ident(g.as_str()),
+                                DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None),
+                            )),
                             DataType::Date32,
                         ),
                         _ => continue,
@@ -498,20 +532,38 @@ impl Lake {
                 .alias(name),
             );
         }
-        let grouped = df.aggregate(groups.clone(), aggs)?;
-        let (kept, dropped) = match min_group {
-            Some(k) => {
-                let dropped = grouped.clone().filter(ident("count").lt(lit(i64::from(k))))?.count().await? as u64;
-                (grouped.filter(ident("count").gt_eq(lit(i64::from(k))))?, dropped)
+        let too_many = |n: usize| LakeError::Input {
+            code: "too_many_groups",
+            message: format!(
+                "分组超过 {n} 个：请按取值较少的信息项分组、使用 bucket 或加筛选条件 / more than {n} groups: group by an item with fewer values, use bucket, or filter"
+            ),
+            line: None,
+            column: Some("group_by".into()),
+        };
+        if let Some(m) = max_groups.filter(|_| !groups.is_empty()) {
+            let probe = df.clone().limit(0, Some(GROUP_PROBE_ROWS))?.aggregate(groups.clone(), vec![])?.count().await?;
+            if probe > m {
+                return Err(too_many(m));
             }
-            None => (grouped, 0),
-        };
-        let kept = if groups.is_empty() {
-            kept
+        }
+        let grouped = df.aggregate(groups.clone(), aggs)?;
+        let grouped = if groups.is_empty() {
+            grouped
         } else {
-            kept.sort(groups.iter().map(|g| g.clone().sort(true, false)).collect())?
+            grouped.sort(groups.iter().map(|g| g.clone().sort(true, false)).collect())?
         };
-        Ok((kept.collect().await?, dropped))
+        // One aggregation: the small groups are counted and dropped from its answer (before,
+        // the public's suppression ran the whole aggregation twice).
+        let batches = grouped.collect().await?;
+        if let Some(m) = max_groups
+            && batches.iter().map(RecordBatch::num_rows).sum::<usize>() > m
+        {
+            return Err(too_many(m));
+        }
+        match min_group {
+            Some(k) => drop_small_groups(batches, i64::from(k)),
+            None => Ok((batches, 0)),
+        }
     }
 
     /// The read as an opaque table for the SQL sandbox. `None` when empty.

@@ -274,7 +274,10 @@ async fn charts(state: &AppState, ctx: &Ctx, r: &Resource, readable: &[Value]) -
         let title = format!("{} · {}", i.title, ctx.m("chart_counts"));
         match i.data_type {
             DataType::String if texts < 2 => {
-                let params = AggregateParams { group_by: Some(i.name.to_string()), ..Default::default() };
+                // Many distinct values (names, addresses) make no chart: refused on a sample
+                // of the rows before the whole table is grouped.
+                let params =
+                    AggregateParams { group_by: Some(i.name.to_string()), max_groups: Some(40), ..Default::default() };
                 let Ok(a) = core.aggregate(&ctx.meta, ctx.principal.as_ref(), &id, &params).await else { continue };
                 let mut data: Vec<(String, f64)> = a
                     .rows

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 /// Install the global log subscriber; `RUST_LOG` overrides the default `info` level.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,deltalake_core=off,delta_kernel=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,deltalake_core=off,delta_kernel=off,buoyant_kernel=off"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -479,6 +479,7 @@ pub async fn aggregate(
         filter: q.filter,
         version: q.version,
         bucket: q.bucket,
+        max_groups: None,
     };
     Ok(Json(state.core.aggregate(&meta, p.as_ref(), &id, &params).await?))
 }

@@ -66,3 +66,51 @@ async fn numeric_classes_are_exact_for_the_provider_and_small_ones_suppressed_fo
         assert!(e.to_string().contains("bucket"), "{bad}: {e}");
     }
 }
+
+/// A group limit (the portal's charts ask for at most 40) refuses a grouping by a column of
+/// many values, for the provider and the public alike, and lets a small one through with the
+/// same answer as without it; the public's small groups are still counted as suppressed.
+#[tokio::test]
+async fn a_group_limit_refuses_many_groups_and_changes_nothing_below_it() {
+    use citydata_core::reads::AggregateParams;
+    let app = spawn_app().await;
+    load_enterprises(&app).await;
+    let core = &app.core;
+    let meta = citydata_core::RequestMeta::default();
+    let steward = core.cli_principal("scjgj-steward").await.unwrap();
+    let v: Value =
+        new_client().get(app.url("/api/v1/resources/102%2F000001")).send().await.unwrap().json().await.unwrap();
+    let items: Vec<String> =
+        v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()).collect();
+    let by = |item: &str, max: Option<usize>| AggregateParams {
+        group_by: Some(item.to_string()),
+        max_groups: max,
+        ..Default::default()
+    };
+    // The key (统一社会信用代码) has one group per row: 300 > 40.
+    let key = v["items"].as_array().unwrap().iter().find(|i| i["key"] == true).unwrap()["name"].as_str().unwrap();
+    let all = core.aggregate(&meta, Some(&steward), "102/000001", &by(key, None)).await.unwrap();
+    assert_eq!(all.rows.len() as u64, ROWS);
+    for who in [Some(&steward), None] {
+        let e = core.aggregate(&meta, who, "102/000001", &by(key, Some(40))).await.unwrap_err();
+        assert_eq!(e.code(), "too_many_groups", "{e}");
+        assert!(e.to_string().contains("group_by") || e.to_string().contains("分组"), "{e}");
+    }
+    // At most 40 groups: the same answer as without a limit, for both audiences.
+    let mut checked = 0;
+    for item in &items {
+        let Ok(unlimited) = core.aggregate(&meta, None, "102/000001", &by(item, None)).await else { continue };
+        let total = unlimited.rows.len() as u64 + unlimited.suppressed_groups;
+        if total == 0 || total > 40 {
+            continue;
+        }
+        for who in [Some(&steward), None] {
+            let a = core.aggregate(&meta, who, "102/000001", &by(item, None)).await.unwrap();
+            let b = core.aggregate(&meta, who, "102/000001", &by(item, Some(40))).await.unwrap();
+            assert_eq!(a.rows, b.rows, "{item}");
+            assert_eq!(a.suppressed_groups, b.suppressed_groups, "{item}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "a column of at most 40 values among {items:?}");
+}
