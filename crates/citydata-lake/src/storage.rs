@@ -104,10 +104,18 @@ pub enum StorageProblem {
 
 impl StorageProblem {
     fn classify(text: &str) -> Self {
-        let t = text.to_lowercase();
+        // The engine's text names the request (endpoint, port, bucket) and its durations; a
+        // port such as 40371 or a retry after 1.403 s once read as "403". Only the words of
+        // the answer are looked at: URLs are dropped, and the status only as "403 Forbidden".
+        let t = text
+            .split_whitespace()
+            .filter(|w| !w.contains("://"))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
         if t.contains("nosuchbucket") || t.contains("bucket does not exist") {
             Self::BucketMissing
-        } else if ["invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "forbidden", "403"]
+        } else if ["invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "forbidden"]
             .iter()
             .any(|k| t.contains(k))
         {
@@ -267,5 +275,16 @@ mod tests {
         assert_eq!(StorageProblem::classify("InvalidAccessKeyId"), StorageProblem::CredentialsRejected);
         assert_eq!(StorageProblem::classify("error sending request: Connection refused"), StorageProblem::Unreachable);
         assert_eq!(StorageProblem::classify("weird"), StorageProblem::Failed);
+        // A port or a duration with 403 in it is not a refusal (CI once failed on this).
+        assert_eq!(
+            StorageProblem::classify(
+                "Error performing GET http://127.0.0.1:40371/b?list-type=2 in 1.403s - error sending request"
+            ),
+            StorageProblem::Unreachable
+        );
+        assert_eq!(
+            StorageProblem::classify("Server returned non-2xx status code: 403 Forbidden: <Error/>"),
+            StorageProblem::CredentialsRejected
+        );
     }
 }
