@@ -34,9 +34,11 @@ if ! pg_lsclusters -h | awk -v v="$version" '$1==v && $2=="main" {print $4}' | g
             rm -f "$lock" "${lock%.lock}"
         fi
     done
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    # After an unclean stop the server replays its WAL first, which can outlast pg_ctl's own
+    # wait ("server did not start in time") while the server goes on starting: wait below.
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || echo "pg_ctlcluster: still starting" >&2
 fi
-for _ in $(seq 1 60); do
+for _ in $(seq 1 240); do
     if pg_isready -q -h 127.0.0.1 -p 5432; then break; fi
     sleep 0.5
 done

@@ -17,6 +17,7 @@ pub mod files;
 pub mod governed;
 pub mod ingest;
 pub mod limits;
+pub mod local_store;
 pub mod mask;
 pub mod quality;
 pub mod read;

@@ -107,12 +107,7 @@ impl StorageProblem {
         // The engine's text names the request (endpoint, port, bucket) and its durations; a
         // port such as 40371 or a retry after 1.403 s once read as "403". Only the words of
         // the answer are looked at: URLs are dropped, and the status only as "403 Forbidden".
-        let t = text
-            .split_whitespace()
-            .filter(|w| !w.contains("://"))
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
+        let t = text.split_whitespace().filter(|w| !w.contains("://")).collect::<Vec<_>>().join(" ").to_lowercase();
         if t.contains("nosuchbucket") || t.contains("bucket does not exist") {
             Self::BucketMissing
         } else if ["invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "forbidden"]

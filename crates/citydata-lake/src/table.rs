@@ -191,7 +191,10 @@ impl Lake {
     /// A lake at `root` whose object store takes these delta-rs storage options
     /// ([`crate::storage::S3Settings::storage_options`]).
     pub fn with_storage_options(root: &str, options: std::collections::HashMap<String, String>) -> Result<Self> {
-        REGISTER.call_once(crate::storage::register_s3);
+        REGISTER.call_once(|| {
+            crate::storage::register_s3();
+            crate::local_store::register_local();
+        });
         let url = if root.contains("://") {
             Url::parse(root).map_err(|e| LakeError::Other(format!("lake_url {root}: {e}")))?
         } else {

@@ -86,7 +86,12 @@ async fn valid_rows_commit_invalid_rows_are_quarantined_with_their_rule() {
         assert!(rules.contains(&rule), "{rule} missing from {rules:?}");
     }
     assert_eq!(r.sample[0].line, 4);
+    let inline_before = citydata_lake::local_store::inline_reads();
     assert_eq!(count(&lake, rid).await, 2);
+    assert!(
+        citydata_lake::local_store::inline_reads() > inline_before,
+        "a local table is read through the lake's inline store"
+    );
     let q = lake.query_quarantine(rid, "SELECT rule, line FROM t ORDER BY line").await.unwrap();
     assert_eq!(q.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
     // Decimals keep their value.
