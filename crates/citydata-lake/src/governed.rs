@@ -319,7 +319,7 @@ impl Lake {
         id: Uuid,
         version: Option<i64>,
     ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
-        let mut table = self.open(self.table_url(id)?).await?;
+        let mut table = self.open_latest(id).await?;
         let Some(current) = table.version() else { return Ok(None) };
         if let Some(v) = version {
             crate::erase::load_checked(&mut table, v).await?;

@@ -89,6 +89,8 @@ pub struct Lake {
     root: Url,
     /// delta-rs storage options (S3 endpoint, credentials …); empty for a local lake.
     options: Arc<std::collections::HashMap<String, String>>,
+    /// The newest snapshot of recently read tables (shared by every clone of the lake).
+    latest: Arc<crate::latest::LatestSnapshots>,
 }
 
 static REGISTER: Once = Once::new();
@@ -210,7 +212,7 @@ impl Lake {
         if url.scheme() == "s3" && url.host_str().is_none_or(str::is_empty) {
             return Err(LakeError::Other(format!("lake_url {root}: no bucket (s3://bucket/prefix)")));
         }
-        Ok(Self { root: url, options: Arc::new(options) })
+        Ok(Self { root: url, options: Arc::new(options), latest: Default::default() })
     }
 
     /// The lake's root URL (ends in `/`).
@@ -243,6 +245,17 @@ impl Lake {
 
     pub async fn open(&self, url: Url) -> Result<DeltaTable> {
         Ok(DeltaTable::try_from_url_with_storage_options(url, self.storage_options()).await?)
+    }
+
+    /// The resource's table at its newest version, from the snapshot kept by the last read
+    /// when no commit came since ([`crate::latest`]), else opened and kept.
+    pub(crate) async fn open_latest(&self, id: Uuid) -> Result<DeltaTable> {
+        if let Some(t) = self.latest.get(id).await {
+            return Ok(t);
+        }
+        let t = self.open(self.table_url(id)?).await?;
+        self.latest.put(id, &t);
+        Ok(t)
     }
 
     /// The current version of a resource's table (`None` before the first write).

@@ -459,7 +459,15 @@ pub struct AggregateQuery {
     /// spatial groups in grid cells of that many metres (10–100000), each named by the WKT of
     /// its centre.
     pub bucket: Option<String>,
+    /// At most this many groups (1–100000, default 10000); a grouping with more is refused
+    /// with `too_many_groups` (400) instead of answering every value as its own group.
+    pub max_groups: Option<u64>,
 }
+
+/// Groups an HTTP aggregate answers at most unless it asks for fewer or more (up to
+/// [`AGGREGATE_MAX_GROUPS_LIMIT`]): the same order as a SQL answer's 10,000 rows.
+pub const AGGREGATE_MAX_GROUPS: u64 = 10_000;
+pub const AGGREGATE_MAX_GROUPS_LIMIT: u64 = 100_000;
 
 /// Grouped counts and metrics through the gate. For the public, groups smaller than the
 /// threshold (5) are suppressed (GB/T 37964 small-cell suppression) and counted in
@@ -479,9 +487,24 @@ pub async fn aggregate(
         filter: q.filter,
         version: q.version,
         bucket: q.bucket,
-        max_groups: None,
+        max_groups: Some(aggregate_max_groups(q.max_groups)?),
     };
     Ok(Json(state.core.aggregate(&meta, p.as_ref(), &id, &params).await?))
+}
+
+fn aggregate_max_groups(asked: Option<u64>) -> Result<usize, ApiError> {
+    match asked.unwrap_or(AGGREGATE_MAX_GROUPS) {
+        n @ 1..=AGGREGATE_MAX_GROUPS_LIMIT => Ok(n as usize),
+        _ => Err(citydata_core::CoreError::Input {
+            code: "bad_parameter",
+            message: format!(
+                "max_groups 须在 1 到 {AGGREGATE_MAX_GROUPS_LIMIT} 之间 / max_groups must be between 1 and {AGGREGATE_MAX_GROUPS_LIMIT}"
+            ),
+            line: None,
+            column: Some("max_groups".into()),
+        }
+        .into()),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -114,3 +114,30 @@ async fn a_group_limit_refuses_many_groups_and_changes_nothing_below_it() {
     }
     assert!(checked >= 1, "a column of at most 40 values among {items:?}");
 }
+
+/// Over HTTP an aggregate answers at most 10,000 groups unless it asks otherwise
+/// (`max_groups`, 1–100000): a grouping by the key is refused naming `group_by` when it asks
+/// for fewer groups than rows, answered whole when it allows them, and a limit out of range
+/// is refused naming `max_groups`.
+#[tokio::test]
+async fn http_aggregates_have_a_group_limit() {
+    let app = spawn_app().await;
+    load_enterprises(&app).await;
+    let steward = app.login("scjgj-steward").await;
+    let v: Value =
+        new_client().get(app.url("/api/v1/resources/102%2F000001")).send().await.unwrap().json().await.unwrap();
+    let key = v["items"].as_array().unwrap().iter().find(|i| i["key"] == true).unwrap()["name"].as_str().unwrap();
+    let url = |q: &str| app.url(&format!("/api/v1/resources/102%2F000001/aggregate?group_by={key}{q}"));
+    let e = assert_error(steward.get(url("&max_groups=299")).send().await.unwrap(), 400, "too_many_groups").await;
+    assert!(e.to_string().contains("group_by"), "{e}");
+    let all: Value = steward.get(url("&max_groups=300")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["rows"].as_array().map(Vec::len), Some(ROWS as usize), "{all}");
+    let default: Value = steward.get(url("")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(default["rows"], all["rows"], "300 groups are within the default 10,000");
+    for bad in ["&max_groups=0", "&max_groups=100001", "&max_groups=-1", "&max_groups=x"] {
+        let r = steward.get(url(bad)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("max_groups"), "{bad}: {body}");
+    }
+}

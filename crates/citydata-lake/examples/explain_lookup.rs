@@ -1,0 +1,27 @@
+//! `cargo run -p citydata-lake --example explain_lookup -- <table dir> <sql>`: EXPLAIN ANALYZE
+//! of a query over one Delta table in the read session's settings (for profiling reads).
+use datafusion::prelude::*;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let url = url::Url::from_directory_path(std::path::Path::new(&args[1]).canonicalize()?).unwrap();
+    let _lake = citydata_lake::table::Lake::new(&args[1])?; // registers the stores
+    let table = deltalake::DeltaTable::try_from_url(url).await?;
+    let mut config = SessionConfig::new();
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
+    parquet.bloom_filter_on_read = true;
+    let ctx = SessionContext::new_with_config(config);
+    table.update_datafusion_session(&ctx.state())?;
+    ctx.register_table("t", table.table_provider().await?)?;
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        let df = ctx.sql(&args[2]).await?;
+        let b = df.collect().await?;
+        println!("{:?}", t.elapsed());
+        println!("{}", arrow::util::pretty::pretty_format_batches(&b)?);
+    }
+    Ok(())
+}
