@@ -282,3 +282,70 @@ fn column_pairs_agree_with_text_cells_row_for_row() {
         assert_ne!(crs == Crs::Cgcs2000, validator != "crs:cgcs2000");
     }
 }
+
+/// Data files are written for lookups: the key has a bloom filter and no dictionary, pages hold
+/// at most 8,192 rows (the page index can skip to one), and a dictionary stops at 64 KiB
+/// (a column of few values keeps it; a column of many falls back to plain encoding).
+#[tokio::test]
+async fn data_files_are_laid_out_for_lookups() {
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use citydata_lake::table::CommitTag;
+    use parquet::basic::Encoding as PqEncoding;
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let rid = Uuid::new_v4();
+    let n = 20_000;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("few", DataType::Utf8, true),
+        Field::new("many", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{i:018}")))),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| ["海陵区", "高港区", "姜堰区"][i % 3]))),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("江苏省泰州市某路{i}号{}", i * 7919)))),
+        ],
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(Ok(batch)).await.unwrap();
+    drop(tx);
+    let keys = vec!["k".to_string()];
+    lake.write(rid, schema, WriteMode::Append, &keys, rx, CommitTag { app_id: None, ingest_id: "t" }).await.unwrap();
+    let table_dir = lake.table_url(rid).unwrap().to_file_path().unwrap();
+    let file = std::fs::read_dir(&table_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .expect("a data file");
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let reader = SerializedFileReader::new_with_options(std::fs::File::open(&file).unwrap(), options).unwrap();
+    let meta = reader.metadata();
+    let rg = meta.row_group(0);
+    let dictionary = |c: usize| {
+        rg.column(c).encodings().any(|e| matches!(e, PqEncoding::RLE_DICTIONARY | PqEncoding::PLAIN_DICTIONARY))
+    };
+    assert!(rg.column(0).bloom_filter_offset().is_some(), "the key has a bloom filter");
+    assert!(!dictionary(0), "the key has no dictionary");
+    assert!(dictionary(1), "a column of three values keeps its dictionary");
+    let pages = &meta.offset_index().expect("an offset index")[0][0];
+    assert!(
+        pages.page_locations().len() >= 3,
+        "20,000 rows in pages of at most 8,192: {}",
+        pages.page_locations().len()
+    );
+    for w in pages.page_locations().windows(2) {
+        assert!(w[1].first_row_index - w[0].first_row_index <= 8_192, "{:?}", pages.page_locations());
+    }
+    // The many-valued column: whatever dictionary it has is at most 64 KiB plus a header.
+    if let Some(dict) = rg.column(2).dictionary_page_offset() {
+        let first_data = meta.offset_index().unwrap()[0][2].page_locations()[0].offset;
+        assert!(first_data - dict <= 64 * 1024 + 1024, "dictionary of {} bytes", first_data - dict);
+    }
+}
