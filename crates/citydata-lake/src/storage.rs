@@ -142,16 +142,23 @@ impl deltalake::logstore::ObjectStoreFactory for S3StoreFactory {
         config: &deltalake::logstore::StorageConfig,
     ) -> deltalake::DeltaResult<(deltalake::logstore::ObjectStoreRef, object_store::path::Path)> {
         let bucket = url.host_str().unwrap_or_default();
-        let mut b = AmazonS3Builder::from_env().with_url(format!("s3://{bucket}")).with_retry(config.retry.clone());
-        for (k, v) in &config.raw {
-            if let Ok(key) = AmazonS3ConfigKey::from_str(&k.to_ascii_lowercase()) {
-                b = b.with_config(key, v.clone());
-            }
-        }
-        let store = b.build()?;
+        let store = s3_builder(bucket, &config.raw).with_retry(config.retry.clone()).build()?;
         let prefix = object_store::path::Path::parse(url.path())?;
         Ok((std::sync::Arc::new(store), prefix))
     }
+}
+
+/// object_store's S3 client for `bucket`: the AWS environment, then the lake's storage options
+/// (`aws_endpoint`, keys, …; names in any case, unknown ones ignored). The one place both
+/// delta-rs' store and the lake's own requests (readiness, presigning) are configured.
+fn s3_builder(bucket: &str, options: &std::collections::HashMap<String, String>) -> AmazonS3Builder {
+    let mut b = AmazonS3Builder::from_env().with_url(format!("s3://{bucket}"));
+    for (k, v) in options {
+        if let Ok(key) = AmazonS3ConfigKey::from_str(&k.to_ascii_lowercase()) {
+            b = b.with_config(key, v.clone());
+        }
+    }
+    b
 }
 
 /// The plain Delta log store (commits are conditional puts) for `s3://` lakes.
@@ -191,12 +198,7 @@ impl Lake {
     /// An S3 client of the lake's bucket with `retry`, and the key prefix of the lake root.
     fn s3(&self, retry: Option<RetryConfig>) -> Result<(AmazonS3, String)> {
         let root = self.root();
-        let mut b = AmazonS3Builder::from_env().with_url(format!("s3://{}", root.host_str().unwrap_or_default()));
-        for (k, v) in self.storage_options() {
-            if let Ok(key) = AmazonS3ConfigKey::from_str(&k) {
-                b = b.with_config(key, v);
-            }
-        }
+        let mut b = s3_builder(root.host_str().unwrap_or_default(), &self.storage_options());
         if let Some(r) = retry {
             b = b.with_retry(r);
         }
