@@ -1,6 +1,5 @@
 //! `cargo run -p citydata-lake --example explain_lookup -- <table dir> <sql>`: EXPLAIN ANALYZE
 //! of a query over one Delta table in the read session's settings (for profiling reads).
-use datafusion::prelude::*;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -8,12 +7,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = url::Url::from_directory_path(std::path::Path::new(&args[1]).canonicalize()?).unwrap();
     let _lake = citydata_lake::table::Lake::new(&args[1])?; // registers the stores
     let table = deltalake::DeltaTable::try_from_url(url).await?;
-    let mut config = SessionConfig::new();
-    let parquet = &mut config.options_mut().execution.parquet;
-    parquet.pushdown_filters = true;
-    parquet.reorder_filters = true;
-    parquet.bloom_filter_on_read = true;
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = citydata_lake::governed::read_session();
     table.update_datafusion_session(&ctx.state())?;
     ctx.register_table("t", table.table_provider().await?)?;
     for _ in 0..2 {

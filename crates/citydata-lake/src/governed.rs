@@ -257,7 +257,7 @@ fn masked(
 /// indexes) that outlives a request. Data files are never changed in place (Delta writes new
 /// paths), so a cached footer is never stale. Measured: no effect on local-disk lookups, a
 /// little on S3 (BENCHMARKS.md, "Shared read runtime").
-fn read_session() -> SessionContext {
+pub fn read_session() -> SessionContext {
     let mut config = datafusion::prelude::SessionConfig::new();
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;

@@ -31,8 +31,9 @@ impl std::fmt::Debug for LatestSnapshots {
     }
 }
 
+/// `_delta_log/<v, 20 digits>.json`, as delta-rs names commits.
 fn commit_path(v: u64) -> Path {
-    Path::from(format!("_delta_log/{v:020}.json"))
+    deltalake::logstore::commit_uri_from_version(Some(v))
 }
 
 impl LatestSnapshots {

@@ -54,15 +54,21 @@ impl InlineLocalStore {
     fn open(&self, location: &Path) -> object_store::Result<(File, Metadata, std::path::PathBuf)> {
         let path = self.inner.path_to_filesystem(location)?;
         let file = File::open(&path).map_err(|e| open_error(e, &path))?;
-        let meta = file.metadata().map_err(|e| open_error(e, &path))?;
-        if meta.is_dir() {
-            return Err(object_store::Error::NotFound {
-                path: path.display().to_string(),
-                source: Box::new(std::io::Error::new(ErrorKind::NotFound, "is a directory")),
-            });
-        }
+        let meta = a_file(file.metadata(), &path)?;
         Ok((file, meta, path))
     }
+}
+
+/// The metadata of a regular file; a directory is "not found", as `LocalFileSystem` has it.
+fn a_file(meta: std::io::Result<Metadata>, path: &std::path::Path) -> object_store::Result<Metadata> {
+    let meta = meta.map_err(|e| open_error(e, path))?;
+    if meta.is_dir() {
+        return Err(object_store::Error::NotFound {
+            path: path.display().to_string(),
+            source: Box::new(std::io::Error::new(ErrorKind::NotFound, "is a directory")),
+        });
+    }
+    Ok(meta)
 }
 
 impl Default for InlineLocalStore {
@@ -145,14 +151,7 @@ impl ObjectStore for InlineLocalStore {
         }
         if options.head {
             let path = self.inner.path_to_filesystem(location)?;
-            let m = std::fs::metadata(&path).map_err(|e| open_error(e, &path))?;
-            if m.is_dir() {
-                return Err(object_store::Error::NotFound {
-                    path: path.display().to_string(),
-                    source: Box::new(std::io::Error::new(ErrorKind::NotFound, "is a directory")),
-                });
-            }
-            let meta = object_meta(&m, location.clone());
+            let meta = object_meta(&a_file(std::fs::metadata(&path), &path)?, location.clone());
             return Ok(GetResult {
                 payload: GetResultPayload::Stream(Box::pin(futures::stream::empty())),
                 attributes: Default::default(),
