@@ -162,12 +162,14 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     .await;
     let steward = app.login("scjgj-steward").await;
     let rid = resource_id(&app, "104/000001").await;
+    // An interval, not a cron: a cron on wall-clock hours ("0 */6 * * *") fired in the middle
+    // of a CI run at 06:00 Beijing time, and "run now" answered with the scheduled run.
     let r = steward
         .post(app.url("/api/v1/sources"))
         .json(&json!({
             "name": "企业信用评价（前置机）", "kind": "postgres", "resource_id": "104/000001",
             "connection": {"url": db.url}, "table": "credit", "mode": "upsert",
-            "watermark": "updated_at", "deleted": "deleted", "schedule": "0 */6 * * *", "max_retries": 0
+            "watermark": "updated_at", "deleted": "deleted", "schedule": "every 6h", "max_retries": 0
         }))
         .send()
         .await
@@ -297,7 +299,7 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let run = run_now(&app, &steward, &sid).await;
-    assert_eq!(run["state"], "failed");
+    assert_eq!(run["state"], "failed", "{run}");
     assert!(run["error"].as_str().unwrap().contains("cannot connect"), "{run}");
     // Runs so far: 3 successes, the column failure, this failure and its retry.
     let runs = settled_with(&app, &steward, &sid, 6).await;
