@@ -26,6 +26,7 @@ pub mod schema;
 pub mod sharing;
 pub mod sharing_changes;
 pub mod snapshot;
+pub mod sorted;
 pub mod spatial;
 pub mod storage;
 pub mod table;

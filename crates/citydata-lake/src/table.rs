@@ -386,6 +386,8 @@ impl Lake {
         };
         match effective {
             WriteMode::Append | WriteMode::Replace => {
+                // Keyed rows are written in key order within chunks, so lookups prune to a page.
+                let rx = crate::sorted::sorted_in_chunks(&schema, keys, rx);
                 let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
                 ctx.register_table("source", Arc::new(StreamingTable::try_new(schema, vec![part])?))?;
                 let df = ctx.table("source").await?;

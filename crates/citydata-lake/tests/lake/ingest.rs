@@ -283,9 +283,10 @@ fn column_pairs_agree_with_text_cells_row_for_row() {
     }
 }
 
-/// Data files are written for lookups: the key has a bloom filter and no dictionary, pages hold
-/// at most 8,192 rows (the page index can skip to one), and a dictionary stops at 64 KiB
-/// (a column of few values keeps it; a column of many falls back to plain encoding).
+/// Data files are written for lookups: rows in key order (each page and row group a disjoint
+/// key range), the key has a bloom filter and no dictionary, pages hold at most 8,192 rows
+/// (the page index can skip to one), and a dictionary stops at 64 KiB (a column of few values
+/// keeps it; a column of many falls back to plain encoding).
 #[tokio::test]
 async fn data_files_are_laid_out_for_lookups() {
     use arrow::array::{RecordBatch, StringArray};
@@ -307,7 +308,8 @@ async fn data_files_are_laid_out_for_lookups() {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{i:018}")))),
+            // Keys arrive scrambled; the file holds them in order.
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("{:018}", (i * 7919) % n)))),
             Arc::new(StringArray::from_iter_values((0..n).map(|i| ["海陵区", "高港区", "姜堰区"][i % 3]))),
             Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("江苏省泰州市某路{i}号{}", i * 7919)))),
         ],
@@ -343,6 +345,20 @@ async fn data_files_are_laid_out_for_lookups() {
     for w in pages.page_locations().windows(2) {
         assert!(w[1].first_row_index - w[0].first_row_index <= 8_192, "{:?}", pages.page_locations());
     }
+    // The rows are in key order (sorted before the writer cut them into pages).
+    let in_file: Vec<String> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let k = b.column(0).as_any().downcast_ref::<StringArray>().unwrap().clone();
+                (0..arrow::array::Array::len(&k)).map(move |i| k.value(i).to_string()).collect::<Vec<_>>()
+            })
+            .collect();
+    assert_eq!(in_file.len(), n);
+    assert!(in_file.windows(2).all(|w| w[0] < w[1]), "keys in order in the file");
     // The many-valued column: whatever dictionary it has is at most 64 KiB plus a header.
     if let Some(dict) = rg.column(2).dictionary_page_offset() {
         let first_data = meta.offset_index().unwrap()[0][2].page_locations()[0].offset;
