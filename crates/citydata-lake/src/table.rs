@@ -275,6 +275,7 @@ impl Lake {
             return Ok(t);
         }
         let t = self.open(self.table_url(id)?).await?;
+        crate::governed::warm_page_indexes(&t).await;
         self.latest.put(id, &t);
         Ok(t)
     }
