@@ -1,120 +1,73 @@
-//! Rows ordered by the key before they are written, in chunks of bounded size.
+//! Rows ordered by the key before they are written.
 //!
-//! A lookup by key prunes by each row group's min/max statistics and then by each page's (the
-//! page index). Rows written in arrival order give every row group and every page the whole
-//! key range, so a lookup passes every row group's statistics, reads every bloom filter and
-//! decodes a whole row group's keys to find one. Sorting each chunk of
-//! [`SORT_CHUNK_ROWS`] rows by the key before the writer cuts it into row groups gives the row
-//! groups of a chunk disjoint key ranges and the pages of a row group disjoint ranges: a lookup
-//! passes one row group per chunk and decodes one page.
+//! A lookup by key prunes files by the Delta log's min/max statistics, row groups by theirs,
+//! and pages by the page index. Rows written in arrival order give every file, row group and
+//! page the whole key range: a lookup then passes every file and row group, reads every bloom
+//! filter and decodes a whole row group's keys to find one. Rows sorted by the key before the
+//! writer cuts them into files give each file, row group and page a disjoint range, so a
+//! lookup opens one file and decodes one page; a paged read in key order (the rows API's
+//! stable order) stops after the first file, the others pruned by the top-K's bound.
 //!
-//! A chunk, not the whole input: the memory stays bounded (one chunk held, its sorted copy
-//! built page by page), and no spill files are needed. A whole-table order (fewer row groups
-//! to check) would need an external sort; see ARCHITECTURE.md, "Performance work".
+//! The sort is DataFusion's external sort: it holds at most [`SORT_MEMORY_BYTES`] and spills
+//! sorted runs to temporary files beyond it, merging them as the writer reads, so the ingest's
+//! memory stays bounded for inputs of any size. A table written by several appends is ordered
+//! within each append; compaction does not re-sort (see ARCHITECTURE.md, "Performance work").
 
 use crate::error::{LakeError, Result};
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::{SortColumn, concat, interleave_record_batch, lexsort_to_indices};
+use crate::table::ChannelPartition;
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use futures::StreamExt;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// Rows sorted together: four row groups of the written files.
-pub const SORT_CHUNK_ROWS: usize = 4 * crate::table::ROW_GROUP_ROWS;
+/// Memory a write's sort holds before it spills sorted runs to temporary files.
+pub const SORT_MEMORY_BYTES: usize = 128 << 20;
 
-/// Rows per batch handed on after sorting.
-const OUT_BATCH_ROWS: usize = crate::table::DATA_PAGE_ROWS;
+/// The session a keyed write plans its sort in: delta-rs' planner, one partition, a memory
+/// pool of [`SORT_MEMORY_BYTES`] and spill files in the system's temporary directory.
+pub fn sort_session() -> datafusion::prelude::SessionContext {
+    let mut state =
+        deltalake::delta_datafusion::create_session_state_with_spill_config(Some(SORT_MEMORY_BYTES), None);
+    // One partition: a repartition above the sort would interleave two ordered halves.
+    state.config_mut().options_mut().execution.target_partitions = 1;
+    datafusion::prelude::SessionContext::new_with_state(state)
+}
 
-/// `rx`'s batches, re-ordered by `keys` within chunks of about [`SORT_CHUNK_ROWS`] rows, on a
-/// blocking thread (so the sort runs beside the conversion that feeds it). An error from `rx`
-/// is passed on at once and ends the stream; the rows held are dropped. With no key column in
-/// `schema` the batches pass unchanged.
-pub fn sorted_in_chunks(
+/// `rx`'s batches in the order of the `keys` columns (ascending, nulls last): a DataFusion
+/// sort in [`sort_session`] (sorted runs spilled to temporary files beyond
+/// [`SORT_MEMORY_BYTES`], then merged), run on its own task and handed on through a channel.
+/// An error from `rx` ends the stream with an error; nothing is handed on after it. With no
+/// key column in `schema`, `rx` is returned as it is.
+pub async fn sorted_by_keys(
     schema: &SchemaRef,
     keys: &[String],
-    mut rx: mpsc::Receiver<Result<RecordBatch>>,
-) -> mpsc::Receiver<Result<RecordBatch>> {
-    let key_idx: Vec<usize> = keys.iter().filter_map(|k| schema.index_of(k).ok()).collect();
-    if key_idx.is_empty() {
-        return rx;
+    rx: mpsc::Receiver<Result<RecordBatch>>,
+) -> Result<mpsc::Receiver<Result<RecordBatch>>> {
+    let order: Vec<_> = keys
+        .iter()
+        .filter(|k| schema.index_of(k).is_ok())
+        .map(|k| datafusion::prelude::ident(k.as_str()).sort(true, false))
+        .collect();
+    if order.is_empty() {
+        return Ok(rx);
     }
+    let ctx = sort_session();
+    let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
+    ctx.register_table("source", Arc::new(StreamingTable::try_new(schema.clone(), vec![part])?))?;
+    let mut sorted = ctx.table("source").await?.sort(order)?.execute_stream().await?;
     let (tx, out) = mpsc::channel::<Result<RecordBatch>>(2);
-    tokio::task::spawn_blocking(move || {
-        let mut held: Vec<RecordBatch> = Vec::new();
-        let mut rows = 0usize;
-        loop {
-            match rx.blocking_recv() {
-                Some(Ok(b)) => {
-                    rows += b.num_rows();
-                    held.push(b);
-                    if rows >= SORT_CHUNK_ROWS {
-                        if !send_sorted(&tx, std::mem::take(&mut held), &key_idx) {
-                            return;
-                        }
-                        rows = 0;
-                    }
-                }
-                Some(Err(e)) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-                None => {
-                    send_sorted(&tx, held, &key_idx);
-                    return;
-                }
+    tokio::spawn(async move {
+        let _ctx = ctx; // the memory pool and the spill files live as long as the stream
+        while let Some(next) = sorted.next().await {
+            let failed = next.is_err();
+            if tx.send(next.map_err(LakeError::from)).await.is_err() || failed {
+                return;
             }
         }
     });
-    out
-}
-
-/// Sort `held` by the key columns and send it on in batches; `false` when the receiver is gone.
-fn send_sorted(tx: &mpsc::Sender<Result<RecordBatch>>, held: Vec<RecordBatch>, key_idx: &[usize]) -> bool {
-    if held.is_empty() {
-        return true;
-    }
-    match sort_order(&held, key_idx) {
-        Ok(order) => {
-            for piece in order.chunks(OUT_BATCH_ROWS) {
-                let refs: Vec<&RecordBatch> = held.iter().collect();
-                let batch = interleave_record_batch(&refs, piece).map_err(LakeError::from);
-                let failed = batch.is_err();
-                if tx.blocking_send(batch).is_err() || failed {
-                    return false;
-                }
-            }
-            true
-        }
-        Err(e) => {
-            let _ = tx.blocking_send(Err(e));
-            false
-        }
-    }
-}
-
-/// The (batch, row) pairs of `held` in ascending key order.
-fn sort_order(held: &[RecordBatch], key_idx: &[usize]) -> Result<Vec<(usize, usize)>> {
-    let mut sort_columns = Vec::with_capacity(key_idx.len());
-    for &i in key_idx {
-        let parts: Vec<&dyn arrow::array::Array> = held.iter().map(|b| b.column(i).as_ref()).collect();
-        let values: ArrayRef = concat(&parts)?;
-        sort_columns.push(SortColumn { values, options: None });
-    }
-    let indices = lexsort_to_indices(&sort_columns, None)?;
-    let mut starts = Vec::with_capacity(held.len());
-    let mut at = 0usize;
-    for b in held {
-        starts.push(at);
-        at += b.num_rows();
-    }
-    Ok(indices
-        .values()
-        .iter()
-        .map(|&g| {
-            let g = g as usize;
-            let batch = starts.partition_point(|&s| s <= g) - 1;
-            (batch, g - starts[batch])
-        })
-        .collect())
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -122,7 +75,6 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
 
     fn batch(schema: &SchemaRef, keys: &[&str], n: &[i64]) -> RecordBatch {
         RecordBatch::try_new(
@@ -132,59 +84,65 @@ mod tests {
         .unwrap()
     }
 
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, false), Field::new("n", DataType::Int64, true)]))
+    }
+
+    /// More rows than the sort's memory holds (so runs are spilled and merged) come out whole
+    /// and in key order.
     #[tokio::test]
-    async fn chunks_come_out_in_key_order_with_every_row_and_errors_pass_at_once() {
-        let schema: SchemaRef =
-            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, false), Field::new("n", DataType::Int64, true)]));
-        // Two chunks' worth in descending order, sent in small batches.
-        let total = SORT_CHUNK_ROWS + 20_000;
-        let keys: Vec<String> = (0..total).rev().map(|i| format!("{i:08}")).collect();
+    async fn rows_beyond_the_sort_memory_come_out_whole_and_in_key_order() {
+        let schema = schema();
+        // About 1.5 × SORT_MEMORY_BYTES of keys and padding, in a scrambled order.
+        let total: usize = 1_500_000;
+        let pad = "x".repeat(120);
         let (tx, rx) = mpsc::channel(4);
         let s2 = schema.clone();
         let feeder = tokio::spawn(async move {
-            for part in keys.chunks(7000) {
-                let k: Vec<&str> = part.iter().map(String::as_str).collect();
-                let n: Vec<i64> = part.iter().map(|s| s.parse::<i64>().unwrap() * 10).collect();
-                tx.send(Ok(batch(&s2, &k, &n))).await.unwrap();
+            for start in (0..total).step_by(8192) {
+                let ids: Vec<usize> = (start..(start + 8192).min(total)).map(|i| (i * 7919) % total).collect();
+                let k: Vec<String> = ids.iter().map(|i| format!("{i:08}{pad}")).collect();
+                let k: Vec<&str> = k.iter().map(String::as_str).collect();
+                let n: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+                if tx.send(Ok(batch(&s2, &k, &n))).await.is_err() {
+                    return;
+                }
             }
         });
-        let mut out = sorted_in_chunks(&schema, &["k".to_string()], rx);
-        let mut seen: Vec<(String, i64)> = Vec::new();
+        let mut out = sorted_by_keys(&schema, &["k".to_string()], rx).await.unwrap();
+        let mut expected = 0i64;
         while let Some(b) = out.recv().await {
             let b = b.unwrap();
-            assert!(b.num_rows() <= OUT_BATCH_ROWS);
             let k = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
             let n = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
             for i in 0..b.num_rows() {
-                seen.push((k.value(i).to_string(), n.value(i)));
+                assert_eq!(n.value(i), expected, "row {expected} in key order");
+                assert_eq!(&k.value(i)[..8], format!("{expected:08}"), "the row is whole");
+                expected += 1;
             }
         }
         feeder.await.unwrap();
-        assert_eq!(seen.len(), total);
-        // Every row kept whole: the value still belongs to its key.
-        assert!(seen.iter().all(|(k, n)| k.parse::<i64>().unwrap() * 10 == *n));
-        // Two ascending runs: the first chunk (at least SORT_CHUNK_ROWS rows), then the rest.
-        let descents: Vec<usize> = (1..seen.len()).filter(|&i| seen[i].0 < seen[i - 1].0).collect();
-        assert_eq!(descents.len(), 1, "two chunks, each in key order");
-        assert!(descents[0] >= SORT_CHUNK_ROWS && descents[0] < total, "{descents:?}");
+        assert_eq!(expected as usize, total);
+    }
 
-        // An error is passed on at once, before the held rows.
+    #[tokio::test]
+    async fn an_input_error_ends_the_stream_with_an_error() {
+        let schema = schema();
         let (tx, rx) = mpsc::channel(4);
         tx.send(Ok(batch(&schema, &["b", "a"], &[1, 2]))).await.unwrap();
         tx.send(Err(LakeError::Rejected("rejected".into()))).await.unwrap();
-        let mut out = sorted_in_chunks(&schema, &["k".to_string()], rx);
-        assert!(matches!(out.recv().await, Some(Err(LakeError::Rejected(_)))));
+        let mut out = sorted_by_keys(&schema, &["k".to_string()], rx).await.unwrap();
+        assert!(matches!(out.recv().await, Some(Err(_))));
         assert!(out.recv().await.is_none());
     }
 
     #[tokio::test]
     async fn without_a_key_the_batches_pass_unchanged() {
-        let schema: SchemaRef =
-            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, false), Field::new("n", DataType::Int64, true)]));
+        let schema = schema();
         let (tx, rx) = mpsc::channel(4);
         tx.send(Ok(batch(&schema, &["b", "a"], &[1, 2]))).await.unwrap();
         drop(tx);
-        let mut out = sorted_in_chunks(&schema, &[], rx);
+        let mut out = sorted_by_keys(&schema, &[], rx).await.unwrap();
         let b = out.recv().await.unwrap().unwrap();
         assert_eq!(b.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(0), "b");
     }

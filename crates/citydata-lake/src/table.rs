@@ -180,10 +180,11 @@ pub struct CommitTag<'a> {
     pub ingest_id: &'a str,
 }
 
+/// A stream of batches from a channel, as a table partition.
 #[derive(Debug)]
-struct ChannelPartition {
-    schema: SchemaRef,
-    rx: Mutex<Option<mpsc::Receiver<Result<RecordBatch>>>>,
+pub(crate) struct ChannelPartition {
+    pub(crate) schema: SchemaRef,
+    pub(crate) rx: Mutex<Option<mpsc::Receiver<Result<RecordBatch>>>>,
 }
 
 impl PartitionStream for ChannelPartition {
@@ -387,8 +388,9 @@ impl Lake {
         };
         match effective {
             WriteMode::Append | WriteMode::Replace => {
-                // Keyed rows are written in key order within chunks, so lookups prune to a page.
-                let rx = crate::sorted::sorted_in_chunks(&schema, keys, rx);
+                // Keyed rows are written in key order, so the files, row groups and pages of a
+                // write hold disjoint key ranges (a lookup reads one page).
+                let rx = crate::sorted::sorted_by_keys(&schema, keys, rx).await?;
                 let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
                 ctx.register_table("source", Arc::new(StreamingTable::try_new(schema, vec![part])?))?;
                 let df = ctx.table("source").await?;
