@@ -111,6 +111,23 @@ pub struct GovernedRead<'a> {
     pub regions: Option<Arc<citydata_domain::geo::Regions>>,
 }
 
+impl GovernedRead<'_> {
+    /// Whether the read's filters fix every key item to one value (`key = v` at the top level
+    /// of the filters, which are ANDed): at most one row, from one page of one file when the
+    /// table is written in key order.
+    pub fn is_key_lookup(&self) -> bool {
+        fn fixes(f: &Filter, k: &ItemName) -> bool {
+            match f {
+                Filter::Cmp { item, op: CmpOp::Eq, .. } => item == k,
+                Filter::And(a, b) => fixes(a, k) || fixes(b, k),
+                _ => false,
+            }
+        }
+        let Some(Order::Items(keys)) = &self.order else { return false };
+        !keys.is_empty() && keys.iter().all(|k| self.filters.iter().any(|f| fixes(f, k)))
+    }
+}
+
 /// Names of the hidden order columns a paged plan carries until its final projection.
 fn order_column(i: usize) -> String {
     format!("__citydata_order_{i}")
@@ -258,7 +275,17 @@ fn masked(
 /// paths), so a cached footer is never stale. Measured: no effect on local-disk lookups, a
 /// little on S3 (BENCHMARKS.md, "Shared read runtime").
 pub fn read_session() -> SessionContext {
+    read_session_in(None)
+}
+
+/// [`read_session`] planning in `partitions` partitions (the number of cores when `None`).
+/// A lookup by the whole key reads one page of one file: one partition spares it the tasks
+/// and thread hand-overs of a parallel plan.
+pub fn read_session_in(partitions: Option<usize>) -> SessionContext {
     let mut config = datafusion::prelude::SessionConfig::new();
+    if let Some(n) = partitions {
+        config = config.with_target_partitions(n.max(1));
+    }
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
@@ -367,13 +394,23 @@ impl Lake {
         id: Uuid,
         version: Option<i64>,
     ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
+        self.frame_in(id, version, None).await
+    }
+
+    /// [`Self::frame_at`] in a session of `partitions` partitions ([`read_session_in`]).
+    async fn frame_in(
+        &self,
+        id: Uuid,
+        version: Option<i64>,
+        partitions: Option<usize>,
+    ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
         let mut table = self.open_latest(id).await?;
         let Some(current) = table.version() else { return Ok(None) };
         if let Some(v) = version {
             crate::erase::load_checked(&mut table, v).await?;
         }
         let read = version.unwrap_or(current as i64);
-        let ctx = read_session();
+        let ctx = read_session_in(partitions);
         table.update_datafusion_session(&ctx.state())?;
         let df = ctx.read_table(table.table_provider().await?)?;
         Ok(Some((ctx, df, read)))
@@ -404,7 +441,10 @@ impl Lake {
     /// The rows of a read and the table version they come from (`None`: no version yet), so a
     /// cursor can pin the next page to the same version.
     pub async fn read_governed_at(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<(Vec<RecordBatch>, Option<i64>)> {
-        let Some((_ctx, df, version)) = self.frame_at(id, r.version).await? else { return Ok((vec![], None)) };
+        let partitions = r.is_key_lookup().then_some(1);
+        let Some((_ctx, df, version)) = self.frame_in(id, r.version, partitions).await? else {
+            return Ok((vec![], None));
+        };
         Ok((self.project_in(id, df, r)?.collect().await?, Some(version)))
     }
 
@@ -842,6 +882,50 @@ impl Lake {
         out.push(ident("_commit_version"));
         let df = df.select(out)?;
         Ok(Some((df.collect().await?, current)))
+    }
+}
+
+#[cfg(test)]
+mod key_lookup_tests {
+    use super::*;
+    use citydata_domain::filter::Literal;
+
+    #[test]
+    fn a_key_lookup_fixes_every_key_item() {
+        let name = |s: &str| ItemName::parse(s).unwrap();
+        let eq = |i: &str, v: &str| Filter::Cmp { item: name(i), op: CmpOp::Eq, value: Literal::Str(v.into()) };
+        let masks = BTreeMap::new();
+        fn lookup<'a>(masks: &'a BTreeMap<ItemName, MaskSpec>, filters: Vec<&'a Filter>, order: Option<Order>) -> bool {
+            GovernedRead {
+                fields: vec![],
+                masks,
+                filters,
+                sort: vec![],
+                offset: 0,
+                limit: Some(1),
+                version: None,
+                secret: b"s",
+                contains: vec![],
+                order,
+                spatial: vec![],
+                regions: None,
+            }
+            .is_key_lookup()
+        }
+        let read = |filters, order| lookup(&masks, filters, order);
+        let (a, b, other) = (eq("a", "1"), eq("b", "2"), eq("c", "3"));
+        let both =
+            Filter::And(Box::new(other.clone()), Box::new(Filter::And(Box::new(a.clone()), Box::new(b.clone()))));
+        let keys = || Some(Order::Items(vec![name("a"), name("b")]));
+        assert!(read(vec![&a, &b], keys()));
+        assert!(read(vec![&both], keys()), "inside ANDs");
+        assert!(!read(vec![&a], keys()), "one of two key items");
+        let either = Filter::Or(Box::new(a.clone()), Box::new(b.clone()));
+        assert!(!read(vec![&either], keys()), "an OR is no lookup");
+        let lt = Filter::Cmp { item: name("a"), op: CmpOp::Lt, value: Literal::Str("1".into()) };
+        assert!(!read(vec![&lt, &b], keys()));
+        assert!(!read(vec![&a, &b], Some(Order::Hashed(vec![]))), "no key order");
+        assert!(!read(vec![&a, &b], None));
     }
 }
 

@@ -28,8 +28,7 @@ pub const SORT_MEMORY_BYTES: usize = 128 << 20;
 /// The session a keyed write plans its sort in: delta-rs' planner, one partition, a memory
 /// pool of [`SORT_MEMORY_BYTES`] and spill files in the system's temporary directory.
 pub fn sort_session() -> datafusion::prelude::SessionContext {
-    let mut state =
-        deltalake::delta_datafusion::create_session_state_with_spill_config(Some(SORT_MEMORY_BYTES), None);
+    let mut state = deltalake::delta_datafusion::create_session_state_with_spill_config(Some(SORT_MEMORY_BYTES), None);
     // One partition: a repartition above the sort would interleave two ordered halves.
     state.config_mut().options_mut().execution.target_partitions = 1;
     datafusion::prelude::SessionContext::new_with_state(state)

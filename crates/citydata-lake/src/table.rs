@@ -138,8 +138,10 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 pub const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
 
 /// Rows per data page (Parquet's default is 20,000): the page index lets a lookup decode only
-/// the page holding its row in each column.
-pub const DATA_PAGE_ROWS: usize = 8_192;
+/// the page holding its row in each column, so this is what a lookup decompresses and decodes
+/// per column (8,192 rows made page decoding a quarter of a lookup's CPU; BENCHMARKS.md,
+/// session 17). Scans pay one small page header more per 2,048 values.
+pub const DATA_PAGE_ROWS: usize = 2_048;
 
 /// How data files are written: snappy (as delta-rs does by default), row groups of
 /// [`ROW_GROUP_ROWS`], pages of at most [`DATA_PAGE_ROWS`], dictionaries of at most
