@@ -13,6 +13,7 @@ pub mod auth;
 pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_io;
+pub mod chart_cache;
 pub mod compaction;
 pub mod csv_safe;
 pub mod demo;
@@ -234,6 +235,8 @@ pub struct Core {
     public_evaluation: evaluation::PublicCache,
     /// Catalog records for metadata reads, current with the catalog change sequence.
     catalog_cache: Arc<catalog_cache::CatalogCache>,
+    /// The portal's chart answers per table version.
+    chart_cache: Arc<chart_cache::ChartCache>,
     /// The identity providers and their discovery documents on this node.
     oidc: Arc<oidc::Oidc>,
 }
@@ -283,6 +286,7 @@ impl Core {
             audit_key: None,
             public_evaluation: Arc::default(),
             catalog_cache: Arc::default(),
+            chart_cache: Arc::default(),
         }
     }
 

@@ -389,6 +389,9 @@ pub struct AggregateParams {
     /// already has more (the portal's charts: a column of names makes no chart and should not
     /// cost a grouping of every name). `None`: no limit.
     pub max_groups: Option<usize>,
+    /// Answer from the node's chart cache when the same question was answered at the table's
+    /// current version for the same decision ([`crate::chart_cache`]; the portal's charts).
+    pub cache: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -518,9 +521,39 @@ impl Core {
         if let Some(v) = params.version {
             self.check_history(&g, v, "version").await?;
         }
+        // The portal's charts: the same question at the same table version has the same answer.
+        let lake = self.lake()?;
+        let cache_key = match (params.cache, params.version, &g.regions, &districts) {
+            (true, None, None, None) => lake.latest_version(resource.id).await.ok().flatten().map(|v| {
+                let key = format!(
+                    "{}|{v}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    resource.id,
+                    resource.revision,
+                    allow,
+                    req.caller_filter,
+                    group_by,
+                    bucket,
+                    metrics,
+                    params.max_groups
+                );
+                (key, v)
+            }),
+            _ => None,
+        };
+        if let Some(result) = cache_key.as_ref().and_then(|(k, _)| self.chart_cache.get(k)) {
+            self.record(
+                meta,
+                actor(principal),
+                "data.aggregate",
+                target(&g),
+                Outcome::Success,
+                serde_json::json!({"decision": "allow", "grant_id": allow.grant_id, "group_by": result.group_by, "metrics": result.metrics, "filter": params.filter, "rows": result.rows.len(), "suppressed_groups": result.suppressed_groups, "cached": true}),
+            )
+            .await?;
+            return Ok(result);
+        }
         let read = g.plan(&req, &self.config.pseudonym_key, params.version);
-        let (batches, suppressed) = self
-            .lake()?
+        let (batches, suppressed) = lake
             .aggregate_governed(
                 resource.id,
                 &read,
@@ -545,6 +578,12 @@ impl Core {
             suppressed_groups: suppressed,
             min_group_size: allow.min_group_size,
         };
+        // Kept only when no commit came during the read (the answer is of version `v`).
+        if let Some((key, v)) = cache_key
+            && lake.latest_version(resource.id).await.ok().flatten() == Some(v)
+        {
+            self.chart_cache.put(key, &result);
+        }
         self.record(
             meta,
             actor(principal),

@@ -20,7 +20,7 @@ use citydata_domain::quality::RuleKind;
 use citydata_domain::resource::{ConsistencyRule, InfoItem, Validator};
 use citydata_domain::vocab::DataType;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -164,9 +164,9 @@ pub struct Converter {
     mapping: Mapping,
     schema: SchemaRef,
     key_items: Vec<usize>,
-    seen_keys: HashSet<u64>,
+    seen_keys: crate::keyset::KeySet,
     /// Keys already in the table (append mode), as hashes.
-    existing_keys: Option<HashSet<u64>>,
+    existing_keys: Option<crate::keyset::KeySet>,
     /// Keep invalid rows in the output batch too (policy `accept`).
     keep_all: bool,
     /// Quality rules and the report's counters.
@@ -243,7 +243,7 @@ impl Converter {
             mapping,
             schema: table_schema(items),
             key_items,
-            seen_keys: HashSet::new(),
+            seen_keys: crate::keyset::KeySet::default(),
             existing_keys: None,
             keep_all: false,
             quality: None,
@@ -272,7 +272,7 @@ impl Converter {
     }
 
     /// Refuse rows whose key is already in the table.
-    pub fn with_existing_keys(mut self, keys: HashSet<u64>) -> Self {
+    pub fn with_existing_keys(mut self, keys: crate::keyset::KeySet) -> Self {
         self.existing_keys = Some(keys);
         self
     }

@@ -65,7 +65,7 @@ pub struct QualityCounts {
 
 /// The key sets a `reference` rule checks against, by rule index (hashes of the target's
 /// values, as [`key_hash`] computes them).
-pub type References = HashMap<usize, Arc<HashSet<u64>>>;
+pub type References = HashMap<usize, Arc<crate::keyset::KeySet>>;
 
 enum Check {
     NotNull,
@@ -73,8 +73,8 @@ enum Check {
     Regex(regex::Regex),
     Enum(Vec<String>),
     Length(u32, u32),
-    Unique(HashSet<u64>),
-    Reference(Arc<HashSet<u64>>),
+    Unique(crate::keyset::KeySet),
+    Reference(Arc<crate::keyset::KeySet>),
     Freshness(chrono::Duration),
     Consistency(usize),
 }
@@ -129,7 +129,7 @@ impl QualityEval {
                 },
                 RuleKind::Enum(v) => Check::Enum(v.clone()),
                 RuleKind::Length { min, max } => Check::Length(*min, *max),
-                RuleKind::Unique => Check::Unique(HashSet::new()),
+                RuleKind::Unique => Check::Unique(crate::keyset::KeySet::default()),
                 RuleKind::Reference { .. } => match references.get(&index) {
                     Some(keys) => Check::Reference(keys.clone()),
                     None => continue,

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Memory a write's sort holds before it spills sorted runs to temporary files.
-pub const SORT_MEMORY_BYTES: usize = 128 << 20;
+pub const SORT_MEMORY_BYTES: usize = 64 << 20;
 
 /// The session a keyed write plans its sort in: delta-rs' planner, one partition, a memory
 /// pool of [`SORT_MEMORY_BYTES`] and spill files in the system's temporary directory.

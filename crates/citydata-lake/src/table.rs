@@ -283,6 +283,12 @@ impl Lake {
         Ok(t)
     }
 
+    /// The newest version of a resource's table from the kept snapshot (two `HEAD`s when no
+    /// commit came since it was read; see [`crate::latest`]).
+    pub async fn latest_version(&self, id: Uuid) -> Result<Option<i64>> {
+        Ok(self.open_latest(id).await?.version().map(|v| v as i64))
+    }
+
     /// The current version of a resource's table (`None` before the first write).
     pub async fn version(&self, id: Uuid) -> Result<Option<i64>> {
         let t = self.open(self.table_url(id)?).await?;
@@ -291,8 +297,13 @@ impl Lake {
 
     /// Key hashes of every row in the table (or of the rows in `range`), for uniqueness
     /// checks on append.
-    pub async fn key_hashes(&self, id: Uuid, keys: &[String], range: Option<&KeyRange>) -> Result<HashSet<u64>> {
-        let mut out = HashSet::new();
+    pub async fn key_hashes(
+        &self,
+        id: Uuid,
+        keys: &[String],
+        range: Option<&KeyRange>,
+    ) -> Result<crate::keyset::KeySet> {
+        let mut out = crate::keyset::KeySet::default();
         self.each_key_in(id, keys, range, |parts| {
             out.insert(crate::convert::key_hash(parts.iter().copied()));
         })

@@ -276,8 +276,12 @@ async fn charts(state: &AppState, ctx: &Ctx, r: &Resource, readable: &[Value]) -
             DataType::String if texts < 2 => {
                 // Many distinct values (names, addresses) make no chart: refused on a sample
                 // of the rows before the whole table is grouped.
-                let params =
-                    AggregateParams { group_by: Some(i.name.to_string()), max_groups: Some(40), ..Default::default() };
+                let params = AggregateParams {
+                    group_by: Some(i.name.to_string()),
+                    max_groups: Some(40),
+                    cache: true,
+                    ..Default::default()
+                };
                 let Ok(a) = core.aggregate(&ctx.meta, ctx.principal.as_ref(), &id, &params).await else { continue };
                 let mut data: Vec<(String, f64)> = a
                     .rows
@@ -318,6 +322,7 @@ async fn histogram(state: &AppState, ctx: &Ctx, id: &str, i: &citydata_domain::r
     let grouped = |bucket: String| AggregateParams {
         group_by: Some(name.to_string()),
         bucket: Some(bucket),
+        cache: true,
         ..Default::default()
     };
     // (class lower bound, count) pairs, and the range they cover.
@@ -336,7 +341,8 @@ async fn histogram(state: &AppState, ctx: &Ctx, id: &str, i: &citydata_domain::r
         let width = ((hi - lo + 9) / 10).max(1);
         (years, lo, hi, width, a.suppressed_groups)
     } else {
-        let params = AggregateParams { metrics: Some(format!("min({name}),max({name})")), ..Default::default() };
+        let params =
+            AggregateParams { metrics: Some(format!("min({name}),max({name})")), cache: true, ..Default::default() };
         let a = core.aggregate(&ctx.meta, ctx.principal.as_ref(), id, &params).await.ok()?;
         let row = a.rows.first()?;
         let n = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));

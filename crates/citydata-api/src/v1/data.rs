@@ -488,6 +488,7 @@ pub async fn aggregate(
         version: q.version,
         bucket: q.bucket,
         max_groups: Some(aggregate_max_groups(q.max_groups)?),
+        cache: false,
     };
     Ok(Json(state.core.aggregate(&meta, p.as_ref(), &id, &params).await?))
 }

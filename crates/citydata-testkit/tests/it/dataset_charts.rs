@@ -36,6 +36,73 @@ async fn a_dataset_pages_charts_take_a_bounded_number_of_gated_reads() {
     assert!(reads <= 6, "{reads} gated reads for {charts} charts");
 }
 
+/// A second view of the page at the same table version takes its charts from the node's
+/// chart cache (still audited, marked `cached`); another caller's decision is answered anew
+/// (the public's small groups are suppressed, the provider's are not), and so is every view
+/// after a commit. The API's own `aggregate` never answers from the cache.
+#[tokio::test]
+async fn charts_are_kept_per_table_version_and_decision() {
+    let app = spawn_app().await;
+    load_enterprises(&app).await;
+    let v: Value =
+        new_client().get(app.url("/api/v1/resources/102%2F000001")).send().await.unwrap().json().await.unwrap();
+    let slug = v["slug"].as_str().unwrap().to_string();
+    let page = app.url(&format!("/datasets/{slug}"));
+    let steward = app.login("scjgj-steward").await;
+    // (fresh, cached) aggregate reads audited since `since`.
+    let reads = |since: usize| {
+        let app = &app;
+        async move {
+            let all = audit_entries(app, "data.aggregate").await;
+            let new = &all[..all.len() - since];
+            let cached = new.iter().filter(|e| e["details"]["cached"] == true).count();
+            (new.len() - cached, cached)
+        }
+    };
+    let n0 = audit_entries(&app, "data.aggregate").await.len();
+    let first = steward.get(page.clone()).send().await.unwrap().text().await.unwrap();
+    let (fresh, cached) = reads(n0).await;
+    assert!(fresh >= 3 && cached == 0, "the first view reads: {fresh} fresh, {cached} cached");
+    let n1 = n0 + fresh;
+    let second = steward.get(page.clone()).send().await.unwrap().text().await.unwrap();
+    let (fresh2, cached2) = reads(n1).await;
+    assert_eq!((fresh2, cached2), (0, fresh), "the second view is answered from the cache, each read audited");
+    let charts = |html: &str| {
+        html.split("<svg class=\"chart\"")
+            .skip(1)
+            .map(|s| s.split("</svg>").next().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(charts(&first), charts(&second), "the same charts");
+    assert_eq!(charts(&first).len(), 3);
+
+    // The public's decision differs (small groups suppressed): its own reads, not the steward's.
+    let n2 = n1 + cached2;
+    let public = new_client().get(page.clone()).send().await.unwrap().text().await.unwrap();
+    let (fresh3, cached3) = reads(n2).await;
+    assert!(fresh3 >= 1 && cached3 == 0, "the public's first view: {fresh3} fresh, {cached3} cached");
+    assert!(public.contains("<svg class=\"chart\""));
+
+    // A commit: the next view reads the new version.
+    let n3 = n2 + fresh3;
+    let scjgj = app.login("scjgj-steward").await;
+    let mut body = Vec::new();
+    generate_listing(Register::Enterprise, ROWS / 2, 0.0, 5, false, &mut body).unwrap();
+    let r = scjgj.post(app.url("/api/v1/resources/102%2F000001/data?mode=replace")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    steward.get(page.clone()).send().await.unwrap().text().await.unwrap();
+    let (fresh4, cached4) = reads(n3).await;
+    assert!(fresh4 >= 3 && cached4 == 0, "after a commit: {fresh4} fresh, {cached4} cached");
+
+    // The API's aggregate is computed each time.
+    let n4 = n3 + fresh4;
+    let url = app.url("/api/v1/resources/102%2F000001/aggregate?group_by=注册资本万元&bucket=10000");
+    for _ in 0..2 {
+        assert_eq!(steward.get(url.clone()).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(reads(n4).await, (2, 0));
+}
+
 #[tokio::test]
 async fn numeric_classes_are_exact_for_the_provider_and_small_ones_suppressed_for_the_public() {
     let app = spawn_app().await;
