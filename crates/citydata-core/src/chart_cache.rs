@@ -16,6 +16,8 @@
 //!
 //! Decisions that depend on anything else (district masks and groups read the boundary
 //! resource) and pinned versions are not cached. Every request is still audited as a read.
+//! An erasure on this node drops the resource's answers ([`ChartCache::forget`]); other nodes'
+//! answers of the erased versions are never served again (the version changed) and age out.
 
 use crate::reads::AggregateResult;
 use std::collections::HashMap;
@@ -42,6 +44,15 @@ impl ChartCache {
         Some(entry.0.clone())
     }
 
+    /// Drop every answer about `resource` (after an erasure: answers of erased versions are
+    /// never served, since the version changed, but they are not kept either).
+    pub(crate) fn forget(&self, resource: uuid::Uuid) {
+        let prefix = format!("{resource}|");
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.retain(|k, _| !k.starts_with(&prefix));
+        }
+    }
+
     pub(crate) fn put(&self, key: String, answer: &AggregateResult) {
         if answer.rows.len() > MAX_ROWS {
             return;
@@ -55,5 +66,42 @@ impl ChartCache {
         }
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         answers.insert(key, (answer.clone(), tick));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(rows: usize) -> AggregateResult {
+        AggregateResult {
+            group_by: vec!["x".into()],
+            metrics: vec!["count".into()],
+            rows: (0..rows).map(|i| serde_json::json!({"x": i, "count": 1})).collect(),
+            suppressed_groups: 0,
+            min_group_size: None,
+        }
+    }
+
+    #[test]
+    fn answers_are_kept_forgotten_per_resource_and_bounded() {
+        let cache = ChartCache::default();
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        cache.put(format!("{a}|1|q"), &answer(2));
+        cache.put(format!("{b}|1|q"), &answer(3));
+        assert_eq!(cache.get(&format!("{a}|1|q")).unwrap().rows.len(), 2);
+        assert!(cache.get(&format!("{a}|2|q")).is_none(), "another version is another question");
+        cache.forget(a);
+        assert!(cache.get(&format!("{a}|1|q")).is_none());
+        assert_eq!(cache.get(&format!("{b}|1|q")).unwrap().rows.len(), 3);
+        // Large answers are not kept; the number of answers is bounded, oldest out first.
+        cache.put(format!("{a}|1|big"), &answer(MAX_ROWS + 1));
+        assert!(cache.get(&format!("{a}|1|big")).is_none());
+        for i in 0..CHART_ANSWERS + 10 {
+            cache.put(format!("{a}|1|{i}"), &answer(1));
+        }
+        assert!(cache.answers.lock().unwrap().len() <= CHART_ANSWERS);
+        assert!(cache.get(&format!("{a}|1|{}", CHART_ANSWERS + 9)).is_some(), "the newest stays");
+        assert!(cache.get(&format!("{b}|1|q")).is_none(), "the least recently used went first");
     }
 }

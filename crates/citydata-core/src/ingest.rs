@@ -558,7 +558,9 @@ impl Core {
         // 4b. Erasure: only after a commit that removed rows.
         let erasure = match &result {
             Ok(r) if params.erase && !r.rejected && !r.all_quarantined => {
-                Some(lake.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code)))
+                let erased = lake.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code));
+                self.chart_cache.forget(resource.id);
+                Some(erased)
             }
             _ => None,
         };
@@ -733,6 +735,7 @@ impl Core {
             let code = resource.content.code.to_string();
             let _writer = self.table_writer(resource.id).await;
             let report = self.lake()?.erase(resource.id).await.map_err(|e| CoreError::from(e).for_resource(&code))?;
+            self.chart_cache.forget(resource.id);
             self.forget_quality_samples(resource.id).await?;
             Ok(report)
         }
