@@ -540,59 +540,50 @@ impl Core {
             }),
             _ => None,
         };
-        if let Some(result) = cache_key.as_ref().and_then(|(k, _)| self.chart_cache.get(k)) {
-            self.record(
-                meta,
-                actor(principal),
-                "data.aggregate",
-                target(&g),
-                Outcome::Success,
-                serde_json::json!({"decision": "allow", "grant_id": allow.grant_id, "group_by": result.group_by, "metrics": result.metrics, "filter": params.filter, "rows": result.rows.len(), "suppressed_groups": result.suppressed_groups, "cached": true}),
-            )
-            .await?;
-            return Ok(result);
-        }
-        let read = g.plan(&req, &self.config.pseudonym_key, params.version);
-        let (batches, suppressed) = lake
-            .aggregate_governed(
-                resource.id,
-                &read,
-                &citydata_lake::governed::Grouping {
-                    items: &group_by,
-                    bucket: bucket.as_deref(),
-                    regions: districts.as_ref(),
-                },
-                &metrics,
-                allow.min_group_size,
-                params.max_groups,
-            )
-            .await
-            .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
-        let rows = crate::reads::json_rows(&batches)?;
-        let result = AggregateResult {
-            group_by: group_by.iter().map(|g| g.to_string()).collect(),
-            metrics: std::iter::once("count".to_string())
-                .chain(metrics.iter().filter_map(|(m, i)| i.as_ref().map(|i| format!("{}_{}", m.as_str(), i))))
-                .collect(),
-            rows,
-            suppressed_groups: suppressed,
-            min_group_size: allow.min_group_size,
+        let cached = cache_key.as_ref().and_then(|(k, _)| self.chart_cache.get(k));
+        let from_cache = cached.is_some();
+        let result = match cached {
+            Some(result) => result,
+            None => {
+                let read = g.plan(&req, &self.config.pseudonym_key, params.version);
+                let (batches, suppressed) = lake
+                    .aggregate_governed(
+                        resource.id,
+                        &read,
+                        &citydata_lake::governed::Grouping {
+                            items: &group_by,
+                            bucket: bucket.as_deref(),
+                            regions: districts.as_ref(),
+                        },
+                        &metrics,
+                        allow.min_group_size,
+                        params.max_groups,
+                    )
+                    .await
+                    .map_err(|e| CoreError::from(e).for_resource(&crate::error::table_label(resource)))?;
+                let result = AggregateResult {
+                    group_by: group_by.iter().map(|g| g.to_string()).collect(),
+                    metrics: std::iter::once("count".to_string())
+                        .chain(metrics.iter().filter_map(|(m, i)| i.as_ref().map(|i| format!("{}_{}", m.as_str(), i))))
+                        .collect(),
+                    rows: crate::reads::json_rows(&batches)?,
+                    suppressed_groups: suppressed,
+                    min_group_size: allow.min_group_size,
+                };
+                // Kept only when no commit came during the read (the answer is of version `v`).
+                if let Some((key, v)) = cache_key
+                    && lake.latest_version(resource.id).await.ok().flatten() == Some(v)
+                {
+                    self.chart_cache.put(key, &result);
+                }
+                result
+            }
         };
-        // Kept only when no commit came during the read (the answer is of version `v`).
-        if let Some((key, v)) = cache_key
-            && lake.latest_version(resource.id).await.ok().flatten() == Some(v)
-        {
-            self.chart_cache.put(key, &result);
+        let mut details = serde_json::json!({"decision": "allow", "grant_id": allow.grant_id, "group_by": result.group_by, "metrics": result.metrics, "filter": params.filter, "rows": result.rows.len(), "suppressed_groups": result.suppressed_groups});
+        if from_cache {
+            details["cached"] = true.into();
         }
-        self.record(
-            meta,
-            actor(principal),
-            "data.aggregate",
-            target(&g),
-            Outcome::Success,
-            serde_json::json!({"decision": "allow", "grant_id": allow.grant_id, "group_by": result.group_by, "metrics": result.metrics, "filter": params.filter, "rows": result.rows.len(), "suppressed_groups": suppressed}),
-        )
-        .await?;
+        self.record(meta, actor(principal), "data.aggregate", target(&g), Outcome::Success, details).await?;
         Ok(result)
     }
 }

@@ -69,16 +69,6 @@ impl KeySet {
     }
 }
 
-impl FromIterator<u64> for KeySet {
-    fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> Self {
-        let mut s = Self::default();
-        for h in iter {
-            s.insert(h);
-        }
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
