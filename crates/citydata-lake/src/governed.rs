@@ -402,15 +402,18 @@ impl Lake {
         id: Uuid,
         version: Option<i64>,
     ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
-        self.frame_in(id, version, None).await
+        self.frame_in(id, version, None, &[]).await
     }
 
-    /// [`Self::frame_at`] in a session of `partitions` partitions ([`read_session_in`]).
+    /// [`Self::frame_at`] in a session of `partitions` partitions ([`read_session_in`]); with
+    /// `key_order` (the key items), scans read the files in key order when their key ranges
+    /// are disjoint ([`crate::key_order`]).
     async fn frame_in(
         &self,
         id: Uuid,
         version: Option<i64>,
         partitions: Option<usize>,
+        key_order: &[String],
     ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
         let mut table = self.open_latest(id).await?;
         let Some(current) = table.version() else { return Ok(None) };
@@ -418,9 +421,19 @@ impl Lake {
             crate::erase::load_checked(&mut table, v).await?;
         }
         let read = version.unwrap_or(current as i64);
+        let mut provider = table.table_provider().await?;
+        let mut partitions = partitions;
+        if !key_order.is_empty()
+            && let Some(order) = crate::key_order::KeyOrder::of(&table, &provider.schema(), key_order)
+        {
+            provider = Arc::new(crate::key_order::KeyOrdered::new(provider, order));
+            // The files are read one after another; more partitions would only deal the
+            // batches round robin and need a merge to put them back in order.
+            partitions = Some(1);
+        }
         let ctx = read_session_in(partitions);
         table.update_datafusion_session(&ctx.state())?;
-        let df = ctx.read_table(table.table_provider().await?)?;
+        let df = ctx.read_table(provider)?;
         Ok(Some((ctx, df, read)))
     }
 
@@ -449,11 +462,30 @@ impl Lake {
     /// The rows of a read and the table version they come from (`None`: no version yet), so a
     /// cursor can pin the next page to the same version.
     pub async fn read_governed_at(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<(Vec<RecordBatch>, Option<i64>)> {
-        let partitions = r.is_key_lookup().then_some(1);
-        let Some((_ctx, df, version)) = self.frame_in(id, r.version, partitions).await? else {
+        let Some((_ctx, df, version)) = self.governed_frame(id, r).await? else {
             return Ok((vec![], None));
         };
-        Ok((self.project_in(id, df, r)?.collect().await?, Some(version)))
+        Ok((df.collect().await?, Some(version)))
+    }
+
+    /// The plan of [`Self::read_governed_at`], and the version it reads.
+    pub(crate) async fn governed_frame(
+        &self,
+        id: Uuid,
+        r: &GovernedRead<'_>,
+    ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
+        let partitions = r.is_key_lookup().then_some(1);
+        // A page in key order (no other sort) reads the files in key order and stops early.
+        let key_order = match &r.order {
+            Some(Order::Items(items)) if r.sort.is_empty() && r.limit.is_some() => {
+                items.iter().map(|i| i.as_str().to_string()).collect()
+            }
+            _ => vec![],
+        };
+        let Some((ctx, df, version)) = self.frame_in(id, r.version, partitions, &key_order).await? else {
+            return Ok(None);
+        };
+        Ok(Some((ctx, self.project_in(id, df, r)?, version)))
     }
 
     /// The rows of a read as a stream of batches, for exports in constant memory. `None` when

@@ -16,6 +16,7 @@ mod error;
 pub mod files;
 pub mod governed;
 pub mod ingest;
+mod key_order;
 pub mod keyset;
 mod latest;
 pub mod limits;

@@ -1,0 +1,370 @@
+//! Pages in key order without sorting the table.
+//!
+//! The rows API pages in the key's order (`Order::Items`). Keyed writes store their rows sorted
+//! by the key ([`crate::sorted`]), so when the data files' key ranges (the Delta log's min/max
+//! statistics) do not overlap, reading the files one after another in the order of their ranges
+//! yields the rows in key order. [`KeyOrdered`] tells DataFusion so: its scan reads the files
+//! in that order in one partition and declares the ordering, so the plan drops the sort and a
+//! page of 100 rows stops after the first rows the filter lets through instead of reading the
+//! whole first file for a top-K (DataFusion prunes the other files by the top-K's dynamic
+//! filter, but only when it opens a file).
+//!
+//! When the order cannot be proved — a file without statistics, overlapping ranges (appends
+//! after the first load each sort only their own rows), a null key, a key type other than text
+//! or integers, more than [`crate::governed::WARM_FILES_MAX`] files, or a plan shape this
+//! module does not know — the provider is not used (or leaves the plan as it is), and the
+//! read sorts as before.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::TableType;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, Partitioning, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, PlanProperties, ReplaceChildrenOptions};
+use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, SendableRecordBatchStream};
+
+/// The data files of a table version in the order of their (disjoint) key ranges.
+#[derive(Debug)]
+pub(crate) struct KeyOrder {
+    keys: Vec<String>,
+    /// A file's rank by its object-store location, as the scan names it.
+    rank: HashMap<String, usize>,
+}
+
+/// A key value from the Delta log's statistics, comparable within one type.
+#[derive(Debug, PartialEq, PartialOrd)]
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+fn bound(v: Option<&serde_json::Value>, int: bool) -> Option<Bound> {
+    match v? {
+        serde_json::Value::String(s) if !int => Some(Bound::Text(s.clone())),
+        serde_json::Value::Number(n) if int => n.as_i64().map(Bound::Int),
+        _ => None,
+    }
+}
+
+impl KeyOrder {
+    /// The order of `table`'s files by the first of `keys` (columns of the table), when every
+    /// file's statistics give that key's range (`schema`: the table's), no file holds a null key, and the ranges are
+    /// disjoint. `None` otherwise.
+    pub(crate) fn of(table: &deltalake::DeltaTable, schema: &SchemaRef, keys: &[String]) -> Option<Self> {
+        let first = keys.first()?;
+        let snapshot = table.snapshot().ok()?;
+        let log = snapshot.log_data();
+        if log.num_files() > crate::governed::WARM_FILES_MAX {
+            return None;
+        }
+        let int = match schema.field_with_name(first).ok()?.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => false,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => true,
+            _ => return None,
+        };
+        let root = table.table_url().clone();
+        let mut files = Vec::with_capacity(log.num_files());
+        for f in log.iter() {
+            let stats: serde_json::Value = serde_json::from_str(&f.stats()?).ok()?;
+            for k in keys {
+                if stats.get("nullCount")?.get(k)?.as_u64()? != 0 {
+                    return None;
+                }
+            }
+            let min = bound(stats.get("minValues")?.get(first), int)?;
+            let max = bound(stats.get("maxValues")?.get(first), int)?;
+            let url = root.join(f.path().as_ref()).ok()?;
+            let location = object_store::path::Path::from_url_path(url.path()).ok()?.to_string();
+            files.push((min, max, location));
+        }
+        files.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        // Strictly disjoint on the first key item: then the files' rows, each file in key order,
+        // are in the order of the whole key.
+        if files.windows(2).any(|w| w[0].1.partial_cmp(&w[1].0) != Some(std::cmp::Ordering::Less)) {
+            return None;
+        }
+        let rank = files.into_iter().enumerate().map(|(i, (_, _, location))| (location, i)).collect();
+        Some(Self { keys: keys.to_vec(), rank })
+    }
+
+    /// `plan` (a Delta scan) reading its files in key order in one partition, under a node that
+    /// declares the order. `None` when the plan is not the shape this knows.
+    fn apply(&self, plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+        if plan.name() != "DeltaScanExec" {
+            return None;
+        }
+        let [child] = plan.children()[..] else { return None };
+        let source = child.downcast_ref::<DataSourceExec>()?;
+        let config = source.data_source().downcast_ref::<FileScanConfig>()?;
+        let mut files = Vec::new();
+        for f in config.file_groups.iter().flat_map(|g| g.iter()) {
+            // Whole files only: a file split into byte ranges is not read in order.
+            if f.range.is_some() {
+                return None;
+            }
+            files.push((*self.rank.get(f.object_meta.location.as_ref())?, f.clone()));
+        }
+        files.sort_by_key(|(rank, _)| *rank);
+        let sorted: Vec<_> = files.into_iter().map(|(_, f)| f).collect();
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_file_groups(vec![FileGroup::new(sorted)])
+            // A declared partitioning keeps DataFusion from splitting the group by byte ranges.
+            .with_output_partitioning(Some(Partitioning::UnknownPartitioning(1)))
+            .build();
+        let scan = plan
+            .clone()
+            .replace_children(
+                vec![DataSourceExec::from_data_source(config)],
+                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+            )
+            .ok()?;
+        KeyOrderedExec::new(scan, &self.keys).map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
+    }
+}
+
+/// A table provider whose scans read in key order ([`KeyOrder`]).
+#[derive(Debug)]
+pub(crate) struct KeyOrdered {
+    inner: Arc<dyn datafusion::catalog::TableProvider>,
+    order: KeyOrder,
+}
+
+impl KeyOrdered {
+    pub(crate) fn new(inner: Arc<dyn datafusion::catalog::TableProvider>, order: KeyOrder) -> Self {
+        Self { inner, order }
+    }
+}
+
+#[async_trait::async_trait]
+impl datafusion::catalog::TableProvider for KeyOrdered {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        Ok(self.order.apply(&plan).unwrap_or(plan))
+    }
+}
+
+/// Passes its one-partition input through and declares it ordered by the key items ascending.
+#[derive(Debug)]
+struct KeyOrderedExec {
+    input: Arc<dyn ExecutionPlan>,
+    keys: Vec<String>,
+    properties: Arc<PlanProperties>,
+}
+
+impl KeyOrderedExec {
+    /// `None` when the input has more than one partition or does not carry every key item.
+    fn new(input: Arc<dyn ExecutionPlan>, keys: &[String]) -> Option<Self> {
+        let props = input.properties();
+        if props.partitioning.partition_count() != 1 {
+            return None;
+        }
+        let schema = input.schema();
+        let mut sort = Vec::with_capacity(keys.len());
+        for k in keys {
+            let index = schema.index_of(k).ok()?;
+            // Ascending, nulls first: the read's order (the files hold no null key).
+            sort.push(PhysicalSortExpr::new(
+                Arc::new(Column::new(k, index)),
+                arrow::compute::SortOptions { descending: false, nulls_first: true },
+            ));
+        }
+        let ordering = LexOrdering::new(sort)?;
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new_with_orderings(schema, [ordering]),
+            props.partitioning.clone(),
+            props.emission_type,
+            props.boundedness,
+        );
+        Some(Self { input, keys: keys.to_vec(), properties: Arc::new(properties) })
+    }
+}
+
+impl DisplayAs for KeyOrderedExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "KeyOrderedExec: keys=[{}]", self.keys.join(", "))
+    }
+}
+
+impl ExecutionPlan for KeyOrderedExec {
+    fn name(&self) -> &str {
+        "KeyOrderedExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    // One partition below: DataFusion would otherwise spread the scan's batches over the cores
+    // round robin, out of order.
+    fn required_input_distribution(&self) -> Vec<datafusion::physical_plan::Distribution> {
+        vec![datafusion::physical_plan::Distribution::SinglePartition]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children)
+            .map_err(|_| DataFusionError::Internal("KeyOrderedExec has one input".into()))?;
+        // An input that no longer reads in one partition cannot keep the promise: refuse the
+        // plan rather than return rows out of order.
+        let shown = datafusion::physical_plan::displayable(input.as_ref()).indent(true).to_string();
+        KeyOrderedExec::new(input, &self.keys)
+            .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
+            .ok_or_else(|| DataFusionError::Internal(format!("key-ordered scan repartitioned {shown}")))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::governed::{GovernedRead, Order};
+    use crate::table::Lake;
+    use crate::table::{CommitTag, WriteMode};
+    use arrow::array::{Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use citydata_domain::filter::{CmpOp, Filter, Literal};
+    use citydata_domain::resource::ItemName;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use uuid::Uuid;
+
+    /// A keyed table written in `parts` appends, part `p` holding the keys `key(p, i)`.
+    async fn table(parts: &[Vec<String>]) -> (tempfile::TempDir, Lake, Uuid) {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+        let id = Uuid::new_v4();
+        let schema =
+            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("q", DataType::Utf8, true)]));
+        for keys in parts {
+            let q: Vec<String> = keys.iter().map(|k| if k.ends_with('3') { "x".into() } else { "y".into() }).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(StringArray::from(keys.clone())), Arc::new(StringArray::from(q))],
+            )
+            .unwrap();
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tx.send(Ok(batch)).await.unwrap();
+            drop(tx);
+            let key = vec!["k".to_string()];
+            lake.write(id, schema.clone(), WriteMode::Append, &key, rx, CommitTag { app_id: None, ingest_id: "t" })
+                .await
+                .unwrap();
+        }
+        (dir, lake, id)
+    }
+
+    fn keys(prefix: &str, range: impl Iterator<Item = usize>) -> Vec<String> {
+        range.map(|i| format!("{prefix}{i:06}")).collect()
+    }
+
+    /// The keys a page returns, and its physical plan.
+    async fn page(lake: &Lake, id: Uuid, filter: Option<&Filter>, sort: bool, offset: usize) -> (Vec<String>, String) {
+        let k = ItemName::parse("k").unwrap();
+        let masks = BTreeMap::new();
+        let r = GovernedRead {
+            fields: vec![k.clone(), ItemName::parse("q").unwrap()],
+            masks: &masks,
+            filters: filter.into_iter().collect(),
+            // An explicit sort on the key: the read sorts (no key-ordered scan), same rows.
+            sort: if sort { vec![(k.clone(), false)] } else { vec![] },
+            offset,
+            limit: Some(7),
+            version: None,
+            secret: b"s",
+            contains: vec![],
+            order: Some(Order::Items(vec![k])),
+            spatial: vec![],
+            regions: None,
+        };
+        let (_ctx, df, _) = lake.governed_frame(id, &r).await.unwrap().unwrap();
+        let plan = df.clone().create_physical_plan().await.unwrap();
+        let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+        let batches = df.collect().await.unwrap();
+        let mut out = vec![];
+        for b in &batches {
+            let c = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+            let c = c.as_any().downcast_ref::<StringArray>().unwrap();
+            out.extend((0..c.len()).map(|i| c.value(i).to_string()));
+        }
+        (out, shown)
+    }
+
+    /// Files written out of key order but with disjoint ranges are read in key order without
+    /// a sort, and pages (with a filter, with an offset) hold exactly the rows the sorting
+    /// read returns.
+    #[tokio::test]
+    async fn pages_of_disjoint_files_read_in_key_order_without_a_sort() {
+        let (_dir, lake, id) =
+            table(&[keys("c", (0..3000).rev()), keys("a", 0..3000), keys("b", (0..3000).step_by(2))]).await;
+        let x = Filter::Cmp { item: ItemName::parse("q").unwrap(), op: CmpOp::Eq, value: Literal::Str("x".into()) };
+        for (filter, offset) in [(None, 0), (Some(&x), 0), (Some(&x), 3), (None, 2995)] {
+            let (ordered, plan) = page(&lake, id, filter, false, offset).await;
+            assert!(plan.contains("KeyOrderedExec"), "{plan}");
+            assert!(!plan.contains("SortExec"), "no sort: {plan}");
+            let (sorted, plan) = page(&lake, id, filter, true, offset).await;
+            assert!(plan.contains("SortExec") && !plan.contains("KeyOrderedExec"), "{plan}");
+            assert_eq!(ordered, sorted, "filter {filter:?}, offset {offset}");
+            assert_eq!(ordered.len(), 7);
+        }
+        let (first, _) = page(&lake, id, None, false, 0).await;
+        assert_eq!(first[0], "a000000");
+        let (crossing, _) = page(&lake, id, None, false, 2998).await;
+        assert_eq!(crossing, ["a002998", "a002999", "b000000", "b000002", "b000004", "b000006", "b000008"]);
+    }
+
+    /// Appends whose key ranges overlap are not in key order file after file: the read sorts.
+    #[tokio::test]
+    async fn overlapping_files_are_sorted_as_before() {
+        let (_dir, lake, id) = table(&[keys("a", (0..3000).step_by(2)), keys("a", (1..3000).step_by(2))]).await;
+        let (rows, plan) = page(&lake, id, None, false, 0).await;
+        assert!(!plan.contains("KeyOrderedExec") && plan.contains("SortExec"), "{plan}");
+        assert_eq!(rows, keys("a", 0..7));
+    }
+}
