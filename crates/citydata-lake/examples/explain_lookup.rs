@@ -7,7 +7,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = url::Url::from_directory_path(std::path::Path::new(&args[1]).canonicalize()?).unwrap();
     let _lake = citydata_lake::table::Lake::new(&args[1])?; // registers the stores
     let table = deltalake::DeltaTable::try_from_url(url).await?;
-    let ctx = citydata_lake::governed::read_session();
+    let ctx = datafusion::prelude::SessionContext::new_with_config(citydata_lake::governed::read_config(None));
     table.update_datafusion_session(&ctx.state())?;
     ctx.register_table("t", table.table_provider().await?)?;
     for _ in 0..2 {

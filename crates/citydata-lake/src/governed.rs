@@ -281,7 +281,31 @@ pub fn read_session() -> SessionContext {
 /// [`read_session`] planning in `partitions` partitions (the number of cores when `None`).
 /// A lookup by the whole key reads one page of one file: one partition spares it the tasks
 /// and thread hand-overs of a parallel plan.
+///
+/// A session is a copy of a prototype built once per partition count: building one registers
+/// every built-in function anew, which showed in a lookup's profile. The prototype has no
+/// catalog (reads use `read_table`), so nothing registered by name could be shared between
+/// copies: registering a table in a read session fails.
 pub fn read_session_in(partitions: Option<usize>) -> SessionContext {
+    type Prototypes = std::sync::Mutex<std::collections::HashMap<Option<usize>, datafusion::execution::SessionState>>;
+    static PROTOTYPES: std::sync::OnceLock<Prototypes> = std::sync::OnceLock::new();
+    let prototypes = PROTOTYPES.get_or_init(Default::default);
+    let mut prototypes = prototypes.lock().unwrap_or_else(|e| e.into_inner());
+    let state = prototypes
+        .entry(partitions)
+        .or_insert_with(|| {
+            datafusion::execution::SessionStateBuilder::new()
+                .with_config(read_config(partitions).with_create_default_catalog_and_schema(false))
+                .with_runtime_env(read_runtime())
+                .with_default_features()
+                .build()
+        })
+        .clone();
+    SessionContext::new_with_state(state)
+}
+
+/// The settings of a read session ([`read_session_in`]).
+pub fn read_config(partitions: Option<usize>) -> datafusion::prelude::SessionConfig {
     let mut config = datafusion::prelude::SessionConfig::new();
     if let Some(n) = partitions {
         config = config.with_target_partitions(n.max(1));
@@ -290,7 +314,7 @@ pub fn read_session_in(partitions: Option<usize>) -> SessionContext {
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
     parquet.bloom_filter_on_read = true;
-    SessionContext::new_with_config_rt(config, read_runtime())
+    config
 }
 
 /// The read sessions' runtime: the default one with a 128 MiB Parquet metadata cache.
@@ -922,6 +946,28 @@ impl Lake {
         out.push(ident("_commit_version"));
         let df = df.select(out)?;
         Ok(Some((df.collect().await?, current)))
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    /// Sessions are copies of one prototype: each keeps its settings, and none can register a
+    /// table by name that another copy would then see.
+    #[tokio::test]
+    async fn read_sessions_are_copies_that_share_no_tables() {
+        let one = read_session_in(Some(1));
+        assert_eq!(one.state().config().target_partitions(), 1);
+        assert!(one.state().config().options().execution.parquet.pushdown_filters);
+        let schema =
+            Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("a", DataType::Int32, true)]));
+        let table = Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![]]).unwrap());
+        assert!(one.register_table("t", table).is_err(), "a read session has no catalog to register into");
+        assert!(read_session_in(Some(1)).table("t").await.is_err());
+        assert!(read_session().table("t").await.is_err());
+        let df = one.read_empty().unwrap().select(vec![lit(1).alias("x")]).unwrap();
+        assert_eq!(df.collect().await.unwrap()[0].num_rows(), 1, "a copy plans and runs");
     }
 }
 
