@@ -492,6 +492,14 @@ impl Lake {
         Ok((df.collect().await?, Some(version)))
     }
 
+    /// `EXPLAIN ANALYZE` of [`Self::read_governed_at`]'s plan (for profiling reads; the
+    /// `explain_page` example).
+    pub async fn explain_governed(&self, id: Uuid, r: &GovernedRead<'_>) -> Result<String> {
+        let Some((_ctx, df, _)) = self.governed_frame(id, r).await? else { return Ok(String::new()) };
+        let batches = df.explain(false, true)?.collect().await?;
+        Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
+    }
+
     /// The plan of [`Self::read_governed_at`], and the version it reads.
     pub(crate) async fn governed_frame(
         &self,
