@@ -56,10 +56,31 @@ fn bound(v: Option<&serde_json::Value>, int: bool) -> Option<Bound> {
 }
 
 impl KeyOrder {
-    /// The order of `table`'s files by the first of `keys` (columns of the table), when every
-    /// file's statistics give that key's range (`schema`: the table's), no file holds a null key, and the ranges are
-    /// disjoint. `None` otherwise.
-    pub(crate) fn of(table: &deltalake::DeltaTable, schema: &SchemaRef, keys: &[String]) -> Option<Self> {
+    /// The order of `table`'s files by the first of `keys` (columns of the table; `schema` is
+    /// the table's), when every file's statistics give that key's range, no file holds a null
+    /// key, and the ranges are disjoint. `None` otherwise.
+    ///
+    /// Kept per table version (a version's files never change; a file missing from a kept
+    /// order makes [`Self::apply`] leave the plan alone), so a page does not parse every
+    /// file's statistics again.
+    pub(crate) fn of(table: &deltalake::DeltaTable, schema: &SchemaRef, keys: &[String]) -> Option<Arc<Self>> {
+        type Kept = std::sync::Mutex<HashMap<(String, i64, Vec<String>), Option<Arc<KeyOrder>>>>;
+        static KEPT: std::sync::OnceLock<Kept> = std::sync::OnceLock::new();
+        let kept = KEPT.get_or_init(Default::default);
+        let id = (table.table_url().to_string(), i64::try_from(table.version()?).ok()?, keys.to_vec());
+        if let Some(order) = kept.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return order.clone();
+        }
+        let order = Self::compute(table, schema, keys).map(Arc::new);
+        let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= 256 {
+            kept.clear();
+        }
+        kept.insert(id, order.clone());
+        order
+    }
+
+    fn compute(table: &deltalake::DeltaTable, schema: &SchemaRef, keys: &[String]) -> Option<Self> {
         let first = keys.first()?;
         let snapshot = table.snapshot().ok()?;
         let log = snapshot.log_data();
@@ -135,11 +156,11 @@ impl KeyOrder {
 #[derive(Debug)]
 pub(crate) struct KeyOrdered {
     inner: Arc<dyn datafusion::catalog::TableProvider>,
-    order: KeyOrder,
+    order: Arc<KeyOrder>,
 }
 
 impl KeyOrdered {
-    pub(crate) fn new(inner: Arc<dyn datafusion::catalog::TableProvider>, order: KeyOrder) -> Self {
+    pub(crate) fn new(inner: Arc<dyn datafusion::catalog::TableProvider>, order: Arc<KeyOrder>) -> Self {
         Self { inner, order }
     }
 }
