@@ -287,21 +287,26 @@ pub fn read_session() -> SessionContext {
 /// catalog (reads use `read_table`), so nothing registered by name could be shared between
 /// copies: registering a table in a read session fails.
 pub fn read_session_in(partitions: Option<usize>) -> SessionContext {
-    type Prototypes = std::sync::Mutex<std::collections::HashMap<Option<usize>, datafusion::execution::SessionState>>;
+    type Prototypes =
+        std::sync::Mutex<std::collections::HashMap<Option<usize>, Arc<datafusion::execution::SessionState>>>;
     static PROTOTYPES: std::sync::OnceLock<Prototypes> = std::sync::OnceLock::new();
-    let prototypes = PROTOTYPES.get_or_init(Default::default);
-    let mut prototypes = prototypes.lock().unwrap_or_else(|e| e.into_inner());
-    let state = prototypes
-        .entry(partitions)
-        .or_insert_with(|| {
-            datafusion::execution::SessionStateBuilder::new()
-                .with_config(read_config(partitions).with_create_default_catalog_and_schema(false))
-                .with_runtime_env(read_runtime())
-                .with_default_features()
-                .build()
-        })
-        .clone();
-    SessionContext::new_with_state(state)
+    let prototype = {
+        let mut prototypes = PROTOTYPES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        prototypes
+            .entry(partitions)
+            .or_insert_with(|| {
+                Arc::new(
+                    datafusion::execution::SessionStateBuilder::new()
+                        .with_config(read_config(partitions).with_create_default_catalog_and_schema(false))
+                        .with_runtime_env(read_runtime())
+                        .with_default_features()
+                        .build(),
+                )
+            })
+            .clone()
+    };
+    // Copied outside the lock: concurrent reads do not wait on each other's copies.
+    SessionContext::new_with_state(prototype.as_ref().clone())
 }
 
 /// The settings of a read session ([`read_session_in`]).
