@@ -1031,7 +1031,7 @@ mod key_lookup_tests {
 #[cfg(test)]
 mod page_index_tests {
     use super::*;
-    use crate::table::{CommitTag, WriteMode};
+    use crate::table::WriteMode;
     use arrow::array::StringArray;
     use arrow::datatypes::{DataType, Field, Schema};
     use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
@@ -1051,13 +1051,7 @@ mod page_index_tests {
                 vec![Arc::new(StringArray::from_iter_values((0..20_000).map(|i| format!("{part}-{i:08}"))))],
             )
             .unwrap();
-            let (tx, rx) = tokio::sync::mpsc::channel(1);
-            tx.send(Ok(batch)).await.unwrap();
-            drop(tx);
-            let keys = vec!["k".to_string()];
-            lake.write(id, schema.clone(), WriteMode::Append, &keys, rx, CommitTag { app_id: None, ingest_id: "t" })
-                .await
-                .unwrap();
+            lake.write_batches(id, schema.clone(), WriteMode::Append, &["k"], [batch]).await.unwrap();
         }
         let (_ctx, df, _) = lake.frame_at(id, None).await.unwrap().unwrap();
         let found = df.filter(ident("k").eq(lit("1-00012345"))).unwrap().collect().await.unwrap();

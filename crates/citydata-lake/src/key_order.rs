@@ -272,10 +272,10 @@ impl ExecutionPlan for KeyOrderedExec {
             .map_err(|_| DataFusionError::Internal("KeyOrderedExec has one input".into()))?;
         // An input that no longer reads in one partition cannot keep the promise: refuse the
         // plan rather than return rows out of order.
-        let shown = datafusion::physical_plan::displayable(input.as_ref()).indent(true).to_string();
         KeyOrderedExec::new(input, &self.keys)
             .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>)
-            .ok_or_else(|| DataFusionError::Internal(format!("key-ordered scan repartitioned {shown}")))
+            // No plan in the message: it names files and the filters' values.
+            .ok_or_else(|| DataFusionError::Internal("key-ordered scan repartitioned".into()))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
@@ -287,8 +287,9 @@ impl ExecutionPlan for KeyOrderedExec {
 mod tests {
     use crate::governed::{GovernedRead, Order};
     use crate::table::Lake;
-    use crate::table::{CommitTag, WriteMode};
+    use crate::table::WriteMode;
     use arrow::array::{Array, RecordBatch, StringArray};
+    use arrow::datatypes::SchemaRef;
     use arrow::datatypes::{DataType, Field, Schema};
     use citydata_domain::filter::{CmpOp, Filter, Literal};
     use citydata_domain::resource::ItemName;
@@ -296,27 +297,24 @@ mod tests {
     use std::sync::Arc;
     use uuid::Uuid;
 
-    /// A keyed table written in `parts` appends, part `p` holding the keys `key(p, i)`.
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("q", DataType::Utf8, true)]))
+    }
+
+    /// Rows of keys `keys`, `q` = "x" for keys ending in 3 (a filter's matches), else `fill`.
+    fn batch(keys: &[String], fill: &str) -> RecordBatch {
+        let q: Vec<String> = keys.iter().map(|k| if k.ends_with('3') { "x".into() } else { fill.into() }).collect();
+        RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(keys.to_vec())), Arc::new(StringArray::from(q))])
+            .unwrap()
+    }
+
+    /// A keyed table written in `parts` appends, part `p` holding the keys `parts[p]`.
     async fn table(parts: &[Vec<String>]) -> (tempfile::TempDir, Lake, Uuid) {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
         let id = Uuid::new_v4();
-        let schema =
-            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("q", DataType::Utf8, true)]));
         for keys in parts {
-            let q: Vec<String> = keys.iter().map(|k| if k.ends_with('3') { "x".into() } else { "y".into() }).collect();
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![Arc::new(StringArray::from(keys.clone())), Arc::new(StringArray::from(q))],
-            )
-            .unwrap();
-            let (tx, rx) = tokio::sync::mpsc::channel(1);
-            tx.send(Ok(batch)).await.unwrap();
-            drop(tx);
-            let key = vec!["k".to_string()];
-            lake.write(id, schema.clone(), WriteMode::Append, &key, rx, CommitTag { app_id: None, ingest_id: "t" })
-                .await
-                .unwrap();
+            lake.write_batches(id, schema(), WriteMode::Append, &["k"], vec![batch(keys, "y")]).await.unwrap();
         }
         (dir, lake, id)
     }
@@ -393,27 +391,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
         let id = Uuid::new_v4();
-        let schema =
-            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new("q", DataType::Utf8, true)]));
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let feeder_schema = schema.clone();
-        let feeder = tokio::spawn(async move {
-            let schema = feeder_schema;
-            for keys in &parts {
-                let q: Vec<String> = keys.iter().map(|k| format!("{k}{}", "y".repeat(100))).collect();
-                let batch = RecordBatch::try_new(
-                    schema.clone(),
-                    vec![Arc::new(StringArray::from(keys.clone())), Arc::new(StringArray::from(q))],
-                )
-                .unwrap();
-                tx.send(Ok(batch)).await.unwrap();
-            }
-        });
-        let key = vec!["k".to_string()];
+        let pad = "y".repeat(100);
         // `replace`, as an upload that creates or replaces a table (delta-rs plans an overwrite
         // differently from an append).
-        lake.write(id, schema, WriteMode::Replace, &key, rx, CommitTag { app_id: None, ingest_id: "t" }).await.unwrap();
-        feeder.await.unwrap();
+        let batches = parts.into_iter().map(move |keys| batch(&keys, &pad));
+        lake.write_batches(id, schema(), WriteMode::Replace, &["k"], batches).await.unwrap();
         let table = lake.open_latest(id).await.unwrap();
         // Every data file holds its rows in key order.
         let table_dir = lake.table_url(id).unwrap().to_file_path().unwrap();
@@ -439,7 +421,7 @@ mod tests {
             }
         }
         let provider = table.table_provider().await.unwrap();
-        assert!(super::KeyOrder::of(&table, &provider.schema(), &key).is_some(), "disjoint files");
+        assert!(super::KeyOrder::of(&table, &provider.schema(), &["k".to_string()]).is_some(), "disjoint files");
         let (rows, plan) = page(&lake, id, None, false, 200_000).await;
         assert!(plan.contains("KeyOrderedExec"), "{plan}");
         assert_eq!(rows, keys("k", 200_000..200_007));

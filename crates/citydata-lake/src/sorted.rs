@@ -28,10 +28,16 @@ pub const SORT_MEMORY_BYTES: usize = 64 << 20;
 /// The session a keyed write plans its sort in: delta-rs' planner, one partition, a memory
 /// pool of [`SORT_MEMORY_BYTES`] and spill files in the system's temporary directory.
 pub fn sort_session() -> datafusion::prelude::SessionContext {
-    let mut state = deltalake::delta_datafusion::create_session_state_with_spill_config(Some(SORT_MEMORY_BYTES), None);
-    // One partition: a repartition above the sort would interleave two ordered halves.
+    datafusion::prelude::SessionContext::new_with_state(one_partition_state(Some(SORT_MEMORY_BYTES)))
+}
+
+/// delta-rs' session state (with a spilling memory pool of `memory` bytes) in one partition:
+/// with more, DataFusion deals ordered batches round robin and merges them back in whatever
+/// order they arrive. The sort plans in it, and so does the writer of the sorted rows.
+pub(crate) fn one_partition_state(memory: Option<usize>) -> datafusion::execution::SessionState {
+    let mut state = deltalake::delta_datafusion::create_session_state_with_spill_config(memory, None);
     state.config_mut().options_mut().execution.target_partitions = 1;
-    datafusion::prelude::SessionContext::new_with_state(state)
+    state
 }
 
 /// `rx`'s batches in the order of the `keys` columns (ascending, nulls last): a DataFusion

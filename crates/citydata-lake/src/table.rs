@@ -370,6 +370,32 @@ impl Lake {
         Ok(())
     }
 
+    /// [`Self::write`] of `batches`, fed one at a time through a small channel as an upload's
+    /// are (tests).
+    #[cfg(test)]
+    pub(crate) async fn write_batches(
+        &self,
+        id: Uuid,
+        schema: SchemaRef,
+        mode: WriteMode,
+        keys: &[&str],
+        batches: impl IntoIterator<Item = RecordBatch, IntoIter: Send + 'static>,
+    ) -> Result<WriteOutcome> {
+        let batches = batches.into_iter();
+        let (tx, rx) = mpsc::channel(2);
+        let feeder = tokio::spawn(async move {
+            for b in batches {
+                if tx.send(Ok(b)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let written = self.write(id, schema, mode, &keys, rx, CommitTag { app_id: None, ingest_id: "t" }).await;
+        feeder.await.map_err(|e| LakeError::Other(e.to_string()))?;
+        written
+    }
+
     /// Write the batches coming from `rx` in `mode`, as one Delta commit. When `app_id` was
     /// already committed to this table, nothing is written (`already_applied`). The commit
     /// records `ingest_id` in its commit info.
@@ -424,9 +450,7 @@ impl Lake {
                     // deals the sorted batches round robin and merges them again in whatever
                     // order they arrive, so files came out with interleaved, overlapping key
                     // ranges (measured on a 5,000,000-row upload: every file overlapped the next).
-                    let mut state = deltalake::delta_datafusion::create_session_state_with_spill_config(None, None);
-                    state.config_mut().options_mut().execution.target_partitions = 1;
-                    builder = builder.with_session_state(Arc::new(state));
+                    builder = builder.with_session_state(Arc::new(crate::sorted::one_partition_state(None)));
                 }
                 let t = builder
                     .with_input_plan(df.logical_plan().clone())
