@@ -191,10 +191,17 @@ fn literal(v: &Literal) -> Expr {
 
 /// A filter as a DataFusion expression over the table's columns.
 pub fn filter_expr(f: &Filter) -> Expr {
-    match f {
-        Filter::And(a, b) => filter_expr(a).and(filter_expr(b)),
-        Filter::Or(a, b) => filter_expr(a).or(filter_expr(b)),
-        Filter::Not(a) => !filter_expr(a),
+    filter_expr_in(f, &|_| false)
+}
+
+/// [`filter_expr`] over a frame that has the columns `has` names: each spatial test is
+/// preceded by its range test on the item's bounding-box columns ([`crate::bbox::prefilter`]),
+/// which file, row-group and page statistics can skip and which is decoded first.
+pub fn filter_expr_in(f: &Filter, has: &dyn Fn(&str) -> bool) -> Expr {
+    let exact = match f {
+        Filter::And(a, b) => filter_expr_in(a, has).and(filter_expr_in(b, has)),
+        Filter::Or(a, b) => filter_expr_in(a, has).or(filter_expr_in(b, has)),
+        Filter::Not(a) => !filter_expr_in(a, has),
         Filter::Cmp { item, op, value } => {
             let c = ident(item.as_str());
             let v = literal(value);
@@ -223,6 +230,10 @@ pub fn filter_expr(f: &Filter) -> Expr {
                 ident(item.as_str()).is_null()
             }
         }
+    };
+    match crate::bbox::prefilter(f, has) {
+        Some(pre) => pre.and(exact),
+        None => exact,
     }
 }
 
@@ -468,8 +479,10 @@ impl Lake {
 
     fn filtered(df: DataFrame, r: &GovernedRead<'_>) -> Result<DataFrame> {
         let mut df = df;
+        let schema = df.schema().clone();
+        let has = |c: &str| schema.has_column_with_unqualified_name(c);
         for f in &r.filters {
-            df = df.filter(filter_expr(f))?;
+            df = df.filter(filter_expr_in(f, &has))?;
         }
         for (items, text) in &r.contains {
             let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
@@ -573,7 +586,12 @@ impl Lake {
             Some(Order::Items(items)) => items.iter().map(|i| ident(i.as_str())).collect(),
             Some(Order::Hashed(items)) => {
                 let cols: Vec<Expr> = if items.is_empty() {
-                    df.schema().fields().iter().map(|f| ident(f.name())).collect()
+                    df.schema()
+                        .fields()
+                        .iter()
+                        .filter(|f| !crate::bbox::is_hidden(f.name()))
+                        .map(|f| ident(f.name()))
+                        .collect()
                 } else {
                     items.iter().map(|i| ident(i.as_str())).collect()
                 };

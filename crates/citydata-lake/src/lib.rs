@@ -7,6 +7,7 @@
 //! nothing of HTTP or of the metadata database; it depends only on `citydata-domain`.
 #![forbid(unsafe_code)]
 
+pub mod bbox;
 pub mod check;
 pub mod compact;
 pub mod convert;

@@ -34,16 +34,22 @@ pub fn arrow_type(t: DataType) -> A {
     }
 }
 
-/// One nullable field per item, named by the item's name, with its Chinese title in metadata.
-/// (Required items are enforced by validation; keeping fields nullable lets nullable items be
-/// added later without rewriting the table.)
+/// One nullable field per item, named by the item's name, with its Chinese title in metadata
+/// and, for a spatial item, its type ([`crate::bbox::SPATIAL_KIND`]: the write adds its
+/// bounding-box columns). (Required items are enforced by validation; keeping fields nullable
+/// lets nullable items be added later without rewriting the table.)
 pub fn table_schema(items: &[InfoItem]) -> SchemaRef {
     Arc::new(Schema::new(
         items
             .iter()
             .map(|i| {
-                Field::new(i.name.as_str(), arrow_type(i.data_type), true)
-                    .with_metadata(HashMap::from([("title".to_string(), i.title.clone())]))
+                let mut meta = HashMap::from([("title".to_string(), i.title.clone())]);
+                match i.data_type {
+                    DataType::Point => meta.insert(crate::bbox::SPATIAL_KIND.into(), "point".into()),
+                    DataType::Geometry => meta.insert(crate::bbox::SPATIAL_KIND.into(), "geometry".into()),
+                    _ => None,
+                };
+                Field::new(i.name.as_str(), arrow_type(i.data_type), true).with_metadata(meta)
             })
             .collect::<Vec<_>>(),
     ))

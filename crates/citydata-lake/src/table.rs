@@ -410,6 +410,17 @@ impl Lake {
     ) -> Result<WriteOutcome> {
         let (app_id, ingest_id) = (tag.app_id, tag.ingest_id);
         let table = self.open(self.table_url(id)?).await?;
+        // Spatial items' bounding-box columns, computed here so that every write has them —
+        // except a merge into a table written before they existed: delta-rs 1.1's merge with
+        // schema evolution lost the target's unmatched rows (a lake test showed it), so such
+        // a table gains them by its next append or replace instead.
+        let merging_into_old = matches!(mode, WriteMode::Upsert | WriteMode::Delete)
+            && table.version().is_some()
+            && crate::bbox::stored_schema(&schema).is_some_and(|stored| {
+                let have = table.snapshot().map(|s| s.schema()).ok();
+                stored.fields().iter().any(|f| have.as_ref().is_none_or(|h| h.field(f.name()).is_none()))
+            });
+        let (schema, rx) = if merging_into_old { (schema, rx) } else { crate::bbox::boxed(schema, rx) };
         if let (Some(app), Some(_)) = (app_id, table.version())
             && table.snapshot()?.transaction_version(table.log_store().as_ref(), app).await?.is_some()
         {
@@ -497,7 +508,9 @@ impl Lake {
                     // the change feed (re-uploading the same file changes nothing).
                     let changed = columns
                         .iter()
-                        .filter(|c| !keys.contains(c))
+                        // Box columns follow their item: a row whose box was never written (a
+                        // file older than the columns) is not changed by gaining one.
+                        .filter(|c| !keys.contains(c) && !crate::bbox::is_hidden(c))
                         .map(|c| {
                             let (t, s) = (format!("target.{}", quote(c)), format!("source.{}", quote(c)));
                             // `IS DISTINCT FROM`, spelled so that delta-rs' merge planner takes it.

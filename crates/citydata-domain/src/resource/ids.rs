@@ -140,6 +140,11 @@ fn deunicode_char(c: char) -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemName(String);
 
+/// Column names the lake gives a meaning of its own: the change feed's columns (Delta's
+/// change data feed); every name starting with `__citydata` is reserved too (bounding boxes,
+/// plan columns).
+const RESERVED: &[&str] = &["_change_type", "_commit_version", "_commit_timestamp"];
+
 impl ItemName {
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         let t = s.trim();
@@ -147,6 +152,14 @@ impl ItemName {
             && t.len() <= 64
             && (t.as_bytes()[0].is_ascii_alphabetic() || t.as_bytes()[0] == b'_')
             && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let lower = t.to_ascii_lowercase();
+        if ok && (lower.starts_with("__citydata") || RESERVED.contains(&lower.as_str())) {
+            return Err(FieldError::new(
+                "name",
+                "reserved_item_name",
+                format!("信息项名称 \"{t}\" 为平台保留 / item name \"{t}\" is reserved by the platform"),
+            ));
+        }
         if ok {
             Ok(Self(t.to_ascii_lowercase()))
         } else {
@@ -177,5 +190,23 @@ impl From<ItemName> for String {
 impl std::fmt::Display for ItemName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod item_name_tests {
+    use super::ItemName;
+
+    /// Names the lake writes beside the items (bounding boxes, plan columns, the change
+    /// feed's columns) cannot be items: an item of that name would shadow or be shadowed.
+    #[test]
+    fn the_lakes_own_column_names_are_reserved() {
+        for n in ["__citydata_bbox_wz_x", "__CITYDATA_in", "_change_type", "_Commit_Version", "_commit_timestamp"] {
+            let e = ItemName::parse(n).unwrap_err();
+            assert_eq!(e.code, "reserved_item_name", "{n}");
+        }
+        for n in ["_private", "citydata", "_citydata_x", "change_type"] {
+            assert!(ItemName::parse(n).is_ok(), "{n}");
+        }
     }
 }
