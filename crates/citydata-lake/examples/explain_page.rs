@@ -1,6 +1,7 @@
-//! `cargo run -p citydata-lake --example explain_page -- <lake dir> <table id> <key item> [<item> <value>]`:
-//! `EXPLAIN ANALYZE` of a rows-API page (100 rows in key order, optionally filtered by
-//! `item = value`) through the governed read, as the rows API plans it (for profiling).
+//! `cargo run -p citydata-lake --example explain_page -- <lake dir> <table id> <key item> [<item> <value>]`
+//! (or `… within <item> <minlon> <minlat> <maxlon> <maxlat>`): `EXPLAIN ANALYZE` of a
+//! rows-API page (100 rows in key order, optionally filtered by `item = value` or a spatial
+//! box) through the governed read, as the rows API plans it (for profiling).
 
 use citydata_domain::filter::{CmpOp, Filter, Literal};
 use citydata_domain::resource::ItemName;
@@ -13,6 +14,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let id: uuid::Uuid = args[2].parse()?;
     let key = ItemName::parse(&args[3]).map_err(|e| format!("{e:?}"))?;
     let filter = match (args.get(4), args.get(5)) {
+        // `within <item> <minlon> <minlat> <maxlon> <maxlat>`: a spatial box.
+        (Some(w), Some(item)) if w == "within" && args.len() == 10 => {
+            let v: Vec<f64> = args[6..10].iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+            Some(Filter::Within {
+                item: ItemName::parse(item).map_err(|e| format!("{e:?}"))?,
+                bbox: citydata_domain::geo::BBox { min_lon: v[0], min_lat: v[1], max_lon: v[2], max_lat: v[3] },
+            })
+        }
         (Some(item), Some(value)) => Some(Filter::Cmp {
             item: ItemName::parse(item).map_err(|e| format!("{e:?}"))?,
             op: CmpOp::Eq,

@@ -48,10 +48,11 @@ impl Lake {
         if small_files < min_small.max(2) {
             return Ok(None);
         }
+        let columns: Vec<String> = table.snapshot()?.schema().fields().map(|f| f.name().clone()).collect();
         let (t, metrics) = table
             .optimize()
             .with_target_size(std::num::NonZeroU64::new(TARGET_FILE_SIZE).expect("non-zero"))
-            .with_writer_properties(writer_properties(keys))
+            .with_writer_properties(writer_properties(keys, columns.iter().map(String::as_str)))
             .await?;
         crate::table::checkpoint_if_due(&t).await;
         Ok(Some(CompactReport {

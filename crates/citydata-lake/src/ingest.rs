@@ -159,6 +159,8 @@ struct Tally {
 }
 
 /// Run one ingest from `source` into the resource's table.
+const WRITER_STOPPED: &str = "the table writer stopped";
+
 pub async fn ingest(
     lake: &Lake,
     spec: IngestSpec,
@@ -205,7 +207,7 @@ pub async fn ingest(
                     continue; // keep reading to report every failure; send nothing more
                 }
                 if converted.batch.num_rows() > 0 && tx.blocking_send(Ok(converted.batch)).is_err() {
-                    return Err(LakeError::Other("the table writer stopped".into()));
+                    return Err(LakeError::Other(WRITER_STOPPED.into()));
                 }
                 t.bytes = source.bytes_read();
                 if let Some(p) = &progress {
@@ -242,7 +244,7 @@ pub async fn ingest(
         }
     });
     let app_id = spec.idempotency_key.as_ref().map(|k| format!("citydata-ingest:{k}"));
-    let written = lake
+    let mut written = lake
         .write(
             spec.resource_id,
             schema,
@@ -253,8 +255,15 @@ pub async fn ingest(
         )
         .await;
     let tally = reader.await.map_err(|e| LakeError::Other(format!("reader task: {e}")))?;
-    // An input error explains a failed write better than the write's own error.
-    let tally = tally?;
+    // An input error explains a failed write better than the write's own error — unless the
+    // input stopped only because the writer had.
+    let tally = match (tally, written) {
+        (Err(LakeError::Other(m)), Err(w)) if m == WRITER_STOPPED => return Err(w),
+        (tally, w) => {
+            written = w;
+            tally?
+        }
+    };
     let rejected = policy == Policy::Reject && !tally.invalid.is_empty();
     let all_quarantined = policy == Policy::Quarantine && tally.rows_ok == 0 && !tally.invalid.is_empty();
     let (version, already_applied) = match written {

@@ -147,7 +147,10 @@ pub const DATA_PAGE_ROWS: usize = 2_048;
 /// [`ROW_GROUP_ROWS`], pages of at most [`DATA_PAGE_ROWS`], dictionaries of at most
 /// [`DICTIONARY_PAGE_BYTES`], and on every key item a bloom filter (lookups by key skip the row
 /// groups that cannot hold it) and no dictionary (a key's values are all different).
-pub(crate) fn writer_properties(keys: &[String]) -> parquet::file::properties::WriterProperties {
+pub(crate) fn writer_properties<'a>(
+    keys: &[String],
+    columns: impl IntoIterator<Item = &'a str>,
+) -> parquet::file::properties::WriterProperties {
     use parquet::basic::Compression;
     use parquet::schema::types::ColumnPath;
     let mut b = parquet::file::properties::WriterProperties::builder()
@@ -159,6 +162,13 @@ pub(crate) fn writer_properties(keys: &[String]) -> parquet::file::properties::W
         b = b
             .set_column_bloom_filter_enabled(ColumnPath::from(k.as_str()), true)
             .set_column_dictionary_enabled(ColumnPath::from(k.as_str()), false);
+    }
+    // Bounding-box columns are decoded whole by every spatial filter: plain doubles (which
+    // neither compress nor repeat) decode fastest without compression or a dictionary.
+    for c in columns.into_iter().filter(|c| crate::bbox::is_hidden(c)) {
+        b = b
+            .set_column_compression(ColumnPath::from(c), Compression::UNCOMPRESSED)
+            .set_column_dictionary_enabled(ColumnPath::from(c), false);
     }
     b.build()
 }
@@ -420,7 +430,6 @@ impl Lake {
                 let have = table.snapshot().map(|s| s.schema()).ok();
                 stored.fields().iter().any(|f| have.as_ref().is_none_or(|h| h.field(f.name()).is_none()))
             });
-        let (schema, rx) = if merging_into_old { (schema, rx) } else { crate::bbox::boxed(schema, rx) };
         if let (Some(app), Some(_)) = (app_id, table.version())
             && table.snapshot()?.transaction_version(table.log_store().as_ref(), app).await?.is_some()
         {
@@ -441,8 +450,11 @@ impl Lake {
                 // Keyed rows are written in key order, so the files, row groups and pages of a
                 // write hold disjoint key ranges (a lookup reads one page).
                 let rx = crate::sorted::sorted_by_keys(&schema, keys, rx).await?;
+                // After the sort, which then carries no more than the items (its memory pool is
+                // bounded).
+                let (schema, rx) = crate::bbox::boxed(schema, rx);
                 let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
-                ctx.register_table("source", Arc::new(StreamingTable::try_new(schema, vec![part])?))?;
+                ctx.register_table("source", Arc::new(StreamingTable::try_new(schema.clone(), vec![part])?))?;
                 let df = ctx.table("source").await?;
                 let save = if effective == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite };
                 let schema_mode = if effective == WriteMode::Append {
@@ -468,14 +480,14 @@ impl Lake {
                     .with_save_mode(save)
                     .with_schema_mode(schema_mode)
                     .with_target_file_size(std::num::NonZeroU64::new(TARGET_FILE_SIZE))
-                    .with_writer_properties(writer_properties(keys))
+                    .with_writer_properties(writer_properties(keys, schema.fields().iter().map(|f| f.name().as_str())))
                     .with_commit_properties(props)
                     .await?;
                 checkpoint_if_due(&t).await;
                 Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
             }
             WriteMode::Upsert | WriteMode::Delete => {
-                let mut rx = rx;
+                let (schema, mut rx) = if merging_into_old { (schema, rx) } else { crate::bbox::boxed(schema, rx) };
                 let mut batches = Vec::new();
                 while let Some(b) = rx.recv().await {
                     batches.push(b?);
@@ -500,7 +512,7 @@ impl Lake {
                     .merge(source, predicate)
                     .with_source_alias("source")
                     .with_target_alias("target")
-                    .with_writer_properties(writer_properties(keys))
+                    .with_writer_properties(writer_properties(keys, schema.fields().iter().map(|f| f.name().as_str())))
                     .with_commit_properties(props);
                 let builder = if effective == WriteMode::Upsert {
                     let cols = columns.clone();

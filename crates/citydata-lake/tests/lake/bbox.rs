@@ -87,10 +87,16 @@ fn read<'a>(filter: &'a Filter, masks: &'a BTreeMap<ItemName, citydata_domain::m
 }
 
 fn keys_of(batches: &[RecordBatch]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
     for b in batches {
         let names: Vec<&str> = b.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["bh", "wz", "fw"], "a read shows the items only, never a box column");
+    }
+    keys_of_one(batches)
+}
+
+fn keys_of_one(batches: &[RecordBatch]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for b in batches {
         let k = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
         let k = k.as_any().downcast_ref::<StringArray>().unwrap();
         out.extend((0..k.len()).map(|i| k.value(i).to_string()));
@@ -234,4 +240,106 @@ async fn a_box_skips_the_files_of_other_areas() {
     let plan = lake.explain_governed(id, &read(&f, &masks)).await.unwrap();
     // delta-rs prunes files by the log's statistics before the Parquet scan: one file left.
     assert!(plan.contains("file_groups={1 group: [[") && !plan.contains(".parquet, "), "one file scanned:\n{plan}");
+}
+
+/// An upload of points (a longitude/latitude column pair in GCJ-02) writes the box columns,
+/// replacing a table that had none, and a box query answers from them.
+#[tokio::test]
+async fn an_upload_of_points_writes_their_boxes() {
+    use citydata_lake::decode::Encoding;
+    use citydata_lake::ingest::{IngestSpec, Policy, ingest};
+    use citydata_lake::read::CsvSource;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let id = Uuid::new_v4();
+    let mut items = items();
+    items.retain(|i| i.name.as_str() != "fw");
+    items[1].validator = Some(citydata_domain::resource::Validator::Crs(citydata_domain::crs::Crs::Gcj02));
+    let mut csv = String::from("编号,经度,纬度\n");
+    for i in 0..500 {
+        let (x, y) = (119.9 + f64::from(i % 25) * 0.002, 32.4 + f64::from(i / 25) * 0.002);
+        let (gx, gy) = citydata_domain::crs::wgs84_to_gcj02(x, y);
+        csv.push_str(&format!("P{i:05},{gx:.7},{gy:.7}\n"));
+    }
+    let spec = IngestSpec {
+        resource_id: id,
+        items: items.clone(),
+        rules: vec![],
+        mode: WriteMode::Replace,
+        policy: Policy::Quarantine,
+        ignore_extra: false,
+        ingest_id: Uuid::new_v4(),
+        idempotency_key: None,
+        quality_rules: vec![],
+        references: Default::default(),
+        key_range: None,
+    };
+    let source = || {
+        Box::new(
+            CsvSource::new(std::io::Cursor::new(csv.clone().into_bytes()), Encoding::Auto, b',', b'"', true).unwrap(),
+        )
+    };
+    // A table written before the box columns existed.
+    let marked = citydata_lake::schema::table_schema(&items);
+    let plain = Arc::new(Schema::new(
+        marked.fields().iter().map(|f| f.as_ref().clone().with_metadata(Default::default())).collect::<Vec<_>>(),
+    ));
+    let old = RecordBatch::try_new(
+        plain.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["P00000"])),
+            Arc::new(arrow::array::BinaryArray::from(vec![Some(Geometry::Point(119.9, 32.4).to_wkb().as_slice())])),
+        ],
+    )
+    .unwrap();
+    write(&lake, id, &plain, WriteMode::Append, old).await;
+    let report = ingest(&lake, spec.clone(), source(), None).await.unwrap();
+    assert_eq!(report.rows_committed, 500);
+    let q = lake
+        .query(id, None, "SELECT count(__citydata_bbox_wz_x) AS x, count(__citydata_bbox_wz_y) AS y FROM t")
+        .await
+        .unwrap();
+    let shown = arrow::util::pretty::pretty_format_batches(&q).unwrap().to_string();
+    assert!(shown.contains("| 500 | 500 |"), "every point has its box:\n{shown}");
+    // The box columns are plain doubles: no compression, no dictionary.
+    use parquet::file::reader::FileReader;
+    let table_dir = lake.table_url(id).unwrap().to_file_path().unwrap();
+    let mut checked = 0;
+    for file in std::fs::read_dir(&table_dir).unwrap().map(|e| e.unwrap().path()) {
+        if file.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let reader =
+            parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let rg = reader.metadata().row_group(0);
+        for c in rg.columns().iter().filter(|c| c.column_path().string().starts_with("__citydata_bbox_")) {
+            assert_eq!(c.compression(), parquet::basic::Compression::UNCOMPRESSED);
+            assert!(c.encodings().all(|e| e == parquet::basic::Encoding::PLAIN || e == parquet::basic::Encoding::RLE));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2, "the replace wrote one file with two box columns");
+    let f = Filter::parse("within(wz, bbox(119.9, 32.4, 119.91, 32.41))", &items).unwrap();
+    let masks = BTreeMap::new();
+    let mut r = read(&f, &masks);
+    r.fields.retain(|f| f.as_str() != "fw");
+    r.spatial.retain(|f| f.as_str() != "fw");
+    let got = keys_of_one(&lake.read_governed(id, &r).await.unwrap());
+    let b = citydata_domain::geo::BBox { min_lon: 119.9, min_lat: 32.4, max_lon: 119.91, max_lat: 32.41 };
+    // The exact answer, from the stored WKB (the WKT a read shows is rounded).
+    let all = lake.query(id, None, "SELECT bh, wz FROM t").await.unwrap();
+    let mut want = BTreeSet::new();
+    for batch in &all {
+        let k = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        let k = k.as_any().downcast_ref::<StringArray>().unwrap();
+        let w = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Binary).unwrap();
+        let w = w.as_any().downcast_ref::<arrow::array::BinaryArray>().unwrap();
+        for i in 0..batch.num_rows() {
+            if Geometry::from_wkb(w.value(i)).unwrap().within_bbox(&b) {
+                want.insert(k.value(i).to_string());
+            }
+        }
+    }
+    assert!(want.len() > 10, "{want:?}");
+    assert_eq!(got, want);
 }
