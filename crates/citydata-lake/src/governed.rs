@@ -526,8 +526,12 @@ impl Lake {
     ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
         let partitions = r.is_key_lookup().then_some(1);
         // A page in key order (no other sort) reads the files in key order and stops early.
+        // Not with a spatial test: its box may hold a handful of rows, and a scan that cannot
+        // stop early is faster on every core than in key order on one.
         let key_order = match &r.order {
-            Some(Order::Items(items)) if r.sort.is_empty() && r.limit.is_some() => {
+            Some(Order::Items(items))
+                if r.sort.is_empty() && r.limit.is_some() && !r.filters.iter().any(|f| crate::bbox::is_spatial(f)) =>
+            {
                 items.iter().map(|i| i.as_str().to_string()).collect()
             }
             _ => vec![],
