@@ -120,25 +120,6 @@ pub fn with_boxes(batch: &RecordBatch, stored: &SchemaRef) -> crate::Result<Reco
     Ok(RecordBatch::try_new(stored.clone(), columns)?)
 }
 
-/// The batches of `rx` with their box columns, through a task of their own; `(schema, rx)`
-/// unchanged when the schema has no spatial field.
-pub fn boxed(
-    schema: SchemaRef,
-    mut rx: tokio::sync::mpsc::Receiver<crate::Result<RecordBatch>>,
-) -> (SchemaRef, tokio::sync::mpsc::Receiver<crate::Result<RecordBatch>>) {
-    let Some(stored) = stored_schema(&schema) else { return (schema, rx) };
-    let (tx, out) = tokio::sync::mpsc::channel(2);
-    let s = stored.clone();
-    tokio::spawn(async move {
-        while let Some(b) = rx.recv().await {
-            if tx.send(b.and_then(|b| with_boxes(&b, &s))).await.is_err() {
-                return;
-            }
-        }
-    });
-    (stored, out)
-}
-
 /// How the geometry's box must relate to a query box.
 #[derive(Clone, Copy, PartialEq)]
 enum Relation {

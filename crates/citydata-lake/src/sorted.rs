@@ -59,7 +59,7 @@ pub async fn sorted_by_keys(
         return Ok(rx);
     }
     let ctx = sort_session();
-    let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
+    let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)), boxes: false });
     ctx.register_table("source", Arc::new(StreamingTable::try_new(schema.clone(), vec![part])?))?;
     let mut sorted = ctx.table("source").await?.sort(order)?.execute_stream().await?;
     let (tx, out) = mpsc::channel::<Result<RecordBatch>>(2);

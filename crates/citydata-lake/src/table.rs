@@ -197,6 +197,9 @@ pub struct CommitTag<'a> {
 pub(crate) struct ChannelPartition {
     pub(crate) schema: SchemaRef,
     pub(crate) rx: Mutex<Option<mpsc::Receiver<Result<RecordBatch>>>>,
+    /// Each batch gains its spatial items' box columns on the way ([`crate::bbox`]); `schema`
+    /// is then the stored schema.
+    pub(crate) boxes: bool,
 }
 
 impl PartitionStream for ChannelPartition {
@@ -205,10 +208,17 @@ impl PartitionStream for ChannelPartition {
     }
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let rx = self.rx.lock().ok().and_then(|mut r| r.take());
-        let stream = futures::stream::unfold(rx, |rx| async move {
-            let mut rx = rx?;
-            let next = rx.recv().await?;
-            Some((next.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))), Some(rx)))
+        let stored = self.boxes.then(|| self.schema.clone());
+        let stream = futures::stream::unfold(rx, move |rx| {
+            let stored = stored.clone();
+            async move {
+                let mut rx = rx?;
+                let mut next = rx.recv().await?;
+                if let Some(stored) = &stored {
+                    next = next.and_then(|b| crate::bbox::with_boxes(&b, stored));
+                }
+                Some((next.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))), Some(rx)))
+            }
         });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
     }
@@ -450,10 +460,12 @@ impl Lake {
                 // Keyed rows are written in key order, so the files, row groups and pages of a
                 // write hold disjoint key ranges (a lookup reads one page).
                 let rx = crate::sorted::sorted_by_keys(&schema, keys, rx).await?;
-                // After the sort, which then carries no more than the items (its memory pool is
-                // bounded).
-                let (schema, rx) = crate::bbox::boxed(schema, rx);
-                let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
+                // Box columns after the sort, which then carries no more than the items (its
+                // memory pool is bounded), computed as the writer pulls each batch.
+                let stored = crate::bbox::stored_schema(&schema);
+                let boxes = stored.is_some();
+                let schema = stored.unwrap_or(schema);
+                let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)), boxes });
                 ctx.register_table("source", Arc::new(StreamingTable::try_new(schema.clone(), vec![part])?))?;
                 let df = ctx.table("source").await?;
                 let save = if effective == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite };
@@ -487,11 +499,16 @@ impl Lake {
                 Ok(WriteOutcome { version: t.version().map(|v| v as i64), already_applied: false })
             }
             WriteMode::Upsert | WriteMode::Delete => {
-                let (schema, mut rx) = if merging_into_old { (schema, rx) } else { crate::bbox::boxed(schema, rx) };
+                let mut rx = rx;
+                let stored = crate::bbox::stored_schema(&schema).filter(|_| !merging_into_old);
                 let mut batches = Vec::new();
                 while let Some(b) = rx.recv().await {
-                    batches.push(b?);
+                    batches.push(match &stored {
+                        Some(stored) => crate::bbox::with_boxes(&b?, stored)?,
+                        None => b?,
+                    });
                 }
+                let schema = stored.unwrap_or(schema);
                 if table.version().is_none() {
                     return Ok(WriteOutcome { version: None, already_applied: false });
                 }
