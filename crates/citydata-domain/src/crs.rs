@@ -10,7 +10,7 @@
 //! The forward obfuscation is the widely published algorithm (eviltransform,
 //! coordtransform: Krasovsky 1940 ellipsoid `a = 6378245`, `ee = 0.00669342162296594323`);
 //! it is not invertible in closed form, so GCJ-02 → WGS 84 iterates the forward function
-//! until the round trip is within 1e-10° (well under a millimetre). Outside China the
+//! until the error left is under 1e-10° (well under a millimetre). Outside China the
 //! obfuscation does not apply and points pass unchanged, as in the published libraries.
 
 use std::f64::consts::PI;
@@ -86,17 +86,22 @@ pub fn out_of_china(lon: f64, lat: f64) -> bool {
     !(72.004..=137.8347).contains(&lon) || !(0.8293..=55.8271).contains(&lat)
 }
 
-fn transform_lat(x: f64, y: f64) -> f64 {
+/// `sin(6πx)` and `sin(2πx)`, which both halves of the transform take (computed once).
+fn shared(x: f64) -> f64 {
+    (20.0 * (6.0 * x * PI).sin() + 20.0 * (2.0 * x * PI).sin()) * 2.0 / 3.0
+}
+
+fn transform_lat(x: f64, y: f64, shared: f64) -> f64 {
     let mut r = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * x.abs().sqrt();
-    r += (20.0 * (6.0 * x * PI).sin() + 20.0 * (2.0 * x * PI).sin()) * 2.0 / 3.0;
+    r += shared;
     r += (20.0 * (y * PI).sin() + 40.0 * (y / 3.0 * PI).sin()) * 2.0 / 3.0;
     r += (160.0 * (y / 12.0 * PI).sin() + 320.0 * (y * PI / 30.0).sin()) * 2.0 / 3.0;
     r
 }
 
-fn transform_lon(x: f64, y: f64) -> f64 {
+fn transform_lon(x: f64, y: f64, shared: f64) -> f64 {
     let mut r = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * x.abs().sqrt();
-    r += (20.0 * (6.0 * x * PI).sin() + 20.0 * (2.0 * x * PI).sin()) * 2.0 / 3.0;
+    r += shared;
     r += (20.0 * (x * PI).sin() + 40.0 * (x / 3.0 * PI).sin()) * 2.0 / 3.0;
     r += (150.0 * (x / 12.0 * PI).sin() + 300.0 * (x / 30.0 * PI).sin()) * 2.0 / 3.0;
     r
@@ -107,13 +112,15 @@ pub fn wgs84_to_gcj02(lon: f64, lat: f64) -> (f64, f64) {
     if out_of_china(lon, lat) {
         return (lon, lat);
     }
-    let mut dlat = transform_lat(lon - 105.0, lat - 35.0);
-    let mut dlon = transform_lon(lon - 105.0, lat - 35.0);
-    let radlat = lat / 180.0 * PI;
-    let magic = 1.0 - EE * radlat.sin() * radlat.sin();
+    let (x, y) = (lon - 105.0, lat - 35.0);
+    let s = shared(x);
+    let mut dlat = transform_lat(x, y, s);
+    let mut dlon = transform_lon(x, y, s);
+    let (sin_lat, cos_lat) = (lat / 180.0 * PI).sin_cos();
+    let magic = 1.0 - EE * sin_lat * sin_lat;
     let sqrt_magic = magic.sqrt();
     dlat = (dlat * 180.0) / ((A * (1.0 - EE)) / (magic * sqrt_magic) * PI);
-    dlon = (dlon * 180.0) / (A / sqrt_magic * radlat.cos() * PI);
+    dlon = (dlon * 180.0) / (A / sqrt_magic * cos_lat * PI);
     (lon + dlon, lat + dlat)
 }
 
@@ -128,7 +135,10 @@ pub fn gcj02_to_wgs84(lon: f64, lat: f64) -> (f64, f64) {
         let (dx, dy) = (gx - lon, gy - lat);
         x -= dx;
         y -= dy;
-        if dx.abs() < 1e-10 && dy.abs() < 1e-10 {
+        // Each step shrinks the error by the offset's slope, under 0.005 inside China (its
+        // steepest terms change by ~335 units a degree, a unit being ~9e-6°): after a step of
+        // under 1e-8° the error left is under 5e-11°, so one more step would not show.
+        if dx.abs() < 1e-8 && dy.abs() < 1e-8 {
             break;
         }
     }
@@ -209,5 +219,21 @@ mod tests {
         // GCJ-02 moves 泰州 by a few hundred metres, never by nothing.
         let g = wgs84_to_gcj02(p.0, p.1);
         assert!((g.0 - p.0).abs() > 1e-3 && (g.1 - p.1).abs() > 1e-4, "{g:?}");
+    }
+
+    /// The inversion's early stop leaves under 1e-10° of error anywhere in China (a grid of
+    /// 200 × 200 positions over the whole rectangle, the slope's steepest places included).
+    #[test]
+    fn the_inverse_is_within_1e_10_degrees_everywhere_in_china() {
+        let mut worst: f64 = 0.0;
+        for i in 0..200 {
+            for j in 0..200 {
+                let (lon, lat) = (73.0 + f64::from(i) * 64.0 / 199.0, 1.0 + f64::from(j) * 54.0 / 199.0);
+                let (gx, gy) = wgs84_to_gcj02(lon, lat);
+                let (x, y) = gcj02_to_wgs84(gx, gy);
+                worst = worst.max((x - lon).abs()).max((y - lat).abs());
+            }
+        }
+        assert!(worst < 1e-10, "worst error {worst:e}°");
     }
 }

@@ -237,6 +237,23 @@ pub fn filter_expr_in(f: &Filter, has: &dyn Fn(&str) -> bool) -> Expr {
     }
 }
 
+/// `e` itself, behind a function the planner does not see through. The change feed orders its
+/// union of images by hidden copies of the key items; when the planner knew a copy equal to its
+/// item it sorted each branch by the item and then found the merged order unproven
+/// (DataFusion 55's `SanityCheckPlan` refused the plan once spatial items' box columns were in
+/// the feed's files).
+fn opaque(e: Expr, t: &DataType) -> Expr {
+    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> { Ok(args[0].clone()) });
+    let udf = datafusion::logical_expr::create_udf(
+        "citydata_order_key",
+        vec![t.clone()],
+        t.clone(),
+        Volatility::Immutable,
+        fun,
+    );
+    udf.call(vec![e])
+}
+
 /// A datetime column presented in the platform's zone (the same instants; only the zone of
 /// the type changes), so every surface writes local times with their offset and SQL reads
 /// naive literals and truncates days in local time. Other columns as they are.
@@ -860,6 +877,15 @@ impl Lake {
         let builder = table.scan_cdf().with_starting_version((since + 1) as u64).with_ending_version(current as u64);
         let ctx = SessionContext::new();
         let df = ctx.read_table(Arc::new(DeltaCdfTableProvider::try_new(builder)?))?;
+        // The feed's filters are the plain tests: the box columns are left out at once.
+        let kept: Vec<Expr> = df
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| !crate::bbox::is_hidden(f.name()))
+            .map(|f| ident(f.name()))
+            .collect();
+        let df = df.select(kept)?;
         let version_col = || datafusion::prelude::cast(ident("_commit_version"), DataType::Int64);
         let inside = r.filters.iter().map(|f| filter_expr(f)).reduce(|a, b| a.and(b));
         let columns: Vec<Expr> = df.schema().fields().iter().map(|f| ident(f.name())).collect();
@@ -957,7 +983,13 @@ impl Lake {
         projection.push(version_col().alias("_commit_version"));
         let order: Vec<Expr> = match &r.order {
             None => vec![],
-            Some(Order::Items(items)) => items.iter().map(|i| ident(i.as_str())).collect(),
+            Some(Order::Items(items)) => items
+                .iter()
+                .map(|i| {
+                    let t = df.schema().field_with_unqualified_name(i.as_str()).map(|f| f.data_type().clone());
+                    opaque(ident(i.as_str()), &t.unwrap_or(DataType::Utf8))
+                })
+                .collect(),
             Some(Order::Hashed(items)) => {
                 let cols: Vec<Expr> = if items.is_empty() {
                     r.fields.iter().map(|i| ident(i.as_str())).collect()

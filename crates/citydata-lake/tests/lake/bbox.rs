@@ -205,10 +205,21 @@ async fn spatial_filters_answer_exactly_before_and_after_the_box_columns() {
         }
         lake.compact(id, &["bh".to_string()], 0).await.unwrap();
     }
+    // The change feed across a compaction (no change) and of the whole history, unfiltered.
+    let last: Vec<_> = (3000..3010).map(|i| row(i, 4)).collect();
+    write(&lake, id, &marked, WriteMode::Append, batch(&marked, &last)).await;
+    let compacted = lake.compact(id, &["bh".to_string()], 0).await.unwrap().expect("two files").version.unwrap();
+    let none = Filter::parse("bh IS NOT NULL", &items).unwrap();
+    let mut all = read(&none, &masks);
+    all.filters.clear();
+    let name = |s: &str| ItemName::parse(s).unwrap();
+    let (changes, _) = lake.changes_governed(id, compacted - 1, None, &[name("bh")], &all).await.unwrap().unwrap();
+    assert_eq!(changes.iter().map(RecordBatch::num_rows).sum::<usize>(), 0, "compaction changes nothing");
+    let (changes, _) = lake.changes_governed(id, 0, None, &[name("bh")], &all).await.unwrap().unwrap();
+    assert!(changes.iter().map(RecordBatch::num_rows).sum::<usize>() > 0);
     // The change feed of the compacted table, filtered by a spatial test, still plans and
     // shows items only.
     let f = Filter::parse_in(cases[0].0, &items, Some(&regions)).unwrap();
-    let name = |s: &str| ItemName::parse(s).unwrap();
     let (changes, _) = lake.changes_governed(id, 0, None, &[name("bh")], &read(&f, &masks)).await.unwrap().unwrap();
     let fields: Vec<String> = changes[0].schema().fields().iter().map(|f| f.name().clone()).collect();
     assert_eq!(fields, ["bh", "wz", "fw", "_change_type", "_commit_version"]);
