@@ -546,3 +546,61 @@ async fn districts_from_a_boundary_resource() {
         .unwrap();
     assert_error(r, 400, "validation_failed").await;
 }
+
+/// The bounding-box columns beside a spatial item are the lake's, not an item: no surface
+/// names, sorts, filters, groups or selects them, none shows them, and no item may take
+/// their names.
+#[tokio::test]
+async fn the_box_columns_are_reachable_through_no_surface() {
+    let app = spawn_app().await;
+    let (gaj, code) = clinics(&app).await;
+    let hidden = "__citydata_bbox_wz_x";
+    // ⌊119.9234567·10⁷⌋: the stored box value of the first clinic.
+    let stored = citydata_lake::bbox::fixed(EXACT[0].0).to_string();
+    for path in [
+        format!("rows?fields={hidden}"),
+        format!("rows?sort={hidden}"),
+        format!("rows?filter={}", urlencoding(&format!("{hidden} > 0"))),
+        format!("aggregate?group_by={hidden}"),
+        format!("export?format=csv&fields={hidden}"),
+    ] {
+        let r = gaj.get(app.url(&format!("/api/v1/resources/{code}/{path}"))).send().await.unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(!body.contains(&stored), "{path}: {body}");
+    }
+    let table = code.replace("%2F", "/");
+    let r = gaj
+        .post(app.url("/api/v1/sql"))
+        .json(&json!({"sql": format!("SELECT {hidden} FROM \"{table}\"")}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.contains(&stored), "{body}");
+    // What every read shows: items only.
+    for path in ["rows?limit=10", "export?format=csv", "export?format=json", "export?format=geojson"] {
+        let body =
+            gaj.get(app.url(&format!("/api/v1/resources/{code}/{path}"))).send().await.unwrap().text().await.unwrap();
+        assert!(!body.contains("__citydata") && !body.contains(&stored), "{path}: {body}");
+    }
+    let sql = json!({"sql": format!("SELECT * FROM \"{table}\"")});
+    let body = gaj.post(app.url("/api/v1/sql")).json(&sql).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("警务室0") && !body.contains("__citydata") && !body.contains(&stored), "{body}");
+    // No item may take such a name.
+    let r = gaj
+        .post(app.url("/api/v1/resources"))
+        .json(&json!({
+            "name": "保留名称", "abstract": "x", "provider": "gaj",
+            "classification": {"class": "thematic", "theme": "environment"}, "format": {"category": "database"},
+            "items": [{"name": "mc", "title": "名称", "key": true}, {"name": hidden, "title": "框"}],
+            "share": {"type": "unconditional"}, "open": {"type": "none", "conditions": "x"}, "update_cycle": "monthly"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "reserved_item_name").await;
+}
