@@ -602,5 +602,11 @@ async fn the_box_columns_are_reachable_through_no_surface() {
         .send()
         .await
         .unwrap();
-    assert_error(r, 400, "reserved_item_name").await;
+    let e = assert_error(r, 400, "validation_failed").await;
+    let field = &e["error"]["details"]["fields"][0];
+    assert_eq!(
+        (field["field"].as_str(), field["code"].as_str()),
+        (Some("items[1].name"), Some("reserved_item_name")),
+        "{e}"
+    );
 }
