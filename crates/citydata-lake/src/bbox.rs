@@ -10,14 +10,16 @@
 //! compare faster (measured on 5,000,000 points, BENCHMARKS.md).
 //!
 //! - A `point` item `wz` gets `__citydata_bbox_wz_x` and `__citydata_bbox_wz_y`; a `geometry`
-//!   item gets `…_xmin`, `…_ymin`, `…_xmax`, `…_ymax`. Item names cannot start with `_`
-//!   ([`citydata_domain::resource::ItemName`]), so no item can take these names.
+//!   item gets `…_xmin`, `…_ymin`, `…_xmax`, `…_ymax`. Item names starting with `__citydata`
+//!   are reserved ([`citydata_domain::resource::ItemName::parse`]), so no item can take them.
 //! - [`Lake::write`](crate::table::Lake::write) adds them to every write of a schema whose
 //!   spatial fields carry [`SPATIAL_KIND`] ([`crate::schema::table_schema`] marks them), so
 //!   every path that writes rows (uploads, sources, streams, upserts) writes them; compaction
 //!   and erasure rewrite files whole and keep them.
-//! - Tables written before the columns existed gain them on their next append or upsert
-//!   (schema merge); their old files read them as NULL, and a NULL box passes every prefilter.
+//! - Tables written before the columns existed gain them on their next append (schema merge)
+//!   or replace; their old files read them as NULL, and a NULL box passes every prefilter. A
+//!   merge (upsert, delete) into such a table writes without them: delta-rs 1.1's merge with
+//!   schema evolution lost the target's unmatched rows (`tests/lake/bbox.rs` reproduced it).
 //! - Every read is a projection of items, so no surface shows them; an order hash over all
 //!   columns leaves them out ([`is_hidden`]).
 //! - [`prefilter`] is a necessary condition of the exact predicate, so `prefilter AND exact`
