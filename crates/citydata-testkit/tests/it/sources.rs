@@ -301,8 +301,17 @@ async fn postgres_source_pulls_increments_updates_and_soft_deletes_exactly() {
     let run = run_now(&app, &steward, &sid).await;
     assert_eq!(run["state"], "failed", "{run}");
     assert!(run["error"].as_str().unwrap().contains("cannot connect"), "{run}");
-    // Runs so far: 3 successes, the column failure, this failure and its retry.
-    let runs = settled_with(&app, &steward, &sid, 6).await;
+    // Runs so far: 3 successes, the column failure, this failure and its retry. The retry is
+    // queued only after the failure is recorded, so every run may have ended before it exists
+    // (a PostgreSQL CI run saw that window): wait for it.
+    let mut runs = settled_with(&app, &steward, &sid, 6).await;
+    for _ in 0..600 {
+        if runs[0]["cause"] == "retry" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        runs = settled_with(&app, &steward, &sid, 6).await;
+    }
     assert_eq!(runs[0]["cause"], "retry", "{runs:?}");
     assert_eq!(runs[0]["state"], "failed");
     // The notice goes out right after the third failure in a row has been recorded.
