@@ -47,6 +47,20 @@ fn row(i: u32, g: u32) -> (String, Option<Geometry>, Option<Geometry>) {
     (format!("P{i:05}"), p, poly)
 }
 
+/// A lake in a temporary directory and a table id in it.
+fn new_table() -> (tempfile::TempDir, Lake, Uuid) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    (dir, lake, Uuid::new_v4())
+}
+
+/// `schema` as tables were written before the box columns existed: no spatial mark.
+fn unmarked(schema: &Schema) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        schema.fields().iter().map(|f| f.as_ref().clone().with_metadata(Default::default())).collect::<Vec<_>>(),
+    ))
+}
+
 fn batch(schema: &Arc<Schema>, rows: &[(String, Option<Geometry>, Option<Geometry>)]) -> RecordBatch {
     let wkb = |g: &Option<Geometry>| g.as_ref().map(Geometry::to_wkb);
     RecordBatch::try_new(
@@ -106,15 +120,11 @@ fn keys_of_one(batches: &[RecordBatch]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn spatial_filters_answer_exactly_before_and_after_the_box_columns() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
-    let id = Uuid::new_v4();
+    let (_dir, lake, id) = new_table();
     let items = items();
     let marked = citydata_lake::schema::table_schema(&items);
     // A table as written before the box columns existed: the fields carry no spatial mark.
-    let plain = Arc::new(Schema::new(
-        marked.fields().iter().map(|f| f.as_ref().clone().with_metadata(Default::default())).collect::<Vec<_>>(),
-    ));
+    let plain = unmarked(&marked);
     let mut state: BTreeMap<String, (Option<Geometry>, Option<Geometry>)> = BTreeMap::new();
     let mut apply = |rows: &[(String, Option<Geometry>, Option<Geometry>)]| {
         for r in rows {
@@ -229,9 +239,7 @@ async fn spatial_filters_answer_exactly_before_and_after_the_box_columns() {
 /// Files of disjoint areas: a box in one area skips the other's files by their statistics.
 #[tokio::test]
 async fn a_box_skips_the_files_of_other_areas() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
-    let id = Uuid::new_v4();
+    let (_dir, lake, id) = new_table();
     let items = items();
     let schema = citydata_lake::schema::table_schema(&items);
     for (area, x0) in [(0u32, 119.5), (1, 120.3)] {
@@ -260,9 +268,7 @@ async fn an_upload_of_points_writes_their_boxes() {
     use citydata_lake::decode::Encoding;
     use citydata_lake::ingest::{IngestSpec, Policy, ingest};
     use citydata_lake::read::CsvSource;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
-    let id = Uuid::new_v4();
+    let (_dir, lake, id) = new_table();
     let mut items = items();
     items.retain(|i| i.name.as_str() != "fw");
     items[1].validator = Some(citydata_domain::resource::Validator::Crs(citydata_domain::crs::Crs::Gcj02));
@@ -292,9 +298,7 @@ async fn an_upload_of_points_writes_their_boxes() {
     };
     // A table written before the box columns existed.
     let marked = citydata_lake::schema::table_schema(&items);
-    let plain = Arc::new(Schema::new(
-        marked.fields().iter().map(|f| f.as_ref().clone().with_metadata(Default::default())).collect::<Vec<_>>(),
-    ));
+    let plain = unmarked(&marked);
     let old = RecordBatch::try_new(
         plain.clone(),
         vec![
