@@ -253,6 +253,9 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let resolved = settings.resolve()?;
     telemetry::init_logging(resolved.settings.log_format);
     let demo = resolved.settings.demo;
+    // Before the listener is bound: a SIGTERM that arrives as soon as the port answers stops the
+    // server gracefully instead of killing it.
+    let stop = shutdown_signal();
     let app = Application::build(resolved).await?;
     let addr = app.local_addr();
     println!("citydata 已启动 / listening on http://{addr}");
@@ -262,7 +265,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             println!("  {u:<14} {name} ({dept}, {role})");
         }
     }
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
