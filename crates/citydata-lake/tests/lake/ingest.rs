@@ -365,3 +365,29 @@ async fn data_files_are_laid_out_for_lookups() {
         assert!(first_data - dict <= 64 * 1024 + 1024, "dictionary of {} bytes", first_data - dict);
     }
 }
+
+static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_release() {
+    FREED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The server's hook that hands freed memory back to the system runs once the reader is done
+/// (its key set dropped), before the sorted rows are written: an ingest runs it, and the rows
+/// still commit.
+#[tokio::test]
+async fn an_ingest_runs_the_after_read_hook_and_still_commits() {
+    let _ = citydata_lake::ingest::AFTER_READ.set(count_release);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let rid = Uuid::new_v4();
+    let text = format!(
+        "身份证号,姓名,性别,出生日期,手机号,存款\n{},张三,男,1990-01-01,,1\n{},李四,女,1985-12-31,,2\n",
+        id("321202", "19900101", 11),
+        id("321203", "19851231", 22)
+    );
+    let before = FREED.load(std::sync::atomic::Ordering::SeqCst);
+    let r = ingest(&lake, spec(rid, WriteMode::Replace, Policy::Quarantine, None), source(&text), None).await.unwrap();
+    assert!(FREED.load(std::sync::atomic::Ordering::SeqCst) > before, "the hook ran");
+    assert_eq!((r.rows_committed, count(&lake, rid).await), (2, 2));
+}

@@ -128,6 +128,32 @@ fn audit_filter(q: &mut Stmt, f: &AuditFilter) {
     }
 }
 
+/// A user and its memberships in one query (every request's authentication reads a user: one
+/// round trip to the database instead of two). One row per membership, or one with null
+/// membership columns.
+const USER_WITH_MEMBERSHIPS: &str = "SELECT u.*, m.department AS m_department, m.role AS m_role \
+     FROM users u LEFT JOIN memberships m ON m.user_id = u.id";
+
+/// A row of [`USER_WITH_MEMBERSHIPS`]: the user, and the membership the join found, if any.
+fn user_membership_row<R: SqlRow>(r: &Cols<'_, R>) -> Result<((User, String), Option<Membership>)> {
+    let membership = match r.opt_text("m_department")? {
+        None => None,
+        Some(_) => Some(Membership {
+            department: r.parse("m_department", DeptCode::parse)?,
+            role: r.parse("m_role", Role::parse)?,
+        }),
+    };
+    Ok((user_row(r)?, membership))
+}
+
+/// The user of [`USER_WITH_MEMBERSHIPS`]'s rows (in membership order), if there was one.
+fn user_with_memberships(rows: Vec<((User, String), Option<Membership>)>) -> Option<(User, String)> {
+    let mut rows = rows.into_iter();
+    let ((mut user, hash), first) = rows.next()?;
+    user.memberships = first.into_iter().chain(rows.filter_map(|(_, m)| m)).collect();
+    Some((user, hash))
+}
+
 async fn with_memberships<B: SqlBackend>(b: &B, found: Option<(User, String)>) -> Result<Option<(User, String)>> {
     let Some((mut user, hash)) = found else { return Ok(None) };
     let q = sql("SELECT department, role FROM memberships WHERE user_id = $1 ORDER BY position").bind(user.id);
@@ -210,13 +236,14 @@ impl<B: SqlBackend> UserStore for B {
     }
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
-        let found = self.map_one(sql("SELECT * FROM users WHERE id = $1").bind(id), "users", user_row).await?;
-        Ok(with_memberships(self, found).await?.map(|(u, _)| u))
+        let q = sql(&format!("{USER_WITH_MEMBERSHIPS} WHERE u.id = $1 ORDER BY m.position")).bind(id);
+        Ok(user_with_memberships(self.map(q, "users", user_membership_row).await?).map(|(u, _)| u))
     }
 
     async fn get_user_by_username(&self, username: &Username) -> Result<Option<(User, String)>> {
-        let q = sql("SELECT * FROM users WHERE username = $1").bind(username.as_str());
-        with_memberships(self, self.map_one(q, "users", user_row).await?).await
+        let q =
+            sql(&format!("{USER_WITH_MEMBERSHIPS} WHERE u.username = $1 ORDER BY m.position")).bind(username.as_str());
+        Ok(user_with_memberships(self.map(q, "users", user_membership_row).await?))
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
