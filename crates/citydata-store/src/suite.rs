@@ -109,6 +109,9 @@ pub async fn users(s: Arc<dyn Store>) {
     s.set_user_email(u.id, "Steward@TZ.gov.cn").await.unwrap();
     assert_eq!(s.get_user_by_email("steward@tz.gov.cn").await.unwrap().unwrap().0.id, u.id);
     let admin = s.get_user_by_username(&Username::parse("admin").unwrap()).await.unwrap().unwrap().0;
+    // A user without memberships (the one-query read joins none) and one with two, in order.
+    assert!(admin.memberships.is_empty() && s.get_user(admin.id).await.unwrap().unwrap().memberships.is_empty());
+    assert_eq!(s.get_user(u.id).await.unwrap().unwrap().memberships, u.memberships);
     assert!(matches!(s.set_user_email(admin.id, "steward@tz.gov.cn").await, Err(StoreError::Conflict(_))));
     assert!(s.get_user_by_email("nobody@tz.gov.cn").await.unwrap().is_none());
     let names: Vec<String> = s.list_users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
