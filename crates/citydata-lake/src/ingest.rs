@@ -171,9 +171,9 @@ fn release_freed_memory() {
     }
 }
 
-/// Run one ingest from `source` into the resource's table.
 const WRITER_STOPPED: &str = "the table writer stopped";
 
+/// Run one ingest from `source` into the resource's table.
 pub async fn ingest(
     lake: &Lake,
     spec: IngestSpec,

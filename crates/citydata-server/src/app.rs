@@ -532,7 +532,7 @@ impl Application {
 
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM.
 ///
-/// The handlers are installed when this is called, not when the future is first polled: call it
+/// On Unix the handlers are installed when this is called, not when the future is first polled: call it
 /// before binding the listener, so that a signal sent as soon as the port answers (a supervisor
 /// stopping a server that just started) is a graceful shutdown and not the default action, which
 /// kills the process.

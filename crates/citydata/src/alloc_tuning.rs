@@ -21,7 +21,7 @@ const MMAP_THRESHOLD_BYTES: i32 = 256 << 10;
 /// Limits glibc's malloc to two arenas unless `MALLOC_ARENA_MAX` is set, and fixes its mmap
 /// threshold at [`MMAP_THRESHOLD_BYTES`] unless `MALLOC_MMAP_THRESHOLD_` is set. Call before
 /// any thread is started. A no-op on other C libraries.
-pub fn limit_malloc_arenas() {
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     for (var, param, value, what) in [
         ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 2, "limit malloc arenas (M_ARENA_MAX)"),

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Before any thread exists: the allocator's arenas are fixed when threads first allocate.
-    alloc_tuning::limit_malloc_arenas();
+    alloc_tuning::tune_malloc();
     let _ = citydata_lake::ingest::AFTER_READ.set(alloc_tuning::release_free_memory);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

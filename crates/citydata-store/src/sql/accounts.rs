@@ -26,10 +26,6 @@ fn department<R: SqlRow>(r: &Cols<'_, R>) -> Result<Department> {
     })
 }
 
-fn membership<R: SqlRow>(r: &Cols<'_, R>) -> Result<Membership> {
-    Ok(Membership { department: r.parse("department", DeptCode::parse)?, role: r.parse("role", Role::parse)? })
-}
-
 /// A user row without its memberships, and its password hash.
 fn user_row<R: SqlRow>(r: &Cols<'_, R>) -> Result<(User, String)> {
     let user = User {
@@ -128,9 +124,10 @@ fn audit_filter(q: &mut Stmt, f: &AuditFilter) {
     }
 }
 
-/// A user and its memberships in one query (every request's authentication reads a user: one
+/// Users and their memberships in one query (every request's authentication reads a user: one
 /// round trip to the database instead of two). One row per membership, or one with null
-/// membership columns.
+/// membership columns; callers add `WHERE` and an `ORDER BY` that keeps a user's rows together
+/// and ends with `m.position`.
 const USER_WITH_MEMBERSHIPS: &str = "SELECT u.*, m.department AS m_department, m.role AS m_role \
      FROM users u LEFT JOIN memberships m ON m.user_id = u.id";
 
@@ -146,19 +143,21 @@ fn user_membership_row<R: SqlRow>(r: &Cols<'_, R>) -> Result<((User, String), Op
     Ok((user_row(r)?, membership))
 }
 
-/// The user of [`USER_WITH_MEMBERSHIPS`]'s rows (in membership order), if there was one.
-fn user_with_memberships(rows: Vec<((User, String), Option<Membership>)>) -> Option<(User, String)> {
-    let mut rows = rows.into_iter();
-    let ((mut user, hash), first) = rows.next()?;
-    user.memberships = first.into_iter().chain(rows.filter_map(|(_, m)| m)).collect();
-    Some((user, hash))
+/// The users of [`USER_WITH_MEMBERSHIPS`]'s rows, each with its memberships in row order.
+fn users_with_memberships(rows: Vec<((User, String), Option<Membership>)>) -> Vec<(User, String)> {
+    let mut out: Vec<(User, String)> = Vec::new();
+    for ((user, hash), membership) in rows {
+        match out.last_mut() {
+            Some((last, _)) if last.id == user.id => last.memberships.extend(membership),
+            _ => out.push((User { memberships: membership.into_iter().collect(), ..user }, hash)),
+        }
+    }
+    out
 }
 
-async fn with_memberships<B: SqlBackend>(b: &B, found: Option<(User, String)>) -> Result<Option<(User, String)>> {
-    let Some((mut user, hash)) = found else { return Ok(None) };
-    let q = sql("SELECT department, role FROM memberships WHERE user_id = $1 ORDER BY position").bind(user.id);
-    user.memberships = b.map(q, "memberships", membership).await?;
-    Ok(Some((user, hash)))
+/// The one user `q` (a [`USER_WITH_MEMBERSHIPS`] query) finds, if any.
+async fn one_user<B: SqlBackend>(b: &B, q: Stmt) -> Result<Option<(User, String)>> {
+    Ok(users_with_memberships(b.map(q, "users", user_membership_row).await?).into_iter().next())
 }
 
 #[async_trait]
@@ -237,22 +236,19 @@ impl<B: SqlBackend> UserStore for B {
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
         let q = sql(&format!("{USER_WITH_MEMBERSHIPS} WHERE u.id = $1 ORDER BY m.position")).bind(id);
-        Ok(user_with_memberships(self.map(q, "users", user_membership_row).await?).map(|(u, _)| u))
+        Ok(one_user(self, q).await?.map(|(u, _)| u))
     }
 
     async fn get_user_by_username(&self, username: &Username) -> Result<Option<(User, String)>> {
         let q =
             sql(&format!("{USER_WITH_MEMBERSHIPS} WHERE u.username = $1 ORDER BY m.position")).bind(username.as_str());
-        Ok(user_with_memberships(self.map(q, "users", user_membership_row).await?))
+        one_user(self, q).await
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = self.map(sql("SELECT * FROM users ORDER BY username"), "users", user_row).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for found in rows {
-            out.extend(with_memberships(self, Some(found)).await?.map(|(u, _)| u));
-        }
-        Ok(out)
+        let q = sql(&format!("{USER_WITH_MEMBERSHIPS} ORDER BY u.username, m.position"));
+        let rows = self.map(q, "users", user_membership_row).await?;
+        Ok(users_with_memberships(rows).into_iter().map(|(u, _)| u).collect())
     }
 
     async fn set_password_hash(&self, id: Uuid, password_hash: &str) -> Result<()> {
@@ -274,8 +270,9 @@ impl<B: SqlBackend> UserStore for B {
     }
 
     async fn get_user_by_email(&self, email: &str) -> Result<Option<(User, String)>> {
-        let q = sql("SELECT * FROM users WHERE email = $1").bind(email.trim().to_lowercase());
-        with_memberships(self, self.map_one(q, "users", user_row).await?).await
+        let q = sql(&format!("{USER_WITH_MEMBERSHIPS} WHERE u.email = $1 ORDER BY m.position"))
+            .bind(email.trim().to_lowercase());
+        one_user(self, q).await
     }
 }
 
