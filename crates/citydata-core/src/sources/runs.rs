@@ -64,39 +64,41 @@ impl Core {
     ) -> Result<RunView, CoreError> {
         let not_found = || CoreError::NotFound(format!("运行记录不存在 / no such run: {run_id}"));
         let rid = Uuid::parse_str(run_id.trim()).map_err(|_| not_found())?;
-        let run = self.store.get_run(rid).await?.ok_or_else(not_found)?;
+        let mut run = self.store.get_run(rid).await?.ok_or_else(not_found)?;
         let s = self.managed_source(principal, &run.source_id.to_string()).await.map_err(|_| not_found())?;
-        let now = Utc::now().trunc_subsecs(6);
         let message = format!("已由 {} 中止 / aborted by {}", principal.username, principal.username);
-        match run.state.as_str() {
-            "queued" => {
-                let done = SourceRunRecord {
-                    state: "aborted".into(),
-                    error: Some(message),
-                    finished_at: Some(now),
-                    ..run.clone()
-                };
-                if !self.store.finish_run(&done, "queued", None).await? {
-                    return Err(CoreError::Conflict("运行状态已变化，请重试 / the run changed state: retry".into()));
+        // A worker may take a queued run, or a run may end, between the read and the write:
+        // the conditional write then changes nothing, and the run is read again (a queued run
+        // taken by a worker is aborted at its next heartbeat instead).
+        let mut attempts = 0;
+        loop {
+            let now = Utc::now().trunc_subsecs(6);
+            let done = || SourceRunRecord {
+                state: "aborted".into(),
+                error: Some(message.clone()),
+                finished_at: Some(now),
+                ..run.clone()
+            };
+            let settled = match run.state.as_str() {
+                "queued" => self.store.finish_run(&done(), "queued", None).await?,
+                "running" if run.lease_until.is_some_and(|l| l < now) => {
+                    self.store.finish_run(&done(), "running", run.lease_until).await?
                 }
+                "running" => self.store.request_abort(run.id).await?,
+                other => {
+                    return Err(CoreError::Conflict(format!(
+                        "运行已结束（{other}），无法中止 / the run already ended ({other})"
+                    )));
+                }
+            };
+            attempts += 1;
+            if settled {
+                break;
             }
-            "running" if run.lease_until.is_some_and(|l| l < now) => {
-                let done = SourceRunRecord {
-                    state: "aborted".into(),
-                    error: Some(message),
-                    finished_at: Some(now),
-                    ..run.clone()
-                };
-                self.store.finish_run(&done, "running", run.lease_until).await?;
+            if attempts == 5 {
+                return Err(CoreError::Conflict("运行状态已变化，请重试 / the run changed state: retry".into()));
             }
-            "running" => {
-                self.store.request_abort(run.id).await?;
-            }
-            other => {
-                return Err(CoreError::Conflict(format!(
-                    "运行已结束（{other}），无法中止 / the run already ended ({other})"
-                )));
-            }
+            run = self.store.get_run(rid).await?.ok_or_else(not_found)?;
         }
         self.record(
             meta,
