@@ -108,7 +108,7 @@ impl IdNumber {
         if id_check_char(&t[..17]) != Some(b[17] as char) {
             return Err(IdError::CheckCharacter);
         }
-        let birth = NaiveDate::parse_from_str(&t[6..14], "%Y%m%d").map_err(|_| IdError::BirthDate)?;
+        let birth = crate::cast::ymd8(&t[6..14]).ok_or(IdError::BirthDate)?;
         if birth.year() < 1800 {
             return Err(IdError::BirthDate);
         }
@@ -121,7 +121,7 @@ impl IdNumber {
         &self.0
     }
     pub fn birth_date(&self) -> NaiveDate {
-        NaiveDate::parse_from_str(&self.0[6..14], "%Y%m%d").expect("checked at parse")
+        crate::cast::ymd8(&self.0[6..14]).expect("checked at parse")
     }
     pub fn sex(&self) -> Sex {
         if (self.0.as_bytes()[16] - b'0') % 2 == 1 { Sex::Male } else { Sex::Female }

@@ -287,7 +287,9 @@ impl Converter {
 
     fn check_text(&self, idx: usize, s: &str, line: u64) -> Option<Failure> {
         let item = &self.items[idx];
+        // A text of at most `max` bytes has at most `max` characters: counted only past that.
         if let Some(max) = item.length
+            && s.len() > max as usize
             && s.chars().count() > max as usize
         {
             return Some(failure(
@@ -298,13 +300,13 @@ impl Converter {
                 Some(s),
             ));
         }
-        let check = |ok: bool, rule: &str, what: &str| {
-            if ok { None } else { Some(failure(line, item, rule, format!("“{}”{what}", item.title), Some(s))) }
+        let check = |ok: bool, rule: &str, what: &dyn Fn() -> String| {
+            if ok { None } else { Some(failure(line, item, rule, format!("“{}”{}", item.title, what()), Some(s))) }
         };
         match &self.compiled[idx] {
             Compiled::None => None,
             Compiled::Regex(re) => {
-                check(re.is_match(s), "regex", "不符合格式要求 / does not match the required pattern")
+                check(re.is_match(s), "regex", &|| "不符合格式要求 / does not match the required pattern".into())
             }
             Compiled::Other(v) => match v {
                 Validator::IdCard => match IdNumber::parse(s) {
@@ -316,33 +318,33 @@ impl Converter {
                 Validator::Uscc => check(
                     identifiers::is_uscc(s),
                     "uscc",
-                    "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code",
+                    &|| "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code".into(),
                 ),
                 Validator::OrgCode => check(
                     identifiers::is_org_code(s),
                     "org_code",
-                    "不是有效的组织机构代码（GB 11714）/ not a valid organization code",
+                    &|| "不是有效的组织机构代码（GB 11714）/ not a valid organization code".into(),
                 ),
                 Validator::RegionCode => check(
                     identifiers::is_region_code(s.trim()),
                     "region_code",
-                    "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code",
+                    &|| "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code".into(),
                 ),
                 Validator::Mobile => {
-                    check(identifiers::is_mobile(s), "mobile", "不是有效的手机号码 / not a valid mobile number")
+                    check(identifiers::is_mobile(s), "mobile", &|| "不是有效的手机号码 / not a valid mobile number".into())
                 }
                 Validator::BankCard => check(
                     identifiers::is_bank_card(s),
                     "bank_card",
-                    "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number",
+                    &|| "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number".into(),
                 ),
                 Validator::Email => {
-                    check(identifiers::is_email(s), "email", "不是有效的电子邮箱 / not a valid email address")
+                    check(identifiers::is_email(s), "email", &|| "不是有效的电子邮箱 / not a valid email address".into())
                 }
                 Validator::Enum(vals) => check(
                     vals.iter().any(|v| v == s.trim()),
                     "enum",
-                    &format!("须为 {} 之一 / must be one of {}", vals.join("、"), vals.join(", ")),
+                    &|| format!("须为 {} 之一 / must be one of {}", vals.join("、"), vals.join(", ")),
                 ),
                 Validator::Range { .. } | Validator::Regex(_) | Validator::Crs(_) => None,
             },
@@ -490,7 +492,7 @@ impl Converter {
             }
             let array: ArrayRef = match item.data_type {
                 DataType::String | DataType::Text => {
-                    each!(StringBuilder::with_capacity(n, n * 16), |s: &str| Some(s.to_string()), "文本")
+                    each!(StringBuilder::with_capacity(n, n * 16), text_cell, "文本")
                 }
                 DataType::Integer => each!(Int64Builder::with_capacity(n), cast::parse_int, "整数"),
                 DataType::Decimal => each!(
@@ -530,7 +532,9 @@ impl Converter {
             columns.push(array);
         }
 
-        // Rules across items.
+        // Rules across items. Each row's identity number is read once per column, however
+        // many rules look at it (the birth-date and the sex rule both do).
+        let mut ids: Vec<(usize, Vec<Option<IdNumber>>)> = Vec::new();
         for rule in &self.rules {
             let (id_name, other_name) = match rule {
                 ConsistencyRule::IdCardBirthDate { id, date } => (id, date),
@@ -542,9 +546,16 @@ impl Converter {
             ) else {
                 continue;
             };
+            let parsed = match ids.iter().position(|(c, _)| *c == ii) {
+                Some(p) => p,
+                None => {
+                    ids.push((ii, (0..n).map(|r| cell(text[ii], r).and_then(|t| IdNumber::parse(t).ok())).collect()));
+                    ids.len() - 1
+                }
+            };
+            let parsed = &ids[parsed].1;
             for (r, row_failures) in failures.iter_mut().enumerate() {
-                let (Some(id_text), Some(other)) = (cell(text[ii], r), cell(text[oi], r)) else { continue };
-                let Ok(id) = IdNumber::parse(id_text) else { continue };
+                let (Some(id), Some(other)) = (&parsed[r], cell(text[oi], r)) else { continue };
                 let line = raw.lines[r];
                 let item = &self.items[oi];
                 match rule {
@@ -646,11 +657,16 @@ impl Converter {
     }
 }
 
+/// A text cell as it is (appended to the column without a copy of its own).
+fn text_cell(s: &str) -> Option<&str> {
+    Some(s)
+}
+
 /// A number's value for range checks (non-numbers are 0 and never range-checked).
 trait ToF64 {
     fn to_f64(&self) -> f64;
 }
-impl ToF64 for String {
+impl ToF64 for &str {
     fn to_f64(&self) -> f64 {
         0.0
     }
