@@ -217,7 +217,7 @@ fn hms_ascii(t: &str) -> Option<NaiveTime> {
     let (s, nano) = match b.len() - rest {
         2 => (0, 0),
         5 if b[rest + 2] == b':' => (two(rest + 3)?, 0),
-        n if n >= 7 && n <= 15 && b[rest + 2] == b':' && b[rest + 5] == b'.' => {
+        n if (7..=15).contains(&n) && b[rest + 2] == b':' && b[rest + 5] == b'.' => {
             let frac = &b[rest + 6..];
             if !frac.iter().all(u8::is_ascii_digit) {
                 return None;
@@ -380,8 +380,21 @@ mod tests {
             NaiveTime::parse_from_str(t, "%H:%M:%S%.f").or_else(|_| NaiveTime::parse_from_str(t, "%H:%M")).ok()
         };
         for t in [
-            "08:30", "8:30", "08:30:00", "23:59:59", "00:00:00.5", "12:34:56.123456789", "12:34:56.000001",
-            "24:00", "23:60", "23:59:60", "12:34:56.", "12:34:5", "1:2", "123:00", "12:34:56.1234567890",
+            "08:30",
+            "8:30",
+            "08:30:00",
+            "23:59:59",
+            "00:00:00.5",
+            "12:34:56.123456789",
+            "12:34:56.000001",
+            "24:00",
+            "23:60",
+            "23:59:60",
+            "12:34:56.",
+            "12:34:5",
+            "1:2",
+            "123:00",
+            "12:34:56.1234567890",
         ] {
             if let Some(ours) = hms_ascii(t) {
                 assert_eq!(Some(ours), chrono_time(t), "{t}");

@@ -315,37 +315,27 @@ impl Converter {
                         Some(failure(line, item, "id_card", format!("“{}”无效：{}", item.title, e.message()), Some(s)))
                     }
                 },
-                Validator::Uscc => check(
-                    identifiers::is_uscc(s),
-                    "uscc",
-                    &|| "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code".into(),
-                ),
-                Validator::OrgCode => check(
-                    identifiers::is_org_code(s),
-                    "org_code",
-                    &|| "不是有效的组织机构代码（GB 11714）/ not a valid organization code".into(),
-                ),
-                Validator::RegionCode => check(
-                    identifiers::is_region_code(s.trim()),
-                    "region_code",
-                    &|| "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code".into(),
-                ),
-                Validator::Mobile => {
-                    check(identifiers::is_mobile(s), "mobile", &|| "不是有效的手机号码 / not a valid mobile number".into())
-                }
-                Validator::BankCard => check(
-                    identifiers::is_bank_card(s),
-                    "bank_card",
-                    &|| "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number".into(),
-                ),
-                Validator::Email => {
-                    check(identifiers::is_email(s), "email", &|| "不是有效的电子邮箱 / not a valid email address".into())
-                }
-                Validator::Enum(vals) => check(
-                    vals.iter().any(|v| v == s.trim()),
-                    "enum",
-                    &|| format!("须为 {} 之一 / must be one of {}", vals.join("、"), vals.join(", ")),
-                ),
+                Validator::Uscc => check(identifiers::is_uscc(s), "uscc", &|| {
+                    "不是有效的统一社会信用代码（GB 32100）/ not a valid unified social credit code".into()
+                }),
+                Validator::OrgCode => check(identifiers::is_org_code(s), "org_code", &|| {
+                    "不是有效的组织机构代码（GB 11714）/ not a valid organization code".into()
+                }),
+                Validator::RegionCode => check(identifiers::is_region_code(s.trim()), "region_code", &|| {
+                    "不是有效的行政区划代码（GB/T 2260）/ not a GB/T 2260 code".into()
+                }),
+                Validator::Mobile => check(identifiers::is_mobile(s), "mobile", &|| {
+                    "不是有效的手机号码 / not a valid mobile number".into()
+                }),
+                Validator::BankCard => check(identifiers::is_bank_card(s), "bank_card", &|| {
+                    "不是有效的银行卡号（Luhn 校验失败）/ not a valid bank card number".into()
+                }),
+                Validator::Email => check(identifiers::is_email(s), "email", &|| {
+                    "不是有效的电子邮箱 / not a valid email address".into()
+                }),
+                Validator::Enum(vals) => check(vals.iter().any(|v| v == s.trim()), "enum", &|| {
+                    format!("须为 {} 之一 / must be one of {}", vals.join("、"), vals.join(", "))
+                }),
                 Validator::Range { .. } | Validator::Regex(_) | Validator::Crs(_) => None,
             },
         }
