@@ -156,14 +156,27 @@ enum Compiled {
     Other(Validator),
 }
 
-/// Converts raw batches for one resource, remembering keys across batches.
-pub struct Converter {
+/// What converts a batch on its own: the items, their compiled validators, the rules across
+/// items, the mapping. Fixed for an ingest and shared by its conversion workers ([`Stage`]).
+struct Plan {
     items: Vec<InfoItem>,
     compiled: Vec<Compiled>,
     rules: Vec<ConsistencyRule>,
     mapping: Mapping,
     schema: SchemaRef,
     key_items: Vec<usize>,
+}
+
+/// Converts raw batches for one resource, remembering keys across batches.
+///
+/// A batch goes through two steps. [`Stage::run`] casts and checks each cell and each row's
+/// rules across items; it depends on nothing but the batch, so several batches may be staged
+/// at once on other threads. [`Converter::finish`] then takes the staged batches *in their
+/// order* for what depends on the batches before: key uniqueness, the quality rules' counters
+/// (and `unique` rules), and the split into valid and invalid rows. [`Converter::convert`]
+/// does both.
+pub struct Converter {
+    plan: Arc<Plan>,
     seen_keys: crate::keyset::KeySet,
     /// Keys already in the table (append mode), as hashes.
     existing_keys: Option<crate::keyset::KeySet>,
@@ -201,7 +214,14 @@ fn sex(s: &str) -> Option<Sex> {
 pub fn key_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for p in parts {
-        p.trim().to_uppercase().hash(&mut h);
+        let t = p.trim();
+        // ASCII without lower case (identity numbers, codes) is its own upper case: hashed as
+        // it is, the same as its upper-cased copy would be, without making the copy.
+        if t.is_ascii() && !t.bytes().any(|b| b.is_ascii_lowercase()) {
+            t.hash(&mut h);
+        } else {
+            t.to_uppercase().hash(&mut h);
+        }
         0xffu8.hash(&mut h);
     }
     h.finish()
@@ -210,6 +230,25 @@ pub fn key_hash<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
 pub struct Converted {
     pub batch: RecordBatch,
     pub invalid: Vec<InvalidRow>,
+}
+
+/// A batch cast and checked on its own ([`Stage::run`]), waiting for [`Converter::finish`].
+pub struct Staged {
+    columns: Vec<ArrayRef>,
+    failures: Vec<Vec<Failure>>,
+    /// Each row's key hash; empty when the resource has no key.
+    keys: Vec<u64>,
+}
+
+/// The part of a [`Converter`] that any thread may run on any batch (cloned per worker).
+#[derive(Clone)]
+pub struct Stage(Arc<Plan>);
+
+impl Stage {
+    /// Cast and check one batch's cells and its rules across items.
+    pub fn run(&self, raw: &RawBatch) -> Result<Staged> {
+        self.0.stage(raw)
+    }
 }
 
 fn failure(line: u64, item: &InfoItem, rule: &str, message: String, value: Option<&str>) -> Failure {
@@ -237,12 +276,14 @@ impl Converter {
             .collect();
         let key_items = items.iter().enumerate().filter(|(_, i)| i.key).map(|(n, _)| n).collect();
         Self {
-            items: items.to_vec(),
-            compiled,
-            rules: rules.to_vec(),
-            mapping,
-            schema: table_schema(items),
-            key_items,
+            plan: Arc::new(Plan {
+                items: items.to_vec(),
+                compiled,
+                rules: rules.to_vec(),
+                mapping,
+                schema: table_schema(items),
+                key_items,
+            }),
             seen_keys: crate::keyset::KeySet::default(),
             existing_keys: None,
             keep_all: false,
@@ -268,7 +309,12 @@ impl Converter {
     }
 
     pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+        &self.plan.schema
+    }
+
+    /// The batch-by-batch step, for conversion workers.
+    pub fn stage(&self) -> Stage {
+        Stage(self.plan.clone())
     }
 
     /// Refuse rows whose key is already in the table.
@@ -278,13 +324,21 @@ impl Converter {
     }
 
     pub fn has_keys(&self) -> bool {
-        !self.key_items.is_empty()
+        !self.plan.key_items.is_empty()
     }
 
     pub fn key_items(&self) -> Vec<&InfoItem> {
-        self.key_items.iter().map(|i| &self.items[*i]).collect()
+        self.plan.key_items.iter().map(|i| &self.plan.items[*i]).collect()
     }
 
+    /// Convert one raw batch: valid rows into the table's schema, the others set aside.
+    pub fn convert(&mut self, raw: &RawBatch) -> Result<Converted> {
+        let staged = self.plan.stage(raw)?;
+        self.finish(raw, staged)
+    }
+}
+
+impl Plan {
     fn check_text(&self, idx: usize, s: &str, line: u64) -> Option<Failure> {
         let item = &self.items[idx];
         // A text of at most `max` bytes has at most `max` characters: counted only past that.
@@ -357,16 +411,20 @@ impl Converter {
         None
     }
 
-    /// Convert one raw batch: valid rows into the table's schema, the others set aside.
-    pub fn convert(&mut self, raw: &RawBatch) -> Result<Converted> {
-        let n = raw.num_rows();
-        let mut failures: Vec<Vec<Failure>> = vec![Vec::new(); n];
-        let text: Vec<Option<&StringArray>> = self
-            .mapping
+    /// Each item's text column in a raw batch (`None` when the file has none).
+    fn text<'a>(&self, raw: &'a RawBatch) -> Vec<Option<&'a StringArray>> {
+        self.mapping
             .sources
             .iter()
             .map(|s| s.and_then(|i| raw.columns.get(i)).and_then(|c| c.as_any().downcast_ref::<StringArray>()))
-            .collect();
+            .collect()
+    }
+
+    /// Cast and check one batch on its own (see [`Converter`]).
+    fn stage(&self, raw: &RawBatch) -> Result<Staged> {
+        let n = raw.num_rows();
+        let mut failures: Vec<Vec<Failure>> = vec![Vec::new(); n];
+        let text = self.text(raw);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.items.len());
         for (idx, item) in self.items.iter().enumerate() {
             let col = text[idx];
@@ -583,51 +641,70 @@ impl Converter {
             }
         }
 
+        // The rows' key hashes (the costly part of the uniqueness check: each part trimmed and
+        // upper-cased), for `finish` to look up in order.
+        let keys = if self.key_items.is_empty() {
+            Vec::new()
+        } else {
+            (0..n).map(|r| key_hash(self.key_items.iter().map(|k| cell(text[*k], r).unwrap_or("")))).collect()
+        };
+        Ok(Staged { columns, failures, keys })
+    }
+}
+
+impl Converter {
+    /// Finish a staged batch: the checks that depend on the batches before it. Batches must
+    /// come in their order (the first of two equal keys is the one kept).
+    pub fn finish(&mut self, raw: &RawBatch, staged: Staged) -> Result<Converted> {
+        let Staged { columns, mut failures, keys } = staged;
+        let plan = self.plan.clone();
+        let text = plan.text(raw);
         // Quality rules (before key uniqueness: a row they quarantine does not claim its key).
         if let Some(q) = self.quality.as_mut() {
             q.count_builtin(&text, &failures);
-            q.apply(&self.items, &text, &raw.lines, &mut failures);
+            q.apply(&plan.items, &text, &raw.lines, &mut failures);
         }
 
         // Key uniqueness: within the file, and against the table when asked.
-        if !self.key_items.is_empty() {
+        if !plan.key_items.is_empty() {
             for (r, row_failures) in failures.iter_mut().enumerate() {
                 if !row_failures.is_empty() {
                     continue;
                 }
-                let parts: Vec<&str> = self.key_items.iter().map(|k| cell(text[*k], r).unwrap_or("")).collect();
-                let h = key_hash(parts.iter().copied());
+                let h = keys[r];
+                let shown =
+                    || plan.key_items.iter().map(|k| cell(text[*k], r).unwrap_or("")).collect::<Vec<_>>().join("+");
                 let line = raw.lines[r];
-                let first_key = &self.items[self.key_items[0]];
+                let first_key = &plan.items[plan.key_items[0]];
                 if self.existing_keys.as_ref().is_some_and(|e| e.contains(&h)) {
                     if let Some(q) = self.quality.as_mut() {
-                        q.count_duplicate_key(r, self.key_items[0]);
+                        q.count_duplicate_key(r, plan.key_items[0]);
                     }
-                    row_failures.push(failure(line, first_key, "unique_key", "主键已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)".to_string(), Some(&parts.join("+"))));
+                    row_failures.push(failure(line, first_key, "unique_key", "主键已存在于表中（追加模式；更新请用 upsert）/ key already in the table (use mode=upsert to update)".to_string(), Some(&shown())));
                 } else if !self.seen_keys.insert(h) {
                     if let Some(q) = self.quality.as_mut() {
-                        q.count_duplicate_key(r, self.key_items[0]);
+                        q.count_duplicate_key(r, plan.key_items[0]);
                     }
                     row_failures.push(failure(
                         line,
                         first_key,
                         "unique_key",
                         "主键在文件中重复 / duplicate key in the file".to_string(),
-                        Some(&parts.join("+")),
+                        Some(&shown()),
                     ));
                 }
             }
         }
 
         let mask = BooleanArray::from(failures.iter().map(|f| self.keep_all || f.is_empty()).collect::<Vec<_>>());
-        let full = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let full = RecordBatch::try_new(plan.schema.clone(), columns)?;
         let batch = arrow::compute::filter_record_batch(&full, &mask)?;
         let mut invalid = Vec::new();
         for (r, fs) in failures.into_iter().enumerate() {
             if fs.is_empty() {
                 continue;
             }
-            let record = self
+            let record = plan
                 .mapping
                 .headers
                 .iter()

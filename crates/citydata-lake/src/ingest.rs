@@ -1,10 +1,10 @@
 //! One ingest: read → map → convert and validate → commit valid rows as one Delta transaction
 //! (streaming, bounded memory) → quarantine invalid rows → report.
 
-use crate::convert::{Converter, InvalidRow, Mapping};
+use crate::convert::{Converted, Converter, InvalidRow, Mapping, Staged};
 use crate::error::{LakeError, Result};
 use crate::quality::{QualityCounts, QualityEval, References};
-use crate::read::RawSource;
+use crate::read::{RawBatch, RawSource};
 use crate::schema::quarantine_schema;
 use crate::table::{Lake, WriteMode};
 use arrow::array::{Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
@@ -173,6 +173,115 @@ fn release_freed_memory() {
 
 const WRITER_STOPPED: &str = "the table writer stopped";
 
+/// Threads that cast and check batches beside the reader: one per core (at most 8); none on
+/// one core, where the reader converts its own batches.
+fn conversion_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Count a converted batch and pass its valid rows to the writer.
+fn take_batch(
+    t: &mut Tally,
+    rows: usize,
+    converted: Converted,
+    policy: Policy,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    t.rows_read += rows as u64;
+    for row in &converted.invalid {
+        for f in &row.failures {
+            *t.counts.entry((f.item.clone(), f.title.clone(), f.rule.clone())).or_default() += 1;
+        }
+    }
+    t.rows_ok += converted.batch.num_rows() as u64;
+    t.invalid.extend(converted.invalid);
+    if policy == Policy::Reject && !t.invalid.is_empty() {
+        return Ok(()); // keep reading to report every failure; send nothing more
+    }
+    if converted.batch.num_rows() > 0 && tx.blocking_send(Ok(converted.batch)).is_err() {
+        return Err(LakeError::Other(WRITER_STOPPED.into()));
+    }
+    Ok(())
+}
+
+/// The reader's loop with `workers` threads casting and checking batches ([`Stage::run`],
+/// the bulk of an ingest's CPU) while the reader parses the next ones. The staged batches are
+/// finished in the order they were read, so the outcome is the one-thread loop's exactly (the
+/// first of two equal keys kept, the invalid rows in line order). At most `workers + 1`
+/// batches are in flight.
+fn convert_on_workers(
+    workers: usize,
+    source: &mut dyn RawSource,
+    converter: &mut Converter,
+    t: &mut Tally,
+    policy: Policy,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+    progress: Option<&Progress>,
+) -> Result<()> {
+    use std::sync::mpsc as std_mpsc;
+    type Done = (u64, RawBatch, Result<Staged>);
+    std::thread::scope(|scope| -> Result<()> {
+        let (work_tx, work_rx) = std_mpsc::sync_channel::<(u64, RawBatch)>(workers);
+        let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+        let (done_tx, done_rx) = std_mpsc::channel::<Done>();
+        for _ in 0..workers {
+            let (work_rx, done_tx, stage) = (work_rx.clone(), done_tx.clone(), converter.stage());
+            scope.spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next batch.
+                    let job = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, raw)) = job else { return };
+                    let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stage.run(&raw)))
+                        .unwrap_or_else(|_| Err(LakeError::Other("a conversion worker failed".into())));
+                    if done_tx.send((seq, raw, staged)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut pending: BTreeMap<u64, (RawBatch, Result<Staged>)> = BTreeMap::new();
+        let (mut sent, mut next) = (0u64, 0u64);
+        // Wait for one staged batch, then finish every batch that is next in order.
+        let settle = |pending: &mut BTreeMap<u64, (RawBatch, Result<Staged>)>,
+                      next: &mut u64,
+                      t: &mut Tally,
+                      converter: &mut Converter|
+         -> Result<()> {
+            let (seq, raw, staged) =
+                done_rx.recv().map_err(|_| LakeError::Other("the conversion workers stopped".into()))?;
+            pending.insert(seq, (raw, staged));
+            while let Some((raw, staged)) = pending.remove(next) {
+                let converted = converter.finish(&raw, staged?)?;
+                take_batch(t, raw.num_rows(), converted, policy, tx)?;
+                *next += 1;
+            }
+            Ok(())
+        };
+        while let Some(raw) = source.next_batch()? {
+            while sent - next > workers as u64 {
+                settle(&mut pending, &mut next, t, converter)?;
+            }
+            if work_tx.send((sent, raw)).is_err() {
+                return Err(LakeError::Other("the conversion workers stopped".into()));
+            }
+            sent += 1;
+            t.bytes = source.bytes_read();
+            if let Some(p) = progress {
+                p(t.bytes, t.rows_read);
+            }
+        }
+        drop(work_tx);
+        while next < sent {
+            settle(&mut pending, &mut next, t, converter)?;
+        }
+        Ok(())
+    })
+}
+
 /// Run one ingest from `source` into the resource's table.
 pub async fn ingest(
     lake: &Lake,
@@ -206,25 +315,17 @@ pub async fn ingest(
             quality: None,
         };
         let outcome = (|| -> Result<()> {
-            while let Some(raw) = source.next_batch()? {
-                t.rows_read += raw.num_rows() as u64;
-                let converted = converter.convert(&raw)?;
-                for row in &converted.invalid {
-                    for f in &row.failures {
-                        *t.counts.entry((f.item.clone(), f.title.clone(), f.rule.clone())).or_default() += 1;
+            let workers = conversion_workers();
+            if workers > 1 {
+                convert_on_workers(workers, source.as_mut(), &mut converter, &mut t, policy, &tx, progress.as_ref())?;
+            } else {
+                while let Some(raw) = source.next_batch()? {
+                    let converted = converter.convert(&raw)?;
+                    take_batch(&mut t, raw.num_rows(), converted, policy, &tx)?;
+                    t.bytes = source.bytes_read();
+                    if let Some(p) = &progress {
+                        p(t.bytes, t.rows_read);
                     }
-                }
-                t.rows_ok += converted.batch.num_rows() as u64;
-                t.invalid.extend(converted.invalid);
-                if policy == Policy::Reject && !t.invalid.is_empty() {
-                    continue; // keep reading to report every failure; send nothing more
-                }
-                if converted.batch.num_rows() > 0 && tx.blocking_send(Ok(converted.batch)).is_err() {
-                    return Err(LakeError::Other(WRITER_STOPPED.into()));
-                }
-                t.bytes = source.bytes_read();
-                if let Some(p) = &progress {
-                    p(t.bytes, t.rows_read);
                 }
             }
             if t.rows_read == 0 {

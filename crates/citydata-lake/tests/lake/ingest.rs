@@ -391,3 +391,137 @@ async fn an_ingest_runs_the_after_read_hook_and_still_commits() {
     assert!(FREED.load(std::sync::atomic::Ordering::SeqCst) > before, "the hook ran");
     assert_eq!((r.rows_committed, count(&lake, rid).await), (2, 2));
 }
+
+/// A file of several batches (16,384 rows each) with keys repeated across batches, bad
+/// identity numbers and birth dates the numbers disagree with: the text and the lines the
+/// quarantine should hold, in order.
+fn many_batches(rows: u32) -> (String, Vec<u64>) {
+    let person = |n: u32| {
+        let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Duration::days(i64::from(n / 1000));
+        (id("321202", &birth.format("%Y%m%d").to_string(), n % 1000), birth.format("%Y-%m-%d").to_string())
+    };
+    let mut text = String::from("身份证号,姓名,性别,出生日期,手机号,存款\n");
+    let mut bad = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..rows {
+        // Every 997th row from 20,011 on repeats the key of the row 20,011 rows before it,
+        // in an earlier batch: the earlier row is kept.
+        let repeat = i >= 20_011 && i % 997 == 0;
+        let (key, birth) = person(if repeat { i - 20_011 } else { i });
+        let (sfzh, csrq) = match i % 1_501 {
+            7 => (format!("{}{}", &key[..17], if key.ends_with('0') { "1" } else { "0" }), birth),
+            11 => (key, "1949-10-01".to_string()),
+            _ => (key, birth),
+        };
+        // A row bad by itself does not claim its key; of valid rows, the first with a key wins.
+        if i % 1_501 == 7 || i % 1_501 == 11 || !seen.insert(sfzh.clone()) {
+            bad.push(u64::from(i) + 2);
+        }
+        text.push_str(&format!(
+            "{sfzh},人{i},{},{csrq},,{i}\n",
+            if sfzh.as_bytes()[16] % 2 == 1 { "男" } else { "女" }
+        ));
+    }
+    (text, bad)
+}
+
+/// The batches of a file converted on worker threads (when the machine has more than one
+/// core) and finished in order: the quarantine holds exactly the bad lines in order, and of
+/// two rows with one key the first is kept.
+#[tokio::test]
+async fn a_file_of_many_batches_keeps_the_first_of_each_key_and_quarantines_in_line_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().to_str().unwrap()).unwrap();
+    let rid = Uuid::new_v4();
+    let rows = 50_000;
+    let (text, bad) = many_batches(rows);
+    let r = ingest(&lake, spec(rid, WriteMode::Append, Policy::Quarantine, None), source(&text), None).await.unwrap();
+    assert_eq!(r.rows_read, u64::from(rows));
+    assert_eq!(r.rows_quarantined, bad.len() as u64);
+    assert_eq!(r.rows_committed, u64::from(rows) - bad.len() as u64);
+    let q = lake.query_quarantine(rid, "SELECT line FROM t ORDER BY line").await.unwrap();
+    let lines: Vec<u64> = q
+        .iter()
+        .flat_map(|b| {
+            let c = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+            c.values().iter().map(|v| *v as u64).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(lines, bad);
+    // Row 20,937 (997 × 21) repeats row 926's key, in the first batch: 人926 is the one kept.
+    let kept = lake.query(rid, None, "SELECT xm FROM t WHERE xm IN ('人926', '人20937')").await.unwrap();
+    let names: Vec<String> = kept
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(|i| arrow::util::display::array_value_to_string(b.column(0), i).unwrap()))
+        .collect();
+    assert_eq!(names, vec!["人926".to_string()]);
+    assert!(bad.len() > 60, "the file has repeats and bad rows in every batch: {}", bad.len());
+    assert_eq!(count(&lake, rid).await as u64, r.rows_committed);
+}
+
+/// Staging batches on threads in any order and finishing them in order gives exactly what one
+/// thread converting them one by one gives.
+#[test]
+fn batches_staged_out_of_order_finish_as_one_thread_converts_them() {
+    use citydata_lake::convert::{Converter, Mapping};
+    use citydata_lake::read::RawSource;
+    let (items, rules) = population();
+    let (text, bad) = many_batches(40_000);
+    let mut src = source(&text);
+    let mapping = Mapping::new(src.headers(), &items, false).unwrap();
+    let mut raws = Vec::new();
+    while let Some(raw) = src.next_batch().unwrap() {
+        raws.push(raw);
+    }
+    assert!(raws.len() >= 3, "{} batches", raws.len());
+    let mut one = Converter::new(&items, &rules, mapping.clone());
+    let expected: Vec<_> = raws.iter().map(|r| one.convert(r).unwrap()).collect();
+    let mut two = Converter::new(&items, &rules, mapping);
+    let stage = two.stage();
+    let mut staged: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = raws.iter().rev().map(|r| s.spawn(|| stage.run(r).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    staged.reverse();
+    let mut lines = Vec::new();
+    for ((raw, staged), want) in raws.iter().zip(staged).zip(&expected) {
+        let got = two.finish(raw, staged).unwrap();
+        assert_eq!(got.batch, want.batch);
+        let key = |rows: &[citydata_lake::convert::InvalidRow]| {
+            rows.iter().map(|r| (r.line, r.failures.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(key(&got.invalid), key(&want.invalid));
+        lines.extend(got.invalid.iter().map(|r| r.line));
+    }
+    assert_eq!(lines, bad);
+}
+
+/// A key's hash is the hash of its trimmed, upper-cased parts, however the text is written
+/// (the stored tables' key sets were hashed that way: a change would let a repeated key in).
+#[test]
+fn key_hashes_are_those_of_the_upper_cased_parts() {
+    use std::hash::{Hash, Hasher};
+    let reference = |parts: &[&str]| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for p in parts {
+            p.trim().to_uppercase().hash(&mut h);
+            0xffu8.hash(&mut h);
+        }
+        h.finish()
+    };
+    for parts in [
+        vec!["11010519491231002X"],
+        vec![" 11010519491231002x "],
+        vec!["abc", "DEF"],
+        vec!["泰州市", "ß"],
+        vec!["ǅ"],
+        vec![""],
+        vec!["A", ""],
+    ] {
+        assert_eq!(citydata_lake::convert::key_hash(parts.iter().copied()), reference(&parts), "{parts:?}");
+    }
+    assert_eq!(
+        citydata_lake::convert::key_hash(["11010519491231002x"]),
+        citydata_lake::convert::key_hash(["11010519491231002X"])
+    );
+}
