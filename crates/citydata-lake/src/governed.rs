@@ -750,6 +750,20 @@ impl Lake {
                 return Err(too_many(m));
             }
         }
+        // Rows counted by one text item (the commonest chart): counted directly, not grouped.
+        if let [g] = group_by
+            && bucket.is_none()
+            && metrics.iter().all(|(_, item)| item.is_none())
+            && crate::group_count::applies(&df, g.as_str())
+        {
+            let Some(batch) = crate::group_count::count_by_text(df, g.as_str(), max_groups).await? else {
+                return Err(too_many(max_groups.unwrap_or_default()));
+            };
+            return match min_group {
+                Some(k) => drop_small_groups(vec![batch], i64::from(k)),
+                None => Ok((vec![batch], 0)),
+            };
+        }
         let grouped = df.aggregate(groups.clone(), aggs)?;
         let grouped = if groups.is_empty() {
             grouped

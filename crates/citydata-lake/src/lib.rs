@@ -16,6 +16,7 @@ pub mod erase;
 mod error;
 pub mod files;
 pub mod governed;
+mod group_count;
 pub mod ingest;
 mod key_order;
 pub mod keyset;

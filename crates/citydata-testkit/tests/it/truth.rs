@@ -315,6 +315,16 @@ async fn every_read_surface_returns_the_stored_values_exactly() {
         ]),
         "{v}"
     );
+    // Counts by one text item (counted without DataFusion's grouping) are SQL's GROUP BY's:
+    // the same groups and counts, NULL a group of its own and last.
+    for item in ["txt", "code"] {
+        let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/aggregate?group_by={item}"))).await;
+        let q =
+            sql(format!("SELECT {item}, count(*) AS count FROM \"{code}\" GROUP BY {item} ORDER BY {item} NULLS LAST"))
+                .await;
+        assert_eq!(v["rows"], q["rows"], "group_by={item}: {v} against {q}");
+        assert!(v["rows"].as_array().unwrap().len() > 1, "{v}");
+    }
     // Sorted reads put NULLs last ascending and first descending (PostgreSQL's rule).
     let v = get(&steward, app.url(&format!("/api/v1/resources/{id}/rows?sort=n&fields=code,n"))).await;
     let codes: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
