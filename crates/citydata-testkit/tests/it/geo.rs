@@ -261,7 +261,10 @@ async fn a_location_masked_grantee_never_sees_an_exact_position() {
         let profile: Value = r.json().await.unwrap();
         let path = std::env::temp_dir().join(format!("geo-{}.share", uuid::Uuid::new_v4()));
         std::fs::write(&path, profile.to_string()).unwrap();
-        let script = "import sys, delta_sharing\nc = delta_sharing.SharingClient(sys.argv[1])\nt = c.list_all_tables()[0]\ndf = delta_sharing.load_as_pandas(sys.argv[1] + '#' + t.share + '.' + t.schema + '.' + t.name)\nprint(df.to_json(orient='records', force_ascii=False))\n";
+        // Leaves without the interpreter's teardown, as the other Delta Sharing scripts do:
+        // pyarrow's threads have aborted the process at exit ("terminate called without an
+        // active exception") after the answer was printed (a CI run of stop 39).
+        let script = "import os, sys, delta_sharing\nc = delta_sharing.SharingClient(sys.argv[1])\nt = c.list_all_tables()[0]\ndf = delta_sharing.load_as_pandas(sys.argv[1] + '#' + t.share + '.' + t.schema + '.' + t.name)\nprint(df.to_json(orient='records', force_ascii=False))\nsys.stdout.flush()\nos._exit(0)\n";
         let out = tokio::task::spawn_blocking(move || {
             std::process::Command::new(py).args(["-c", script, path.to_str().unwrap()]).output().unwrap()
         })
