@@ -173,10 +173,18 @@ fn release_freed_memory() {
 
 const WRITER_STOPPED: &str = "the table writer stopped";
 
-/// Threads that cast and check batches beside the reader: one per core (at most 8); none on
-/// one core, where the reader converts its own batches.
+/// Threads that cast and check batches beside the reader: one per core but one (the writer
+/// sorts and encodes on the cores too), at most 8; none on one core, where the reader converts
+/// its own batches. `CITYDATA_CONVERSION_WORKERS` sets the number (0: the reader converts).
+///
+/// Each worker keeps batches in flight (about 7 MB each for rows of 150 bytes). On 2 cores one
+/// worker was as fast as two (1,000,000 rows in 1.98 s against 2.07 s) and the 2 GB ingest
+/// peaked at 297 MB, against 302–336 MB with two (BENCHMARKS.md, session 21).
 fn conversion_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    if let Some(n) = std::env::var("CITYDATA_CONVERSION_WORKERS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        return n.min(64);
+    }
+    std::thread::available_parallelism().map_or(0, |n| (n.get() - 1).min(8))
 }
 
 /// Count a converted batch and pass its valid rows to the writer.
@@ -316,7 +324,7 @@ pub async fn ingest(
         };
         let outcome = (|| -> Result<()> {
             let workers = conversion_workers();
-            if workers > 1 {
+            if workers > 0 {
                 convert_on_workers(workers, source.as_mut(), &mut converter, &mut t, policy, &tx, progress.as_ref())?;
             } else {
                 while let Some(raw) = source.next_batch()? {
