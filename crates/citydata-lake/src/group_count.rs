@@ -11,39 +11,22 @@
 //! value with NULL last.
 
 use crate::error::{LakeError, Result};
+use crate::keyset::MixHasher;
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringViewArray, StringViewBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
-
-/// A multiplicative hash of a 16-byte view (the views are already the values: no need for a
-/// keyed hash, and nobody chooses what a partition's map holds but the table's own values).
-#[derive(Default)]
-struct ViewHasher(u64);
-
-impl Hasher for ViewHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        let x = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
-        self.0 = (x ^ (x >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
 
 /// One partition's counts.
 #[derive(Default)]
 struct Counts {
-    /// Values of at most 12 bytes, by their view (length and bytes, zero-padded).
-    short: HashMap<u128, u64, BuildHasherDefault<ViewHasher>>,
+    /// Values of at most 12 bytes, by their view (length and bytes, zero-padded). An unkeyed
+    /// hash is enough: the views are the table's own values, and a partition's map lives for
+    /// one request.
+    short: HashMap<u128, u64, BuildHasherDefault<MixHasher>>,
     long: HashMap<String, u64>,
     nulls: u64,
 }

@@ -228,12 +228,16 @@ fn convert_on_workers(
 ) -> Result<()> {
     use std::sync::mpsc as std_mpsc;
     type Done = (u64, RawBatch, Result<Staged>);
+    let (work_tx, work_rx) = std_mpsc::sync_channel::<(u64, RawBatch)>(workers);
+    // The workers borrow the receiver; they take turns waiting on it.
+    let work_rx = std::sync::Mutex::new(work_rx);
     std::thread::scope(|scope| -> Result<()> {
-        let (work_tx, work_rx) = std_mpsc::sync_channel::<(u64, RawBatch)>(workers);
-        let work_rx = Arc::new(std::sync::Mutex::new(work_rx));
+        // Moved in: however the loop below ends, the sender is dropped with it, and the workers
+        // waiting for a batch stop before the scope joins them.
+        let work_tx = work_tx;
         let (done_tx, done_rx) = std_mpsc::channel::<Done>();
         for _ in 0..workers {
-            let (work_rx, done_tx, stage) = (work_rx.clone(), done_tx.clone(), converter.stage());
+            let (work_rx, done_tx, stage) = (&work_rx, done_tx.clone(), converter.stage());
             scope.spawn(move || {
                 loop {
                     // The lock is held only while waiting for the next batch.

@@ -39,6 +39,10 @@ impl Hasher for MixHasher {
     fn write_u64(&mut self, v: u64) {
         self.0 = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    /// Arrow's 16-byte string views ([`crate::group_count`]): both halves folded, then mixed.
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64((v as u64) ^ ((v >> 64) as u64).rotate_left(29));
+    }
 }
 
 /// The low 48 bits of a hash, big-endian (so byte order is numeric order).
