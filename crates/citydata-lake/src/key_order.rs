@@ -9,6 +9,15 @@
 //! whole first file for a top-K (DataFusion prunes the other files by the top-K's dynamic
 //! filter, but only when it opens a file).
 //!
+//! The scan itself is kept with the order (per table version and projection): delta-rs plans a
+//! scan by replaying the version's file actions through the kernel's data skipping, on the
+//! blocking pool, for every query — a tenth of a key lookup's CPU (BENCHMARKS.md, session 22).
+//! The kept scan carries no filter; the read's filters stay above it (every filter is declared
+//! `Inexact`), DataFusion's physical filter pushdown hands them through [`KeyOrderedExec`] and
+//! delta-rs' scan to the Parquet source (row groups, bloom filters, page index, row filter),
+//! and the files a filter `key = value` on the first key item cannot match are left out here,
+//! from the same key ranges the order is proved with.
+//!
 //! When the order cannot be proved — a file without statistics, overlapping ranges (appends
 //! after the first load each sort only their own rows), a null key, a key type other than text
 //! or integers, more than [`crate::governed::WARM_FILES_MAX`] files, or a plan shape this
@@ -38,7 +47,14 @@ pub(crate) struct KeyOrder {
     keys: Vec<String>,
     /// A file's rank by its object-store location, as the scan names it.
     rank: HashMap<String, usize>,
+    /// The first key item's range of each file, by rank.
+    ranges: Vec<(Bound, Bound)>,
+    /// delta-rs' scans of this version without filters, by projection and limit.
+    scans: std::sync::Mutex<HashMap<(Option<Vec<usize>>, Option<usize>), Arc<dyn ExecutionPlan>>>,
 }
+
+/// Kept scans per table version (one per projection and limit a read asks for).
+const SCANS_KEPT: usize = 32;
 
 /// A key value from the Delta log's statistics, comparable within one type.
 #[derive(Debug, PartialEq, PartialOrd)]
@@ -113,13 +129,64 @@ impl KeyOrder {
         if files.windows(2).any(|w| w[0].1.partial_cmp(&w[1].0) != Some(std::cmp::Ordering::Less)) {
             return None;
         }
-        let rank = files.into_iter().enumerate().map(|(i, (_, _, location))| (location, i)).collect();
-        Some(Self { keys: keys.to_vec(), rank })
+        let mut rank = HashMap::with_capacity(files.len());
+        let mut ranges = Vec::with_capacity(files.len());
+        for (i, (min, max, location)) in files.into_iter().enumerate() {
+            rank.insert(location, i);
+            ranges.push((min, max));
+        }
+        Some(Self { keys: keys.to_vec(), rank, ranges, scans: Default::default() })
+    }
+
+    /// The value `filters` (ANDed) fix the first key item to, when one of them is
+    /// `key = literal` of the key's type.
+    fn fixed_key(&self, filters: &[Expr]) -> Option<Bound> {
+        use datafusion::common::ScalarValue;
+        use datafusion::logical_expr::{BinaryExpr, Operator};
+        let first = self.keys.first()?;
+        fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+            match e {
+                Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                    conjuncts(left, out);
+                    conjuncts(right, out);
+                }
+                _ => out.push(e),
+            }
+        }
+        let mut all = Vec::new();
+        for f in filters {
+            conjuncts(f, &mut all);
+        }
+        let int = matches!(self.ranges.first()?.0, Bound::Int(_));
+        all.into_iter().find_map(|e| {
+            let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = e else { return None };
+            let ((Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c))) =
+                (left.as_ref(), right.as_ref())
+            else {
+                return None;
+            };
+            if c.name != *first {
+                return None;
+            }
+            match v {
+                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))
+                    if !int =>
+                {
+                    Some(Bound::Text(s.clone()))
+                }
+                ScalarValue::Int8(Some(n)) if int => Some(Bound::Int(i64::from(*n))),
+                ScalarValue::Int16(Some(n)) if int => Some(Bound::Int(i64::from(*n))),
+                ScalarValue::Int32(Some(n)) if int => Some(Bound::Int(i64::from(*n))),
+                ScalarValue::Int64(Some(n)) if int => Some(Bound::Int(*n)),
+                _ => None,
+            }
+        })
     }
 
     /// `plan` (a Delta scan) reading its files in key order in one partition, under a node that
-    /// declares the order. `None` when the plan is not the shape this knows.
-    fn apply(&self, plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    /// declares the order; only the files whose key range holds `fixed` when it is given.
+    /// `None` when the plan is not the shape this knows.
+    fn apply(&self, plan: &Arc<dyn ExecutionPlan>, fixed: Option<&Bound>) -> Option<Arc<dyn ExecutionPlan>> {
         if plan.name() != "DeltaScanExec" {
             return None;
         }
@@ -132,7 +199,13 @@ impl KeyOrder {
             if f.range.as_ref().is_some_and(|r| r.start != 0 || u64::try_from(r.end).ok() != Some(f.object_meta.size)) {
                 return None;
             }
-            files.push((*self.rank.get(f.object_meta.location.as_ref())?, f.clone()));
+            let rank = *self.rank.get(f.object_meta.location.as_ref())?;
+            let (min, max) = self.ranges.get(rank)?;
+            // A file whose range cannot hold the fixed key has no row the filter lets through.
+            if fixed.is_some_and(|v| v < min || v > max) {
+                continue;
+            }
+            files.push((rank, f.clone()));
         }
         files.sort_by_key(|(rank, _)| *rank);
         let sorted: Vec<_> = files.into_iter().map(|(_, f)| f).collect();
@@ -175,8 +248,17 @@ impl datafusion::catalog::TableProvider for KeyOrdered {
         self.inner.table_type()
     }
 
+    /// Every filter stays above the scan: the kept scan carries none (the module's comment).
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        Ok(self
+            .inner
+            .supports_filters_pushdown(filters)?
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -186,8 +268,28 @@ impl datafusion::catalog::TableProvider for KeyOrdered {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.scan(state, projection, filters, limit).await?;
-        Ok(self.order.apply(&plan).unwrap_or(plan))
+        let id = (projection.cloned(), limit);
+        let kept = self.order.scans.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+        let fixed = self.order.fixed_key(filters);
+        let plan = match kept {
+            Some(plan) => plan,
+            None => {
+                let plan = self.inner.scan(state, projection, &[], limit).await?;
+                // A shape the order does not know: the scan delta-rs plans with the filters.
+                if self.order.apply(&plan, None).is_none() {
+                    return self.inner.scan(state, projection, filters, limit).await;
+                }
+                let mut scans = self.order.scans.lock().unwrap_or_else(|e| e.into_inner());
+                if scans.len() >= SCANS_KEPT {
+                    scans.clear();
+                }
+                scans.insert(id, plan.clone());
+                plan
+            }
+        };
+        self.order
+            .apply(&plan, fixed.as_ref())
+            .ok_or_else(|| DataFusionError::Internal("kept scan of an unknown shape".into()))
     }
 }
 
@@ -252,6 +354,16 @@ impl ExecutionPlan for KeyOrderedExec {
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
         vec![false]
+    }
+
+    // The rows pass through unchanged: a filter above holds below (the way to the Parquet scan).
+    fn gather_filters_for_pushdown(
+        &self,
+        _phase: datafusion::physical_plan::filter_pushdown::FilterPushdownPhase,
+        parent_filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> DfResult<datafusion::physical_plan::filter_pushdown::FilterDescription> {
+        datafusion::physical_plan::filter_pushdown::FilterDescription::from_children(parent_filters, &self.children())
     }
 
     // One partition below: DataFusion would otherwise spread the scan's batches over the cores
@@ -376,6 +488,46 @@ mod tests {
         assert_eq!(first[0], "a000000");
         let (crossing, _) = page(&lake, id, None, false, 2998).await;
         assert_eq!(crossing, ["a002998", "a002999", "b000000", "b000002", "b000004", "b000006", "b000008"]);
+    }
+
+    /// The scan kept for a version answers every later read with that read's own filters:
+    /// a lookup of a key in each file finds its row (and its plan names one file), keys
+    /// between the files' ranges or outside all of them find nothing, and a filter on another
+    /// item or a range of keys after the lookups still filters (the kept scan carries none).
+    #[tokio::test]
+    async fn a_kept_scan_reads_each_query_with_its_own_filters() {
+        let (_dir, lake, id) = table(&[keys("c", 0..3000), keys("a", 0..3000), keys("b", (0..3000).step_by(2))]).await;
+        let k = ItemName::parse("k").unwrap();
+        let eq = |v: &str| Filter::Cmp { item: k.clone(), op: CmpOp::Eq, value: Literal::Str(v.into()) };
+        for (key, found) in [
+            ("a000000", true),
+            ("a002999", true),
+            ("b001234", true),
+            ("b001235", false),
+            ("c002999", true),
+            ("a003000", false),
+            ("0", false),
+            ("d", false),
+        ] {
+            let f = eq(key);
+            let (rows, plan) = page(&lake, id, Some(&f), false, 0).await;
+            assert_eq!(rows, if found { vec![key.to_string()] } else { vec![] }, "{key}: {plan}");
+            assert!(plan.contains("KeyOrderedExec"), "{plan}");
+            // The filter reaches the Parquet scan (bloom filters, page index, row filter).
+            assert!(plan.contains("predicate="), "{plan}");
+            let files = plan.matches(".parquet").count();
+            assert!(files <= 1, "{key}: {files} files in {plan}");
+        }
+        let x = Filter::Cmp { item: ItemName::parse("q").unwrap(), op: CmpOp::Eq, value: Literal::Str("x".into()) };
+        let (rows, _) = page(&lake, id, Some(&x), false, 0).await;
+        assert_eq!(rows, ["a000003", "a000013", "a000023", "a000033", "a000043", "a000053", "a000063"]);
+        let above = Filter::Cmp { item: k.clone(), op: CmpOp::Gt, value: Literal::Str("b002990".into()) };
+        let (rows, _) = page(&lake, id, Some(&above), false, 0).await;
+        assert_eq!(rows, ["b002992", "b002994", "b002996", "b002998", "c000000", "c000001", "c000002"]);
+        let both = Filter::And(Box::new(eq("c000013")), Box::new(x.clone()));
+        assert_eq!(page(&lake, id, Some(&both), false, 0).await.0, ["c000013"]);
+        let neither = Filter::And(Box::new(eq("c000012")), Box::new(x));
+        assert!(page(&lake, id, Some(&neither), false, 0).await.0.is_empty());
     }
 
     /// One keyed `replace` of many batches in scrambled key order writes files that each hold
