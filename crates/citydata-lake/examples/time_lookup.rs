@@ -1,6 +1,6 @@
-//! `cargo run --release -p citydata-lake --example time_lookup -- <lake dir> <table id> <key item> <csv> [n]`:
-//! times `n` governed key lookups (every item, `limit 1`, in key order, as the rows API plans
-//! them) with keys sampled from the first column of `csv`, and prints the p50 and the minimum
+//! `cargo run --release -p citydata-lake --example time_lookup -- <lake dir> <table id> <key item> <items> <csv> [n]`:
+//! times `n` governed key lookups (the comma-separated `items`, `limit 1`, in key order, as the
+//! rows API plans them) with keys sampled from the first column of `csv`, and prints the p50 and the minimum
 //! (for profiling reads without HTTP, the gate or the audit).
 
 use citydata_domain::filter::{CmpOp, Filter, Literal};
@@ -14,11 +14,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lake = citydata_lake::table::Lake::new(&args[1])?;
     let id: uuid::Uuid = args[2].parse()?;
     let key = ItemName::parse(&args[3]).map_err(|e| format!("{e:?}"))?;
-    let n: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(1000);
-    let mut lines = std::io::BufReader::new(std::fs::File::open(&args[4])?).lines();
-    let header = lines.next().ok_or("empty csv")??;
     let fields: Vec<ItemName> =
-        header.split(',').map(|h| ItemName::parse(h).map_err(|e| format!("{e:?}"))).collect::<Result<_, _>>()?;
+        args[4].split(',').map(|h| ItemName::parse(h).map_err(|e| format!("{e:?}"))).collect::<Result<_, _>>()?;
+    let n: usize = args.get(6).map(|s| s.parse()).transpose()?.unwrap_or(1000);
+    let lines = std::io::BufReader::new(std::fs::File::open(&args[5])?).lines().skip(1);
     let keys: Vec<String> = lines
         .step_by(9973)
         .take(300)
