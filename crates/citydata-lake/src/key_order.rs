@@ -50,8 +50,11 @@ pub(crate) struct KeyOrder {
     /// The first key item's range of each file, by rank.
     ranges: Vec<(Bound, Bound)>,
     /// delta-rs' scans of this version without filters, by projection and limit.
-    scans: std::sync::Mutex<HashMap<(Option<Vec<usize>>, Option<usize>), Arc<dyn ExecutionPlan>>>,
+    scans: std::sync::Mutex<HashMap<ScanId, Arc<dyn ExecutionPlan>>>,
 }
+
+/// A kept scan's projection and limit.
+type ScanId = (Option<Vec<usize>>, Option<usize>);
 
 /// Kept scans per table version (one per projection and limit a read asks for).
 const SCANS_KEPT: usize = 32;
