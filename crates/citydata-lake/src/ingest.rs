@@ -215,8 +215,8 @@ fn take_batch(
 /// The reader's loop with `workers` threads casting and checking batches ([`Stage::run`],
 /// the bulk of an ingest's CPU) while the reader parses the next ones. The staged batches are
 /// finished in the order they were read, so the outcome is the one-thread loop's exactly (the
-/// first of two equal keys kept, the invalid rows in line order). At most `workers + 1`
-/// batches are in flight.
+/// first of two equal keys kept, the invalid rows in line order). At most `workers` batches
+/// are in flight beside the one the reader is parsing.
 fn convert_on_workers(
     workers: usize,
     source: &mut dyn RawSource,
@@ -274,7 +274,7 @@ fn convert_on_workers(
             Ok(())
         };
         while let Some(raw) = source.next_batch()? {
-            while sent - next > workers as u64 {
+            while sent - next >= workers as u64 {
                 settle(&mut pending, &mut next, t, converter)?;
             }
             if work_tx.send((sent, raw)).is_err() {

@@ -133,9 +133,12 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 /// Parquet's default of 1 MiB, a column of names, addresses or times filled a 1 MiB dictionary
 /// in every row group, so a key lookup that needs one row decoded about a dozen 1 MiB
 /// dictionaries (session 16: a lookup that matched decoded some 20 ms of dictionaries, one
-/// pruned by statistics took 7.5 ms in all). Columns of few values (性别, 区县, 民族 …) still
-/// fit in 64 KiB and keep their dictionary, which grouping and filtering by them use.
-pub const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
+/// pruned by statistics took 7.5 ms in all). At 64 KiB the columns that overflow (names,
+/// addresses, phone numbers, dates, times) still cost a lookup a 64 KiB dictionary each: the
+/// reader decodes a chunk's dictionary even to skip to a plain page (a tenth of a lookup's CPU,
+/// session 22), so it is 8 KiB. Columns of few values (性别, 区县, 民族, 街道 …) still fit
+/// and keep their dictionary, which grouping and filtering by them use.
+pub const DICTIONARY_PAGE_BYTES: usize = 8 * 1024;
 
 /// Rows per data page (Parquet's default is 20,000): the page index lets a lookup decode only
 /// the page holding its row in each column, so this is what a lookup decompresses and decodes

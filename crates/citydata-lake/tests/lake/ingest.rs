@@ -285,8 +285,8 @@ fn column_pairs_agree_with_text_cells_row_for_row() {
 
 /// Data files are written for lookups: rows in key order (each page and row group a disjoint
 /// key range), the key has a bloom filter and no dictionary, pages hold at most 8,192 rows
-/// (the page index can skip to one), and a dictionary stops at 64 KiB (a column of few values
-/// keeps it; a column of many falls back to plain encoding).
+/// (the page index can skip to one), and a dictionary stops at `DICTIONARY_PAGE_BYTES` (a
+/// column of few values keeps it; a column of many falls back to plain encoding).
 #[tokio::test]
 async fn data_files_are_laid_out_for_lookups() {
     use arrow::array::{RecordBatch, StringArray};
@@ -359,10 +359,12 @@ async fn data_files_are_laid_out_for_lookups() {
             .collect();
     assert_eq!(in_file.len(), n);
     assert!(in_file.windows(2).all(|w| w[0] < w[1]), "keys in order in the file");
-    // The many-valued column: whatever dictionary it has is at most 64 KiB plus a header.
+    // The many-valued column: whatever dictionary it has is at most the limit plus a header
+    // (compressed, so smaller still).
     if let Some(dict) = rg.column(2).dictionary_page_offset() {
         let first_data = meta.offset_index().unwrap()[0][2].page_locations()[0].offset;
-        assert!(first_data - dict <= 64 * 1024 + 1024, "dictionary of {} bytes", first_data - dict);
+        let limit = citydata_lake::table::DICTIONARY_PAGE_BYTES as i64;
+        assert!(first_data - dict <= limit + 1024, "dictionary of {} bytes", first_data - dict);
     }
 }
 
