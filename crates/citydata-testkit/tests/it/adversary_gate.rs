@@ -607,3 +607,56 @@ async fn grants_issued_under_unconditional_sharing_end_when_it_becomes_condition
     let inbox = get(&wjw, &app.url("/api/v1/inbox")).await;
     assert!(inbox.to_string().contains("grant.revoked"), "{inbox}");
 }
+
+/// Reads in key order keep the table's scan per version and projection (`lake::key_order`),
+/// shared by every caller. The attacker holds a grant limited to 海陵区 whose items are the
+/// owner's page's exactly (so both plan over the same kept scan) and looks up keys after the
+/// owner looked them up: a key outside the district gives nothing, inside it gives its row, a
+/// page gives only the district, and the owner still sees everything afterwards.
+#[tokio::test]
+async fn a_kept_scan_carries_no_callers_filter_to_the_next() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let (header, lines) = listing(Register::Population, 120, 31);
+    upload(&app, &gaj, "101/000001", "append", csv(&header, &lines)).await;
+    let (id, qx) = (col(&header, "身份证号"), col(&header, "区县"));
+    let field = |l: &String, i: usize| l.split(',').nth(i).unwrap().to_string();
+    let inside: Vec<String> = lines.iter().filter(|l| field(l, qx) == "海陵区").map(|l| field(l, id)).collect();
+    let outside: Vec<String> = lines.iter().filter(|l| field(l, qx) != "海陵区").map(|l| field(l, id)).collect();
+    assert!(inside.len() >= 3 && outside.len() >= 3);
+    let r = grant(
+        &app,
+        &gaj,
+        json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["身份证号", "区县"],
+               "row_filter": "区县 = '海陵区'", "masks": {"身份证号": "none"}, "purpose": "核验",
+               "expires_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let wjw = app.login("wjw-analyst").await;
+    let lookup = |key: &str| {
+        let filter = format!("身份证号 = '{key}'");
+        let params = [("fields", "身份证号,区县"), ("limit", "5"), ("filter", filter.as_str())];
+        reqwest::Url::parse_with_params(&app.url("/api/v1/resources/101%2F000001/rows"), &params).unwrap().to_string()
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["rows"].as_array().unwrap().iter().map(|r| r["sfzh"].as_str().unwrap().to_string()).collect()
+    };
+    for key in outside.iter().take(3).chain(inside.iter().take(3)) {
+        assert_eq!(ids(&get(&gaj, &lookup(key)).await), [key.clone()], "the owner finds {key}");
+    }
+    for key in outside.iter().take(3) {
+        assert!(ids(&get(&wjw, &lookup(key)).await).is_empty(), "{key} is outside the grant's rows");
+    }
+    for key in inside.iter().take(3) {
+        assert_eq!(ids(&get(&wjw, &lookup(key)).await), [key.clone()]);
+    }
+    let page = get(&wjw, &app.url("/api/v1/resources/101%2F000001/rows?fields=身份证号,区县&limit=1000")).await;
+    assert_eq!(page["rows"].as_array().unwrap().len(), inside.len());
+    assert!(page["rows"].as_array().unwrap().iter().all(|r| r["qx"] == "海陵区"), "{page}");
+    for key in outside.iter().take(3) {
+        assert_eq!(ids(&get(&gaj, &lookup(key)).await), [key.clone()], "the owner still finds {key}");
+    }
+    let all = get(&gaj, &app.url("/api/v1/resources/101%2F000001/rows?fields=身份证号,区县&limit=1000")).await;
+    assert_eq!(all["rows"].as_array().unwrap().len(), lines.len());
+}
