@@ -274,25 +274,26 @@ impl datafusion::catalog::TableProvider for KeyOrdered {
         let id = (projection.cloned(), limit);
         let kept = self.order.scans.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
         let fixed = self.order.fixed_key(filters);
-        let plan = match kept {
-            Some(plan) => plan,
+        match kept {
+            Some(plan) => {
+                if let Some(ordered) = self.order.apply(&plan, fixed.as_ref()) {
+                    return Ok(ordered);
+                }
+            }
             None => {
                 let plan = self.inner.scan(state, projection, &[], limit).await?;
-                // A shape the order does not know: the scan delta-rs plans with the filters.
-                if self.order.apply(&plan, None).is_none() {
-                    return self.inner.scan(state, projection, filters, limit).await;
+                if let Some(ordered) = self.order.apply(&plan, fixed.as_ref()) {
+                    let mut scans = self.order.scans.lock().unwrap_or_else(|e| e.into_inner());
+                    if scans.len() >= SCANS_KEPT {
+                        scans.clear();
+                    }
+                    scans.insert(id, plan);
+                    return Ok(ordered);
                 }
-                let mut scans = self.order.scans.lock().unwrap_or_else(|e| e.into_inner());
-                if scans.len() >= SCANS_KEPT {
-                    scans.clear();
-                }
-                scans.insert(id, plan.clone());
-                plan
             }
-        };
-        self.order
-            .apply(&plan, fixed.as_ref())
-            .ok_or_else(|| DataFusionError::Internal("kept scan of an unknown shape".into()))
+        }
+        // A shape the order does not know (never kept): the scan delta-rs plans with the filters.
+        self.inner.scan(state, projection, filters, limit).await
     }
 }
 
