@@ -112,6 +112,21 @@ pub struct GovernedRead<'a> {
 }
 
 impl GovernedRead<'_> {
+    /// Whether the read lets every row of the version through and shows `item` as stored: no
+    /// row filter (the grant's or the caller's), no free-text condition, no paging, and the
+    /// item allowed, unmasked and not spatial. Only then may an answer about the item be
+    /// computed from the data files without the governed plan
+    /// ([`crate::group_count::count_in_files`]).
+    pub(crate) fn sees_every_row_of(&self, item: &ItemName) -> bool {
+        self.filters.is_empty()
+            && self.contains.is_empty()
+            && self.offset == 0
+            && self.limit.is_none()
+            && self.fields.contains(item)
+            && !self.masks.contains_key(item)
+            && !self.spatial.contains(item)
+    }
+
     /// Whether the read's filters fix every key item to one value (`key = v` at the top level
     /// of the filters, which are ANDed): at most one row, from one page of one file when the
     /// table is written in key order.
@@ -365,6 +380,59 @@ fn read_runtime() -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
 /// Tables with more data files than this are not warmed ([`warm_page_indexes`]).
 pub const WARM_FILES_MAX: usize = 1_000;
 
+/// One data file of a table version, described as the scan describes it to DataFusion's
+/// footer cache (path, size, a zero modification time: data files never change in place).
+pub(crate) struct DataFile {
+    pub meta: object_store::ObjectMeta,
+    /// Whether rows of the file are deleted by a deletion vector.
+    pub deletes: bool,
+}
+
+/// The data files of the table's version, `None` for a table of more than
+/// [`WARM_FILES_MAX`] files (their footers are not kept).
+pub(crate) fn data_files(table: &deltalake::DeltaTable) -> Option<Vec<DataFile>> {
+    let snapshot = table.snapshot().ok()?;
+    let log = snapshot.log_data();
+    if log.num_files() > WARM_FILES_MAX {
+        return None;
+    }
+    let root = table.table_url().clone();
+    log.iter()
+        .map(|f| {
+            let url = root.join(f.path().as_ref()).ok()?;
+            let meta = object_store::ObjectMeta {
+                location: object_store::path::Path::from_url_path(url.path()).ok()?,
+                size: u64::try_from(f.size()).ok()?,
+                last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                e_tag: None,
+                version: None,
+            };
+            Some(DataFile { meta, deletes: f.deletion_vector_descriptor().is_some() })
+        })
+        .collect()
+}
+
+/// A data file's footer with its page index, from the read runtime's cache (read and kept
+/// there when it is not in it).
+pub(crate) async fn footer(
+    store: &dyn object_store::ObjectStore,
+    meta: &object_store::ObjectMeta,
+    cache: Arc<datafusion::execution::cache::cache_manager::FileMetadataCache>,
+) -> datafusion::common::Result<Arc<parquet::file::metadata::ParquetMetaData>> {
+    use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+    use parquet::file::metadata::PageIndexPolicy;
+    DFParquetMetadata::new(store, meta)
+        .with_file_metadata_cache(Some(cache))
+        .with_page_index_policy(Some(PageIndexPolicy::Optional))
+        .fetch_metadata()
+        .await
+}
+
+/// The read runtime's cache of data file footers.
+pub(crate) fn footer_cache() -> Arc<datafusion::execution::cache::cache_manager::FileMetadataCache> {
+    read_runtime().cache_manager.get_file_metadata_cache()
+}
+
 /// Put each data file's footer *with its page index* into the read runtime's metadata cache
 /// (those already there are not read again).
 ///
@@ -377,39 +445,16 @@ pub const WARM_FILES_MAX: usize = 1_000;
 /// [`WARM_FILES_MAX`] files is left to DataFusion (its footers would not stay in the cache, and
 /// every new version would read them all again).
 pub(crate) async fn warm_page_indexes(table: &deltalake::DeltaTable) {
-    use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
     use futures::StreamExt;
-    use parquet::file::metadata::PageIndexPolicy;
-    let Ok(snapshot) = table.snapshot() else { return };
-    if snapshot.log_data().num_files() > WARM_FILES_MAX {
-        return;
-    }
+    let Some(files) = data_files(table) else { return };
+    let metas: Vec<object_store::ObjectMeta> = files.into_iter().map(|f| f.meta).collect();
     let store = table.log_store().root_object_store(None);
-    let cache = read_runtime().cache_manager.get_file_metadata_cache();
-    let root = table.table_url().clone();
-    let metas: Vec<object_store::ObjectMeta> = snapshot
-        .log_data()
-        .iter()
-        .filter_map(|f| {
-            let url = root.join(f.path().as_ref()).ok()?;
-            Some(object_store::ObjectMeta {
-                location: object_store::path::Path::from_url_path(url.path()).ok()?,
-                size: u64::try_from(f.size()).ok()?,
-                last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-                e_tag: None,
-                version: None,
-            })
-        })
-        .collect();
+    let cache = footer_cache();
     futures::stream::iter(metas.iter())
         .for_each_concurrent(8, |meta| {
             let (store, cache) = (store.clone(), cache.clone());
             async move {
-                let fetched = DFParquetMetadata::new(store.as_ref(), meta)
-                    .with_file_metadata_cache(Some(cache))
-                    .with_page_index_policy(Some(PageIndexPolicy::Optional))
-                    .fetch_metadata()
-                    .await;
+                let fetched = footer(store.as_ref(), meta, cache).await;
                 if let Err(e) = fetched {
                     tracing::debug!(file = %meta.location, error = %e, "page index not cached");
                 }
@@ -462,6 +507,21 @@ impl Lake {
         self.frame_in(id, version, None, &[]).await
     }
 
+    /// The table at `version` (the current one when `None`; a version before an erasure is
+    /// refused) and the version read; `None` before the first write.
+    pub(crate) async fn table_at(
+        &self,
+        id: Uuid,
+        version: Option<i64>,
+    ) -> Result<Option<(deltalake::DeltaTable, i64)>> {
+        let mut table = self.open_latest(id).await?;
+        let Some(current) = table.version() else { return Ok(None) };
+        if let Some(v) = version {
+            crate::erase::load_checked(&mut table, v).await?;
+        }
+        Ok(Some((table, version.unwrap_or(current as i64))))
+    }
+
     /// [`Self::frame_at`] in a session of `partitions` partitions ([`read_session_in`]); with
     /// `key_order` (the key items), scans read the files in key order when their key ranges
     /// are disjoint ([`crate::key_order`]).
@@ -472,12 +532,7 @@ impl Lake {
         partitions: Option<usize>,
         key_order: &[String],
     ) -> Result<Option<(SessionContext, DataFrame, i64)>> {
-        let mut table = self.open_latest(id).await?;
-        let Some(current) = table.version() else { return Ok(None) };
-        if let Some(v) = version {
-            crate::erase::load_checked(&mut table, v).await?;
-        }
-        let read = version.unwrap_or(current as i64);
+        let Some((table, read)) = self.table_at(id, version).await? else { return Ok(None) };
         let mut provider = table.table_provider().await?;
         let mut partitions = partitions;
         if !key_order.is_empty()
@@ -660,6 +715,34 @@ impl Lake {
     ) -> Result<(Vec<RecordBatch>, u64)> {
         let Grouping { items: group_by, bucket, regions } = *grouping;
         use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
+        let too_many = |n: usize| LakeError::Input {
+            code: "too_many_groups",
+            message: format!(
+                "分组超过 {n} 个：请按取值较少的信息项分组、使用 bucket 或加筛选条件 / more than {n} groups: group by an item with fewer values, use bucket, or filter"
+            ),
+            line: None,
+            column: Some("group_by".into()),
+        };
+        let counted = |c: crate::group_count::Counted| match c {
+            crate::group_count::Counted::TooMany => Err(too_many(max_groups.unwrap_or_default())),
+            crate::group_count::Counted::Groups(batch) => match min_group {
+                Some(k) => drop_small_groups(vec![batch], i64::from(k)),
+                None => Ok((vec![batch], 0)),
+            },
+        };
+        let counts_only = bucket.is_none() && metrics.iter().all(|(_, item)| item.is_none());
+        // Rows counted by one text item over a read that sees every row and the item as
+        // stored (the owner's charts, the public's unfiltered ones): counted from the data
+        // files' dictionary pages, without the plan. Any other read takes the plan below.
+        if let [g] = group_by
+            && counts_only
+            && r.sees_every_row_of(g)
+        {
+            let Some((table, _)) = self.table_at(id, r.version).await? else { return Ok((vec![], 0)) };
+            if let Some(c) = crate::group_count::count_in_files(&table, g.as_str(), max_groups).await? {
+                return counted(c);
+            }
+        }
         let Some((_ctx, df)) = self.frame(id, r.version).await? else { return Ok((vec![], 0)) };
         let df = self.project(df, r)?;
         // A date or datetime group by `bucket` (day, month, year): truncated in the platform's
@@ -736,14 +819,6 @@ impl Lake {
                 .alias(name),
             );
         }
-        let too_many = |n: usize| LakeError::Input {
-            code: "too_many_groups",
-            message: format!(
-                "分组超过 {n} 个：请按取值较少的信息项分组、使用 bucket 或加筛选条件 / more than {n} groups: group by an item with fewer values, use bucket, or filter"
-            ),
-            line: None,
-            column: Some("group_by".into()),
-        };
         if let Some(m) = max_groups.filter(|_| !groups.is_empty()) {
             let probe = df.clone().limit(0, Some(GROUP_PROBE_ROWS))?.aggregate(groups.clone(), vec![])?.count().await?;
             if probe > m {
@@ -752,17 +827,10 @@ impl Lake {
         }
         // Rows counted by one text item (the commonest chart): counted directly, not grouped.
         if let [g] = group_by
-            && bucket.is_none()
-            && metrics.iter().all(|(_, item)| item.is_none())
+            && counts_only
             && crate::group_count::applies(&df, g.as_str())
         {
-            let Some(batch) = crate::group_count::count_by_text(df, g.as_str(), max_groups).await? else {
-                return Err(too_many(max_groups.unwrap_or_default()));
-            };
-            return match min_group {
-                Some(k) => drop_small_groups(vec![batch], i64::from(k)),
-                None => Ok((vec![batch], 0)),
-            };
+            return counted(crate::group_count::count_by_text(df, g.as_str(), max_groups).await?);
         }
         let grouped = df.aggregate(groups.clone(), aggs)?;
         let grouped = if groups.is_empty() {

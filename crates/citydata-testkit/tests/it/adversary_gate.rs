@@ -660,3 +660,71 @@ async fn a_kept_scan_carries_no_callers_filter_to_the_next() {
     let all = get(&gaj, &app.url("/api/v1/resources/101%2F000001/rows?fields=身份证号,区县&limit=1000")).await;
     assert_eq!(all["rows"].as_array().unwrap().len(), lines.len());
 }
+
+/// Counts by one text item are taken from the data files when the read sees every row and
+/// the item as stored (the owner's). A grantee whose grant filters the rows, or masks the
+/// item, must not be answered from the files: its counts are those of its own rows and show
+/// only the masked values, whoever counted before it.
+#[tokio::test]
+async fn counts_from_the_files_are_only_for_reads_that_see_every_row() {
+    let app = spawn_app().await;
+    let gaj = app.login("gaj-steward").await;
+    let (header, lines) = listing(Register::Population, 150, 47);
+    upload(&app, &gaj, "101/000001", "append", csv(&header, &lines)).await;
+    let qx = col(&header, "区县");
+    let districts: Vec<String> = lines.iter().map(|l| l.split(',').nth(qx).unwrap().to_string()).collect();
+    let inside = districts.iter().filter(|d| *d == "海陵区").count();
+    assert!(inside >= 3 && inside < lines.len());
+    let counts = |v: &Value| -> std::collections::BTreeMap<String, u64> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["qx"].as_str().unwrap().to_string(), r["count"].as_u64().unwrap()))
+            .collect()
+    };
+    let url = app.url("/api/v1/resources/101%2F000001/aggregate?group_by=区县");
+    let mut expected = std::collections::BTreeMap::new();
+    for d in &districts {
+        *expected.entry(d.clone()).or_insert(0u64) += 1;
+    }
+    assert_eq!(counts(&get(&gaj, &url).await), expected, "the owner counts every row");
+
+    let r = grant(
+        &app,
+        &gaj,
+        json!({"resource_id": "101/000001", "grantee": {"department": "wjw"}, "fields": ["区县", "性别"],
+               "row_filter": "区县 = '海陵区'", "purpose": "统计", "expires_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let wjw = app.login("wjw-analyst").await;
+    let seen = counts(&get(&wjw, &url).await);
+    assert_eq!(
+        seen,
+        std::collections::BTreeMap::from([("海陵区".to_string(), inside as u64)]),
+        "only the grant's rows"
+    );
+    let by_sex = get(&wjw, &app.url("/api/v1/resources/101%2F000001/aggregate?group_by=性别")).await;
+    let total: u64 = by_sex["rows"].as_array().unwrap().iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, inside as u64, "{by_sex}");
+
+    let r = grant(
+        &app,
+        &gaj,
+        json!({"resource_id": "101/000001", "grantee": {"department": "scjgj"}, "fields": ["区县"],
+               "masks": {"区县": "pseudonym"}, "purpose": "统计", "expires_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let scjgj = app.login("scjgj-steward").await;
+    let masked = counts(&get(&scjgj, &url).await);
+    assert_eq!(masked.values().sum::<u64>(), lines.len() as u64, "{masked:?}");
+    assert!(masked.keys().all(|k| !expected.contains_key(k)), "raw districts shown: {masked:?}");
+    let mut sizes: Vec<u64> = masked.values().copied().collect();
+    let mut want: Vec<u64> = expected.values().copied().collect();
+    sizes.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(sizes, want, "one pseudonym per district");
+    assert_eq!(counts(&get(&gaj, &url).await), expected, "the owner still counts every row");
+}
