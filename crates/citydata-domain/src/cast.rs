@@ -81,6 +81,21 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     offset.from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
 }
 
+/// `s.trim()`, without decoding the first and last characters when their leading bytes show
+/// that they cannot be white space: every Unicode white-space character is ASCII or starts
+/// with 0xC2, 0xE1, 0xE2 or 0xE3 in UTF-8, so a cell that begins and ends with a Chinese
+/// character or a visible ASCII one is returned as it is (an ingest trims every cell, twice).
+pub fn trim_cell(s: &str) -> &str {
+    fn not_space(lead: u8) -> bool {
+        lead.is_ascii_graphic() || (lead >= 0xC0 && !matches!(lead, 0xC2 | 0xE1 | 0xE2 | 0xE3))
+    }
+    let b = s.as_bytes();
+    let Some(&first) = b.first() else { return s };
+    // The last character's leading byte: the last byte that does not continue a sequence.
+    let last = b.iter().rev().take(4).copied().find(|c| !(0x80..=0xBF).contains(c));
+    if not_space(first) && last.is_some_and(not_space) { s } else { s.trim() }
+}
+
 /// Full-width ASCII variants (０-９, Ａ-Ｚ, ．，－ ...) and the ideographic space to ASCII.
 pub fn half_width(s: &str) -> std::borrow::Cow<'_, str> {
     if s.is_ascii() || !s.chars().any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}') {
@@ -156,7 +171,7 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 /// A date: `2024-01-05`, `2024/1/5`, `2024.1.5`, `2024年1月5日`, `20240105`.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    let t = half_width(s.trim());
+    let t = half_width(trim_cell(s));
     let t = t.trim();
     if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) {
         return ymd8(t);
@@ -256,7 +271,7 @@ fn split_offset(time: &str) -> (&str, Option<FixedOffset>) {
 /// A date and time: a date as [`parse_date`] reads, then ` ` or `T`, then `H:MM[:SS[.f]]`
 /// (also `8时30分`), then optionally an offset (`Z`, `+08:00`); a date alone is midnight.
 pub fn parse_datetime_offset(s: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
-    let t = half_width(s.trim());
+    let t = half_width(trim_cell(s));
     let t = t.trim();
     let (d, time) = match t.find([' ', 'T']) {
         Some(i) => (&t[..i], t[i + 1..].trim()),
@@ -294,6 +309,22 @@ pub fn parse_datetime_offset(s: &str) -> Option<(NaiveDateTime, Option<FixedOffs
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// `trim_cell` is `trim` on any text, white space of every kind at either end included.
+        #[test]
+        fn trim_cell_is_trim(
+            body in "\\PC{0,6}",
+            ends in proptest::collection::vec(prop::sample::select(vec![
+                " ", "\t", "\n", "\u{85}", "\u{a0}", "\u{1680}", "\u{2000}", "\u{200a}", "\u{2028}",
+                "\u{2029}", "\u{202f}", "\u{205f}", "\u{3000}", "张", "a", "é", "\u{1f600}", "\u{e100}", "",
+            ]), 0..4),
+        ) {
+            let (head, tail) = ends.split_at(ends.len() / 2);
+            let s = format!("{}{body}{}", head.concat(), tail.concat());
+            prop_assert_eq!(trim_cell(&s), s.trim());
+        }
+    }
 
     #[test]
     fn dates_in_every_usual_form() {

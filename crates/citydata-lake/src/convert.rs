@@ -188,7 +188,7 @@ pub struct Converter {
 
 /// A row's cell as trimmed text; `None` when missing or blank.
 pub(crate) fn cell(col: Option<&StringArray>, r: usize) -> Option<&str> {
-    col.filter(|c| !c.is_null(r)).map(|c| c.value(r)).map(str::trim).filter(|s| !s.is_empty())
+    col.filter(|c| !c.is_null(r)).map(|c| c.value(r)).map(cast::trim_cell).filter(|s| !s.is_empty())
 }
 
 /// Does `other` agree with the identity number `id` under a cross-item quality rule? An

@@ -81,6 +81,9 @@ pub struct Utf8Reader<R: BufRead> {
     eof: bool,
     /// Set when the claimed UTF-8 turned out to be another encoding.
     pub error: Option<String>,
+    /// UTF-8 is handed on unchecked once it is known to be UTF-8 (declared, or detected),
+    /// because the caller validates every record itself ([`Self::checked_downstream`]).
+    downstream: bool,
 }
 
 impl<R: BufRead> Utf8Reader<R> {
@@ -102,7 +105,16 @@ impl<R: BufRead> Utf8Reader<R> {
             bom_checked: false,
             eof: false,
             error: None,
+            downstream: false,
         }
+    }
+
+    /// For a caller that validates the UTF-8 of everything it reads (the CSV reader checks
+    /// each record and names its line): text known to be UTF-8 is passed through without a
+    /// second check here. Detection still reads each chunk until the text shows its encoding.
+    pub fn checked_downstream(mut self) -> Self {
+        self.downstream = true;
+        self
     }
 
     /// Which encoding was used (after detection).
@@ -138,6 +150,14 @@ impl<R: BufRead> Utf8Reader<R> {
         }
         match self.mode {
             Mode::Gb18030 => self.decode_gb(&data, 0),
+            Mode::Utf8 if self.downstream => {
+                // Handed on as it is; a chunk may end inside a character, which the caller
+                // joins with the next chunk's bytes.
+                let mut old = std::mem::replace(&mut self.out, data);
+                old.clear();
+                self.carry = old;
+                Ok(())
+            }
             Mode::Utf8 | Mode::Sniffing => {
                 // An invalid sequence (not merely one cut at the chunk's end).
                 let (valid_up_to, invalid) = match std::str::from_utf8(&data) {

@@ -201,7 +201,9 @@ fn csv_error(e: csv::Error, expected: usize) -> LakeError {
         csv::ErrorKind::Utf8 { .. } => LakeError::at_line(
             "bad_encoding",
             line,
-            format!("第 {line} 行不是有效的文本 / line {line} is not valid text"),
+            format!(
+                "第 {line} 行不是有效的 UTF-8 文本；如果文件是 GBK/GB18030 编码，请指定 encoding=gb18030 / line {line}: invalid UTF-8; if the file is GBK/GB18030 encoded, pass encoding=gb18030"
+            ),
         ),
         _ => LakeError::at_line("bad_csv", line, format!("第 {line} 行无法解析 / line {line} cannot be parsed: {e}")),
     }
@@ -256,7 +258,9 @@ impl CsvSource {
         quote: u8,
         header: bool,
     ) -> Result<Self> {
-        let text = Utf8Reader::new(refuse_binary(maybe_gunzip(input)?)?, encoding);
+        // The csv reader validates each record's UTF-8 (and names its line), so the text is
+        // not checked twice.
+        let text = Utf8Reader::new(refuse_binary(maybe_gunzip(input)?)?, encoding).checked_downstream();
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counting = Counting { inner: text, count: count.clone(), quote, quotes: 0 };
         let mut reader = csv::ReaderBuilder::new()
@@ -632,6 +636,40 @@ mod tests {
 
     fn csv(text: &str) -> Result<CsvSource> {
         CsvSource::new(std::io::Cursor::new(text.as_bytes().to_vec()), Encoding::Auto, b',', b'"', true)
+    }
+
+    /// A reader that hands out at most three bytes a call, so that characters are cut at
+    /// chunk boundaries.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    /// Text declared UTF-8 is checked once, by the CSV reader: characters cut at every chunk
+    /// boundary read whole, and a line in another encoding is named, with the encoding to use.
+    #[test]
+    fn utf8_is_checked_once_and_names_the_line() {
+        let rows = "张三,泰州市海陵区鼓楼路\n".repeat(40);
+        let text = format!("姓名,地址\n{rows}");
+        let mut src =
+            CsvSource::new(Trickle(std::io::Cursor::new(text.into_bytes())), Encoding::Utf8, b',', b'"', true).unwrap();
+        let batch = src.next_batch().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), 40);
+        let (gb, _, _) = encoding_rs::GB18030.encode("李四,高港区");
+        let mut bytes = format!("姓名,地址\n{rows}").into_bytes();
+        bytes.extend_from_slice(&gb);
+        bytes.extend_from_slice("\n王五,兴化市\n".as_bytes());
+        let mut src = CsvSource::new(Trickle(std::io::Cursor::new(bytes)), Encoding::Utf8, b',', b'"', true).unwrap();
+        match src.next_batch() {
+            Err(LakeError::Input { code: "bad_encoding", line: Some(42), message, .. }) => {
+                assert!(message.contains("第 42 行") && message.contains("encoding=gb18030"), "{message}");
+            }
+            other => panic!("expected bad_encoding at line 42, got {:?}", other.map(|b| b.map(|b| b.num_rows()))),
+        }
     }
 
     #[test]
