@@ -222,17 +222,31 @@ async fn merged(
             None => return Ok(Counted::TooMany),
         }
     }
+    answer(all, column, max_groups)
+}
+
+/// The merged counts as the answer.
+fn answer(all: Counts, column: &str, max_groups: Option<usize>) -> Result<Counted> {
     if max_groups.is_some_and(|m| all.groups() > m) {
         return Ok(Counted::TooMany);
     }
     Ok(Counted::Groups(all.into_batch(column)?))
 }
 
+/// How a task of [`count_in_files`] ended.
+enum FileCount<C = Counts> {
+    Counted(C),
+    TooMany,
+    /// A file holds the column as something other than text: the plan counts instead.
+    NotText,
+}
+
 /// Rows per value of the text column `column` over every row of the table's version, read
 /// from its data files: the answer of [`count_by_text`] over a plan that neither filters nor
 /// masks the column. `None` when the files cannot be read directly (deletion vectors,
 /// partition values or column mapping, which only delta-rs' scan applies; more files than
-/// footers kept; a column that is not text); the caller then counts over the plan.
+/// footers kept; a column that is not text, in the table or in one of its files); the
+/// caller then counts over the plan.
 ///
 /// Each file's column is read as a dictionary (the writer's dictionary pages, decoded once
 /// per column chunk) and counted by its keys; the files are shared among one task per core.
@@ -271,24 +285,34 @@ pub(crate) async fn count_in_files(
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(meta) = files.get(i) else { break };
-                if !count_file(&store, meta, &column, max_groups, &mut counts).await? {
-                    return Ok(None);
+                match count_file(&store, meta, &column, max_groups, &mut counts).await? {
+                    FileCount::Counted(()) => {}
+                    FileCount::TooMany => return Ok(FileCount::TooMany),
+                    FileCount::NotText => return Ok(FileCount::NotText),
                 }
             }
-            Ok::<_, LakeError>(Some(counts))
+            Ok::<_, LakeError>(FileCount::Counted(counts))
         });
     }
-    merged(tasks, column, max_groups).await.map(Some)
+    let mut all = Counts::default();
+    while let Some(t) = tasks.join_next().await {
+        match t.map_err(|e| LakeError::Other(format!("group count task: {e}")))?? {
+            FileCount::Counted(c) => all.merge(c),
+            FileCount::TooMany => return Ok(Some(Counted::TooMany)),
+            FileCount::NotText => return Ok(None),
+        }
+    }
+    answer(all, column, max_groups).map(Some)
 }
 
-/// Adds one data file's rows to `counts`; `false` when more than `max_groups` were found.
+/// Adds one data file's rows to `counts`.
 async fn count_file(
     store: &Arc<dyn object_store::ObjectStore>,
     meta: &object_store::ObjectMeta,
     column: &str,
     max_groups: Option<usize>,
     counts: &mut Counts,
-) -> Result<bool> {
+) -> Result<FileCount<()>> {
     use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
     use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
     use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
@@ -298,8 +322,11 @@ async fn count_file(
     let stored = ArrowReaderMetadata::try_new(footer.clone(), ArrowReaderOptions::new())?;
     let Ok(at) = stored.schema().index_of(column) else {
         counts.nulls += u64::try_from(footer.file_metadata().num_rows()).unwrap_or_default();
-        return Ok(true);
+        return Ok(FileCount::Counted(()));
     };
+    if !matches!(stored.schema().field(at).data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+        return Ok(FileCount::NotText);
+    }
     // The column as a dictionary of text: the reader hands on the dictionary page's values
     // once and each row's key, instead of every row's text.
     let mut fields: Vec<Arc<Field>> = stored.schema().fields().iter().cloned().collect();
@@ -325,10 +352,10 @@ async fn count_file(
             .ok_or_else(|| LakeError::Other("grouped column is not a dictionary".into()))?;
         counts.add_dictionary(a)?;
         if max_groups.is_some_and(|m| counts.groups() > m) {
-            return Ok(false);
+            return Ok(FileCount::TooMany);
         }
     }
-    Ok(true)
+    Ok(FileCount::Counted(()))
 }
 
 /// Rows per batch of [`count_file`]. Small enough that a batch's keys (32 KiB) stay below the

@@ -316,13 +316,13 @@ impl Application {
         } else {
             core.sync_search().await;
         }
-        let state = AppState {
+        let state = AppState::new(citydata_api::AppStateInner {
             core: core.clone(),
             cookie_secure: settings.cookie_secure(),
             public_base_url: settings.settings.public_base_url.clone(),
             max_upload_bytes: settings.settings.max_upload_bytes,
             trusted_proxies: Arc::new(settings.trusted_proxies()),
-        };
+        });
         let portal = settings.portal_config();
         let token = settings.settings.metrics_token.as_ref().map(|t| t.expose().to_string()).filter(|t| !t.is_empty());
         let metrics = match settings.settings.metrics_addr {
