@@ -17,7 +17,11 @@ if [ -n "$__citydata_root" ]; then
   __citydata_seen="$(cat "$CARGO_TARGET_DIR/.citydata-last-head" 2>/dev/null || true)"
   if [ -n "$__citydata_head" ] && [ "$__citydata_head" != "$__citydata_seen" ]; then
     if [ -n "$__citydata_seen" ] && git -C "$__citydata_root" cat-file -e "$__citydata_seen^{commit}" 2>/dev/null; then
-      (cd "$__citydata_root" && git diff --name-only "$__citydata_seen" HEAD -- crates | while read -r f; do [ -f "$f" ] && touch "$f"; done)
+      # Only those not edited since the stamp was written: an edited file is newer already,
+      # and touching it again would rebuild its crate once more after every commit.
+      (cd "$__citydata_root" && git diff --name-only "$__citydata_seen" HEAD -- crates | while read -r f; do
+        if [ -f "$f" ] && ! [ "$f" -nt "$CARGO_TARGET_DIR/.citydata-last-head" ]; then touch "$f"; fi
+      done)
     else
       # No common history with what was built: every source is touched once.
       find "$__citydata_root/crates" -type f -exec touch {} +

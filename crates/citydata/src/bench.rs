@@ -135,6 +135,29 @@ impl Server {
         self.child.id()
     }
 
+    /// Waits until the server is idle — under 5% of a core over 300 ms, so the previous row's
+    /// background work (the commit's checkpoint, the search index, caches) is done — for at
+    /// most 15 s, so that a timed row measures its own requests. Returns how long it waited.
+    async fn settled(&self) -> Duration {
+        let ticks = || -> Option<u64> {
+            let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+            // Fields after the command's closing parenthesis, from the 3rd: utime is the 14th
+            // and stime the 15th (clock ticks, 100 a second).
+            let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            let Some(before) = ticks() else { break };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let Some(after) = ticks() else { break };
+            if after.saturating_sub(before) <= 1 {
+                break;
+            }
+        }
+        started.elapsed()
+    }
+
     /// Peak resident memory of the server process so far (VmHWM), in bytes.
     fn peak_rss(&self) -> Option<u64> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -526,7 +549,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let (_, n) = ingest(&gaj, &base, &big, "replace", "utf-8").await?;
         anyhow::ensure!(n == sizes.lookup_rows, "committed {n}");
         if want("lookup") {
-            eprintln!("bench: lookup");
+            eprintln!("bench: lookup (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
             let ids = sample_ids(&big, sizes.probes)?;
             let mut lat = Vec::new();
             for id in &ids {
@@ -554,15 +577,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             });
         }
         if want("verify_batch") {
-            eprintln!("bench: verify_batch");
+            eprintln!("bench: verify_batch (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
             rows.push(verify::verify_batch(&server, &gaj, &base, &big, sizes.lookup_rows, sizes.runs).await?);
         }
         if want("verify_single") {
-            eprintln!("bench: verify_single");
+            eprintln!("bench: verify_single (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
             rows.push(verify::verify_single(&server, &gaj, &base, &big, if args.quick { 100 } else { 20_000 }).await?);
         }
         if want("filter_limit") {
-            eprintln!("bench: filter_limit");
+            eprintln!("bench: filter_limit (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
             let url = reqwest::Url::parse_with_params(
                 &format!("{base}/api/v1/resources/101%2F000001/rows"),
                 &[("limit", "100"), ("filter", "区县 = '海陵区'")],
@@ -585,7 +608,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             });
         }
         if want("group_count") {
-            eprintln!("bench: group_count");
+            eprintln!("bench: group_count (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
             let url = format!("{base}/api/v1/resources/101%2F000001/aggregate?group_by=%E5%8C%BA%E5%8E%BF");
             let mut t = Vec::new();
             for _ in 0..sizes.runs * 3 {
@@ -613,7 +636,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // The portal's dataset page of the large table (preview, charts), as its provider sees it.
     if want("dataset_page") {
-        eprintln!("bench: dataset_page");
+        eprintln!("bench: dataset_page (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
         let url = format!("{base}/datasets/101%2F000001");
         let mut lat = Vec::new();
         for _ in 0..sizes.probes.min(20) {
@@ -651,7 +674,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // Requests per second.
     if want("metadata_rps") {
-        eprintln!("bench: metadata_rps");
+        eprintln!("bench: metadata_rps (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
         let v: Value = reqwest::get(format!("{base}/api/v1/resources/102%2F000001")).await?.json().await?;
         let id = v["id"].as_str().unwrap_or("").to_string();
         let (rps, p99, how) = load(&format!("{base}/api/v1/resources/{id}"), sizes.load_secs, 64).await?;
@@ -666,7 +689,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         });
     }
     if want("search_rps") {
-        eprintln!("bench: search_rps");
+        eprintln!("bench: search_rps (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
         let (rps, p99, how) = load(&format!("{base}/api/v1/search?q=%E4%BC%81%E4%B8%9A"), sizes.load_secs, 64).await?;
         rows.push(Row {
             name: "search_rps",
