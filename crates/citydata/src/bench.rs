@@ -158,6 +158,12 @@ impl Server {
         started.elapsed()
     }
 
+    /// [`Self::settled`], then the row's name and the wait on the bench's log.
+    async fn settle_for(&self, row: &str) {
+        let waited = self.settled().await;
+        eprintln!("bench: {row} (after {:.1} s for the server to settle)", waited.as_secs_f64());
+    }
+
     /// Peak resident memory of the server process so far (VmHWM), in bytes.
     fn peak_rss(&self) -> Option<u64> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -549,7 +555,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let (_, n) = ingest(&gaj, &base, &big, "replace", "utf-8").await?;
         anyhow::ensure!(n == sizes.lookup_rows, "committed {n}");
         if want("lookup") {
-            eprintln!("bench: lookup (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+            server.settle_for("lookup").await;
             let ids = sample_ids(&big, sizes.probes)?;
             let mut lat = Vec::new();
             for id in &ids {
@@ -577,15 +583,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             });
         }
         if want("verify_batch") {
-            eprintln!("bench: verify_batch (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+            server.settle_for("verify_batch").await;
             rows.push(verify::verify_batch(&server, &gaj, &base, &big, sizes.lookup_rows, sizes.runs).await?);
         }
         if want("verify_single") {
-            eprintln!("bench: verify_single (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+            server.settle_for("verify_single").await;
             rows.push(verify::verify_single(&server, &gaj, &base, &big, if args.quick { 100 } else { 20_000 }).await?);
         }
         if want("filter_limit") {
-            eprintln!("bench: filter_limit (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+            server.settle_for("filter_limit").await;
             let url = reqwest::Url::parse_with_params(
                 &format!("{base}/api/v1/resources/101%2F000001/rows"),
                 &[("limit", "100"), ("filter", "区县 = '海陵区'")],
@@ -608,7 +614,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             });
         }
         if want("group_count") {
-            eprintln!("bench: group_count (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+            server.settle_for("group_count").await;
             let url = format!("{base}/api/v1/resources/101%2F000001/aggregate?group_by=%E5%8C%BA%E5%8E%BF");
             let mut t = Vec::new();
             for _ in 0..sizes.runs * 3 {
@@ -636,7 +642,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // The portal's dataset page of the large table (preview, charts), as its provider sees it.
     if want("dataset_page") {
-        eprintln!("bench: dataset_page (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+        server.settle_for("dataset_page").await;
         let url = format!("{base}/datasets/101%2F000001");
         let mut lat = Vec::new();
         for _ in 0..sizes.probes.min(20) {
@@ -674,7 +680,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // Requests per second.
     if want("metadata_rps") {
-        eprintln!("bench: metadata_rps (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+        server.settle_for("metadata_rps").await;
         let v: Value = reqwest::get(format!("{base}/api/v1/resources/102%2F000001")).await?.json().await?;
         let id = v["id"].as_str().unwrap_or("").to_string();
         let (rps, p99, how) = load(&format!("{base}/api/v1/resources/{id}"), sizes.load_secs, 64).await?;
@@ -689,7 +695,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         });
     }
     if want("search_rps") {
-        eprintln!("bench: search_rps (after {:.1} s for the server to settle)", server.settled().await.as_secs_f64());
+        server.settle_for("search_rps").await;
         let (rps, p99, how) = load(&format!("{base}/api/v1/search?q=%E4%BC%81%E4%B8%9A"), sizes.load_secs, 64).await?;
         rows.push(Row {
             name: "search_rps",
