@@ -153,9 +153,7 @@ impl<R: BufRead> Utf8Reader<R> {
             Mode::Utf8 if self.downstream => {
                 // Handed on as it is; a chunk may end inside a character, which the caller
                 // joins with the next chunk's bytes.
-                let mut old = std::mem::replace(&mut self.out, data);
-                old.clear();
-                self.carry = old;
+                self.hand_out(data);
                 Ok(())
             }
             Mode::Utf8 | Mode::Sniffing => {
@@ -178,11 +176,8 @@ impl<R: BufRead> Utf8Reader<R> {
                 }
                 self.lines += good.iter().filter(|b| **b == b'\n').count() as u64;
                 if rest.is_empty() {
-                    // The usual case: the whole chunk is handed out as it is, not copied, and
-                    // the buffer handed out before takes the next chunk (an empty carry).
-                    let mut old = std::mem::replace(&mut self.out, data);
-                    old.clear();
-                    self.carry = old;
+                    // The usual case: the whole chunk is handed out as it is.
+                    self.hand_out(data);
                     return Ok(());
                 }
                 self.out.extend_from_slice(good);
@@ -205,6 +200,14 @@ impl<R: BufRead> Utf8Reader<R> {
                 Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg))
             }
         }
+    }
+
+    /// Hands `data` out as the next chunk without copying it; the buffer handed out before
+    /// takes the next chunk (an empty carry).
+    fn hand_out(&mut self, data: Vec<u8>) {
+        let mut old = std::mem::replace(&mut self.out, data);
+        old.clear();
+        self.carry = old;
     }
 
     fn decode_gb(&mut self, data: &[u8], _from: usize) -> std::io::Result<()> {

@@ -67,15 +67,19 @@ impl Counts {
             if (v as u32) <= INLINE {
                 *self.short.entry(v).or_default() += run;
             } else {
-                let s = a.value(i);
-                match self.long.get_mut(s) {
-                    Some(c) => *c += run,
-                    None => {
-                        self.long.insert(s.to_owned(), run);
-                    }
-                }
+                self.add_long(a.value(i), run);
             }
             i = j;
+        }
+    }
+
+    /// `run` more rows of a value longer than a view holds (copied only the first time).
+    fn add_long(&mut self, s: &str, run: u64) {
+        match self.long.get_mut(s) {
+            Some(c) => *c += run,
+            None => {
+                self.long.insert(s.to_owned(), run);
+            }
         }
     }
 
@@ -116,12 +120,7 @@ impl Counts {
             if s.len() <= INLINE as usize {
                 *self.short.entry(arrow::array::builder::make_view(s.as_bytes(), 0, 0)).or_default() += run;
             } else {
-                match self.long.get_mut(s) {
-                    Some(c) => *c += run,
-                    None => {
-                        self.long.insert(s.to_owned(), run);
-                    }
-                }
+                self.add_long(s, run);
             }
         }
         Ok(())
@@ -200,29 +199,31 @@ pub(crate) async fn count_by_text(df: DataFrame, column: &str, max_groups: Optio
                     .ok_or_else(|| LakeError::Other("grouped column is not text".into()))?;
                 counts.add(a);
                 if max_groups.is_some_and(|m| counts.groups() > m) {
-                    return Ok(None);
+                    return Ok(FileCount::TooMany);
                 }
             }
-            Ok::<_, LakeError>(Some(counts))
+            Ok::<_, LakeError>(FileCount::Counted(counts))
         });
     }
-    merged(tasks, column, max_groups).await
+    merged(tasks, column, max_groups).await?.ok_or_else(|| LakeError::Other("grouped column is not text".into()))
 }
 
-/// The tasks' counts merged into the answer (`TooMany` as soon as one task found too many).
+/// The tasks' counts merged into the answer (`TooMany` as soon as one task found too many);
+/// `None` when a task found the column not to be text.
 async fn merged(
-    mut tasks: tokio::task::JoinSet<Result<Option<Counts>>>,
+    mut tasks: tokio::task::JoinSet<Result<FileCount>>,
     column: &str,
     max_groups: Option<usize>,
-) -> Result<Counted> {
+) -> Result<Option<Counted>> {
     let mut all = Counts::default();
     while let Some(t) = tasks.join_next().await {
         match t.map_err(|e| LakeError::Other(format!("group count task: {e}")))?? {
-            Some(c) => all.merge(c),
-            None => return Ok(Counted::TooMany),
+            FileCount::Counted(c) => all.merge(c),
+            FileCount::TooMany => return Ok(Some(Counted::TooMany)),
+            FileCount::NotText => return Ok(None),
         }
     }
-    answer(all, column, max_groups)
+    answer(all, column, max_groups).map(Some)
 }
 
 /// The merged counts as the answer.
@@ -233,7 +234,7 @@ fn answer(all: Counts, column: &str, max_groups: Option<usize>) -> Result<Counte
     Ok(Counted::Groups(all.into_batch(column)?))
 }
 
-/// How a task of [`count_in_files`] ended.
+/// How a counting task (or one file of [`count_in_files`]) ended.
 enum FileCount<C = Counts> {
     Counted(C),
     TooMany,
@@ -294,15 +295,7 @@ pub(crate) async fn count_in_files(
             Ok::<_, LakeError>(FileCount::Counted(counts))
         });
     }
-    let mut all = Counts::default();
-    while let Some(t) = tasks.join_next().await {
-        match t.map_err(|e| LakeError::Other(format!("group count task: {e}")))?? {
-            FileCount::Counted(c) => all.merge(c),
-            FileCount::TooMany => return Ok(Some(Counted::TooMany)),
-            FileCount::NotText => return Ok(None),
-        }
-    }
-    answer(all, column, max_groups).map(Some)
+    merged(tasks, column, max_groups).await
 }
 
 /// Adds one data file's rows to `counts`.
